@@ -1,0 +1,129 @@
+//! Alerts: one per failed run (or a success summary when configured), with
+//! what failed, why, where to look, and the exact command to rerun.
+
+use crate::events::{ReplicationStatus, RunRequest, TableStatus};
+use crate::run_record::RunRecord;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertTable {
+    pub table: String,
+    pub status: TableStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<RunRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub run_id: String,
+    pub database: String,
+    pub failed: bool,
+    pub request: RunRequest,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<ReplicationStatus>,
+    pub tables: Vec<AlertTable>,
+    /// The command that reruns the failed tables.
+    pub rerun: String,
+}
+
+impl Alert {
+    pub fn subject(&self) -> String {
+        let failed = self
+            .tables
+            .iter()
+            .filter(|t| t.status == TableStatus::Failed)
+            .count();
+        if self.failed {
+            format!(
+                "tidemark {}: {failed} of {} table(s) failed in run {}",
+                self.database,
+                self.tables.len(),
+                self.run_id
+            )
+        } else {
+            format!(
+                "tidemark {}: all {} table(s) succeeded in run {}",
+                self.database,
+                self.tables.len(),
+                self.run_id
+            )
+        }
+    }
+
+    /// Plain text, for e-mail and the console.
+    pub fn to_text(&self) -> String {
+        let mut out = format!("{}\n", self.subject());
+        for t in &self.tables {
+            match t.status {
+                TableStatus::Failed => {
+                    let _ = writeln!(
+                        out,
+                        "\n✗ {}.{} failed with {}",
+                        self.database,
+                        t.table,
+                        t.error.as_deref().unwrap_or("an unknown error")
+                    );
+                    if let Some(m) = &t.message {
+                        let _ = writeln!(out, "  {}", m.replace('\n', "\n  "));
+                    }
+                    if let Some(report) = t.record.as_ref().and_then(|r| r.report.as_ref()) {
+                        let _ = writeln!(out, "  report: {report}");
+                    }
+                }
+                TableStatus::Succeeded => {
+                    let _ = writeln!(out, "✓ {}.{}", self.database, t.table);
+                }
+            }
+        }
+        if let Some(r) = &self.replication {
+            let _ = writeln!(out, "\nreplication: {} ({})", r.state, r.message);
+        }
+        if self.failed {
+            let _ = writeln!(out, "\nrerun: {}", self.rerun);
+        }
+        out
+    }
+
+    /// A Slack incoming-webhook message.
+    pub fn to_slack(&self) -> serde_json::Value {
+        let mut text = format!("*{}*", self.subject());
+        for t in self
+            .tables
+            .iter()
+            .filter(|t| t.status == TableStatus::Failed)
+        {
+            let _ = write!(
+                text,
+                "\n• `{}` — {}: {}",
+                t.table,
+                t.error.as_deref().unwrap_or("error"),
+                t.message.as_deref().unwrap_or("")
+            );
+            if let Some(report) = t.record.as_ref().and_then(|r| r.report.as_ref()) {
+                let _ = write!(text, "\n   report: {report}");
+            }
+        }
+        if self.failed {
+            let _ = write!(text, "\nRerun: `{}`", self.rerun);
+        }
+        serde_json::json!({ "text": text })
+    }
+}
+
+/// The readable message inside a Step Functions Cause: Lambda failures carry
+/// a JSON document whose `errorMessage` is the text a person wants.
+pub fn cause_message(cause: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(cause)
+        .ok()
+        .and_then(|v| {
+            v.get("errorMessage")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| cause.to_string())
+}

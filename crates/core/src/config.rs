@@ -1,0 +1,258 @@
+//! `tidemark.toml`: the pipeline's configuration, parsed once into typed values.
+//!
+//! ```toml
+//! [source]
+//! database = "demo"        # history schema (warehouse) / Glue database
+//! schema = "public"        # landed files live under <landing>/<schema>/<table>/
+//!
+//! [source.control_columns] # the DMS control columns (these are the defaults)
+//! op = "op"
+//! timestamp = "extraction_timestamp"
+//! change_seq = "scn"       # "" when the files carry no ordering column
+//!
+//! [[tables]]
+//! name = "orders"
+//! mode = "cdc"             # or "snapshot" (full extracts, no CDC)
+//! on_invalid = "fail"      # or "continue": merge the accepted files anyway
+//! max_delete_fraction = 0.5
+//!
+//! [alerts]
+//! on_success = false
+//! slack_webhook_url = "https://hooks.slack.com/services/..."
+//! ```
+
+use crate::dms::ControlColumns;
+use crate::metadata::check_identifier;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+/// How a table's changes arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TableMode {
+    /// A full load, then change-data-capture files.
+    Cdc,
+    /// Full extracts only; keys missing from an extract are deleted.
+    Snapshot,
+}
+
+/// What to do with a batch when some of its files were quarantined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OnInvalid {
+    /// Fail the table; nothing of the batch is merged (the default).
+    #[default]
+    Fail,
+    /// Merge the accepted files and report the quarantined ones.
+    Continue,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    pub name: String,
+    pub mode: TableMode,
+    #[serde(default)]
+    pub on_invalid: OnInvalid,
+    /// Snapshot tables: the largest fraction of current rows one extract may delete.
+    #[serde(default = "default_delete_fraction")]
+    pub max_delete_fraction: f64,
+}
+
+fn default_delete_fraction() -> f64 {
+    0.5
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub database: String,
+    #[serde(default = "default_schema")]
+    pub schema: String,
+    #[serde(default)]
+    pub control_columns: ControlColumns,
+}
+
+fn default_schema() -> String {
+    "public".into()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AlertConfig {
+    /// Also send a summary when every table succeeded.
+    #[serde(default)]
+    pub on_success: bool,
+    /// An incoming-webhook URL; alerts are posted there as Slack messages.
+    #[serde(default)]
+    pub slack_webhook_url: Option<String>,
+    /// How alerts tell a person to rerun: the failed tables are appended as `--tables a,b`.
+    /// Default: `tidemark rerun` (AWS); the local pipeline fills in its own `tidemark run ...`.
+    #[serde(default)]
+    pub rerun_command: Option<String>,
+}
+
+/// Settings only the local backends read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalConfig {
+    /// Folder of the tables' metadata JSON documents (`<table>.json`), relative to the config file.
+    #[serde(default = "default_metadata_dir")]
+    pub metadata_dir: String,
+    /// Folder of day-by-day DMS files the replay source delivers, relative to the config file.
+    #[serde(default)]
+    pub replay_dir: Option<String>,
+    /// Default lake folder, relative to the working directory.
+    #[serde(default = "default_lake")]
+    pub lake: String,
+}
+
+fn default_metadata_dir() -> String {
+    "metadata".into()
+}
+fn default_lake() -> String {
+    ".tidemark".into()
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        LocalConfig {
+            metadata_dir: default_metadata_dir(),
+            replay_dir: None,
+            lake: default_lake(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSettings {
+    /// How long a table's merge lease lasts before another run may take it over.
+    #[serde(default = "default_lease_seconds")]
+    pub lease_seconds: u64,
+}
+
+fn default_lease_seconds() -> u64 {
+    900
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        PipelineSettings {
+            lease_seconds: default_lease_seconds(),
+        }
+    }
+}
+
+/// The whole validated configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineConfig {
+    pub source: SourceConfig,
+    pub tables: Vec<TableConfig>,
+    #[serde(default)]
+    pub alerts: AlertConfig,
+    #[serde(default)]
+    pub pipeline: PipelineSettings,
+    #[serde(default)]
+    pub local: LocalConfig,
+}
+
+/// A configuration file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration {origin}: {message}")]
+pub struct ConfigError {
+    pub origin: String,
+    pub message: String,
+}
+
+impl PipelineConfig {
+    /// Parses `tidemark.toml` text; `origin` names the file in errors.
+    pub fn from_toml(origin: &str, text: &str) -> Result<Self, ConfigError> {
+        let err = |message: String| ConfigError {
+            origin: origin.to_string(),
+            message,
+        };
+        let config: PipelineConfig = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        config.check().map_err(err)?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        check_identifier(&self.source.database).map_err(|e| format!("source.database: {e}"))?;
+        if self.tables.is_empty() {
+            return Err("no [[tables]] configured".into());
+        }
+        let mut seen = BTreeSet::new();
+        for t in &self.tables {
+            check_identifier(&t.name).map_err(|e| format!("tables: {e}"))?;
+            if !seen.insert(&t.name) {
+                return Err(format!("table {} is configured twice", t.name));
+            }
+            if !(0.0..=1.0).contains(&t.max_delete_fraction) {
+                return Err(format!(
+                    "table {}: max_delete_fraction must be between 0 and 1",
+                    t.name
+                ));
+            }
+        }
+        self.source.control_columns.check()?;
+        Ok(())
+    }
+
+    pub fn table(&self, name: &str) -> Option<&TableConfig> {
+        self.tables.iter().find(|t| t.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+        [source]
+        database = "shop"
+        [[tables]]
+        name = "orders"
+        mode = "cdc"
+    "#;
+
+    #[test]
+    fn defaults_follow_the_moj_dms_module() {
+        let c = PipelineConfig::from_toml("t.toml", MINIMAL).unwrap();
+        assert_eq!(c.source.control_columns.op, "op");
+        assert_eq!(c.source.control_columns.timestamp, "extraction_timestamp");
+        assert_eq!(c.source.control_columns.change_seq.as_deref(), Some("scn"));
+        assert_eq!(c.tables[0].on_invalid, OnInvalid::Fail);
+        assert_eq!(c.tables[0].max_delete_fraction, 0.5);
+        assert_eq!(c.pipeline.lease_seconds, 900);
+    }
+
+    #[test]
+    fn rejects_mistakes_by_name() {
+        let bad = |text: &str| {
+            PipelineConfig::from_toml("t.toml", text)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(bad(&MINIMAL.replace("cdc", "stream")).contains("mode"));
+        assert!(bad(&MINIMAL.replace("\"orders\"", "\"Orders\"")).contains("identifier"));
+        assert!(
+            bad(&format!(
+                "{MINIMAL}\n[[tables]]\nname = \"orders\"\nmode = \"cdc\""
+            ))
+            .contains("twice")
+        );
+        assert!(
+            bad(&MINIMAL.replace("mode = \"cdc\"", "mode = \"cdc\"\ncolour = 1"))
+                .contains("colour")
+        );
+        assert!(
+            bad(&MINIMAL.replace(
+                "mode = \"cdc\"",
+                "mode = \"snapshot\"\nmax_delete_fraction = 2.0"
+            ))
+            .contains("max_delete_fraction")
+        );
+    }
+}

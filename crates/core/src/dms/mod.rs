@@ -1,0 +1,307 @@
+//! The AWS DMS S3 target format: file names, control columns, and readers.
+//!
+//! Landed files live under `<prefix>/<schema>/<table>/` (optionally in date
+//! partition folders). Full-load files are `LOAD00000001.parquet` (a hex
+//! counter); CDC files are named by commit time, `20261121-104501123.parquet`.
+//! Both come as Parquet or as CSV with a header row (`AddColumnName=true`),
+//! plain or gzip-compressed.
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema};
+use bytes::Bytes;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde::{Deserialize, Serialize};
+use std::io::Read;
+use std::sync::Arc;
+
+/// Rows per record batch when reading landed files.
+pub const BATCH_ROWS: usize = 8192;
+
+/// Names of the DMS control columns in landed files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlColumns {
+    /// `I`, `U` or `D`; absent from full-load files unless `IncludeOpForFullLoad`.
+    pub op: String,
+    /// `TimestampColumnName`: commit time (CDC) or load time (full load).
+    pub timestamp: String,
+    /// Ordering within one timestamp (`$AR_H_CHANGE_SEQ`); `None` to order by file name and row.
+    #[serde(deserialize_with = "empty_is_none")]
+    pub change_seq: Option<String>,
+}
+
+fn empty_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = Option::<String>::deserialize(d)?;
+    Ok(s.filter(|s| !s.is_empty()))
+}
+
+impl Default for ControlColumns {
+    fn default() -> Self {
+        ControlColumns {
+            op: "op".into(),
+            timestamp: "extraction_timestamp".into(),
+            change_seq: Some("scn".into()),
+        }
+    }
+}
+
+impl ControlColumns {
+    pub(crate) fn check(&self) -> Result<(), String> {
+        let names = [
+            Some(&self.op),
+            Some(&self.timestamp),
+            self.change_seq.as_ref(),
+        ];
+        let names: Vec<&String> = names.into_iter().flatten().collect();
+        if names.iter().any(|n| n.is_empty()) {
+            return Err("control_columns: op and timestamp need names".into());
+        }
+        for (i, a) in names.iter().enumerate() {
+            if names[i + 1..].iter().any(|b| b.eq_ignore_ascii_case(a)) {
+                return Err(format!("control_columns: {a:?} is used twice"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a landed column is one of these control columns (DMS writes `Op` or `op`).
+    pub fn is_control(&self, column: &str) -> bool {
+        [
+            Some(&self.op),
+            Some(&self.timestamp),
+            self.change_seq.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|c| c.eq_ignore_ascii_case(column))
+    }
+}
+
+/// Full load or change data capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    FullLoad,
+    Cdc,
+}
+
+/// How a landed file is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileFormat {
+    Parquet,
+    Csv,
+    CsvGzip,
+}
+
+/// What a landed file's name says about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileName {
+    pub kind: FileKind,
+    pub format: FileFormat,
+}
+
+/// Recognises `LOAD0000000A.parquet` and `20261121-104501123.csv.gz` style names.
+/// Returns `None` for anything DMS would not have written.
+pub fn parse_file_name(name: &str) -> Option<FileName> {
+    let (stem, format) = if let Some(s) = name.strip_suffix(".parquet") {
+        (s, FileFormat::Parquet)
+    } else if let Some(s) = name.strip_suffix(".csv.gz") {
+        (s, FileFormat::CsvGzip)
+    } else if let Some(s) = name.strip_suffix(".csv") {
+        (s, FileFormat::Csv)
+    } else {
+        return None;
+    };
+    let kind = if let Some(hex) = stem.strip_prefix("LOAD") {
+        (hex.len() == 8 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+            .then_some(FileKind::FullLoad)?
+    } else {
+        let (date, time) = stem.split_once('-')?;
+        let digits = |s: &str, n: usize| s.len() == n && s.chars().all(|c| c.is_ascii_digit());
+        (digits(date, 8) && digits(time, 9)).then_some(FileKind::Cdc)?
+    };
+    Some(FileName { kind, format })
+}
+
+/// A landed file that could not be read at all.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct FormatError {
+    pub file: String,
+    pub message: String,
+}
+
+/// The record batches of a landed file, as written (no casting yet).
+pub struct LandedBatches {
+    pub schema: Arc<Schema>,
+    pub batches: Box<dyn Iterator<Item = Result<RecordBatch, FormatError>> + Send>,
+}
+
+/// Opens a landed file's bytes for reading in record batches.
+pub fn read_landed(
+    file: &str,
+    format: FileFormat,
+    bytes: Bytes,
+) -> Result<LandedBatches, FormatError> {
+    let err = |message: String| FormatError {
+        file: file.to_string(),
+        message,
+    };
+    match format {
+        FileFormat::Parquet => {
+            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .map_err(|e| err(format!("not a readable Parquet file: {e}")))?;
+            let schema = builder.schema().clone();
+            let reader = builder
+                .with_batch_size(BATCH_ROWS)
+                .build()
+                .map_err(|e| err(e.to_string()))?;
+            let name = file.to_string();
+            Ok(LandedBatches {
+                schema,
+                batches: Box::new(reader.map(move |b| {
+                    b.map_err(|e| FormatError {
+                        file: name.clone(),
+                        message: format!("Parquet decode failed: {e}"),
+                    })
+                })),
+            })
+        }
+        FileFormat::Csv => read_csv(file, Box::new(std::io::Cursor::new(bytes))),
+        FileFormat::CsvGzip => read_csv(
+            file,
+            Box::new(flate2::read::MultiGzDecoder::new(std::io::Cursor::new(
+                bytes,
+            ))),
+        ),
+    }
+}
+
+/// CSV with a header row; every column is read as text and cast later, per metadata.
+fn read_csv(file: &str, reader: Box<dyn Read + Send>) -> Result<LandedBatches, FormatError> {
+    let err = |message: String| FormatError {
+        file: file.to_string(),
+        message,
+    };
+    let mut reader = std::io::BufReader::new(reader);
+    let mut header = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut header)
+        .map_err(|e| err(format!("cannot read the header row: {e}")))?;
+    let names: Vec<String> = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(header.as_bytes())
+        .records()
+        .next()
+        .transpose()
+        .map_err(|e| err(format!("header row: {e}")))?
+        .map(|r| r.iter().map(str::to_string).collect())
+        .unwrap_or_default();
+    if names.is_empty() || names.iter().any(String::is_empty) {
+        return Err(err(
+            "the first row must name the columns (set AddColumnName=true on the DMS endpoint)"
+                .into(),
+        ));
+    }
+    let schema = Arc::new(Schema::new(
+        names
+            .iter()
+            .map(|n| Field::new(n, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ));
+    let csv = arrow::csv::ReaderBuilder::new(schema.clone())
+        .with_header(false)
+        .with_batch_size(BATCH_ROWS)
+        .build(reader)
+        .map_err(|e| err(e.to_string()))?;
+    let name = file.to_string();
+    Ok(LandedBatches {
+        schema,
+        batches: Box::new(csv.map(move |b| {
+            b.map_err(|e| FormatError {
+                file: name.clone(),
+                message: format!("CSV parse failed: {e}"),
+            })
+        })),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_dms_file_names() {
+        let p = |n| parse_file_name(n);
+        assert_eq!(
+            p("LOAD00000001.parquet"),
+            Some(FileName {
+                kind: FileKind::FullLoad,
+                format: FileFormat::Parquet
+            })
+        );
+        assert_eq!(
+            p("LOAD0000001A.csv"),
+            Some(FileName {
+                kind: FileKind::FullLoad,
+                format: FileFormat::Csv
+            })
+        );
+        assert_eq!(
+            p("20261121-104501123.parquet"),
+            Some(FileName {
+                kind: FileKind::Cdc,
+                format: FileFormat::Parquet
+            })
+        );
+        assert_eq!(
+            p("20261121-104501123.csv.gz"),
+            Some(FileName {
+                kind: FileKind::Cdc,
+                format: FileFormat::CsvGzip
+            })
+        );
+        for bad in [
+            "LOAD1.parquet",
+            "20261121-1045.parquet",
+            "notes.txt",
+            "LOAD0000000G.parquet",
+            "x-y.csv",
+        ] {
+            assert_eq!(p(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn reads_csv_with_quoting_and_gzip() {
+        let text = "op,extraction_timestamp,id,name\nI,2026-11-01 10:00:00.000000,1,\"Smith, \"\"Jo\"\"\"\nD,2026-11-01 10:00:01.000000,2,\n";
+        let read = |format, bytes: Vec<u8>| {
+            let landed = read_landed("x.csv", format, Bytes::from(bytes)).unwrap();
+            let batches: Vec<_> = landed.batches.collect::<Result<_, _>>().unwrap();
+            arrow::util::pretty::pretty_format_batches(&batches)
+                .unwrap()
+                .to_string()
+        };
+        let plain = read(FileFormat::Csv, text.as_bytes().to_vec());
+        assert!(plain.contains(r#"Smith, "Jo""#), "{plain}");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, text.as_bytes()).unwrap();
+        assert_eq!(read(FileFormat::CsvGzip, gz.finish().unwrap()), plain);
+    }
+
+    #[test]
+    fn garbage_is_a_format_error_not_a_panic() {
+        let e = read_landed(
+            "LOAD00000001.parquet",
+            FileFormat::Parquet,
+            Bytes::from_static(b"PAR1 not really"),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            e.to_string()
+                .starts_with("LOAD00000001.parquet: not a readable Parquet file"),
+            "{e}"
+        );
+    }
+}

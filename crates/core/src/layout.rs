@@ -1,0 +1,54 @@
+//! Where things live in the lake store. One function per kind of object, so
+//! no step spells a path by hand.
+
+/// Keys in the lake store for one source database.
+#[derive(Debug, Clone)]
+pub struct LakeLayout<'a> {
+    pub database: &'a str,
+}
+
+impl LakeLayout<'_> {
+    /// Normalised files of all batches of a table: the table's change log.
+    pub fn validated_prefix(&self, table: &str) -> String {
+        format!("validated/{}/{table}/", self.database)
+    }
+    pub fn validated_key(&self, table: &str, batch: &str, landed_name: &str) -> String {
+        let stem = landed_name.split('.').next().unwrap_or(landed_name);
+        format!("{}{batch}/{stem}.parquet", self.validated_prefix(table))
+    }
+    pub fn quarantine_key(&self, table: &str, batch: &str, landed_name: &str) -> String {
+        format!("quarantine/{}/{table}/{batch}/{landed_name}", self.database)
+    }
+    /// The batch's validation report, without extension (`.json`, `.md`).
+    pub fn report_stem(&self, table: &str, batch: &str) -> String {
+        format!("reports/{}/{table}/{batch}", self.database)
+    }
+    pub fn ledger_key(&self, table: &str) -> String {
+        format!("state/{}/{table}/ledger.json", self.database)
+    }
+    pub fn lease_key(&self, table: &str) -> String {
+        format!("state/{}/{table}/lease.json", self.database)
+    }
+    pub fn metadata_prefix(&self, table: &str) -> String {
+        format!("metadata/{}/{table}/", self.database)
+    }
+    pub fn metadata_key(&self, table: &str, version: u32) -> String {
+        format!("{}v{version:04}.json", self.metadata_prefix(table))
+    }
+    pub fn run_record_key(&self, run_id: &str, table: &str) -> String {
+        format!("runs/{run_id}/{}/{table}.json", self.database)
+    }
+    pub fn run_records_prefix(&self, run_id: &str) -> String {
+        format!("runs/{run_id}/{}/", self.database)
+    }
+}
+
+/// The landed files of a table in the DMS layout: `<schema>/<table>/`.
+pub fn landing_prefix(schema: &str, table: &str) -> String {
+    format!("{schema}/{table}/")
+}
+
+/// The last path segment of a key.
+pub fn base_name(key: &str) -> &str {
+    key.rsplit('/').next().unwrap_or(key)
+}

@@ -1,0 +1,154 @@
+//! The per-table ledger: which landed files each batch consumed and what it
+//! did. Stored as one JSON object, replaced only with a conditional write on
+//! its ETag, so two runs can never both record a batch over the same files.
+
+use crate::error::{Error, StoreError};
+use crate::ports::{Condition, ObjectInfo, ObjectStore};
+use crate::validate::OpCounts;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchStatus {
+    /// Files checked and normalised; not merged yet (a crash, or the merge failed).
+    Validated,
+    /// In history.
+    Merged,
+    /// Rejected by the table's `on_invalid = "fail"` policy. Its files are not
+    /// consumed: the next run checks them again.
+    Failed,
+}
+
+/// A landed file as a batch consumed it. A rewritten file (new ETag) is a new file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsumedFile {
+    pub key: String,
+    pub etag: String,
+    pub size: u64,
+    pub accepted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    pub id: String,
+    pub status: BatchStatus,
+    pub run_id: String,
+    pub metadata_version: u32,
+    pub files: Vec<ConsumedFile>,
+    pub ops: OpCounts,
+    /// Latest change time in the batch (µs since the epoch): a snapshot's extract time.
+    pub max_valid_from: Option<i64>,
+    pub validated_at: String,
+    #[serde(default)]
+    pub merged_at: Option<String>,
+}
+
+impl Batch {
+    pub fn accepted_files(&self) -> usize {
+        self.files.iter().filter(|f| f.accepted).count()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ledger {
+    pub batches: Vec<Batch>,
+}
+
+impl Ledger {
+    /// Landed files no validated or merged batch has consumed.
+    pub fn unconsumed<'a>(&self, landed: &'a [ObjectInfo]) -> Vec<&'a ObjectInfo> {
+        let consumed: BTreeSet<(&str, &str)> = self
+            .batches
+            .iter()
+            .filter(|b| b.status != BatchStatus::Failed)
+            .flat_map(|b| b.files.iter().map(|f| (f.key.as_str(), f.etag.as_str())))
+            .collect();
+        landed
+            .iter()
+            .filter(|o| !consumed.contains(&(o.key.as_str(), o.etag.as_str())))
+            .collect()
+    }
+
+    /// The batch validated but not yet merged, if any.
+    pub fn pending(&self) -> Option<&Batch> {
+        self.batches
+            .iter()
+            .find(|b| b.status == BatchStatus::Validated)
+    }
+
+    pub fn batch(&self, id: &str) -> Option<&Batch> {
+        self.batches.iter().find(|b| b.id == id)
+    }
+
+    /// The id for a new batch over `files`. A rerun over exactly the files of
+    /// the last failed batch reuses its id, so repeated failures do not pile up.
+    pub fn next_batch_id(&self, files: &[&ObjectInfo]) -> String {
+        if let Some(last) = self
+            .batches
+            .last()
+            .filter(|b| b.status == BatchStatus::Failed)
+        {
+            let same = last.files.len() == files.len()
+                && files.iter().all(|f| {
+                    last.files
+                        .iter()
+                        .any(|c| c.key == f.key && c.etag == f.etag)
+                });
+            if same {
+                return last.id.clone();
+            }
+        }
+        format!("b{:06}", self.batches.len() + 1)
+    }
+
+    /// Adds the batch, or replaces the batch with the same id.
+    pub fn record(&mut self, batch: Batch) {
+        match self.batches.iter_mut().find(|b| b.id == batch.id) {
+            Some(b) => *b = batch,
+            None => self.batches.push(batch),
+        }
+    }
+}
+
+/// A ledger read from the store, with the ETag its replacement must match.
+pub struct StoredLedger {
+    pub ledger: Ledger,
+    etag: Option<String>,
+    key: String,
+}
+
+impl StoredLedger {
+    pub async fn load(store: &dyn ObjectStore, key: &str) -> Result<StoredLedger, Error> {
+        match store.get(key).await {
+            Ok((bytes, etag)) => {
+                let ledger = serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::InvalidInput(format!("ledger {} is corrupt: {e}", store.uri(key)))
+                })?;
+                Ok(StoredLedger {
+                    ledger,
+                    etag: Some(etag),
+                    key: key.to_string(),
+                })
+            }
+            Err(StoreError::NotFound { .. }) => Ok(StoredLedger {
+                ledger: Ledger::default(),
+                etag: None,
+                key: key.to_string(),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Writes the ledger if nobody else changed it since it was loaded.
+    pub async fn save(&mut self, store: &dyn ObjectStore) -> Result<(), Error> {
+        let body = Bytes::from(serde_json::to_vec_pretty(&self.ledger).unwrap_or_default());
+        let condition = match &self.etag {
+            Some(etag) => Condition::Matches(etag.clone()),
+            None => Condition::Absent,
+        };
+        self.etag = Some(store.put(&self.key, body, Some(condition)).await?);
+        Ok(())
+    }
+}

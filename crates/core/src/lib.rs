@@ -1,0 +1,20 @@
+//! tidemark's domain: metadata, the DMS file format, validation, SCD2
+//! planning, batches and ledgers, and the six pipeline steps. It knows no
+//! AWS and does no I/O of its own: everything outside goes through the ports.
+
+pub mod alert;
+pub mod config;
+pub mod dms;
+pub mod error;
+pub mod events;
+pub mod layout;
+pub mod lease;
+pub mod ledger;
+pub mod metadata;
+pub mod ports;
+pub mod run_record;
+pub mod scd2;
+pub mod steps;
+pub mod validate;
+
+pub use error::{Error, ErrorName, Result};

@@ -1,0 +1,53 @@
+//! The reconciliation record each run writes per table.
+
+use crate::error::Error;
+use crate::events::TableStatus;
+use crate::ports::ObjectStore;
+use crate::validate::OpCounts;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// What one run did to one table: files in / accepted / quarantined, rows by
+/// op, versions inserted / updated / removed, row counts before and after.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub database: String,
+    pub table: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<TableStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub batches: Vec<String>,
+    pub files_landed: u64,
+    pub files_accepted: u64,
+    pub files_quarantined: u64,
+    pub ops: OpCounts,
+    pub versions_inserted: u64,
+    pub versions_updated: u64,
+    pub versions_removed: u64,
+    pub rows_before: Option<u64>,
+    pub rows_after: Option<u64>,
+    pub bytes_scanned: Option<u64>,
+    pub duration_ms: Option<u64>,
+    /// The validation report (Markdown), when one was written.
+    pub report: Option<String>,
+}
+
+impl RunRecord {
+    pub async fn load(store: &dyn ObjectStore, key: &str) -> Result<Option<RunRecord>, Error> {
+        match store.get(key).await {
+            Ok((bytes, _)) => Ok(serde_json::from_slice(&bytes).ok()),
+            Err(crate::error::StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn save(&self, store: &dyn ObjectStore, key: &str) -> Result<(), Error> {
+        let body = Bytes::from(serde_json::to_vec_pretty(self).unwrap_or_default());
+        store.put(key, body, None).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,239 @@
+//! The merge plan of one batch into one history table, rendered for a dialect.
+
+use super::dialect::{Dialect, quote_ident, string_literal};
+use crate::metadata::TableMetadata;
+
+/// `valid_to` of a current row.
+pub const VALID_TO_OPEN: &str = "9999-12-31 23:59:59.999999";
+
+/// The history table's control columns, after the business columns.
+pub const HISTORY_CONTROL_COLUMNS: [&str; 8] = [
+    "valid_from",
+    "change_seq",
+    "valid_to",
+    "is_current",
+    "is_deleted",
+    "op",
+    "batch_id",
+    "row_hash",
+];
+
+/// `change_seq` of a delete a snapshot synthesised for a missing key.
+const SNAPSHOT_DELETE_SEQ: &str = "snapshot-delete";
+
+/// A snapshot table's extract: keys missing from it are deleted at `extract_time`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SnapshotParams {
+    /// Microseconds since the epoch.
+    pub extract_time: i64,
+    pub max_delete_fraction: f64,
+}
+
+/// Merging batch `batch_id` of `meta`'s table.
+#[derive(Debug, Clone)]
+pub struct MergePlan<'a> {
+    pub database: &'a str,
+    pub meta: &'a TableMetadata,
+    pub batch_id: &'a str,
+    pub snapshot: Option<SnapshotParams>,
+}
+
+fn timestamp_literal(micros: i64) -> String {
+    let ts = chrono::DateTime::from_timestamp_micros(micros)
+        .unwrap_or_default()
+        .naive_utc();
+    format!("TIMESTAMP '{}'", ts.format("%Y-%m-%d %H:%M:%S%.6f"))
+}
+
+impl MergePlan<'_> {
+    fn table(&self) -> String {
+        format!(
+            "{}.{}",
+            quote_ident(self.database),
+            quote_ident(&self.meta.name)
+        )
+    }
+
+    /// Business columns, quoted, each prefixed with `alias.` when given.
+    fn business(&self, alias: &str) -> String {
+        self.meta
+            .columns
+            .iter()
+            .map(|c| format!("{alias}{}", quote_ident(&c.name)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    fn key_match(&self, left: &str, right: &str) -> String {
+        self.meta
+            .primary_key
+            .iter()
+            .map(|k| format!("{left}.{q} = {right}.{q}", q = quote_ident(k)))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    }
+
+    fn keys(&self) -> String {
+        self.meta
+            .primary_key
+            .iter()
+            .map(|k| quote_ident(k))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The history table's columns and their engine types.
+    pub fn history_columns(&self, d: &dyn Dialect) -> Vec<(String, String)> {
+        let mut cols: Vec<(String, String)> = self
+            .meta
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), d.column_type(c.column_type)))
+            .collect();
+        let ts = d.timestamp_type().to_string();
+        let text = d.string_type().to_string();
+        for (name, ty) in [
+            ("valid_from", ts.clone()),
+            ("change_seq", text.clone()),
+            ("valid_to", ts),
+            ("is_current", "boolean".to_string()),
+            ("is_deleted", "boolean".to_string()),
+            ("op", text.clone()),
+            ("batch_id", text.clone()),
+            ("row_hash", text),
+        ] {
+            cols.push((name.to_string(), ty));
+        }
+        cols
+    }
+
+    /// DDL that makes sure the schema and the history table exist.
+    pub fn create_statements(&self, d: &dyn Dialect) -> Vec<String> {
+        vec![
+            d.create_schema(self.database),
+            d.create_table(self.database, &self.meta.name, &self.history_columns(d)),
+        ]
+    }
+
+    /// Snapshot tables: how many current rows the extract would delete, and how
+    /// many there are (`deletes`, `current_rows`). Checked before the merge.
+    pub fn delete_guard(&self, d: &dyn Dialect) -> Option<String> {
+        self.snapshot?;
+        Some(format!(
+            "SELECT count(*) AS current_rows,\n       count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {log} b WHERE b.\"batch_id\" = {batch} AND {m})) AS deletes\nFROM {table} h\nWHERE h.\"is_current\" AND NOT h.\"is_deleted\"",
+            log = d.change_log(self.database, self.meta),
+            batch = string_literal(self.batch_id),
+            m = self.key_match("b", "h"),
+            table = self.table(),
+        ))
+    }
+
+    /// Rows in the history table (for the reconciliation record).
+    pub fn count_rows(&self) -> String {
+        format!("SELECT count(*) AS row_count FROM {}", self.table())
+    }
+
+    /// The one MERGE that applies the batch.
+    pub fn merge(&self, d: &dyn Dialect) -> String {
+        let log = d.change_log(self.database, self.meta);
+        let table = self.table();
+        let batch = string_literal(self.batch_id);
+        let keys = self.keys();
+        let order = format!("PARTITION BY {keys} ORDER BY \"valid_from\", \"change_seq\"");
+        let change_cols = "\"op\", \"valid_from\", \"change_seq\", \"row_hash\", \"batch_id\"";
+        let snapshot_deletes = match self.snapshot {
+            Some(s) => format!(
+                ",\n  snapshot_deletes AS (\n    SELECT {hb}, 'D' AS \"op\", {ts} AS \"valid_from\", {seq} AS \"change_seq\", h.\"row_hash\", {batch} AS \"batch_id\"\n    FROM {table} h\n    WHERE h.\"is_current\" AND NOT h.\"is_deleted\"\n      AND NOT EXISTS (SELECT 1 FROM batch b WHERE {m})\n  )",
+                hb = self.business("h."),
+                ts = timestamp_literal(s.extract_time),
+                seq = string_literal(SNAPSHOT_DELETE_SEQ),
+                m = self.key_match("b", "h"),
+            ),
+            None => String::new(),
+        };
+        let (incoming, extra_timeline) = if self.snapshot.is_some() {
+            (
+                format!("SELECT {keys} FROM batch UNION SELECT {keys} FROM snapshot_deletes"),
+                format!(
+                    "\n    UNION ALL\n    SELECT {b}, {change_cols}, 2 AS src FROM snapshot_deletes",
+                    b = self.business("")
+                ),
+            )
+        } else {
+            (format!("SELECT DISTINCT {keys} FROM batch"), String::new())
+        };
+        let all_cols = self
+            .history_columns(d)
+            .into_iter()
+            .map(|(n, _)| quote_ident(&n))
+            .collect::<Vec<_>>();
+        format!(
+            "MERGE INTO {table} AS t
+USING (
+  WITH batch AS (
+    SELECT {b}, {change_cols} FROM {log} WHERE \"batch_id\" = {batch}
+  ){snapshot_deletes},
+  touched AS (
+    {incoming}
+  ),
+  timeline_all AS (
+    SELECT {hb}, h.\"op\", h.\"valid_from\", h.\"change_seq\", h.\"row_hash\", h.\"batch_id\", 0 AS src
+    FROM {table} h WHERE EXISTS (SELECT 1 FROM touched k WHERE {mh})
+    UNION ALL
+    SELECT {lb}, l.\"op\", l.\"valid_from\", l.\"change_seq\", l.\"row_hash\", l.\"batch_id\", 1 AS src
+    FROM {log} l WHERE EXISTS (SELECT 1 FROM touched k WHERE {ml}){extra_timeline}
+  ),
+  timeline AS (
+    SELECT * FROM (
+      SELECT *, row_number() OVER (PARTITION BY {keys}, \"valid_from\", \"change_seq\" ORDER BY src, \"batch_id\", \"op\", \"row_hash\") AS occurrence
+      FROM timeline_all
+    ) deduplicated WHERE occurrence = 1
+  ),
+  flagged AS (
+    SELECT *,
+      COALESCE(lag(\"row_hash\") OVER ({order}) = \"row_hash\"
+               AND lag(\"op\" = 'D') OVER ({order}) = (\"op\" = 'D'), FALSE) AS is_noop
+    FROM timeline
+  ),
+  versions AS (
+    SELECT *, lead(\"valid_from\") OVER ({order}) AS next_from
+    FROM flagged WHERE NOT is_noop
+  )
+  SELECT {b}, \"valid_from\", \"change_seq\",
+         COALESCE(next_from, TIMESTAMP '{open}') AS \"valid_to\",
+         next_from IS NULL AS \"is_current\",
+         \"op\" = 'D' AS \"is_deleted\", \"op\", \"batch_id\", \"row_hash\", FALSE AS drop_row
+  FROM versions
+  UNION ALL
+  SELECT {b}, \"valid_from\", \"change_seq\", NULL, NULL, \"op\" = 'D', \"op\", \"batch_id\", \"row_hash\", TRUE
+  FROM flagged WHERE is_noop
+) AS s
+ON {on} AND t.\"valid_from\" = s.\"valid_from\" AND t.\"change_seq\" = s.\"change_seq\"
+WHEN MATCHED AND s.drop_row THEN DELETE
+WHEN MATCHED AND (t.\"valid_to\" <> s.\"valid_to\" OR t.\"is_current\" <> s.\"is_current\") THEN
+  UPDATE SET \"valid_to\" = s.\"valid_to\", \"is_current\" = s.\"is_current\"
+WHEN NOT MATCHED AND NOT s.drop_row THEN
+  INSERT ({all}) VALUES ({values})",
+            b = self.business(""),
+            hb = self.business("h."),
+            lb = self.business("l."),
+            mh = self.key_match("k", "h"),
+            ml = self.key_match("k", "l"),
+            open = VALID_TO_OPEN,
+            on = self.key_match("t", "s"),
+            all = all_cols.join(", "),
+            values = all_cols.iter().map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", "),
+        )
+    }
+
+    /// The `_current` view: the latest version of every key that is not deleted.
+    pub fn current_view(&self) -> String {
+        format!(
+            "CREATE OR REPLACE VIEW {}.{} AS\nSELECT {}, \"valid_from\", \"op\", \"batch_id\"\nFROM {}\nWHERE \"is_current\" AND NOT \"is_deleted\"",
+            quote_ident(self.database),
+            quote_ident(&format!("{}_current", self.meta.name)),
+            self.business(""),
+            self.table(),
+        )
+    }
+}

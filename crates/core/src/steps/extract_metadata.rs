@@ -1,0 +1,107 @@
+use super::{layout, table_config};
+use crate::error::Error;
+use crate::events::{ExtractMetadataEvent, ExtractMetadataOutput, RunMode, TableWork};
+use crate::metadata::{Drift, TableMetadata, classify_drift};
+use crate::ports::Ports;
+use bytes::Bytes;
+
+/// Reads each table's current schema, compares it with the newest stored
+/// version, stores a new version when it changed, and classifies the drift.
+/// A breaking change is not stored (the table fails with `Tidemark.SchemaDrift`
+/// until a `rebuild` accepts it).
+pub async fn extract_metadata(
+    ports: &Ports,
+    event: ExtractMetadataEvent,
+) -> Result<ExtractMetadataOutput, Error> {
+    let request = &event.request;
+    if request.mode == RunMode::Reprocess && (request.from.is_none() || request.to.is_none()) {
+        return Err(Error::InvalidInput(
+            "mode reprocess needs \"from\" and \"to\" dates".into(),
+        ));
+    }
+    if let (Some(from), Some(to)) = (request.from, request.to)
+        && from > to
+    {
+        return Err(Error::InvalidInput(format!(
+            "\"from\" ({from}) is after \"to\" ({to})"
+        )));
+    }
+    let names: Vec<String> = match &request.tables {
+        Some(tables) => tables.clone(),
+        None => ports.config.tables.iter().map(|t| t.name.clone()).collect(),
+    };
+    let mut tables = Vec::with_capacity(names.len());
+    for name in names {
+        let config = table_config(ports, &name)?;
+        let current = ports.metadata.read(&name).await?;
+        if current.name != name {
+            return Err(Error::InvalidInput(format!(
+                "metadata for {name} names the table {:?}",
+                current.name
+            )));
+        }
+        let (stored_version, stored) = newest_version(ports, &name).await?;
+        let (version, drift) = match stored {
+            Some(old) if old == current => (stored_version, Drift::None),
+            Some(old) => {
+                let drift = classify_drift(&old, &current);
+                if matches!(drift, Drift::Breaking { .. }) && request.mode != RunMode::Rebuild {
+                    (stored_version, drift)
+                } else {
+                    (
+                        store_version(ports, &current, stored_version + 1).await?,
+                        drift,
+                    )
+                }
+            }
+            None => (store_version(ports, &current, 1).await?, Drift::None),
+        };
+        tracing::info!(table = %name, version, drift = ?drift, "metadata");
+        tables.push(TableWork {
+            table: name,
+            table_mode: config.mode,
+            run_mode: request.mode,
+            metadata_version: version,
+            drift,
+            from: request.from,
+            to: request.to,
+        });
+    }
+    Ok(ExtractMetadataOutput { tables })
+}
+
+async fn newest_version(ports: &Ports, table: &str) -> Result<(u32, Option<TableMetadata>), Error> {
+    let layout = layout(ports);
+    let listed = ports.lake.list(&layout.metadata_prefix(table)).await?;
+    let newest = listed
+        .iter()
+        .filter_map(|o| {
+            crate::layout::base_name(&o.key)
+                .strip_prefix('v')?
+                .strip_suffix(".json")?
+                .parse::<u32>()
+                .ok()
+        })
+        .max();
+    match newest {
+        Some(v) => Ok((v, Some(super::load_metadata(ports, table, v).await?))),
+        None => Ok((0, None)),
+    }
+}
+
+async fn store_version(ports: &Ports, meta: &TableMetadata, version: u32) -> Result<u32, Error> {
+    let key = layout(ports).metadata_key(&meta.name, version);
+    // Conditional: two runs storing the same version race safely.
+    match ports
+        .lake
+        .put(
+            &key,
+            Bytes::from(meta.to_json()),
+            Some(crate::ports::Condition::Absent),
+        )
+        .await
+    {
+        Ok(_) | Err(crate::error::StoreError::PreconditionFailed { .. }) => Ok(version),
+        Err(e) => Err(e.into()),
+    }
+}

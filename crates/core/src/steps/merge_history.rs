@@ -1,0 +1,153 @@
+use super::{layout, load_metadata, table_config};
+use crate::config::TableMode;
+use crate::error::{EngineError, Error};
+use crate::events::{MergeEvent, MergeOutput};
+use crate::lease::Lease;
+use crate::ledger::{BatchStatus, StoredLedger};
+use crate::metadata::Drift;
+use crate::ports::Ports;
+use crate::scd2::{MergePlan, SnapshotParams};
+
+/// Merges the next unmerged batch of the validation into history with one
+/// MERGE, under the table's lease. Returns `done: false` while batches remain,
+/// so the state machine calls it again (each invocation stays short).
+pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutput, Error> {
+    let table = event.work.table.as_str();
+    let layout = layout(ports);
+    let mut progress = event.merge.clone().unwrap_or_default();
+    let Some(batch_id) = event
+        .validation
+        .batches
+        .iter()
+        .find(|b| !progress.merged.contains(b))
+        .cloned()
+    else {
+        progress.done = true;
+        return Ok(progress);
+    };
+    let lease = Lease::acquire(
+        ports.lake.as_ref(),
+        &layout.lease_key(table),
+        table,
+        &event.run_id,
+        ports.config.pipeline.lease_seconds,
+    )
+    .await?;
+    let result = merge_batch(ports, &event, &batch_id, &mut progress).await;
+    lease.release(ports.lake.as_ref()).await?;
+    result?;
+    progress.merged.push(batch_id);
+    progress.done = event
+        .validation
+        .batches
+        .iter()
+        .all(|b| progress.merged.contains(b));
+    Ok(progress)
+}
+
+async fn merge_batch(
+    ports: &Ports,
+    event: &MergeEvent,
+    batch_id: &str,
+    progress: &mut MergeOutput,
+) -> Result<(), Error> {
+    let table = event.work.table.as_str();
+    let config = table_config(ports, table)?;
+    let layout = layout(ports);
+    let mut ledger = StoredLedger::load(ports.lake.as_ref(), &layout.ledger_key(table)).await?;
+    let batch = ledger.ledger.batch(batch_id).cloned().ok_or_else(|| {
+        Error::InvalidInput(format!("batch {batch_id} of {table} is not in the ledger"))
+    })?;
+    let meta = load_metadata(ports, table, event.work.metadata_version).await?;
+    let snapshot = (config.mode == TableMode::Snapshot).then(|| SnapshotParams {
+        extract_time: batch.max_valid_from.unwrap_or_default(),
+        max_delete_fraction: config.max_delete_fraction,
+    });
+    let plan = MergePlan {
+        database: &ports.config.source.database,
+        meta: &meta,
+        batch_id,
+        snapshot,
+    };
+    let dialect = ports.engine.dialect();
+    let merge_err = |source: EngineError| Error::Merge {
+        table: table.to_string(),
+        source,
+    };
+    for ddl in plan.create_statements(dialect.as_ref()) {
+        ports.engine.execute(&ddl).await.map_err(merge_err)?;
+    }
+    if let Drift::Additive { added } = &event.work.drift {
+        for name in added {
+            if let Some(col) = meta.column(name) {
+                let ddl = dialect.add_column(
+                    plan.database,
+                    table,
+                    name,
+                    &dialect.column_type(col.column_type),
+                );
+                ports.engine.execute(&ddl).await.map_err(merge_err)?;
+            }
+        }
+    }
+    let count =
+        |r: crate::ports::QueryResult, col: &str| r.int(col).unwrap_or_default().max(0) as u64;
+    let rows_before = count(
+        ports
+            .engine
+            .execute(&plan.count_rows())
+            .await
+            .map_err(merge_err)?,
+        "row_count",
+    );
+    progress.rows_before.get_or_insert(rows_before);
+
+    if batch.status == BatchStatus::Validated && batch.ops.total() > 0 {
+        if let (Some(guard), Some(s)) = (plan.delete_guard(dialect.as_ref()), snapshot) {
+            let r = ports.engine.execute(&guard).await.map_err(merge_err)?;
+            let (deletes, current) = (count(r.clone(), "deletes"), count(r, "current_rows"));
+            if current > 0 && deletes as f64 > s.max_delete_fraction * current as f64 {
+                return Err(Error::Validation(format!(
+                    "{table}: the extract in batch {batch_id} would delete {deletes} of {current} current rows, more than max_delete_fraction = {}; nothing was deleted. If the source really lost those rows, raise max_delete_fraction for this table and rerun.",
+                    s.max_delete_fraction
+                )));
+            }
+        }
+        let stats = ports
+            .engine
+            .execute(&plan.merge(dialect.as_ref()))
+            .await
+            .map_err(merge_err)?;
+        progress.versions_inserted += count(stats.clone(), "inserted");
+        progress.versions_updated += count(stats.clone(), "updated");
+        progress.versions_removed += count(stats.clone(), "deleted");
+        if let Some(b) = stats.bytes_scanned {
+            *progress.bytes_scanned.get_or_insert(0) += b;
+        }
+    }
+    progress.rows_after = count(
+        ports
+            .engine
+            .execute(&plan.count_rows())
+            .await
+            .map_err(merge_err)?,
+        "row_count",
+    );
+
+    if let Some(b) = ledger.ledger.batches.iter_mut().find(|b| b.id == batch_id) {
+        b.status = BatchStatus::Merged;
+        b.merged_at
+            .get_or_insert_with(|| chrono::Utc::now().to_rfc3339());
+    }
+    ledger.save(ports.lake.as_ref()).await?;
+    tracing::info!(
+        table,
+        batch = batch_id,
+        inserted = progress.versions_inserted,
+        updated = progress.versions_updated,
+        removed = progress.versions_removed,
+        rows = progress.rows_after,
+        "merged"
+    );
+    Ok(())
+}

@@ -1,0 +1,54 @@
+//! The six pipeline steps. Each is one async function over [`Ports`]: the
+//! Lambda binaries and the local interpreter call exactly these.
+
+mod extract_metadata;
+mod merge_history;
+mod notify;
+mod publish_catalog;
+mod start_replication;
+mod validate_landed;
+
+pub use extract_metadata::extract_metadata;
+pub use merge_history::merge_history;
+pub use notify::notify;
+pub use publish_catalog::publish_catalog;
+pub use start_replication::start_replication;
+pub use validate_landed::validate_landed;
+
+use crate::error::{Error, StoreError};
+use crate::layout::LakeLayout;
+use crate::metadata::TableMetadata;
+use crate::ports::Ports;
+
+pub(crate) fn layout(ports: &Ports) -> LakeLayout<'_> {
+    LakeLayout {
+        database: &ports.config.source.database,
+    }
+}
+
+/// The stored metadata version a run works with.
+pub(crate) async fn load_metadata(
+    ports: &Ports,
+    table: &str,
+    version: u32,
+) -> Result<TableMetadata, Error> {
+    let key = layout(ports).metadata_key(table, version);
+    let (bytes, _) = ports.lake.get(&key).await.map_err(|e| match e {
+        StoreError::NotFound { .. } => Error::InvalidInput(format!(
+            "metadata version {version} of {table} is not in the lake ({}); run extract-metadata first",
+            ports.lake.uri(&key)
+        )),
+        other => other.into(),
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(TableMetadata::from_json(&ports.lake.uri(&key), &text)?)
+}
+
+pub(crate) fn table_config<'a>(
+    ports: &'a Ports,
+    table: &str,
+) -> Result<&'a crate::config::TableConfig, Error> {
+    ports.config.table(table).ok_or_else(|| {
+        Error::InvalidInput(format!("table {table} is not configured in [[tables]]"))
+    })
+}

@@ -1,0 +1,123 @@
+use super::{layout, load_metadata};
+use crate::error::Error;
+use crate::events::{PublishEvent, TableResult, TableStatus};
+use crate::ports::{CatalogColumn, CatalogEntry, Ports};
+use crate::run_record::RunRecord;
+use crate::scd2::MergePlan;
+
+/// Descriptions of the control columns, for the catalog.
+const CONTROL_DESCRIPTIONS: [(&str, &str); 8] = [
+    (
+        "valid_from",
+        "Commit time of this change at the source (full load: load time).",
+    ),
+    ("change_seq", "Orders changes that share one valid_from."),
+    (
+        "valid_to",
+        "valid_from of the key's next change; 9999-12-31 23:59:59.999999 while current.",
+    ),
+    (
+        "is_current",
+        "True when no later change exists for the key.",
+    ),
+    ("is_deleted", "True when this row records a delete."),
+    (
+        "op",
+        "I insert, U update, D delete, L full load or snapshot.",
+    ),
+    ("batch_id", "The batch that wrote this row."),
+    ("row_hash", "Hash of the business columns."),
+];
+
+/// Creates or updates the history table and its `_current` view in the
+/// catalog, with descriptions from metadata, and records the run's figures.
+pub async fn publish_catalog(ports: &Ports, event: PublishEvent) -> Result<TableResult, Error> {
+    let table = event.work.table.as_str();
+    let database = ports.config.source.database.as_str();
+    let meta = load_metadata(ports, table, event.work.metadata_version).await?;
+    let plan = MergePlan {
+        database,
+        meta: &meta,
+        batch_id: "",
+        snapshot: None,
+    };
+    let dialect = ports.engine.dialect();
+    let ddl_err = |source| Error::Merge {
+        table: table.to_string(),
+        source,
+    };
+    for ddl in plan.create_statements(dialect.as_ref()) {
+        ports.engine.execute(&ddl).await.map_err(ddl_err)?;
+    }
+    ports
+        .engine
+        .execute(&plan.current_view())
+        .await
+        .map_err(ddl_err)?;
+
+    let mut columns: Vec<CatalogColumn> = plan
+        .history_columns(dialect.as_ref())
+        .into_iter()
+        .map(|(name, column_type)| {
+            let description = meta
+                .column(&name)
+                .map(|c| c.description.clone())
+                .or_else(|| {
+                    CONTROL_DESCRIPTIONS
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, d)| d.to_string())
+                })
+                .unwrap_or_default();
+            CatalogColumn {
+                name,
+                column_type,
+                description,
+            }
+        })
+        .collect();
+    columns.shrink_to_fit();
+    ports
+        .catalog
+        .publish(&CatalogEntry {
+            database: database.to_string(),
+            table: table.to_string(),
+            current_view: format!("{table}_current"),
+            description: meta.description.clone(),
+            primary_key: meta.primary_key.clone(),
+            columns,
+            metadata_version: event.work.metadata_version,
+        })
+        .await?;
+
+    let key = layout(ports).run_record_key(&event.run_id, table);
+    let mut record = RunRecord::load(ports.lake.as_ref(), &key)
+        .await?
+        .unwrap_or_default();
+    record.run_id = event.run_id.clone();
+    record.database = database.to_string();
+    record.table = table.to_string();
+    record.status = Some(TableStatus::Succeeded);
+    if let Some(m) = &event.merge {
+        record.versions_inserted = m.versions_inserted;
+        record.versions_updated = m.versions_updated;
+        record.versions_removed = m.versions_removed;
+        record.rows_before = m.rows_before;
+        record.rows_after = Some(m.rows_after);
+        record.bytes_scanned = m.bytes_scanned;
+    }
+    if let Ok(started) = chrono::DateTime::parse_from_rfc3339(&event.validation.started_at) {
+        record.duration_ms = Some(
+            (chrono::Utc::now() - started.with_timezone(&chrono::Utc))
+                .num_milliseconds()
+                .max(0) as u64,
+        );
+    }
+    record.save(ports.lake.as_ref(), &key).await?;
+    Ok(TableResult {
+        table: table.to_string(),
+        status: TableStatus::Succeeded,
+        error: None,
+        cause: None,
+    })
+}

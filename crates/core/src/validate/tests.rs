@@ -1,0 +1,276 @@
+use super::*;
+use crate::dms::ControlColumns;
+use arrow::array::{Int64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+
+fn meta() -> TableMetadata {
+    TableMetadata::from_json(
+        "orders.json",
+        r#"{"name":"orders","primary_key":["id"],"columns":[
+            {"name":"id","type":"int64","nullable":false},
+            {"name":"status","type":"string","nullable":false},
+            {"name":"amount","type":"decimal128(12,2)"},
+            {"name":"paid","type":"bool"}]}"#,
+    )
+    .unwrap()
+}
+
+/// A Parquet file of string columns (as a CSV-sourced or quirky DMS file would be).
+fn parquet(columns: &[(&str, Vec<Option<&str>>)]) -> Bytes {
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|(n, _)| Field::new(*n, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ));
+    let arrays: Vec<ArrayRef> = columns
+        .iter()
+        .map(|(_, v)| Arc::new(StringArray::from(v.clone())) as ArrayRef)
+        .collect();
+    let batch = RecordBatch::try_new(schema.clone(), arrays).unwrap();
+    Bytes::from(write_parquet(&schema, &[batch]).unwrap())
+}
+
+fn check(name: &str, bytes: Bytes) -> FileOutcome {
+    let meta = meta();
+    let control = ControlColumns::default();
+    FileCheck {
+        file: &format!("landing/public/orders/{name}"),
+        name,
+        meta: &meta,
+        control: &control,
+        batch_id: "b000001",
+    }
+    .run(bytes)
+}
+
+fn good_cdc() -> Vec<(&'static str, Vec<Option<&'static str>>)> {
+    vec![
+        ("op", vec![Some("I"), Some("U"), Some("D")]),
+        (
+            "extraction_timestamp",
+            vec![
+                Some("2026-11-01 10:00:00.000000"),
+                Some("2026-11-01 10:00:00.000000"),
+                Some("2026-11-02 08:00:00.123456"),
+            ],
+        ),
+        ("scn", vec![Some("0001"), Some("0002"), None]),
+        ("id", vec![Some("1"), Some("1"), Some("2")]),
+        ("status", vec![Some("new"), Some("paid"), Some("new")]),
+        ("amount", vec![Some("10.50"), Some("10.50"), None]),
+        ("paid", vec![Some("false"), Some("t"), Some("0")]),
+    ]
+}
+
+fn rules(o: &FileOutcome) -> Vec<(Rule, Option<u64>, Option<String>)> {
+    o.findings
+        .sample
+        .iter()
+        .map(|f| (f.rule, f.row, f.column.clone()))
+        .collect()
+}
+
+#[test]
+fn a_good_cdc_file_is_normalised() {
+    let o = check("20261101-100000000.parquet", parquet(&good_cdc()));
+    assert!(o.accepted(), "{:?}", o.findings);
+    assert_eq!(
+        (o.rows, o.ops.inserts, o.ops.updates, o.ops.deletes),
+        (3, 1, 1, 1)
+    );
+    let out = arrow::util::pretty::pretty_format_batches(&o.normalised)
+        .unwrap()
+        .to_string();
+    let expected = [
+        "| id | status | amount | paid  | op | valid_from                 | change_seq                                 |",
+        "| 1  | new    | 10.50  | false | I  | 2026-11-01T10:00:00        | 0001                                       |",
+        "| 1  | paid   | 10.50  | true  | U  | 2026-11-01T10:00:00        | 0002                                       |",
+        "| 2  | new    |        | false | D  | 2026-11-02T08:00:00.123456 | 20261101-100000000.parquet#000000000003 |",
+    ];
+    for line in expected {
+        let cells: Vec<&str> = line
+            .split('|')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        assert!(
+            out.lines().any(|l| {
+                let got: Vec<&str> = l
+                    .split('|')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .collect();
+                got.len() > cells.len() && got[..cells.len()] == cells[..]
+            }),
+            "missing {cells:?} in\n{out}"
+        );
+    }
+    assert_eq!(
+        o.valid_from_range.map(|(lo, hi)| hi - lo),
+        Some(22 * 3_600_000_000 + 123_456)
+    );
+}
+
+#[test]
+fn full_load_rows_are_l_without_an_op_column() {
+    let mut cols = good_cdc();
+    cols.remove(0);
+    let o = check("LOAD00000001.parquet", parquet(&cols));
+    assert!(o.accepted(), "{:?}", o.findings);
+    assert_eq!(o.ops.loads, 3);
+}
+
+#[test]
+fn row_rules_name_row_column_and_value() {
+    let mut cols = good_cdc();
+    cols[0].1[1] = Some("X"); // op
+    cols[1].1[2] = Some("yesterday"); // timestamp
+    cols[3].1[0] = None; // primary key
+    cols[4].1[2] = None; // not-null status
+    cols[5].1[0] = Some("ten"); // decimal
+    let o = check("20261101-100000000.parquet", parquet(&cols));
+    assert!(!o.accepted());
+    assert!(o.normalised.is_empty());
+    let mut got = rules(&o);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (Rule::Type, Some(1), Some("amount".into())),
+            (Rule::NotNull, Some(3), Some("status".into())),
+            (Rule::PrimaryKeyNull, Some(1), Some("id".into())),
+            (Rule::Op, Some(2), Some("op".into())),
+            (
+                Rule::Timestamp,
+                Some(3),
+                Some("extraction_timestamp".into())
+            ),
+        ]
+    );
+    let bad_decimal = o
+        .findings
+        .sample
+        .iter()
+        .find(|f| f.rule == Rule::Type)
+        .unwrap();
+    assert_eq!(bad_decimal.value.as_deref(), Some("ten"));
+    assert_eq!(
+        bad_decimal.to_string(),
+        "landing/public/orders/20261101-100000000.parquet row 1 column amount: [type] not a valid decimal128(12,2)"
+    );
+}
+
+#[test]
+fn column_set_is_checked_before_rows() {
+    let mut cols = good_cdc();
+    cols.retain(|(n, _)| *n != "paid");
+    cols.push(("colour", vec![Some("red"), None, None]));
+    let o = check("20261101-100000000.parquet", parquet(&cols));
+    assert_eq!(
+        rules(&o),
+        vec![
+            (Rule::MissingColumn, None, Some("paid".into())),
+            (Rule::UnexpectedColumn, None, Some("colour".into()))
+        ]
+    );
+    let mut cols = good_cdc();
+    cols.remove(0);
+    let o = check("20261101-100000000.parquet", parquet(&cols));
+    assert_eq!(rules(&o), vec![(Rule::Op, None, Some("op".into()))]);
+}
+
+#[test]
+fn unreadable_and_misnamed_files_are_findings() {
+    let o = check(
+        "20261101-100000000.parquet",
+        Bytes::from_static(b"PAR1garbage"),
+    );
+    assert_eq!(rules(&o), vec![(Rule::Readable, None, None)]);
+    let mut truncated = parquet(&good_cdc()).to_vec();
+    truncated.truncate(truncated.len() / 2);
+    let o = check("20261101-100000000.parquet", Bytes::from(truncated));
+    assert_eq!(o.findings.sample[0].rule, Rule::Readable);
+    let o = check("orders.parquet", parquet(&good_cdc()));
+    assert_eq!(rules(&o), vec![(Rule::FileName, None, None)]);
+}
+
+#[test]
+fn findings_are_counted_exactly_and_sampled_boundedly() {
+    let n = 100;
+    let cols = vec![
+        ("op", vec![Some("I"); n]),
+        (
+            "extraction_timestamp",
+            vec![Some("2026-11-01 10:00:00.000000"); n],
+        ),
+        ("scn", vec![None; n]),
+        ("id", vec![Some("x"); n]),
+        ("status", vec![Some("new"); n]),
+        ("amount", vec![Some("1"); n]),
+        ("paid", vec![Some("true"); n]),
+    ];
+    let o = check("20261101-100000000.parquet", parquet(&cols));
+    assert_eq!(o.findings.total, 100);
+    assert_eq!(
+        o.findings.counts,
+        vec![RuleCount {
+            rule: Rule::Type,
+            column: Some("id".into()),
+            count: 100
+        }]
+    );
+    assert_eq!(o.findings.sample.len(), SAMPLE_LIMIT);
+}
+
+#[test]
+fn row_hash_ignores_column_order_and_absent_nulls() {
+    let hash = |o: &FileOutcome| {
+        let b = &o.normalised[0];
+        let i = b.schema().index_of("row_hash").unwrap();
+        b.column(i)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap()
+            .value(0)
+            .to_string()
+    };
+    let a = check("20261101-100000000.parquet", parquet(&good_cdc()));
+    let mut reordered = good_cdc();
+    reordered.reverse();
+    let b = check("20261101-100000000.parquet", parquet(&reordered));
+    assert_eq!(hash(&a), hash(&b));
+    let mut changed = good_cdc();
+    changed[4].1[0] = Some("paid");
+    assert_ne!(
+        hash(&a),
+        hash(&check("20261101-100000000.parquet", parquet(&changed)))
+    );
+    // A typed Int64 id hashes like the same id read from text.
+    let ids: ArrayRef = Arc::new(Int64Array::from(vec![1, 1, 2]));
+    let mut fields: Vec<Field> = good_cdc()
+        .iter()
+        .map(|(n, _)| Field::new(*n, DataType::Utf8, true))
+        .collect();
+    fields[3] = Field::new("id", DataType::Int64, false);
+    let schema = Arc::new(Schema::new(fields));
+    let arrays: Vec<ArrayRef> = good_cdc()
+        .iter()
+        .enumerate()
+        .map(|(i, (_, v))| {
+            if i == 3 {
+                ids.clone()
+            } else {
+                Arc::new(StringArray::from(v.clone())) as ArrayRef
+            }
+        })
+        .collect();
+    let typed = Bytes::from(
+        write_parquet(
+            &schema,
+            &[RecordBatch::try_new(schema.clone(), arrays).unwrap()],
+        )
+        .unwrap(),
+    );
+    assert_eq!(hash(&a), hash(&check("20261101-100000000.parquet", typed)));
+}

@@ -1,0 +1,2 @@
+//! Local adapters of tidemark's ports, and the state-machine interpreter.
+pub mod statemachine;
