@@ -1,1 +1,60 @@
+//! Helpers shared by the workspace's end-to-end tests.
 
+use std::path::{Path, PathBuf};
+use tidemark_core::ports::{QueryEngine, SqlValue};
+use tidemark_local::duckdb::DuckDbEngine;
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ is inside the workspace")
+        .to_path_buf()
+}
+
+/// A whole history table as text: a header, then every row with every
+/// column (business and control), ordered by key and timeline.
+pub async fn dump_table(engine: &DuckDbEngine, database: &str, table: &str, order: &str) -> String {
+    let sql =
+        format!("SELECT COLUMNS(*)::VARCHAR FROM \"{database}\".\"{table}\" ORDER BY {order}");
+    let result = engine
+        .execute(&sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let mut out = format!("# {database}.{table}\n{}\n", result.columns.join(" | "));
+    for row in result.rows {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|v| match v {
+                SqlValue::Null => "NULL".to_string(),
+                SqlValue::Text(t) => t.clone(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        out.push_str(&cells.join(" | "));
+        out.push('\n');
+    }
+    out
+}
+
+/// Compares `actual` with the golden file, or rewrites it when `UPDATE_GOLDEN=1`.
+pub fn assert_golden(path: &Path, actual: &str) {
+    if std::env::var("UPDATE_GOLDEN").as_deref() == Ok("1") {
+        std::fs::create_dir_all(path.parent().expect("golden files live in a folder"))
+            .expect("create golden folder");
+        std::fs::write(path, actual).expect("write golden file");
+        return;
+    }
+    let expected = std::fs::read_to_string(path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (run with UPDATE_GOLDEN=1 to create it)",
+            path.display()
+        )
+    });
+    if expected != actual {
+        panic!(
+            "{} differs from the actual output (rerun with UPDATE_GOLDEN=1 and review the diff)\n--- expected\n{expected}\n--- actual\n{actual}",
+            path.display()
+        );
+    }
+}

@@ -1,1 +1,80 @@
-fn main() {}
+//! `tidemark`: run the pipeline locally, validate files, print SQL, show history.
+
+mod history;
+mod run;
+mod sql;
+mod validate;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "tidemark",
+    version,
+    about = "Replicate databases into a data lake with full history (SCD2)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options shared by the commands that read a pipeline's configuration.
+#[derive(clap::Args, Clone)]
+pub struct ConfigArgs {
+    /// The pipeline configuration.
+    #[arg(long, default_value = "tidemark.toml", env = "TIDEMARK_CONFIG")]
+    pub config: PathBuf,
+    /// The lake folder (default: the config's local.lake, `.tidemark`).
+    #[arg(long, env = "TIDEMARK_LAKE")]
+    pub lake: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daily pipeline locally (the state machine, in-process).
+    Run(run::RunArgs),
+    /// Check landed files against a table's metadata, like a linter (exit 1 on findings).
+    Validate(validate::ValidateArgs),
+    /// Print the SQL a run executes for a table.
+    Sql(sql::SqlArgs),
+    /// Show the history of one key.
+    History(history::HistoryArgs),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TIDEMARK_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,tidemark_core=info")),
+        )
+        .with_target(false)
+        .without_time()
+        .with_writer(std::io::stderr)
+        .compact()
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run::run(args).await,
+            Command::Validate(args) => validate::validate(args),
+            Command::Sql(args) => sql::sql(args),
+            Command::History(args) => history::history(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -126,7 +126,7 @@ pub struct MergeOutput {
     pub versions_updated: u64,
     pub versions_removed: u64,
     pub rows_before: Option<u64>,
-    pub rows_after: u64,
+    pub rows_after: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_scanned: Option<u64>,
 }

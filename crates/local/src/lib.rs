@@ -1,2 +1,14 @@
-//! Local adapters of tidemark's ports, and the state-machine interpreter.
+//! Local adapters of tidemark's ports — a folder for S3, DuckDB for Athena,
+//! a file catalog for Glue, a console/file/webhook notifier for SNS, a replay
+//! source for DMS — and the interpreter that runs the production state machine.
+
+pub mod catalog;
+pub mod duckdb;
+pub mod fs_store;
+pub mod metadata_source;
+pub mod notifier;
+pub mod pipeline;
+pub mod replay;
 pub mod statemachine;
+
+pub use pipeline::{LocalBackend, LocalError, LocalOptions};

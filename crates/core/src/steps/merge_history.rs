@@ -125,14 +125,14 @@ async fn merge_batch(
             *progress.bytes_scanned.get_or_insert(0) += b;
         }
     }
-    progress.rows_after = count(
+    progress.rows_after = Some(count(
         ports
             .engine
             .execute(&plan.count_rows())
             .await
             .map_err(merge_err)?,
         "row_count",
-    );
+    ));
 
     if let Some(b) = ledger.ledger.batches.iter_mut().find(|b| b.id == batch_id) {
         b.status = BatchStatus::Merged;
@@ -146,7 +146,7 @@ async fn merge_batch(
         inserted = progress.versions_inserted,
         updated = progress.versions_updated,
         removed = progress.versions_removed,
-        rows = progress.rows_after,
+        rows = ?progress.rows_after,
         "merged"
     );
     Ok(())

@@ -103,7 +103,7 @@ pub async fn publish_catalog(ports: &Ports, event: PublishEvent) -> Result<Table
         record.versions_updated = m.versions_updated;
         record.versions_removed = m.versions_removed;
         record.rows_before = m.rows_before;
-        record.rows_after = Some(m.rows_after);
+        record.rows_after = m.rows_after;
         record.bytes_scanned = m.bytes_scanned;
     }
     if let Ok(started) = chrono::DateTime::parse_from_rfc3339(&event.validation.started_at) {

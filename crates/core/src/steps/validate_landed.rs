@@ -1,17 +1,18 @@
 use super::{layout, load_metadata, table_config};
 use crate::config::OnInvalid;
+use crate::dms::ControlColumns;
 use crate::error::Error;
 use crate::events::{RunMode, ValidateEvent, ValidateOutput};
 use crate::layout::{base_name, landing_prefix};
 use crate::ledger::{Batch, BatchStatus, ConsumedFile, StoredLedger};
 use crate::metadata::Drift;
+use crate::metadata::TableMetadata;
 use crate::ports::{ObjectInfo, Ports};
 use crate::run_record::RunRecord;
 use crate::validate::{
     BatchReport, FileCheck, FileOutcome, FileReport, OpCounts, normalised_schema, write_parquet,
 };
 use bytes::Bytes;
-use futures::StreamExt;
 use std::sync::Arc;
 
 /// A landed file and what checking it gave (with its bytes, for quarantine).
@@ -19,6 +20,34 @@ type Checked = (ObjectInfo, Result<(FileOutcome, Bytes), Error>);
 
 /// Files checked at once.
 const CONCURRENCY: usize = 4;
+
+/// Reads one landed file and checks it on a blocking thread.
+async fn check_file(
+    ports: &Ports,
+    file: ObjectInfo,
+    meta: Arc<TableMetadata>,
+    control: ControlColumns,
+    batch_id: String,
+) -> Checked {
+    let checked = async {
+        let (bytes, _) = ports.landing.get(&file.key).await?;
+        let key = file.key.clone();
+        tokio::task::spawn_blocking(move || {
+            let check = FileCheck {
+                file: &key,
+                name: base_name(&key),
+                meta: &meta,
+                control: &control,
+                batch_id: &batch_id,
+            };
+            (check.run(bytes.clone()), bytes)
+        })
+        .await
+        .map_err(|e| Error::Validation(format!("{}: validation task failed: {e}", file.key)))
+    };
+    let result = checked.await;
+    (file, result)
+}
 
 /// Checks the table's newly landed files against its metadata. Good files are
 /// normalised into the batch's validated prefix; bad ones are copied to
@@ -90,38 +119,20 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
     }
 
     let batch_id = ledger.ledger.next_batch_id(&new_files);
-    let outcomes: Vec<Checked> = futures::stream::iter(new_files.iter().map(|f| (*f).clone()))
-        .map(|file| {
-            let meta = meta.clone();
-            let control = ports.config.source.control_columns.clone();
-            let batch_id = batch_id.clone();
-            async move {
-                let checked = async {
-                    let (bytes, _) = ports.landing.get(&file.key).await?;
-                    let key = file.key.clone();
-                    let outcome = tokio::task::spawn_blocking(move || {
-                        let check = FileCheck {
-                            file: &key,
-                            name: base_name(&key),
-                            meta: &meta,
-                            control: &control,
-                            batch_id: &batch_id,
-                        };
-                        (check.run(bytes.clone()), bytes)
-                    })
-                    .await
-                    .map_err(|e| {
-                        Error::Validation(format!("{}: validation task failed: {e}", file.key))
-                    })?;
-                    Ok::<_, Error>(outcome)
-                };
-                let result = checked.await;
-                (file, result)
-            }
-        })
-        .buffered(CONCURRENCY)
-        .collect()
-        .await;
+    let control = &ports.config.source.control_columns;
+    let mut outcomes: Vec<Checked> = Vec::with_capacity(new_files.len());
+    for chunk in new_files.chunks(CONCURRENCY) {
+        let checks = chunk.iter().map(|f| {
+            check_file(
+                ports,
+                (*f).clone(),
+                meta.clone(),
+                control.clone(),
+                batch_id.clone(),
+            )
+        });
+        outcomes.extend(futures::future::join_all(checks).await);
+    }
 
     let mut report = BatchReport {
         database: ports.config.source.database.clone(),

@@ -1,0 +1,148 @@
+use crate::ConfigArgs;
+use chrono::NaiveDate;
+use std::process::ExitCode;
+use tidemark_core::events::{RunMode, RunRequest, TableStatus};
+use tidemark_core::layout::LakeLayout;
+use tidemark_core::run_record::RunRecord;
+use tidemark_local::LocalOptions;
+use tidemark_local::pipeline::run_catching_up;
+use tidemark_local::statemachine::ExecutionStatus;
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Read landed files from this folder (DMS S3 layout) instead of the replay source.
+    #[arg(long)]
+    landing: Option<std::path::PathBuf>,
+    /// Only these tables (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    tables: Option<Vec<String>>,
+    #[arg(long, value_enum, default_value = "incremental")]
+    mode: Mode,
+    /// First day for `reprocess` (YYYY-MM-DD).
+    #[arg(long)]
+    from: Option<NaiveDate>,
+    /// Last day for `reprocess` (YYYY-MM-DD).
+    #[arg(long)]
+    to: Option<NaiveDate>,
+    /// Replay source: deliver the days up to and including this one (default: all).
+    #[arg(long)]
+    through: Option<NaiveDate>,
+    /// Multiplies every Wait and Retry interval of the state machine (0 = no waiting).
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// The execution's name (default: run-<UTC timestamp>).
+    #[arg(long)]
+    name: Option<String>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Mode {
+    Incremental,
+    Reprocess,
+    Rebuild,
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let options = LocalOptions {
+        config_path: args.config.config.clone(),
+        lake: args.config.lake.clone(),
+        landing: args.landing.clone(),
+        replay_through: args.through,
+    };
+    let request = RunRequest {
+        tables: args.tables.clone(),
+        mode: match args.mode {
+            Mode::Incremental => RunMode::Incremental,
+            Mode::Reprocess => RunMode::Reprocess,
+            Mode::Rebuild => RunMode::Rebuild,
+        },
+        from: args.from,
+        to: args.to,
+    };
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("run-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S")));
+    let (backend, executions) = run_catching_up(&options, &name, &request, args.time_scale).await?;
+    let config = &backend.ports.config;
+    let layout = LakeLayout {
+        database: &config.source.database,
+    };
+    let mut failed = false;
+    for execution in &executions {
+        println!("\n{}", execution.name);
+        for info in backend
+            .ports
+            .lake
+            .list(&layout.run_records_prefix(&execution.name))
+            .await?
+        {
+            if let Some(r) = RunRecord::load(backend.ports.lake.as_ref(), &info.key).await? {
+                print_record(&r);
+            }
+        }
+        if let ExecutionStatus::Failed { error, cause } = &execution.status {
+            failed = true;
+            let cause = tidemark_core::alert::cause_message(cause);
+            println!(
+                "  failed: {error}: {}",
+                cause.lines().next().unwrap_or_default()
+            );
+        }
+    }
+    let db = &config.source.database;
+    let first = config
+        .tables
+        .first()
+        .map(|t| t.name.as_str())
+        .unwrap_or("orders");
+    println!("\nLake: {}", backend.lake.display());
+    println!(
+        "Try:  duckdb {} \"select * from {db}.{first}_current\"",
+        backend.engine.path().display()
+    );
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_record(r: &RunRecord) {
+    let status = match r.status {
+        Some(TableStatus::Succeeded) => "ok",
+        Some(TableStatus::Failed) => "FAILED",
+        None => "unfinished",
+    };
+    println!(
+        "{:<16} {:<10} files {} landed / {} accepted / {} quarantined   rows I {} U {} D {} L {}   versions +{} ~{} -{}{}",
+        r.table,
+        status,
+        r.files_landed,
+        r.files_accepted,
+        r.files_quarantined,
+        r.ops.inserts,
+        r.ops.updates,
+        r.ops.deletes,
+        r.ops.loads,
+        r.versions_inserted,
+        r.versions_updated,
+        r.versions_removed,
+        r.rows_after
+            .map(|n| format!("   history rows {n}"))
+            .unwrap_or_default(),
+    );
+    if let Some(error) = &r.error {
+        let message = r.message.as_deref().unwrap_or_default();
+        println!(
+            "{:<16} {error}: {}",
+            "",
+            message.lines().next().unwrap_or_default()
+        );
+    }
+    if let (Some(report), true) = (&r.report, r.files_quarantined > 0) {
+        println!("{:<16} report: {report}", "");
+    }
+}

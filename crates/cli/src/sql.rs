@@ -1,0 +1,81 @@
+use crate::ConfigArgs;
+use anyhow::Context;
+use std::path::Path;
+use std::process::ExitCode;
+use tidemark_core::config::{PipelineConfig, TableMode};
+use tidemark_core::metadata::TableMetadata;
+use tidemark_core::scd2::{Athena, Dialect, DuckDb, MergePlan, SnapshotParams};
+
+#[derive(clap::Args)]
+pub struct SqlArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[arg(long)]
+    table: String,
+    #[arg(long, value_enum, default_value = "duckdb")]
+    engine: Engine,
+    /// The batch id to render (a run uses the ledger's next one).
+    #[arg(long, default_value = "b000001")]
+    batch: String,
+    /// Athena: the lake's S3 location.
+    #[arg(long, default_value = "s3://tidemark-lake")]
+    lake_uri: String,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Engine {
+    Duckdb,
+    Athena,
+}
+
+pub fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
+    let path = &args.config.config;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let config = PipelineConfig::from_toml(&path.display().to_string(), &text)?;
+    let table = config
+        .table(&args.table)
+        .with_context(|| format!("table {} is not in {}", args.table, path.display()))?;
+    let meta_path = path
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join(&config.local.metadata_dir)
+        .join(format!("{}.json", args.table));
+    let meta_text = std::fs::read_to_string(&meta_path)
+        .with_context(|| format!("cannot read {}", meta_path.display()))?;
+    let meta = TableMetadata::from_json(&meta_path.display().to_string(), &meta_text)?;
+    let lake = args
+        .config
+        .lake
+        .clone()
+        .unwrap_or_else(|| config.local.lake.clone().into());
+    let dialect: Box<dyn Dialect> = match args.engine {
+        Engine::Duckdb => Box::new(DuckDb {
+            lake_root: std::path::absolute(&lake)
+                .unwrap_or(lake)
+                .display()
+                .to_string(),
+        }),
+        Engine::Athena => Box::new(Athena {
+            lake_uri: args.lake_uri.clone(),
+        }),
+    };
+    let snapshot = (table.mode == TableMode::Snapshot).then_some(SnapshotParams {
+        extract_time: 0,
+        max_delete_fraction: table.max_delete_fraction,
+    });
+    let plan = MergePlan {
+        database: &config.source.database,
+        meta: &meta,
+        batch_id: &args.batch,
+        snapshot,
+    };
+    let mut statements = plan.create_statements(dialect.as_ref());
+    statements.extend(plan.delete_guard(dialect.as_ref()));
+    statements.push(plan.merge(dialect.as_ref()));
+    statements.push(plan.current_view());
+    for s in statements {
+        println!("{s};\n");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,104 @@
+//! The query engine on an embedded DuckDB: the warehouse file stands in for
+//! Athena and the Glue tables.
+
+use async_trait::async_trait;
+use duckdb::types::Value;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tidemark_core::error::EngineError;
+use tidemark_core::ports::{QueryEngine, QueryResult, SqlValue};
+use tidemark_core::scd2::{Dialect, DuckDb};
+
+/// One connection to `<lake>/warehouse.duckdb`; statements run one at a time.
+#[derive(Clone)]
+pub struct DuckDbEngine {
+    conn: Arc<Mutex<duckdb::Connection>>,
+    dialect: Arc<DuckDb>,
+    path: PathBuf,
+}
+
+impl DuckDbEngine {
+    /// Opens (or creates) the warehouse; `lake_root` is where validated files live.
+    pub fn open(path: &Path, lake_root: &Path) -> Result<DuckDbEngine, EngineError> {
+        let conn = duckdb::Connection::open(path).map_err(|e| EngineError::Query {
+            statement: format!("open {}", path.display()),
+            message: e.to_string(),
+        })?;
+        Ok(DuckDbEngine {
+            conn: Arc::new(Mutex::new(conn)),
+            dialect: Arc::new(DuckDb {
+                lake_root: lake_root.display().to_string(),
+            }),
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn run(conn: &duckdb::Connection, sql: &str) -> Result<QueryResult, duckdb::Error> {
+        let mut stmt = conn.prepare(sql)?;
+        let mut rows = stmt.query([])?;
+        let mut out = QueryResult::default();
+        while let Some(row) = rows.next()? {
+            if out.columns.is_empty() {
+                out.columns = row.as_ref().column_names();
+            }
+            let mut values = Vec::with_capacity(out.columns.len());
+            for i in 0..out.columns.len() {
+                values.push(convert(row.get::<_, Value>(i)?));
+            }
+            out.rows.push(values);
+        }
+        Ok(out)
+    }
+}
+
+fn convert(v: Value) -> SqlValue {
+    match v {
+        Value::Null => SqlValue::Null,
+        Value::Boolean(b) => SqlValue::Bool(b),
+        Value::TinyInt(i) => SqlValue::Int(i.into()),
+        Value::SmallInt(i) => SqlValue::Int(i.into()),
+        Value::Int(i) => SqlValue::Int(i.into()),
+        Value::BigInt(i) => SqlValue::Int(i),
+        Value::UTinyInt(i) => SqlValue::Int(i.into()),
+        Value::USmallInt(i) => SqlValue::Int(i.into()),
+        Value::UInt(i) => SqlValue::Int(i.into()),
+        Value::UBigInt(i) => i64::try_from(i)
+            .map(SqlValue::Int)
+            .unwrap_or(SqlValue::Text(i.to_string())),
+        Value::HugeInt(i) => i64::try_from(i)
+            .map(SqlValue::Int)
+            .unwrap_or(SqlValue::Text(i.to_string())),
+        Value::Float(f) => SqlValue::Float(f.into()),
+        Value::Double(f) => SqlValue::Float(f),
+        Value::Text(s) => SqlValue::Text(s),
+        other => SqlValue::Text(format!("{other:?}")),
+    }
+}
+
+#[async_trait]
+impl QueryEngine for DuckDbEngine {
+    fn dialect(&self) -> Arc<dyn Dialect> {
+        self.dialect.clone()
+    }
+
+    async fn execute(&self, sql: &str) -> Result<QueryResult, EngineError> {
+        let conn = self.conn.clone();
+        let statement = sql.to_string();
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().map_err(|_| {
+                EngineError::Transient("the DuckDB connection was poisoned by a panic".into())
+            })?;
+            tracing::debug!(sql = %statement, "duckdb");
+            DuckDbEngine::run(&conn, &statement).map_err(|e| EngineError::Query {
+                statement: statement.clone(),
+                message: e.to_string(),
+            })
+        })
+        .await
+        .map_err(|e| EngineError::Transient(format!("DuckDB task failed: {e}")))?
+    }
+}

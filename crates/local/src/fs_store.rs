@@ -1,0 +1,365 @@
+//! The object store on a folder, with S3's conditional-write semantics
+//! (`If-None-Match: *` and `If-Match: <etag>`), safe across processes.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::fs;
+use std::io::Write;
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
+use tidemark_core::error::StoreError;
+use tidemark_core::ports::{Condition, ObjectInfo, ObjectStore};
+
+/// How long a writer waits for another process's per-key lock.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct FsStore {
+    root: PathBuf,
+}
+
+impl FsStore {
+    /// A store rooted at `root` (created if missing).
+    pub fn new(root: impl Into<PathBuf>) -> std::io::Result<FsStore> {
+        let root = root.into();
+        fs::create_dir_all(&root)?;
+        Ok(FsStore {
+            root: fs::canonicalize(root)?,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn path(&self, key: &str) -> Result<PathBuf, StoreError> {
+        let rel = Path::new(key);
+        if key.is_empty() || !rel.components().all(|c| matches!(c, Component::Normal(_))) {
+            return Err(StoreError::Io {
+                key: key.into(),
+                message: "keys are relative paths without . or ..".into(),
+            });
+        }
+        Ok(self.root.join(rel))
+    }
+}
+
+fn io(key: &str, e: std::io::Error) -> StoreError {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        StoreError::NotFound {
+            key: key.to_string(),
+        }
+    } else {
+        StoreError::Io {
+            key: key.to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Size and modification time in nanoseconds: changes whenever the file is rewritten.
+fn etag_of(meta: &fs::Metadata) -> String {
+    let nanos = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("{:x}-{nanos:x}", meta.len())
+}
+
+/// A per-key lock file, held while a conditional write checks and writes.
+struct KeyLock(PathBuf);
+
+impl KeyLock {
+    fn take(path: &Path, key: &str) -> Result<KeyLock, StoreError> {
+        let lock = path.with_file_name(format!(
+            ".{}.lock",
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("object")
+        ));
+        let start = Instant::now();
+        loop {
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&lock)
+            {
+                Ok(_) => return Ok(KeyLock(lock)),
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AlreadyExists
+                        && start.elapsed() < LOCK_WAIT =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    // The holder died: the lock is older than anyone waits for.
+                    let _ = fs::remove_file(&lock);
+                }
+                Err(e) => return Err(io(key, e)),
+            }
+        }
+    }
+}
+
+impl Drop for KeyLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// Writes through a temporary file and a rename, so readers never see half a file.
+fn write_atomic(path: &Path, key: &str, bytes: &[u8]) -> Result<String, StoreError> {
+    let dir = path.parent().ok_or_else(|| StoreError::Io {
+        key: key.into(),
+        message: "no parent folder".into(),
+    })?;
+    fs::create_dir_all(dir).map_err(|e| io(key, e))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("object"),
+        std::process::id()
+    ));
+    let mut f = fs::File::create(&tmp).map_err(|e| io(key, e))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| io(key, e))?;
+    fs::rename(&tmp, path).map_err(|e| io(key, e))?;
+    fs::metadata(path)
+        .map(|m| etag_of(&m))
+        .map_err(|e| io(key, e))
+}
+
+fn walk(dir: &Path, root: &Path, out: &mut Vec<ObjectInfo>) -> std::io::Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let path = entry.path();
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') {
+            continue; // locks and temporary files
+        }
+        let meta = entry.metadata()?;
+        if meta.is_dir() {
+            walk(&path, root, out)?;
+        } else if let Ok(rel) = path.strip_prefix(root) {
+            let key = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            out.push(ObjectInfo {
+                key,
+                size: meta.len(),
+                etag: etag_of(&meta),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl ObjectStore for FsStore {
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+        let (dir, _) = prefix.rsplit_once('/').unwrap_or(("", prefix));
+        let start = if dir.is_empty() {
+            self.root.clone()
+        } else {
+            self.path(dir)?
+        };
+        let mut out = Vec::new();
+        walk(&start, &self.root, &mut out).map_err(|e| io(prefix, e))?;
+        out.retain(|o| o.key.starts_with(prefix));
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    async fn get(&self, key: &str) -> Result<(Bytes, String), StoreError> {
+        let path = self.path(key)?;
+        let bytes = fs::read(&path).map_err(|e| io(key, e))?;
+        let meta = fs::metadata(&path).map_err(|e| io(key, e))?;
+        Ok((Bytes::from(bytes), etag_of(&meta)))
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        condition: Option<Condition>,
+    ) -> Result<String, StoreError> {
+        let path = self.path(key)?;
+        let Some(condition) = condition else {
+            return write_atomic(&path, key, &bytes);
+        };
+        fs::create_dir_all(path.parent().unwrap_or(&self.root)).map_err(|e| io(key, e))?;
+        let _lock = KeyLock::take(&path, key)?;
+        let current = match fs::metadata(&path) {
+            Ok(m) => Some(etag_of(&m)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io(key, e)),
+        };
+        match (&condition, current) {
+            (Condition::Absent, Some(_)) => {
+                return Err(StoreError::PreconditionFailed {
+                    key: key.into(),
+                    reason: "the object already exists".into(),
+                });
+            }
+            (Condition::Matches(want), Some(have)) if *want != have => {
+                return Err(StoreError::PreconditionFailed {
+                    key: key.into(),
+                    reason: "the object changed since it was read".into(),
+                });
+            }
+            (Condition::Matches(_), None) => {
+                return Err(StoreError::PreconditionFailed {
+                    key: key.into(),
+                    reason: "the object no longer exists".into(),
+                });
+            }
+            _ => {}
+        }
+        write_atomic(&path, key, &bytes)
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<(), StoreError> {
+        let bytes = fs::read(self.path(from)?).map_err(|e| io(from, e))?;
+        write_atomic(&self.path(to)?, to, &bytes).map(|_| ())
+    }
+
+    async fn delete(&self, key: &str, etag: &str) -> Result<(), StoreError> {
+        let path = self.path(key)?;
+        let _lock = KeyLock::take(&path, key)?;
+        let meta = fs::metadata(&path).map_err(|e| io(key, e))?;
+        if etag_of(&meta) != etag {
+            return Err(StoreError::PreconditionFailed {
+                key: key.into(),
+                reason: "the object changed since it was read".into(),
+            });
+        }
+        fs::remove_file(&path).map_err(|e| io(key, e))
+    }
+
+    fn uri(&self, key: &str) -> String {
+        self.root.join(key).display().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn conditional_writes_behave_like_s3() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::new(dir.path()).unwrap();
+        let etag = store
+            .put(
+                "state/t/lease.json",
+                Bytes::from("a"),
+                Some(Condition::Absent),
+            )
+            .await
+            .unwrap();
+        let again = store
+            .put(
+                "state/t/lease.json",
+                Bytes::from("b"),
+                Some(Condition::Absent),
+            )
+            .await;
+        assert!(matches!(again, Err(StoreError::PreconditionFailed { .. })));
+        let stale = store
+            .put(
+                "state/t/lease.json",
+                Bytes::from("c"),
+                Some(Condition::Matches("nope".into())),
+            )
+            .await;
+        assert!(matches!(stale, Err(StoreError::PreconditionFailed { .. })));
+        let etag2 = store
+            .put(
+                "state/t/lease.json",
+                Bytes::from("dd"),
+                Some(Condition::Matches(etag.clone())),
+            )
+            .await
+            .unwrap();
+        assert_ne!(etag, etag2);
+        assert_eq!(
+            store.get("state/t/lease.json").await.unwrap().0,
+            Bytes::from("dd")
+        );
+        assert!(matches!(
+            store.delete("state/t/lease.json", &etag).await,
+            Err(StoreError::PreconditionFailed { .. })
+        ));
+        store.delete("state/t/lease.json", &etag2).await.unwrap();
+        assert!(matches!(
+            store.get("state/t/lease.json").await,
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn only_one_of_many_concurrent_creates_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(FsStore::new(dir.path()).unwrap());
+        let tasks: Vec<_> = (0..16)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .put(
+                            "k/lease",
+                            Bytes::from(format!("{i}")),
+                            Some(Condition::Absent),
+                        )
+                        .await
+                        .is_ok()
+                })
+            })
+            .collect();
+        let mut wins = 0;
+        for t in tasks {
+            wins += t.await.unwrap() as usize;
+        }
+        assert_eq!(wins, 1);
+    }
+
+    #[tokio::test]
+    async fn lists_recursively_by_prefix_in_key_order_and_hides_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsStore::new(dir.path()).unwrap();
+        for k in [
+            "public/orders/2026/11/02/b.parquet",
+            "public/orders/LOAD00000001.parquet",
+            "public/orders_x/a",
+            "public/customers/x",
+        ] {
+            store.put(k, Bytes::from("x"), None).await.unwrap();
+        }
+        std::fs::write(dir.path().join("public/orders/.tmp"), "x").unwrap();
+        let keys: Vec<String> = store
+            .list("public/orders/")
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "public/orders/2026/11/02/b.parquet",
+                "public/orders/LOAD00000001.parquet"
+            ]
+        );
+        assert!(store.path("../x").is_err());
+    }
+}

@@ -1,0 +1,300 @@
+//! The local pipeline: local adapters wired into [`Ports`], the six steps as
+//! the interpreter's Lambda functions, and one execution of the production
+//! state machine.
+
+use crate::catalog::FileCatalog;
+use crate::duckdb::DuckDbEngine;
+use crate::fs_store::FsStore;
+use crate::metadata_source::MetadataDir;
+use crate::notifier::ConsoleNotifier;
+use crate::replay::{ExistingLanding, ReplaySource};
+use crate::statemachine::{Execution, Interpreter, StateMachine, TaskFailure, TaskInvoker};
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tidemark_core::config::PipelineConfig;
+use tidemark_core::error::Error;
+use tidemark_core::events::RunRequest;
+use tidemark_core::ports::{ObjectStore, Ports, Replication};
+use tidemark_core::steps;
+
+/// The production definition, compiled in.
+pub const DEFINITION: &str = include_str!("../../../statemachines/daily-pipeline.asl.json");
+
+/// The definition's substitution variables and the step (function) each names.
+pub const FUNCTIONS: [(&str, &str); 6] = [
+    ("StartReplicationFunctionArn", "start-replication"),
+    ("ExtractMetadataFunctionArn", "extract-metadata"),
+    ("ValidateLandedFunctionArn", "validate-landed"),
+    ("MergeHistoryFunctionArn", "merge-history"),
+    ("PublishCatalogFunctionArn", "publish-catalog"),
+    ("NotifyFunctionArn", "notify"),
+];
+
+/// The definition with each `${...}FunctionArn` replaced by a local ARN.
+pub fn local_definition() -> String {
+    FUNCTIONS
+        .iter()
+        .fold(DEFINITION.to_string(), |def, (var, step)| {
+            def.replace(
+                &format!("${{{var}}}"),
+                &format!("arn:aws:lambda:local:000000000000:function:{step}"),
+            )
+        })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error(transparent)]
+    Config(#[from] tidemark_core::config::ConfigError),
+    #[error("{0}")]
+    Io(String),
+    #[error(transparent)]
+    Engine(#[from] tidemark_core::error::EngineError),
+    #[error("state machine definition: {0}")]
+    Definition(String),
+}
+
+/// Where the local pipeline reads and writes.
+#[derive(Debug, Clone, Default)]
+pub struct LocalOptions {
+    pub config_path: PathBuf,
+    /// The lake folder; the config's `local.lake` when `None`.
+    pub lake: Option<PathBuf>,
+    /// Run over files already in the DMS layout here instead of the replay source.
+    pub landing: Option<PathBuf>,
+    /// Replay days up to and including this date.
+    pub replay_through: Option<NaiveDate>,
+}
+
+/// The local backends, built once.
+pub struct LocalBackend {
+    pub ports: Ports,
+    pub lake: PathBuf,
+    pub engine: DuckDbEngine,
+}
+
+impl LocalBackend {
+    pub fn open(options: &LocalOptions) -> Result<LocalBackend, LocalError> {
+        let io = |what: &str, p: &Path, e: std::io::Error| {
+            LocalError::Io(format!("{what} {}: {e}", p.display()))
+        };
+        let text = std::fs::read_to_string(&options.config_path)
+            .map_err(|e| io("cannot read", &options.config_path, e))?;
+        let mut config =
+            PipelineConfig::from_toml(&options.config_path.display().to_string(), &text)?;
+        let base = options
+            .config_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let lake_dir = options
+            .lake
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(&config.local.lake));
+        let lake_store =
+            FsStore::new(&lake_dir).map_err(|e| io("cannot create the lake", &lake_dir, e))?;
+        let lake = lake_store.root().to_path_buf();
+        let landing_dir = options
+            .landing
+            .clone()
+            .unwrap_or_else(|| lake.join("landing"));
+        let landing: Arc<dyn ObjectStore> = Arc::new(
+            FsStore::new(&landing_dir)
+                .map_err(|e| io("cannot open the landing folder", &landing_dir, e))?,
+        );
+        let lake_store: Arc<dyn ObjectStore> = Arc::new(lake_store);
+        let engine = DuckDbEngine::open(&lake.join("warehouse.duckdb"), &lake)?;
+        let replication: Arc<dyn Replication> = match (&options.landing, &config.local.replay_dir) {
+            (None, Some(dir)) => Arc::new(ReplaySource {
+                dir: base.join(dir),
+                landing: landing.clone(),
+                through: options.replay_through,
+            }),
+            _ => Arc::new(ExistingLanding),
+        };
+        if let Ok(url) = std::env::var("TIDEMARK_SLACK_WEBHOOK_URL") {
+            config.alerts.slack_webhook_url = Some(url).filter(|u| !u.is_empty());
+        }
+        config.alerts.rerun_command.get_or_insert_with(|| {
+            format!(
+                "tidemark run --config {} --lake {}",
+                options.config_path.display(),
+                lake.display()
+            )
+        });
+        let ports = Ports {
+            landing,
+            lake: lake_store.clone(),
+            engine: Arc::new(engine.clone()),
+            catalog: Arc::new(FileCatalog {
+                store: lake_store.clone(),
+                engine: engine.clone(),
+            }),
+            notifier: Arc::new(ConsoleNotifier {
+                store: lake_store,
+                slack_webhook_url: config.alerts.slack_webhook_url.clone(),
+            }),
+            replication,
+            metadata: Arc::new(MetadataDir {
+                dir: base.join(&config.local.metadata_dir),
+            }),
+            config: Arc::new(config),
+        };
+        Ok(LocalBackend {
+            ports,
+            lake,
+            engine,
+        })
+    }
+
+    /// Runs the daily pipeline once, as execution `execution_name`.
+    pub async fn run(
+        &self,
+        execution_name: &str,
+        request: &RunRequest,
+        time_scale: f64,
+    ) -> Result<Execution, LocalError> {
+        let machine = StateMachine::from_json(&local_definition())
+            .map_err(|e| LocalError::Definition(e.to_string()))?;
+        let interpreter = Interpreter::new(Arc::new(StepInvoker {
+            ports: self.ports.clone(),
+        }))
+        .with_time_scale(time_scale);
+        let input = serde_json::to_value(request).map_err(|e| LocalError::Io(e.to_string()))?;
+        Ok(interpreter.execute(&machine, execution_name, input).await)
+    }
+}
+
+/// Runs the daily pipeline the way the schedule would have: with a replay
+/// source, one execution per replay day not delivered yet (named
+/// `<name>-<day>`); otherwise — or when every day is delivered — one execution.
+/// Returns the last backend (for queries) and each execution, oldest first.
+pub async fn run_catching_up(
+    options: &LocalOptions,
+    name: &str,
+    request: &RunRequest,
+    time_scale: f64,
+) -> Result<(LocalBackend, Vec<Execution>), LocalError> {
+    let mut backend = LocalBackend::open(options)?;
+    let replay_dir = match (&options.landing, &backend.ports.config.local.replay_dir) {
+        (None, Some(dir)) => Some(
+            options
+                .config_path
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(dir),
+        ),
+        _ => None,
+    };
+    let mut days = Vec::new();
+    if let Some(dir) = replay_dir {
+        let replay_err = |e: Error| LocalError::Io(e.to_string());
+        let delivered = crate::replay::delivered_through(backend.ports.landing.as_ref())
+            .await
+            .map_err(replay_err)?;
+        days = crate::replay::replay_days(&dir)
+            .map_err(replay_err)?
+            .into_iter()
+            .filter(|d| {
+                delivered.is_none_or(|t| *d > t) && options.replay_through.is_none_or(|t| *d <= t)
+            })
+            .collect();
+    }
+    if days.is_empty() {
+        let execution = backend.run(name, request, time_scale).await?;
+        return Ok((backend, vec![execution]));
+    }
+    let mut executions = Vec::with_capacity(days.len());
+    for day in days {
+        // One DuckDB connection at a time: the previous backend closes first.
+        drop(backend);
+        backend = LocalBackend::open(&LocalOptions {
+            replay_through: Some(day),
+            ..options.clone()
+        })?;
+        executions.push(
+            backend
+                .run(&format!("{name}-{day}"), request, time_scale)
+                .await?,
+        );
+    }
+    Ok((backend, executions))
+}
+
+/// Resolves a Lambda function name to its step, exactly as a Lambda binary would run it.
+pub struct StepInvoker {
+    pub ports: Ports,
+}
+
+#[async_trait]
+impl TaskInvoker for StepInvoker {
+    async fn invoke(&self, resource: &str, payload: Value) -> Result<Value, TaskFailure> {
+        let function = resource.rsplit(':').next().unwrap_or(resource);
+        invoke_step(&self.ports, function, payload).await
+    }
+}
+
+/// Calls step `function` with a JSON payload, mapping errors the way the
+/// Lambda runtime reports them to Step Functions.
+pub async fn invoke_step(
+    ports: &Ports,
+    function: &str,
+    payload: Value,
+) -> Result<Value, TaskFailure> {
+    match function {
+        "start-replication" => respond(steps::start_replication(ports, parse(payload)?).await),
+        "extract-metadata" => respond(steps::extract_metadata(ports, parse(payload)?).await),
+        "validate-landed" => respond(steps::validate_landed(ports, parse(payload)?).await),
+        "merge-history" => respond(steps::merge_history(ports, parse(payload)?).await),
+        "publish-catalog" => respond(steps::publish_catalog(ports, parse(payload)?).await),
+        "notify" => respond(steps::notify(ports, parse(payload)?).await),
+        other => Err(failure(
+            "Lambda.ResourceNotFoundException",
+            &format!("no local function named {other:?}"),
+        )),
+    }
+}
+
+fn failure(error: &str, message: &str) -> TaskFailure {
+    let cause = serde_json::json!({ "errorType": error, "errorMessage": message }).to_string();
+    TaskFailure {
+        error: error.to_string(),
+        cause,
+    }
+}
+
+fn parse<E: DeserializeOwned>(payload: Value) -> Result<E, TaskFailure> {
+    serde_json::from_value(payload).map_err(|e| {
+        failure(
+            tidemark_core::ErrorName::InvalidInput.as_str(),
+            &format!("the event does not match the step's input: {e}"),
+        )
+    })
+}
+
+fn respond<O: Serialize>(result: Result<O, Error>) -> Result<Value, TaskFailure> {
+    match result {
+        Ok(out) => serde_json::to_value(out).map_err(|e| failure("Tidemark.Merge", &e.to_string())),
+        Err(e) => Err(failure(e.name().as_str(), &e.to_string())),
+    }
+}
+
+/// Ports for a Lambda binary running over the local adapters: the
+/// configuration file in `TIDEMARK_CONFIG`, the lake folder in `TIDEMARK_LAKE`.
+pub fn ports_from_env() -> Result<Ports, LocalError> {
+    let var = |name: &str| {
+        std::env::var(name)
+            .map_err(|_| LocalError::Io(format!("environment variable {name} is not set")))
+    };
+    let options = LocalOptions {
+        config_path: PathBuf::from(var("TIDEMARK_CONFIG")?),
+        lake: Some(PathBuf::from(var("TIDEMARK_LAKE")?)),
+        ..Default::default()
+    };
+    Ok(LocalBackend::open(&options)?.ports)
+}

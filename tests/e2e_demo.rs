@@ -1,0 +1,148 @@
+//! The demo, end to end: the production state machine run locally over the
+//! bundled replay, one daily execution per day, then once more.
+
+use std::path::Path;
+use tidemark_core::events::RunRequest;
+use tidemark_local::LocalOptions;
+use tidemark_local::pipeline::run_catching_up;
+use tidemark_local::statemachine::ExecutionStatus;
+use tidemark_tests::{assert_golden, dump_table, workspace};
+
+const TABLES: [(&str, &str); 3] = [
+    ("customers", "customer_id, valid_from, change_seq"),
+    ("orders", "order_id, valid_from, change_seq"),
+    ("products", "product_id, valid_from, change_seq"),
+];
+
+async fn history(engine: &tidemark_local::duckdb::DuckDbEngine) -> String {
+    let mut out = String::new();
+    for (table, order) in TABLES {
+        out.push_str(&dump_table(engine, "demo", table, order).await);
+        out.push('\n');
+    }
+    out
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_day_by_day_matches_the_golden_history_and_a_rerun_changes_nothing() {
+    let lake = tempfile::tempdir().unwrap();
+    let options = LocalOptions {
+        config_path: workspace().join("examples/demo/tidemark.toml"),
+        lake: Some(lake.path().to_path_buf()),
+        ..Default::default()
+    };
+    let (backend, executions) = run_catching_up(&options, "demo", &RunRequest::default(), 0.0)
+        .await
+        .unwrap();
+    let names: Vec<&str> = executions.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "demo-2026-11-01",
+            "demo-2026-11-02",
+            "demo-2026-11-03",
+            "demo-2026-11-04"
+        ]
+    );
+    for e in &executions[..3] {
+        assert_eq!(
+            e.status,
+            ExecutionStatus::Succeeded,
+            "{}: {:?}",
+            e.name,
+            e.events.last()
+        );
+    }
+    assert!(
+        matches!(&executions[3].status, ExecutionStatus::Failed { error, .. } if error == "Tidemark.TablesFailed"),
+        "{:?}",
+        executions[3].status
+    );
+
+    let lake = backend.lake.clone();
+    let before = history(&backend.engine).await;
+    assert_golden(&workspace().join("tests/golden/demo_history.txt"), &before);
+
+    // The malformed file: quarantined with a report naming file, row, column and rule;
+    // the landed original untouched; the alert written; the other tables merged.
+    let bad = "20261104-110000000.parquet";
+    let quarantined = std::fs::read(lake.join("quarantine/demo/orders/b000004").join(bad)).unwrap();
+    let original = std::fs::read(
+        workspace()
+            .join("examples/demo/replay/2026-11-04/public/orders")
+            .join(bad),
+    )
+    .unwrap();
+    assert_eq!(quarantined, original);
+    assert_eq!(
+        std::fs::read(lake.join("landing/public/orders").join(bad)).unwrap(),
+        original
+    );
+    let report = read(&lake.join("reports/demo/orders/b000004.md"));
+    assert!(
+        report.contains(bad) && report.contains("| 2 | status | null | not_null |"),
+        "{report}"
+    );
+    let alert: serde_json::Value =
+        serde_json::from_str(&read(&lake.join("alerts/demo-2026-11-04.json"))).unwrap();
+    assert_eq!(alert["failed"], true);
+    let failed: Vec<&serde_json::Value> = alert["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{alert:#}");
+    assert_eq!(failed[0]["table"], "orders");
+    assert_eq!(failed[0]["error"], "Tidemark.Validation");
+    assert!(
+        failed[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("row 2 column status: [not_null]"),
+        "{alert:#}"
+    );
+    assert!(
+        alert["rerun"]
+            .as_str()
+            .unwrap()
+            .ends_with("--tables orders"),
+        "{alert:#}"
+    );
+    let customers: serde_json::Value = serde_json::from_str(&read(
+        &lake.join("runs/demo-2026-11-04/demo/customers.json"),
+    ))
+    .unwrap();
+    assert_eq!(customers["status"], "succeeded");
+    assert_eq!(customers["versions_inserted"], 1);
+
+    // Run again on the same lake: no new day, nothing changes, orders still fails
+    // (its rejected batch is checked again under the same id).
+    let ledgers = |lake: &Path| {
+        let orders: serde_json::Value =
+            serde_json::from_str(&read(&lake.join("state/demo/orders/ledger.json"))).unwrap();
+        (
+            read(&lake.join("state/demo/customers/ledger.json")),
+            read(&lake.join("state/demo/products/ledger.json")),
+            orders["batches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| (b["id"].clone(), b["status"].clone()))
+                .collect::<Vec<_>>(),
+        )
+    };
+    let ledgers_before = ledgers(&lake);
+    drop(backend);
+    let (backend, again) = run_catching_up(&options, "again", &RunRequest::default(), 0.0)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(matches!(&again[0].status, ExecutionStatus::Failed { .. }));
+    assert_eq!(history(&backend.engine).await, before);
+    assert_eq!(ledgers(&lake), ledgers_before);
+}
