@@ -46,8 +46,11 @@ enum Command {
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TIDEMARK_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,tidemark_core=info")),
+            tracing_subscriber::EnvFilter::try_from_env("TIDEMARK_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(
+                    "warn,tidemark_core=info,tidemark_local::statemachine=error",
+                )
+            }),
         )
         .with_target(false)
         .without_time()

@@ -71,7 +71,13 @@ impl Alert {
                     if let Some(m) = &t.message {
                         let _ = writeln!(out, "  {}", m.replace('\n', "\n  "));
                     }
-                    if let Some(report) = t.record.as_ref().and_then(|r| r.report.as_ref()) {
+                    let report = t.record.as_ref().and_then(|r| r.report.as_ref());
+                    if let Some(report) = report.filter(|r| {
+                        !t.message
+                            .as_deref()
+                            .unwrap_or_default()
+                            .contains(r.as_str())
+                    }) {
                         let _ = writeln!(out, "  report: {report}");
                     }
                 }
@@ -104,7 +110,13 @@ impl Alert {
                 t.error.as_deref().unwrap_or("error"),
                 t.message.as_deref().unwrap_or("")
             );
-            if let Some(report) = t.record.as_ref().and_then(|r| r.report.as_ref()) {
+            let report = t.record.as_ref().and_then(|r| r.report.as_ref());
+            if let Some(report) = report.filter(|r| {
+                !t.message
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains(r.as_str())
+            }) {
                 let _ = write!(text, "\n   report: {report}");
             }
         }

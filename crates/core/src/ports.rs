@@ -82,6 +82,17 @@ pub struct QueryResult {
 }
 
 impl QueryResult {
+    /// How many rows have `value` in `column` (e.g. a MERGE's `merge_action`).
+    pub fn count_where(&self, column: &str, value: &str) -> u64 {
+        let Some(i) = self.columns.iter().position(|c| c == column) else {
+            return 0;
+        };
+        self.rows
+            .iter()
+            .filter(|r| matches!(r.get(i), Some(SqlValue::Text(t)) if t == value))
+            .count() as u64
+    }
+
     /// The first row's value of `column`, as an integer.
     pub fn int(&self, column: &str) -> Option<i64> {
         let i = self.columns.iter().position(|c| c == column)?;

@@ -6,7 +6,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use std::sync::Arc;
 use tidemark_core::dms::ControlColumns;
 use tidemark_core::metadata::TableMetadata;
-use tidemark_core::ports::{QueryEngine, SqlValue};
+use tidemark_core::ports::{QueryEngine, QueryResult, SqlValue};
 use tidemark_core::scd2::MergePlan;
 use tidemark_core::validate::{FileCheck, normalised_schema, write_parquet};
 use tidemark_local::duckdb::DuckDbEngine;
@@ -41,7 +41,7 @@ impl Lake {
     }
 
     /// Validates `changes` as one landed CDC file and merges them as `batch`.
-    async fn apply(&mut self, batch: &str, changes: &[Change]) {
+    async fn apply(&mut self, batch: &str, changes: &[Change]) -> QueryResult {
         self.files += 1;
         let col = |f: &dyn Fn(&Change) -> String| -> ArrayRef {
             Arc::new(StringArray::from(changes.iter().map(f).collect::<Vec<_>>()))
@@ -91,7 +91,7 @@ impl Lake {
         self.engine
             .execute(&merge)
             .await
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The history without batch_id (which records provenance, not state).
@@ -124,14 +124,18 @@ impl Lake {
 
 #[tokio::test]
 async fn a_late_change_lands_between_a_version_and_a_dropped_no_op() {
+    let actions =
+        |r: &QueryResult| ["INSERT", "UPDATE", "DELETE"].map(|a| r.count_where("merge_action", a));
     let mut lake = Lake::new();
-    lake.apply(
-        "b1",
-        &[(1, "A", "I", "10:00", 1), (1, "A", "U", "12:00", 3)],
-    )
-    .await;
+    let r = lake
+        .apply(
+            "b1",
+            &[(1, "A", "I", "10:00", 1), (1, "A", "U", "12:00", 3)],
+        )
+        .await;
     assert_eq!(lake.history().await, ["1 A I 10:00 23:59 T F"]);
-    lake.apply("b2", &[(1, "B", "U", "11:00", 2)]).await;
+    assert_eq!(actions(&r), [1, 0, 0], "{r:?}");
+    let r = lake.apply("b2", &[(1, "B", "U", "11:00", 2)]).await;
     assert_eq!(
         lake.history().await,
         [
@@ -140,6 +144,18 @@ async fn a_late_change_lands_between_a_version_and_a_dropped_no_op() {
             "1 A U 12:00 23:59 T F"
         ]
     );
+    assert_eq!(actions(&r), [2, 1, 0], "{r:?}");
+    // Back to A within the same second as B: the version at 12:00 becomes a no-op and is removed.
+    let r = lake.apply("b3", &[(1, "A", "U", "11:00", 9)]).await;
+    assert_eq!(
+        lake.history().await,
+        [
+            "1 A I 10:00 11:00 F F",
+            "1 B U 11:00 11:00 F F",
+            "1 A U 11:00 23:59 T F"
+        ]
+    );
+    assert_eq!(actions(&r), [1, 1, 1], "{r:?}");
 }
 
 #[tokio::test]

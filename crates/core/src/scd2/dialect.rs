@@ -27,6 +27,11 @@ pub trait Dialect: Send + Sync {
     fn change_log(&self, database: &str, meta: &TableMetadata) -> String;
     /// `ALTER TABLE ... ADD COLUMN` for additive drift.
     fn add_column(&self, database: &str, table: &str, column: &str, ty: &str) -> String;
+    /// A clause that makes the MERGE return one `merge_action` row per changed
+    /// row (`INSERT`, `UPDATE`, `DELETE`), where the engine has one.
+    fn merge_returning(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// DuckDB over a folder: the change log is `read_parquet` over the lake's files.
@@ -99,6 +104,9 @@ impl Dialect for DuckDb {
             quote_ident(table),
             quote_ident(column)
         )
+    }
+    fn merge_returning(&self) -> Option<&'static str> {
+        Some("RETURNING merge_action")
     }
 }
 

@@ -213,7 +213,7 @@ WHEN MATCHED AND s.drop_row THEN DELETE
 WHEN MATCHED AND (t.\"valid_to\" <> s.\"valid_to\" OR t.\"is_current\" <> s.\"is_current\") THEN
   UPDATE SET \"valid_to\" = s.\"valid_to\", \"is_current\" = s.\"is_current\"
 WHEN NOT MATCHED AND NOT s.drop_row THEN
-  INSERT ({all}) VALUES ({values})",
+  INSERT ({all}) VALUES ({values}){returning}",
             b = self.business(""),
             hb = self.business("h."),
             lb = self.business("l."),
@@ -223,6 +223,7 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
             on = self.key_match("t", "s"),
             all = all_cols.join(", "),
             values = all_cols.iter().map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", "),
+            returning = d.merge_returning().map(|r| format!("\n{r}")).unwrap_or_default(),
         )
     }
 

@@ -118,9 +118,9 @@ async fn merge_batch(
             .execute(&plan.merge(dialect.as_ref()))
             .await
             .map_err(merge_err)?;
-        progress.versions_inserted += count(stats.clone(), "inserted");
-        progress.versions_updated += count(stats.clone(), "updated");
-        progress.versions_removed += count(stats.clone(), "deleted");
+        progress.versions_inserted += stats.count_where("merge_action", "INSERT");
+        progress.versions_updated += stats.count_where("merge_action", "UPDATE");
+        progress.versions_removed += stats.count_where("merge_action", "DELETE");
         if let Some(b) = stats.bytes_scanned {
             *progress.bytes_scanned.get_or_insert(0) += b;
         }

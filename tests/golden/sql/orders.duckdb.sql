@@ -1,0 +1,71 @@
+CREATE SCHEMA IF NOT EXISTS "demo";
+
+CREATE TABLE IF NOT EXISTS "demo"."orders" (
+  "order_id" BIGINT,
+  "customer_id" BIGINT,
+  "status" VARCHAR,
+  "amount" DECIMAL(12,2),
+  "ordered_at" TIMESTAMP,
+  "note" VARCHAR,
+  "valid_from" TIMESTAMP,
+  "change_seq" VARCHAR,
+  "valid_to" TIMESTAMP,
+  "is_current" boolean,
+  "is_deleted" boolean,
+  "op" VARCHAR,
+  "batch_id" VARCHAR,
+  "row_hash" VARCHAR
+);
+
+MERGE INTO "demo"."orders" AS t
+USING (
+  WITH batch AS (
+    SELECT "order_id", "customer_id", "status", "amount", "ordered_at", "note", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM read_parquet('/lake/validated/demo/orders/*/*.parquet', union_by_name = true) WHERE "batch_id" = 'b000002'
+  ),
+  touched AS (
+    SELECT DISTINCT "order_id" FROM batch
+  ),
+  timeline_all AS (
+    SELECT h."order_id", h."customer_id", h."status", h."amount", h."ordered_at", h."note", h."op", h."valid_from", h."change_seq", h."row_hash", h."batch_id", 0 AS src
+    FROM "demo"."orders" h WHERE EXISTS (SELECT 1 FROM touched k WHERE k."order_id" = h."order_id")
+    UNION ALL
+    SELECT l."order_id", l."customer_id", l."status", l."amount", l."ordered_at", l."note", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
+    FROM read_parquet('/lake/validated/demo/orders/*/*.parquet', union_by_name = true) l WHERE EXISTS (SELECT 1 FROM touched k WHERE k."order_id" = l."order_id")
+  ),
+  timeline AS (
+    SELECT * FROM (
+      SELECT *, row_number() OVER (PARTITION BY "order_id", "valid_from", "change_seq" ORDER BY src, "batch_id", "op", "row_hash") AS occurrence
+      FROM timeline_all
+    ) deduplicated WHERE occurrence = 1
+  ),
+  flagged AS (
+    SELECT *,
+      COALESCE(lag("row_hash") OVER (PARTITION BY "order_id" ORDER BY "valid_from", "change_seq") = "row_hash"
+               AND lag("op" = 'D') OVER (PARTITION BY "order_id" ORDER BY "valid_from", "change_seq") = ("op" = 'D'), FALSE) AS is_noop
+    FROM timeline
+  ),
+  versions AS (
+    SELECT *, lead("valid_from") OVER (PARTITION BY "order_id" ORDER BY "valid_from", "change_seq") AS next_from
+    FROM flagged WHERE NOT is_noop
+  )
+  SELECT "order_id", "customer_id", "status", "amount", "ordered_at", "note", "valid_from", "change_seq",
+         COALESCE(next_from, TIMESTAMP '9999-12-31 23:59:59.999999') AS "valid_to",
+         next_from IS NULL AS "is_current",
+         "op" = 'D' AS "is_deleted", "op", "batch_id", "row_hash", FALSE AS drop_row
+  FROM versions
+  UNION ALL
+  SELECT "order_id", "customer_id", "status", "amount", "ordered_at", "note", "valid_from", "change_seq", NULL, NULL, "op" = 'D', "op", "batch_id", "row_hash", TRUE
+  FROM flagged WHERE is_noop
+) AS s
+ON t."order_id" = s."order_id" AND t."valid_from" = s."valid_from" AND t."change_seq" = s."change_seq"
+WHEN MATCHED AND s.drop_row THEN DELETE
+WHEN MATCHED AND (t."valid_to" <> s."valid_to" OR t."is_current" <> s."is_current") THEN
+  UPDATE SET "valid_to" = s."valid_to", "is_current" = s."is_current"
+WHEN NOT MATCHED AND NOT s.drop_row THEN
+  INSERT ("order_id", "customer_id", "status", "amount", "ordered_at", "note", "valid_from", "change_seq", "valid_to", "is_current", "is_deleted", "op", "batch_id", "row_hash") VALUES (s."order_id", s."customer_id", s."status", s."amount", s."ordered_at", s."note", s."valid_from", s."change_seq", s."valid_to", s."is_current", s."is_deleted", s."op", s."batch_id", s."row_hash")
+RETURNING merge_action;
+
+CREATE OR REPLACE VIEW "demo"."orders_current" AS
+SELECT "order_id", "customer_id", "status", "amount", "ordered_at", "note", "valid_from", "op", "batch_id"
+FROM "demo"."orders"
+WHERE "is_current" AND NOT "is_deleted";

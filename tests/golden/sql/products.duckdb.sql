@@ -1,0 +1,82 @@
+CREATE SCHEMA IF NOT EXISTS "demo";
+
+CREATE TABLE IF NOT EXISTS "demo"."products" (
+  "product_id" BIGINT,
+  "name" VARCHAR,
+  "price" DECIMAL(10,2),
+  "active" BOOLEAN,
+  "valid_from" TIMESTAMP,
+  "change_seq" VARCHAR,
+  "valid_to" TIMESTAMP,
+  "is_current" boolean,
+  "is_deleted" boolean,
+  "op" VARCHAR,
+  "batch_id" VARCHAR,
+  "row_hash" VARCHAR
+);
+
+SELECT count(*) AS current_rows,
+       count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM read_parquet('/lake/validated/demo/products/*/*.parquet', union_by_name = true) b WHERE b."batch_id" = 'b000002' AND b."product_id" = h."product_id")) AS deletes
+FROM "demo"."products" h
+WHERE h."is_current" AND NOT h."is_deleted";
+
+MERGE INTO "demo"."products" AS t
+USING (
+  WITH batch AS (
+    SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM read_parquet('/lake/validated/demo/products/*/*.parquet', union_by_name = true) WHERE "batch_id" = 'b000002'
+  ),
+  snapshot_deletes AS (
+    SELECT h."product_id", h."name", h."price", h."active", 'D' AS "op", TIMESTAMP '2026-11-03 05:00:00.000000' AS "valid_from", 'snapshot-delete' AS "change_seq", h."row_hash", 'b000002' AS "batch_id"
+    FROM "demo"."products" h
+    WHERE h."is_current" AND NOT h."is_deleted"
+      AND NOT EXISTS (SELECT 1 FROM batch b WHERE b."product_id" = h."product_id")
+  ),
+  touched AS (
+    SELECT "product_id" FROM batch UNION SELECT "product_id" FROM snapshot_deletes
+  ),
+  timeline_all AS (
+    SELECT h."product_id", h."name", h."price", h."active", h."op", h."valid_from", h."change_seq", h."row_hash", h."batch_id", 0 AS src
+    FROM "demo"."products" h WHERE EXISTS (SELECT 1 FROM touched k WHERE k."product_id" = h."product_id")
+    UNION ALL
+    SELECT l."product_id", l."name", l."price", l."active", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
+    FROM read_parquet('/lake/validated/demo/products/*/*.parquet', union_by_name = true) l WHERE EXISTS (SELECT 1 FROM touched k WHERE k."product_id" = l."product_id")
+    UNION ALL
+    SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id", 2 AS src FROM snapshot_deletes
+  ),
+  timeline AS (
+    SELECT * FROM (
+      SELECT *, row_number() OVER (PARTITION BY "product_id", "valid_from", "change_seq" ORDER BY src, "batch_id", "op", "row_hash") AS occurrence
+      FROM timeline_all
+    ) deduplicated WHERE occurrence = 1
+  ),
+  flagged AS (
+    SELECT *,
+      COALESCE(lag("row_hash") OVER (PARTITION BY "product_id" ORDER BY "valid_from", "change_seq") = "row_hash"
+               AND lag("op" = 'D') OVER (PARTITION BY "product_id" ORDER BY "valid_from", "change_seq") = ("op" = 'D'), FALSE) AS is_noop
+    FROM timeline
+  ),
+  versions AS (
+    SELECT *, lead("valid_from") OVER (PARTITION BY "product_id" ORDER BY "valid_from", "change_seq") AS next_from
+    FROM flagged WHERE NOT is_noop
+  )
+  SELECT "product_id", "name", "price", "active", "valid_from", "change_seq",
+         COALESCE(next_from, TIMESTAMP '9999-12-31 23:59:59.999999') AS "valid_to",
+         next_from IS NULL AS "is_current",
+         "op" = 'D' AS "is_deleted", "op", "batch_id", "row_hash", FALSE AS drop_row
+  FROM versions
+  UNION ALL
+  SELECT "product_id", "name", "price", "active", "valid_from", "change_seq", NULL, NULL, "op" = 'D', "op", "batch_id", "row_hash", TRUE
+  FROM flagged WHERE is_noop
+) AS s
+ON t."product_id" = s."product_id" AND t."valid_from" = s."valid_from" AND t."change_seq" = s."change_seq"
+WHEN MATCHED AND s.drop_row THEN DELETE
+WHEN MATCHED AND (t."valid_to" <> s."valid_to" OR t."is_current" <> s."is_current") THEN
+  UPDATE SET "valid_to" = s."valid_to", "is_current" = s."is_current"
+WHEN NOT MATCHED AND NOT s.drop_row THEN
+  INSERT ("product_id", "name", "price", "active", "valid_from", "change_seq", "valid_to", "is_current", "is_deleted", "op", "batch_id", "row_hash") VALUES (s."product_id", s."name", s."price", s."active", s."valid_from", s."change_seq", s."valid_to", s."is_current", s."is_deleted", s."op", s."batch_id", s."row_hash")
+RETURNING merge_action;
+
+CREATE OR REPLACE VIEW "demo"."products_current" AS
+SELECT "product_id", "name", "price", "active", "valid_from", "op", "batch_id"
+FROM "demo"."products"
+WHERE "is_current" AND NOT "is_deleted";
