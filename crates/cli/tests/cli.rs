@@ -1,0 +1,118 @@
+//! The `tidemark` binary as a person runs it: the README's commands.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tidemark(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tidemark"))
+        .args(args)
+        .current_dir(workspace())
+        .output()
+        .expect("run tidemark")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn run_prints_each_day_exits_non_zero_on_the_bad_file_then_history_shows_a_key() {
+    let lake = tempfile::tempdir().unwrap();
+    let lake_arg = lake.path().to_str().unwrap();
+    let config = "examples/demo/tidemark.toml";
+    let out = tidemark(&[
+        "run",
+        "--config",
+        config,
+        "--lake",
+        lake_arg,
+        "--time-scale",
+        "0",
+        "--name",
+        "t",
+    ]);
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    for expected in [
+        "t-2026-11-01",
+        "orders           ok         files 2 landed / 2 accepted / 0 quarantined   rows I 2 U 1 D 0 L 3   versions +5 ~0 -0   history rows 5",
+        "customers        ok         files 1 landed / 1 accepted / 0 quarantined   rows I 0 U 1 D 0 L 0   versions +1 ~1 -0   history rows 7",
+        "orders           FAILED     files 1 landed / 0 accepted / 1 quarantined",
+        "row 2 column status: [not_null]",
+        "rerun: tidemark run --config examples/demo/tidemark.toml",
+        "select * from demo.customers_current",
+    ] {
+        assert!(shown.contains(expected), "missing {expected:?} in\n{shown}");
+    }
+
+    let out = tidemark(&[
+        "history",
+        "orders",
+        "--key",
+        "order_id=101",
+        "--config",
+        config,
+        "--lake",
+        lake_arg,
+    ]);
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    let rows: Vec<&str> = shown.lines().filter(|l| l.starts_with("101 ")).collect();
+    assert_eq!(rows.len(), 3, "{shown}");
+    assert!(
+        rows[0].contains("paid") && rows[1].contains("packed") && rows[2].contains("shipped"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn validate_is_a_linter() {
+    let replay = "examples/demo/replay/2026-11-04/public";
+    let good = format!("{replay}/customers/20261104-070000000.parquet");
+    let out = tidemark(&[
+        "validate",
+        &good,
+        "--metadata",
+        "examples/demo/metadata/customers.json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let bad = format!("{replay}/orders/20261104-110000000.parquet");
+    let out = tidemark(&[
+        "validate",
+        &bad,
+        "--metadata",
+        "examples/demo/metadata/orders.json",
+    ]);
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("1 × not_null in status") && shown.contains("row 2 column status"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn sql_prints_one_merge_per_engine() {
+    for engine in ["duckdb", "athena"] {
+        let out = tidemark(&[
+            "sql",
+            "--table",
+            "orders",
+            "--engine",
+            engine,
+            "--config",
+            "examples/demo/tidemark.toml",
+        ]);
+        let shown = text(&out);
+        assert!(out.status.success(), "{shown}");
+        assert_eq!(shown.matches("MERGE INTO").count(), 1, "{shown}");
+    }
+}
