@@ -50,23 +50,16 @@ pub async fn delivered_through(landing: &dyn ObjectStore) -> Result<Option<Naive
 impl ReplaySource {
     /// The landing area as of `through`: for each key, the newest day's file
     /// (a full-load-only task reloads into the same key).
-    fn landing_as_of(&self) -> Result<(BTreeMap<String, PathBuf>, usize), Error> {
+    fn landing_as_of(&self) -> Result<(BTreeMap<String, PathBuf>, Vec<NaiveDate>), Error> {
         let read = |p: &PathBuf| {
             std::fs::read_dir(p)
                 .map_err(|e| Error::Replication(format!("replay folder {}: {e}", p.display())))
         };
-        let mut days: Vec<(NaiveDate, PathBuf)> = Vec::new();
-        for entry in read(&self.dir)? {
-            let entry = entry.map_err(|e| Error::Replication(e.to_string()))?;
-            if let Ok(day) =
-                NaiveDate::parse_from_str(&entry.file_name().to_string_lossy(), "%Y-%m-%d")
-            {
-                if self.through.is_none_or(|t| day <= t) {
-                    days.push((day, entry.path()));
-                }
-            }
-        }
-        days.sort();
+        let days: Vec<(NaiveDate, PathBuf)> = replay_days(&self.dir)?
+            .into_iter()
+            .filter(|day| self.through.is_none_or(|t| *day <= t))
+            .map(|day| (day, self.dir.join(day.to_string())))
+            .collect();
         let mut files = BTreeMap::new();
         for (_, day_dir) in &days {
             let mut stack = vec![day_dir.clone()];
@@ -86,7 +79,7 @@ impl ReplaySource {
                 }
             }
         }
-        Ok((files, days.len()))
+        Ok((files, days.into_iter().map(|(day, _)| day).collect()))
     }
 }
 
@@ -94,10 +87,7 @@ impl ReplaySource {
 impl Replication for ReplaySource {
     async fn start(&self, _request: &RunRequest) -> Result<ReplicationStatus, Error> {
         let (files, days) = self.landing_as_of()?;
-        let last_day = replay_days(&self.dir)?
-            .into_iter()
-            .filter(|d| self.through.is_none_or(|t| *d <= t))
-            .max();
+        let last_day = days.last().copied();
         let mut delivered = 0;
         for (key, path) in &files {
             let bytes = std::fs::read(path)
@@ -112,15 +102,14 @@ impl Replication for ReplaySource {
                 delivered += 1;
             }
         }
-        if let Some(day) = last_day {
-            if delivered_through(self.landing.as_ref())
+        if let Some(day) = last_day
+            && delivered_through(self.landing.as_ref())
                 .await?
                 .is_none_or(|d| d < day)
-            {
-                self.landing
-                    .put(MARKER, Bytes::from(day.to_string()), None)
-                    .await?;
-            }
+        {
+            self.landing
+                .put(MARKER, Bytes::from(day.to_string()), None)
+                .await?;
         }
         Ok(ReplicationStatus {
             state: "replayed".into(),
@@ -129,7 +118,8 @@ impl Replication for ReplaySource {
             cdc_latency_seconds: None,
             tables_in_error: Vec::new(),
             message: format!(
-                "replayed {days} day(s) from {}: {delivered} new or changed file(s)",
+                "replayed {} day(s) from {}: {delivered} new or changed file(s)",
+                days.len(),
                 self.dir.display()
             ),
         })
