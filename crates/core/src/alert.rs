@@ -18,6 +18,15 @@ pub struct AlertTable {
     pub record: Option<RunRecord>,
 }
 
+impl AlertTable {
+    /// The validation report, unless the message already names it.
+    fn report_link(&self) -> Option<&str> {
+        let report = self.record.as_ref()?.report.as_deref()?;
+        let message = self.message.as_deref().unwrap_or_default();
+        (!message.contains(report)).then_some(report)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     pub run_id: String,
@@ -71,13 +80,7 @@ impl Alert {
                     if let Some(m) = &t.message {
                         let _ = writeln!(out, "  {}", m.replace('\n', "\n  "));
                     }
-                    let report = t.record.as_ref().and_then(|r| r.report.as_ref());
-                    if let Some(report) = report.filter(|r| {
-                        !t.message
-                            .as_deref()
-                            .unwrap_or_default()
-                            .contains(r.as_str())
-                    }) {
+                    if let Some(report) = t.report_link() {
                         let _ = writeln!(out, "  report: {report}");
                     }
                 }
@@ -110,13 +113,7 @@ impl Alert {
                 t.error.as_deref().unwrap_or("error"),
                 t.message.as_deref().unwrap_or("")
             );
-            let report = t.record.as_ref().and_then(|r| r.report.as_ref());
-            if let Some(report) = report.filter(|r| {
-                !t.message
-                    .as_deref()
-                    .unwrap_or_default()
-                    .contains(r.as_str())
-            }) {
+            if let Some(report) = t.report_link() {
                 let _ = write!(text, "\n   report: {report}");
             }
         }

@@ -92,14 +92,15 @@ async fn merge_batch(
     }
     let count =
         |r: crate::ports::QueryResult, col: &str| r.int(col).unwrap_or_default().max(0) as u64;
-    let rows_before = count(
-        ports
+    let count_rows = async || {
+        let r = ports
             .engine
             .execute(&plan.count_rows())
             .await
-            .map_err(merge_err)?,
-        "row_count",
-    );
+            .map_err(merge_err)?;
+        Ok::<_, Error>(count(r, "row_count"))
+    };
+    let rows_before = count_rows().await?;
     progress.rows_before.get_or_insert(rows_before);
 
     if batch.status == BatchStatus::Validated && batch.ops.total() > 0 {
@@ -125,14 +126,7 @@ async fn merge_batch(
             *progress.bytes_scanned.get_or_insert(0) += b;
         }
     }
-    progress.rows_after = Some(count(
-        ports
-            .engine
-            .execute(&plan.count_rows())
-            .await
-            .map_err(merge_err)?,
-        "row_count",
-    ));
+    progress.rows_after = Some(count_rows().await?);
 
     if let Some(b) = ledger.ledger.batches.iter_mut().find(|b| b.id == batch_id) {
         b.status = BatchStatus::Merged;
