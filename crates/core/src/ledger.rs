@@ -45,12 +45,6 @@ pub struct Batch {
     pub merged_at: Option<String>,
 }
 
-impl Batch {
-    pub fn accepted_files(&self) -> usize {
-        self.files.iter().filter(|f| f.accepted).count()
-    }
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ledger {
     pub batches: Vec<Batch>,
@@ -69,13 +63,6 @@ impl Ledger {
             .iter()
             .filter(|o| !consumed.contains(&(o.key.as_str(), o.etag.as_str())))
             .collect()
-    }
-
-    /// The batch validated but not yet merged, if any.
-    pub fn pending(&self) -> Option<&Batch> {
-        self.batches
-            .iter()
-            .find(|b| b.status == BatchStatus::Validated)
     }
 
     pub fn batch(&self, id: &str) -> Option<&Batch> {
