@@ -500,6 +500,28 @@ impl<'a> Obj<'a> {
         format!("{}{name}", self.prefix)
     }
 
+    /// An optional field holding an array of objects (`Retry`, `Catch`), each
+    /// as a nested `Obj` whose fields are named `Field[i].…`; absent means empty.
+    fn object_array(&self, name: &str, what: &str) -> Result<Vec<Obj<'a>>, DefinitionError> {
+        let Some(value) = self.get(name) else {
+            return Ok(Vec::new());
+        };
+        let Value::Array(items) = value else {
+            return Err(self.invalid(name, format!("must be an array of {what}s")));
+        };
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                Value::Object(map) => Ok(Obj::new(self.state, &format!("{name}[{i}]."), map)),
+                _ => Err(self.invalid(
+                    &format!("{name}[{i}]"),
+                    format!("a {what} must be an object"),
+                )),
+            })
+            .collect()
+    }
+
     fn invalid(&self, name: &str, message: impl Into<String>) -> DefinitionError {
         DefinitionError::InvalidField {
             state: self.state.to_owned(),
@@ -1063,18 +1085,10 @@ impl Loader {
     }
 
     fn retriers(&mut self, obj: &Obj<'_>) -> Result<Vec<Retrier>, DefinitionError> {
-        let Some(value) = obj.get("Retry") else {
-            return Ok(Vec::new());
-        };
-        let Value::Array(items) = value else {
-            return Err(obj.invalid("Retry", "must be an array of retriers"));
-        };
+        let items = obj.object_array("Retry", "retrier")?;
         let mut retriers = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let Value::Object(map) = item else {
-                return Err(obj.invalid(&format!("Retry[{i}]"), "a retrier must be an object"));
-            };
-            let r = Obj::new(obj.state, &format!("Retry[{i}]."), map);
+        let last = items.len().saturating_sub(1);
+        for (i, r) in items.into_iter().enumerate() {
             r.check_fields(
                 &[
                     "ErrorEquals",
@@ -1086,7 +1100,7 @@ impl Loader {
                 ],
                 &[],
             )?;
-            let error_equals = error_equals(&r, i + 1 == items.len(), "retrier")?;
+            let error_equals = error_equals(&r, i == last, "retrier")?;
             let max_attempts = r.unsigned("MaxAttempts")?.unwrap_or(3);
             let max_attempts = u32::try_from(max_attempts)
                 .ok()
@@ -1119,21 +1133,13 @@ impl Loader {
     }
 
     fn catchers(&mut self, obj: &Obj<'_>) -> Result<Vec<Catcher>, DefinitionError> {
-        let Some(value) = obj.get("Catch") else {
-            return Ok(Vec::new());
-        };
-        let Value::Array(items) = value else {
-            return Err(obj.invalid("Catch", "must be an array of catchers"));
-        };
+        let items = obj.object_array("Catch", "catcher")?;
         let mut catchers = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let Value::Object(map) = item else {
-                return Err(obj.invalid(&format!("Catch[{i}]"), "a catcher must be an object"));
-            };
-            let c = Obj::new(obj.state, &format!("Catch[{i}]."), map);
+        let last = items.len().saturating_sub(1);
+        for (i, c) in items.into_iter().enumerate() {
             c.check_fields(&["ErrorEquals", "Next", "ResultPath"], &[])?;
             catchers.push(Catcher {
-                error_equals: error_equals(&c, i + 1 == items.len(), "catcher")?,
+                error_equals: error_equals(&c, i == last, "catcher")?,
                 next: c.required_string("Next")?.to_owned(),
                 result_path: c.nullable_path("ResultPath", true)?,
             });
