@@ -5,6 +5,8 @@ SHELL := /bin/bash
 CONFIG ?= examples/demo/tidemark.toml
 NEXTEST_PROFILE ?= default
 ASL_VALIDATOR := tools/asl-validator/node_modules/.bin/asl-validator
+VENV := tools/python/.venv
+PYTHON := $(VENV)/bin/python
 
 .PHONY: help run test check lint-asl build demo-data clean
 
@@ -15,8 +17,8 @@ run: ## build, then run the daily pipeline locally on the demo source (ARGS="...
 	@cargo run --quiet -p tidemark-cli -- run --config $(CONFIG) $(ARGS) || { \
 	  status=$$?; echo; echo "tidemark exited with $$status. (The demo fails on purpose on 2026-11-04: its orders file has a null status.)"; exit $$status; }
 
-test: lint-asl ## the whole test suite: Rust tests (cargo-nextest) and the state-machine lint
-	cargo nextest run --workspace --profile $(NEXTEST_PROFILE)
+test: lint-asl $(PYTHON) ## the whole test suite: Rust tests (cargo-nextest) and the state-machine lint
+	TIDEMARK_PYTHON=$(abspath $(PYTHON)) cargo nextest run --workspace --profile $(NEXTEST_PROFILE)
 
 check: lint-asl ## formatting, clippy with warnings as errors, and the state-machine lint
 	cargo fmt --all --check
@@ -27,6 +29,11 @@ lint-asl: $(ASL_VALIDATOR) ## validate statemachines/*.asl.json with the public 
 
 $(ASL_VALIDATOR): tools/asl-validator/package.json tools/asl-validator/package-lock.json
 	npm ci --prefix tools/asl-validator --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(PYTHON): tools/python/requirements.txt ## the Python tools the tests call, in a venv
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/python/requirements.txt
 	@touch $@
 
 build: ## build every crate and Lambda binary (debug)

@@ -12,6 +12,20 @@ pub fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
+/// The Python interpreter of the tools venv (`tools/python/requirements.txt`):
+/// `$TIDEMARK_PYTHON`, set by `make test`, or the venv in the workspace.
+pub fn python() -> PathBuf {
+    let path = std::env::var_os("TIDEMARK_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("tools/python/.venv/bin/python"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `make test`, which creates the tools venv from tools/python/requirements.txt",
+        path.display()
+    );
+    path
+}
+
 /// A whole history table as text: a header, then every row with every
 /// column (business and control), ordered by key and timeline.
 pub async fn dump_table(engine: &DuckDbEngine, database: &str, table: &str, order: &str) -> String {
