@@ -1,0 +1,47 @@
+# The daily pipeline: statemachines/daily-pipeline.asl.json, the same file the
+# local interpreter runs, with each ${…FunctionArn} filled in here.
+# tests/infra.rs checks that every placeholder in the file is supplied.
+
+resource "aws_cloudwatch_log_group" "state_machine" {
+  #checkov:skip=CKV_AWS_338:Retention is a per-environment choice (var.retention.log_days; the module default and prod keep a year).
+  name              = "/aws/vendedlogs/states/${local.name}"
+  retention_in_days = var.retention.log_days
+  kms_key_id        = aws_kms_key.data.arn
+  tags              = local.tags
+}
+
+resource "aws_sfn_state_machine" "pipeline" {
+  #checkov:skip=CKV_AWS_285:Execution history is logged at level ALL; only the payloads are left out unless var.log_execution_data, because step outputs can quote rejected source values.
+  name     = local.name
+  type     = "STANDARD"
+  role_arn = aws_iam_role.state_machine.arn
+
+  definition = templatefile("${path.module}/../../../statemachines/daily-pipeline.asl.json", {
+    StartReplicationFunctionArn = aws_lambda_function.step["start-replication"].arn
+    ExtractMetadataFunctionArn  = aws_lambda_function.step["extract-metadata"].arn
+    ValidateLandedFunctionArn   = aws_lambda_function.step["validate-landed"].arn
+    MergeHistoryFunctionArn     = aws_lambda_function.step["merge-history"].arn
+    PublishCatalogFunctionArn   = aws_lambda_function.step["publish-catalog"].arn
+    NotifyFunctionArn           = aws_lambda_function.step["notify"].arn
+  })
+
+  logging_configuration {
+    log_destination        = "${aws_cloudwatch_log_group.state_machine.arn}:*"
+    include_execution_data = var.log_execution_data
+    level                  = "ALL"
+  }
+
+  tracing_configuration {
+    enabled = true
+  }
+
+  encryption_configuration {
+    type                              = "CUSTOMER_MANAGED_KMS_KEY"
+    kms_key_id                        = aws_kms_key.data.arn
+    kms_data_key_reuse_period_seconds = 300
+  }
+
+  tags = local.tags
+
+  depends_on = [aws_iam_role_policy.state_machine]
+}

@@ -1,0 +1,322 @@
+# ---------------------------------------------------------------------------
+# What is replicated
+# ---------------------------------------------------------------------------
+
+variable "environment" {
+  description = "Deployment stage: dev, preprod or prod. Part of every resource name."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "preprod", "prod"], var.environment)
+    error_message = "environment must be one of dev, preprod, prod."
+  }
+}
+
+variable "pipeline_name" {
+  description = "Short name of this pipeline, usually the source database's (e.g. \"shop\"). Resource names are tidemark-<pipeline_name>-<environment>-…, so keep it short."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,19}$", var.pipeline_name))
+    error_message = "pipeline_name must be 2-20 characters of lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "source_database" {
+  description = <<-EOT
+    The operational database DMS replicates. The credentials secret must hold the
+    keys DMS reads (username, password, host, port); host and port are repeated
+    here for the network rules and the metadata reader.
+  EOT
+  type = object({
+    engine             = string
+    host               = string
+    port               = number
+    database           = string
+    schema             = optional(string, "public")
+    secret_arn         = string
+    secret_kms_key_arn = optional(string)
+    ssl_mode           = optional(string, "verify-full")
+    cidr_blocks        = list(string)
+  })
+
+  validation {
+    condition     = contains(["postgres", "aurora-postgresql", "mysql", "aurora", "mariadb", "oracle", "sqlserver"], var.source_database.engine)
+    error_message = "source_database.engine must be a DMS source engine: postgres, aurora-postgresql, mysql, aurora, mariadb, oracle or sqlserver."
+  }
+  validation {
+    condition     = var.source_database.port > 0 && var.source_database.port < 65536
+    error_message = "source_database.port must be a TCP port (1-65535)."
+  }
+  validation {
+    condition     = can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.source_database.secret_arn))
+    error_message = "source_database.secret_arn must be the ARN of a Secrets Manager secret."
+  }
+  validation {
+    condition     = var.source_database.secret_kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:", coalesce(var.source_database.secret_kms_key_arn, "x")))
+    error_message = "source_database.secret_kms_key_arn must be a KMS key ARN (or null when the secret uses the AWS managed key)."
+  }
+  validation {
+    condition     = contains(["none", "require", "verify-ca", "verify-full"], var.source_database.ssl_mode)
+    error_message = "source_database.ssl_mode must be none, require, verify-ca or verify-full."
+  }
+  validation {
+    condition     = length(var.source_database.cidr_blocks) > 0 && alltrue([for c in var.source_database.cidr_blocks : can(cidrhost(c, 0))])
+    error_message = "source_database.cidr_blocks must list the source's address ranges (CIDR notation): DMS and the metadata reader may connect only there."
+  }
+}
+
+variable "history_database" {
+  description = "Glue database (and Athena schema) of the history tables; also [source] database in the pipeline's tidemark.toml."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z_][a-z0-9_]{0,127}$", var.history_database))
+    error_message = "history_database must be a lowercase identifier (letters, digits, underscores)."
+  }
+}
+
+variable "tables" {
+  description = "The tables to replicate and keep history of. mode: cdc (full load, then changes) or snapshot (full extracts only); on_invalid: fail or continue; max_delete_fraction: snapshot tables' guard against a truncated extract."
+  type = list(object({
+    name                = string
+    mode                = optional(string, "cdc")
+    on_invalid          = optional(string, "fail")
+    max_delete_fraction = optional(number, 0.5)
+  }))
+
+  validation {
+    condition     = length(var.tables) > 0
+    error_message = "tables must name at least one table."
+  }
+  validation {
+    condition     = alltrue([for t in var.tables : can(regex("^[a-z_][a-z0-9_]*$", t.name))])
+    error_message = "Each table name must be a lowercase identifier."
+  }
+  validation {
+    condition     = length(distinct([for t in var.tables : t.name])) == length(var.tables)
+    error_message = "A table is listed twice."
+  }
+  validation {
+    condition     = alltrue([for t in var.tables : contains(["cdc", "snapshot"], t.mode) && contains(["fail", "continue"], t.on_invalid)])
+    error_message = "Each table's mode must be cdc or snapshot, and on_invalid fail or continue."
+  }
+  validation {
+    condition     = alltrue([for t in var.tables : t.max_delete_fraction >= 0 && t.max_delete_fraction <= 1])
+    error_message = "max_delete_fraction must be between 0 and 1."
+  }
+}
+
+variable "control_columns" {
+  description = "Names of the columns DMS adds: the commit timestamp (TimestampColumnName) and the change sequence (added from $AR_H_CHANGE_SEQ). Defaults follow the Ministry of Justice's DMS module."
+  type = object({
+    timestamp  = optional(string, "extraction_timestamp")
+    change_seq = optional(string, "scn")
+  })
+  default = {}
+
+  validation {
+    condition     = can(regex("^[a-z_][a-z0-9_]*$", var.control_columns.timestamp)) && can(regex("^[a-z_][a-z0-9_]*$", var.control_columns.change_seq))
+    error_message = "Control column names must be lowercase identifiers."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Where it runs
+# ---------------------------------------------------------------------------
+
+variable "network" {
+  description = "The VPC the replication and the functions run in. The subnets (two or more, in different AZs) must reach the source and, through VPC endpoints or NAT, the AWS APIs (S3, Athena, Glue, SNS, DMS, Secrets Manager, CloudWatch, X-Ray)."
+  type = object({
+    vpc_id     = string
+    subnet_ids = list(string)
+  })
+
+  validation {
+    condition     = length(var.network.subnet_ids) >= 2
+    error_message = "network.subnet_ids needs at least two subnets in different availability zones (DMS requires it)."
+  }
+}
+
+variable "lambda_package_dir" {
+  description = "Folder of the zips `make build` writes: <dir>/<function>/bootstrap.zip."
+  type        = string
+}
+
+# ---------------------------------------------------------------------------
+# When and how loud
+# ---------------------------------------------------------------------------
+
+variable "schedule" {
+  description = "The daily run: an EventBridge Scheduler cron expression in the given IANA time zone, retries of the start, and whether it is enabled."
+  type = object({
+    expression            = optional(string, "cron(0 6 * * ? *)")
+    timezone              = optional(string, "Etc/UTC")
+    enabled               = optional(bool, true)
+    retry_attempts        = optional(number, 3)
+    max_event_age_seconds = optional(number, 3600)
+  })
+  default = {}
+
+  validation {
+    condition     = can(regex("^(cron|rate)\\(.+\\)$", var.schedule.expression))
+    error_message = "schedule.expression must be a cron(...) or rate(...) expression."
+  }
+  validation {
+    condition     = var.schedule.retry_attempts >= 0 && var.schedule.retry_attempts <= 185 && var.schedule.max_event_age_seconds >= 60 && var.schedule.max_event_age_seconds <= 86400
+    error_message = "schedule.retry_attempts must be 0-185 and schedule.max_event_age_seconds 60-86400."
+  }
+}
+
+variable "alert_emails" {
+  description = "Addresses subscribed to the alert topic (each confirms by e-mail)."
+  type        = list(string)
+
+  validation {
+    condition     = alltrue([for e in var.alert_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "alert_emails must be e-mail addresses."
+  }
+}
+
+variable "alert_on_success" {
+  description = "Also send a summary when every table succeeded."
+  type        = bool
+  default     = false
+}
+
+variable "slack" {
+  description = "Optional Slack delivery through AWS Chatbot: the workspace id (authorise the workspace in the Chatbot console once per account) and the channel id."
+  type = object({
+    workspace_id = string
+    channel_id   = string
+  })
+  default = null
+}
+
+variable "alarm_thresholds" {
+  description = "CloudWatch alarm thresholds: DMS CDC latency (seconds) and Lambda errors per 5 minutes."
+  type = object({
+    cdc_latency_seconds = optional(number, 900)
+    lambda_errors       = optional(number, 1)
+  })
+  default = {}
+}
+
+# ---------------------------------------------------------------------------
+# Sizing and retention
+# ---------------------------------------------------------------------------
+
+variable "replication" {
+  description = "How DMS runs: a replication instance with tasks (mode = \"instance\") or DMS Serverless replication configs (mode = \"serverless\")."
+  type = object({
+    mode                         = optional(string, "instance")
+    instance_class               = optional(string, "dms.t3.medium")
+    allocated_storage_gb         = optional(number, 50)
+    engine_version               = optional(string)
+    multi_az                     = optional(bool, false)
+    min_capacity_units           = optional(number, 1)
+    max_capacity_units           = optional(number, 4)
+    preferred_maintenance_window = optional(string, "sun:02:00-sun:04:00")
+    cdc_max_batch_interval       = optional(number, 60)
+  })
+  default = {}
+
+  validation {
+    condition     = contains(["instance", "serverless"], var.replication.mode)
+    error_message = "replication.mode must be instance or serverless."
+  }
+  validation {
+    condition     = var.replication.min_capacity_units >= 1 && var.replication.max_capacity_units >= var.replication.min_capacity_units
+    error_message = "replication capacity units: min must be at least 1 and max at least min."
+  }
+}
+
+variable "functions" {
+  description = "Per-function memory (MB), timeout (s) and reserved concurrency; keys are function names, missing ones keep the defaults. reserved_concurrency = -1 leaves a function unreserved."
+  type = map(object({
+    memory_mb            = optional(number)
+    timeout_seconds      = optional(number)
+    reserved_concurrency = optional(number)
+  }))
+  default = {}
+
+  validation {
+    condition     = alltrue([for k in keys(var.functions) : contains(["start-replication", "extract-metadata", "validate-landed", "merge-history", "publish-catalog", "notify"], k)])
+    error_message = "functions keys must be function names: start-replication, extract-metadata, validate-landed, merge-history, publish-catalog, notify."
+  }
+  validation {
+    condition     = alltrue([for f in values(var.functions) : (f.memory_mb == null || (coalesce(f.memory_mb, 128) >= 128 && coalesce(f.memory_mb, 128) <= 10240)) && (f.timeout_seconds == null || (coalesce(f.timeout_seconds, 1) >= 1 && coalesce(f.timeout_seconds, 1) <= 900))])
+    error_message = "memory_mb must be 128-10240 and timeout_seconds 1-900."
+  }
+}
+
+variable "athena_bytes_scanned_cutoff" {
+  description = "Largest number of bytes one Athena query may scan before it is cancelled (at least 10 MB)."
+  type        = number
+  default     = 107374182400
+
+  validation {
+    condition     = var.athena_bytes_scanned_cutoff >= 10485760
+    error_message = "athena_bytes_scanned_cutoff must be at least 10485760 (10 MB), Athena's minimum."
+  }
+}
+
+variable "retention" {
+  description = "Days to keep things: CloudWatch logs; noncurrent object versions; Athena results; access logs; landed files before they move to infrequent-access storage (they are never deleted: a rebuild replays them)."
+  type = object({
+    log_days            = optional(number, 365)
+    noncurrent_days     = optional(number, 90)
+    athena_results_days = optional(number, 30)
+    access_log_days     = optional(number, 365)
+    landing_ia_days     = optional(number, 90)
+  })
+  default = {}
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.retention.log_days)
+    error_message = "retention.log_days must be a CloudWatch Logs retention value (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
+  validation {
+    condition     = var.retention.landing_ia_days >= 30
+    error_message = "retention.landing_ia_days must be at least 30 (S3's minimum before STANDARD_IA)."
+  }
+}
+
+# ---------------------------------------------------------------------------
+# Account-level and safety switches
+# ---------------------------------------------------------------------------
+
+variable "create_dms_service_roles" {
+  description = "Create the account-wide roles DMS expects by name (dms-vpc-role, dms-cloudwatch-logs-role). Exactly one stack per account should; set false when another pipeline or the platform team already created them."
+  type        = bool
+  default     = false
+}
+
+variable "kms_admin_arns" {
+  description = "IAM principals that administer the pipeline's KMS key (besides the account root, which always can)."
+  type        = list(string)
+  default     = []
+}
+
+variable "log_execution_data" {
+  description = "Include execution input and output in the state machine's logs. Off by default: alerts already carry what failed, and outputs may quote rejected values."
+  type        = bool
+  default     = false
+}
+
+variable "force_destroy" {
+  description = "Allow `terraform destroy` to empty the buckets. Never in prod: the landing bucket holds the only copy of the raw changes."
+  type        = bool
+  default     = false
+
+  validation {
+    condition     = !(var.force_destroy && var.environment == "prod")
+    error_message = "force_destroy must stay false in prod."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource (on top of the provider's default_tags)."
+  type        = map(string)
+  default     = {}
+}
