@@ -1,0 +1,533 @@
+//! The Terraform under `infra/`, checked offline: every file parses, and the
+//! code, the state machine definition and the IAM roles agree.
+//!
+//! The files are parsed by the HCL2 parser checkov scans with (through
+//! `tools/python/tf_to_json.py` in the tools venv), into the JSON shape that
+//! parser produces: blocks as lists of objects, attribute values as lists,
+//! expressions as `${…}` strings.
+
+use regex::Regex;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use tidemark_aws::permissions;
+use tidemark_tests::{assert_golden, python, workspace};
+
+fn infra() -> PathBuf {
+    workspace().join("infra")
+}
+
+fn module_dir() -> PathBuf {
+    infra().join("modules/pipeline")
+}
+
+/// Every `.tf` file under `infra/`, parsed, by path relative to `infra/`.
+fn parsed() -> &'static BTreeMap<String, Value> {
+    static PARSED: OnceLock<BTreeMap<String, Value>> = OnceLock::new();
+    PARSED.get_or_init(|| {
+        let script = workspace().join("tools/python/tf_to_json.py");
+        let out = Command::new(python())
+            .arg(&script)
+            .arg(infra())
+            .output()
+            .expect("run tools/python/tf_to_json.py");
+        assert!(
+            out.status.success(),
+            "Terraform files that do not parse:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("tf_to_json.py prints JSON")
+    })
+}
+
+/// The blocks of one kind (`resource`, `data`, `locals`, …) of every file, with their file.
+fn blocks<'a>(kind: &str) -> Vec<(&'a str, &'a Value)> {
+    parsed()
+        .iter()
+        .flat_map(|(file, body)| {
+            body.get(kind)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(move |b| (file.as_str(), b))
+        })
+        .collect()
+}
+
+/// Every `<kind> "<type>" "<name>"` block (resources, data sources), by (type, name).
+fn typed(kind: &str) -> BTreeMap<(String, String), (String, Value)> {
+    let mut out = BTreeMap::new();
+    for (file, block) in blocks(kind) {
+        for (ty, named) in block.as_object().expect("typed block") {
+            for (name, body) in named.as_object().expect("named block") {
+                let previous =
+                    out.insert((ty.clone(), name.clone()), (file.to_string(), body.clone()));
+                assert!(previous.is_none(), "{kind} {ty}.{name} is declared twice");
+            }
+        }
+    }
+    out
+}
+
+fn resource(ty: &str, name: &str) -> Value {
+    typed("resource")
+        .remove(&(ty.to_string(), name.to_string()))
+        .unwrap_or_else(|| panic!("resource {ty}.{name} is missing"))
+        .1
+}
+
+fn data_source(ty: &str, name: &str) -> Value {
+    typed("data")
+        .remove(&(ty.to_string(), name.to_string()))
+        .unwrap_or_else(|| panic!("data {ty}.{name} is missing"))
+        .1
+}
+
+/// The module's `locals` of one name.
+fn local(name: &str) -> Value {
+    let found: Vec<Value> = blocks("locals")
+        .into_iter()
+        .filter(|(file, _)| file.starts_with("modules/pipeline/"))
+        .filter_map(|(_, b)| b.get(name).cloned())
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "local.{name} must be defined once in the module"
+    );
+    unwrap_attr(&found[0])
+}
+
+/// An attribute's value: the parser wraps each in a one-element list.
+fn unwrap_attr(value: &Value) -> Value {
+    match value.as_array() {
+        Some(items) if items.len() == 1 => items[0].clone(),
+        _ => value.clone(),
+    }
+}
+
+fn attr(body: &Value, name: &str) -> Option<Value> {
+    body.get(name).map(unwrap_attr)
+}
+
+fn attr_str(body: &Value, name: &str) -> String {
+    match attr(body, name) {
+        Some(Value::String(s)) => s,
+        other => panic!("attribute {name} is not a string: {other:?}"),
+    }
+}
+
+fn object_keys(value: &Value) -> BTreeSet<String> {
+    value
+        .as_object()
+        .unwrap_or_else(|| panic!("expected a literal map, found {value}"))
+        .keys()
+        .filter(|k| !k.starts_with("__"))
+        .cloned()
+        .collect()
+}
+
+/// The `functions/<name>` directories.
+fn function_dirs() -> BTreeSet<String> {
+    std::fs::read_dir(workspace().join("functions"))
+        .expect("functions/")
+        .map(|e| e.expect("dir entry"))
+        .filter(|e| e.path().join("Cargo.toml").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn tf_files_on_disk(dir: &Path, root: &Path, out: &mut BTreeSet<String>) {
+    for entry in std::fs::read_dir(dir).expect("read infra dir") {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() && path.file_name().is_some_and(|n| n != ".terraform") {
+            tf_files_on_disk(&path, root, out);
+        } else if path.extension().is_some_and(|e| e == "tf") {
+            let relative = path.strip_prefix(root).expect("under infra/");
+            out.insert(relative.to_string_lossy().replace('\\', "/"));
+        }
+    }
+}
+
+#[test]
+fn every_terraform_file_parses() {
+    let mut on_disk = BTreeSet::new();
+    tf_files_on_disk(&infra(), &infra(), &mut on_disk);
+    let parsed: BTreeSet<String> = parsed().keys().cloned().collect();
+    assert_eq!(parsed, on_disk);
+    for env in ["dev", "preprod", "prod"] {
+        for file in ["main.tf", "variables.tf", "outputs.tf", "versions.tf"] {
+            assert!(
+                on_disk.contains(&format!("envs/{env}/{file}")),
+                "envs/{env}/{file} is missing"
+            );
+        }
+    }
+}
+
+#[test]
+fn each_environment_root_deploys_the_module_with_remote_state() {
+    for env in ["dev", "preprod", "prod"] {
+        let main = &parsed()[&format!("envs/{env}/main.tf")];
+        let modules = main["module"].as_array().expect("a module block");
+        assert_eq!(modules.len(), 1, "{env}: one module call");
+        let pipeline = &modules[0]["pipeline"];
+        assert_eq!(attr_str(pipeline, "source"), "../../modules/pipeline");
+        assert_eq!(attr_str(pipeline, "environment"), env);
+
+        let versions = &parsed()[&format!("envs/{env}/versions.tf")];
+        let terraform = &versions["terraform"][0];
+        let backend = &terraform["backend"][0]["s3"];
+        assert_eq!(attr(backend, "encrypt"), Some(Value::Bool(true)), "{env}");
+        assert_eq!(
+            attr(backend, "use_lockfile"),
+            Some(Value::Bool(true)),
+            "{env}"
+        );
+        assert!(
+            infra()
+                .join(format!("envs/{env}/backend.hcl.example"))
+                .exists(),
+            "{env}: backend.hcl.example documents the partial backend configuration"
+        );
+    }
+}
+
+#[test]
+fn every_function_has_a_lambda_and_a_role() {
+    let dirs = function_dirs();
+    let in_terraform = object_keys(&local("functions"));
+    assert_eq!(
+        in_terraform, dirs,
+        "local.functions (modules/pipeline/main.tf) must list exactly the functions/ directories"
+    );
+    let in_table: BTreeSet<String> = permissions::FUNCTIONS
+        .iter()
+        .map(|(name, _)| name.to_string())
+        .collect();
+    assert_eq!(in_table, dirs, "crates/aws/src/permissions.rs FUNCTIONS");
+
+    let lambda = resource("aws_lambda_function", "step");
+    assert_eq!(attr_str(&lambda, "for_each"), "${local.functions}");
+    assert_eq!(
+        attr_str(&lambda, "role"),
+        "${aws_iam_role.function[each.key].arn}"
+    );
+    assert_eq!(
+        attr(&lambda, "architectures"),
+        Some(serde_json::json!(["arm64"]))
+    );
+    assert_eq!(attr_str(&lambda, "runtime"), "provided.al2023");
+    assert!(lambda.get("tracing_config").is_some(), "X-Ray tracing");
+    let logging = &lambda["logging_config"][0];
+    assert_eq!(attr_str(logging, "log_format"), "JSON");
+
+    let role = resource("aws_iam_role", "function");
+    assert_eq!(attr_str(&role, "for_each"), "${local.functions}");
+    let log_group = resource("aws_cloudwatch_log_group", "function");
+    assert_eq!(attr_str(&log_group, "for_each"), "${local.functions}");
+    assert!(attr(&log_group, "retention_in_days").is_some());
+    assert!(attr(&log_group, "kms_key_id").is_some());
+}
+
+#[test]
+fn the_state_machine_gets_every_placeholder_of_the_definition() {
+    let sfn = resource("aws_sfn_state_machine", "pipeline");
+    let definition = attr_str(&sfn, "definition");
+
+    let path = Regex::new(r#"^\$\{templatefile\("\$\{path\.module\}/([^"]+)","#)
+        .unwrap()
+        .captures(&definition)
+        .unwrap_or_else(|| {
+            panic!("definition is not templatefile(\"${{path.module}}/…\", {{…}}): {definition}")
+        })[1]
+        .to_string();
+    let asl_path = module_dir()
+        .join(&path)
+        .canonicalize()
+        .expect("the templatefile path exists");
+    assert_eq!(
+        asl_path,
+        workspace()
+            .join("statemachines/daily-pipeline.asl.json")
+            .canonicalize()
+            .unwrap(),
+        "the state machine must be the one definition the local interpreter runs"
+    );
+
+    let asl = std::fs::read_to_string(&asl_path).unwrap();
+    assert!(
+        !asl.contains("%{"),
+        "templatefile would read %{{ in the definition as a directive"
+    );
+    let placeholders: BTreeSet<String> = Regex::new(r"\$\{([^}]*)\}")
+        .unwrap()
+        .captures_iter(&asl)
+        .map(|c| c[1].to_string())
+        .collect();
+    assert!(!placeholders.is_empty());
+
+    let supplied: BTreeMap<String, String> =
+        Regex::new(r#"'(\w+)': '\$\{aws_lambda_function\.step\["([a-z-]+)"\]\.arn\}'"#)
+            .unwrap()
+            .captures_iter(&definition)
+            .map(|c| (c[1].to_string(), c[2].to_string()))
+            .collect();
+    assert_eq!(
+        supplied.keys().cloned().collect::<BTreeSet<_>>(),
+        placeholders,
+        "every ${{…}} of the definition must be supplied by templatefile, and nothing else"
+    );
+    // The same variable → function pairs the local interpreter substitutes.
+    for (var, step) in tidemark_local::pipeline::FUNCTIONS {
+        assert_eq!(
+            supplied.get(var).map(String::as_str),
+            Some(step),
+            "{var} must be the ARN of {step}"
+        );
+    }
+}
+
+#[test]
+fn iam_actions_json_is_generated_from_the_permissions_table() {
+    let document = permissions::policy_document();
+    let json = serde_json::to_string_pretty(&document).expect("serialise") + "\n";
+    assert_golden(&module_dir().join("iam-actions.json"), &json);
+}
+
+/// `iam-actions.json` as Terraform reads it.
+fn iam_actions() -> Value {
+    let text = std::fs::read_to_string(module_dir().join("iam-actions.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn each_function_role_has_only_the_generated_policy() {
+    // The policy is built from iam-actions.json and nothing else.
+    assert_eq!(
+        local("iam_actions"),
+        Value::String("${jsondecode(file(\"${path.module}/iam-actions.json\"))}".into()),
+    );
+    let statements = match local("function_statements") {
+        Value::String(s) => s,
+        other => panic!("local.function_statements: {other}"),
+    };
+    for needle in [
+        "local.iam_actions.functions[fn]",
+        "'actions': '${s.actions}'",
+        "'sid': '${s.sid}'",
+    ] {
+        assert!(
+            statements.contains(needle),
+            "local.function_statements must take {needle}: {statements}"
+        );
+    }
+
+    let document = data_source("aws_iam_policy_document", "function");
+    assert_eq!(attr_str(&document, "for_each"), "${local.functions}");
+    assert!(
+        document.get("statement").is_none(),
+        "no hand-written statements in a function's policy"
+    );
+    for key in ["source_policy_documents", "override_policy_documents"] {
+        assert!(document.get(key).is_none(), "{key} would add statements");
+    }
+    let dynamic = document["dynamic"].as_array().expect("one dynamic block");
+    assert_eq!(dynamic.len(), 1);
+    let statement = &dynamic[0]["statement"];
+    assert!(attr_str(statement, "for_each").contains("local.function_statements[each.key]"));
+    let content = &statement["content"][0];
+    assert_eq!(
+        object_keys(content),
+        BTreeSet::from(["sid".into(), "actions".into(), "resources".into()]),
+        "Allow statements of the table's actions on its resources, no more"
+    );
+    assert_eq!(attr_str(content, "actions"), "${statement.value.actions}");
+    assert_eq!(
+        attr_str(content, "resources"),
+        "${statement.value.resources}"
+    );
+
+    let role = resource("aws_iam_role", "function");
+    for key in [
+        "inline_policy",
+        "managed_policy_arns",
+        "permissions_boundary",
+    ] {
+        assert!(role.get(key).is_none(), "aws_iam_role.function sets {key}");
+    }
+    let policy = resource("aws_iam_role_policy", "function");
+    assert_eq!(
+        attr_str(&policy, "role"),
+        "${aws_iam_role.function[each.key].id}"
+    );
+    assert_eq!(
+        attr_str(&policy, "policy"),
+        "${data.aws_iam_policy_document.function[each.key].json}"
+    );
+
+    // Nothing else attaches anything to the function roles.
+    for ((ty, name), (file, body)) in typed("resource") {
+        let attaches = [
+            "aws_iam_role_policy",
+            "aws_iam_role_policy_attachment",
+            "aws_iam_policy_attachment",
+            "aws_iam_role_policies_exclusive",
+            "aws_iam_role_policy_attachments_exclusive",
+        ];
+        if attaches.contains(&ty.as_str()) && !(ty == "aws_iam_role_policy" && name == "function") {
+            assert!(
+                !body.to_string().contains("aws_iam_role.function"),
+                "{file}: {ty}.{name} attaches a policy to a function role"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_resource_the_table_names_resolves_to_scoped_arns() {
+    let shared = local("iam_arns");
+    let per_function = local("iam_arns_per_function");
+    let shared_keys = object_keys(&shared);
+    let per_function_keys = object_keys(&per_function);
+    assert!(
+        shared_keys.is_disjoint(&per_function_keys),
+        "a resource name is both shared and per function"
+    );
+
+    let mut used = BTreeSet::new();
+    let document = iam_actions();
+    let functions = document["functions"].as_object().expect("functions");
+    for (function, statements) in functions {
+        for statement in statements.as_array().unwrap() {
+            for resource in statement["resources"].as_array().unwrap() {
+                let reference = resource["ref"].as_str().unwrap().to_string();
+                assert!(
+                    shared_keys.contains(&reference) || per_function_keys.contains(&reference),
+                    "{function}: resource {reference} has no ARNs in local.iam_arns (modules/pipeline/iam.tf)"
+                );
+                used.insert(reference);
+            }
+        }
+    }
+    let all: BTreeSet<String> = shared_keys.union(&per_function_keys).cloned().collect();
+    assert_eq!(used, all, "local.iam_arns names resources no function uses");
+
+    assert_eq!(shared["any"], serde_json::json!(["*"]));
+    for key in shared_keys.iter().filter(|k| *k != "any") {
+        let value = shared[key].to_string();
+        assert!(
+            !value.contains("\"*\"") && !value.contains(":*:"),
+            "local.iam_arns.{key} is a wildcard: {value}"
+        );
+    }
+}
+
+#[test]
+fn each_function_is_granted_exactly_the_table_and_no_wildcard_action() {
+    let document = iam_actions();
+    let unscoped: BTreeSet<&str> = permissions::UNSCOPED_ACTIONS
+        .iter()
+        .map(|(a, _)| *a)
+        .collect();
+    for (function, statements) in document["functions"].as_object().unwrap() {
+        let mut granted = BTreeSet::new();
+        for statement in statements.as_array().unwrap() {
+            let actions: Vec<&str> = statement["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            let on_any = statement["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["ref"] == "any");
+            for action in actions {
+                assert!(
+                    !action.contains('*'),
+                    "{function}: wildcard action {action}"
+                );
+                assert!(
+                    !on_any || unscoped.contains(action),
+                    "{function}: {action} is granted on * but supports resource-level permissions"
+                );
+                granted.insert(action.to_string());
+            }
+        }
+        let expected: BTreeSet<String> = permissions::actions_of(function).into_iter().collect();
+        assert_eq!(granted, expected, "{function}");
+    }
+}
+
+#[test]
+fn hand_written_policies_allow_no_wildcard_actions() {
+    // Key policies are exempt: their Resource "*" is the key itself and the
+    // account root administers it with kms:*.
+    for ((ty, name), (file, body)) in typed("data") {
+        if ty != "aws_iam_policy_document" || name == "kms" {
+            continue;
+        }
+        for statement in body
+            .get("statement")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if attr(statement, "effect") == Some(Value::String("Deny".into())) {
+                continue;
+            }
+            let actions = attr(statement, "actions").unwrap_or(Value::Null);
+            for action in actions.as_array().into_iter().flatten() {
+                let action = action.as_str().unwrap_or_default();
+                assert!(
+                    !action.ends_with(":*") && action != "*",
+                    "{file}: data.aws_iam_policy_document.{name} allows {action}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_landing_bucket_is_the_dms_target_and_is_not_versioned() {
+    let endpoint = resource("aws_dms_s3_endpoint", "landing");
+    assert_eq!(
+        attr_str(&endpoint, "bucket_name"),
+        "${aws_s3_bucket.landing.id}"
+    );
+    assert_eq!(attr_str(&endpoint, "data_format"), "parquet");
+    assert_eq!(attr_str(&endpoint, "parquet_version"), "parquet-2-0");
+    assert_eq!(
+        attr(&endpoint, "include_op_for_full_load"),
+        Some(Value::Bool(true))
+    );
+    assert_eq!(
+        attr(&endpoint, "date_partition_enabled"),
+        Some(Value::Bool(true))
+    );
+    assert_eq!(
+        attr_str(&endpoint, "timestamp_column_name"),
+        "${var.control_columns.timestamp}"
+    );
+    let dms = std::fs::read_to_string(module_dir().join("dms.tf")).unwrap();
+    assert!(
+        dms.contains("\"$AR_H_CHANGE_SEQ\""),
+        "the change-seq column comes from $AR_H_CHANGE_SEQ"
+    );
+    assert!(
+        dms.contains("TargetTablePrepMode = \"DO_NOTHING\""),
+        "a full load must not drop landed files"
+    );
+
+    let versioned = local("versioned_buckets");
+    assert!(
+        versioned
+            .as_str()
+            .is_some_and(|s| s.contains(r#"if k != "landing""#)),
+        "the landing bucket must stay unversioned (DMS targets cannot be): {versioned}"
+    );
+}
