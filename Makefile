@@ -8,7 +8,18 @@ ASL_VALIDATOR := tools/asl-validator/node_modules/.bin/asl-validator
 VENV := tools/python/.venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: help run test check lint-asl build demo-data clean
+# Deployment (infra/): ENV picks infra/envs/<ENV>, SOURCE the <SOURCE>.tfvars
+# there (default terraform.tfvars) and its own state key.
+ENV ?= dev
+SOURCE ?=
+TERRAFORM ?= terraform
+TF_DIR = infra/envs/$(ENV)
+TF_VARS = $(if $(SOURCE),$(SOURCE).tfvars,terraform.tfvars)
+TF_STATE_KEY = tidemark/$(ENV)/$(or $(SOURCE),default).tfstate
+LAMBDA_DIR := dist/lambda
+FUNCTIONS := $(notdir $(wildcard functions/*))
+
+.PHONY: help run test check lint-asl lint-infra build plan deploy tf-init demo-data clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -17,15 +28,18 @@ run: ## build, then run the daily pipeline locally on the demo source (ARGS="...
 	@cargo run --quiet -p tidemark-cli -- run --config $(CONFIG) $(ARGS) || { \
 	  status=$$?; echo; echo "tidemark exited with $$status. (The demo fails on purpose on 2026-11-04: its orders file has a null status.)"; exit $$status; }
 
-test: lint-asl $(PYTHON) ## the whole test suite: Rust tests (cargo-nextest) and the state-machine lint
+test: lint-asl lint-infra $(PYTHON) ## the whole test suite: Rust tests (cargo-nextest), the state-machine lint and checkov
 	TIDEMARK_PYTHON=$(abspath $(PYTHON)) cargo nextest run --workspace --profile $(NEXTEST_PROFILE)
 
-check: lint-asl ## formatting, clippy with warnings as errors, and the state-machine lint
+check: lint-asl lint-infra ## formatting, clippy with warnings as errors, the state-machine lint and checkov over infra/
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 
 lint-asl: $(ASL_VALIDATOR) ## validate statemachines/*.asl.json with the public asl-validator
 	$(ASL_VALIDATOR) $(patsubst %,--json-path %,$(wildcard statemachines/*.asl.json))
+
+lint-infra: $(PYTHON) ## checkov over infra/ (Terraform and secrets); every skip carries its reason inline
+	$(VENV)/bin/checkov --directory infra --framework terraform secrets --quiet --compact --skip-download
 
 $(ASL_VALIDATOR): tools/asl-validator/package.json tools/asl-validator/package-lock.json
 	npm ci --prefix tools/asl-validator --no-audit --no-fund --loglevel=error
@@ -36,8 +50,21 @@ $(PYTHON): tools/python/requirements.txt ## the Python tools the tests call, in 
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/python/requirements.txt
 	@touch $@
 
-build: ## build every crate and Lambda binary (debug)
-	cargo build --workspace
+build: ## the six Lambda zips (arm64, provided.al2023) in dist/lambda/<function>/bootstrap.zip, with cargo-lambda
+	@command -v cargo-lambda >/dev/null || { echo "make build needs cargo-lambda: cargo install cargo-lambda --locked (it cross-compiles with zig: pip install ziglang)"; exit 1; }
+	cargo lambda build --release --arm64 --output-format zip --lambda-dir $(LAMBDA_DIR) $(addprefix --package ,$(FUNCTIONS))
+
+tf-init: # terraform init of infra/envs/$(ENV) with the remote state of $(SOURCE)
+	@case "$(ENV)" in dev|preprod|prod) ;; *) echo "ENV must be dev, preprod or prod"; exit 2;; esac
+	@test -f $(TF_DIR)/backend.hcl || { echo "$(TF_DIR)/backend.hcl is missing: copy backend.hcl.example and name your state bucket"; exit 2; }
+	@test -f $(TF_DIR)/$(TF_VARS) || { echo "$(TF_DIR)/$(TF_VARS) is missing: copy terraform.tfvars.example and describe the source"; exit 2; }
+	$(TERRAFORM) -chdir=$(TF_DIR) init -input=false -reconfigure -backend-config=backend.hcl -backend-config=key=$(TF_STATE_KEY)
+
+plan: build tf-init ## build the zips, then terraform plan ENV=dev|preprod|prod [SOURCE=name]
+	$(TERRAFORM) -chdir=$(TF_DIR) plan -input=false -var-file=$(TF_VARS) -out=tidemark.tfplan
+
+deploy: build tf-init ## build the zips, then terraform apply ENV=dev|preprod|prod [SOURCE=name]
+	$(TERRAFORM) -chdir=$(TF_DIR) apply -input=false -var-file=$(TF_VARS)
 
 demo-data: ## regenerate examples/demo/replay from its generator
 	cargo run --quiet -p demo-generator
