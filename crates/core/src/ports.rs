@@ -10,6 +10,7 @@ use crate::scd2::Dialect;
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 use std::sync::Arc;
 
 /// An object in a store.
@@ -37,6 +38,31 @@ pub trait ObjectStore: Send + Sync {
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError>;
     /// The object's bytes and ETag.
     async fn get(&self, key: &str) -> Result<(Bytes, String), StoreError>;
+    /// Bytes `range` of the object (S3: `GetObject` with a `Range` header), so
+    /// large files are read a part at a time. The default reads the whole
+    /// object: adapters override it.
+    async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, StoreError> {
+        let (bytes, _) = self.get(key).await?;
+        let (start, end) = (range.start as usize, range.end as usize);
+        if start > end || end > bytes.len() {
+            return Err(StoreError::Io {
+                key: key.to_string(),
+                message: format!("range {start}..{end} is outside the object"),
+            });
+        }
+        Ok(bytes.slice(start..end))
+    }
+    /// Starts writing an object in parts (S3: a multipart upload). Nothing
+    /// appears under `key` until [`PartWriter::finish`]; [`PartWriter::abort`]
+    /// leaves no trace. The default collects the parts in memory and puts the
+    /// object at the end: adapters override it.
+    async fn put_parts(&self, key: &str) -> Result<Box<dyn PartWriter + '_>, StoreError> {
+        Ok(Box::new(BufferedParts {
+            store: self,
+            key: key.to_string(),
+            bytes: Vec::new(),
+        }))
+    }
     /// Writes the object, unconditionally or under `condition`; returns the new ETag.
     async fn put(
         &self,
@@ -50,6 +76,44 @@ pub trait ObjectStore: Send + Sync {
     async fn delete(&self, key: &str, etag: &str) -> Result<(), StoreError>;
     /// How a person (or the engine) addresses the key: a path or an `s3://` URI.
     fn uri(&self, key: &str) -> String;
+}
+
+/// S3's smallest part of a multipart upload (but the last).
+pub const MIN_PART_BYTES: usize = 5 << 20;
+
+/// An object being written in parts. Every part but the last is at least
+/// [`MIN_PART_BYTES`], as S3 requires.
+#[async_trait]
+pub trait PartWriter: Send {
+    /// Appends a part.
+    async fn write_part(&mut self, part: Bytes) -> Result<(), StoreError>;
+    /// Completes the object; returns its ETag.
+    async fn finish(self: Box<Self>) -> Result<String, StoreError>;
+    /// Abandons the object: nothing is left under the key.
+    async fn abort(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// The default [`ObjectStore::put_parts`]: the whole object in memory, one put.
+struct BufferedParts<'a, S: ?Sized> {
+    store: &'a S,
+    key: String,
+    bytes: Vec<u8>,
+}
+
+#[async_trait]
+impl<S: ObjectStore + ?Sized> PartWriter for BufferedParts<'_, S> {
+    async fn write_part(&mut self, part: Bytes) -> Result<(), StoreError> {
+        self.bytes.extend_from_slice(&part);
+        Ok(())
+    }
+    async fn finish(self: Box<Self>) -> Result<String, StoreError> {
+        self.store
+            .put(&self.key, Bytes::from(self.bytes), None)
+            .await
+    }
+    async fn abort(self: Box<Self>) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// One value in a query result.
