@@ -1,9 +1,19 @@
+//! `tidemark validate FILE... --metadata M`: the pipeline's checks on local
+//! files, like a linter. Exit 0 when every file passes, 1 when one has a
+//! finding, 2 when the command itself cannot run.
+
 use anyhow::Context;
+use bytes::Bytes;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use tidemark_core::dms::ControlColumns;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tidemark_core::dms::{ByteSource, ControlColumns};
+use tidemark_core::error::StoreError;
 use tidemark_core::metadata::TableMetadata;
-use tidemark_core::validate::FileCheck;
+use tidemark_core::validate::{CheckOptions, FileCheck, FileOutcome};
 
 #[derive(clap::Args)]
 pub struct ValidateArgs {
@@ -22,6 +32,38 @@ pub struct ValidateArgs {
     /// Name of the change-sequence column ("" for none).
     #[arg(long, default_value = "scn")]
     change_seq_column: String,
+    /// Ignore columns the metadata does not know instead of reporting them.
+    #[arg(long)]
+    allow_unexpected: bool,
+    /// The text that stands for null in CSV files (DMS CsvNullValue); default: an empty field.
+    #[arg(long, default_value = "")]
+    csv_null_value: String,
+    /// Print one JSON object per file (file, accepted, rows, ops, findings) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A local file read a range at a time.
+struct FileSource {
+    file: File,
+    len: u64,
+    path: String,
+}
+
+impl ByteSource for FileSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+    fn read_at(&self, offset: u64, len: usize) -> Result<Bytes, StoreError> {
+        let mut buf = vec![0; len];
+        self.file
+            .read_exact_at(&mut buf, offset)
+            .map_err(|e| StoreError::Io {
+                key: self.path.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(Bytes::from(buf))
+    }
 }
 
 pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
@@ -29,51 +71,83 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot read {}", args.metadata.display()))?;
     let meta = TableMetadata::from_json(&args.metadata.display().to_string(), &text)?;
     let control = ControlColumns {
-        op: args.op_column,
-        timestamp: args.timestamp_column,
-        change_seq: Some(args.change_seq_column).filter(|c| !c.is_empty()),
+        op: args.op_column.clone(),
+        timestamp: args.timestamp_column.clone(),
+        change_seq: Some(args.change_seq_column.clone()).filter(|c| !c.is_empty()),
     };
+    let options = CheckOptions {
+        allow_unexpected: args.allow_unexpected,
+        csv_null_value: args.csv_null_value.clone(),
+    };
+    // Every file is opened first, so a typo stops the command before any check.
+    let sources = args
+        .files
+        .iter()
+        .map(|path| {
+            let file =
+                File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+            let len = file.metadata()?.len();
+            Ok(Arc::new(FileSource {
+                file,
+                len,
+                path: path.display().to_string(),
+            }))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+
+    // A few files at once; results print in the order given.
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(sources.len());
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<Option<anyhow::Result<FileOutcome>>> =
+        (0..sources.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(source) = sources.get(i) else {
+                            return done;
+                        };
+                        let name = args.files[i]
+                            .file_name()
+                            .map(|n| n.to_string_lossy().to_string())
+                            .unwrap_or_default();
+                        let outcome = FileCheck {
+                            file: &source.path,
+                            name: &name,
+                            meta: &meta,
+                            control: &control,
+                            batch_id: "validate",
+                        }
+                        .check(&options, source.clone(), None)
+                        .map_err(anyhow::Error::from);
+                        done.push((i, outcome));
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            if let Ok(done) = worker.join() {
+                for (i, outcome) in done {
+                    results[i] = Some(outcome);
+                }
+            }
+        }
+    });
+
     let mut bad = 0;
-    for path in &args.files {
-        let file = path.display().to_string();
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let bytes = std::fs::read(path).with_context(|| format!("cannot read {file}"))?;
-        let outcome = FileCheck {
-            file: &file,
-            name: &name,
-            meta: &meta,
-            control: &control,
-            batch_id: "validate",
-        }
-        .run(bytes.into());
-        if outcome.accepted() {
-            println!("ok    {file} ({} rows)", outcome.rows);
-            continue;
-        }
-        bad += 1;
-        println!("FAIL  {file}: {} finding(s)", outcome.findings.total);
-        for c in &outcome.findings.counts {
-            println!(
-                "      {:>6} × {}{}",
-                c.count,
-                c.rule.as_str(),
-                c.column
-                    .as_deref()
-                    .map(|c| format!(" in {c}"))
-                    .unwrap_or_default()
-            );
-        }
-        for f in &outcome.findings.sample {
-            println!(
-                "      {f}{}",
-                f.value
-                    .as_deref()
-                    .map(|v| format!(" (value {v:?})"))
-                    .unwrap_or_default()
-            );
+    for (i, result) in results.into_iter().enumerate() {
+        let outcome = result
+            .unwrap_or_else(|| Err(anyhow::anyhow!("{}: the check stopped", sources[i].path)))?;
+        bad += usize::from(!outcome.accepted());
+        if args.json {
+            println!("{}", json(&outcome));
+        } else {
+            print_text(&outcome);
         }
     }
     Ok(if bad == 0 {
@@ -81,4 +155,54 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+fn json(o: &FileOutcome) -> serde_json::Value {
+    serde_json::json!({
+        "file": o.file,
+        "accepted": o.accepted(),
+        "rows": o.rows,
+        "ops": o.ops,
+        "ignored_columns": o.ignored_columns,
+        "findings": o.findings,
+    })
+}
+
+fn print_text(o: &FileOutcome) {
+    if o.accepted() {
+        let ignored = if o.ignored_columns.is_empty() {
+            String::new()
+        } else {
+            format!("; ignored column(s) {}", o.ignored_columns.join(", "))
+        };
+        println!("ok    {} ({} rows{ignored})", o.file, o.rows);
+        return;
+    }
+    println!("FAIL  {}: {} finding(s)", o.file, o.findings.total);
+    for c in &o.findings.counts {
+        println!(
+            "      {:>6} × {}{}",
+            c.count,
+            c.rule.as_str(),
+            c.column
+                .as_deref()
+                .map(|c| format!(" in {c}"))
+                .unwrap_or_default()
+        );
+    }
+    for f in &o.findings.sample {
+        println!(
+            "      {f}{}",
+            f.value
+                .as_deref()
+                .map(|v| format!(" (value {v:?})"))
+                .unwrap_or_default()
+        );
+    }
+    if o.findings.sample.len() < o.findings.total as usize {
+        println!(
+            "      ... {} more (counts above are exact)",
+            o.findings.total as usize - o.findings.sample.len()
+        );
+    }
 }

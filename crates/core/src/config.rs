@@ -4,6 +4,7 @@
 //! [source]
 //! database = "demo"        # history schema (warehouse) / Glue database
 //! schema = "public"        # landed files live under <landing>/<schema>/<table>/
+//! csv_null_value = ""      # DMS CsvNullValue: how CSV files write null ("" = empty field)
 //!
 //! [source.control_columns] # the DMS control columns (these are the defaults)
 //! op = "op"
@@ -15,6 +16,7 @@
 //! mode = "cdc"             # or "snapshot" (full extracts, no CDC)
 //! on_invalid = "fail"      # or "continue": merge the accepted files anyway
 //! max_delete_fraction = 0.5
+//! allow_unexpected = false # true: ignore columns the metadata does not know
 //!
 //! [alerts]
 //! on_success = false
@@ -57,6 +59,9 @@ pub struct TableConfig {
     /// Snapshot tables: the largest fraction of current rows one extract may delete.
     #[serde(default = "default_delete_fraction")]
     pub max_delete_fraction: f64,
+    /// Columns the metadata does not know are ignored instead of quarantining the file.
+    #[serde(default)]
+    pub allow_unexpected: bool,
 }
 
 fn default_delete_fraction() -> f64 {
@@ -71,6 +76,10 @@ pub struct SourceConfig {
     pub schema: String,
     #[serde(default)]
     pub control_columns: ControlColumns,
+    /// The text DMS writes for null in CSV files (`CsvNullValue` on the S3
+    /// endpoint). Empty (the default): an empty field is null.
+    #[serde(default)]
+    pub csv_null_value: String,
 }
 
 fn default_schema() -> String {
@@ -225,6 +234,8 @@ mod tests {
         assert_eq!(c.source.control_columns.change_seq.as_deref(), Some("scn"));
         assert_eq!(c.tables[0].on_invalid, OnInvalid::Fail);
         assert_eq!(c.tables[0].max_delete_fraction, 0.5);
+        assert!(!c.tables[0].allow_unexpected);
+        assert_eq!(c.source.csv_null_value, "");
         assert_eq!(c.pipeline.lease_seconds, 900);
     }
 

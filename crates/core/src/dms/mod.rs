@@ -4,18 +4,15 @@
 //! partition folders). Full-load files are `LOAD00000001.parquet` (a hex
 //! counter); CDC files are named by commit time, `20261121-104501123.parquet`.
 //! Both come as Parquet or as CSV with a header row (`AddColumnName=true`),
-//! plain or gzip-compressed.
+//! plain or gzip-compressed. [`LandedReader`] reads them in record batches.
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::{DataType, Field, Schema};
-use bytes::Bytes;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+mod read;
+
+pub use read::{
+    BATCH_ROWS, Batches, ByteSource, LandedReader, READ_CACHE_BYTES, ReadError, ReadOptions,
+};
+
 use serde::{Deserialize, Serialize};
-use std::io::Read;
-use std::sync::Arc;
-
-/// Rows per record batch when reading landed files.
-pub const BATCH_ROWS: usize = 8192;
 
 /// Names of the DMS control columns in landed files.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,100 +129,6 @@ pub struct FormatError {
     pub message: String,
 }
 
-/// The record batches of a landed file, as written (no casting yet).
-pub struct LandedBatches {
-    pub schema: Arc<Schema>,
-    pub batches: Box<dyn Iterator<Item = Result<RecordBatch, FormatError>> + Send>,
-}
-
-/// Opens a landed file's bytes for reading in record batches.
-pub fn read_landed(
-    file: &str,
-    format: FileFormat,
-    bytes: Bytes,
-) -> Result<LandedBatches, FormatError> {
-    let err = |message: String| FormatError {
-        file: file.to_string(),
-        message,
-    };
-    match format {
-        FileFormat::Parquet => {
-            let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
-                .map_err(|e| err(format!("not a readable Parquet file: {e}")))?;
-            let schema = builder.schema().clone();
-            let reader = builder
-                .with_batch_size(BATCH_ROWS)
-                .build()
-                .map_err(|e| err(e.to_string()))?;
-            let name = file.to_string();
-            Ok(LandedBatches {
-                schema,
-                batches: Box::new(reader.map(move |b| {
-                    b.map_err(|e| FormatError {
-                        file: name.clone(),
-                        message: format!("Parquet decode failed: {e}"),
-                    })
-                })),
-            })
-        }
-        FileFormat::Csv => read_csv(file, Box::new(std::io::Cursor::new(bytes))),
-        FileFormat::CsvGzip => read_csv(
-            file,
-            Box::new(flate2::read::MultiGzDecoder::new(std::io::Cursor::new(
-                bytes,
-            ))),
-        ),
-    }
-}
-
-/// CSV with a header row; every column is read as text and cast later, per metadata.
-fn read_csv(file: &str, reader: Box<dyn Read + Send>) -> Result<LandedBatches, FormatError> {
-    let err = |message: String| FormatError {
-        file: file.to_string(),
-        message,
-    };
-    let mut reader = std::io::BufReader::new(reader);
-    let mut header = String::new();
-    std::io::BufRead::read_line(&mut reader, &mut header)
-        .map_err(|e| err(format!("cannot read the header row: {e}")))?;
-    let names: Vec<String> = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .from_reader(header.as_bytes())
-        .records()
-        .next()
-        .transpose()
-        .map_err(|e| err(format!("header row: {e}")))?
-        .map(|r| r.iter().map(str::to_string).collect())
-        .unwrap_or_default();
-    if names.is_empty() || names.iter().any(String::is_empty) {
-        return Err(err(
-            "the first row must name the columns (set AddColumnName=true on the DMS endpoint)"
-                .into(),
-        ));
-    }
-    let schema = Arc::new(Schema::new(
-        names
-            .iter()
-            .map(|n| Field::new(n, DataType::Utf8, true))
-            .collect::<Vec<_>>(),
-    ));
-    let csv = arrow::csv::ReaderBuilder::new(schema.clone())
-        .with_header(false)
-        .with_batch_size(BATCH_ROWS)
-        .build(reader)
-        .map_err(|e| err(e.to_string()))?;
-    let name = file.to_string();
-    Ok(LandedBatches {
-        schema,
-        batches: Box::new(csv.map(move |b| {
-            b.map_err(|e| FormatError {
-                file: name.clone(),
-                message: format!("CSV parse failed: {e}"),
-            })
-        })),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,38 +173,5 @@ mod tests {
         ] {
             assert_eq!(p(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn reads_csv_with_quoting_and_gzip() {
-        let text = "op,extraction_timestamp,id,name\nI,2026-11-01 10:00:00.000000,1,\"Smith, \"\"Jo\"\"\"\nD,2026-11-01 10:00:01.000000,2,\n";
-        let read = |format, bytes: Vec<u8>| {
-            let landed = read_landed("x.csv", format, Bytes::from(bytes)).unwrap();
-            let batches: Vec<_> = landed.batches.collect::<Result<_, _>>().unwrap();
-            arrow::util::pretty::pretty_format_batches(&batches)
-                .unwrap()
-                .to_string()
-        };
-        let plain = read(FileFormat::Csv, text.as_bytes().to_vec());
-        assert!(plain.contains(r#"Smith, "Jo""#), "{plain}");
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        std::io::Write::write_all(&mut gz, text.as_bytes()).unwrap();
-        assert_eq!(read(FileFormat::CsvGzip, gz.finish().unwrap()), plain);
-    }
-
-    #[test]
-    fn garbage_is_a_format_error_not_a_panic() {
-        let e = read_landed(
-            "LOAD00000001.parquet",
-            FileFormat::Parquet,
-            Bytes::from_static(b"PAR1 not really"),
-        )
-        .err()
-        .unwrap();
-        assert!(
-            e.to_string()
-                .starts_with("LOAD00000001.parquet: not a readable Parquet file"),
-            "{e}"
-        );
     }
 }

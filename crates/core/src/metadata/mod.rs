@@ -4,8 +4,10 @@
 //! `partitions`, `columns[]`). Unknown fields are kept so a round trip never
 //! loses what another tool wrote.
 
+mod constraints;
 mod types;
 
+pub use constraints::chrono_format;
 pub use types::ColumnType;
 
 use serde::{Deserialize, Serialize};
@@ -47,8 +49,41 @@ pub struct Column {
     pub nullable: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
+    /// The value constraints (`enum`, `pattern`, `minimum`, ...), checked on every row.
+    #[serde(flatten)]
+    pub constraints: Constraints,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// A column's value constraints, named as in the mojap-metadata schema.
+/// Nulls are governed by `nullable` alone: a constraint never rejects a null.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Constraints {
+    /// The only values allowed (strings, numbers or booleans, read as the column's type).
+    #[serde(default, rename = "enum", skip_serializing_if = "Option::is_none")]
+    pub enum_values: Option<Vec<Value>>,
+    /// A regular expression a string value must match somewhere (anchor it with `^...$`
+    /// to match the whole value), as in JSON Schema.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// Smallest allowed value of a numeric column (inclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<serde_json::Number>,
+    /// Largest allowed value of a numeric column (inclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum: Option<serde_json::Number>,
+    /// Fewest characters of a string (bytes of a binary) value.
+    #[serde(default, rename = "minLength", skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<u64>,
+    /// Most characters of a string (bytes of a binary) value.
+    #[serde(default, rename = "maxLength", skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<u64>,
+    /// How text values of a `timestamp(..)` or `date32` column are written, in
+    /// Python strftime codes as mojap-metadata uses them (`%Y-%m-%d %H:%M:%S`;
+    /// `%f` is microseconds). Without it, ISO 8601 / DMS forms are read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datetime_format: Option<String>,
 }
 
 fn default_true() -> bool {
@@ -123,6 +158,8 @@ impl TableMetadata {
             if !seen.insert(c.name.as_str()) {
                 return Err(format!("column {:?} appears twice", c.name));
             }
+            c.check_constraints()
+                .map_err(|e| format!("column {:?}: {e}", c.name))?;
         }
         if self.primary_key.is_empty() {
             return Err("primary_key is empty: SCD2 history needs a key".into());

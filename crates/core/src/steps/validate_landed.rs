@@ -1,57 +1,193 @@
 use super::{layout, load_metadata, table_config};
 use crate::config::OnInvalid;
-use crate::dms::ControlColumns;
-use crate::error::Error;
+use crate::dms::{ByteSource, ControlColumns};
+use crate::error::{Error, StoreError};
 use crate::events::{RunMode, ValidateEvent, ValidateOutput};
-use crate::layout::{base_name, landing_prefix};
+use crate::layout::{LakeLayout, base_name, landing_prefix};
 use crate::ledger::{Batch, BatchStatus, ConsumedFile, StoredLedger};
 use crate::metadata::Drift;
 use crate::metadata::TableMetadata;
-use crate::ports::{ObjectInfo, Ports};
+use crate::ports::{ObjectInfo, ObjectStore, Ports};
 use crate::run_record::RunRecord;
 use crate::validate::{
-    BatchReport, FileCheck, FileOutcome, FileReport, OpCounts, normalised_schema, write_parquet,
+    BatchReport, ByteSink, CheckError, CheckOptions, FileCheck, FileOutcome, FileReport, OpCounts,
+    PART_BYTES,
 };
 use bytes::Bytes;
+use futures::StreamExt;
 use std::sync::Arc;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
 
-/// A landed file and what checking it gave (with its bytes, for quarantine).
-type Checked = (ObjectInfo, Result<(FileOutcome, Bytes), Error>);
-
-/// Files checked at once.
+/// Files checked at once. Each holds a bounded amount of memory (see
+/// `crate::validate`), so this bounds the step's memory too.
 const CONCURRENCY: usize = 4;
 
-/// Reads one landed file and checks it on a blocking thread.
-async fn check_file(
-    ports: &Ports,
-    file: ObjectInfo,
+/// What every file of the batch is checked with.
+struct Context {
+    table: String,
+    batch_id: String,
     meta: Arc<TableMetadata>,
     control: ControlColumns,
-    batch_id: String,
-) -> Checked {
-    let checked = async {
-        let (bytes, _) = ports.landing.get(&file.key).await?;
-        let key = file.key.clone();
-        tokio::task::spawn_blocking(move || {
-            let check = FileCheck {
-                file: &key,
-                name: base_name(&key),
-                meta: &meta,
-                control: &control,
-                batch_id: &batch_id,
-            };
-            (check.run(bytes.clone()), bytes)
+    options: CheckOptions,
+}
+
+/// A landed object read a range at a time, from a blocking thread.
+struct StoreSource {
+    store: Arc<dyn ObjectStore>,
+    key: String,
+    size: u64,
+    runtime: Handle,
+}
+
+impl ByteSource for StoreSource {
+    fn len(&self) -> u64 {
+        self.size
+    }
+    fn read_at(&self, offset: u64, len: usize) -> Result<Bytes, StoreError> {
+        self.runtime
+            .block_on(self.store.get_range(&self.key, offset..offset + len as u64))
+    }
+}
+
+/// Parts of the normalised file, passed from the checking thread to the
+/// upload (bounded: the checker waits while a part is being uploaded).
+struct ChannelSink {
+    key: String,
+    parts: mpsc::Sender<Bytes>,
+}
+
+impl ByteSink for ChannelSink {
+    fn write(&mut self, part: Bytes) -> Result<(), StoreError> {
+        self.parts.blocking_send(part).map_err(|_| StoreError::Io {
+            key: self.key.clone(),
+            message: "the upload of the normalised file stopped".into(),
         })
-        .await
-        .map_err(|e| Error::Validation(format!("{}: validation task failed: {e}", file.key)))
+    }
+}
+
+/// One landed file checked and copied to where it belongs.
+struct Checked {
+    file: ObjectInfo,
+    outcome: FileOutcome,
+    copied_to: String,
+}
+
+/// Checks one landed file, streaming it from the landing store and its
+/// normalised form into the batch's validated prefix. An accepted file's
+/// upload is completed; a quarantined file's is abandoned and the landed
+/// original is copied to quarantine, byte for byte.
+async fn check_file(
+    ports: &Ports,
+    layout: &LakeLayout<'_>,
+    file: &ObjectInfo,
+    context: &Arc<Context>,
+) -> Result<Checked, Error> {
+    let name = base_name(&file.key).to_string();
+    let validated_key = layout.validated_key(&context.table, &context.batch_id, &name);
+    let mut upload = ports.lake.put_parts(&validated_key).await?;
+    let (parts, mut received) = mpsc::channel::<Bytes>(1);
+    let source = Arc::new(StoreSource {
+        store: ports.landing.clone(),
+        key: file.key.clone(),
+        size: file.size,
+        runtime: Handle::current(),
+    });
+    let key = file.key.clone();
+    let task_context = context.clone();
+    let check = tokio::task::spawn_blocking(move || {
+        let c = &task_context;
+        let mut sink = ChannelSink {
+            key: key.clone(),
+            parts,
+        };
+        FileCheck {
+            file: &key,
+            name: base_name(&key),
+            meta: &c.meta,
+            control: &c.control,
+            batch_id: &c.batch_id,
+        }
+        .check(&c.options, source, Some(&mut sink))
+    });
+    let mut upload_failed = None;
+    while let Some(part) = received.recv().await {
+        if let Err(e) = upload.write_part(part).await {
+            upload_failed = Some(e);
+            received.close();
+        }
+    }
+    let result = match (check.await, upload_failed) {
+        (_, Some(e)) => Err(Error::from(e)),
+        (Err(e), None) => Err(Error::Validation(format!(
+            "{}: the check stopped: {e}",
+            file.key
+        ))),
+        (Ok(Err(e)), None) => Err(check_error(e)),
+        (Ok(Ok(outcome)), None) => Ok(outcome),
     };
-    let result = checked.await;
-    (file, result)
+    let outcome = match result {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let _ = upload.abort().await;
+            return Err(e);
+        }
+    };
+    let copied_to = if outcome.accepted() {
+        upload.finish().await?;
+        ports.lake.uri(&validated_key)
+    } else {
+        upload.abort().await?;
+        let key = layout.quarantine_key(&context.table, &context.batch_id, &name);
+        copy_object(ports.landing.as_ref(), file, ports.lake.as_ref(), &key).await?;
+        ports.lake.uri(&key)
+    };
+    Ok(Checked {
+        file: file.clone(),
+        outcome,
+        copied_to,
+    })
+}
+
+fn check_error(e: CheckError) -> Error {
+    match e {
+        CheckError::Source { source, .. } | CheckError::Sink { source, .. } => source.into(),
+        CheckError::Encode { .. } => Error::Validation(e.to_string()),
+    }
+}
+
+/// Copies an object between stores a part at a time (landing and lake may be
+/// different buckets).
+async fn copy_object(
+    from: &dyn ObjectStore,
+    file: &ObjectInfo,
+    to: &dyn ObjectStore,
+    key: &str,
+) -> Result<(), StoreError> {
+    let mut upload = to.put_parts(key).await?;
+    let mut offset = 0;
+    while offset < file.size {
+        let end = file.size.min(offset + PART_BYTES as u64);
+        let part = match from.get_range(&file.key, offset..end).await {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = upload.abort().await;
+                return Err(e);
+            }
+        };
+        if let Err(e) = upload.write_part(part).await {
+            let _ = upload.abort().await;
+            return Err(e);
+        }
+        offset = end;
+    }
+    upload.finish().await.map(|_| ())
 }
 
 /// Checks the table's newly landed files against its metadata. Good files are
 /// normalised into the batch's validated prefix; bad ones are copied to
-/// quarantine with a report. The landed originals are never touched.
+/// quarantine with a report (JSON, Markdown, HTML). The landed originals are
+/// never touched.
 pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<ValidateOutput, Error> {
     let started_at = chrono::Utc::now().to_rfc3339();
     let work = &event.work;
@@ -119,20 +255,25 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
     }
 
     let batch_id = ledger.ledger.next_batch_id(&new_files);
-    let control = &ports.config.source.control_columns;
-    let mut outcomes: Vec<Checked> = Vec::with_capacity(new_files.len());
-    for chunk in new_files.chunks(CONCURRENCY) {
-        let checks = chunk.iter().map(|f| {
-            check_file(
-                ports,
-                (*f).clone(),
-                meta.clone(),
-                control.clone(),
-                batch_id.clone(),
-            )
-        });
-        outcomes.extend(futures::future::join_all(checks).await);
-    }
+    let context = Arc::new(Context {
+        table: table.to_string(),
+        batch_id: batch_id.clone(),
+        meta: meta.clone(),
+        control: ports.config.source.control_columns.clone(),
+        options: CheckOptions {
+            allow_unexpected: config.allow_unexpected,
+            csv_null_value: ports.config.source.csv_null_value.clone(),
+        },
+    });
+    // Several files at once, in landing order; each streams in bounded memory.
+    let checks: Vec<_> = new_files
+        .iter()
+        .map(|f| check_file(ports, &layout, f, &context))
+        .collect();
+    let checked: Vec<Result<Checked, Error>> = futures::stream::iter(checks)
+        .buffered(CONCURRENCY)
+        .collect()
+        .await;
 
     let mut report = BatchReport {
         database: ports.config.source.database.clone(),
@@ -143,33 +284,16 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
     };
     let mut consumed = Vec::new();
     let mut max_valid_from: Option<i64> = None;
-    let schema = normalised_schema(&meta);
-    for (file, outcome) in outcomes {
-        let (outcome, bytes) = outcome?;
-        let name = base_name(&file.key);
-        let copied_to = if outcome.accepted() {
+    for checked in checked {
+        let Checked {
+            file,
+            outcome,
+            copied_to,
+        } = checked?;
+        if outcome.accepted() {
             if let Some((_, hi)) = outcome.valid_from_range {
                 max_valid_from = Some(max_valid_from.map_or(hi, |m| m.max(hi)));
             }
-            if outcome.rows == 0 {
-                None
-            } else {
-                let parquet = write_parquet(&schema, &outcome.normalised).map_err(|e| {
-                    Error::Validation(format!(
-                        "{}: cannot write the normalised file: {e}",
-                        file.key
-                    ))
-                })?;
-                let key = layout.validated_key(table, &batch_id, name);
-                ports.lake.put(&key, Bytes::from(parquet), None).await?;
-                Some(ports.lake.uri(&key))
-            }
-        } else {
-            let key = layout.quarantine_key(table, &batch_id, name);
-            ports.lake.put(&key, bytes, None).await?;
-            Some(ports.lake.uri(&key))
-        };
-        if outcome.accepted() {
             output.files_accepted += 1;
             output.ops.add(&outcome.ops);
         } else {
@@ -188,7 +312,8 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
             rows: outcome.rows,
             ops: outcome.ops,
             findings: outcome.findings,
-            copied_to,
+            copied_to: Some(copied_to),
+            ignored_columns: outcome.ignored_columns,
         });
     }
 
@@ -198,12 +323,21 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
         .lake
         .put(&format!("{stem}.json"), Bytes::from(report_json), None)
         .await?;
-    let md_key = format!("{stem}.md");
     ports
         .lake
-        .put(&md_key, Bytes::from(report.to_markdown()), None)
+        .put(
+            &format!("{stem}.md"),
+            Bytes::from(report.to_markdown()),
+            None,
+        )
         .await?;
-    let report_uri = ports.lake.uri(&md_key);
+    // The page a person opens from the alert: self-contained, counts and samples.
+    let html_key = format!("{stem}.html");
+    ports
+        .lake
+        .put(&html_key, Bytes::from(report.to_html()), None)
+        .await?;
+    let report_uri = ports.lake.uri(&html_key);
 
     let failed = output.files_quarantined > 0 && config.on_invalid == OnInvalid::Fail;
     ledger.ledger.record(Batch {

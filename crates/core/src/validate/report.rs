@@ -1,4 +1,5 @@
-//! Validation reports: JSON for machines, Markdown for people.
+//! Validation reports: JSON for machines; Markdown and a self-contained HTML
+//! page for people (the page the alert links to).
 
 use super::{Findings, OpCounts};
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,9 @@ pub struct FileReport {
     pub findings: Findings,
     /// Where the file went: its normalised copy, or its quarantined copy.
     pub copied_to: Option<String>,
+    /// Columns the metadata does not know, ignored under `allow_unexpected`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored_columns: Vec<String>,
 }
 
 /// The validation report of one batch of one table.
@@ -64,6 +68,14 @@ impl BatchReport {
                 f.file, outcome, f.rows, f.findings.total
             );
         }
+        for f in self.files.iter().filter(|f| !f.ignored_columns.is_empty()) {
+            let _ = writeln!(
+                md,
+                "\n`{}`: ignored column(s) the metadata does not know: {}.",
+                f.file,
+                f.ignored_columns.join(", ")
+            );
+        }
         for f in self.quarantined() {
             let _ = writeln!(md, "\n## `{}`\n", f.file);
             if let Some(to) = &f.copied_to {
@@ -109,4 +121,138 @@ impl BatchReport {
         }
         md
     }
+
+    /// A self-contained HTML page (no external assets): the files, then each
+    /// quarantined file's counts per rule and column and its sample of bad rows.
+    pub fn to_html(&self) -> String {
+        let mut h = String::new();
+        let title = format!(
+            "Validation of {}.{} batch {}",
+            self.database, self.table, self.batch_id
+        );
+        let accepted = self.files.iter().filter(|f| f.accepted).count();
+        let quarantined = self.files.len() - accepted;
+        let _ = write!(
+            h,
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>{}</title><style>{STYLE}</style></head><body>\n<h1>{}</h1>\n",
+            esc(&title),
+            esc(&title)
+        );
+        let _ = writeln!(
+            h,
+            "<p class=\"summary {}\">{} file(s): {} accepted, {} quarantined. Metadata version {}.</p>",
+            if quarantined > 0 { "bad" } else { "good" },
+            self.files.len(),
+            accepted,
+            quarantined,
+            self.metadata_version
+        );
+        let _ = writeln!(
+            h,
+            "<table><tr><th>file</th><th>outcome</th><th class=\"n\">rows</th>\
+             <th class=\"n\">I</th><th class=\"n\">U</th><th class=\"n\">D</th><th class=\"n\">L</th>\
+             <th class=\"n\">findings</th><th>copied to</th></tr>"
+        );
+        for f in &self.files {
+            let outcome = if f.accepted {
+                "<span class=\"ok\">accepted</span>"
+            } else {
+                "<span class=\"q\">quarantined</span>"
+            };
+            let _ = writeln!(
+                h,
+                "<tr><td><code>{}</code>{}</td><td>{outcome}</td><td class=\"n\">{}</td>\
+                 <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+                 <td class=\"n\">{}</td><td><code>{}</code></td></tr>",
+                esc(&f.file),
+                if f.ignored_columns.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "<br><small>ignored columns: {}</small>",
+                        esc(&f.ignored_columns.join(", "))
+                    )
+                },
+                f.rows,
+                f.ops.inserts,
+                f.ops.updates,
+                f.ops.deletes,
+                f.ops.loads,
+                f.findings.total,
+                esc(f.copied_to.as_deref().unwrap_or("-"))
+            );
+        }
+        h.push_str("</table>\n");
+        for f in self.quarantined() {
+            let _ = writeln!(h, "<h2><code>{}</code></h2>", esc(&f.file));
+            if let Some(to) = &f.copied_to {
+                let _ = writeln!(
+                    h,
+                    "<p>Quarantined copy: <code>{}</code>. The landed original is untouched.</p>",
+                    esc(to)
+                );
+            }
+            h.push_str("<table><tr><th>rule</th><th>column</th><th class=\"n\">count</th></tr>\n");
+            for c in &f.findings.counts {
+                let _ = writeln!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+                    c.rule.as_str(),
+                    esc(c.column.as_deref().unwrap_or("-")),
+                    c.count
+                );
+            }
+            h.push_str("</table>\n");
+            let _ = writeln!(
+                h,
+                "<h3>Sample ({} of {})</h3>\n<table><tr><th class=\"n\">row</th><th>column</th>\
+                 <th>value</th><th>rule</th><th>message</th></tr>",
+                f.findings.sample.len(),
+                f.findings.total
+            );
+            for s in &f.findings.sample {
+                let _ = writeln!(
+                    h,
+                    "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    s.row.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
+                    esc(s.column.as_deref().unwrap_or("-")),
+                    s.value
+                        .as_deref()
+                        .map(|v| format!("<code>{}</code>", esc(v)))
+                        .unwrap_or_else(|| "<i>null</i>".into()),
+                    s.rule.as_str(),
+                    esc(&s.message)
+                );
+            }
+            h.push_str("</table>\n");
+        }
+        h.push_str(
+            "<p class=\"foot\">Rows are numbered from 1, after the header. \
+             The rules are described in tidemark's docs/validation.md.</p>\n</body></html>\n",
+        );
+        h
+    }
+}
+
+const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222}\
+table{border-collapse:collapse;margin:.5em 0 1.5em}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}\
+th{background:#f3f3f3}.n{text-align:right}code{font-size:13px;word-break:break-all}\
+.ok{color:#176f2c}.q{color:#b00020;font-weight:600}.summary.bad{color:#b00020}.foot{color:#777}";
+
+/// Text made safe inside HTML elements and attributes.
+fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }

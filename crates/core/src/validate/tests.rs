@@ -1,7 +1,9 @@
 use super::*;
-use crate::dms::ControlColumns;
-use arrow::array::{Int64Array, StringArray};
+use crate::dms::{ByteSource, ControlColumns};
+use crate::error::StoreError;
+use arrow::array::{ArrayRef, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
+use bytes::Bytes;
 
 fn meta() -> TableMetadata {
     TableMetadata::from_json(
@@ -116,6 +118,7 @@ fn a_good_cdc_file_is_normalised() {
 fn full_load_rows_are_l_without_an_op_column() {
     let mut cols = good_cdc();
     cols.remove(0);
+    cols[2].1[1] = Some("3"); // a full load holds each key once
     let o = check("LOAD00000001.parquet", parquet(&cols));
     assert!(o.accepted(), "{:?}", o.findings);
     assert_eq!(o.ops.loads, 3);
@@ -220,7 +223,7 @@ fn findings_are_counted_exactly_and_sampled_boundedly() {
             count: 100
         }]
     );
-    assert_eq!(o.findings.sample.len(), SAMPLE_LIMIT);
+    assert_eq!(o.findings.sample.len(), SAMPLE_PER_RULE);
 }
 
 #[test]
@@ -273,4 +276,201 @@ fn row_hash_ignores_column_order_and_absent_nulls() {
         .unwrap(),
     );
     assert_eq!(hash(&a), hash(&check("20261101-100000000.parquet", typed)));
+}
+
+fn check_with(name: &str, options: &CheckOptions, bytes: Bytes) -> FileOutcome {
+    let meta = meta();
+    let control = ControlColumns::default();
+    FileCheck {
+        file: &format!("landing/public/orders/{name}"),
+        name,
+        meta: &meta,
+        control: &control,
+        batch_id: "b000001",
+    }
+    .run_with(options, bytes)
+}
+
+#[test]
+fn unexpected_columns_can_be_allowed_and_are_then_left_out() {
+    let mut cols = good_cdc();
+    cols.push(("colour", vec![Some("red"), None, None]));
+    let options = CheckOptions {
+        allow_unexpected: true,
+        ..Default::default()
+    };
+    let o = check_with("20261101-100000000.parquet", &options, parquet(&cols));
+    assert!(o.accepted(), "{:?}", o.findings);
+    assert_eq!(o.ignored_columns, ["colour"]);
+    assert!(o.normalised[0].schema().index_of("colour").is_err());
+    let plain = check("20261101-100000000.parquet", parquet(&good_cdc()));
+    let hash = |o: &FileOutcome| {
+        let b = &o.normalised[0];
+        b.column(b.schema().index_of("row_hash").unwrap()).to_data()
+    };
+    assert_eq!(
+        hash(&o),
+        hash(&plain),
+        "an ignored column does not change row_hash"
+    );
+}
+
+#[test]
+fn duplicate_keys_in_a_full_load_are_found_exactly_but_allowed_in_cdc() {
+    let mut cols = good_cdc();
+    cols.remove(0); // full loads have no op column
+    let o = check("LOAD00000001.parquet", parquet(&cols));
+    assert_eq!(
+        rules(&o),
+        vec![(Rule::DuplicatePrimaryKey, Some(2), Some("id".into()))]
+    );
+    let f = &o.findings.sample[0];
+    assert_eq!(f.value.as_deref(), Some("1"));
+    assert!(f.message.contains("row 1"), "{}", f.message);
+    assert!(check("20261101-100000000.parquet", parquet(&good_cdc())).accepted());
+}
+
+#[test]
+fn empty_files_are_findings() {
+    let o = check("20261101-100000000.parquet", Bytes::new());
+    assert_eq!(rules(&o), vec![(Rule::EmptyFile, None, None)]);
+    let no_rows: Vec<(&str, Vec<Option<&str>>)> = good_cdc()
+        .into_iter()
+        .map(|(n, _)| (n, Vec::new()))
+        .collect();
+    let o = check("20261101-100000000.parquet", parquet(&no_rows));
+    assert_eq!(rules(&o), vec![(Rule::EmptyFile, None, None)]);
+    let o = check(
+        "20261101-100000000.csv",
+        Bytes::from("op,extraction_timestamp,id,status,amount,paid\n"),
+    );
+    assert_eq!(rules(&o), vec![(Rule::EmptyFile, None, None)]);
+}
+
+#[test]
+fn an_op_column_in_a_full_load_must_still_hold_i_u_or_d() {
+    let mut cols = good_cdc();
+    cols[0].1[1] = Some("X");
+    let o = check("LOAD00000001.parquet", parquet(&cols));
+    assert!(
+        rules(&o).contains(&(Rule::Op, Some(2), Some("op".into()))),
+        "{:?}",
+        rules(&o)
+    );
+    assert!(!rules(&o).iter().any(|r| r.1 == Some(1) && r.0 == Rule::Op));
+}
+
+/// A source in memory that fails after some bytes, like a dropped connection.
+struct Flaky(Bytes);
+impl ByteSource for Flaky {
+    fn len(&self) -> u64 {
+        self.0.len() as u64
+    }
+    fn read_at(&self, offset: u64, len: usize) -> Result<Bytes, StoreError> {
+        if offset > 0 {
+            return Err(StoreError::Io {
+                key: "k".into(),
+                message: "connection reset".into(),
+            });
+        }
+        self.0.read_at(offset, len)
+    }
+}
+
+#[test]
+fn a_store_failure_is_an_error_never_a_finding() {
+    let meta = meta();
+    let control = ControlColumns::default();
+    let mut text = String::from("op,extraction_timestamp,scn,id,status,amount,paid\n");
+    for i in 0..400_000 {
+        text.push_str(&format!("I,2026-11-01 10:00:00.000000,,{i},new,1.00,t\n"));
+    }
+    let e = FileCheck {
+        file: "20261101-100000000.csv",
+        name: "20261101-100000000.csv",
+        meta: &meta,
+        control: &control,
+        batch_id: "b",
+    }
+    .check(
+        &CheckOptions::default(),
+        Arc::new(Flaky(Bytes::from(text))),
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, CheckError::Source { source, .. } if source.to_string().contains("connection reset")),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_streamed_parquet_output_holds_exactly_the_normalised_rows() {
+    struct Collect(Vec<u8>);
+    impl ByteSink for Collect {
+        fn write(&mut self, part: Bytes) -> Result<(), StoreError> {
+            self.0.extend_from_slice(&part);
+            Ok(())
+        }
+    }
+    let meta = meta();
+    let control = ControlColumns::default();
+    let bytes = parquet(&good_cdc());
+    let check = FileCheck {
+        file: "20261101-100000000.parquet",
+        name: "20261101-100000000.parquet",
+        meta: &meta,
+        control: &control,
+        batch_id: "b000001",
+    };
+    let mut sink = Collect(Vec::new());
+    let streamed = check
+        .check(
+            &CheckOptions::default(),
+            Arc::new(bytes.clone()),
+            Some(&mut sink),
+        )
+        .unwrap();
+    assert!(streamed.accepted());
+    assert!(streamed.normalised.is_empty());
+    let read: Vec<RecordBatch> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(Bytes::from(sink.0), 1024)
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect();
+    let in_memory = check.run(bytes);
+    let pretty = |b: &[RecordBatch]| {
+        arrow::util::pretty::pretty_format_batches(b)
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(pretty(&read), pretty(&in_memory.normalised));
+}
+
+#[test]
+fn the_sample_keeps_every_rule_even_when_one_is_noisy() {
+    let n = 100;
+    let mut cols = vec![
+        ("op", vec![Some("I"); n]),
+        (
+            "extraction_timestamp",
+            vec![Some("2026-11-01 10:00:00.000000"); n],
+        ),
+        ("scn", vec![None; n]),
+        ("id", vec![Some("x"); n]),
+        ("status", vec![Some("new"); n]),
+        ("amount", vec![Some("1"); n]),
+        ("paid", vec![Some("true"); n]),
+    ];
+    cols[6].1[99] = Some("maybe");
+    let o = check("20261101-100000000.parquet", parquet(&cols));
+    assert_eq!(o.findings.total, 101);
+    assert!(
+        o.findings
+            .sample
+            .iter()
+            .any(|f| f.column.as_deref() == Some("paid") && f.row == Some(100)),
+        "{:?}",
+        o.findings.sample
+    );
 }

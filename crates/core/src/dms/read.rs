@@ -1,0 +1,615 @@
+//! Reading landed files in record batches, holding a bounded part of the file
+//! in memory whatever its size.
+//!
+//! The bytes come from a [`ByteSource`] (an object store, a local file, or
+//! bytes already in memory) through a small cache of *windows*: contiguous
+//! ranges fetched on demand and evicted least-recently-used. Parquet readers
+//! jump between column chunks, so the cache keeps a couple of windows per
+//! column; CSV (plain or gzip) reads one window after the other.
+//!
+//! Errors are told apart: a file that cannot be decoded is the file's fault
+//! ([`ReadError::Format`], a finding), bytes that cannot be fetched are the
+//! store's ([`ReadError::Source`], worth a retry).
+
+use super::{FileFormat, FormatError};
+use crate::error::StoreError;
+use arrow::array::RecordBatch;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use bytes::Bytes;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+use parquet::file::reader::{ChunkReader, Length};
+use std::collections::VecDeque;
+use std::io::{self, BufRead, BufReader, Read};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Rows per record batch when reading landed files.
+pub const BATCH_ROWS: usize = 8192;
+
+/// Bytes of a landed file a reader keeps cached at most (besides a page larger than a window).
+pub const READ_CACHE_BYTES: usize = 16 << 20;
+
+/// Random access to a file's bytes. Implementations may block: files are
+/// checked on blocking threads.
+pub trait ByteSource: Send + Sync {
+    /// The file's size in bytes.
+    fn len(&self) -> u64;
+    /// Whether the file has no bytes at all.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// `len` bytes from `offset`; callers never ask beyond the end.
+    fn read_at(&self, offset: u64, len: usize) -> Result<Bytes, StoreError>;
+}
+
+/// A file already in memory.
+impl ByteSource for Bytes {
+    fn len(&self) -> u64 {
+        Bytes::len(self) as u64
+    }
+    fn read_at(&self, offset: u64, len: usize) -> Result<Bytes, StoreError> {
+        let start = offset as usize;
+        Ok(self.slice(start..start + len))
+    }
+}
+
+/// Why a landed file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file is not what its name says, or is damaged: a finding.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// Its bytes could not be fetched: not the file's fault.
+    #[error("{file}: cannot read the file's bytes: {source}")]
+    Source {
+        file: String,
+        #[source]
+        source: StoreError,
+    },
+}
+
+/// How to read landed files.
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// The text that stands for null in CSV files (DMS `CsvNullValue`); empty:
+    /// an empty field is null.
+    pub csv_null_value: String,
+}
+
+/// A cache of recently read ranges of one file.
+struct Windows {
+    source: Arc<dyn ByteSource>,
+    len: u64,
+    window: usize,
+    max_windows: usize,
+    state: Mutex<WindowState>,
+}
+
+#[derive(Default)]
+struct WindowState {
+    /// Most recently used first: (offset, bytes).
+    cached: VecDeque<(u64, Bytes)>,
+    /// The first failure of the source; once set, every read fails.
+    failure: Option<StoreError>,
+}
+
+impl Windows {
+    fn new(source: Arc<dyn ByteSource>, max_windows: usize) -> Windows {
+        let max_windows = max_windows.max(1);
+        Windows {
+            len: source.len(),
+            source,
+            window: (READ_CACHE_BYTES / max_windows).clamp(64 << 10, 4 << 20),
+            max_windows,
+            state: Mutex::new(WindowState::default()),
+        }
+    }
+
+    /// Exactly `len` bytes at `offset`.
+    fn read(&self, offset: u64, len: usize) -> io::Result<Bytes> {
+        let end = offset.saturating_add(len as u64);
+        if end > self.len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "needs bytes {offset}..{end} of a {}-byte file (truncated?)",
+                    self.len
+                ),
+            ));
+        }
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(i) = state
+            .cached
+            .iter()
+            .position(|(s, b)| *s <= offset && end <= s + b.len() as u64)
+        {
+            let hit = state.cached.remove(i).expect("position is in range");
+            let from = (offset - hit.0) as usize;
+            let bytes = hit.1.slice(from..from + len);
+            state.cached.push_front(hit);
+            return Ok(bytes);
+        }
+        let size = (len.max(self.window) as u64).min(self.len - offset) as usize;
+        let fetched = self.fetch(&mut state, offset, size)?;
+        Ok(fetched.slice(..len))
+    }
+
+    /// Between 1 and `max` bytes at `offset` (fewer where a window ends); empty at the end.
+    fn read_some(&self, offset: u64, max: usize) -> io::Result<Bytes> {
+        if offset >= self.len || max == 0 {
+            return Ok(Bytes::new());
+        }
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(i) = state
+            .cached
+            .iter()
+            .position(|(s, b)| *s <= offset && offset < s + b.len() as u64)
+        {
+            let hit = state.cached.remove(i).expect("position is in range");
+            let from = (offset - hit.0) as usize;
+            let to = hit.1.len().min(from + max);
+            let bytes = hit.1.slice(from..to);
+            state.cached.push_front(hit);
+            return Ok(bytes);
+        }
+        let size = (self.window as u64).min(self.len - offset) as usize;
+        let fetched = self.fetch(&mut state, offset, size)?;
+        Ok(fetched.slice(..max.min(fetched.len())))
+    }
+
+    fn fetch(&self, state: &mut WindowState, offset: u64, size: usize) -> io::Result<Bytes> {
+        if state.failure.is_some() {
+            return Err(io::Error::other("an earlier read of this file failed"));
+        }
+        match self.source.read_at(offset, size) {
+            Ok(bytes) if bytes.len() == size => {
+                state.cached.push_front((offset, bytes.clone()));
+                state.cached.truncate(self.max_windows);
+                Ok(bytes)
+            }
+            Ok(bytes) => {
+                let e = StoreError::Io {
+                    key: String::new(),
+                    message: format!(
+                        "asked for {size} bytes at {offset}, got {} (did the file change while it was read?)",
+                        bytes.len()
+                    ),
+                };
+                let message = e.to_string();
+                state.failure = Some(e);
+                Err(io::Error::other(message))
+            }
+            Err(e) => {
+                let message = e.to_string();
+                state.failure = Some(e);
+                Err(io::Error::other(message))
+            }
+        }
+    }
+
+    fn take_failure(&self) -> Option<StoreError> {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .failure
+            .take()
+    }
+}
+
+/// A sequential reader over the cache, from an offset.
+struct WindowRead {
+    windows: Arc<Windows>,
+    pos: u64,
+}
+
+impl Read for WindowRead {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let bytes = self.windows.read_some(self.pos, buf.len())?;
+        buf[..bytes.len()].copy_from_slice(&bytes);
+        self.pos += bytes.len() as u64;
+        Ok(bytes.len())
+    }
+}
+
+/// The cache as the Parquet reader's input.
+#[derive(Clone)]
+struct ParquetInput(Arc<Windows>);
+
+impl Length for ParquetInput {
+    fn len(&self) -> u64 {
+        self.0.len
+    }
+}
+
+impl ChunkReader for ParquetInput {
+    type T = WindowRead;
+    fn get_read(&self, start: u64) -> parquet::errors::Result<WindowRead> {
+        Ok(WindowRead {
+            windows: self.0.clone(),
+            pos: start,
+        })
+    }
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        self.0
+            .read(start, length)
+            .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+    }
+}
+
+/// The record batches of a landed file, as written (no casting yet).
+pub type Batches = Box<dyn Iterator<Item = Result<RecordBatch, ReadError>> + Send>;
+
+enum Opened {
+    Parquet(ArrowReaderMetadata),
+    Csv {
+        gzip: bool,
+        header_len: usize,
+        null_value: String,
+    },
+}
+
+/// A landed file opened for reading: its schema, then its batches (as often as needed).
+pub struct LandedReader {
+    file: String,
+    windows: Arc<Windows>,
+    schema: SchemaRef,
+    opened: Opened,
+}
+
+impl LandedReader {
+    /// Opens a landed file: reads the Parquet footer, or the CSV header row.
+    pub fn open(
+        file: &str,
+        format: FileFormat,
+        source: Arc<dyn ByteSource>,
+        options: &ReadOptions,
+    ) -> Result<LandedReader, ReadError> {
+        let err = |message: String| FormatError {
+            file: file.to_string(),
+            message,
+        };
+        match format {
+            FileFormat::Parquet => {
+                // Many columns are read side by side: a couple of windows each.
+                let windows = Arc::new(Windows::new(source, 64));
+                let metadata =
+                    ArrowReaderMetadata::load(&ParquetInput(windows.clone()), Default::default())
+                        .map_err(|e| {
+                        classify(
+                            file,
+                            &windows,
+                            err(format!("not a readable Parquet file: {e}")),
+                        )
+                    })?;
+                Ok(LandedReader {
+                    file: file.to_string(),
+                    schema: metadata.schema().clone(),
+                    windows,
+                    opened: Opened::Parquet(metadata),
+                })
+            }
+            FileFormat::Csv | FileFormat::CsvGzip => {
+                let gzip = format == FileFormat::CsvGzip;
+                let windows = Arc::new(Windows::new(source, 2));
+                let mut reader = csv_bytes(&windows, gzip);
+                let mut header = Vec::new();
+                let header_len = reader
+                    .read_until(b'\n', &mut header)
+                    .map_err(|e| classify(file, &windows, err(format!("header row: {e}"))))?;
+                let names = header_names(&header).map_err(err)?;
+                let schema = Arc::new(Schema::new(
+                    names
+                        .iter()
+                        .map(|n| Field::new(n, DataType::Utf8, true))
+                        .collect::<Vec<_>>(),
+                ));
+                Ok(LandedReader {
+                    file: file.to_string(),
+                    windows,
+                    schema,
+                    opened: Opened::Csv {
+                        gzip,
+                        header_len,
+                        null_value: options.csv_null_value.clone(),
+                    },
+                })
+            }
+        }
+    }
+
+    /// Every column of the file, with its type as written (CSV: all text).
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The number of rows, when the file says so (Parquet).
+    pub fn row_count(&self) -> Option<u64> {
+        match &self.opened {
+            Opened::Parquet(m) => Some(m.metadata().file_metadata().num_rows().max(0) as u64),
+            Opened::Csv { .. } => None,
+        }
+    }
+
+    /// Reads the file from the start in batches of `BATCH_ROWS` rows, only
+    /// the columns at `projection` (ascending indices into [`Self::schema`]).
+    pub fn batches(&self, projection: &[usize]) -> Result<Batches, ReadError> {
+        let file = self.file.clone();
+        let windows = self.windows.clone();
+        let err = |message: String| {
+            classify(
+                &self.file,
+                &self.windows,
+                FormatError {
+                    file: self.file.clone(),
+                    message,
+                },
+            )
+        };
+        match &self.opened {
+            Opened::Parquet(metadata) => {
+                let mask = ProjectionMask::roots(
+                    metadata.metadata().file_metadata().schema_descr(),
+                    projection.iter().copied(),
+                );
+                let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(
+                    ParquetInput(windows.clone()),
+                    metadata.clone(),
+                )
+                .with_projection(mask)
+                .with_batch_size(BATCH_ROWS)
+                .build()
+                .map_err(|e| err(format!("not a readable Parquet file: {e}")))?;
+                Ok(Box::new(reader.map(move |b| {
+                    b.map_err(|e| {
+                        classify(
+                            &file,
+                            &windows,
+                            FormatError {
+                                file: file.clone(),
+                                message: format!("Parquet decode failed: {e}"),
+                            },
+                        )
+                    })
+                })))
+            }
+            Opened::Csv {
+                gzip,
+                header_len,
+                null_value,
+            } => {
+                let mut reader = csv_bytes(&windows, *gzip);
+                let mut skipped = Vec::with_capacity(*header_len);
+                reader
+                    .read_until(b'\n', &mut skipped)
+                    .map_err(|e| err(format!("header row: {e}")))?;
+                let mut builder = arrow::csv::ReaderBuilder::new(self.schema.clone())
+                    .with_header(false)
+                    .with_batch_size(BATCH_ROWS)
+                    .with_projection(projection.to_vec());
+                if !null_value.is_empty() {
+                    let exact = format!("^{}$", regex::escape(null_value));
+                    let regex = regex::Regex::new(&exact)
+                        .map_err(|e| err(format!("csv_null_value: {e}")))?;
+                    builder = builder.with_null_regex(regex);
+                }
+                let csv = builder.build(reader).map_err(|e| err(e.to_string()))?;
+                Ok(Box::new(csv.map(move |b| {
+                    b.map_err(|e| {
+                        classify(
+                            &file,
+                            &windows,
+                            FormatError {
+                                file: file.clone(),
+                                message: format!("CSV parse failed: {e}"),
+                            },
+                        )
+                    })
+                })))
+            }
+        }
+    }
+}
+
+/// The file's bytes as a sequential (decompressed) reader.
+fn csv_bytes(windows: &Arc<Windows>, gzip: bool) -> Box<dyn BufRead + Send> {
+    let raw = WindowRead {
+        windows: windows.clone(),
+        pos: 0,
+    };
+    if gzip {
+        Box::new(BufReader::with_capacity(
+            256 << 10,
+            flate2::read::MultiGzDecoder::new(raw),
+        ))
+    } else {
+        Box::new(BufReader::with_capacity(256 << 10, raw))
+    }
+}
+
+/// The column names of a CSV header row (RFC 4180 quoting allowed).
+fn header_names(line: &[u8]) -> Result<Vec<String>, String> {
+    let names: Vec<String> = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(line)
+        .records()
+        .next()
+        .transpose()
+        .map_err(|e| format!("header row: {e}"))?
+        .map(|r| r.iter().map(str::to_string).collect())
+        .unwrap_or_default();
+    if names.is_empty() || names.iter().any(String::is_empty) {
+        return Err(
+            "the first row must name the columns (set AddColumnName=true on the DMS endpoint)"
+                .into(),
+        );
+    }
+    Ok(names)
+}
+
+/// A decoding error is the file's fault unless fetching its bytes failed.
+fn classify(file: &str, windows: &Windows, format: FormatError) -> ReadError {
+    match windows.take_failure() {
+        Some(source) => ReadError::Source {
+            file: file.to_string(),
+            source,
+        },
+        None => ReadError::Format(format),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// Bytes in memory that count what is fetched and can fail on demand.
+    struct Counting {
+        bytes: Bytes,
+        fetched: AtomicU64,
+        largest: AtomicU64,
+        fail_after: Option<u64>,
+    }
+
+    impl ByteSource for Counting {
+        fn len(&self) -> u64 {
+            self.bytes.len() as u64
+        }
+        fn read_at(&self, offset: u64, len: usize) -> Result<Bytes, StoreError> {
+            let total = self.fetched.fetch_add(len as u64, Ordering::SeqCst) + len as u64;
+            self.largest.fetch_max(len as u64, Ordering::SeqCst);
+            if self.fail_after.is_some_and(|n| total > n) {
+                return Err(StoreError::Io {
+                    key: "k".into(),
+                    message: "connection reset".into(),
+                });
+            }
+            self.bytes.read_at(offset, len)
+        }
+    }
+
+    fn counting(bytes: Vec<u8>, fail_after: Option<u64>) -> Arc<Counting> {
+        Arc::new(Counting {
+            bytes: Bytes::from(bytes),
+            fetched: AtomicU64::new(0),
+            largest: AtomicU64::new(0),
+            fail_after,
+        })
+    }
+
+    fn all(reader: &LandedReader) -> Result<Vec<RecordBatch>, ReadError> {
+        let projection: Vec<usize> = (0..reader.schema().fields().len()).collect();
+        reader.batches(&projection)?.collect()
+    }
+
+    fn csv_text(rows: usize) -> String {
+        let mut text = String::from("op,extraction_timestamp,id,name\n");
+        for i in 0..rows {
+            text.push_str(&format!(
+                "I,2026-11-01 10:00:00.000000,{i},\"Smith, \"\"Jo\"\" {i}\"\n"
+            ));
+        }
+        text
+    }
+
+    #[test]
+    fn reads_csv_with_quoting_and_gzip_alike() {
+        let text = "op,extraction_timestamp,id,name\nI,2026-11-01 10:00:00.000000,1,\"Smith, \"\"Jo\"\"\nline two\"\nD,2026-11-01 10:00:01.000000,2,\n";
+        let read = |format, bytes: Vec<u8>| {
+            let source: Arc<dyn ByteSource> = Arc::new(Bytes::from(bytes));
+            let reader =
+                LandedReader::open("x.csv", format, source, &ReadOptions::default()).unwrap();
+            arrow::util::pretty::pretty_format_batches(&all(&reader).unwrap())
+                .unwrap()
+                .to_string()
+        };
+        let plain = read(FileFormat::Csv, text.as_bytes().to_vec());
+        assert!(
+            plain.contains("| Smith, \"Jo\" |") && plain.contains("| line two    |"),
+            "{plain}"
+        );
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, text.as_bytes()).unwrap();
+        assert_eq!(read(FileFormat::CsvGzip, gz.finish().unwrap()), plain);
+    }
+
+    #[test]
+    fn csv_null_value_is_configurable() {
+        let text = "id,name\n1,\n2,NULL\n";
+        let names = |null: &str| {
+            let source: Arc<dyn ByteSource> = Arc::new(Bytes::from(text));
+            let reader = LandedReader::open(
+                "x.csv",
+                FileFormat::Csv,
+                source,
+                &ReadOptions {
+                    csv_null_value: null.into(),
+                },
+            )
+            .unwrap();
+            let batch = all(&reader).unwrap().remove(0);
+            let col = batch.column(1);
+            (0..2)
+                .map(|i| {
+                    col.is_valid(i).then(|| {
+                        arrow::array::AsArray::as_string::<i32>(col.as_ref())
+                            .value(i)
+                            .to_string()
+                    })
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(""), [None, Some("NULL".to_string())]);
+        assert_eq!(names("NULL"), [Some(String::new()), None]);
+    }
+
+    #[test]
+    fn a_large_csv_is_read_through_a_bounded_window() {
+        let text = csv_text(200_000);
+        let source = counting(text.clone().into_bytes(), None);
+        let reader = LandedReader::open(
+            "x.csv",
+            FileFormat::Csv,
+            source.clone(),
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        let rows: usize = all(&reader).unwrap().iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows, 200_000);
+        // The file is several times the largest read.
+        assert!(text.len() > 8 << 20);
+        assert!(source.largest.load(Ordering::SeqCst) <= 4 << 20);
+        // Each byte fetched about once (the header twice).
+        assert!(source.fetched.load(Ordering::SeqCst) < text.len() as u64 + (8 << 20));
+    }
+
+    #[test]
+    fn a_failing_store_is_a_source_error_not_a_format_error() {
+        let text = csv_text(100_000);
+        let source = counting(text.into_bytes(), Some(5 << 20));
+        let reader =
+            LandedReader::open("x.csv", FileFormat::Csv, source, &ReadOptions::default()).unwrap();
+        match all(&reader) {
+            Err(ReadError::Source { source, .. }) => {
+                assert!(source.to_string().contains("connection reset"), "{source}")
+            }
+            other => panic!("{:?}", other.map(|b| b.len())),
+        }
+    }
+
+    #[test]
+    fn garbage_is_a_format_error_not_a_panic() {
+        let source: Arc<dyn ByteSource> = Arc::new(Bytes::from_static(b"PAR1 not really"));
+        let e = LandedReader::open(
+            "LOAD00000001.parquet",
+            FileFormat::Parquet,
+            source,
+            &ReadOptions::default(),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            matches!(&e, ReadError::Format(f) if f.to_string().starts_with("LOAD00000001.parquet: not a readable Parquet file")),
+            "{e}"
+        );
+    }
+}

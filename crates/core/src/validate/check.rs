@@ -1,0 +1,745 @@
+//! Checking one landed file, batch by batch: [`FileCheck`].
+
+use super::constraints::ColumnRules;
+use super::keys::DuplicateKeys;
+use super::output::{ByteSink, Output};
+use super::row_hash::row_hashes;
+use super::{FileOutcome, Finding, FindingCounter, Findings, Rule, VALUE_CHARS, normalised_schema};
+use crate::dms::{
+    ByteSource, ControlColumns, FileKind, FileName, LandedReader, ReadError, ReadOptions,
+    parse_file_name,
+};
+use crate::error::StoreError;
+use crate::metadata::TableMetadata;
+use arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
+};
+use arrow::compute::{CastOptions, cast_with_options};
+use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use bytes::Bytes;
+use std::fmt::Write;
+use std::sync::Arc;
+
+/// What to check a file against.
+pub struct FileCheck<'a> {
+    /// The file's key or path, as reports should name it.
+    pub file: &'a str,
+    /// The file's base name (used for file-name rules and change-seq tie-breaks).
+    pub name: &'a str,
+    pub meta: &'a TableMetadata,
+    pub control: &'a ControlColumns,
+    pub batch_id: &'a str,
+}
+
+/// Settings of a check beyond the metadata.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// Columns the metadata does not know are ignored (and left out of the
+    /// normalised file) instead of being findings.
+    pub allow_unexpected: bool,
+    /// The text that stands for null in CSV files (DMS `CsvNullValue`);
+    /// empty: an empty field is null.
+    pub csv_null_value: String,
+}
+
+/// A check that could not finish. Never the file's fault: that is a finding.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("{file}: cannot read the landed file: {source}")]
+    Source {
+        file: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("{file}: cannot write the normalised file: {source}")]
+    Sink {
+        file: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("{file}: {message}")]
+    Encode { file: String, message: String },
+}
+
+/// Where each needed column sits, once the file's columns are known.
+struct Plan {
+    kind: FileKind,
+    /// The file's columns that are read (ascending indices).
+    projection: Vec<usize>,
+    /// Positions in a projected batch.
+    op: Option<usize>,
+    timestamp: usize,
+    change_seq: Option<usize>,
+    /// Per metadata column: its position in a projected batch, and in the file.
+    columns: Vec<usize>,
+    file_columns: Vec<usize>,
+    rules: Vec<ColumnRules>,
+    /// Indices into the metadata's columns.
+    keys: Vec<usize>,
+    out_schema: SchemaRef,
+}
+
+impl FileCheck<'_> {
+    /// Checks a file held in memory with the default options, keeping its
+    /// normalised rows in [`FileOutcome::normalised`]: for tests and small files.
+    pub fn run(&self, bytes: Bytes) -> FileOutcome {
+        self.run_with(&CheckOptions::default(), bytes)
+    }
+
+    /// [`Self::run`] with options.
+    pub fn run_with(&self, options: &CheckOptions, bytes: Bytes) -> FileOutcome {
+        let mut output = Output::Collect(Vec::new());
+        match self.check_into(options, Arc::new(bytes), &mut output) {
+            Ok(mut outcome) => {
+                outcome.normalised = output.take_collected();
+                outcome
+            }
+            // Bytes in memory always read and nothing is written: still, say so
+            // rather than hide it.
+            Err(e) => {
+                let mut findings = FindingCounter::default();
+                findings.note(Rule::Readable, None, || {
+                    self.finding(None, None, Rule::Readable, None, e.to_string())
+                });
+                let mut outcome = FileOutcome::new(self.file);
+                outcome.findings = Findings::from_counter(findings);
+                outcome
+            }
+        }
+    }
+
+    /// Checks a file read from `source` in record batches. With a `sink`, the
+    /// normalised Parquet file is written to it while checking; it is complete
+    /// only if the outcome is accepted (otherwise its owner abandons it).
+    /// Errors are failures to read the source or write the sink, never the
+    /// file's content: that is what findings are for.
+    pub fn check(
+        &self,
+        options: &CheckOptions,
+        source: Arc<dyn ByteSource>,
+        sink: Option<&mut dyn ByteSink>,
+    ) -> Result<FileOutcome, CheckError> {
+        let mut output = match sink {
+            Some(sink) => Output::parquet(&normalised_schema(self.meta), sink, self.file)?,
+            None => Output::Discard,
+        };
+        self.check_into(options, source, &mut output)
+    }
+
+    fn check_into(
+        &self,
+        options: &CheckOptions,
+        source: Arc<dyn ByteSource>,
+        output: &mut Output<'_>,
+    ) -> Result<FileOutcome, CheckError> {
+        let mut findings = FindingCounter::default();
+        let mut outcome = FileOutcome::new(self.file);
+        let result = self.check_all(options, source, output, &mut findings, &mut outcome);
+        if result.is_err() || !findings.is_empty() {
+            output.discard();
+        }
+        result?;
+        if findings.is_empty() {
+            output.finish(self.file)?;
+        }
+        outcome.findings = Findings::from_counter(findings);
+        Ok(outcome)
+    }
+
+    fn check_all(
+        &self,
+        options: &CheckOptions,
+        source: Arc<dyn ByteSource>,
+        output: &mut Output<'_>,
+        findings: &mut FindingCounter,
+        outcome: &mut FileOutcome,
+    ) -> Result<(), CheckError> {
+        let Some(FileName { kind, format }) = parse_file_name(self.name) else {
+            self.note_file(findings, Rule::FileName, Some(self.name.to_string()),
+                "not a DMS file name (expected LOAD00000001.parquet or 20261121-104501123.parquet, .csv or .csv.gz)");
+            return Ok(());
+        };
+        let size = source.len();
+        if size == 0 {
+            self.note_file(
+                findings,
+                Rule::EmptyFile,
+                None,
+                "the file has no bytes (an interrupted upload?)",
+            );
+            return Ok(());
+        }
+        let read_options = ReadOptions {
+            csv_null_value: options.csv_null_value.clone(),
+        };
+        let reader = match LandedReader::open(self.file, format, source, &read_options) {
+            Ok(r) => r,
+            Err(e) => return self.read_failed(e, None, findings),
+        };
+        let Some(plan) = self.plan(reader.schema(), kind, options, findings, outcome) else {
+            return Ok(());
+        };
+        let mut keys = match kind {
+            FileKind::FullLoad => {
+                // CSV: at least one byte per field; gzip: assume 10:1.
+                let estimate = reader.row_count().unwrap_or_else(|| {
+                    let columns = reader.schema().fields().len().max(1) as u64;
+                    size.saturating_mul(10) / columns
+                });
+                let types: Vec<DataType> = plan
+                    .keys
+                    .iter()
+                    .map(|&k| self.meta.columns[k].column_type.arrow())
+                    .collect();
+                Some(DuplicateKeys::new(&types, estimate).map_err(|e| self.internal(e))?)
+            }
+            FileKind::Cdc => None,
+        };
+        let batches = match reader.batches(&plan.projection) {
+            Ok(b) => b,
+            Err(e) => return self.read_failed(e, None, findings),
+        };
+        for batch in batches {
+            let batch = match batch {
+                Ok(b) => b,
+                Err(e) => return self.read_failed(e, Some(outcome.rows + 1), findings),
+            };
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let first_row = outcome.rows;
+            outcome.rows += batch.num_rows() as u64;
+            let normal =
+                self.check_batch(&batch, first_row, &plan, findings, outcome, keys.as_mut())?;
+            match normal {
+                Some(b) if findings.is_empty() => output.write(b, self.file)?,
+                _ => output.discard(),
+            }
+        }
+        if outcome.rows == 0 {
+            self.note_file(
+                findings,
+                Rule::EmptyFile,
+                None,
+                "the file names its columns but holds no rows",
+            );
+        }
+        if let Some(keys) = keys.filter(DuplicateKeys::has_candidates) {
+            self.confirm_duplicates(&reader, &plan, keys, findings)?;
+        }
+        Ok(())
+    }
+
+    fn finding(
+        &self,
+        row: Option<u64>,
+        column: Option<&str>,
+        rule: Rule,
+        value: Option<String>,
+        message: String,
+    ) -> Finding {
+        Finding {
+            file: self.file.to_string(),
+            row,
+            column: column.map(str::to_string),
+            rule,
+            value: value.map(cut),
+            message,
+        }
+    }
+
+    fn note_file(
+        &self,
+        findings: &mut FindingCounter,
+        rule: Rule,
+        value: Option<String>,
+        message: &str,
+    ) {
+        findings.note(rule, None, || {
+            self.finding(None, None, rule, value, message.to_string())
+        });
+    }
+
+    fn note_column(
+        &self,
+        findings: &mut FindingCounter,
+        rule: Rule,
+        column: &str,
+        message: String,
+    ) {
+        findings.note(rule, Some(column), || {
+            self.finding(None, Some(column), rule, None, message)
+        });
+    }
+
+    fn internal(&self, e: impl std::fmt::Display) -> CheckError {
+        CheckError::Encode {
+            file: self.file.to_string(),
+            message: e.to_string(),
+        }
+    }
+
+    /// A damaged file is a finding; a store that fails is an error.
+    fn read_failed(
+        &self,
+        e: ReadError,
+        row: Option<u64>,
+        findings: &mut FindingCounter,
+    ) -> Result<(), CheckError> {
+        match e {
+            ReadError::Format(e) => {
+                findings.note(Rule::Readable, None, || {
+                    self.finding(row, None, Rule::Readable, None, e.message)
+                });
+                Ok(())
+            }
+            ReadError::Source { file, source } => Err(CheckError::Source { file, source }),
+        }
+    }
+
+    /// Matches the file's columns with the metadata's: missing, unexpected,
+    /// unreadable types, control columns. `None` if the file cannot be checked further.
+    fn plan(
+        &self,
+        schema: &Schema,
+        kind: FileKind,
+        options: &CheckOptions,
+        findings: &mut FindingCounter,
+        outcome: &mut FileOutcome,
+    ) -> Option<Plan> {
+        let find = |name: &str| {
+            schema
+                .fields()
+                .iter()
+                .position(|f| f.name().eq_ignore_ascii_case(name))
+        };
+        let control = self.control;
+        let op = find(&control.op);
+        if kind == FileKind::Cdc && op.is_none() {
+            self.note_column(
+                findings,
+                Rule::Op,
+                &control.op,
+                format!("CDC file has no {:?} column", control.op),
+            );
+        }
+        let timestamp = find(&control.timestamp);
+        if timestamp.is_none() {
+            self.note_column(
+                findings,
+                Rule::Timestamp,
+                &control.timestamp,
+                format!(
+                    "no {:?} column (TimestampColumnName on the DMS endpoint)",
+                    control.timestamp
+                ),
+            );
+        }
+        let mut file_columns = Vec::new();
+        let mut rules = Vec::new();
+        for c in &self.meta.columns {
+            let compiled = match ColumnRules::compile(c) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.note_column(findings, Rule::Type, &c.name, format!("metadata: {e}"));
+                    continue;
+                }
+            };
+            match find(&c.name) {
+                Some(i) => {
+                    let from = schema.field(i).data_type();
+                    if !compiled.can_read(from) {
+                        self.note_column(
+                            findings,
+                            Rule::Type,
+                            &c.name,
+                            format!("a {from} column cannot hold {} values", c.column_type),
+                        );
+                    }
+                    file_columns.push(i);
+                    rules.push(compiled);
+                }
+                None => self.note_column(
+                    findings,
+                    Rule::MissingColumn,
+                    &c.name,
+                    format!(
+                        "column {} ({}) is in the metadata but not in the file",
+                        c.name, c.column_type
+                    ),
+                ),
+            }
+        }
+        for f in schema.fields() {
+            let known = control.is_control(f.name())
+                || self
+                    .meta
+                    .columns
+                    .iter()
+                    .any(|c| c.name.eq_ignore_ascii_case(f.name()));
+            if known {
+                continue;
+            }
+            if options.allow_unexpected {
+                outcome.ignored_columns.push(f.name().clone());
+            } else {
+                self.note_column(findings, Rule::UnexpectedColumn, f.name(),
+                    format!("column {} is in the file but not in the metadata (did the source schema change? run extract-metadata, or set allow_unexpected)", f.name()));
+            }
+        }
+        if !findings.is_empty() {
+            return None;
+        }
+        let timestamp = timestamp?;
+        let change_seq = control.change_seq.as_deref().and_then(find);
+        let mut projection: Vec<usize> = file_columns
+            .iter()
+            .copied()
+            .chain([Some(timestamp), op, change_seq].into_iter().flatten())
+            .collect();
+        projection.sort_unstable();
+        projection.dedup();
+        let pos = |i: usize| projection.binary_search(&i).unwrap_or_default();
+        Some(Plan {
+            kind,
+            op: op.map(pos),
+            timestamp: pos(timestamp),
+            change_seq: change_seq.map(pos),
+            columns: file_columns.iter().map(|&i| pos(i)).collect(),
+            file_columns,
+            rules,
+            keys: self
+                .meta
+                .primary_key
+                .iter()
+                .filter_map(|k| self.meta.columns.iter().position(|c| &c.name == k))
+                .collect(),
+            out_schema: normalised_schema(self.meta),
+            projection,
+        })
+    }
+
+    /// Checks one batch; returns its normalised form unless the file has findings.
+    fn check_batch(
+        &self,
+        batch: &RecordBatch,
+        first_row: u64,
+        plan: &Plan,
+        findings: &mut FindingCounter,
+        outcome: &mut FileOutcome,
+        keys: Option<&mut DuplicateKeys>,
+    ) -> Result<Option<RecordBatch>, CheckError> {
+        let n = batch.num_rows();
+        let ops = self.ops(batch, first_row, plan, findings, outcome);
+        let valid_from = self.valid_from(batch, first_row, plan, findings, outcome);
+        let seqs = self.change_seqs(batch, first_row, plan);
+
+        // Business columns: read as the metadata's type, then nulls, then constraints.
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(plan.out_schema.fields().len());
+        for (ci, col) in self.meta.columns.iter().enumerate() {
+            let source = batch.column(plan.columns[ci]);
+            let rules = &plan.rules[ci];
+            let cast = match rules.cast(source) {
+                Ok(a) => a,
+                Err(e) => {
+                    self.note_column(
+                        findings,
+                        Rule::Type,
+                        &col.name,
+                        format!(
+                            "a {} column cannot hold {} values: {e}",
+                            source.data_type(),
+                            col.column_type
+                        ),
+                    );
+                    return Ok(None);
+                }
+            };
+            let is_key = self.meta.primary_key.contains(&col.name);
+            // A cast only ever adds nulls: equal counts mean every value was read.
+            let unread = cast.null_count() != source.null_count();
+            if unread || (source.null_count() > 0 && (is_key || !col.nullable)) {
+                for i in 0..n {
+                    if cast.is_valid(i) {
+                        continue;
+                    }
+                    let (rule, message) = if source.is_valid(i) {
+                        (Rule::Type, format!("not a valid {}", col.column_type))
+                    } else if is_key {
+                        (Rule::PrimaryKeyNull, "primary-key column is null".into())
+                    } else if !col.nullable {
+                        (
+                            Rule::NotNull,
+                            "column is not nullable but the value is null".into(),
+                        )
+                    } else {
+                        continue;
+                    };
+                    findings.note(rule, Some(&col.name), || {
+                        self.finding(
+                            Some(first_row + i as u64 + 1),
+                            Some(&col.name),
+                            rule,
+                            source.is_valid(i).then(|| shown(source, i)).flatten(),
+                            message,
+                        )
+                    });
+                }
+            }
+            let mut emit = |i: usize, rule: Rule, message: &dyn Fn() -> String| {
+                findings.note(rule, Some(&col.name), || {
+                    self.finding(
+                        Some(first_row + i as u64 + 1),
+                        Some(&col.name),
+                        rule,
+                        shown(source, i),
+                        message(),
+                    )
+                });
+            };
+            rules.lossless(source, &cast, &mut emit);
+            rules.check(&cast, &mut emit);
+            columns.push(cast);
+        }
+        if let Some(keys) = keys {
+            let key_columns: Vec<ArrayRef> =
+                plan.keys.iter().map(|&k| columns[k].clone()).collect();
+            keys.observe(&key_columns).map_err(|e| self.internal(e))?;
+        }
+        if !findings.is_empty() {
+            return Ok(None);
+        }
+        let Some(valid_from) = valid_from else {
+            return Ok(None);
+        };
+        let hashes = row_hashes(self.meta, &columns, n);
+        columns.push(ops);
+        columns.push(valid_from);
+        columns.push(seqs);
+        columns.push(Arc::new(hashes));
+        columns.push(Arc::new(StringArray::from(vec![self.batch_id; n])));
+        RecordBatch::try_new(plan.out_schema.clone(), columns)
+            .map(Some)
+            .map_err(|e| self.internal(format!("cannot assemble normalised rows: {e}")))
+    }
+
+    /// `op`: I/U/D in CDC files; full-load rows are L (an op column DMS
+    /// added with `IncludeOpForFullLoad` must still hold I, U or D).
+    fn ops(
+        &self,
+        batch: &RecordBatch,
+        first_row: u64,
+        plan: &Plan,
+        findings: &mut FindingCounter,
+        outcome: &mut FileOutcome,
+    ) -> ArrayRef {
+        let n = batch.num_rows();
+        let mut ops = StringBuilder::with_capacity(n, n);
+        let op_name = &self.control.op;
+        let op_text = plan.op.map(|i| text(batch.column(i)));
+        for i in 0..n {
+            let op = match &op_text {
+                None => "L",
+                Some(Some(a)) if a.is_valid(i) && matches!(a.value(i), "I" | "U" | "D") => {
+                    match plan.kind {
+                        FileKind::FullLoad => "L",
+                        FileKind::Cdc => a.value(i),
+                    }
+                }
+                Some(a) => {
+                    let value = a.as_ref().and_then(|a| a.is_valid(i).then(|| a.value(i)));
+                    let message = match (a, value) {
+                        (None, _) => "op column cannot be read as text",
+                        (_, None) => "op is missing (null): it must be I, U or D",
+                        _ => "op must be I, U or D",
+                    };
+                    findings.note(Rule::Op, Some(op_name), || {
+                        self.finding(
+                            Some(first_row + i as u64 + 1),
+                            Some(op_name),
+                            Rule::Op,
+                            value.map(str::to_string),
+                            message.into(),
+                        )
+                    });
+                    "?"
+                }
+            };
+            outcome.ops.count(op);
+            ops.append_value(op);
+        }
+        Arc::new(ops.finish())
+    }
+
+    /// `valid_from` from the timestamp column; the file's time range.
+    fn valid_from(
+        &self,
+        batch: &RecordBatch,
+        first_row: u64,
+        plan: &Plan,
+        findings: &mut FindingCounter,
+        outcome: &mut FileOutcome,
+    ) -> Option<ArrayRef> {
+        let source = batch.column(plan.timestamp);
+        let safe = CastOptions {
+            safe: true,
+            ..Default::default()
+        };
+        let ts = cast_with_options(
+            source,
+            &DataType::Timestamp(TimeUnit::Microsecond, None),
+            &safe,
+        )
+        .ok();
+        let typed = ts
+            .as_ref()
+            .and_then(|a| a.as_any().downcast_ref::<TimestampMicrosecondArray>());
+        let name = &self.control.timestamp;
+        for i in 0..batch.num_rows() {
+            match typed {
+                Some(a) if a.is_valid(i) => {
+                    let v = a.value(i);
+                    outcome.valid_from_range = Some(match outcome.valid_from_range {
+                        Some((lo, hi)) => (lo.min(v), hi.max(v)),
+                        None => (v, v),
+                    });
+                }
+                _ => {
+                    let present = source.is_valid(i);
+                    findings.note(Rule::Timestamp, Some(name), || {
+                        self.finding(
+                            Some(first_row + i as u64 + 1),
+                            Some(name),
+                            Rule::Timestamp,
+                            present.then(|| shown(source, i)).flatten(),
+                            if present {
+                                "not a timestamp (expected yyyy-MM-dd HH:mm:ss.SSSSSS)".into()
+                            } else {
+                                "timestamp is missing (null)".into()
+                            },
+                        )
+                    });
+                }
+            }
+        }
+        let read = typed.is_some();
+        ts.filter(|_| read)
+    }
+
+    /// `change_seq`: the ordering column, else file name and row number.
+    fn change_seqs(&self, batch: &RecordBatch, first_row: u64, plan: &Plan) -> ArrayRef {
+        let n = batch.num_rows();
+        let text = plan.change_seq.and_then(|i| text(batch.column(i)));
+        let mut seqs = StringBuilder::with_capacity(n, n * 36);
+        for i in 0..n {
+            match &text {
+                Some(a) if a.is_valid(i) && !a.value(i).is_empty() => seqs.append_value(a.value(i)),
+                _ => {
+                    let _ = write!(seqs, "{}#{:012}", self.name, first_row + i as u64 + 1);
+                    seqs.append_value("");
+                }
+            }
+        }
+        Arc::new(seqs.finish())
+    }
+
+    /// The second pass over a full-load file whose keys may repeat.
+    fn confirm_duplicates(
+        &self,
+        reader: &LandedReader,
+        plan: &Plan,
+        keys: DuplicateKeys,
+        findings: &mut FindingCounter,
+    ) -> Result<(), CheckError> {
+        let key_files: Vec<usize> = plan.keys.iter().map(|&k| plan.file_columns[k]).collect();
+        let mut projection = key_files.clone();
+        projection.sort_unstable();
+        projection.dedup();
+        let names = self.meta.primary_key.join(", ");
+        let overflowed = keys.overflowed;
+        let mut confirm = keys.confirm();
+        let batches = match reader.batches(&projection) {
+            Ok(b) => b,
+            Err(e) => return self.read_failed(e, None, findings),
+        };
+        let mut rows = 0u64;
+        for batch in batches {
+            let batch = match batch {
+                Ok(b) => b,
+                Err(e) => return self.read_failed(e, Some(rows + 1), findings),
+            };
+            let columns = plan
+                .keys
+                .iter()
+                .zip(&key_files)
+                .map(|(&k, file)| {
+                    let at = projection.binary_search(file).unwrap_or_default();
+                    plan.rules[k].cast(batch.column(at))
+                })
+                .collect::<Result<Vec<ArrayRef>, String>>()
+                .map_err(|e| self.internal(e))?;
+            let first = rows + 1;
+            confirm
+                .observe(&columns, first, |i, earlier| {
+                    findings.note(Rule::DuplicatePrimaryKey, Some(&names), || {
+                        let key: Vec<String> = columns
+                            .iter()
+                            .map(|c| shown(c, i).unwrap_or_default())
+                            .collect();
+                        self.finding(
+                            Some(first + i as u64),
+                            Some(&names),
+                            Rule::DuplicatePrimaryKey,
+                            Some(key.join(", ")),
+                            format!("the same primary key as row {earlier}: a full load holds each key once"),
+                        )
+                    });
+                })
+                .map_err(|e| self.internal(e))?;
+            rows += batch.num_rows() as u64;
+        }
+        if overflowed {
+            findings.note(Rule::DuplicatePrimaryKey, Some(&names), || {
+                self.finding(
+                    None,
+                    Some(&names),
+                    Rule::DuplicatePrimaryKey,
+                    None,
+                    "more repeated keys than can be told apart: the count above is a lower bound"
+                        .into(),
+                )
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A column as text (DMS control columns are strings, but need not be).
+fn text(column: &ArrayRef) -> Option<StringArray> {
+    let safe = CastOptions {
+        safe: true,
+        ..Default::default()
+    };
+    cast_with_options(column, &DataType::Utf8, &safe)
+        .ok()
+        .map(|a| a.as_string::<i32>().clone())
+}
+
+/// A value as the file holds it, for a finding.
+fn shown(column: &ArrayRef, i: usize) -> Option<String> {
+    if column.is_null(i) {
+        return None;
+    }
+    ArrayFormatter::try_new(column.as_ref(), &FormatOptions::default())
+        .map(|f| f.value(i).to_string())
+        .ok()
+}
+
+/// A value cut to [`VALUE_CHARS`] characters.
+fn cut(value: String) -> String {
+    match value.char_indices().nth(VALUE_CHARS) {
+        Some((at, _)) => format!("{}…", &value[..at]),
+        None => value,
+    }
+}

@@ -1,0 +1,257 @@
+//! Where a file's normalised rows go while it is checked: nowhere (a linter
+//! run), into memory (tests), or encoded as Parquet and handed to a sink in
+//! parts (the pipeline: an S3 multipart upload, a file).
+
+use super::check::CheckError;
+use crate::error::StoreError;
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use bytes::Bytes;
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
+use std::io::{self, Write};
+
+/// Receives a normalised file in parts, in order. Every part but the last is
+/// [`PART_BYTES`] long. A sink only sees a complete file when the check
+/// accepted it; otherwise its owner abandons what it received.
+pub trait ByteSink: Send {
+    fn write(&mut self, part: Bytes) -> Result<(), StoreError>;
+}
+
+/// Size of the parts handed to a [`ByteSink`] (S3 wants at least 5 MiB).
+pub const PART_BYTES: usize = 8 << 20;
+
+/// Encoded rows held before they are written out as a row group.
+const ROW_GROUP_BYTES: usize = 32 << 20;
+
+/// How normalised files are encoded.
+pub(crate) fn props() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .build()
+}
+
+pub(crate) enum Output<'a> {
+    /// Check only.
+    Discard,
+    Collect(Vec<RecordBatch>),
+    Parquet(Box<ArrowWriter<Parts<'a>>>),
+}
+
+impl<'a> Output<'a> {
+    pub(crate) fn parquet(
+        schema: &SchemaRef,
+        sink: &'a mut dyn ByteSink,
+        file: &str,
+    ) -> Result<Output<'a>, CheckError> {
+        let parts = Parts {
+            sink,
+            buf: Vec::new(),
+            failure: None,
+        };
+        ArrowWriter::try_new(parts, schema.clone(), Some(props()))
+            .map(|w| Output::Parquet(Box::new(w)))
+            .map_err(|e| CheckError::Encode {
+                file: file.to_string(),
+                message: e.to_string(),
+            })
+    }
+
+    pub(crate) fn write(&mut self, batch: RecordBatch, file: &str) -> Result<(), CheckError> {
+        match self {
+            Output::Discard => Ok(()),
+            Output::Collect(batches) => {
+                batches.push(batch);
+                Ok(())
+            }
+            Output::Parquet(writer) => {
+                let mut result = writer.write(&batch);
+                if result.is_ok() && writer.in_progress_size() > ROW_GROUP_BYTES {
+                    result = writer.flush();
+                }
+                result.map_err(|e| failure(writer.inner_mut(), e, file))
+            }
+        }
+    }
+
+    /// Stops producing output (the file has a finding): frees the writer.
+    pub(crate) fn discard(&mut self) {
+        match self {
+            Output::Collect(batches) => batches.clear(),
+            other => *other = Output::Discard,
+        }
+    }
+
+    /// Completes the output: the Parquet footer and the last part go to the sink.
+    pub(crate) fn finish(&mut self, file: &str) -> Result<(), CheckError> {
+        let Output::Parquet(_) = self else {
+            return Ok(());
+        };
+        let Output::Parquet(writer) = std::mem::replace(self, Output::Discard) else {
+            return Ok(());
+        };
+        let mut parts = writer.into_inner().map_err(|e| CheckError::Encode {
+            file: file.to_string(),
+            message: e.to_string(),
+        })?;
+        parts.send().map_err(|_| sink_error(&mut parts, file))
+    }
+
+    pub(crate) fn take_collected(&mut self) -> Vec<RecordBatch> {
+        match self {
+            Output::Collect(b) => std::mem::take(b),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Bytes on their way to a sink, sent a part at a time.
+pub(crate) struct Parts<'a> {
+    sink: &'a mut dyn ByteSink,
+    buf: Vec<u8>,
+    failure: Option<StoreError>,
+}
+
+impl Parts<'_> {
+    fn send(&mut self) -> io::Result<()> {
+        if self.failure.is_some() {
+            return Err(io::Error::other("the sink failed"));
+        }
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let part = Bytes::from(std::mem::take(&mut self.buf));
+        self.sink.write(part).map_err(|e| {
+            let message = e.to_string();
+            self.failure = Some(e);
+            io::Error::other(message)
+        })
+    }
+}
+
+impl Write for Parts<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        if self.failure.is_some() {
+            return Err(io::Error::other("the sink failed"));
+        }
+        let room = PART_BYTES - self.buf.len();
+        let take = room.min(bytes.len());
+        if self.buf.capacity() == 0 {
+            self.buf.reserve_exact(PART_BYTES);
+        }
+        self.buf.extend_from_slice(&bytes[..take]);
+        if self.buf.len() == PART_BYTES {
+            self.send()?;
+        }
+        Ok(take)
+    }
+
+    /// Parts are sent when full: a flush must not send a short part.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn failure(parts: &mut Parts<'_>, e: parquet::errors::ParquetError, file: &str) -> CheckError {
+    match parts.failure.take() {
+        Some(source) => CheckError::Sink {
+            file: file.to_string(),
+            source,
+        },
+        None => CheckError::Encode {
+            file: file.to_string(),
+            message: e.to_string(),
+        },
+    }
+}
+
+fn sink_error(parts: &mut Parts<'_>, file: &str) -> CheckError {
+    CheckError::Sink {
+        file: file.to_string(),
+        source: parts.failure.take().unwrap_or_else(|| StoreError::Io {
+            key: file.to_string(),
+            message: "the sink failed".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, Int64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    struct Recorder(Vec<Bytes>);
+    impl ByteSink for Recorder {
+        fn write(&mut self, part: Bytes) -> Result<(), StoreError> {
+            self.0.push(part);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn parts_are_full_size_but_the_last_and_make_the_same_file() {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
+        // Pseudo-random values so the output does not compress to nothing.
+        let values: Vec<i64> = (0..3_000_000i64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15u64 as i64))
+            .collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(values)) as ArrayRef],
+        )
+        .unwrap();
+        let mut sink = Recorder(Vec::new());
+        {
+            let mut out = Output::parquet(&schema, &mut sink, "f").unwrap();
+            for i in 0..6 {
+                out.write(batch.slice(i * 500_000, 500_000), "f").unwrap();
+            }
+            out.finish("f").unwrap();
+        }
+        let parts = sink.0;
+        assert!(parts.len() >= 3, "{}", parts.len());
+        assert!(
+            parts[..parts.len() - 1]
+                .iter()
+                .all(|p| p.len() == PART_BYTES)
+        );
+        let whole: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+        let read: usize = parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(
+            Bytes::from(whole),
+            8192,
+        )
+        .unwrap()
+        .map(|b| b.unwrap().num_rows())
+        .sum();
+        assert_eq!(read, 3_000_000);
+    }
+
+    #[test]
+    fn a_failing_sink_is_a_sink_error() {
+        struct Broken;
+        impl ByteSink for Broken {
+            fn write(&mut self, _: Bytes) -> Result<(), StoreError> {
+                Err(StoreError::Io {
+                    key: "k".into(),
+                    message: "disk full".into(),
+                })
+            }
+        }
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, true)]));
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef],
+        )
+        .unwrap();
+        let mut sink = Broken;
+        let mut out = Output::parquet(&schema, &mut sink, "f").unwrap();
+        out.write(batch, "f").unwrap();
+        let e = out.finish("f").unwrap_err();
+        assert!(
+            matches!(&e, CheckError::Sink { source, .. } if source.to_string().contains("disk full")),
+            "{e}"
+        );
+    }
+}
