@@ -1,5 +1,8 @@
 //! Helpers shared by the workspace's end-to-end tests.
 
+pub mod scd2;
+pub mod sql;
+
 use std::path::{Path, PathBuf};
 use tidemark_core::ports::{QueryEngine, SqlValue};
 use tidemark_local::duckdb::DuckDbEngine;
@@ -24,6 +27,43 @@ pub fn python() -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Runs `tools/python/<script>` with `args` in the tools venv, feeding it
+/// `input` as JSON on stdin; returns its JSON output.
+pub fn run_python(script: &str, args: &[&str], input: &serde_json::Value) -> serde_json::Value {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let path = workspace().join("tools/python").join(script);
+    let mut child = Command::new(python())
+        .arg(&path)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(input.to_string().as_bytes())
+        .expect("write the input");
+    let out = child.wait_with_output().expect("the script finishes");
+    assert!(
+        out.status.success(),
+        "{} {args:?} failed ({}):\n{}",
+        path.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{} printed no JSON ({e}): {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
 }
 
 /// A whole history table as text: a header, then every row with every

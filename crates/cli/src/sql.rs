@@ -70,12 +70,15 @@ pub fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
         batch_id: &args.batch,
         snapshot,
     };
-    let mut statements = plan.create_statements(dialect.as_ref());
-    statements.extend(plan.delete_guard(dialect.as_ref()));
-    statements.push(plan.merge(dialect.as_ref()));
-    statements.push(plan.current_view());
-    for s in statements {
-        println!("{s};\n");
+    println!(
+        "-- {} statements of a run that merges batch {} into {}.{}, on its first run\n-- (later runs create nothing, and add new nullable columns when the metadata has them).\n",
+        dialect.name(),
+        args.batch,
+        config.source.database,
+        args.table
+    );
+    for s in plan.first_run_statements(dialect.as_ref()) {
+        println!("{};\n", s.sql);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -84,8 +84,15 @@ impl Lake {
             snapshot: None,
         };
         let dialect = self.engine.dialect();
-        for sql in plan.create_statements(dialect.as_ref()) {
-            self.engine.execute(&sql).await.unwrap();
+        let listed = self
+            .engine
+            .execute(&plan.columns_query(dialect.as_ref()))
+            .await
+            .unwrap();
+        if listed.rows.is_empty() {
+            for statement in plan.schema_statements(dialect.as_ref(), &[]).unwrap() {
+                self.engine.execute(&statement.sql).await.unwrap();
+            }
         }
         let merge = plan.merge(dialect.as_ref());
         self.engine

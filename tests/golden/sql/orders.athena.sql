@@ -1,23 +1,41 @@
-CREATE DATABASE IF NOT EXISTS `demo`;
+SELECT table_name, column_name, data_type FROM information_schema.columns
+WHERE table_schema = 'demo' AND table_name IN ('orders', 'orders_changes')
+ORDER BY table_name, ordinal_position;
 
-CREATE TABLE IF NOT EXISTS `demo`.`orders` (
+CREATE TABLE "demo"."orders"
+WITH (table_type = 'ICEBERG', is_external = false, location = 's3://tidemark-lake/history/demo/orders/', format = 'PARQUET', write_compression = 'ZSTD')
+AS SELECT
+  CAST(NULL AS bigint) AS "order_id",
+  CAST(NULL AS bigint) AS "customer_id",
+  CAST(NULL AS varchar) AS "status",
+  CAST(NULL AS decimal(12,2)) AS "amount",
+  CAST(NULL AS timestamp(6)) AS "ordered_at",
+  CAST(NULL AS varchar) AS "note",
+  CAST(NULL AS timestamp(6)) AS "valid_from",
+  CAST(NULL AS varchar) AS "change_seq",
+  CAST(NULL AS timestamp(6)) AS "valid_to",
+  CAST(NULL AS boolean) AS "is_current",
+  CAST(NULL AS boolean) AS "is_deleted",
+  CAST(NULL AS varchar) AS "op",
+  CAST(NULL AS varchar) AS "batch_id",
+  CAST(NULL AS varchar) AS "row_hash"
+WITH NO DATA;
+
+CREATE EXTERNAL TABLE IF NOT EXISTS `demo`.`orders_changes` (
   `order_id` bigint,
   `customer_id` bigint,
   `status` string,
   `amount` decimal(12,2),
   `ordered_at` timestamp,
   `note` string,
+  `op` string,
   `valid_from` timestamp,
   `change_seq` string,
-  `valid_to` timestamp,
-  `is_current` boolean,
-  `is_deleted` boolean,
-  `op` string,
-  `batch_id` string,
-  `row_hash` string
+  `row_hash` string,
+  `batch_id` string
 )
-LOCATION 's3://tidemark-lake/history/demo/orders/'
-TBLPROPERTIES ('table_type' = 'ICEBERG', 'format' = 'parquet', 'write_compression' = 'zstd');
+STORED AS PARQUET
+LOCATION 's3://tidemark-lake/validated/demo/orders/';
 
 MERGE INTO "demo"."orders" AS t
 USING (
@@ -32,7 +50,7 @@ USING (
     FROM "demo"."orders" h WHERE EXISTS (SELECT 1 FROM touched k WHERE k."order_id" = h."order_id")
     UNION ALL
     SELECT l."order_id", l."customer_id", l."status", l."amount", l."ordered_at", l."note", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
-    FROM "demo"."orders_changes" l WHERE EXISTS (SELECT 1 FROM touched k WHERE k."order_id" = l."order_id")
+    FROM "demo"."orders_changes" l WHERE l."batch_id" <= 'b000002' AND EXISTS (SELECT 1 FROM touched k WHERE k."order_id" = l."order_id")
   ),
   timeline AS (
     SELECT * FROM (
@@ -65,6 +83,8 @@ WHEN MATCHED AND (t."valid_to" <> s."valid_to" OR t."is_current" <> s."is_curren
   UPDATE SET "valid_to" = s."valid_to", "is_current" = s."is_current"
 WHEN NOT MATCHED AND NOT s.drop_row THEN
   INSERT ("order_id", "customer_id", "status", "amount", "ordered_at", "note", "valid_from", "change_seq", "valid_to", "is_current", "is_deleted", "op", "batch_id", "row_hash") VALUES (s."order_id", s."customer_id", s."status", s."amount", s."ordered_at", s."note", s."valid_from", s."change_seq", s."valid_to", s."is_current", s."is_deleted", s."op", s."batch_id", s."row_hash");
+
+SELECT count(*) AS row_count FROM "demo"."orders";
 
 CREATE OR REPLACE VIEW "demo"."orders_current" AS
 SELECT "order_id", "customer_id", "status", "amount", "ordered_at", "note", "valid_from", "op", "batch_id"

@@ -1,3 +1,7 @@
+SELECT table_name, column_name, data_type FROM information_schema.columns
+WHERE table_schema = 'demo' AND table_name IN ('orders')
+ORDER BY table_name, ordinal_position;
+
 CREATE SCHEMA IF NOT EXISTS "demo";
 
 CREATE TABLE IF NOT EXISTS "demo"."orders" (
@@ -30,7 +34,7 @@ USING (
     FROM "demo"."orders" h WHERE EXISTS (SELECT 1 FROM touched k WHERE k."order_id" = h."order_id")
     UNION ALL
     SELECT l."order_id", l."customer_id", l."status", l."amount", l."ordered_at", l."note", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
-    FROM read_parquet('/lake/validated/demo/orders/*/*.parquet', union_by_name = true) l WHERE EXISTS (SELECT 1 FROM touched k WHERE k."order_id" = l."order_id")
+    FROM read_parquet('/lake/validated/demo/orders/*/*.parquet', union_by_name = true) l WHERE l."batch_id" <= 'b000002' AND EXISTS (SELECT 1 FROM touched k WHERE k."order_id" = l."order_id")
   ),
   timeline AS (
     SELECT * FROM (
@@ -64,6 +68,8 @@ WHEN MATCHED AND (t."valid_to" <> s."valid_to" OR t."is_current" <> s."is_curren
 WHEN NOT MATCHED AND NOT s.drop_row THEN
   INSERT ("order_id", "customer_id", "status", "amount", "ordered_at", "note", "valid_from", "change_seq", "valid_to", "is_current", "is_deleted", "op", "batch_id", "row_hash") VALUES (s."order_id", s."customer_id", s."status", s."amount", s."ordered_at", s."note", s."valid_from", s."change_seq", s."valid_to", s."is_current", s."is_deleted", s."op", s."batch_id", s."row_hash")
 RETURNING merge_action;
+
+SELECT count(*) AS row_count FROM "demo"."orders";
 
 CREATE OR REPLACE VIEW "demo"."orders_current" AS
 SELECT "order_id", "customer_id", "status", "amount", "ordered_at", "note", "valid_from", "op", "batch_id"

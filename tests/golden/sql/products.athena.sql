@@ -1,21 +1,37 @@
-CREATE DATABASE IF NOT EXISTS `demo`;
+SELECT table_name, column_name, data_type FROM information_schema.columns
+WHERE table_schema = 'demo' AND table_name IN ('products', 'products_changes')
+ORDER BY table_name, ordinal_position;
 
-CREATE TABLE IF NOT EXISTS `demo`.`products` (
+CREATE TABLE "demo"."products"
+WITH (table_type = 'ICEBERG', is_external = false, location = 's3://tidemark-lake/history/demo/products/', format = 'PARQUET', write_compression = 'ZSTD')
+AS SELECT
+  CAST(NULL AS bigint) AS "product_id",
+  CAST(NULL AS varchar) AS "name",
+  CAST(NULL AS decimal(10,2)) AS "price",
+  CAST(NULL AS boolean) AS "active",
+  CAST(NULL AS timestamp(6)) AS "valid_from",
+  CAST(NULL AS varchar) AS "change_seq",
+  CAST(NULL AS timestamp(6)) AS "valid_to",
+  CAST(NULL AS boolean) AS "is_current",
+  CAST(NULL AS boolean) AS "is_deleted",
+  CAST(NULL AS varchar) AS "op",
+  CAST(NULL AS varchar) AS "batch_id",
+  CAST(NULL AS varchar) AS "row_hash"
+WITH NO DATA;
+
+CREATE EXTERNAL TABLE IF NOT EXISTS `demo`.`products_changes` (
   `product_id` bigint,
   `name` string,
   `price` decimal(10,2),
   `active` boolean,
+  `op` string,
   `valid_from` timestamp,
   `change_seq` string,
-  `valid_to` timestamp,
-  `is_current` boolean,
-  `is_deleted` boolean,
-  `op` string,
-  `batch_id` string,
-  `row_hash` string
+  `row_hash` string,
+  `batch_id` string
 )
-LOCATION 's3://tidemark-lake/history/demo/products/'
-TBLPROPERTIES ('table_type' = 'ICEBERG', 'format' = 'parquet', 'write_compression' = 'zstd');
+STORED AS PARQUET
+LOCATION 's3://tidemark-lake/validated/demo/products/';
 
 SELECT count(*) AS current_rows,
        count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM "demo"."products_changes" b WHERE b."batch_id" = 'b000002' AND b."product_id" = h."product_id")) AS deletes
@@ -41,7 +57,7 @@ USING (
     FROM "demo"."products" h WHERE EXISTS (SELECT 1 FROM touched k WHERE k."product_id" = h."product_id")
     UNION ALL
     SELECT l."product_id", l."name", l."price", l."active", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
-    FROM "demo"."products_changes" l WHERE EXISTS (SELECT 1 FROM touched k WHERE k."product_id" = l."product_id")
+    FROM "demo"."products_changes" l WHERE l."batch_id" <= 'b000002' AND EXISTS (SELECT 1 FROM touched k WHERE k."product_id" = l."product_id")
     UNION ALL
     SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id", 2 AS src FROM snapshot_deletes
   ),
@@ -76,6 +92,8 @@ WHEN MATCHED AND (t."valid_to" <> s."valid_to" OR t."is_current" <> s."is_curren
   UPDATE SET "valid_to" = s."valid_to", "is_current" = s."is_current"
 WHEN NOT MATCHED AND NOT s.drop_row THEN
   INSERT ("product_id", "name", "price", "active", "valid_from", "change_seq", "valid_to", "is_current", "is_deleted", "op", "batch_id", "row_hash") VALUES (s."product_id", s."name", s."price", s."active", s."valid_from", s."change_seq", s."valid_to", s."is_current", s."is_deleted", s."op", s."batch_id", s."row_hash");
+
+SELECT count(*) AS row_count FROM "demo"."products";
 
 CREATE OR REPLACE VIEW "demo"."products_current" AS
 SELECT "product_id", "name", "price", "active", "valid_from", "op", "batch_id"

@@ -1,3 +1,7 @@
+SELECT table_name, column_name, data_type FROM information_schema.columns
+WHERE table_schema = 'demo' AND table_name IN ('products')
+ORDER BY table_name, ordinal_position;
+
 CREATE SCHEMA IF NOT EXISTS "demo";
 
 CREATE TABLE IF NOT EXISTS "demo"."products" (
@@ -39,7 +43,7 @@ USING (
     FROM "demo"."products" h WHERE EXISTS (SELECT 1 FROM touched k WHERE k."product_id" = h."product_id")
     UNION ALL
     SELECT l."product_id", l."name", l."price", l."active", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
-    FROM read_parquet('/lake/validated/demo/products/*/*.parquet', union_by_name = true) l WHERE EXISTS (SELECT 1 FROM touched k WHERE k."product_id" = l."product_id")
+    FROM read_parquet('/lake/validated/demo/products/*/*.parquet', union_by_name = true) l WHERE l."batch_id" <= 'b000002' AND EXISTS (SELECT 1 FROM touched k WHERE k."product_id" = l."product_id")
     UNION ALL
     SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id", 2 AS src FROM snapshot_deletes
   ),
@@ -75,6 +79,8 @@ WHEN MATCHED AND (t."valid_to" <> s."valid_to" OR t."is_current" <> s."is_curren
 WHEN NOT MATCHED AND NOT s.drop_row THEN
   INSERT ("product_id", "name", "price", "active", "valid_from", "change_seq", "valid_to", "is_current", "is_deleted", "op", "batch_id", "row_hash") VALUES (s."product_id", s."name", s."price", s."active", s."valid_from", s."change_seq", s."valid_to", s."is_current", s."is_deleted", s."op", s."batch_id", s."row_hash")
 RETURNING merge_action;
+
+SELECT count(*) AS row_count FROM "demo"."products";
 
 CREATE OR REPLACE VIEW "demo"."products_current" AS
 SELECT "product_id", "name", "price", "active", "valid_from", "op", "batch_id"

@@ -1,10 +1,16 @@
 //! The two SQL dialects. Everything engine-specific is here; the plan is shared.
 
-use crate::metadata::{ColumnType, TableMetadata};
+use super::plan::{CHANGE_LOG_CONTROL_COLUMNS, HistoryColumn};
+use crate::metadata::{Column, ColumnType, TableMetadata};
 
 /// Quotes an identifier (already checked against [`crate::metadata::check_identifier`]).
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quotes an identifier for Hive DDL, which Athena parses with backticks.
+fn hive_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
 }
 
 /// A string literal with quotes doubled; the only way a value enters SQL.
@@ -12,21 +18,70 @@ pub fn string_literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
+/// Which grammar a statement is written in. Athena runs most statements on
+/// Trino, but DDL on external tables and Iceberg schema changes only exist
+/// in its Hive DDL (`CREATE EXTERNAL TABLE`, `ALTER TABLE ... ADD COLUMNS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grammar {
+    /// Trino SQL (Athena engine v3), and DuckDB's own SQL.
+    Sql,
+    /// Athena's Hive DDL.
+    HiveDdl,
+}
+
+/// One statement and the grammar it is written in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub grammar: Grammar,
+    pub sql: String,
+}
+
+impl Statement {
+    pub fn sql(sql: String) -> Statement {
+        Statement {
+            grammar: Grammar::Sql,
+            sql,
+        }
+    }
+    fn hive(sql: String) -> Statement {
+        Statement {
+            grammar: Grammar::HiveDdl,
+            sql,
+        }
+    }
+}
+
 /// What differs between Athena (Trino on Iceberg) and DuckDB.
 pub trait Dialect: Send + Sync {
     fn name(&self) -> &'static str;
-    /// The engine's type for a metadata column type.
+    /// The history table's type for a metadata column type, as the engine's
+    /// `information_schema.columns.data_type` reports it.
     fn column_type(&self, ty: ColumnType) -> String;
     fn timestamp_type(&self) -> &'static str;
     fn string_type(&self) -> &'static str;
-    /// `CREATE SCHEMA` for the history database.
-    fn create_schema(&self, database: &str) -> String;
-    /// The history table's DDL, given its column definitions.
-    fn create_table(&self, database: &str, table: &str, columns: &[(String, String)]) -> String;
+    /// Makes sure the history database exists, where the engine creates it.
+    fn create_schema(&self, database: &str) -> Option<Statement>;
+    /// The history table's DDL, given its columns (engine types).
+    fn create_table(&self, database: &str, table: &str, columns: &[HistoryColumn]) -> Statement;
+    /// Adds nullable business columns to the history table (additive drift).
+    fn add_columns(&self, database: &str, table: &str, columns: &[&Column]) -> Vec<Statement>;
     /// A relation over every normalised (validated) file of the table: its change log.
     fn change_log(&self, database: &str, meta: &TableMetadata) -> String;
-    /// `ALTER TABLE ... ADD COLUMN` for additive drift.
-    fn add_column(&self, database: &str, table: &str, column: &str, ty: &str) -> String;
+    /// The name under which `information_schema` lists the change log, when
+    /// it is a table the plan must create and evolve.
+    fn change_log_table(&self, _meta: &TableMetadata) -> Option<String> {
+        None
+    }
+    /// DDL for the change log, given the columns its table has now (`None`:
+    /// the table does not exist). Empty where the log is read directly.
+    fn change_log_ddl(
+        &self,
+        _database: &str,
+        _meta: &TableMetadata,
+        _existing: Option<&[String]>,
+    ) -> Vec<Statement> {
+        Vec::new()
+    }
     /// A clause that makes the MERGE return one `merge_action` row per changed
     /// row (`INSERT`, `UPDATE`, `DELETE`), where the engine has one.
     fn merge_returning(&self) -> Option<&'static str> {
@@ -71,20 +126,37 @@ impl Dialect for DuckDb {
     fn string_type(&self) -> &'static str {
         "VARCHAR"
     }
-    fn create_schema(&self, database: &str) -> String {
-        format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(database))
+    fn create_schema(&self, database: &str) -> Option<Statement> {
+        Some(Statement::sql(format!(
+            "CREATE SCHEMA IF NOT EXISTS {}",
+            quote_ident(database)
+        )))
     }
-    fn create_table(&self, database: &str, table: &str, columns: &[(String, String)]) -> String {
+    fn create_table(&self, database: &str, table: &str, columns: &[HistoryColumn]) -> Statement {
         let cols: Vec<String> = columns
             .iter()
-            .map(|(n, t)| format!("  {} {t}", quote_ident(n)))
+            .map(|c| format!("  {} {}", quote_ident(&c.name), c.engine_type))
             .collect();
-        format!(
+        Statement::sql(format!(
             "CREATE TABLE IF NOT EXISTS {}.{} (\n{}\n)",
             quote_ident(database),
             quote_ident(table),
             cols.join(",\n")
-        )
+        ))
+    }
+    fn add_columns(&self, database: &str, table: &str, columns: &[&Column]) -> Vec<Statement> {
+        columns
+            .iter()
+            .map(|c| {
+                Statement::sql(format!(
+                    "ALTER TABLE {}.{} ADD COLUMN IF NOT EXISTS {} {}",
+                    quote_ident(database),
+                    quote_ident(table),
+                    quote_ident(&c.name),
+                    self.column_type(c.column_type)
+                ))
+            })
+            .collect()
     }
     fn change_log(&self, database: &str, meta: &TableMetadata) -> String {
         let glob = format!(
@@ -97,35 +169,36 @@ impl Dialect for DuckDb {
             string_literal(&glob)
         )
     }
-    fn add_column(&self, database: &str, table: &str, column: &str, ty: &str) -> String {
-        format!(
-            "ALTER TABLE {}.{} ADD COLUMN IF NOT EXISTS {} {ty}",
-            quote_ident(database),
-            quote_ident(table),
-            quote_ident(column)
-        )
-    }
     fn merge_returning(&self) -> Option<&'static str> {
         Some("RETURNING merge_action")
     }
 }
 
-/// Athena (engine v3, Trino) on Iceberg, with the change log as an external
-/// Parquet table `<table>_changes` over the validated prefix.
+/// Athena (engine v3, Trino) on Iceberg. The history table is created with a
+/// `CREATE TABLE ... AS ... WITH NO DATA` (Trino SQL, so its types are Trino's:
+/// `timestamp(6)`, `varchar`); the change log is an external Parquet table
+/// `<table>_changes` over the table's validated prefix (every batch's folder).
 #[derive(Debug, Clone)]
 pub struct Athena {
     /// `s3://bucket/prefix` of the lake.
     pub lake_uri: String,
 }
 
-impl Dialect for Athena {
-    fn name(&self) -> &'static str {
-        "athena"
+impl Athena {
+    fn location(&self, area: &str, database: &str, table: &str) -> String {
+        string_literal(&format!(
+            "{}/{area}/{database}/{table}/",
+            self.lake_uri.trim_end_matches('/')
+        ))
     }
-    fn column_type(&self, ty: ColumnType) -> String {
+
+    /// Hive DDL's name for a type. `iceberg`: the Iceberg table's type, which
+    /// has no 8- or 16-bit integers; otherwise the type the Parquet files of
+    /// the change log hold.
+    fn hive_type(ty: ColumnType, iceberg: bool) -> String {
         match ty {
-            ColumnType::Bool => "boolean".into(),
-            // Iceberg has no 8/16-bit or unsigned integers.
+            ColumnType::Int8 if !iceberg => "tinyint".into(),
+            ColumnType::Int16 | ColumnType::UInt8 if !iceberg => "smallint".into(),
             ColumnType::Int8
             | ColumnType::Int16
             | ColumnType::Int32
@@ -140,30 +213,100 @@ impl Dialect for Athena {
             ColumnType::Binary => "binary".into(),
             ColumnType::Date32 => "date".into(),
             ColumnType::Timestamp(_) => "timestamp".into(),
+            ColumnType::Bool => "boolean".into(),
+        }
+    }
+
+    /// The change log's columns in Hive DDL: business columns, then the
+    /// control columns validation writes.
+    fn change_log_columns(meta: &TableMetadata) -> Vec<(String, String)> {
+        meta.columns
+            .iter()
+            .map(|c| (c.name.clone(), Self::hive_type(c.column_type, false)))
+            .chain(CHANGE_LOG_CONTROL_COLUMNS.iter().map(|n| {
+                let ty = if *n == "valid_from" {
+                    "timestamp"
+                } else {
+                    "string"
+                };
+                (n.to_string(), ty.to_string())
+            }))
+            .collect()
+    }
+
+    fn hive_add_columns(database: &str, table: &str, columns: &[(String, String)]) -> Statement {
+        let cols: Vec<String> = columns
+            .iter()
+            .map(|(n, t)| format!("{} {t}", hive_ident(n)))
+            .collect();
+        Statement::hive(format!(
+            "ALTER TABLE {}.{} ADD COLUMNS ({})",
+            hive_ident(database),
+            hive_ident(table),
+            cols.join(", ")
+        ))
+    }
+}
+
+impl Dialect for Athena {
+    fn name(&self) -> &'static str {
+        "athena"
+    }
+    fn column_type(&self, ty: ColumnType) -> String {
+        match ty {
+            ColumnType::Bool => "boolean".into(),
+            // Iceberg has no 8/16-bit or unsigned integers.
+            ColumnType::Int8
+            | ColumnType::Int16
+            | ColumnType::Int32
+            | ColumnType::UInt8
+            | ColumnType::UInt16 => "integer".into(),
+            ColumnType::Int64 | ColumnType::UInt32 => "bigint".into(),
+            ColumnType::UInt64 => "decimal(20,0)".into(),
+            ColumnType::Float32 => "real".into(),
+            ColumnType::Float64 => "double".into(),
+            ColumnType::Decimal128 { precision, scale } => format!("decimal({precision},{scale})"),
+            ColumnType::String | ColumnType::LargeString => "varchar".into(),
+            ColumnType::Binary => "varbinary".into(),
+            ColumnType::Date32 => "date".into(),
+            ColumnType::Timestamp(_) => "timestamp(6)".into(),
         }
     }
     fn timestamp_type(&self) -> &'static str {
-        "timestamp"
+        "timestamp(6)"
     }
     fn string_type(&self) -> &'static str {
-        "string"
+        "varchar"
     }
-    fn create_schema(&self, database: &str) -> String {
-        format!("CREATE DATABASE IF NOT EXISTS `{database}`")
+    /// The Glue database is infrastructure (Terraform creates it).
+    fn create_schema(&self, _database: &str) -> Option<Statement> {
+        None
     }
-    fn create_table(&self, database: &str, table: &str, columns: &[(String, String)]) -> String {
+    fn create_table(&self, database: &str, table: &str, columns: &[HistoryColumn]) -> Statement {
         let cols: Vec<String> = columns
             .iter()
-            .map(|(n, t)| format!("  `{n}` {t}"))
+            .map(|c| {
+                format!(
+                    "  CAST(NULL AS {}) AS {}",
+                    c.engine_type,
+                    quote_ident(&c.name)
+                )
+            })
             .collect();
-        format!(
-            "CREATE TABLE IF NOT EXISTS `{database}`.`{table}` (\n{}\n)\nLOCATION {}\nTBLPROPERTIES ('table_type' = 'ICEBERG', 'format' = 'parquet', 'write_compression' = 'zstd')",
-            cols.join(",\n"),
-            string_literal(&format!(
-                "{}/history/{database}/{table}/",
-                self.lake_uri.trim_end_matches('/')
-            ))
-        )
+        Statement::sql(format!(
+            "CREATE TABLE {}.{}\nWITH (table_type = 'ICEBERG', is_external = false, location = {}, format = 'PARQUET', write_compression = 'ZSTD')\nAS SELECT\n{}\nWITH NO DATA",
+            quote_ident(database),
+            quote_ident(table),
+            self.location("history", database, table),
+            cols.join(",\n")
+        ))
+    }
+    fn add_columns(&self, database: &str, table: &str, columns: &[&Column]) -> Vec<Statement> {
+        let cols: Vec<(String, String)> = columns
+            .iter()
+            .map(|c| (c.name.clone(), Self::hive_type(c.column_type, true)))
+            .collect();
+        vec![Self::hive_add_columns(database, table, &cols)]
     }
     fn change_log(&self, database: &str, meta: &TableMetadata) -> String {
         format!(
@@ -172,7 +315,42 @@ impl Dialect for Athena {
             quote_ident(&format!("{}_changes", meta.name))
         )
     }
-    fn add_column(&self, database: &str, table: &str, column: &str, ty: &str) -> String {
-        format!("ALTER TABLE `{database}`.`{table}` ADD COLUMNS (`{column}` {ty})")
+    fn change_log_table(&self, meta: &TableMetadata) -> Option<String> {
+        Some(format!("{}_changes", meta.name))
+    }
+    fn change_log_ddl(
+        &self,
+        database: &str,
+        meta: &TableMetadata,
+        existing: Option<&[String]>,
+    ) -> Vec<Statement> {
+        let table = format!("{}_changes", meta.name);
+        let columns = Self::change_log_columns(meta);
+        match existing {
+            None => {
+                let cols: Vec<String> = columns
+                    .iter()
+                    .map(|(n, t)| format!("  {} {t}", hive_ident(n)))
+                    .collect();
+                vec![Statement::hive(format!(
+                    "CREATE EXTERNAL TABLE IF NOT EXISTS {}.{} (\n{}\n)\nSTORED AS PARQUET\nLOCATION {}",
+                    hive_ident(database),
+                    hive_ident(&table),
+                    cols.join(",\n"),
+                    self.location("validated", database, &meta.name)
+                ))]
+            }
+            Some(existing) => {
+                let missing: Vec<(String, String)> = columns
+                    .into_iter()
+                    .filter(|(n, _)| !existing.iter().any(|e| e.eq_ignore_ascii_case(n)))
+                    .collect();
+                if missing.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![Self::hive_add_columns(database, &table, &missing)]
+                }
+            }
+        }
     }
 }

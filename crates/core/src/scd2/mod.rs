@@ -11,5 +11,8 @@
 mod dialect;
 mod plan;
 
-pub use dialect::{Athena, Dialect, DuckDb, quote_ident, string_literal};
-pub use plan::{HISTORY_CONTROL_COLUMNS, MergePlan, SnapshotParams, VALID_TO_OPEN};
+pub use dialect::{Athena, Dialect, DuckDb, Grammar, Statement, quote_ident, string_literal};
+pub use plan::{
+    CHANGE_LOG_CONTROL_COLUMNS, ExistingColumn, HISTORY_CONTROL_COLUMNS, HistoryColumn, MergePlan,
+    SnapshotParams, VALID_TO_OPEN,
+};

@@ -1,7 +1,7 @@
 //! The merge plan of one batch into one history table, rendered for a dialect.
 
-use super::dialect::{Dialect, quote_ident, string_literal};
-use crate::metadata::TableMetadata;
+use super::dialect::{Dialect, Statement, quote_ident, string_literal};
+use crate::metadata::{Column, TableMetadata};
 
 /// `valid_to` of a current row.
 pub const VALID_TO_OPEN: &str = "9999-12-31 23:59:59.999999";
@@ -18,6 +18,26 @@ pub const HISTORY_CONTROL_COLUMNS: [&str; 8] = [
     "row_hash",
 ];
 
+/// The control columns of a validated (normalised) file, after the business
+/// columns: the table's change log.
+pub const CHANGE_LOG_CONTROL_COLUMNS: [&str; 5] =
+    ["op", "valid_from", "change_seq", "row_hash", "batch_id"];
+
+/// A column of the history table and its engine type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryColumn {
+    pub name: String,
+    pub engine_type: String,
+}
+
+/// A column as the engine's `information_schema.columns` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExistingColumn {
+    pub table: String,
+    pub name: String,
+    pub data_type: String,
+}
+
 /// `change_seq` of a delete a snapshot synthesised for a missing key.
 const SNAPSHOT_DELETE_SEQ: &str = "snapshot-delete";
 
@@ -27,6 +47,13 @@ pub struct SnapshotParams {
     /// Microseconds since the epoch.
     pub extract_time: i64,
     pub max_delete_fraction: f64,
+}
+
+impl SnapshotParams {
+    /// Whether an extract may delete `deletes` of the `current` rows.
+    pub fn allows(&self, deletes: u64, current: u64) -> bool {
+        current == 0 || deletes as f64 <= self.max_delete_fraction * current as f64
+    }
 }
 
 /// Merging batch `batch_id` of `meta`'s table.
@@ -83,12 +110,15 @@ impl MergePlan<'_> {
     }
 
     /// The history table's columns and their engine types.
-    pub fn history_columns(&self, d: &dyn Dialect) -> Vec<(String, String)> {
-        let mut cols: Vec<(String, String)> = self
+    pub fn history_columns(&self, d: &dyn Dialect) -> Vec<HistoryColumn> {
+        let mut cols: Vec<HistoryColumn> = self
             .meta
             .columns
             .iter()
-            .map(|c| (c.name.clone(), d.column_type(c.column_type)))
+            .map(|c| HistoryColumn {
+                name: c.name.clone(),
+                engine_type: d.column_type(c.column_type),
+            })
             .collect();
         let ts = d.timestamp_type().to_string();
         let text = d.string_type().to_string();
@@ -102,17 +132,96 @@ impl MergePlan<'_> {
             ("batch_id", text.clone()),
             ("row_hash", text),
         ] {
-            cols.push((name.to_string(), ty));
+            cols.push(HistoryColumn {
+                name: name.to_string(),
+                engine_type: ty,
+            });
         }
         cols
     }
 
-    /// DDL that makes sure the schema and the history table exist.
-    pub fn create_statements(&self, d: &dyn Dialect) -> Vec<String> {
-        vec![
-            d.create_schema(self.database),
-            d.create_table(self.database, &self.meta.name, &self.history_columns(d)),
-        ]
+    /// Lists the columns the history table (and the change-log table, where
+    /// the dialect has one) have now: `table_name`, `column_name`, `data_type`.
+    pub fn columns_query(&self, d: &dyn Dialect) -> String {
+        let tables: Vec<String> = std::iter::once(self.meta.name.clone())
+            .chain(d.change_log_table(self.meta))
+            .map(|t| string_literal(&t))
+            .collect();
+        format!(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns\nWHERE table_schema = {} AND table_name IN ({})\nORDER BY table_name, ordinal_position",
+            string_literal(self.database),
+            tables.join(", ")
+        )
+    }
+
+    /// The DDL that brings the history table (and the change log's table)
+    /// from `existing` (what [`Self::columns_query`] returned) to the
+    /// metadata: create them, or add the new nullable columns. Anything else
+    /// (a dropped or retyped column, a new column that is not nullable) is a
+    /// breaking change: the reasons are returned and nothing is to be run.
+    pub fn schema_statements(
+        &self,
+        d: &dyn Dialect,
+        existing: &[ExistingColumn],
+    ) -> Result<Vec<Statement>, Vec<String>> {
+        let table = self.meta.name.as_str();
+        let history: Vec<&ExistingColumn> = existing.iter().filter(|c| c.table == table).collect();
+        let mut statements = Vec::new();
+        if history.is_empty() {
+            statements.extend(d.create_schema(self.database));
+            statements.push(d.create_table(self.database, table, &self.history_columns(d)));
+        } else {
+            let has = |name: &str| history.iter().any(|c| c.name.eq_ignore_ascii_case(name));
+            let mut reasons = Vec::new();
+            for c in &history {
+                if HISTORY_CONTROL_COLUMNS.contains(&c.name.as_str()) {
+                    continue;
+                }
+                match self.meta.column(&c.name) {
+                    None => reasons.push(format!(
+                        "column {} is in the history table but not in the metadata",
+                        c.name
+                    )),
+                    Some(m)
+                        if !d
+                            .column_type(m.column_type)
+                            .eq_ignore_ascii_case(&c.data_type) =>
+                    {
+                        reasons.push(format!(
+                            "column {} is {} in the history table, but the metadata says {} ({})",
+                            c.name,
+                            c.data_type,
+                            m.column_type,
+                            d.column_type(m.column_type)
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
+            let added: Vec<&Column> = self.meta.columns.iter().filter(|c| !has(&c.name)).collect();
+            for c in added.iter().filter(|c| !c.nullable) {
+                reasons.push(format!(
+                    "new column {} is not nullable, so earlier versions have no value for it",
+                    c.name
+                ));
+            }
+            if !reasons.is_empty() {
+                return Err(reasons);
+            }
+            if !added.is_empty() {
+                statements.extend(d.add_columns(self.database, table, &added));
+            }
+        }
+        if let Some(log) = d.change_log_table(self.meta) {
+            let columns: Vec<String> = existing
+                .iter()
+                .filter(|c| c.table == log)
+                .map(|c| c.name.clone())
+                .collect();
+            let existing = (!columns.is_empty()).then_some(columns.as_slice());
+            statements.extend(d.change_log_ddl(self.database, self.meta, existing));
+        }
+        Ok(statements)
     }
 
     /// Snapshot tables: how many current rows the extract would delete, and how
@@ -165,7 +274,7 @@ impl MergePlan<'_> {
         let all_cols = self
             .history_columns(d)
             .into_iter()
-            .map(|(n, _)| quote_ident(&n))
+            .map(|c| quote_ident(&c.name))
             .collect::<Vec<_>>();
         format!(
             "MERGE INTO {table} AS t
@@ -181,7 +290,7 @@ USING (
     FROM {table} h WHERE EXISTS (SELECT 1 FROM touched k WHERE {mh})
     UNION ALL
     SELECT {lb}, l.\"op\", l.\"valid_from\", l.\"change_seq\", l.\"row_hash\", l.\"batch_id\", 1 AS src
-    FROM {log} l WHERE EXISTS (SELECT 1 FROM touched k WHERE {ml}){extra_timeline}
+    FROM {log} l WHERE l.\"batch_id\" <= {batch} AND EXISTS (SELECT 1 FROM touched k WHERE {ml}){extra_timeline}
   ),
   timeline AS (
     SELECT * FROM (
@@ -225,6 +334,22 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
             values = all_cols.iter().map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", "),
             returning = d.merge_returning().map(|r| format!("\n{r}")).unwrap_or_default(),
         )
+    }
+
+    /// Every statement a run of this plan executes, in order, on an engine
+    /// where the history table does not exist yet: for `tidemark sql`, the
+    /// golden files and the grammar checks.
+    pub fn first_run_statements(&self, d: &dyn Dialect) -> Vec<Statement> {
+        let mut statements = vec![Statement::sql(self.columns_query(d))];
+        statements.extend(
+            self.schema_statements(d, &[])
+                .expect("creating the tables cannot be a breaking change"),
+        );
+        statements.extend(self.delete_guard(d).map(Statement::sql));
+        statements.push(Statement::sql(self.merge(d)));
+        statements.push(Statement::sql(self.count_rows()));
+        statements.push(Statement::sql(self.current_view()));
+        statements
     }
 
     /// The `_current` view: the latest version of every key that is not deleted.

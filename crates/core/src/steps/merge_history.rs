@@ -1,10 +1,9 @@
-use super::{layout, load_metadata, table_config};
+use super::{layout, load_metadata, sync_history_schema, table_config};
 use crate::config::TableMode;
 use crate::error::{EngineError, Error};
 use crate::events::{MergeEvent, MergeOutput};
 use crate::lease::Lease;
 use crate::ledger::{BatchStatus, StoredLedger};
-use crate::metadata::Drift;
 use crate::ports::Ports;
 use crate::scd2::{MergePlan, SnapshotParams};
 
@@ -74,22 +73,7 @@ async fn merge_batch(
         table: table.to_string(),
         source,
     };
-    for ddl in plan.create_statements(dialect.as_ref()) {
-        ports.engine.execute(&ddl).await.map_err(merge_err)?;
-    }
-    if let Drift::Additive { added } = &event.work.drift {
-        for name in added {
-            if let Some(col) = meta.column(name) {
-                let ddl = dialect.add_column(
-                    plan.database,
-                    table,
-                    name,
-                    &dialect.column_type(col.column_type),
-                );
-                ports.engine.execute(&ddl).await.map_err(merge_err)?;
-            }
-        }
-    }
+    sync_history_schema(ports, &plan).await?;
     let count =
         |r: crate::ports::QueryResult, col: &str| r.int(col).unwrap_or_default().max(0) as u64;
     let count_rows = async || {
@@ -107,7 +91,7 @@ async fn merge_batch(
         if let (Some(guard), Some(s)) = (plan.delete_guard(dialect.as_ref()), snapshot) {
             let r = ports.engine.execute(&guard).await.map_err(merge_err)?;
             let (deletes, current) = (count(r.clone(), "deletes"), count(r, "current_rows"));
-            if current > 0 && deletes as f64 > s.max_delete_fraction * current as f64 {
+            if !s.allows(deletes, current) {
                 return Err(Error::Validation(format!(
                     "{table}: the extract in batch {batch_id} would delete {deletes} of {current} current rows, more than max_delete_fraction = {}; nothing was deleted. If the source really lost those rows, raise max_delete_fraction for this table and rerun.",
                     s.max_delete_fraction

@@ -18,7 +18,8 @@ pub use validate_landed::validate_landed;
 use crate::error::{Error, StoreError};
 use crate::layout::LakeLayout;
 use crate::metadata::TableMetadata;
-use crate::ports::Ports;
+use crate::ports::{Ports, SqlValue};
+use crate::scd2::{ExistingColumn, MergePlan};
 
 pub(crate) fn layout(ports: &Ports) -> LakeLayout<'_> {
     LakeLayout {
@@ -42,6 +43,54 @@ pub(crate) async fn load_metadata(
     })?;
     let text = String::from_utf8_lossy(&bytes);
     Ok(TableMetadata::from_json(&ports.lake.uri(&key), &text)?)
+}
+
+/// Brings the history table (and the change log's table, on Athena) to the
+/// metadata's schema: creates them, or adds new nullable columns. A breaking
+/// difference fails with `Tidemark.SchemaDrift` before anything runs.
+pub(crate) async fn sync_history_schema(ports: &Ports, plan: &MergePlan<'_>) -> Result<(), Error> {
+    let table = plan.meta.name.as_str();
+    let dialect = ports.engine.dialect();
+    let merge_err = |source| Error::Merge {
+        table: table.to_string(),
+        source,
+    };
+    let listed = ports
+        .engine
+        .execute(&plan.columns_query(dialect.as_ref()))
+        .await
+        .map_err(merge_err)?;
+    let text = |row: &[SqlValue], i: usize| match row.get(i) {
+        Some(SqlValue::Text(t)) => t.clone(),
+        _ => String::new(),
+    };
+    let existing: Vec<ExistingColumn> = listed
+        .rows
+        .iter()
+        .map(|row| ExistingColumn {
+            table: text(row, 0),
+            name: text(row, 1),
+            data_type: text(row, 2),
+        })
+        .collect();
+    let statements = plan
+        .schema_statements(dialect.as_ref(), &existing)
+        .map_err(|reasons| Error::SchemaDrift {
+            table: table.to_string(),
+            details: format!(
+                "{}. The history table was left unchanged; a breaking change needs `--mode rebuild` into a new table.",
+                reasons.join("; ")
+            ),
+        })?;
+    for statement in statements {
+        tracing::info!(table, sql = %statement.sql, "schema change");
+        ports
+            .engine
+            .execute(&statement.sql)
+            .await
+            .map_err(merge_err)?;
+    }
+    Ok(())
 }
 
 pub(crate) fn table_config<'a>(

@@ -1,9 +1,9 @@
-use super::{layout, load_metadata};
+use super::{layout, load_metadata, sync_history_schema};
 use crate::error::Error;
 use crate::events::{PublishEvent, TableResult, TableStatus};
 use crate::ports::{CatalogColumn, CatalogEntry, Ports};
 use crate::run_record::RunRecord;
-use crate::scd2::MergePlan;
+use crate::scd2::{HistoryColumn, MergePlan};
 
 /// Descriptions of the control columns, for the catalog.
 const CONTROL_DESCRIPTIONS: [(&str, &str); 8] = [
@@ -46,9 +46,7 @@ pub async fn publish_catalog(ports: &Ports, event: PublishEvent) -> Result<Table
         table: table.to_string(),
         source,
     };
-    for ddl in plan.create_statements(dialect.as_ref()) {
-        ports.engine.execute(&ddl).await.map_err(ddl_err)?;
-    }
+    sync_history_schema(ports, &plan).await?;
     ports
         .engine
         .execute(&plan.current_view())
@@ -58,7 +56,7 @@ pub async fn publish_catalog(ports: &Ports, event: PublishEvent) -> Result<Table
     let mut columns: Vec<CatalogColumn> = plan
         .history_columns(dialect.as_ref())
         .into_iter()
-        .map(|(name, column_type)| {
+        .map(|HistoryColumn { name, engine_type }| {
             let description = meta
                 .column(&name)
                 .map(|c| c.description.clone())
@@ -71,7 +69,7 @@ pub async fn publish_catalog(ports: &Ports, event: PublishEvent) -> Result<Table
                 .unwrap_or_default();
             CatalogColumn {
                 name,
-                column_type,
+                column_type: engine_type,
                 description,
             }
         })

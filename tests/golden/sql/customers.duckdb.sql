@@ -1,0 +1,76 @@
+SELECT table_name, column_name, data_type FROM information_schema.columns
+WHERE table_schema = 'demo' AND table_name IN ('customers')
+ORDER BY table_name, ordinal_position;
+
+CREATE SCHEMA IF NOT EXISTS "demo";
+
+CREATE TABLE IF NOT EXISTS "demo"."customers" (
+  "customer_id" BIGINT,
+  "name" VARCHAR,
+  "email" VARCHAR,
+  "country" VARCHAR,
+  "created_at" TIMESTAMP,
+  "valid_from" TIMESTAMP,
+  "change_seq" VARCHAR,
+  "valid_to" TIMESTAMP,
+  "is_current" boolean,
+  "is_deleted" boolean,
+  "op" VARCHAR,
+  "batch_id" VARCHAR,
+  "row_hash" VARCHAR
+);
+
+MERGE INTO "demo"."customers" AS t
+USING (
+  WITH batch AS (
+    SELECT "customer_id", "name", "email", "country", "created_at", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM read_parquet('/lake/validated/demo/customers/*/*.parquet', union_by_name = true) WHERE "batch_id" = 'b000002'
+  ),
+  touched AS (
+    SELECT DISTINCT "customer_id" FROM batch
+  ),
+  timeline_all AS (
+    SELECT h."customer_id", h."name", h."email", h."country", h."created_at", h."op", h."valid_from", h."change_seq", h."row_hash", h."batch_id", 0 AS src
+    FROM "demo"."customers" h WHERE EXISTS (SELECT 1 FROM touched k WHERE k."customer_id" = h."customer_id")
+    UNION ALL
+    SELECT l."customer_id", l."name", l."email", l."country", l."created_at", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
+    FROM read_parquet('/lake/validated/demo/customers/*/*.parquet', union_by_name = true) l WHERE l."batch_id" <= 'b000002' AND EXISTS (SELECT 1 FROM touched k WHERE k."customer_id" = l."customer_id")
+  ),
+  timeline AS (
+    SELECT * FROM (
+      SELECT *, row_number() OVER (PARTITION BY "customer_id", "valid_from", "change_seq" ORDER BY src, "batch_id", "op", "row_hash") AS occurrence
+      FROM timeline_all
+    ) deduplicated WHERE occurrence = 1
+  ),
+  flagged AS (
+    SELECT *,
+      COALESCE(lag("row_hash") OVER (PARTITION BY "customer_id" ORDER BY "valid_from", "change_seq") = "row_hash"
+               AND lag("op" = 'D') OVER (PARTITION BY "customer_id" ORDER BY "valid_from", "change_seq") = ("op" = 'D'), FALSE) AS is_noop
+    FROM timeline
+  ),
+  versions AS (
+    SELECT *, lead("valid_from") OVER (PARTITION BY "customer_id" ORDER BY "valid_from", "change_seq") AS next_from
+    FROM flagged WHERE NOT is_noop
+  )
+  SELECT "customer_id", "name", "email", "country", "created_at", "valid_from", "change_seq",
+         COALESCE(next_from, TIMESTAMP '9999-12-31 23:59:59.999999') AS "valid_to",
+         next_from IS NULL AS "is_current",
+         "op" = 'D' AS "is_deleted", "op", "batch_id", "row_hash", FALSE AS drop_row
+  FROM versions
+  UNION ALL
+  SELECT "customer_id", "name", "email", "country", "created_at", "valid_from", "change_seq", NULL, NULL, "op" = 'D', "op", "batch_id", "row_hash", TRUE
+  FROM flagged WHERE is_noop
+) AS s
+ON t."customer_id" = s."customer_id" AND t."valid_from" = s."valid_from" AND t."change_seq" = s."change_seq"
+WHEN MATCHED AND s.drop_row THEN DELETE
+WHEN MATCHED AND (t."valid_to" <> s."valid_to" OR t."is_current" <> s."is_current") THEN
+  UPDATE SET "valid_to" = s."valid_to", "is_current" = s."is_current"
+WHEN NOT MATCHED AND NOT s.drop_row THEN
+  INSERT ("customer_id", "name", "email", "country", "created_at", "valid_from", "change_seq", "valid_to", "is_current", "is_deleted", "op", "batch_id", "row_hash") VALUES (s."customer_id", s."name", s."email", s."country", s."created_at", s."valid_from", s."change_seq", s."valid_to", s."is_current", s."is_deleted", s."op", s."batch_id", s."row_hash")
+RETURNING merge_action;
+
+SELECT count(*) AS row_count FROM "demo"."customers";
+
+CREATE OR REPLACE VIEW "demo"."customers_current" AS
+SELECT "customer_id", "name", "email", "country", "created_at", "valid_from", "op", "batch_id"
+FROM "demo"."customers"
+WHERE "is_current" AND NOT "is_deleted";

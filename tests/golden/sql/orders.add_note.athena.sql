@@ -1,0 +1,3 @@
+ALTER TABLE `demo`.`orders` ADD COLUMNS (`note` string);
+
+ALTER TABLE `demo`.`orders_changes` ADD COLUMNS (`note` string);

@@ -1,0 +1,1 @@
+ALTER TABLE "demo"."orders" ADD COLUMN IF NOT EXISTS "note" VARCHAR;

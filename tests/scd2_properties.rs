@@ -1,0 +1,415 @@
+//! Property tests of the SCD2 contract: the merge on a real DuckDB against
+//! the in-memory model (`support/scd2.rs`), over random change streams that
+//! collide on purpose — few keys, few instants and change-seqs, deletes and
+//! re-inserts, no-op updates, duplicate deliveries, late batches.
+//!
+//! Cases: 256 change streams (CDC) and 128 extract sequences (snapshot) per
+//! run, each checked for equality with the model and for idempotence. The
+//! shrunk failures proptest finds are kept in `proptest-regressions/` and
+//! replayed first; the ones worth naming are also tests below.
+
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
+use tidemark_core::ports::QueryEngine;
+use tidemark_tests::scd2::{Change, HistoryRow, Lake, Model};
+
+const CDC_CASES: u32 = 256;
+const SNAPSHOT_CASES: u32 = 128;
+
+/// A stream of changes as DMS delivers it, split into batches.
+#[derive(Debug, Clone)]
+struct CdcCase {
+    /// Batches in the order they are merged; a change may appear twice.
+    batches: Vec<Vec<Change>>,
+    /// Which batch is merged a second time at the end.
+    again: usize,
+}
+
+impl CdcCase {
+    fn changes(&self) -> Vec<Change> {
+        self.batches.iter().flatten().cloned().collect()
+    }
+}
+
+fn change() -> impl Strategy<Value = Change> {
+    (
+        1..=3i64,
+        0..5i64,
+        0..3u32,
+        prop::sample::select(vec!['I', 'U', 'U', 'D']),
+        prop::option::weighted(0.85, prop::sample::select(vec!["a", "b"])),
+    )
+        .prop_map(|(key, minute, seq, op, value)| Change {
+            key,
+            at: 1_793_491_200 + minute * 60,
+            seq,
+            op,
+            value: value.map(str::to_string),
+        })
+}
+
+fn cdc_case() -> impl Strategy<Value = CdcCase> {
+    (
+        prop::collection::vec(change(), 1..24),
+        prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+        prop::collection::vec(any::<u32>(), 32),
+        prop::collection::vec(prop::bool::weighted(0.3), 32),
+        any::<prop::sample::Index>(),
+    )
+        .prop_map(|(raw, duplicates, order, cuts, again)| {
+            // One change per (key, valid_from, change_seq): DMS never sends
+            // two different changes at one position.
+            let mut seen = std::collections::BTreeSet::new();
+            let mut changes: Vec<Change> = raw
+                .into_iter()
+                .filter(|c| seen.insert((c.key, c.at, c.seq)))
+                .collect();
+            let copies: Vec<Change> = duplicates
+                .iter()
+                .map(|i| changes[i.index(changes.len())].clone())
+                .collect();
+            changes.extend(copies);
+            // Delivery order and batch boundaries are arbitrary.
+            let mut keyed: Vec<(u32, Change)> = changes
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| (order[i % order.len()], c))
+                .collect();
+            keyed.sort_by_key(|(k, _)| *k);
+            let mut batches: Vec<Vec<Change>> = vec![Vec::new()];
+            for (i, (_, c)) in keyed.into_iter().enumerate() {
+                if cuts[i % cuts.len()] && !batches.last().is_some_and(Vec::is_empty) {
+                    batches.push(Vec::new());
+                }
+                batches.last_mut().expect("one batch at least").push(c);
+            }
+            let again = again.index(batches.len());
+            CdcCase { batches, again }
+        })
+}
+
+/// proptest's configuration: `cases` per run, shrunk failures kept in
+/// `tests/proptest-regressions/scd2_properties.txt` and replayed first.
+fn config(cases: u32) -> Config {
+    Config {
+        cases,
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/proptest-regressions/scd2_properties.txt"
+        )))),
+        ..Config::default()
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
+
+/// Merges the case's batches in order, then one of them again; checks the
+/// history against the model after all batches and after the repeat.
+async fn check_cdc(case: &CdcCase) -> Result<(), TestCaseError> {
+    let mut lake = Lake::new(false);
+    let mut ids = Vec::new();
+    for batch in &case.batches {
+        let id = lake.land(batch);
+        lake.merge(&id, 0, 0.5).await.expect("CDC has no guard");
+        ids.push(id);
+    }
+    let mut model = Model::default();
+    model.apply_changes(&case.changes());
+    let expected = model.history();
+    let actual = lake.history().await;
+    prop_assert_eq!(&actual, &expected, "history differs from the model");
+    lake.merge(&ids[case.again], 0, 0.5)
+        .await
+        .expect("CDC has no guard");
+    prop_assert_eq!(
+        lake.history().await,
+        expected,
+        "merging batch {} again changed history",
+        ids[case.again]
+    );
+    Ok(())
+}
+
+#[test]
+fn cdc_history_equals_the_model_for_any_split_order_and_repeat() {
+    let rt = runtime();
+    let mut runner = TestRunner::new(config(CDC_CASES));
+    runner
+        .run(&cdc_case(), |case| rt.block_on(check_cdc(&case)))
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A sequence of full extracts of a snapshot table, one minute apart.
+#[derive(Debug, Clone)]
+struct SnapshotCase {
+    extracts: Vec<Vec<(i64, Option<String>)>>,
+    max_delete_fraction: f64,
+}
+
+fn snapshot_case() -> impl Strategy<Value = SnapshotCase> {
+    let row = (
+        1..=4i64,
+        prop::option::weighted(0.85, prop::sample::select(vec!["a", "b"])),
+    );
+    (
+        prop::collection::vec(prop::collection::vec(row, 1..5), 1..5),
+        prop::sample::select(vec![0.25, 0.5, 1.0]),
+    )
+        .prop_map(|(extracts, max_delete_fraction)| SnapshotCase {
+            // A full extract has each key once.
+            extracts: extracts
+                .into_iter()
+                .map(|rows| {
+                    let mut seen = std::collections::BTreeSet::new();
+                    rows.into_iter()
+                        .filter(|(k, _)| seen.insert(*k))
+                        .map(|(k, v)| (k, v.map(str::to_string)))
+                        .collect()
+                })
+                .collect(),
+            max_delete_fraction,
+        })
+}
+
+async fn check_snapshot(case: &SnapshotCase) -> Result<(), TestCaseError> {
+    let mut lake = Lake::new(true);
+    lake.ensure_table(lake.engine.dialect().as_ref()).await;
+    let mut model = Model::default();
+    let mut last: Option<(String, i64)> = None;
+    for (i, rows) in case.extracts.iter().enumerate() {
+        let at = 1_793_491_200 + 60 * i as i64;
+        let changes: Vec<Change> = rows
+            .iter()
+            .map(|(key, value)| Change {
+                key: *key,
+                at,
+                seq: 0,
+                op: 'L',
+                value: value.clone(),
+            })
+            .collect();
+        let before = lake.history().await;
+        let id = lake.land(&changes);
+        let merged = lake.merge(&id, at, case.max_delete_fraction).await;
+        let modelled = model.apply_extract(at, rows, case.max_delete_fraction);
+        prop_assert_eq!(
+            merged.as_ref().err(),
+            modelled.as_ref().err(),
+            "the delete guard disagrees with the model on extract {}",
+            i
+        );
+        if merged.is_err() {
+            // The table fails and nothing of it merges past this extract;
+            // every rerun refuses it again. The earlier batches stay as they
+            // were, even merged again with the refused file in the change log.
+            prop_assert_eq!(
+                &lake.history().await,
+                &before,
+                "a refused extract changed history"
+            );
+            prop_assert!(lake.merge(&id, at, case.max_delete_fraction).await.is_err());
+            prop_assert_eq!(
+                lake.history().await,
+                before,
+                "a refused rerun changed history"
+            );
+            break;
+        }
+        prop_assert_eq!(lake.history().await, model.history(), "after extract {}", i);
+        last = Some((id, at));
+    }
+    if let Some((id, at)) = last {
+        let expected = lake.history().await;
+        lake.merge(&id, at, case.max_delete_fraction)
+            .await
+            .map_err(|e| TestCaseError::fail(format!("the guard refused a repeat: {e:?}")))?;
+        prop_assert_eq!(
+            lake.history().await,
+            expected,
+            "merging {} again changed history",
+            id
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn snapshot_history_equals_the_model_with_deletes_and_the_guard() {
+    let rt = runtime();
+    let mut runner = TestRunner::new(config(SNAPSHOT_CASES));
+    runner
+        .run(&snapshot_case(), |case| rt.block_on(check_snapshot(&case)))
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Shorthand for a change in the named cases: key, minute, seq, op, value.
+fn c(key: i64, minute: i64, seq: u32, op: char, value: Option<&str>) -> Change {
+    Change {
+        key,
+        at: 1_793_491_200 + minute * 60,
+        seq,
+        op,
+        value: value.map(str::to_string),
+    }
+}
+
+fn rows(history: &[HistoryRow]) -> Vec<String> {
+    history
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}@{}+{} ->{} {}{}",
+                r.key,
+                r.value.as_deref().unwrap_or("-"),
+                r.op,
+                (r.valid_from - 1_793_491_200) / 60,
+                r.change_seq,
+                if r.is_current {
+                    "open".to_string()
+                } else {
+                    ((r.valid_to - 1_793_491_200) / 60).to_string()
+                },
+                if r.is_current { "current" } else { "closed" },
+                if r.is_deleted { " deleted" } else { "" },
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_repeated_delete_and_a_delete_first_are_kept_once() {
+    let mut lake = Lake::new(false);
+    let b1 = lake.land(&[c(1, 0, 0, 'D', Some("a")), c(1, 1, 0, 'D', Some("a"))]);
+    lake.merge(&b1, 0, 0.5).await.unwrap();
+    let b2 = lake.land(&[c(1, 2, 0, 'I', Some("a")), c(1, 0, 0, 'D', Some("a"))]);
+    lake.merge(&b2, 0, 0.5).await.unwrap();
+    assert_eq!(
+        rows(&lake.history().await),
+        [
+            "1 a D@0+000000 ->2 closed deleted",
+            "1 a I@2+000000 ->open current"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn equal_timestamps_are_ordered_by_change_seq_across_batches() {
+    let mut lake = Lake::new(false);
+    let b1 = lake.land(&[c(1, 0, 2, 'U', Some("b"))]);
+    lake.merge(&b1, 0, 0.5).await.unwrap();
+    let b2 = lake.land(&[c(1, 0, 1, 'I', Some("a")), c(1, 0, 3, 'U', Some("a"))]);
+    lake.merge(&b2, 0, 0.5).await.unwrap();
+    assert_eq!(
+        rows(&lake.history().await),
+        [
+            "1 a I@0+000001 ->0 closed",
+            "1 b U@0+000002 ->0 closed",
+            "1 a U@0+000003 ->open current"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_guard_refuses_an_extract_that_deletes_too_much_and_changes_nothing() {
+    let mut lake = Lake::new(true);
+    let load = |key| Change {
+        key,
+        at: 1_793_491_200,
+        seq: 0,
+        op: 'L',
+        value: Some("a".into()),
+    };
+    let b1 = lake.land(&[load(1), load(2), load(3), load(4)]);
+    lake.merge(&b1, 1_793_491_200, 0.5).await.unwrap();
+    let before = lake.history().await;
+    let mut late = load(1);
+    late.at += 60;
+    let b2 = lake.land(&[late]);
+    assert_eq!(
+        lake.merge(&b2, 1_793_491_260, 0.5).await.err(),
+        Some((3, 4))
+    );
+    assert_eq!(lake.history().await, before);
+    // A fraction that allows it deletes the three missing keys.
+    lake.merge(&b2, 1_793_491_260, 0.75).await.unwrap();
+    let deleted = lake
+        .history()
+        .await
+        .into_iter()
+        .filter(|r| r.is_current && r.is_deleted)
+        .count();
+    assert_eq!(deleted, 3);
+}
+
+/// Cases of the CDC property whose Athena MERGE is transpiled to DuckDB.
+const TRANSPILED_CASES: usize = 24;
+
+/// A sample of the property's cases, merged twice: with the DuckDB rendering,
+/// and with the Athena rendering transpiled by sqlglot (read `athena`, write
+/// `duckdb`) over a `t_changes` view standing in for the external table. Both
+/// histories must equal the model. (The Iceberg DDL is Athena-only, so both
+/// lakes create the table with the DuckDB rendering.)
+#[tokio::test]
+async fn the_athena_merge_transpiled_to_duckdb_gives_the_same_history() {
+    use tidemark_core::scd2::{Athena, MergePlan};
+    let mut runner = TestRunner::deterministic();
+    let cases: Vec<CdcCase> = (0..TRANSPILED_CASES)
+        .map(|_| cdc_case().new_tree(&mut runner).unwrap().current())
+        .collect();
+    let most = cases.iter().map(|c| c.batches.len()).max().unwrap_or(0);
+    let meta = tidemark_tests::scd2::metadata();
+    let athena = Athena {
+        lake_uri: "s3://tidemark-lake".into(),
+    };
+    let batch_ids: Vec<String> = (1..=most).map(|i| format!("b{i:06}")).collect();
+    let merges: Vec<String> = batch_ids
+        .iter()
+        .map(|id| {
+            MergePlan {
+                database: "db",
+                meta: &meta,
+                batch_id: id,
+                snapshot: None,
+            }
+            .merge(&athena)
+        })
+        .collect();
+    let transpiled: Vec<String> = serde_json::from_value(tidemark_tests::run_python(
+        "athena_sql.py",
+        &["transpile"],
+        &serde_json::json!(merges),
+    ))
+    .expect("a list of statements");
+
+    for case in &cases {
+        let mut native = Lake::new(false);
+        let mut via_athena = Lake::new(false);
+        let duckdb = via_athena.engine.dialect();
+        via_athena.ensure_table(duckdb.as_ref()).await;
+        for batch in &case.batches {
+            let id = native.land(batch);
+            native.merge(&id, 0, 0.5).await.unwrap();
+            let same = via_athena.land(batch);
+            assert_eq!(id, same);
+            via_athena
+                .execute(&format!(
+                    "CREATE OR REPLACE VIEW db.t_changes AS SELECT * FROM {}",
+                    duckdb.change_log("db", &meta)
+                ))
+                .await;
+            let i = batch_ids.iter().position(|b| *b == id).unwrap();
+            via_athena.execute(&transpiled[i]).await;
+        }
+        let mut model = Model::default();
+        model.apply_changes(&case.changes());
+        let expected = model.history();
+        assert_eq!(native.history().await, expected, "{case:?}");
+        assert_eq!(via_athena.history().await, expected, "{case:?}");
+    }
+}

@@ -1,0 +1,397 @@
+//! The SCD2 contract (DESIGN.md, "SCD2 semantics") as a plain in-memory
+//! model, and a lake that runs the real merge on a real DuckDB, so property
+//! tests can compare the two.
+//!
+//! The table is `db.t (id bigint primary key, v varchar)`. Changes are
+//! written as validated (normalised) Parquet files, exactly the schema the
+//! merge reads, and merged one batch at a time as `merge-history` does.
+
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+use tidemark_core::metadata::TableMetadata;
+use tidemark_core::ports::{QueryEngine, QueryResult, SqlValue};
+use tidemark_core::scd2::{Dialect, ExistingColumn, MergePlan, SnapshotParams};
+use tidemark_local::duckdb::DuckDbEngine;
+
+/// `valid_to` of a current row, in the model's seconds.
+pub const OPEN: i64 = 253_402_300_799;
+
+/// One change of one key, as DMS delivers it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Change {
+    pub key: i64,
+    /// `valid_from`, in seconds since the epoch.
+    pub at: i64,
+    /// The change-seq column (zero-padded, so text order is number order).
+    pub seq: u32,
+    /// `I`, `U`, `D` (before-image), or `L` (full load / snapshot row).
+    pub op: char,
+    pub value: Option<String>,
+}
+
+impl Change {
+    fn change_seq(&self) -> String {
+        format!("{:06}", self.seq)
+    }
+}
+
+/// The hash validation gives the business columns: any injective function
+/// of them will do for the merge, which only compares hashes.
+pub fn row_hash(key: i64, value: &Option<String>) -> String {
+    format!("{key}|{value:?}")
+}
+
+/// One row of a history table, without `batch_id` (which says which batch
+/// wrote the row: provenance, not state).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct HistoryRow {
+    pub key: i64,
+    pub valid_from: i64,
+    pub change_seq: String,
+    pub value: Option<String>,
+    pub op: String,
+    pub valid_to: i64,
+    pub is_current: bool,
+    pub is_deleted: bool,
+    pub row_hash: String,
+}
+
+/// A change in the model's timeline of a key.
+#[derive(Debug, Clone)]
+struct Event {
+    valid_from: i64,
+    change_seq: String,
+    op: String,
+    value: Option<String>,
+    row_hash: String,
+}
+
+impl Event {
+    fn deleted(&self) -> bool {
+        self.op == "D"
+    }
+}
+
+/// The contract, written as plainly as possible: every change a key ever
+/// had, deduplicated and ordered, no-ops dropped, windows from the next
+/// version. Snapshot deletes are events too.
+#[derive(Debug, Clone, Default)]
+pub struct Model {
+    events: BTreeMap<i64, BTreeMap<(i64, String), Event>>,
+}
+
+impl Model {
+    /// Adds changes (a set: a change delivered twice counts once).
+    pub fn apply_changes(&mut self, changes: &[Change]) {
+        for c in changes {
+            self.insert(
+                c.key,
+                Event {
+                    valid_from: c.at,
+                    change_seq: c.change_seq(),
+                    op: c.op.to_string(),
+                    value: c.value.clone(),
+                    row_hash: row_hash(c.key, &c.value),
+                },
+            );
+        }
+    }
+
+    fn insert(&mut self, key: i64, event: Event) {
+        self.events
+            .entry(key)
+            .or_default()
+            .entry((event.valid_from, event.change_seq.clone()))
+            .or_insert(event);
+    }
+
+    /// Applies a full extract of a snapshot table taken at `at`: its rows
+    /// are `L` changes, and every key that is current and not deleted but
+    /// missing from it gets a delete — unless that would delete more than
+    /// `max_delete_fraction` of the current rows: then nothing changes and
+    /// the error says how many.
+    pub fn apply_extract(
+        &mut self,
+        at: i64,
+        rows: &[(i64, Option<String>)],
+        max_delete_fraction: f64,
+    ) -> Result<(), (u64, u64)> {
+        let live: Vec<(i64, HistoryRow)> = self
+            .history()
+            .into_iter()
+            .filter(|r| r.is_current && !r.is_deleted)
+            .map(|r| (r.key, r))
+            .collect();
+        let present: BTreeSet<i64> = rows.iter().map(|(k, _)| *k).collect();
+        let missing: Vec<&HistoryRow> = live
+            .iter()
+            .filter(|(k, _)| !present.contains(k))
+            .map(|(_, r)| r)
+            .collect();
+        let guard = SnapshotParams {
+            extract_time: 0,
+            max_delete_fraction,
+        };
+        if !guard.allows(missing.len() as u64, live.len() as u64) {
+            return Err((missing.len() as u64, live.len() as u64));
+        }
+        let deletes: Vec<(i64, Event)> = missing
+            .iter()
+            .map(|r| {
+                (
+                    r.key,
+                    Event {
+                        valid_from: at,
+                        change_seq: "snapshot-delete".into(),
+                        op: "D".into(),
+                        value: r.value.clone(),
+                        row_hash: r.row_hash.clone(),
+                    },
+                )
+            })
+            .collect();
+        for (key, event) in deletes {
+            self.insert(key, event);
+        }
+        let loads: Vec<Change> = rows
+            .iter()
+            .map(|(key, value)| Change {
+                key: *key,
+                at,
+                seq: 0,
+                op: 'L',
+                value: value.clone(),
+            })
+            .collect();
+        self.apply_changes(&loads);
+        Ok(())
+    }
+
+    /// The history table the contract demands.
+    pub fn history(&self) -> Vec<HistoryRow> {
+        let mut out = Vec::new();
+        for (key, events) in &self.events {
+            // Rule 3: a change equal to the previous one adds no version.
+            let mut versions: Vec<&Event> = Vec::new();
+            let mut previous: Option<&Event> = None;
+            for e in events.values() {
+                let noop = previous
+                    .is_some_and(|p| p.row_hash == e.row_hash && p.deleted() == e.deleted());
+                if !noop {
+                    versions.push(e);
+                }
+                previous = Some(e);
+            }
+            for (i, e) in versions.iter().enumerate() {
+                let next = versions.get(i + 1);
+                out.push(HistoryRow {
+                    key: *key,
+                    valid_from: e.valid_from,
+                    change_seq: e.change_seq.clone(),
+                    value: e.value.clone(),
+                    op: e.op.clone(),
+                    valid_to: next.map_or(OPEN, |n| n.valid_from),
+                    is_current: next.is_none(),
+                    is_deleted: e.deleted(),
+                    row_hash: e.row_hash.clone(),
+                });
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+/// The metadata of `db.t`.
+pub fn metadata() -> TableMetadata {
+    TableMetadata::from_json(
+        "t.json",
+        r#"{"name":"t","primary_key":["id"],"columns":[
+            {"name":"id","type":"int64","nullable":false},{"name":"v","type":"string"}]}"#,
+    )
+    .expect("the test metadata is valid")
+}
+
+/// A lake folder with a DuckDB warehouse, merging batches into `db.t`.
+pub struct Lake {
+    dir: tempfile::TempDir,
+    pub engine: DuckDbEngine,
+    meta: TableMetadata,
+    snapshot: bool,
+    batches: u32,
+}
+
+impl Lake {
+    /// `snapshot`: the table is a snapshot table (missing keys are deleted).
+    pub fn new(snapshot: bool) -> Lake {
+        let dir = tempfile::tempdir().expect("a temporary lake");
+        let engine =
+            DuckDbEngine::open(&dir.path().join("warehouse.duckdb"), dir.path()).expect("DuckDB");
+        Lake {
+            dir,
+            engine,
+            meta: metadata(),
+            snapshot,
+            batches: 0,
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn plan<'a>(&'a self, batch_id: &'a str, extract_time: i64, fraction: f64) -> MergePlan<'a> {
+        MergePlan {
+            database: "db",
+            meta: &self.meta,
+            batch_id,
+            snapshot: self.snapshot.then_some(SnapshotParams {
+                extract_time: extract_time * 1_000_000,
+                max_delete_fraction: fraction,
+            }),
+        }
+    }
+
+    /// Writes `changes` as the validated file of a new batch; returns its id.
+    pub fn land(&mut self, changes: &[Change]) -> String {
+        self.batches += 1;
+        let batch_id = format!("b{:06}", self.batches);
+        let dir = self.dir.path().join(format!("validated/db/t/{batch_id}"));
+        std::fs::create_dir_all(&dir).expect("the batch folder");
+        let text = |f: &dyn Fn(&Change) -> Option<String>| -> ArrayRef {
+            Arc::new(StringArray::from(changes.iter().map(f).collect::<Vec<_>>()))
+        };
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values(changes.iter().map(|c| c.key))),
+            text(&|c| c.value.clone()),
+            text(&|c| Some(c.op.to_string())),
+            Arc::new(TimestampMicrosecondArray::from_iter_values(
+                changes.iter().map(|c| c.at * 1_000_000),
+            )),
+            text(&|c| Some(c.change_seq())),
+            text(&|c| Some(row_hash(c.key, &c.value))),
+            text(&|_| Some(batch_id.clone())),
+        ];
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("v", DataType::Utf8, true),
+            Field::new("op", DataType::Utf8, false),
+            Field::new(
+                "valid_from",
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                false,
+            ),
+            Field::new("change_seq", DataType::Utf8, false),
+            Field::new("row_hash", DataType::Utf8, false),
+            Field::new("batch_id", DataType::Utf8, false),
+        ]));
+        let batch = RecordBatch::try_new(schema.clone(), columns).expect("a record batch");
+        let file = std::fs::File::create(dir.join("part-0.parquet")).expect("the file");
+        let mut writer = ArrowWriter::try_new(file, schema, None).expect("a Parquet writer");
+        writer.write(&batch).expect("rows written");
+        writer.close().expect("the file closed");
+        batch_id
+    }
+
+    async fn run(&self, sql: &str) -> QueryResult {
+        self.engine
+            .execute(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Creates the history table when it does not exist yet.
+    pub async fn ensure_table(&self, d: &dyn Dialect) {
+        let plan = self.plan("", 0, 0.5);
+        let listed = self.run(&plan.columns_query(d)).await;
+        let existing: Vec<ExistingColumn> = listed
+            .rows
+            .iter()
+            .map(|r| {
+                let text = |i: usize| match &r[i] {
+                    SqlValue::Text(t) => t.clone(),
+                    other => panic!("{other:?}"),
+                };
+                ExistingColumn {
+                    table: text(0),
+                    name: text(1),
+                    data_type: text(2),
+                }
+            })
+            .collect();
+        for s in plan
+            .schema_statements(d, &existing)
+            .expect("the test table never drifts")
+        {
+            self.run(&s.sql).await;
+        }
+    }
+
+    /// Merges batch `batch_id` as `merge-history` does. Snapshot tables:
+    /// `extract_time` is the extract's time, and the delete guard runs
+    /// first; `Err((deletes, current))` when it refuses.
+    pub async fn merge(
+        &self,
+        batch_id: &str,
+        extract_time: i64,
+        fraction: f64,
+    ) -> Result<QueryResult, (u64, u64)> {
+        let d = self.engine.dialect();
+        self.ensure_table(d.as_ref()).await;
+        let plan = self.plan(batch_id, extract_time, fraction);
+        if let (Some(guard), Some(params)) = (plan.delete_guard(d.as_ref()), plan.snapshot) {
+            let r = self.run(&guard).await;
+            let count = |c: &str| r.int(c).unwrap_or_default() as u64;
+            let (deletes, current) = (count("deletes"), count("current_rows"));
+            if !params.allows(deletes, current) {
+                return Err((deletes, current));
+            }
+        }
+        Ok(self.run(&plan.merge(d.as_ref())).await)
+    }
+
+    /// Runs `sql` (a MERGE in another rendering) for the history table.
+    pub async fn execute(&self, sql: &str) -> QueryResult {
+        self.run(sql).await
+    }
+
+    /// The history table, in the model's terms.
+    pub async fn history(&self) -> Vec<HistoryRow> {
+        let r = self
+            .run(
+                "SELECT id, epoch_us(valid_from) // 1000000, change_seq, v, op, epoch_us(valid_to) // 1000000, \
+                 is_current, is_deleted, row_hash FROM db.t",
+            )
+            .await;
+        let mut rows: Vec<HistoryRow> = r
+            .rows
+            .iter()
+            .map(|row| {
+                let int = |i: usize| row[i].as_i64().unwrap_or_else(|| panic!("{row:?}"));
+                let text = |i: usize| match &row[i] {
+                    SqlValue::Text(t) => Some(t.clone()),
+                    SqlValue::Null => None,
+                    other => panic!("{other:?}"),
+                };
+                let flag = |i: usize| matches!(row[i], SqlValue::Bool(true));
+                HistoryRow {
+                    key: int(0),
+                    valid_from: int(1),
+                    change_seq: text(2).unwrap_or_default(),
+                    value: text(3),
+                    op: text(4).unwrap_or_default(),
+                    valid_to: int(5),
+                    is_current: flag(6),
+                    is_deleted: flag(7),
+                    row_hash: text(8).unwrap_or_default(),
+                }
+            })
+            .collect();
+        rows.sort();
+        rows
+    }
+}

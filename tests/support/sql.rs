@@ -1,0 +1,79 @@
+//! The SQL a run executes for the demo's tables, per dialect: pinned in
+//! golden files (`sql_golden.rs`) and parsed with Athena's grammars
+//! (`athena_sql.rs`).
+
+use super::workspace;
+use tidemark_core::metadata::TableMetadata;
+use tidemark_core::scd2::{
+    CHANGE_LOG_CONTROL_COLUMNS, Dialect, ExistingColumn, MergePlan, SnapshotParams, Statement,
+};
+
+fn demo_metadata(table: &str) -> TableMetadata {
+    let path = workspace().join(format!("examples/demo/metadata/{table}.json"));
+    let text = std::fs::read_to_string(&path).expect("the demo metadata");
+    TableMetadata::from_json(&path.display().to_string(), &text).expect("valid demo metadata")
+}
+
+/// The columns the history table (and the change log's table) have when
+/// an earlier metadata version, without `column`, created them.
+fn created_without(plan: &MergePlan, d: &dyn Dialect, column: &str) -> Vec<ExistingColumn> {
+    let table = &plan.meta.name;
+    let history = plan
+        .history_columns(d)
+        .into_iter()
+        .map(|c| (table.clone(), c.name, c.engine_type));
+    let log = d.change_log_table(plan.meta).into_iter().flat_map(|log| {
+        plan.meta
+            .columns
+            .iter()
+            .map(|c| c.name.clone())
+            .chain(CHANGE_LOG_CONTROL_COLUMNS.map(String::from))
+            .map(move |name| (log.clone(), name, String::new()))
+    });
+    history
+        .chain(log)
+        .filter(|(_, name, _)| name != column)
+        .map(|(table, name, data_type)| ExistingColumn {
+            table,
+            name,
+            data_type,
+        })
+        .collect()
+}
+
+/// Named statement lists: each demo table's first run (merging batch
+/// `b000002`; products is a snapshot table, extracted 2026-11-03 05:00 UTC),
+/// and the schema change when `orders` gains its nullable `note` column.
+pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
+    let snapshot = SnapshotParams {
+        extract_time: 1_793_682_000_000_000,
+        max_delete_fraction: 0.5,
+    };
+    let mut out = Vec::new();
+    for (table, snapshot) in [
+        ("customers", None),
+        ("orders", None),
+        ("products", Some(snapshot)),
+    ] {
+        let meta = demo_metadata(table);
+        let plan = MergePlan {
+            database: "demo",
+            meta: &meta,
+            batch_id: "b000002",
+            snapshot,
+        };
+        out.push((table.to_string(), plan.first_run_statements(d)));
+    }
+    let meta = demo_metadata("orders");
+    let plan = MergePlan {
+        database: "demo",
+        meta: &meta,
+        batch_id: "b000002",
+        snapshot: None,
+    };
+    let added = plan
+        .schema_statements(d, &created_without(&plan, d, "note"))
+        .expect("a new nullable column is additive");
+    out.push(("orders.add_note".to_string(), added));
+    out
+}
