@@ -363,3 +363,90 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scd2::{DuckDb, Grammar};
+
+    fn meta(columns: &str) -> TableMetadata {
+        TableMetadata::from_json(
+            "t.json",
+            &format!(r#"{{"name":"t","primary_key":["id"],"columns":[{columns}]}}"#),
+        )
+        .unwrap()
+    }
+
+    /// The table as the DuckDB engine lists it: `id BIGINT, v VARCHAR` plus the control columns.
+    fn existing() -> Vec<ExistingColumn> {
+        let created =
+            meta(r#"{"name":"id","type":"int64","nullable":false},{"name":"v","type":"string"}"#);
+        let plan = MergePlan {
+            database: "db",
+            meta: &created,
+            batch_id: "b1",
+            snapshot: None,
+        };
+        plan.history_columns(&duckdb())
+            .into_iter()
+            .map(|c| ExistingColumn {
+                table: "t".into(),
+                name: c.name,
+                data_type: c.engine_type,
+            })
+            .collect()
+    }
+
+    fn duckdb() -> DuckDb {
+        DuckDb {
+            lake_root: "/lake".into(),
+        }
+    }
+
+    fn changes(columns: &str) -> Result<Vec<Statement>, Vec<String>> {
+        let m = meta(columns);
+        let plan = MergePlan {
+            database: "db",
+            meta: &m,
+            batch_id: "b1",
+            snapshot: None,
+        };
+        plan.schema_statements(&duckdb(), &existing())
+    }
+
+    #[test]
+    fn the_same_schema_needs_no_ddl_and_a_new_nullable_column_is_added() {
+        let id_v = r#"{"name":"id","type":"int64","nullable":false},{"name":"v","type":"string"}"#;
+        assert_eq!(changes(id_v), Ok(vec![]));
+        let added = changes(&format!(r#"{id_v},{{"name":"w","type":"date32"}}"#)).unwrap();
+        assert_eq!(added.len(), 1);
+        assert_eq!(added[0].grammar, Grammar::Sql);
+        assert_eq!(
+            added[0].sql,
+            r#"ALTER TABLE "db"."t" ADD COLUMN IF NOT EXISTS "w" DATE"#
+        );
+    }
+
+    #[test]
+    fn anything_but_an_added_nullable_column_is_breaking_and_names_the_column() {
+        let retyped =
+            changes(r#"{"name":"id","type":"int64","nullable":false},{"name":"v","type":"int32"}"#);
+        assert_eq!(
+            retyped,
+            Err(vec![
+                "column v is VARCHAR in the history table, but the metadata says int32 (INTEGER)"
+                    .to_string()
+            ])
+        );
+        let dropped = changes(r#"{"name":"id","type":"int64","nullable":false}"#).unwrap_err();
+        assert!(dropped[0].contains("column v is in the history table but not in the metadata"));
+        let required = changes(
+            r#"{"name":"id","type":"int64","nullable":false},{"name":"v","type":"string"},{"name":"w","type":"string","nullable":false}"#,
+        )
+        .unwrap_err();
+        assert!(
+            required[0].contains("new column w is not nullable"),
+            "{required:?}"
+        );
+    }
+}

@@ -1,0 +1,182 @@
+//! Schema evolution through the whole pipeline: a new nullable column is
+//! added to the history table and earlier versions read NULL; a breaking
+//! change fails the table with `Tidemark.SchemaDrift` and changes nothing.
+
+use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use std::path::Path;
+use std::sync::Arc;
+use tidemark_core::events::RunRequest;
+use tidemark_local::LocalOptions;
+use tidemark_local::pipeline::LocalBackend;
+use tidemark_local::statemachine::ExecutionStatus;
+use tidemark_tests::dump_table;
+
+const CONFIG: &str = r#"
+[source]
+database = "shop"
+schema = "public"
+
+[[tables]]
+name = "items"
+mode = "cdc"
+
+[local]
+metadata_dir = "metadata"
+replay_dir = "replay"
+lake = "lake"
+"#;
+
+fn write_metadata(dir: &Path, columns: &str) {
+    std::fs::write(
+        dir.join("metadata/items.json"),
+        format!(r#"{{"name":"items","primary_key":["id"],"columns":[{columns}]}}"#),
+    )
+    .unwrap();
+}
+
+const V1: &str = r#"{"name":"id","type":"int64","nullable":false},{"name":"name","type":"string"}"#;
+const V2: &str = r#"{"name":"id","type":"int64","nullable":false},{"name":"name","type":"string"},{"name":"price","type":"float64"}"#;
+const V3_RETYPED: &str = r#"{"name":"id","type":"int64","nullable":false},{"name":"name","type":"int64"},{"name":"price","type":"float64"}"#;
+
+/// One CDC file of `items`, in the DMS layout: (op, time, scn, id, name, price).
+fn land(dir: &Path, file: &str, rows: &[(&str, &str, &str, i64, &str, Option<f64>)]) {
+    let with_price = rows.iter().any(|r| r.5.is_some());
+    let text = |f: &dyn Fn(&(&str, &str, &str, i64, &str, Option<f64>)) -> String| -> ArrayRef {
+        Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
+    };
+    let mut fields = vec![
+        Field::new("op", DataType::Utf8, false),
+        Field::new("extraction_timestamp", DataType::Utf8, false),
+        Field::new("scn", DataType::Utf8, false),
+        Field::new("id", DataType::Int64, false),
+        Field::new("name", DataType::Utf8, true),
+    ];
+    let mut columns: Vec<ArrayRef> = vec![
+        text(&|r| r.0.to_string()),
+        text(&|r| r.1.to_string()),
+        text(&|r| r.2.to_string()),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.3))),
+        text(&|r| r.4.to_string()),
+    ];
+    if with_price {
+        fields.push(Field::new("price", DataType::Float64, true));
+        columns.push(Arc::new(Float64Array::from(
+            rows.iter().map(|r| r.5).collect::<Vec<_>>(),
+        )));
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let folder = dir.join("landing/public/items");
+    std::fs::create_dir_all(&folder).unwrap();
+    let mut writer = ArrowWriter::try_new(
+        std::fs::File::create(folder.join(file)).unwrap(),
+        schema,
+        None,
+    )
+    .unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+fn open(dir: &Path) -> LocalBackend {
+    LocalBackend::open(&LocalOptions {
+        config_path: dir.join("tidemark.toml"),
+        lake: Some(dir.join("lake")),
+        landing: Some(dir.join("landing")),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+async fn run(dir: &Path, name: &str) -> (ExecutionStatus, String) {
+    let backend = open(dir);
+    let execution = backend
+        .run(name, &RunRequest::default(), 0.0)
+        .await
+        .unwrap();
+    let history = dump_table(
+        &backend.engine,
+        "shop",
+        "items",
+        "id, valid_from, change_seq",
+    )
+    .await;
+    (execution.status, history)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_added_column_evolves_history_and_a_retyped_one_fails_it_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::create_dir_all(dir.join("metadata")).unwrap();
+    std::fs::write(dir.join("tidemark.toml"), CONFIG).unwrap();
+
+    write_metadata(dir, V1);
+    land(
+        dir,
+        "20261101-100000000.parquet",
+        &[
+            ("I", "2026-11-01 10:00:00.000000", "1", 1, "pen", None),
+            ("I", "2026-11-01 10:00:00.000000", "2", 2, "ink", None),
+        ],
+    );
+    let (status, _) = run(dir, "day-1").await;
+    assert_eq!(status, ExecutionStatus::Succeeded);
+
+    // Day 2: the source gained a nullable column.
+    write_metadata(dir, V2);
+    land(
+        dir,
+        "20261102-100000000.parquet",
+        &[("U", "2026-11-02 10:00:00.000000", "3", 1, "pen", Some(1.5))],
+    );
+    let (status, history) = run(dir, "day-2").await;
+    assert_eq!(status, ExecutionStatus::Succeeded, "{history}");
+    // The added column comes last in the table, after the control columns.
+    let header: Vec<&str> = history.lines().nth(1).unwrap().split(" | ").collect();
+    let at = |name: &str| header.iter().position(|c| *c == name).expect(name);
+    let rows: Vec<Vec<&str>> = history
+        .lines()
+        .skip(2)
+        .map(|l| {
+            let cells: Vec<&str> = l.split(" | ").collect();
+            ["id", "name", "price", "valid_from"]
+                .map(|c| cells[at(c)])
+                .to_vec()
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            vec!["1", "pen", "NULL", "2026-11-01 10:00:00"],
+            vec!["1", "pen", "1.5", "2026-11-02 10:00:00"],
+            vec!["2", "ink", "NULL", "2026-11-01 10:00:00"],
+        ],
+        "earlier versions read NULL in the new column:\n{history}"
+    );
+
+    // Day 3: `name` changed type. The table fails, and history is as it was.
+    write_metadata(dir, V3_RETYPED);
+    land(
+        dir,
+        "20261103-100000000.parquet",
+        &[("U", "2026-11-03 10:00:00.000000", "4", 2, "7", Some(2.0))],
+    );
+    let (status, after) = run(dir, "day-3").await;
+    assert!(
+        matches!(&status, ExecutionStatus::Failed { error, .. } if error == "Tidemark.TablesFailed"),
+        "{status:?}"
+    );
+    assert_eq!(after, history, "a breaking change must not touch history");
+    let alert: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("lake/alerts/day-3.json")).unwrap())
+            .unwrap();
+    let text = alert.to_string();
+    assert!(text.contains("Tidemark.SchemaDrift"), "{alert:#}");
+    assert!(
+        text.contains("name"),
+        "the alert names the column: {alert:#}"
+    );
+}
