@@ -116,3 +116,97 @@ fn sql_prints_one_merge_per_engine() {
         assert_eq!(shown.matches("MERGE INTO").count(), 1, "{shown}");
     }
 }
+
+#[test]
+fn validate_lints_the_corpus_good_files_pass_bad_files_fail() {
+    let corpus = workspace().join("crates/core/tests/fixtures/validation");
+    let metadata = corpus.join("accounts.json");
+    let files = |prefix: &str| -> Vec<String> {
+        let mut files: Vec<String> = std::fs::read_dir(&corpus)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let name = p.file_name().unwrap().to_string_lossy();
+                // Cases with options of their own are checked with those flags below.
+                p.is_dir()
+                    && name.starts_with(prefix)
+                    && !name.contains("null_value")
+                    && !name.contains("allowed")
+            })
+            .flat_map(|dir| std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()))
+            .filter(|p| p.file_name().unwrap() != "expected.txt")
+            .map(|p| p.display().to_string())
+            .collect();
+        files.sort();
+        files
+    };
+    let run = |files: &[String], extra: &[&str]| {
+        let mut args = vec!["validate", "--metadata", metadata.to_str().unwrap()];
+        args.extend(extra);
+        args.extend(files.iter().map(String::as_str));
+        tidemark(&args)
+    };
+
+    let good: Vec<String> = [files("good_"), files("quirk_")].concat();
+    assert!(good.len() >= 8, "{good:?}");
+    let out = run(&good, &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let passed = text(&out).lines().filter(|l| l.starts_with("ok ")).count();
+    assert_eq!(passed, good.len(), "{}", text(&out));
+
+    let bad = files("bad_");
+    let out = run(&bad, &[]);
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert_eq!(shown.matches("FAIL  ").count(), bad.len(), "{shown}");
+    for rule in [
+        "duplicate_primary_key",
+        "enum",
+        "pattern",
+        "max_length",
+        "readable",
+        "empty_file",
+    ] {
+        assert!(
+            shown.contains(&format!("× {rule}")),
+            "no {rule} in\n{shown}"
+        );
+    }
+
+    // The options the pipeline reads from tidemark.toml, as flags.
+    let case = |name: &str| {
+        let dir = corpus.join(name);
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path().display().to_string())
+            .find(|p| !p.ends_with("expected.txt"))
+            .unwrap()
+    };
+    let unexpected = case("good_unexpected_allowed");
+    assert_eq!(
+        run(std::slice::from_ref(&unexpected), &[]).status.code(),
+        Some(1)
+    );
+    let out = run(&[unexpected], &["--allow-unexpected"]);
+    assert!(
+        out.status.success() && text(&out).contains("ignored column(s) colour"),
+        "{}",
+        text(&out)
+    );
+    let null_value = case("quirk_csv_null_value");
+    assert_eq!(
+        run(std::slice::from_ref(&null_value), &[]).status.code(),
+        Some(1)
+    );
+    assert!(
+        run(&[null_value], &["--csv-null-value", "NULL"])
+            .status
+            .success()
+    );
+
+    let out = run(&files("bad_enum"), &["--json"]);
+    let line: serde_json::Value = serde_json::from_str(text(&out).lines().next().unwrap()).unwrap();
+    assert_eq!(line["accepted"], false);
+    assert_eq!(line["findings"]["counts"][0]["rule"], "enum");
+    assert_eq!(line["findings"]["sample"][0]["row"], 2);
+}

@@ -121,11 +121,13 @@ pub fn parse_file_name(name: &str) -> Option<FileName> {
     Some(FileName { kind, format })
 }
 
-/// A landed file that could not be read at all.
+/// A landed file that could not be read (from `row` on, when known).
 #[derive(Debug, thiserror::Error)]
 #[error("{file}: {message}")]
 pub struct FormatError {
     pub file: String,
+    /// 1-based data row where reading failed, when the decoder says.
+    pub row: Option<u64>,
     pub message: String,
 }
 

@@ -266,6 +266,7 @@ impl LandedReader {
     ) -> Result<LandedReader, ReadError> {
         let err = |message: String| FormatError {
             file: file.to_string(),
+            row: None,
             message,
         };
         match format {
@@ -341,6 +342,7 @@ impl LandedReader {
                 &self.windows,
                 FormatError {
                     file: self.file.clone(),
+                    row: None,
                     message,
                 },
             )
@@ -366,6 +368,7 @@ impl LandedReader {
                             &windows,
                             FormatError {
                                 file: file.clone(),
+                                row: None,
                                 message: format!("Parquet decode failed: {e}"),
                             },
                         )
@@ -400,6 +403,7 @@ impl LandedReader {
                             &windows,
                             FormatError {
                                 file: file.clone(),
+                                row: csv_error_row(&e.to_string()),
                                 message: format!("CSV parse failed: {e}"),
                             },
                         )
@@ -444,6 +448,14 @@ fn header_names(line: &[u8]) -> Result<Vec<String>, String> {
         );
     }
     Ok(names)
+}
+
+/// The data row a CSV error names: the decoder counts records from 1 after
+/// the header ("incorrect number of fields for line 4, ...").
+fn csv_error_row(message: &str) -> Option<u64> {
+    let (_, rest) = message.split_once(" for line ")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// A decoding error is the file's fault unless fetching its bytes failed.
@@ -592,6 +604,18 @@ mod tests {
             Err(ReadError::Source { source, .. }) => {
                 assert!(source.to_string().contains("connection reset"), "{source}")
             }
+            other => panic!("{:?}", other.map(|b| b.len())),
+        }
+    }
+
+    #[test]
+    fn a_ragged_csv_row_is_located() {
+        let text = "id,name\n1,a\n2,\"b\nc\"\n3\n4,d\n";
+        let source: Arc<dyn ByteSource> = Arc::new(Bytes::from(text));
+        let reader =
+            LandedReader::open("x.csv", FileFormat::Csv, source, &ReadOptions::default()).unwrap();
+        match all(&reader) {
+            Err(ReadError::Format(e)) => assert_eq!(e.row, Some(3), "{e}"),
             other => panic!("{:?}", other.map(|b| b.len())),
         }
     }

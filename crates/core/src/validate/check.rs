@@ -289,6 +289,7 @@ impl FileCheck<'_> {
     ) -> Result<(), CheckError> {
         match e {
             ReadError::Format(e) => {
+                let row = e.row.or(row);
                 findings.note(Rule::Readable, None, || {
                     self.finding(row, None, Rule::Readable, None, e.message)
                 });

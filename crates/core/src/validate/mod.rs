@@ -264,7 +264,8 @@ impl OpCounts {
             "I" => self.inserts += 1,
             "U" => self.updates += 1,
             "D" => self.deletes += 1,
-            _ => self.loads += 1,
+            "L" => self.loads += 1,
+            _ => {}
         }
     }
 }

@@ -9,6 +9,7 @@ use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 use std::io::{self, Write};
 
 /// Receives a normalised file in parts, in order. Every part but the last is
@@ -21,13 +22,17 @@ pub trait ByteSink: Send {
 /// Size of the parts handed to a [`ByteSink`] (S3 wants at least 5 MiB).
 pub const PART_BYTES: usize = 8 << 20;
 
-/// Encoded rows held before they are written out as a row group.
-const ROW_GROUP_BYTES: usize = 32 << 20;
+/// Memory the Parquet writer may hold for the row group in progress before
+/// writing it out (encoded pages, dictionaries, buffered values).
+const ROW_GROUP_BYTES: usize = 16 << 20;
 
-/// How normalised files are encoded.
+/// How normalised files are encoded. `row_hash` and `change_seq` are unique
+/// per row: a dictionary would only cost memory and time.
 pub(crate) fn props() -> WriterProperties {
     WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
+        .set_column_dictionary_enabled(ColumnPath::from("row_hash"), false)
+        .set_column_dictionary_enabled(ColumnPath::from("change_seq"), false)
         .build()
 }
 
@@ -66,7 +71,7 @@ impl<'a> Output<'a> {
             }
             Output::Parquet(writer) => {
                 let mut result = writer.write(&batch);
-                if result.is_ok() && writer.in_progress_size() > ROW_GROUP_BYTES {
+                if result.is_ok() && writer.memory_size() > ROW_GROUP_BYTES {
                     result = writer.flush();
                 }
                 result.map_err(|e| failure(writer.inner_mut(), e, file))
