@@ -40,10 +40,13 @@ const V1: &str = r#"{"name":"id","type":"int64","nullable":false},{"name":"name"
 const V2: &str = r#"{"name":"id","type":"int64","nullable":false},{"name":"name","type":"string"},{"name":"price","type":"float64"}"#;
 const V3_RETYPED: &str = r#"{"name":"id","type":"int64","nullable":false},{"name":"name","type":"int64"},{"name":"price","type":"float64"}"#;
 
-/// One CDC file of `items`, in the DMS layout: (op, time, scn, id, name, price).
-fn land(dir: &Path, file: &str, rows: &[(&str, &str, &str, i64, &str, Option<f64>)]) {
+/// One landed row: (op, time, scn, id, name, price).
+type Row<'a> = (&'a str, &'a str, &'a str, i64, &'a str, Option<f64>);
+
+/// One CDC file of `items`, in the DMS layout.
+fn land(dir: &Path, file: &str, rows: &[Row]) {
     let with_price = rows.iter().any(|r| r.5.is_some());
-    let text = |f: &dyn Fn(&(&str, &str, &str, i64, &str, Option<f64>)) -> String| -> ArrayRef {
+    let text = |f: &dyn Fn(&Row) -> String| -> ArrayRef {
         Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
     };
     let mut fields = vec![

@@ -1,5 +1,6 @@
 //! The SQL a run executes, pinned per dialect for the demo's tables
-//! (`UPDATE_GOLDEN=1` rewrites the files; review the diff).
+//! (`UPDATE_GOLDEN=1` rewrites the files; review the diff), and one MERGE
+//! per table and batch.
 
 use tidemark_core::scd2::{Athena, Dialect, DuckDb};
 use tidemark_tests::sql::demo_sql;
@@ -15,6 +16,16 @@ fn merge_sql_is_pinned_for_both_dialects() {
     };
     for dialect in [&duckdb as &dyn Dialect, &athena] {
         for (name, statements) in demo_sql(dialect) {
+            // One statement changes history per table and batch: the MERGE.
+            let writes = statements
+                .iter()
+                .filter(|s| {
+                    let first = s.sql.split_whitespace().next().unwrap_or_default();
+                    ["MERGE", "INSERT", "UPDATE", "DELETE"].contains(&first)
+                })
+                .count();
+            let expected = usize::from(!name.contains("add_"));
+            assert_eq!(writes, expected, "{name} on {}", dialect.name());
             let text: String = statements
                 .iter()
                 .map(|s| format!("{};\n\n", s.sql))
