@@ -19,7 +19,7 @@ TF_STATE_KEY = tidemark/$(ENV)/$(or $(SOURCE),default).tfstate
 LAMBDA_DIR := dist/lambda
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: help run test check lint-asl lint-infra build plan deploy tf-init demo-data clean
+.PHONY: pg pg-stop pg-clean help run test check lint-asl lint-infra build plan deploy tf-init demo-data clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -65,6 +65,15 @@ plan: build tf-init ## build the zips, then terraform plan ENV=dev|preprod|prod 
 
 deploy: build tf-init ## build the zips, then terraform apply ENV=dev|preprod|prod [SOURCE=name]
 	$(TERRAFORM) -chdir=$(TF_DIR) apply -input=false -var-file=$(TF_VARS)
+
+pg: ## install (as root, with apt) and start a throwaway PostgreSQL 15 on 127.0.0.1:54329 with wal_level=logical
+	@scripts/pg.sh start
+
+pg-stop: ## stop the throwaway PostgreSQL (pg-clean also removes its folder)
+	@scripts/pg.sh stop
+
+pg-clean: # stop the throwaway PostgreSQL and remove /var/tmp/tidemark-pg
+	@scripts/pg.sh clean
 
 demo-data: ## regenerate examples/demo/replay from its generator
 	cargo run --quiet -p demo-generator

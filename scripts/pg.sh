@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL 15 cluster for `make run` and the tests: loopback
+# only, wal_level=logical, wal2json installed, trust authentication.
+#
+#   scripts/pg.sh start    install if missing, initdb once, start; prints the URL last
+#   scripts/pg.sh stop     stop the server
+#   scripts/pg.sh clean    stop and remove the cluster's folder
+#   scripts/pg.sh url      print the URL (exit 1 when the server is not running)
+#
+# TIDEMARK_PG_PORT (default 54329) and TIDEMARK_PG_DIR (default
+# /var/tmp/tidemark-pg) choose where. PostgreSQL refuses to run as root, so
+# as root the cluster belongs to a dedicated user, `tidemark-pg`.
+set -euo pipefail
+
+PORT="${TIDEMARK_PG_PORT:-54329}"
+DIR="${TIDEMARK_PG_DIR:-/var/tmp/tidemark-pg}"
+BIN=/usr/lib/postgresql/15/bin
+URL="postgres://postgres@127.0.0.1:${PORT}/postgres"
+OWNER=tidemark-pg
+
+say() { echo "pg: $*" >&2; }
+
+as_owner() {
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u "$OWNER" -- "$@"
+  else
+    "$@"
+  fi
+}
+
+install() {
+  if [ -x "$BIN/initdb" ] && [ -f /usr/lib/postgresql/15/lib/wal2json.so ]; then
+    return
+  fi
+  if [ "$(id -u)" != 0 ]; then
+    say "PostgreSQL 15 with wal2json is missing; install it as root:"
+    say "  apt-get install postgresql-15 postgresql-15-wal2json"
+    exit 1
+  fi
+  say "installing postgresql-15 and postgresql-15-wal2json"
+  apt-get update -qq
+  # The Debian package would create and start a cluster of its own: skip that.
+  mkdir -p /etc/postgresql-common/createcluster.d
+  echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/tidemark.conf
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 postgresql-15-wal2json >/dev/null
+}
+
+running() {
+  [ -f "$DIR/data/PG_VERSION" ] && as_owner "$BIN/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1
+}
+
+start() {
+  # Test processes start it concurrently: one at a time.
+  exec 9>"${DIR}.lock"
+  flock 9
+  install
+  if [ "$(id -u)" = 0 ] && ! id "$OWNER" >/dev/null 2>&1; then
+    useradd --system --no-create-home --shell /usr/sbin/nologin "$OWNER"
+  fi
+  mkdir -p "$DIR"
+  [ "$(id -u)" = 0 ] && chown "$OWNER" "$DIR"
+  if [ ! -f "$DIR/data/PG_VERSION" ]; then
+    say "initdb $DIR/data"
+    as_owner "$BIN/initdb" -D "$DIR/data" -U postgres --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$DIR/initdb.log"
+    cat >>"$DIR/data/postgresql.conf" <<EOF
+
+# tidemark: a throwaway cluster for logical decoding on loopback
+listen_addresses = '127.0.0.1'
+port = $PORT
+unix_socket_directories = '$DIR'
+wal_level = logical
+max_replication_slots = 64
+max_wal_senders = 16
+max_connections = 200
+timezone = 'UTC'
+# Throwaway: speed over crash safety of the cluster itself.
+fsync = off
+full_page_writes = off
+EOF
+  fi
+  if running; then
+    say "already running on 127.0.0.1:$PORT ($DIR)"
+  else
+    as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start >/dev/null \
+      || { say "the server did not start; see $DIR/server.log"; tail -n 20 "$DIR/server.log" >&2; exit 1; }
+    say "started on 127.0.0.1:$PORT ($DIR); stop it with: make pg-stop"
+  fi
+  echo "$URL"
+}
+
+case "${1:-start}" in
+  start) start ;;
+  stop)
+    if running; then as_owner "$BIN/pg_ctl" -D "$DIR/data" -m fast -w stop >/dev/null; say "stopped"; else say "not running"; fi ;;
+  clean)
+    if running; then as_owner "$BIN/pg_ctl" -D "$DIR/data" -m immediate -w stop >/dev/null; fi
+    rm -rf "$DIR"; say "removed $DIR" ;;
+  url)
+    running || { say "not running: make pg"; exit 1; }
+    echo "$URL" ;;
+  *) echo "usage: $0 start|stop|clean|url" >&2; exit 2 ;;
+esac
