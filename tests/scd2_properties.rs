@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 use tidemark_core::ports::QueryEngine;
-use tidemark_tests::scd2::{Change, HistoryRow, Lake, Model};
+use tidemark_tests::scd2::{Change, HistoryRow, Lake, Model, extract};
 
 const CDC_CASES: u32 = 256;
 const SNAPSHOT_CASES: u32 = 128;
@@ -184,18 +184,8 @@ async fn check_snapshot(case: &SnapshotCase) -> Result<(), TestCaseError> {
     let mut last: Option<(String, i64)> = None;
     for (i, rows) in case.extracts.iter().enumerate() {
         let at = 1_793_491_200 + 60 * i as i64;
-        let changes: Vec<Change> = rows
-            .iter()
-            .map(|(key, value)| Change {
-                key: *key,
-                at,
-                seq: 0,
-                op: 'L',
-                value: value.clone(),
-            })
-            .collect();
         let before = lake.history().await;
-        let id = lake.land(&changes);
+        let id = lake.land(&extract(at, rows));
         let merged = lake.merge(&id, at, case.max_delete_fraction).await;
         let modelled = model.apply_extract(at, rows, case.max_delete_fraction);
         prop_assert_eq!(
@@ -318,26 +308,17 @@ async fn equal_timestamps_are_ordered_by_change_seq_across_batches() {
 #[tokio::test]
 async fn the_guard_refuses_an_extract_that_deletes_too_much_and_changes_nothing() {
     let mut lake = Lake::new(true);
-    let load = |key| Change {
-        key,
-        at: 1_793_491_200,
-        seq: 0,
-        op: 'L',
-        value: Some("a".into()),
-    };
-    let b1 = lake.land(&[load(1), load(2), load(3), load(4)]);
-    lake.merge(&b1, 1_793_491_200, 0.5).await.unwrap();
+    let start = 1_793_491_200;
+    let a = Some("a".to_string());
+    let all: Vec<(i64, Option<String>)> = (1..=4).map(|k| (k, a.clone())).collect();
+    let b1 = lake.land(&extract(start, &all));
+    lake.merge(&b1, start, 0.5).await.unwrap();
     let before = lake.history().await;
-    let mut late = load(1);
-    late.at += 60;
-    let b2 = lake.land(&[late]);
-    assert_eq!(
-        lake.merge(&b2, 1_793_491_260, 0.5).await.err(),
-        Some((3, 4))
-    );
+    let b2 = lake.land(&extract(start + 60, &[(1, a)]));
+    assert_eq!(lake.merge(&b2, start + 60, 0.5).await.err(), Some((3, 4)));
     assert_eq!(lake.history().await, before);
     // A fraction that allows it deletes the three missing keys.
-    lake.merge(&b2, 1_793_491_260, 0.75).await.unwrap();
+    lake.merge(&b2, start + 60, 0.75).await.unwrap();
     let deleted = lake
         .history()
         .await
@@ -421,21 +402,10 @@ async fn the_athena_merge_transpiled_to_duckdb_gives_the_same_history() {
 async fn a_refused_extract_never_leaks_into_a_rerun_of_an_earlier_batch() {
     let mut lake = Lake::new(true);
     let start = 1_793_491_200;
-    let load = |key: i64, at: i64, value: Option<&str>| Change {
-        key,
-        at,
-        seq: 0,
-        op: 'L',
-        value: value.map(str::to_string),
-    };
-    let b1 = lake.land(&[
-        load(2, start, None),
-        load(4, start, None),
-        load(3, start, None),
-    ]);
+    let b1 = lake.land(&extract(start, &[(2, None), (4, None), (3, None)]));
     lake.merge(&b1, start, 0.25).await.unwrap();
     let before = lake.history().await;
-    let b2 = lake.land(&[load(2, start + 60, Some("a"))]);
+    let b2 = lake.land(&extract(start + 60, &[(2, Some("a".into()))]));
     assert_eq!(lake.merge(&b2, start + 60, 0.25).await.err(), Some((2, 3)));
     lake.merge(&b1, start, 0.25).await.unwrap();
     assert_eq!(lake.history().await, before);

@@ -39,6 +39,19 @@ impl Change {
     }
 }
 
+/// A snapshot table's full extract taken at `at`, as `L` changes.
+pub fn extract(at: i64, rows: &[(i64, Option<String>)]) -> Vec<Change> {
+    rows.iter()
+        .map(|(key, value)| Change {
+            key: *key,
+            at,
+            seq: 0,
+            op: 'L',
+            value: value.clone(),
+        })
+        .collect()
+}
+
 /// The hash validation gives the business columns: any injective function
 /// of them will do for the merge, which only compares hashes.
 pub fn row_hash(key: i64, value: &Option<String>) -> String {
@@ -157,17 +170,7 @@ impl Model {
         for (key, event) in deletes {
             self.insert(key, event);
         }
-        let loads: Vec<Change> = rows
-            .iter()
-            .map(|(key, value)| Change {
-                key: *key,
-                at,
-                seq: 0,
-                op: 'L',
-                value: value.clone(),
-            })
-            .collect();
-        self.apply_changes(&loads);
+        self.apply_changes(&extract(at, rows));
         Ok(())
     }
 

@@ -78,7 +78,7 @@ pub(crate) async fn sync_history_schema(ports: &Ports, plan: &MergePlan<'_>) -> 
         .map_err(|reasons| Error::SchemaDrift {
             table: table.to_string(),
             details: format!(
-                "{}. The history table was left unchanged; a breaking change needs `--mode rebuild` into a new table.",
+                "{}. The history table was left unchanged; run with mode \"rebuild\" once the history may be recomputed.",
                 reasons.join("; ")
             ),
         })?;
