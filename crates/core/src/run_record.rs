@@ -32,7 +32,7 @@ pub struct RunRecord {
     pub rows_after: Option<u64>,
     pub bytes_scanned: Option<u64>,
     pub duration_ms: Option<u64>,
-    /// The validation report (Markdown), when one was written.
+    /// The validation report (the HTML page; `.json` and `.md` beside it), when one was written.
     pub report: Option<String>,
 }
 

@@ -79,7 +79,7 @@ metadata_dir = "metadata"
         config_path: config,
         lake: Some(root.join("lake")),
         landing: Some(root.join("landing")),
-        replay_through: None,
+        ..Default::default()
     })
     .unwrap()
 }

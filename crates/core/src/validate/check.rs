@@ -2,12 +2,12 @@
 
 use super::constraints::ColumnRules;
 use super::keys::DuplicateKeys;
-use super::output::{ByteSink, Output};
+use super::output::{ByteSink, Output, write_received};
 use super::row_hash::row_hashes;
 use super::{FileOutcome, Finding, FindingCounter, Findings, Rule, VALUE_CHARS, normalised_schema};
 use crate::dms::{
-    ByteSource, ControlColumns, FileKind, FileName, LandedReader, ReadError, ReadOptions,
-    parse_file_name,
+    ByteSource, ControlColumns, FileFormat, FileKind, FileName, LandedReader, ReadError,
+    ReadOptions, parse_file_name,
 };
 use crate::error::StoreError;
 use crate::metadata::TableMetadata;
@@ -120,11 +120,25 @@ impl FileCheck<'_> {
         source: Arc<dyn ByteSource>,
         sink: Option<&mut dyn ByteSink>,
     ) -> Result<FileOutcome, CheckError> {
-        let mut output = match sink {
-            Some(sink) => Output::parquet(&normalised_schema(self.meta), sink, self.file)?,
-            None => Output::Discard,
+        let Some(sink) = sink else {
+            return self.check_into(options, source, &mut Output::Discard);
         };
-        self.check_into(options, source, &mut output)
+        // Encoding the normalised file runs on a thread of its own, a couple
+        // of batches behind the checks.
+        std::thread::scope(|scope| {
+            let (to_writer, received) = std::sync::mpsc::sync_channel(2);
+            let writer = scope.spawn(|| write_received(self.meta, sink, self.file, received));
+            let checked = self.check_into(options, source, &mut Output::Pipe(Some(to_writer)));
+            let written = writer.join().unwrap_or_else(|_| {
+                Err(self.internal("the thread writing the normalised file stopped"))
+            });
+            match (checked, written) {
+                (Ok(outcome), Ok(())) => Ok(outcome),
+                // The writer's own failure explains the checker's.
+                (_, Err(e)) => Err(e),
+                (Err(e), Ok(())) => Err(e),
+            }
+        })
     }
 
     fn check_into(
@@ -180,22 +194,9 @@ impl FileCheck<'_> {
         let Some(plan) = self.plan(reader.schema(), kind, options, findings, outcome) else {
             return Ok(());
         };
-        let mut keys = match kind {
-            FileKind::FullLoad => {
-                // CSV: at least one byte per field; gzip: assume 10:1.
-                let estimate = reader.row_count().unwrap_or_else(|| {
-                    let columns = reader.schema().fields().len().max(1) as u64;
-                    size.saturating_mul(10) / columns
-                });
-                let types: Vec<DataType> = plan
-                    .keys
-                    .iter()
-                    .map(|&k| self.meta.columns[k].column_type.arrow())
-                    .collect();
-                Some(DuplicateKeys::new(&types, estimate).map_err(|e| self.internal(e))?)
-            }
-            FileKind::Cdc => None,
-        };
+        // Full loads: the key filter, sized when the first batch shows how
+        // many rows the file may hold.
+        let mut keys: Option<DuplicateKeys> = None;
         let batches = match reader.batches(&plan.projection) {
             Ok(b) => b,
             Err(e) => return self.read_failed(e, None, findings),
@@ -208,10 +209,28 @@ impl FileCheck<'_> {
             if batch.num_rows() == 0 {
                 continue;
             }
+            if kind == FileKind::FullLoad && keys.is_none() {
+                let rows = reader
+                    .row_count()
+                    .unwrap_or_else(|| csv_rows(size, &batch, format == FileFormat::CsvGzip));
+                let types: Vec<DataType> = plan
+                    .keys
+                    .iter()
+                    .map(|&k| self.meta.columns[k].column_type.arrow())
+                    .collect();
+                keys = Some(DuplicateKeys::new(&types, rows).map_err(|e| self.internal(e))?);
+            }
             let first_row = outcome.rows;
             outcome.rows += batch.num_rows() as u64;
-            let normal =
-                self.check_batch(&batch, first_row, &plan, findings, outcome, keys.as_mut())?;
+            let normal = self.check_batch(
+                &batch,
+                first_row,
+                &plan,
+                findings,
+                outcome,
+                keys.as_mut(),
+                output.wanted(),
+            )?;
             match normal {
                 Some(b) if findings.is_empty() => output.write(b, self.file)?,
                 _ => output.discard(),
@@ -421,7 +440,9 @@ impl FileCheck<'_> {
         })
     }
 
-    /// Checks one batch; returns its normalised form unless the file has findings.
+    /// Checks one batch; returns its normalised form if `wanted` and the
+    /// file has no finding so far.
+    #[allow(clippy::too_many_arguments)]
     fn check_batch(
         &self,
         batch: &RecordBatch,
@@ -430,11 +451,11 @@ impl FileCheck<'_> {
         findings: &mut FindingCounter,
         outcome: &mut FileOutcome,
         keys: Option<&mut DuplicateKeys>,
+        wanted: bool,
     ) -> Result<Option<RecordBatch>, CheckError> {
         let n = batch.num_rows();
         let ops = self.ops(batch, first_row, plan, findings, outcome);
         let valid_from = self.valid_from(batch, first_row, plan, findings, outcome);
-        let seqs = self.change_seqs(batch, first_row, plan);
 
         // Business columns: read as the metadata's type, then nulls, then constraints.
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(plan.out_schema.fields().len());
@@ -508,7 +529,7 @@ impl FileCheck<'_> {
                 plan.keys.iter().map(|&k| columns[k].clone()).collect();
             keys.observe(&key_columns).map_err(|e| self.internal(e))?;
         }
-        if !findings.is_empty() {
+        if !findings.is_empty() || !wanted {
             return Ok(None);
         }
         let Some(valid_from) = valid_from else {
@@ -517,7 +538,7 @@ impl FileCheck<'_> {
         let hashes = row_hashes(self.meta, &columns, n);
         columns.push(ops);
         columns.push(valid_from);
-        columns.push(seqs);
+        columns.push(self.change_seqs(batch, first_row, plan));
         columns.push(Arc::new(hashes));
         columns.push(Arc::new(StringArray::from(vec![self.batch_id; n])));
         RecordBatch::try_new(plan.out_schema.clone(), columns)
@@ -583,16 +604,7 @@ impl FileCheck<'_> {
         outcome: &mut FileOutcome,
     ) -> Option<ArrayRef> {
         let source = batch.column(plan.timestamp);
-        let safe = CastOptions {
-            safe: true,
-            ..Default::default()
-        };
-        let ts = cast_with_options(
-            source,
-            &DataType::Timestamp(TimeUnit::Microsecond, None),
-            &safe,
-        )
-        .ok();
+        let ts = timestamps(source);
         let typed = ts
             .as_ref()
             .and_then(|a| a.as_any().downcast_ref::<TimestampMicrosecondArray>());
@@ -628,17 +640,20 @@ impl FileCheck<'_> {
         ts.filter(|_| read)
     }
 
-    /// `change_seq`: the ordering column, else file name and row number.
+    /// `change_seq`: the ordering column, else file name and row number
+    /// (`LOAD00000001.parquet#000000000001`).
     fn change_seqs(&self, batch: &RecordBatch, first_row: u64, plan: &Plan) -> ArrayRef {
         let n = batch.num_rows();
         let text = plan.change_seq.and_then(|i| text(batch.column(i)));
-        let mut seqs = StringBuilder::with_capacity(n, n * 36);
+        let mut seqs = StringBuilder::with_capacity(n, n * (self.name.len() + 14));
+        let mut fallback = String::with_capacity(self.name.len() + 14);
         for i in 0..n {
             match &text {
                 Some(a) if a.is_valid(i) && !a.value(i).is_empty() => seqs.append_value(a.value(i)),
                 _ => {
-                    let _ = write!(seqs, "{}#{:012}", self.name, first_row + i as u64 + 1);
-                    seqs.append_value("");
+                    fallback.clear();
+                    let _ = write!(fallback, "{}#{:012}", self.name, first_row + i as u64 + 1);
+                    seqs.append_value(&fallback);
                 }
             }
         }
@@ -725,6 +740,67 @@ fn text(column: &ArrayRef) -> Option<StringArray> {
     cast_with_options(column, &DataType::Utf8, &safe)
         .ok()
         .map(|a| a.as_string::<i32>().clone())
+}
+
+/// An upper estimate of a CSV file's rows from the size of its first batch
+/// (fields and separators); gzip is assumed to shrink text tenfold.
+fn csv_rows(size: u64, first: &RecordBatch, gzip: bool) -> u64 {
+    let text: usize = first
+        .columns()
+        .iter()
+        .filter_map(|c| c.as_string_opt::<i32>())
+        .map(|c| c.values().len())
+        .sum();
+    let per_row = (text / first.num_rows().max(1) + first.num_columns()).max(1) as u64;
+    let bytes = if gzip { size.saturating_mul(10) } else { size };
+    (bytes / per_row).saturating_mul(5) / 4 + first.num_rows() as u64
+}
+
+/// The timestamp column as microseconds (null where it cannot be read).
+/// DMS repeats one value over many rows (a full load's load time, a
+/// transaction's commit time): each run of equal texts is parsed once.
+fn timestamps(source: &ArrayRef) -> Option<ArrayRef> {
+    let target = DataType::Timestamp(TimeUnit::Microsecond, None);
+    let safe = CastOptions {
+        safe: true,
+        ..Default::default()
+    };
+    let Some(text) = source.as_string_opt::<i32>() else {
+        return cast_with_options(source, &target, &safe).ok();
+    };
+    let n = text.len();
+    let same = |i: usize| {
+        text.is_valid(i) == text.is_valid(i - 1)
+            && (text.is_null(i) || text.value(i) == text.value(i - 1))
+    };
+    let runs = 1 + (1..n).filter(|&i| !same(i)).count();
+    if n == 0 || runs * 4 > n {
+        return cast_with_options(source, &target, &safe).ok();
+    }
+    let mut heads = Vec::with_capacity(runs);
+    let mut lengths = Vec::with_capacity(runs);
+    for i in 0..n {
+        if i > 0 && same(i) {
+            *lengths.last_mut().expect("a run is open") += 1;
+        } else {
+            heads.push(text.is_valid(i).then(|| text.value(i)));
+            lengths.push(1usize);
+        }
+    }
+    let parsed = cast_with_options(
+        &(Arc::new(StringArray::from(heads)) as ArrayRef),
+        &target,
+        &safe,
+    )
+    .ok()?;
+    let parsed = parsed.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+    let mut out = TimestampMicrosecondArray::builder(n);
+    for (r, len) in lengths.into_iter().enumerate() {
+        for _ in 0..len {
+            out.append_option(parsed.is_valid(r).then(|| parsed.value(r)));
+        }
+    }
+    Some(Arc::new(out.finish()))
 }
 
 /// A value as the file holds it, for a finding.

@@ -14,6 +14,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use regex::Regex;
 use serde_json::Value;
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 /// Reports a finding for row `i` of the batch; the message is built only if kept.
@@ -36,10 +37,32 @@ pub struct ColumnRules {
 
 #[derive(Debug)]
 enum EnumSet {
-    Text(HashSet<String>),
+    Text(HashSet<String, BuildHasherDefault<Fnv>>),
     /// Integers, decimals (unscaled), dates (days) and timestamps (microseconds).
-    Int(HashSet<i128>),
+    Int(HashSet<i128, BuildHasherDefault<Fnv>>),
     Bool(Vec<bool>),
+}
+
+/// FNV-1a: enum values are short and few, and not chosen by an adversary,
+/// so a simple hash beats the default one by a wide margin.
+#[derive(Debug)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -114,7 +137,7 @@ impl ColumnRules {
             let b = typed.as_boolean();
             return Ok(EnumSet::Bool((0..b.len()).map(|i| b.value(i)).collect()));
         }
-        let mut set = HashSet::new();
+        let mut set = HashSet::default();
         for_each_int(typed.as_ref(), |_, v| {
             set.insert(v);
         });

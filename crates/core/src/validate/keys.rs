@@ -1,6 +1,7 @@
 //! Duplicate primary keys within a full-load file, in bounded memory.
 //!
-//! First pass: every key goes through a Bloom filter of fixed maximum size;
+//! First pass: every key goes through a blocked Bloom filter (one cache line
+//! a key) of fixed maximum size;
 //! a key the filter may have seen before becomes a *candidate* (a 64-bit
 //! hash). Second pass, only if there are candidates: the file is read again
 //! (key columns only) and candidate keys are compared exactly, so a finding
@@ -17,15 +18,16 @@ use xxhash_rust::xxh3::xxh3_128;
 
 /// The Bloom filter's largest size.
 pub const MAX_FILTER_BYTES: usize = 64 << 20;
-/// Filter bits per expected row (about one false alarm in 50 million keys).
-const BITS_PER_ROW: u64 = 32;
-const PROBES: u64 = 10;
+/// Filter bits per expected row: a few false alarms per ten million keys,
+/// each costing a look at the key columns in the second pass.
+const BITS_PER_ROW: u64 = 48;
 /// Candidates remembered at most; beyond, duplicate counts are a lower bound.
 pub const MAX_CANDIDATES: usize = 1 << 22;
 
 pub(crate) struct DuplicateKeys {
     converter: RowConverter,
-    bits: Vec<u64>,
+    /// 512-bit blocks: a key sets one bit in each of its block's eight words.
+    blocks: Vec<[u64; 8]>,
     mask: u64,
     candidates: HashSet<u64>,
     /// Some candidates were not remembered ([`MAX_CANDIDATES`]).
@@ -40,10 +42,11 @@ impl DuplicateKeys {
             .checked_next_power_of_two()
             .unwrap_or(u64::MAX)
             .min(MAX_FILTER_BYTES as u64 * 8);
+        let blocks = bits / 512;
         Ok(DuplicateKeys {
             converter: converter(key_types)?,
-            bits: vec![0; (bits / 64) as usize],
-            mask: bits - 1,
+            blocks: vec![[0; 8]; blocks as usize],
+            mask: blocks - 1,
             candidates: HashSet::new(),
             overflowed: false,
         })
@@ -57,13 +60,13 @@ impl DuplicateKeys {
                 continue;
             }
             let h = xxh3_128(rows.row(i).as_ref());
-            let (h1, h2) = (h as u64, ((h >> 64) as u64) | 1);
+            let (h1, h2) = (h as u64, (h >> 64) as u64);
+            let block = &mut self.blocks[(h2 & self.mask) as usize];
             let mut seen = true;
-            for p in 0..PROBES {
-                let bit = h1.wrapping_add(p.wrapping_mul(h2)) & self.mask;
-                let (word, mask) = ((bit / 64) as usize, 1u64 << (bit % 64));
-                seen &= self.bits[word] & mask != 0;
-                self.bits[word] |= mask;
+            for (w, word) in block.iter_mut().enumerate() {
+                let bit = 1u64 << ((h1 >> (6 * w)) & 63);
+                seen &= *word & bit != 0;
+                *word |= bit;
             }
             if seen {
                 if self.candidates.len() < MAX_CANDIDATES {
@@ -83,7 +86,7 @@ impl DuplicateKeys {
 
     /// Starts the second pass; frees the filter.
     pub(crate) fn confirm(mut self) -> Confirm {
-        self.bits = Vec::new();
+        self.blocks = Vec::new();
         Confirm {
             converter: self.converter,
             candidates: self.candidates,
@@ -191,12 +194,12 @@ mod tests {
             keys.observe(&[ids]).unwrap();
         }
         assert!(!keys.has_candidates());
-        assert!(keys.bits.len() * 8 <= MAX_FILTER_BYTES);
+        assert!(keys.blocks.len() * 64 <= MAX_FILTER_BYTES);
     }
 
     #[test]
     fn the_filter_never_outgrows_its_bound() {
         let keys = DuplicateKeys::new(&[DataType::Int64], u64::MAX / 2).unwrap();
-        assert_eq!(keys.bits.len() * 8, MAX_FILTER_BYTES);
+        assert_eq!(keys.blocks.len() * 64, MAX_FILTER_BYTES);
     }
 }

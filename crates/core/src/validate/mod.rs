@@ -333,8 +333,10 @@ pub fn write_parquet(
     schema: &SchemaRef,
     batches: &[RecordBatch],
 ) -> Result<Vec<u8>, parquet::errors::ParquetError> {
-    let mut writer =
-        parquet::arrow::ArrowWriter::try_new(Vec::new(), schema.clone(), Some(output::props()))?;
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .build();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props))?;
     for b in batches {
         writer.write(b)?;
     }

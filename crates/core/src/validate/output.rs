@@ -3,7 +3,9 @@
 //! parts (the pipeline: an S3 multipart upload, a file).
 
 use super::check::CheckError;
+use super::normalised_schema;
 use crate::error::StoreError;
+use crate::metadata::{ColumnType, TableMetadata};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
@@ -11,6 +13,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use std::io::{self, Write};
+use std::sync::mpsc::{Receiver, SyncSender};
 
 /// Receives a normalised file in parts, in order. Every part but the last is
 /// [`PART_BYTES`] long. A sink only sees a complete file when the check
@@ -26,14 +29,33 @@ pub const PART_BYTES: usize = 8 << 20;
 /// writing it out (encoded pages, dictionaries, buffered values).
 const ROW_GROUP_BYTES: usize = 16 << 20;
 
-/// How normalised files are encoded. `row_hash` and `change_seq` are unique
-/// per row: a dictionary would only cost memory and time.
-pub(crate) fn props() -> WriterProperties {
-    WriterProperties::builder()
+/// How normalised files are encoded: snappy; dictionaries only where values
+/// repeat by design (`op`, `batch_id`, booleans, `enum` columns). Elsewhere a
+/// dictionary mostly costs time and memory (`row_hash`, `change_seq` and keys
+/// are unique per row), and these files are a change log, read once by the merge.
+pub(crate) fn props(meta: &TableMetadata) -> WriterProperties {
+    let mut props = WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
-        .set_column_dictionary_enabled(ColumnPath::from("row_hash"), false)
-        .set_column_dictionary_enabled(ColumnPath::from("change_seq"), false)
-        .build()
+        .set_dictionary_enabled(false);
+    let repeating = meta
+        .columns
+        .iter()
+        .filter(|c| c.constraints.enum_values.is_some() || c.column_type == ColumnType::Bool)
+        .map(|c| c.name.as_str())
+        .chain(["op", "batch_id"]);
+    for name in repeating {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(name), true);
+    }
+    props.build()
+}
+
+/// A message to the thread that encodes a normalised file.
+pub(crate) enum ToWriter {
+    Batch(RecordBatch),
+    /// The file was accepted: write the footer and the last part.
+    Finish,
+    /// The file has a finding: stop.
+    Discard,
 }
 
 pub(crate) enum Output<'a> {
@@ -41,11 +63,22 @@ pub(crate) enum Output<'a> {
     Discard,
     Collect(Vec<RecordBatch>),
     Parquet(Box<ArrowWriter<Parts<'a>>>),
+    /// To a writer on another thread; `None` once told to finish or discard.
+    Pipe(Option<SyncSender<ToWriter>>),
 }
 
 impl<'a> Output<'a> {
     pub(crate) fn parquet(
-        schema: &SchemaRef,
+        meta: &TableMetadata,
+        sink: &'a mut dyn ByteSink,
+        file: &str,
+    ) -> Result<Output<'a>, CheckError> {
+        Output::parquet_with(normalised_schema(meta), props(meta), sink, file)
+    }
+
+    fn parquet_with(
+        schema: SchemaRef,
+        props: WriterProperties,
         sink: &'a mut dyn ByteSink,
         file: &str,
     ) -> Result<Output<'a>, CheckError> {
@@ -54,7 +87,7 @@ impl<'a> Output<'a> {
             buf: Vec::new(),
             failure: None,
         };
-        ArrowWriter::try_new(parts, schema.clone(), Some(props()))
+        ArrowWriter::try_new(parts, schema, Some(props))
             .map(|w| Output::Parquet(Box::new(w)))
             .map_err(|e| CheckError::Encode {
                 file: file.to_string(),
@@ -76,19 +109,43 @@ impl<'a> Output<'a> {
                 }
                 result.map_err(|e| failure(writer.inner_mut(), e, file))
             }
+            Output::Pipe(to) => match to {
+                Some(tx) if tx.send(ToWriter::Batch(batch)).is_ok() => Ok(()),
+                // The writer stopped: its own error is reported when it is joined.
+                _ => Err(CheckError::Encode {
+                    file: file.to_string(),
+                    message: "the writer stopped".into(),
+                }),
+            },
         }
+    }
+
+    /// Whether anything is written at all (a linter run only checks).
+    pub(crate) fn wanted(&self) -> bool {
+        !matches!(self, Output::Discard)
     }
 
     /// Stops producing output (the file has a finding): frees the writer.
     pub(crate) fn discard(&mut self) {
         match self {
             Output::Collect(batches) => batches.clear(),
+            Output::Pipe(to) => {
+                if let Some(tx) = to.take() {
+                    let _ = tx.send(ToWriter::Discard);
+                }
+            }
             other => *other = Output::Discard,
         }
     }
 
     /// Completes the output: the Parquet footer and the last part go to the sink.
     pub(crate) fn finish(&mut self, file: &str) -> Result<(), CheckError> {
+        if let Output::Pipe(to) = self {
+            if let Some(tx) = to.take() {
+                let _ = tx.send(ToWriter::Finish);
+            }
+            return Ok(());
+        }
         let Output::Parquet(_) = self else {
             return Ok(());
         };
@@ -108,6 +165,26 @@ impl<'a> Output<'a> {
             _ => Vec::new(),
         }
     }
+}
+
+/// The writer thread: encodes the batches it receives until told to finish
+/// (the file was accepted) or to stop.
+pub(crate) fn write_received(
+    meta: &TableMetadata,
+    sink: &mut dyn ByteSink,
+    file: &str,
+    received: Receiver<ToWriter>,
+) -> Result<(), CheckError> {
+    let mut out = Output::parquet(meta, sink, file)?;
+    for message in received {
+        match message {
+            ToWriter::Batch(batch) => out.write(batch, file)?,
+            ToWriter::Finish => return out.finish(file),
+            ToWriter::Discard => return Ok(()),
+        }
+    }
+    // The checker went away without a verdict: nothing is finished.
+    Ok(())
 }
 
 /// Bytes on their way to a sink, sent a part at a time.
@@ -209,7 +286,9 @@ mod tests {
         .unwrap();
         let mut sink = Recorder(Vec::new());
         {
-            let mut out = Output::parquet(&schema, &mut sink, "f").unwrap();
+            let mut out =
+                Output::parquet_with(schema.clone(), WriterProperties::default(), &mut sink, "f")
+                    .unwrap();
             for i in 0..6 {
                 out.write(batch.slice(i * 500_000, 500_000), "f").unwrap();
             }
@@ -251,7 +330,9 @@ mod tests {
         )
         .unwrap();
         let mut sink = Broken;
-        let mut out = Output::parquet(&schema, &mut sink, "f").unwrap();
+        let mut out =
+            Output::parquet_with(schema.clone(), WriterProperties::default(), &mut sink, "f")
+                .unwrap();
         out.write(batch, "f").unwrap();
         let e = out.finish("f").unwrap_err();
         assert!(

@@ -256,3 +256,88 @@ fn esc(text: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Finding, Findings, OpCounts, Rule, RuleCount};
+    use super::*;
+
+    fn report() -> BatchReport {
+        let finding = Finding {
+            file: "landing/t/20261101-100000000.csv".into(),
+            row: Some(7),
+            column: Some("name".into()),
+            rule: Rule::Pattern,
+            value: Some("<script>alert('x')</script> | a&b".into()),
+            message: "does not match the pattern ^[a-z]+$".into(),
+        };
+        BatchReport {
+            database: "db".into(),
+            table: "t".into(),
+            batch_id: "b000002".into(),
+            metadata_version: 3,
+            files: vec![
+                FileReport {
+                    file: "landing/t/LOAD00000001.parquet".into(),
+                    accepted: true,
+                    rows: 10,
+                    ops: OpCounts {
+                        loads: 10,
+                        ..Default::default()
+                    },
+                    findings: Findings::default(),
+                    copied_to: Some("validated/db/t/b000002/LOAD00000001.parquet".into()),
+                    ignored_columns: vec!["colour".into()],
+                },
+                FileReport {
+                    file: finding.file.clone(),
+                    accepted: false,
+                    rows: 9,
+                    ops: OpCounts::default(),
+                    findings: Findings {
+                        total: 4,
+                        counts: vec![RuleCount {
+                            rule: Rule::Pattern,
+                            column: Some("name".into()),
+                            count: 4,
+                        }],
+                        sample: vec![finding],
+                    },
+                    copied_to: Some("quarantine/db/t/b000002/20261101-100000000.csv".into()),
+                    ignored_columns: vec![],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn the_html_page_shows_counts_and_samples_with_every_value_escaped() {
+        let html = report().to_html();
+        assert!(html.starts_with("<!doctype html>") && html.ends_with("</body></html>\n"));
+        for expected in [
+            "2 file(s): 1 accepted, 1 quarantined. Metadata version 3.",
+            "<td>pattern</td><td>name</td><td class=\"n\">4</td>",
+            "<h3>Sample (1 of 4)</h3>",
+            "<code>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; | a&amp;b</code>",
+            "ignored columns: colour",
+            "quarantine/db/t/b000002/20261101-100000000.csv",
+        ] {
+            assert!(html.contains(expected), "no {expected:?} in\n{html}");
+        }
+        assert!(!html.contains("<script>"));
+        assert!(!html.contains("http"), "self-contained: no external asset");
+    }
+
+    #[test]
+    fn the_markdown_page_escapes_table_pipes() {
+        let md = report().to_markdown();
+        assert!(
+            md.contains("| 7 | name | `<script>alert('x')</script> \\| a&b` | pattern |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("ignored column(s) the metadata does not know: colour"),
+            "{md}"
+        );
+    }
+}
