@@ -19,7 +19,7 @@ TF_STATE_KEY = tidemark/$(ENV)/$(or $(SOURCE),default).tfstate
 LAMBDA_DIR := dist/lambda
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: pg pg-stop pg-clean help run test check lint-asl lint-infra build plan deploy tf-init demo-data clean
+.PHONY: pg pg-stop pg-clean help run test check lint-asl lint-infra build plan deploy tf-init demo-data clean bench bench-validate
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -65,6 +65,17 @@ plan: build tf-init ## build the zips, then terraform plan ENV=dev|preprod|prod 
 
 deploy: build tf-init ## build the zips, then terraform apply ENV=dev|preprod|prod [SOURCE=name]
 	$(TERRAFORM) -chdir=$(TF_DIR) apply -input=false -var-file=$(TF_VARS)
+
+bench: bench-validate ## every benchmark; each prints its figures as a Markdown table
+
+# Validation needs only tidemark-core (no DuckDB), so it builds in release, as
+# the Lambda functions do; its ~1 GB files are generated once, outside git.
+BENCH_DATA ?= $(or $(CARGO_TARGET_DIR),target)/bench-data
+BENCH_MB ?= 1024
+
+bench-validate: ## validation: rows/s and peak memory on ~1 GB Parquet and CSV files (BENCH_MB=1024)
+	cargo build --release --quiet -p tidemark-bench --bin bench-validate
+	$(or $(CARGO_TARGET_DIR),target)/release/bench-validate --data $(BENCH_DATA) --mb $(BENCH_MB)
 
 pg: ## install (as root, with apt) and start a throwaway PostgreSQL 15 on 127.0.0.1:54329 with wal_level=logical
 	@scripts/pg.sh start

@@ -1,0 +1,28 @@
+//! Benchmarks of tidemark's domain on large generated files. Only
+//! `tidemark-core` (no DuckDB), so a release build stays quick.
+//!
+//! [`data`] writes a wide table's landed files (Parquet as DMS writes it,
+//! and CSV) of any size, deterministically; [`files`] reads and writes local
+//! files the way the pipeline's stores do, a range or a part at a time.
+
+pub mod data;
+pub mod files;
+
+/// The process's peak resident set (`VmHWM`), in KiB; `None` off Linux.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// CPU time this process has used (user + system), in seconds; `None` off
+/// Linux. `/proc/self/stat` counts clock ticks of 1/100 s on Linux.
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
