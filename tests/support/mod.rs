@@ -1,5 +1,6 @@
 //! Helpers shared by the workspace's end-to-end tests.
 
+pub mod pg;
 pub mod scd2;
 pub mod sql;
 

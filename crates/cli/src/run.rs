@@ -15,6 +15,11 @@ pub struct RunArgs {
     /// Read landed files from this folder (DMS S3 layout) instead of the replay source.
     #[arg(long)]
     landing: Option<std::path::PathBuf>,
+    /// Replicate this PostgreSQL database (`postgres://user@host:port/db`) with
+    /// logical decoding, and read its metadata from its catalog, instead of the
+    /// replay source. Needs wal_level=logical and wal2json; `make pg` starts one.
+    #[arg(long, env = "TIDEMARK_SOURCE", conflicts_with = "landing")]
+    source: Option<String>,
     /// Only these tables (comma-separated).
     #[arg(long, value_delimiter = ',')]
     tables: Option<Vec<String>>,
@@ -50,6 +55,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         lake: args.config.lake.clone(),
         landing: args.landing.clone(),
         replay_through: args.through,
+        source: args.source.clone(),
     };
     let request = RunRequest {
         tables: args.tables.clone(),

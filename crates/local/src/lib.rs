@@ -1,6 +1,6 @@
 //! Local adapters of tidemark's ports — a folder for S3, DuckDB for Athena,
 //! a file catalog for Glue, a console/file/webhook notifier for SNS, a replay
-//! source for DMS — and the interpreter that runs the production state machine.
+//! source or a PostgreSQL replicator for DMS — and the interpreter that runs the production state machine.
 
 pub mod catalog;
 pub mod duckdb;
@@ -8,6 +8,7 @@ pub mod fs_store;
 pub mod metadata_source;
 pub mod notifier;
 pub mod pipeline;
+pub mod postgres;
 pub mod replay;
 pub mod statemachine;
 

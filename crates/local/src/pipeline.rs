@@ -7,6 +7,7 @@ use crate::duckdb::DuckDbEngine;
 use crate::fs_store::FsStore;
 use crate::metadata_source::MetadataDir;
 use crate::notifier::ConsoleNotifier;
+use crate::postgres::{PgMetadata, PgReplicator};
 use crate::replay::{ExistingLanding, ReplaySource};
 use crate::statemachine::{Execution, Interpreter, StateMachine, TaskFailure, TaskInvoker};
 use async_trait::async_trait;
@@ -16,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tidemark_core::config::PipelineConfig;
+use tidemark_core::config::{PipelineConfig, TableMode};
 use tidemark_core::error::Error;
 use tidemark_core::events::RunRequest;
 use tidemark_core::ports::{ObjectStore, Ports, Replication};
@@ -69,6 +70,10 @@ pub struct LocalOptions {
     pub landing: Option<PathBuf>,
     /// Replay days up to and including this date.
     pub replay_through: Option<NaiveDate>,
+    /// A PostgreSQL source (`postgres://...`): replicate it with logical
+    /// decoding and read its metadata from its catalog, instead of the replay
+    /// source and the metadata folder.
+    pub source: Option<String>,
 }
 
 /// The local backends, built once.
@@ -109,20 +114,43 @@ impl LocalBackend {
         );
         let lake_store: Arc<dyn ObjectStore> = Arc::new(lake_store);
         let engine = DuckDbEngine::open(&lake.join("warehouse.duckdb"), &lake)?;
-        let replication: Arc<dyn Replication> = match (&options.landing, &config.local.replay_dir) {
-            (None, Some(dir)) => Arc::new(ReplaySource {
-                dir: base.join(dir),
-                landing: landing.clone(),
-                through: options.replay_through,
-            }),
-            _ => Arc::new(ExistingLanding),
-        };
+        if options.source.is_some()
+            && let Some(t) = config.tables.iter().find(|t| t.mode != TableMode::Cdc)
+        {
+            return Err(LocalError::Io(format!(
+                "table {} is mode = \"snapshot\": a PostgreSQL source replicates cdc tables only",
+                t.name
+            )));
+        }
+        let replication: Arc<dyn Replication> =
+            match (&options.source, &options.landing, &config.local.replay_dir) {
+                (Some(url), _, _) => Arc::new(PgReplicator {
+                    url: url.clone(),
+                    schema: config.source.schema.clone(),
+                    tables: config.tables.iter().map(|t| t.name.clone()).collect(),
+                    landing: landing.clone(),
+                    control: config.source.control_columns.clone(),
+                    slot: crate::postgres::slot_name(url, &config.source.database),
+                    chunk_changes: crate::postgres::chunk_changes(),
+                }),
+                (None, None, Some(dir)) => Arc::new(ReplaySource {
+                    dir: base.join(dir),
+                    landing: landing.clone(),
+                    through: options.replay_through,
+                }),
+                _ => Arc::new(ExistingLanding),
+            };
         if let Ok(url) = std::env::var("TIDEMARK_SLACK_WEBHOOK_URL") {
             config.alerts.slack_webhook_url = Some(url).filter(|u| !u.is_empty());
         }
         config.alerts.rerun_command.get_or_insert_with(|| {
+            let source = options
+                .source
+                .as_deref()
+                .map(|url| format!(" --source {}", crate::postgres::redact(url)))
+                .unwrap_or_default();
             format!(
-                "tidemark run --config {} --lake {}",
+                "tidemark run --config {} --lake {}{source}",
                 options.config_path.display(),
                 lake.display()
             )
@@ -140,9 +168,15 @@ impl LocalBackend {
                 slack_webhook_url: config.alerts.slack_webhook_url.clone(),
             }),
             replication,
-            metadata: Arc::new(MetadataDir {
-                dir: base.join(&config.local.metadata_dir),
-            }),
+            metadata: match &options.source {
+                Some(url) => Arc::new(PgMetadata {
+                    url: url.clone(),
+                    schema: config.source.schema.clone(),
+                }),
+                None => Arc::new(MetadataDir {
+                    dir: base.join(&config.local.metadata_dir),
+                }),
+            },
             config: Arc::new(config),
         };
         Ok(LocalBackend {
@@ -181,8 +215,12 @@ pub async fn run_catching_up(
     time_scale: f64,
 ) -> Result<(LocalBackend, Vec<Execution>), LocalError> {
     let mut backend = LocalBackend::open(options)?;
-    let replay_dir = match (&options.landing, &backend.ports.config.local.replay_dir) {
-        (None, Some(dir)) => Some(
+    let replay_dir = match (
+        &options.source,
+        &options.landing,
+        &backend.ports.config.local.replay_dir,
+    ) {
+        (None, None, Some(dir)) => Some(
             options
                 .config_path
                 .parent()

@@ -1,0 +1,209 @@
+//! A table's metadata read from the source's catalog: columns in order, their
+//! types as Arrow names, nullability, the primary key, and the comments as
+//! descriptions.
+
+use super::{PgError, connect, query_err};
+use async_trait::async_trait;
+use serde_json::Map;
+use tidemark_core::error::Error;
+use tidemark_core::metadata::{Column, ColumnType, Constraints, TableMetadata};
+use tidemark_core::ports::MetadataSource;
+
+/// Reads `<schema>.<table>` from a PostgreSQL database.
+pub struct PgMetadata {
+    pub url: String,
+    pub schema: String,
+}
+
+/// One column as the catalog describes it.
+pub(crate) struct PgColumn {
+    pub name: String,
+    /// `format_type` spelling (`numeric(10,2)`, `timestamp with time zone`), domains resolved.
+    pub pg_type: String,
+    pub not_null: bool,
+    pub description: String,
+}
+
+/// The columns of `<schema>.<table>`, in order, and the table's comment;
+/// `None` when there is no such table.
+pub(crate) async fn read_columns<C: tokio_postgres::GenericClient>(
+    client: &C,
+    schema: &str,
+    table: &str,
+) -> Result<Option<(Vec<PgColumn>, String)>, PgError> {
+    let what = || format!("reading the columns of {schema}.{table}");
+    let table_row = client
+        .query_opt(
+            "SELECT c.oid, coalesce(obj_description(c.oid, 'pg_class'), '')
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
+            &[&schema, &table],
+        )
+        .await
+        .map_err(query_err(what()))?;
+    let Some(table_row) = table_row else {
+        return Ok(None);
+    };
+    let oid: u32 = table_row.get(0);
+    let comment: String = table_row.get(1);
+    let rows = client
+        .query(
+            "SELECT a.attname::text,
+                    CASE WHEN t.typtype = 'd'
+                         THEN format_type(t.typbasetype, t.typtypmod)
+                         ELSE format_type(a.atttypid, a.atttypmod) END,
+                    a.attnotnull OR (t.typtype = 'd' AND t.typnotnull),
+                    coalesce(col_description(a.attrelid, a.attnum), '')
+               FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+              WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+              ORDER BY a.attnum",
+            &[&oid],
+        )
+        .await
+        .map_err(query_err(what()))?;
+    let columns = rows
+        .iter()
+        .map(|r| PgColumn {
+            name: r.get(0),
+            pg_type: r.get(1),
+            not_null: r.get(2),
+            description: r.get(3),
+        })
+        .collect();
+    Ok(Some((columns, comment)))
+}
+
+/// The primary key's columns, in key order (from `information_schema`).
+async fn primary_key(
+    client: &tokio_postgres::Client,
+    schema: &str,
+    table: &str,
+) -> Result<Vec<String>, PgError> {
+    let rows = client
+        .query(
+            "SELECT k.column_name::text
+               FROM information_schema.table_constraints c
+               JOIN information_schema.key_column_usage k
+                 ON k.constraint_schema = c.constraint_schema
+                AND k.constraint_name = c.constraint_name
+                AND k.table_schema = c.table_schema
+                AND k.table_name = c.table_name
+              WHERE c.constraint_type = 'PRIMARY KEY'
+                AND c.table_schema = $1 AND c.table_name = $2
+              ORDER BY k.ordinal_position",
+            &[&schema, &table],
+        )
+        .await
+        .map_err(query_err(format!(
+            "reading the primary key of {schema}.{table}"
+        )))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// The Arrow type name a PostgreSQL type (as `format_type` spells it) is
+/// landed and validated as. Types without an exact Arrow counterpart
+/// (unconstrained `numeric`, `time`, `interval`, `uuid`, `json`, arrays,
+/// enums, `bytea` as `\x` hex text) are strings.
+pub fn arrow_type_name(pg_type: &str) -> ColumnType {
+    let t = pg_type.trim();
+    match t {
+        "smallint" => return ColumnType::Int16,
+        "integer" => return ColumnType::Int32,
+        "bigint" => return ColumnType::Int64,
+        "real" => return ColumnType::Float32,
+        "double precision" => return ColumnType::Float64,
+        "boolean" => return ColumnType::Bool,
+        "date" => return ColumnType::Date32,
+        _ => {}
+    }
+    if t.ends_with("[]") {
+        return ColumnType::String;
+    }
+    if t.starts_with("timestamp") {
+        return ColumnType::Timestamp(arrow::datatypes::TimeUnit::Microsecond);
+    }
+    if let Some(args) = t.strip_prefix("numeric(").and_then(|r| r.strip_suffix(')')) {
+        let parsed = args
+            .split_once(',')
+            .and_then(|(p, s)| Some((p.trim().parse::<u8>().ok()?, s.trim().parse::<i8>().ok()?)));
+        if let Some((precision @ 1..=38, scale)) = parsed
+            && scale >= 0
+            && scale as u8 <= precision
+        {
+            return ColumnType::Decimal128 { precision, scale };
+        }
+    }
+    ColumnType::String
+}
+
+impl PgMetadata {
+    async fn read_table(&self, table: &str) -> Result<TableMetadata, Error> {
+        let client = connect(&self.url).await?;
+        let Some((columns, comment)) = read_columns(&client, &self.schema, table).await? else {
+            return Err(Error::InvalidInput(format!(
+                "metadata for {table}: the source has no table {}.{table}",
+                self.schema
+            )));
+        };
+        let primary_key = primary_key(&client, &self.schema, table).await?;
+        let meta = TableMetadata {
+            name: table.to_string(),
+            description: comment,
+            primary_key,
+            partitions: Vec::new(),
+            columns: columns
+                .into_iter()
+                .map(|c| Column {
+                    column_type: arrow_type_name(&c.pg_type),
+                    name: c.name,
+                    nullable: !c.not_null,
+                    description: c.description,
+                    constraints: Constraints::default(),
+                    extra: Map::new(),
+                })
+                .collect(),
+            extra: Map::new(),
+        };
+        // The same checks as a metadata file gets (identifiers, a key, ...).
+        let origin = format!("source table {}.{table}", self.schema);
+        Ok(TableMetadata::from_json(&origin, &meta.to_json())?)
+    }
+}
+
+#[async_trait]
+impl MetadataSource for PgMetadata {
+    async fn read(&self, table: &str) -> Result<TableMetadata, Error> {
+        self.read_table(table).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_types_as_arrow_names() {
+        for (pg, arrow) in [
+            ("smallint", "int16"),
+            ("integer", "int32"),
+            ("bigint", "int64"),
+            ("real", "float32"),
+            ("double precision", "float64"),
+            ("boolean", "bool"),
+            ("date", "date32"),
+            ("numeric(12,2)", "decimal128(12,2)"),
+            ("numeric(38,0)", "decimal128(38,0)"),
+            ("numeric", "string"),
+            ("numeric(60,2)", "string"),
+            ("timestamp without time zone", "timestamp(us)"),
+            ("timestamp(3) with time zone", "timestamp(us)"),
+            ("character varying(20)", "string"),
+            ("text", "string"),
+            ("uuid", "string"),
+            ("integer[]", "string"),
+            ("bytea", "string"),
+        ] {
+            assert_eq!(arrow_type_name(pg).to_string(), arrow, "{pg}");
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! A real PostgreSQL source through the whole pipeline: metadata from its
+//! catalog, a full load and CDC through a logical replication slot, and
+//! schema drift reported by the next run. Needs `make pg` (CI runs it).
+
+use std::path::Path;
+use tidemark_core::events::RunRequest;
+use tidemark_core::ports::MetadataSource;
+use tidemark_local::LocalOptions;
+use tidemark_local::pipeline::LocalBackend;
+use tidemark_local::postgres::PgMetadata;
+use tidemark_local::statemachine::ExecutionStatus;
+use tidemark_tests::dump_table;
+use tidemark_tests::pg::TestDb;
+
+const CONFIG: &str = r#"
+[source]
+database = "shop"
+schema = "public"
+
+[[tables]]
+name = "items"
+mode = "cdc"
+
+[local]
+lake = "lake"
+"#;
+
+fn open(dir: &Path, url: &str) -> LocalBackend {
+    LocalBackend::open(&LocalOptions {
+        config_path: dir.join("tidemark.toml"),
+        lake: Some(dir.join("lake")),
+        source: Some(url.to_string()),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+async fn run(dir: &Path, url: &str, name: &str) -> (ExecutionStatus, String) {
+    let backend = open(dir, url);
+    let execution = backend
+        .run(name, &RunRequest::default(), 0.0)
+        .await
+        .unwrap();
+    let history = dump_table(
+        &backend.engine,
+        "shop",
+        "items",
+        "id, valid_from, change_seq",
+    )
+    .await;
+    (execution.status, history)
+}
+
+/// (id, name, price, op, is_current, is_deleted) of every history row.
+fn rows(history: &str) -> Vec<String> {
+    let header: Vec<&str> = history.lines().nth(1).unwrap().split(" | ").collect();
+    let at = |name: &str| header.iter().position(|c| *c == name).expect(name);
+    history
+        .lines()
+        .skip(2)
+        .map(|l| {
+            let cells: Vec<&str> = l.split(" | ").collect();
+            ["id", "name", "price", "op", "is_current", "is_deleted"]
+                .map(|c| cells[at(c)])
+                .join(" ")
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metadata_comes_from_the_catalog_with_arrow_types_keys_and_comments() {
+    let db = TestDb::create("pgmeta").await;
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE items (
+                 id bigint, region smallint, name text NOT NULL, price numeric(10,2),
+                 ratio double precision, seen timestamptz, born date, ok boolean, note varchar(20),
+                 PRIMARY KEY (region, id));
+             COMMENT ON TABLE items IS 'Things we sell';
+             COMMENT ON COLUMN items.name IS 'What it is called';",
+        )
+        .await
+        .unwrap();
+    let source = PgMetadata {
+        url: db.url.clone(),
+        schema: "public".into(),
+    };
+    let meta = source.read("items").await.unwrap();
+    assert_eq!(meta.description, "Things we sell");
+    assert_eq!(meta.primary_key, ["region", "id"]);
+    let shape: Vec<String> = meta
+        .columns
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {} {} {}",
+                c.name, c.column_type, c.nullable, c.description
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            "id int64 false ",
+            "region int16 false ",
+            "name string false What it is called",
+            "price decimal128(10,2) true ",
+            "ratio float64 true ",
+            "seen timestamp(us) true ",
+            "born date32 true ",
+            "ok bool true ",
+            "note string true ",
+        ]
+    );
+    let missing = source.read("nothing").await.unwrap_err().to_string();
+    assert!(missing.contains("no table public.nothing"), "{missing}");
+    drop(client);
+    db.drop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changes_flow_into_history_and_drift_is_reported_by_the_next_run() {
+    let db = TestDb::create("pgsrc").await;
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(10,2));
+             INSERT INTO items VALUES (1, 'pen', 1.50), (2, 'ink', NULL);",
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::write(dir.join("tidemark.toml"), CONFIG).unwrap();
+
+    // Day 1: the full load, taken with the slot.
+    let (status, history) = run(dir, &db.url, "day-1").await;
+    assert_eq!(status, ExecutionStatus::Succeeded, "{history}");
+    assert_eq!(
+        rows(&history),
+        ["1 pen 1.50 L true false", "2 ink NULL L true false"],
+        "{history}"
+    );
+    let identity: String = client
+        .query_one(
+            "SELECT relreplident::text FROM pg_class WHERE relname = 'items'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(identity, "f", "the replicator sets REPLICA IDENTITY FULL");
+
+    // Day 2: an update, a delete and a re-insert in one transaction, an insert, and
+    // an added nullable column (additive drift).
+    client
+        .batch_execute(
+            "BEGIN;
+             UPDATE items SET price = 2.00 WHERE id = 1;
+             DELETE FROM items WHERE id = 2;
+             INSERT INTO items VALUES (2, 'ink', 3.25);
+             COMMIT;
+             INSERT INTO items VALUES (3, 'pad', 0.99);
+             ALTER TABLE items ADD COLUMN colour text;
+             UPDATE items SET colour = 'red' WHERE id = 3;",
+        )
+        .await
+        .unwrap();
+    let (status, history) = run(dir, &db.url, "day-2").await;
+    assert_eq!(status, ExecutionStatus::Succeeded, "{history}");
+    assert_eq!(
+        rows(&history),
+        [
+            "1 pen 1.50 L false false",
+            "1 pen 2.00 U true false",
+            "2 ink NULL L false false",
+            "2 ink NULL D false true",
+            "2 ink 3.25 I true false",
+            "3 pad 0.99 I false false",
+            "3 pad 0.99 U true false",
+        ],
+        "{history}"
+    );
+    assert!(
+        history.contains("red"),
+        "the added column is in history:\n{history}"
+    );
+    let backend = open(dir, &db.url);
+    let v2 = backend
+        .ports
+        .lake
+        .get("metadata/shop/items/v0002.json")
+        .await
+        .map(|(b, _)| String::from_utf8_lossy(&b).to_string())
+        .expect("the additive change is stored as version 2");
+    assert!(v2.contains("colour"), "{v2}");
+    drop(backend);
+
+    // A second run with nothing new changes nothing.
+    let (status, again) = run(dir, &db.url, "day-2-again").await;
+    assert_eq!(status, ExecutionStatus::Succeeded);
+    assert_eq!(again, history);
+
+    // Day 3: a retyped and a dropped column: breaking. The table fails and history stays.
+    client
+        .batch_execute(
+            "ALTER TABLE items ALTER COLUMN price TYPE text;
+             ALTER TABLE items DROP COLUMN colour;
+             UPDATE items SET price = 'lots' WHERE id = 1;",
+        )
+        .await
+        .unwrap();
+    let (status, after) = run(dir, &db.url, "day-3").await;
+    assert!(
+        matches!(&status, ExecutionStatus::Failed { error, .. } if error == "Tidemark.TablesFailed"),
+        "{status:?}"
+    );
+    assert_eq!(after, history, "a breaking change must not touch history");
+    let alert = std::fs::read_to_string(dir.join("lake/alerts/day-3.json")).unwrap();
+    assert!(alert.contains("Tidemark.SchemaDrift"), "{alert}");
+    assert!(
+        alert.contains("price") && alert.contains("colour was dropped"),
+        "{alert}"
+    );
+    drop(client);
+    db.drop_all().await;
+}
