@@ -24,9 +24,8 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-run: ## build, then run the daily pipeline locally on the demo source (ARGS="..." for more options)
-	@cargo run --quiet -p tidemark-cli -- run --config $(CONFIG) $(ARGS) || { \
-	  status=$$?; echo; echo "tidemark exited with $$status. (The demo fails on purpose on 2026-11-04: its orders file has a null status.)"; exit $$status; }
+run: ## build, then run the daily pipeline locally: on `make pg`'s PostgreSQL when it runs, else the bundled demo (ARGS="...")
+	@CONFIG=$(CONFIG) scripts/run-demo.sh $(ARGS)
 
 test: lint-asl lint-infra $(PYTHON) ## the whole test suite: Rust tests (cargo-nextest), the state-machine lint and checkov
 	TIDEMARK_PYTHON=$(abspath $(PYTHON)) cargo nextest run --workspace --profile $(NEXTEST_PROFILE)
