@@ -3,9 +3,12 @@
 //!
 //! The bytes come from a [`ByteSource`] (an object store, a local file, or
 //! bytes already in memory) through a small cache of *windows*: contiguous
-//! ranges fetched on demand and evicted least-recently-used. Parquet readers
-//! jump between column chunks, so the cache keeps a couple of windows per
-//! column; CSV (plain or gzip) reads one window after the other.
+//! ranges fetched on demand and evicted least-recently-used. CSV (plain or
+//! gzip) reads one window after the other. A Parquet reader jumps between
+//! the column chunks of a row group: when row groups are small (DMS writes
+//! 10,000 rows each) two large windows hold whole row groups, so an object
+//! store sees few large reads; when they are large, the cache keeps many
+//! small windows, a couple per column.
 //!
 //! Errors are told apart: a file that cannot be decoded is the file's fault
 //! ([`ReadError::Format`], a finding), bytes that cannot be fetched are the
@@ -27,7 +30,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub const BATCH_ROWS: usize = 8192;
 
 /// Bytes of a landed file a reader keeps cached at most (besides a page larger than a window).
-pub const READ_CACHE_BYTES: usize = 16 << 20;
+pub const READ_CACHE_BYTES: usize = 8 << 20;
 
 /// Random access to a file's bytes. Implementations may block: files are
 /// checked on blocking threads.
@@ -80,13 +83,14 @@ pub struct ReadOptions {
 struct Windows {
     source: Arc<dyn ByteSource>,
     len: u64,
-    window: usize,
-    max_windows: usize,
     state: Mutex<WindowState>,
 }
 
 #[derive(Default)]
 struct WindowState {
+    /// Bytes fetched at least, and windows kept at most.
+    window: usize,
+    max_windows: usize,
     /// Most recently used first: (offset, bytes).
     cached: VecDeque<(u64, Bytes)>,
     /// The first failure of the source; once set, every read fails.
@@ -95,14 +99,22 @@ struct WindowState {
 
 impl Windows {
     fn new(source: Arc<dyn ByteSource>, max_windows: usize) -> Windows {
-        let max_windows = max_windows.max(1);
-        Windows {
+        let windows = Windows {
             len: source.len(),
             source,
-            window: (READ_CACHE_BYTES / max_windows).clamp(64 << 10, 4 << 20),
-            max_windows,
             state: Mutex::new(WindowState::default()),
-        }
+        };
+        windows.shape(max_windows);
+        windows
+    }
+
+    /// Splits the cache into `max_windows` windows of equal size.
+    fn shape(&self, max_windows: usize) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.max_windows = max_windows.max(1);
+        state.window = (READ_CACHE_BYTES / state.max_windows).clamp(64 << 10, 8 << 20);
+        let keep = state.max_windows;
+        state.cached.truncate(keep);
     }
 
     /// Exactly `len` bytes at `offset`.
@@ -129,7 +141,7 @@ impl Windows {
             state.cached.push_front(hit);
             return Ok(bytes);
         }
-        let size = (len.max(self.window) as u64).min(self.len - offset) as usize;
+        let size = (len.max(state.window) as u64).min(self.len - offset) as usize;
         let fetched = self.fetch(&mut state, offset, size)?;
         Ok(fetched.slice(..len))
     }
@@ -152,7 +164,7 @@ impl Windows {
             state.cached.push_front(hit);
             return Ok(bytes);
         }
-        let size = (self.window as u64).min(self.len - offset) as usize;
+        let size = (state.window as u64).min(self.len - offset) as usize;
         let fetched = self.fetch(&mut state, offset, size)?;
         Ok(fetched.slice(..max.min(fetched.len())))
     }
@@ -164,7 +176,8 @@ impl Windows {
         match self.source.read_at(offset, size) {
             Ok(bytes) if bytes.len() == size => {
                 state.cached.push_front((offset, bytes.clone()));
-                state.cached.truncate(self.max_windows);
+                let keep = state.max_windows;
+                state.cached.truncate(keep);
                 Ok(bytes)
             }
             Ok(bytes) => {
@@ -282,6 +295,16 @@ impl LandedReader {
                             err(format!("not a readable Parquet file: {e}")),
                         )
                     })?;
+                let largest_group = metadata
+                    .metadata()
+                    .row_groups()
+                    .iter()
+                    .map(|g| g.compressed_size().max(0) as usize)
+                    .max()
+                    .unwrap_or(0);
+                if largest_group <= READ_CACHE_BYTES / 4 {
+                    windows.shape(2);
+                }
                 Ok(LandedReader {
                     file: file.to_string(),
                     schema: metadata.schema().clone(),
@@ -479,6 +502,7 @@ mod tests {
         bytes: Bytes,
         fetched: AtomicU64,
         largest: AtomicU64,
+        calls: AtomicU64,
         fail_after: Option<u64>,
     }
 
@@ -488,6 +512,7 @@ mod tests {
         }
         fn read_at(&self, offset: u64, len: usize) -> Result<Bytes, StoreError> {
             let total = self.fetched.fetch_add(len as u64, Ordering::SeqCst) + len as u64;
+            self.calls.fetch_add(1, Ordering::SeqCst);
             self.largest.fetch_max(len as u64, Ordering::SeqCst);
             if self.fail_after.is_some_and(|n| total > n) {
                 return Err(StoreError::Io {
@@ -504,6 +529,7 @@ mod tests {
             bytes: Bytes::from(bytes),
             fetched: AtomicU64::new(0),
             largest: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
             fail_after,
         })
     }
@@ -576,7 +602,7 @@ mod tests {
 
     #[test]
     fn a_large_csv_is_read_through_a_bounded_window() {
-        let text = csv_text(200_000);
+        let text = csv_text(400_000);
         let source = counting(text.clone().into_bytes(), None);
         let reader = LandedReader::open(
             "x.csv",
@@ -586,12 +612,62 @@ mod tests {
         )
         .unwrap();
         let rows: usize = all(&reader).unwrap().iter().map(|b| b.num_rows()).sum();
-        assert_eq!(rows, 200_000);
+        assert_eq!(rows, 400_000);
         // The file is several times the largest read.
-        assert!(text.len() > 8 << 20);
-        assert!(source.largest.load(Ordering::SeqCst) <= 4 << 20);
+        assert!(text.len() > 16 << 20);
+        assert!(source.largest.load(Ordering::SeqCst) <= (READ_CACHE_BYTES / 2) as u64);
         // Each byte fetched about once (the header twice).
         assert!(source.fetched.load(Ordering::SeqCst) < text.len() as u64 + (8 << 20));
+    }
+
+    #[test]
+    fn parquet_with_small_row_groups_is_read_in_few_large_reads() {
+        use arrow::array::{Int64Array, StringArray};
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("v", DataType::Utf8, false),
+        ]));
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(10_000))
+            .build();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props)).unwrap();
+        for chunk in 0..60i64 {
+            let ids: Vec<i64> = (chunk * 10_000..(chunk + 1) * 10_000)
+                .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15u64 as i64))
+                .collect();
+            let texts: Vec<String> = ids.iter().map(|i| format!("value {i:x}")).collect();
+            let batch = RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Int64Array::from(ids)),
+                    Arc::new(StringArray::from(texts)),
+                ],
+            )
+            .unwrap();
+            writer.write(&batch).unwrap();
+        }
+        let file = writer.into_inner().unwrap();
+        let len = file.len() as u64;
+        assert!(len > 2 * READ_CACHE_BYTES as u64, "{len}");
+        let source = counting(file, None);
+        let reader = LandedReader::open(
+            "LOAD00000001.parquet",
+            FileFormat::Parquet,
+            source.clone(),
+            &ReadOptions::default(),
+        )
+        .unwrap();
+        let rows: usize = all(&reader).unwrap().iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows, 600_000);
+        let window = (READ_CACHE_BYTES / 2) as u64;
+        let calls = source.calls.load(Ordering::SeqCst);
+        assert!(
+            calls <= len / window + 8,
+            "{calls} reads of a {len}-byte file"
+        );
+        assert!(source.largest.load(Ordering::SeqCst) <= window);
+        assert!(source.fetched.load(Ordering::SeqCst) <= len + 2 * window);
     }
 
     #[test]

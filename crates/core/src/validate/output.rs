@@ -27,7 +27,7 @@ pub const PART_BYTES: usize = 8 << 20;
 
 /// Memory the Parquet writer may hold for the row group in progress before
 /// writing it out (encoded pages, dictionaries, buffered values).
-const ROW_GROUP_BYTES: usize = 16 << 20;
+const ROW_GROUP_BYTES: usize = 8 << 20;
 
 /// How normalised files are encoded: snappy; dictionaries only where values
 /// repeat by design (`op`, `batch_id`, booleans, `enum` columns). Elsewhere a
