@@ -19,7 +19,7 @@ TF_STATE_KEY = tidemark/$(ENV)/$(or $(SOURCE),default).tfstate
 LAMBDA_DIR := dist/lambda
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: pg pg-stop pg-clean help run test check lint-asl lint-infra build plan deploy tf-init demo-data clean bench bench-validate
+.PHONY: pg pg-stop pg-clean bench-pg help run test check lint-asl lint-infra build plan deploy tf-init demo-data clean bench bench-validate
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -75,6 +75,10 @@ BENCH_MB ?= 1024
 bench-validate: ## validation: rows/s and peak memory on ~1 GB Parquet and CSV files (BENCH_MB=1024)
 	cargo build --release --quiet -p tidemark-bench --bin bench-validate
 	$(or $(CARGO_TARGET_DIR),target)/release/bench-validate --data $(BENCH_DATA) --mb $(BENCH_MB)
+
+bench-pg: ## PostgreSQL source: changes/s from the slot to Parquet, and end to end for 1M changes (BENCH_CHANGES=1000000; needs make pg)
+	cargo build --quiet --workspace --tests --examples
+	$(or $(CARGO_TARGET_DIR),target)/debug/examples/bench_pg
 
 pg: ## install (as root, with apt) and start a throwaway PostgreSQL 15 on 127.0.0.1:54329 with wal_level=logical
 	@scripts/pg.sh start
