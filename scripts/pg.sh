@@ -94,7 +94,7 @@ case "${1:-start}" in
     if running; then as_owner "$BIN/pg_ctl" -D "$DIR/data" -m fast -w stop >/dev/null; say "stopped"; else say "not running"; fi ;;
   clean)
     if running; then as_owner "$BIN/pg_ctl" -D "$DIR/data" -m immediate -w stop >/dev/null; fi
-    rm -rf "$DIR"; say "removed $DIR" ;;
+    rm -rf "$DIR" "${DIR}.lock"; say "removed $DIR" ;;
   url)
     running || { say "not running: make pg"; exit 1; }
     echo "$URL" ;;

@@ -226,3 +226,27 @@ async fn changes_flow_into_history_and_drift_is_reported_by_the_next_run() {
     drop(client);
     db.drop_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_source_fails_the_run_as_a_replication_error_that_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::write(dir.join("tidemark.toml"), CONFIG).unwrap();
+    // Port 9 (discard) on loopback: nothing listens there.
+    let backend = open(dir, "postgres://postgres@127.0.0.1:9/none");
+    let status = backend
+        .run("down", &RunRequest::default(), 0.0)
+        .await
+        .unwrap()
+        .status;
+    assert!(
+        matches!(&status, ExecutionStatus::Failed { error, .. } if error == "Tidemark.TablesFailed"),
+        "{status:?}"
+    );
+    let alert = std::fs::read_to_string(dir.join("lake/alerts/down.json")).unwrap();
+    assert!(alert.contains("Tidemark.Replication"), "{alert}");
+    assert!(
+        alert.contains("cannot connect to PostgreSQL") && alert.contains("make pg"),
+        "{alert}"
+    );
+}
