@@ -5,6 +5,7 @@
 //! PostgreSQL a test fails, saying so: it never skips.
 
 use crate::workspace;
+use std::path::Path;
 use tokio_postgres::{Client, NoTls};
 
 /// A database of its own for one test, dropped (with its slots) by [`TestDb::drop_all`].
@@ -64,6 +65,42 @@ fn with_database(server: &str, name: &str) -> String {
     format!("{root}/{name}{query}")
 }
 
+/// Drops the databases (and slots) of test processes that died before
+/// cleaning up: their slots would make the server keep WAL for ever.
+async fn drop_abandoned(admin: &Client) {
+    let Ok(rows) = admin
+        .query(
+            "SELECT datname::text FROM pg_database WHERE datname LIKE 't\\_%'",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
+    for row in rows {
+        let name: String = row.get(0);
+        // t_<test>_<pid>_<nanos>
+        let pid = name.rsplit('_').nth(1).and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            drop_database(admin, &name).await;
+        }
+    }
+}
+
+async fn drop_database(admin: &Client, name: &str) {
+    let _ = admin
+        .execute(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1",
+            &[&name],
+        )
+        .await;
+    let _ = admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .await;
+}
+
 impl TestDb {
     /// A new, empty database named after `test`.
     pub async fn create(test: &str) -> TestDb {
@@ -74,6 +111,7 @@ impl TestDb {
             .unwrap_or_default();
         let name = format!("t_{test}_{}_{nanos}", std::process::id());
         let admin = connect(&server).await;
+        drop_abandoned(&admin).await;
         admin
             .batch_execute(&format!("CREATE DATABASE \"{name}\""))
             .await
@@ -92,18 +130,7 @@ impl TestDb {
     /// Drops the database's replication slots and the database.
     pub async fn drop_all(self) {
         let admin = connect(&self.server).await;
-        let _ = admin
-            .execute(
-                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1",
-                &[&self.name],
-            )
-            .await;
-        let _ = admin
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                self.name
-            ))
-            .await;
+        drop_database(&admin, &self.name).await;
     }
 }
 
