@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tidemark_core::dms::ControlColumns;
@@ -428,14 +428,14 @@ impl PgReplicator {
         for row in &rows {
             let lsn = parse_lsn(row.get(0))?;
             let data: &str = row.get(1);
-            let v: Value = serde_json::from_str(&quote_numbers(data))
+            let quoted = quote_numbers(data);
+            let v: WalRow<'_> = serde_json::from_str(&quoted)
                 .map_err(|e| PgError::Decode(format!("{e}: {data}")))?;
-            let action = v["action"].as_str().unwrap_or_default();
-            match action {
+            match v.action.as_ref() {
                 "B" => {
                     open = Some(Txn {
-                        xid: v["xid"].as_u64().unwrap_or_default() as u32,
-                        commit_time: Micros::parse(v["timestamp"].as_str().unwrap_or_default())?,
+                        xid: v.xid as u32,
+                        commit_time: Micros::parse(v.timestamp.as_deref().unwrap_or_default())?,
                         commit_lsn: 0,
                         changes: Vec::new(),
                     });
@@ -451,10 +451,10 @@ impl PgReplicator {
                     let txn = open.as_mut().ok_or_else(|| {
                         PgError::Decode(format!("a change outside a transaction: {data}"))
                     })?;
-                    txn.changes.push(change(&v, action)?);
+                    txn.changes.push(change(v)?);
                 }
                 "T" => {
-                    let table = v["table"].as_str().unwrap_or_default().to_string();
+                    let table = v.table.as_deref().unwrap_or_default().to_string();
                     tracing::warn!(table = %table, "TRUNCATE is not replicated: reload the table to bring history in line");
                     if let Some(txn) = open.as_mut() {
                         txn.changes.push(Change {
@@ -680,53 +680,101 @@ struct Record {
     values: Vec<Option<String>>,
 }
 
-/// A wal2json (format 2) change: the after-image of an insert or update
-/// (columns an update left unchanged and out of line are taken from the old
-/// row, which `REPLICA IDENTITY FULL` makes whole), the before-image of a delete.
-fn change(v: &Value, action: &str) -> Result<Change, PgError> {
-    let table = v["table"].as_str().unwrap_or_default().to_string();
-    let read = |key: &str| -> Vec<(String, Option<String>)> {
-        v[key]
-            .as_array()
-            .map(|cols| {
-                cols.iter()
-                    .map(|c| {
-                        let name = c["name"].as_str().unwrap_or_default().to_string();
-                        let pg_type = c["type"].as_str().unwrap_or_default();
-                        let value = match &c["value"] {
-                            Value::Null => None,
-                            Value::String(s) => Some(normalise(pg_type, s.clone())),
-                            other => Some(other.to_string()),
-                        };
-                        (name, value)
-                    })
-                    .collect()
+/// One row of wal2json's format 2 output.
+#[derive(Deserialize)]
+struct WalRow<'a> {
+    #[serde(borrow)]
+    action: Cow<'a, str>,
+    #[serde(default)]
+    xid: u64,
+    #[serde(default, borrow)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    table: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    columns: Vec<WalColumn<'a>>,
+    #[serde(default, borrow)]
+    identity: Vec<WalColumn<'a>>,
+}
+
+#[derive(Deserialize)]
+struct WalColumn<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    pg_type: Cow<'a, str>,
+    #[serde(default)]
+    value: Option<ValueText>,
+}
+
+/// A column value as text: strings as they are (numbers arrive quoted, see
+/// [`quote_numbers`]), booleans as `true`/`false`.
+struct ValueText(String);
+
+impl<'de> Deserialize<'de> for ValueText {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = ValueText;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a column value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<ValueText, E> {
+                Ok(ValueText(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<ValueText, E> {
+                Ok(ValueText(v))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<ValueText, E> {
+                Ok(ValueText(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<ValueText, E> {
+                Ok(ValueText(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<ValueText, E> {
+                Ok(ValueText(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<ValueText, E> {
+                Ok(ValueText(v.to_string()))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// A wal2json change: the after-image of an insert or update (columns an
+/// update left unchanged and out of line are taken from the old row, which
+/// `REPLICA IDENTITY FULL` makes whole), the before-image of a delete.
+fn change(v: WalRow<'_>) -> Result<Change, PgError> {
+    let table = v.table.as_deref().unwrap_or_default().to_string();
+    let read = |cols: Vec<WalColumn<'_>>| -> Vec<(String, Option<String>)> {
+        cols.into_iter()
+            .map(|c| {
+                let value = c.value.map(|t| normalise(&c.pg_type, t.0));
+                (c.name.into_owned(), value)
             })
-            .unwrap_or_default()
+            .collect()
     };
-    let values = match action {
-        "D" => read("identity"),
-        "U" => {
-            let mut after = read("columns");
-            for (name, value) in read("identity") {
+    let op = v.action.chars().next().unwrap_or('I');
+    let values = match op {
+        'D' => read(v.identity),
+        'U' => {
+            let mut after = read(v.columns);
+            for (name, value) in read(v.identity) {
                 if !after.iter().any(|(n, _)| *n == name) {
                     after.push((name, value));
                 }
             }
             after
         }
-        _ => read("columns"),
+        _ => read(v.columns),
     };
     if values.is_empty() {
         return Err(PgError::Decode(format!(
-            "a {action} on {table} without column values (is its REPLICA IDENTITY FULL?)"
+            "a {op} on {table} without column values (is its REPLICA IDENTITY FULL?)"
         )));
     }
-    Ok(Change {
-        table,
-        op: action.chars().next().unwrap_or('I'),
-        values,
-    })
+    Ok(Change { table, op, values })
 }
 
 #[async_trait]
@@ -739,6 +787,25 @@ impl Replication for PgReplicator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+
+    #[test]
+    fn an_update_takes_unchanged_out_of_line_values_from_the_old_row() {
+        let data = r#"{"action":"U","xid":9,"schema":"public","table":"t","columns":[{"name":"id","type":"integer","value":1},{"name":"ok","type":"boolean","value":true}],"identity":[{"name":"id","type":"integer","value":1},{"name":"ok","type":"boolean","value":false},{"name":"doc","type":"text","value":"big"}]}"#;
+        let quoted = quote_numbers(data);
+        let row: WalRow<'_> = serde_json::from_str(&quoted).unwrap();
+        let c = change(row).unwrap();
+        assert_eq!((c.table.as_str(), c.op), ("t", 'U'));
+        let some = |s: &str| Some(s.to_string());
+        assert_eq!(
+            c.values,
+            [
+                ("id".to_string(), some("1")),
+                ("ok".to_string(), some("true")),
+                ("doc".to_string(), some("big"))
+            ]
+        );
+    }
 
     #[test]
     fn snapshot_visibility() {
