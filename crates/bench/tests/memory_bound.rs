@@ -125,8 +125,10 @@ fn checking_a_file_takes_bounded_memory_whatever_its_size() {
         let (small, large) = (peaks[0], peaks[1]);
         assert!(large.0 > 2 * small.0 - small.0 / 4, "{report:#?}");
         assert!(large.1 < BOUND, "over the bound: {report:#?}");
+        // How far the writer thread lags behind (a batch or two in flight)
+        // depends on scheduling: allow that much, far less than the files differ.
         assert!(
-            large.1 < small.1 + small.1 / 10 + MIB,
+            large.1 < small.1 + small.1 / 4 + 2 * MIB,
             "memory grew with the file: {report:#?}"
         );
     }
