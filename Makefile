@@ -19,7 +19,7 @@ TF_STATE_KEY = tidemark/$(ENV)/$(or $(SOURCE),default).tfstate
 LAMBDA_DIR := dist/lambda
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: pg pg-stop pg-clean bench-pg help run test check lint-asl lint-infra build plan deploy tf-init demo-data clean bench bench-validate
+.PHONY: pg pg-stop pg-clean bench-pg help run test check lint-asl lint-infra build plan deploy tf-init demo-data clean bench bench-merge bench-validate
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -65,7 +65,15 @@ plan: build tf-init ## build the zips, then terraform plan ENV=dev|preprod|prod 
 deploy: build tf-init ## build the zips, then terraform apply ENV=dev|preprod|prod [SOURCE=name]
 	$(TERRAFORM) -chdir=$(TF_DIR) apply -input=false -var-file=$(TF_VARS)
 
-bench: bench-validate ## every benchmark; each prints its figures as a Markdown table
+bench: bench-merge bench-validate ## every benchmark; each prints its figures as a Markdown table
+
+# The benchmarks build with the test profile (DuckDB at -O1, as the tests run it):
+# a release build would compile DuckDB a second time.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+
+bench-merge: ## SCD2 merge on DuckDB: 10k/100k/1M changes into 1M- and 10M-row histories
+	cargo build --quiet --workspace --tests --examples
+	BENCH_DIR=$(abspath $(TARGET_DIR)) $(TARGET_DIR)/debug/examples/bench_merge
 
 # Validation needs only tidemark-core (no DuckDB), so it builds in release, as
 # the Lambda functions do; its ~1 GB files are generated once, outside git.
