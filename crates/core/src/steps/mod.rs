@@ -82,8 +82,15 @@ pub(crate) async fn sync_history_schema(ports: &Ports, plan: &MergePlan<'_>) -> 
                 reasons.join("; ")
             ),
         })?;
+    if !statements.is_empty() {
+        tracing::info!(
+            table,
+            statements = statements.len(),
+            "history table created or given new columns"
+        );
+    }
     for statement in statements {
-        tracing::info!(table, sql = %statement.sql, "schema change");
+        tracing::debug!(table, sql = %statement.sql, "schema change");
         ports
             .engine
             .execute(&statement.sql)
