@@ -9,8 +9,8 @@ use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::LocalBackend;
 use tidemark_local::postgres::PgMetadata;
 use tidemark_local::statemachine::ExecutionStatus;
-use tidemark_tests::dump_table;
 use tidemark_tests::pg::TestDb;
+use tidemark_tests::run_and_dump;
 
 const CONFIG: &str = r#"
 [source]
@@ -36,19 +36,14 @@ fn open(dir: &Path, url: &str) -> LocalBackend {
 }
 
 async fn run(dir: &Path, url: &str, name: &str) -> (ExecutionStatus, String) {
-    let backend = open(dir, url);
-    let execution = backend
-        .run(name, &RunRequest::default(), 0.0)
-        .await
-        .unwrap();
-    let history = dump_table(
-        &backend.engine,
+    run_and_dump(
+        &open(dir, url),
+        name,
         "shop",
         "items",
         "id, valid_from, change_seq",
     )
-    .await;
-    (execution.status, history)
+    .await
 }
 
 /// (id, name, price, op, is_current, is_deleted) of every history row.

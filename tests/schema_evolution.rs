@@ -4,14 +4,13 @@
 
 use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
-use parquet::arrow::ArrowWriter;
 use std::path::Path;
 use std::sync::Arc;
-use tidemark_core::events::RunRequest;
+use tidemark_core::validate::write_parquet;
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::LocalBackend;
 use tidemark_local::statemachine::ExecutionStatus;
-use tidemark_tests::dump_table;
+use tidemark_tests::run_and_dump;
 
 const CONFIG: &str = r#"
 [source]
@@ -73,14 +72,7 @@ fn land(dir: &Path, file: &str, rows: &[Row]) {
     let batch = RecordBatch::try_new(schema.clone(), columns).unwrap();
     let folder = dir.join("landing/public/items");
     std::fs::create_dir_all(&folder).unwrap();
-    let mut writer = ArrowWriter::try_new(
-        std::fs::File::create(folder.join(file)).unwrap(),
-        schema,
-        None,
-    )
-    .unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
+    std::fs::write(folder.join(file), write_parquet(&schema, &[batch]).unwrap()).unwrap();
 }
 
 fn open(dir: &Path) -> LocalBackend {
@@ -94,19 +86,14 @@ fn open(dir: &Path) -> LocalBackend {
 }
 
 async fn run(dir: &Path, name: &str) -> (ExecutionStatus, String) {
-    let backend = open(dir);
-    let execution = backend
-        .run(name, &RunRequest::default(), 0.0)
-        .await
-        .unwrap();
-    let history = dump_table(
-        &backend.engine,
+    run_and_dump(
+        &open(dir),
+        name,
         "shop",
         "items",
         "id, valid_from, change_seq",
     )
-    .await;
-    (execution.status, history)
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread")]

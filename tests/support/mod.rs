@@ -67,6 +67,28 @@ pub fn run_python(script: &str, args: &[&str], input: &serde_json::Value) -> ser
     })
 }
 
+/// Runs one execution on `backend`, then dumps `database.table` (see [`dump_table`]).
+pub async fn run_and_dump(
+    backend: &tidemark_local::LocalBackend,
+    execution: &str,
+    database: &str,
+    table: &str,
+    order: &str,
+) -> (tidemark_local::statemachine::ExecutionStatus, String) {
+    let run = backend
+        .run(
+            execution,
+            &tidemark_core::events::RunRequest::default(),
+            0.0,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{execution}: {e}"));
+    (
+        run.status,
+        dump_table(&backend.engine, database, table, order).await,
+    )
+}
+
 /// A whole history table as text: a header, then every row with every
 /// column (business and control), ordered by key and timeline.
 pub async fn dump_table(engine: &DuckDbEngine, database: &str, table: &str, order: &str) -> String {

@@ -7,14 +7,13 @@
 //! merge reads, and merged one batch at a time as `merge-history` does.
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use parquet::arrow::ArrowWriter;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use tidemark_core::metadata::TableMetadata;
 use tidemark_core::ports::{QueryEngine, QueryResult, SqlValue};
 use tidemark_core::scd2::{Dialect, ExistingColumn, MergePlan, SnapshotParams};
+use tidemark_core::validate::{normalised_schema, write_parquet};
 use tidemark_local::duckdb::DuckDbEngine;
 
 /// `valid_to` of a current row, in the model's seconds.
@@ -279,24 +278,10 @@ impl Lake {
             text(&|c| Some(row_hash(c.key, &c.value))),
             text(&|_| Some(batch_id.clone())),
         ];
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("id", DataType::Int64, true),
-            Field::new("v", DataType::Utf8, true),
-            Field::new("op", DataType::Utf8, false),
-            Field::new(
-                "valid_from",
-                DataType::Timestamp(TimeUnit::Microsecond, None),
-                false,
-            ),
-            Field::new("change_seq", DataType::Utf8, false),
-            Field::new("row_hash", DataType::Utf8, false),
-            Field::new("batch_id", DataType::Utf8, false),
-        ]));
+        let schema = normalised_schema(&self.meta);
         let batch = RecordBatch::try_new(schema.clone(), columns).expect("a record batch");
-        let file = std::fs::File::create(dir.join("part-0.parquet")).expect("the file");
-        let mut writer = ArrowWriter::try_new(file, schema, None).expect("a Parquet writer");
-        writer.write(&batch).expect("rows written");
-        writer.close().expect("the file closed");
+        let bytes = write_parquet(&schema, &[batch]).expect("a Parquet file");
+        std::fs::write(dir.join("part-0.parquet"), bytes).expect("the file written");
         batch_id
     }
 
@@ -311,23 +296,8 @@ impl Lake {
     pub async fn ensure_table(&self, d: &dyn Dialect) {
         let plan = self.plan("", 0, 0.5);
         let listed = self.run(&plan.columns_query(d)).await;
-        let existing: Vec<ExistingColumn> = listed
-            .rows
-            .iter()
-            .map(|r| {
-                let text = |i: usize| match &r[i] {
-                    SqlValue::Text(t) => t.clone(),
-                    other => panic!("{other:?}"),
-                };
-                ExistingColumn {
-                    table: text(0),
-                    name: text(1),
-                    data_type: text(2),
-                }
-            })
-            .collect();
         for s in plan
-            .schema_statements(d, &existing)
+            .schema_statements(d, &ExistingColumn::from_listing(&listed))
             .expect("the test table never drifts")
         {
             self.run(&s.sql).await;

@@ -2,6 +2,7 @@
 
 use super::dialect::{Dialect, Statement, quote_ident, string_literal};
 use crate::metadata::{Column, TableMetadata};
+use crate::ports::{QueryResult, SqlValue};
 
 /// `valid_to` of a current row.
 pub const VALID_TO_OPEN: &str = "9999-12-31 23:59:59.999999";
@@ -36,6 +37,25 @@ pub struct ExistingColumn {
     pub table: String,
     pub name: String,
     pub data_type: String,
+}
+
+impl ExistingColumn {
+    /// The rows of [`MergePlan::columns_query`].
+    pub fn from_listing(listing: &QueryResult) -> Vec<ExistingColumn> {
+        let text = |row: &[SqlValue], i: usize| match row.get(i) {
+            Some(SqlValue::Text(t)) => t.clone(),
+            _ => String::new(),
+        };
+        listing
+            .rows
+            .iter()
+            .map(|row| ExistingColumn {
+                table: text(row, 0),
+                name: text(row, 1),
+                data_type: text(row, 2),
+            })
+            .collect()
+    }
 }
 
 /// `change_seq` of a delete a snapshot synthesised for a missing key.

@@ -18,7 +18,7 @@ pub use validate_landed::validate_landed;
 use crate::error::{Error, StoreError};
 use crate::layout::LakeLayout;
 use crate::metadata::TableMetadata;
-use crate::ports::{Ports, SqlValue};
+use crate::ports::Ports;
 use crate::scd2::{ExistingColumn, MergePlan};
 
 pub(crate) fn layout(ports: &Ports) -> LakeLayout<'_> {
@@ -60,21 +60,8 @@ pub(crate) async fn sync_history_schema(ports: &Ports, plan: &MergePlan<'_>) -> 
         .execute(&plan.columns_query(dialect.as_ref()))
         .await
         .map_err(merge_err)?;
-    let text = |row: &[SqlValue], i: usize| match row.get(i) {
-        Some(SqlValue::Text(t)) => t.clone(),
-        _ => String::new(),
-    };
-    let existing: Vec<ExistingColumn> = listed
-        .rows
-        .iter()
-        .map(|row| ExistingColumn {
-            table: text(row, 0),
-            name: text(row, 1),
-            data_type: text(row, 2),
-        })
-        .collect();
     let statements = plan
-        .schema_statements(dialect.as_ref(), &existing)
+        .schema_statements(dialect.as_ref(), &ExistingColumn::from_listing(&listed))
         .map_err(|reasons| Error::SchemaDrift {
             table: table.to_string(),
             details: format!(
