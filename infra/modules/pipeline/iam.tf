@@ -32,6 +32,16 @@ locals {
     dead_letter_queue = { for fn in keys(local.functions) : fn => fn == "notify" ? [aws_sqs_queue.dead_letters.arn] : [] }
   }
 
+  # The service each of the module's roles is assumed by (the Secrets Manager
+  # access role of a DMS endpoint must trust DMS's regional principal).
+  service_principals = {
+    lambda            = "lambda.amazonaws.com"
+    dms               = "dms.amazonaws.com"
+    dms_source_secret = "dms.${local.region}.amazonaws.com"
+    states            = "states.amazonaws.com"
+    scheduler         = "scheduler.amazonaws.com"
+  }
+
   # Each function's statements with their resources resolved.
   function_statements = {
     for fn in keys(local.functions) : fn => [
@@ -49,12 +59,14 @@ locals {
   }
 }
 
-data "aws_iam_policy_document" "lambda_assume" {
+# Trust policies: each role may be assumed by its service, for this account only.
+data "aws_iam_policy_document" "assume" {
+  for_each = local.service_principals
   statement {
     actions = ["sts:AssumeRole"]
     principals {
       type        = "Service"
-      identifiers = ["lambda.amazonaws.com"]
+      identifiers = [each.value]
     }
     condition {
       test     = "StringEquals"
@@ -68,7 +80,7 @@ resource "aws_iam_role" "function" {
   for_each             = local.functions
   name                 = "${local.name}-${each.key}"
   description          = "tidemark ${each.key}: exactly the actions crates/aws/src/permissions.rs lists for it"
-  assume_role_policy   = data.aws_iam_policy_document.lambda_assume.json
+  assume_role_policy   = data.aws_iam_policy_document.assume["lambda"].json
   max_session_duration = 3600
   tags                 = local.tags
 }
@@ -95,26 +107,11 @@ resource "aws_iam_role_policy" "function" {
 
 # --- DMS --------------------------------------------------------------------
 
-data "aws_iam_policy_document" "dms_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["dms.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
 # The account-wide roles DMS looks up by name (see var.create_dms_service_roles).
 resource "aws_iam_role" "dms_vpc" {
   count              = var.create_dms_service_roles ? 1 : 0
   name               = "dms-vpc-role"
-  assume_role_policy = data.aws_iam_policy_document.dms_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["dms"].json
   tags               = local.tags
 }
 
@@ -127,7 +124,7 @@ resource "aws_iam_role_policy_attachment" "dms_vpc" {
 resource "aws_iam_role" "dms_cloudwatch_logs" {
   count              = var.create_dms_service_roles ? 1 : 0
   name               = "dms-cloudwatch-logs-role"
-  assume_role_policy = data.aws_iam_policy_document.dms_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["dms"].json
   tags               = local.tags
 }
 
@@ -141,7 +138,7 @@ resource "aws_iam_role_policy_attachment" "dms_cloudwatch_logs" {
 resource "aws_iam_role" "dms_target" {
   name               = "${local.name}-dms-target"
   description        = "DMS writes landed files to the landing bucket"
-  assume_role_policy = data.aws_iam_policy_document.dms_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["dms"].json
   tags               = local.tags
 }
 
@@ -171,25 +168,10 @@ resource "aws_iam_role_policy" "dms_target" {
 
 # What the source endpoint reads its credentials with. Secrets Manager access
 # roles must trust DMS's regional service principal.
-data "aws_iam_policy_document" "dms_source_secret_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["dms.${local.region}.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
 resource "aws_iam_role" "dms_source_secret" {
   name               = "${local.name}-dms-source"
   description        = "DMS reads the source database's credentials"
-  assume_role_policy = data.aws_iam_policy_document.dms_source_secret_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["dms_source_secret"].json
   tags               = local.tags
 }
 
@@ -222,25 +204,10 @@ resource "aws_iam_role_policy" "dms_source_secret" {
 
 # --- Step Functions -----------------------------------------------------------
 
-data "aws_iam_policy_document" "states_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["states.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
 resource "aws_iam_role" "state_machine" {
   name               = "${local.name}-state-machine"
   description        = "The daily pipeline invokes the six functions"
-  assume_role_policy = data.aws_iam_policy_document.states_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["states"].json
   tags               = local.tags
 }
 
@@ -286,25 +253,10 @@ resource "aws_iam_role_policy" "state_machine" {
 
 # --- EventBridge Scheduler ---------------------------------------------------
 
-data "aws_iam_policy_document" "scheduler_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["scheduler.amazonaws.com"]
-    }
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
 resource "aws_iam_role" "scheduler" {
   name               = "${local.name}-scheduler"
   description        = "The daily schedule starts the pipeline"
-  assume_role_policy = data.aws_iam_policy_document.scheduler_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume["scheduler"].json
   tags               = local.tags
 }
 
