@@ -51,8 +51,10 @@ running() {
 
 start() {
   # Test processes start it concurrently: one at a time.
+  # The server must not inherit the lock's descriptor (9>&- below), or it
+  # would hold the lock for as long as it runs and every later start would wait.
   exec 9>"${DIR}.lock"
-  flock 9
+  flock -w 300 9 || { say "timed out waiting for ${DIR}.lock"; exit 1; }
   install
   if [ "$(id -u)" = 0 ] && ! id "$OWNER" >/dev/null 2>&1; then
     useradd --system --no-create-home --shell /usr/sbin/nologin "$OWNER"
@@ -81,7 +83,7 @@ EOF
   if running; then
     say "already running on 127.0.0.1:$PORT ($DIR)"
   else
-    as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start >/dev/null \
+    as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start >/dev/null 9>&- \
       || { say "the server did not start; see $DIR/server.log"; tail -n 20 "$DIR/server.log" >&2; exit 1; }
     say "started on 127.0.0.1:$PORT ($DIR); stop it with: make pg-stop"
   fi
