@@ -214,3 +214,100 @@ async fn a_landing_folder_in_the_dms_layout_runs_in_one_execution() {
         "batch_id aside, history must not depend on how changes were batched"
     );
 }
+
+/// An engine that, like Athena near the end of a Lambda invocation, hands
+/// every MERGE back while it runs on: the statement executes once, the first
+/// answer is `StillRunning`, and `resume` returns its result.
+struct HandsBackMerges {
+    inner: std::sync::Arc<dyn tidemark_core::ports::QueryEngine>,
+    finished:
+        std::sync::Mutex<std::collections::HashMap<String, tidemark_core::ports::QueryResult>>,
+    merges_started: std::sync::atomic::AtomicUsize,
+}
+
+#[tidemark_core::ports::async_trait]
+impl tidemark_core::ports::QueryEngine for HandsBackMerges {
+    fn dialect(&self) -> std::sync::Arc<dyn tidemark_core::scd2::Dialect> {
+        self.inner.dialect()
+    }
+    async fn execute(
+        &self,
+        sql: &str,
+    ) -> Result<tidemark_core::ports::QueryResult, tidemark_core::error::EngineError> {
+        let result = self.inner.execute(sql).await?;
+        if !sql.trim_start().starts_with("MERGE") {
+            return Ok(result);
+        }
+        let n = self
+            .merges_started
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let query_id = format!("q-{n}");
+        self.finished
+            .lock()
+            .unwrap()
+            .insert(query_id.clone(), result);
+        Err(tidemark_core::error::EngineError::StillRunning { query_id })
+    }
+    async fn resume(
+        &self,
+        query_id: &str,
+    ) -> Result<tidemark_core::ports::QueryResult, tidemark_core::error::EngineError> {
+        self.finished
+            .lock()
+            .unwrap()
+            .remove(query_id)
+            .ok_or_else(|| tidemark_core::error::EngineError::Query {
+                statement: String::new(),
+                message: format!("{query_id} was resumed twice or never started"),
+            })
+    }
+}
+
+#[tokio::test]
+async fn merges_handed_back_mid_query_resume_in_the_next_invocation_and_match_the_golden() {
+    let lake = tempfile::tempdir().unwrap();
+    let config_path = workspace().join("examples/demo/tidemark.toml");
+    let days =
+        tidemark_local::replay::replay_days(&workspace().join("examples/demo/replay")).unwrap();
+    let mut merges = 0;
+    let mut last = None;
+    for day in days {
+        drop(last.take());
+        let mut backend = tidemark_local::LocalBackend::open(&LocalOptions {
+            config_path: config_path.clone(),
+            lake: Some(lake.path().to_path_buf()),
+            replay_through: Some(day),
+            ..Default::default()
+        })
+        .unwrap();
+        let engine = std::sync::Arc::new(HandsBackMerges {
+            inner: backend.ports.engine.clone(),
+            finished: Default::default(),
+            merges_started: Default::default(),
+        });
+        backend.ports.engine = engine.clone();
+        backend
+            .run(&format!("demo-{day}"), &RunRequest::default(), 0.0)
+            .await
+            .unwrap();
+        let started = engine
+            .merges_started
+            .load(std::sync::atomic::Ordering::SeqCst);
+        assert!(
+            engine.finished.lock().unwrap().is_empty(),
+            "{day}: every handed-back MERGE was resumed"
+        );
+        merges += started;
+        last = Some(backend);
+    }
+    assert!(
+        merges >= 8,
+        "every batch's MERGE went through a hand-back ({merges})"
+    );
+    let backend = last.unwrap();
+    assert_eq!(
+        history(&backend.engine).await,
+        read(&workspace().join("tests/golden/demo_history.txt")),
+        "handing back and resuming changes nothing in history"
+    );
+}

@@ -88,6 +88,11 @@ pub enum EngineError {
     Transient(String),
     #[error("query failed: {message}\n  statement: {statement}")]
     Query { statement: String, message: String },
+    /// The statement is still running and this invocation's time is nearly
+    /// up: the caller records `query_id` and resumes it in its next invocation
+    /// (Athena; DuckDB always finishes).
+    #[error("query {query_id} is still running")]
+    StillRunning { query_id: String },
 }
 
 /// The error every pipeline step returns. [`Error::name`] is what Step Functions sees.
@@ -138,10 +143,12 @@ impl Error {
             Error::Validation(_) | Error::Format(_) => ErrorName::Validation,
             Error::Replication(_) => ErrorName::Replication,
             Error::Merge {
-                source: EngineError::Transient(_),
+                source: EngineError::Transient(_) | EngineError::StillRunning { .. },
                 ..
             }
-            | Error::Engine(EngineError::Transient(_)) => ErrorName::Transient,
+            | Error::Engine(EngineError::Transient(_) | EngineError::StillRunning { .. }) => {
+                ErrorName::Transient
+            }
             Error::Merge { .. } | Error::Engine(_) => ErrorName::Merge,
             Error::Concurrency { .. } => ErrorName::Concurrency,
             Error::Store(StoreError::PreconditionFailed { .. }) => ErrorName::Concurrency,

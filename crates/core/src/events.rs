@@ -36,6 +36,42 @@ pub struct RunRequest {
     pub to: Option<chrono::NaiveDate>,
 }
 
+impl RunRequest {
+    /// The rules an execution input must meet, checked before it is submitted.
+    pub fn check(&self) -> Result<(), String> {
+        if let Some(tables) = &self.tables {
+            if tables.is_empty() {
+                return Err("--tables names no table (leave it out to run every table)".into());
+            }
+            for t in tables {
+                crate::metadata::check_identifier(t).map_err(|e| format!("--tables: {e}"))?;
+            }
+        }
+        match (self.mode, self.from, self.to) {
+            (RunMode::Reprocess, Some(from), Some(to)) if from > to => {
+                Err(format!("--from {from} is after --to {to}"))
+            }
+            (RunMode::Reprocess, Some(_), Some(_)) => Ok(()),
+            (RunMode::Reprocess, _, _) => Err(
+                "--mode reprocess needs --from and --to (the dates of the changes to merge again)"
+                    .into(),
+            ),
+            (_, None, None) => Ok(()),
+            (mode, _, _) => Err(format!(
+                "--from and --to apply to --mode reprocess only, not {}",
+                serde_json::to_value(mode)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            )),
+        }?;
+        if self.mode == RunMode::Rebuild && self.tables.is_none() {
+            return Err("--mode rebuild recomputes history from every landed file: name the --tables to rebuild".into());
+        }
+        Ok(())
+    }
+}
+
 /// The replication's health, and whether the pipeline may go on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplicationStatus {
@@ -55,6 +91,10 @@ pub struct ReplicationStatus {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StartReplicationEvent {
     pub request: RunRequest,
+    /// When the execution started (RFC 3339, `$$.Execution.StartTime`): a
+    /// snapshot reload that started after it belongs to this run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
 }
 
 /// Input of `extract-metadata`.
@@ -129,6 +169,12 @@ pub struct MergeOutput {
     pub rows_after: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_scanned: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_ms: Option<u64>,
+    /// The MERGE of the next batch, still running when the last invocation
+    /// handed back (Athena): this invocation waits for it instead of starting another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_query: Option<String>,
 }
 
 /// Input of `publish-catalog`.

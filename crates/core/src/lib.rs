@@ -15,6 +15,7 @@ pub mod ports;
 pub mod run_record;
 pub mod scd2;
 pub mod steps;
+pub mod store_contract;
 pub mod validate;
 
 pub use error::{Error, ErrorName, Result};

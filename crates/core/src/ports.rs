@@ -4,10 +4,10 @@
 use crate::alert::Alert;
 use crate::config::PipelineConfig;
 use crate::error::{EngineError, Error, StoreError};
-use crate::events::{ReplicationStatus, RunRequest};
+use crate::events::{ReplicationStatus, StartReplicationEvent};
 use crate::metadata::TableMetadata;
 use crate::scd2::Dialect;
-use async_trait::async_trait;
+pub use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
@@ -143,6 +143,8 @@ pub struct QueryResult {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<SqlValue>>,
     pub bytes_scanned: Option<u64>,
+    /// Time the engine spent on the statement (Athena's engine execution time).
+    pub engine_ms: Option<u64>,
 }
 
 impl QueryResult {
@@ -169,7 +171,18 @@ impl QueryResult {
 pub trait QueryEngine: Send + Sync {
     /// The SQL dialect statements for this engine are rendered in.
     fn dialect(&self) -> Arc<dyn Dialect>;
+    /// Runs `sql` to the end, or returns [`EngineError::StillRunning`] when an
+    /// engine that runs statements remotely must hand back before it finishes.
     async fn execute(&self, sql: &str) -> Result<QueryResult, EngineError>;
+    /// Waits again for a statement that [`QueryEngine::execute`] left running.
+    async fn resume(&self, query_id: &str) -> Result<QueryResult, EngineError> {
+        Err(EngineError::Query {
+            statement: String::new(),
+            message: format!(
+                "this engine cannot resume query {query_id}: it never leaves one running"
+            ),
+        })
+    }
 }
 
 /// A column as the catalog describes it.
@@ -209,7 +222,7 @@ pub trait Notifier: Send + Sync {
 /// DMS, or a local replicator.
 #[async_trait]
 pub trait Replication: Send + Sync {
-    async fn start(&self, request: &RunRequest) -> Result<ReplicationStatus, Error>;
+    async fn start(&self, event: &StartReplicationEvent) -> Result<ReplicationStatus, Error>;
 }
 
 /// Where the current schema of a source table comes from.

@@ -31,6 +31,9 @@ pub struct RunRecord {
     pub rows_before: Option<u64>,
     pub rows_after: Option<u64>,
     pub bytes_scanned: Option<u64>,
+    /// Engine time of the run's statements on this table (Athena's engine execution time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine_ms: Option<u64>,
     pub duration_ms: Option<u64>,
     /// The validation report (the HTML page; `.json` and `.md` beside it), when one was written.
     pub report: Option<String>,

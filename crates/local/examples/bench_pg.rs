@@ -10,7 +10,7 @@
 
 use std::path::Path;
 use std::time::Instant;
-use tidemark_core::events::RunRequest;
+use tidemark_core::events::{RunRequest, StartReplicationEvent};
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::LocalBackend;
 use tidemark_local::statemachine::ExecutionStatus;
@@ -142,7 +142,10 @@ async fn main() {
     let status = backend
         .ports
         .replication
-        .start(&RunRequest::default())
+        .start(&StartReplicationEvent {
+            request: RunRequest::default(),
+            started_at: None,
+        })
         .await
         .expect("replicate");
     let replicate = started.elapsed().as_secs_f64();

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use tidemark_core::error::{Error, StoreError};
-use tidemark_core::events::{ReplicationStatus, RunRequest};
+use tidemark_core::events::{ReplicationStatus, StartReplicationEvent};
 use tidemark_core::ports::{ObjectStore, Replication};
 
 /// The landing-store key that remembers the last day delivered.
@@ -85,7 +85,7 @@ impl ReplaySource {
 
 #[async_trait]
 impl Replication for ReplaySource {
-    async fn start(&self, _request: &RunRequest) -> Result<ReplicationStatus, Error> {
+    async fn start(&self, _event: &StartReplicationEvent) -> Result<ReplicationStatus, Error> {
         let (files, days) = self.landing_as_of()?;
         let last_day = days.last().copied();
         let mut delivered = 0;
@@ -131,7 +131,7 @@ pub struct ExistingLanding;
 
 #[async_trait]
 impl Replication for ExistingLanding {
-    async fn start(&self, _request: &RunRequest) -> Result<ReplicationStatus, Error> {
+    async fn start(&self, _event: &StartReplicationEvent) -> Result<ReplicationStatus, Error> {
         Ok(ReplicationStatus {
             state: "external".into(),
             ready: true,

@@ -5,9 +5,11 @@
 //! loses what another tool wrote.
 
 mod constraints;
+mod source;
 mod types;
 
 pub use constraints::chrono_format;
+pub use source::StoreMetadataSource;
 pub use types::ColumnType;
 
 use serde::{Deserialize, Serialize};

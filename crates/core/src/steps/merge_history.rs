@@ -33,6 +33,12 @@ pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutp
     )
     .await?;
     let result = merge_batch(ports, &event, &batch_id, &mut progress).await;
+    if let Ok(Merge::StillRunning) = result {
+        // Keep the lease: the MERGE runs on. The next invocation (same run)
+        // renews it and waits for the query instead of starting another.
+        progress.done = false;
+        return Ok(progress);
+    }
     lease.release(ports.lake.as_ref()).await?;
     result?;
     progress.merged.push(batch_id);
@@ -44,12 +50,19 @@ pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutp
     Ok(progress)
 }
 
+/// How far one invocation got with a batch.
+enum Merge {
+    Done,
+    /// The engine handed back before the MERGE finished (`progress.running_query`).
+    StillRunning,
+}
+
 async fn merge_batch(
     ports: &Ports,
     event: &MergeEvent,
     batch_id: &str,
     progress: &mut MergeOutput,
-) -> Result<(), Error> {
+) -> Result<Merge, Error> {
     let table = event.work.table.as_str();
     let config = table_config(ports, table)?;
     let layout = layout(ports);
@@ -84,11 +97,17 @@ async fn merge_batch(
             .map_err(merge_err)?;
         Ok::<_, Error>(count(r, "row_count"))
     };
-    let rows_before = count_rows().await?;
-    progress.rows_before.get_or_insert(rows_before);
+    // A MERGE an earlier invocation left running: its guard and counts are done.
+    let resuming = progress.running_query.take();
+    if resuming.is_none() {
+        let rows_before = count_rows().await?;
+        progress.rows_before.get_or_insert(rows_before);
+    }
 
     if batch.status == BatchStatus::Validated && batch.ops.total() > 0 {
-        if let (Some(guard), Some(s)) = (plan.delete_guard(dialect.as_ref()), snapshot) {
+        if let (None, Some(guard), Some(s)) =
+            (&resuming, plan.delete_guard(dialect.as_ref()), snapshot)
+        {
             let r = ports.engine.execute(&guard).await.map_err(merge_err)?;
             let (deletes, current) = (count(r.clone(), "deletes"), count(r, "current_rows"));
             if !s.allows(deletes, current) {
@@ -98,16 +117,31 @@ async fn merge_batch(
                 )));
             }
         }
-        let stats = ports
-            .engine
-            .execute(&plan.merge(dialect.as_ref()))
-            .await
-            .map_err(merge_err)?;
+        let stats = match &resuming {
+            Some(query_id) => ports.engine.resume(query_id).await,
+            None => ports.engine.execute(&plan.merge(dialect.as_ref())).await,
+        };
+        let stats = match stats {
+            Err(EngineError::StillRunning { query_id }) => {
+                tracing::info!(
+                    table,
+                    batch = batch_id,
+                    query_id,
+                    "the MERGE is still running; the next invocation waits for it"
+                );
+                progress.running_query = Some(query_id);
+                return Ok(Merge::StillRunning);
+            }
+            other => other.map_err(merge_err)?,
+        };
         progress.versions_inserted += stats.count_where("merge_action", "INSERT");
         progress.versions_updated += stats.count_where("merge_action", "UPDATE");
         progress.versions_removed += stats.count_where("merge_action", "DELETE");
         if let Some(b) = stats.bytes_scanned {
             *progress.bytes_scanned.get_or_insert(0) += b;
+        }
+        if let Some(ms) = stats.engine_ms {
+            *progress.engine_ms.get_or_insert(0) += ms;
         }
     }
     progress.rows_after = Some(count_rows().await?);
@@ -127,5 +161,5 @@ async fn merge_batch(
         rows = ?progress.rows_after,
         "merged"
     );
-    Ok(())
+    Ok(Merge::Done)
 }

@@ -8,7 +8,7 @@ pub async fn start_replication(
     ports: &Ports,
     event: StartReplicationEvent,
 ) -> Result<ReplicationStatus, Error> {
-    let status = ports.replication.start(&event.request).await?;
+    let status = ports.replication.start(&event).await?;
     tracing::info!(state = %status.state, ready = status.ready, tables_in_error = ?status.tables_in_error, "replication");
     Ok(status)
 }

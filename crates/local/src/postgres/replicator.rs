@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tidemark_core::dms::ControlColumns;
 use tidemark_core::error::{Error, StoreError};
-use tidemark_core::events::{ReplicationStatus, RunRequest};
+use tidemark_core::events::{ReplicationStatus, StartReplicationEvent};
 use tidemark_core::ports::{ObjectStore, Replication};
 use tokio_postgres::Client;
 
@@ -779,7 +779,7 @@ fn change(v: WalRow<'_>) -> Result<Change, PgError> {
 
 #[async_trait]
 impl Replication for PgReplicator {
-    async fn start(&self, _request: &RunRequest) -> Result<ReplicationStatus, Error> {
+    async fn start(&self, _event: &StartReplicationEvent) -> Result<ReplicationStatus, Error> {
         self.run().await
     }
 }
