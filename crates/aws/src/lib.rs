@@ -1,8 +1,17 @@
-//! tidemark on AWS. For now: the Lambda runtime glue every function binary
-//! shares, and the table of AWS actions each function may call
-//! ([`permissions`], from which the IAM roles are generated). The AWS adapters
-//! of the ports (S3, Athena, Glue, SNS, DMS) land here next; until then the
-//! functions run over the local adapters.
+//! tidemark on AWS: the adapters of the ports (S3, Athena, Glue, SNS, DMS),
+//! the Lambda runtime glue the six functions share, reruns through Step
+//! Functions, and the table of AWS actions each function may call
+//! ([`permissions`], from which the IAM roles are generated).
 
+pub mod athena;
+pub mod backend;
+pub mod dms;
+pub mod error;
+pub mod glue;
 pub mod lambda;
 pub mod permissions;
+pub mod s3;
+pub mod sfn;
+pub mod sns;
+
+pub use backend::{AwsBackend, AwsEnv, Needs, SetupError};

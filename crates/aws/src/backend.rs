@@ -1,0 +1,377 @@
+//! The AWS backend: each Lambda reads its environment once at cold start into
+//! a typed [`AwsEnv`], fails fast naming the missing variable, and builds the
+//! ports on the AWS adapters.
+//!
+//! | variable | used by | meaning |
+//! |---|---|---|
+//! | `TIDEMARK_CONFIG` | all | `s3://bucket/key` (or a path) of `tidemark.toml` |
+//! | `TIDEMARK_LANDING` | all | `s3://bucket/prefix/` where DMS lands files |
+//! | `TIDEMARK_LAKE` | all | `s3://bucket[/prefix]/` of the lake |
+//! | `TIDEMARK_ATHENA_WORKGROUP` | all | the workgroup every query runs in |
+//! | `TIDEMARK_GLUE_DATABASE` | all | must equal `source.database` of the config |
+//! | `TIDEMARK_REPLICATION_MODE` | start-replication | `instance` or `serverless` |
+//! | `TIDEMARK_REPLICATION_ARNS` | start-replication | JSON `{"cdc": arn, "snapshot": arn}` |
+//! | `TIDEMARK_METADATA_SOURCE` | extract-metadata | `s3://bucket/prefix/` of the tables' metadata documents |
+//! | `TIDEMARK_ALERT_TOPIC_ARN` | notify | the SNS topic of alerts |
+//!
+//! The SDK's own variables choose the region, the credentials and, for the
+//! emulator, the endpoints (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`, …).
+
+use crate::athena::{AthenaEngine, Deadline, Polling};
+use crate::dms::{DmsMode, DmsReplication, DmsReplicationRef};
+use crate::glue::GlueCatalog;
+use crate::s3::{S3Location, S3Store};
+use crate::sns::SnsNotifier;
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tidemark_core::alert::Alert;
+use tidemark_core::config::PipelineConfig;
+use tidemark_core::error::Error;
+use tidemark_core::events::{ReplicationStatus, StartReplicationEvent};
+use tidemark_core::metadata::{StoreMetadataSource, TableMetadata};
+use tidemark_core::ports::{MetadataSource, Notifier, ObjectStore, Ports, Replication};
+
+/// Why the AWS backend cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("environment variable {name} is not set ({meaning})")]
+    Missing {
+        name: &'static str,
+        meaning: &'static str,
+    },
+    #[error("environment variable {name}: {message}")]
+    Invalid { name: &'static str, message: String },
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Which optional ports a function uses: their variables become required.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Needs {
+    pub replication: bool,
+    pub metadata_source: bool,
+    pub notifier: bool,
+}
+
+/// The environment of a function, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsEnv {
+    pub config: String,
+    pub landing: S3Location,
+    pub lake: S3Location,
+    pub workgroup: String,
+    pub glue_database: String,
+    pub replication: Option<(DmsMode, Vec<DmsReplicationRef>)>,
+    pub metadata_source: Option<S3Location>,
+    pub alert_topic_arn: Option<String>,
+}
+
+impl AwsEnv {
+    /// Reads the variables through `var` (`std::env::var` in a Lambda).
+    pub fn read(needs: Needs, var: impl Fn(&str) -> Option<String>) -> Result<AwsEnv, SetupError> {
+        let required = |name: &'static str, meaning: &'static str| {
+            var(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(SetupError::Missing { name, meaning })
+        };
+        let location = |name: &'static str, meaning: &'static str| {
+            S3Location::parse(&required(name, meaning)?)
+                .map_err(|message| SetupError::Invalid { name, message })
+        };
+        let replication = if needs.replication {
+            let mode =
+                match required("TIDEMARK_REPLICATION_MODE", "instance or serverless")?.as_str() {
+                    "instance" => DmsMode::Instance,
+                    "serverless" => DmsMode::Serverless,
+                    other => {
+                        return Err(SetupError::Invalid {
+                            name: "TIDEMARK_REPLICATION_MODE",
+                            message: format!("{other:?} is neither instance nor serverless"),
+                        });
+                    }
+                };
+            let arns: BTreeMap<String, String> = serde_json::from_str(&required(
+                "TIDEMARK_REPLICATION_ARNS",
+                "JSON object of replication ARNs by kind",
+            )?)
+            .map_err(|e| SetupError::Invalid {
+                name: "TIDEMARK_REPLICATION_ARNS",
+                message: format!("not a JSON object of strings: {e}"),
+            })?;
+            if arns.is_empty() {
+                return Err(SetupError::Invalid {
+                    name: "TIDEMARK_REPLICATION_ARNS",
+                    message: "names no replication".into(),
+                });
+            }
+            Some((
+                mode,
+                arns.into_iter()
+                    .map(|(kind, arn)| DmsReplicationRef { kind, arn })
+                    .collect(),
+            ))
+        } else {
+            None
+        };
+        Ok(AwsEnv {
+            config: required("TIDEMARK_CONFIG", "where tidemark.toml is: s3://bucket/key")?,
+            landing: location(
+                "TIDEMARK_LANDING",
+                "s3://bucket/prefix/ where DMS lands files",
+            )?,
+            lake: location("TIDEMARK_LAKE", "s3://bucket/ of the lake")?,
+            workgroup: required("TIDEMARK_ATHENA_WORKGROUP", "the Athena workgroup")?,
+            glue_database: required("TIDEMARK_GLUE_DATABASE", "the Glue database of history")?,
+            replication,
+            metadata_source: if needs.metadata_source {
+                Some(location(
+                    "TIDEMARK_METADATA_SOURCE",
+                    "s3://bucket/prefix/ of the tables' metadata documents",
+                )?)
+            } else {
+                None
+            },
+            alert_topic_arn: if needs.notifier {
+                Some(required(
+                    "TIDEMARK_ALERT_TOPIC_ARN",
+                    "the SNS topic of alerts",
+                )?)
+            } else {
+                None
+            },
+        })
+    }
+}
+
+/// The ports on AWS, and the deadline of the invocation being served.
+pub struct AwsBackend {
+    pub ports: Ports,
+    pub deadline: Deadline,
+}
+
+impl AwsBackend {
+    /// Builds the ports from the environment and the SDK's default configuration.
+    pub async fn from_env(needs: Needs) -> Result<AwsBackend, SetupError> {
+        let env = AwsEnv::read(needs, |name| std::env::var(name).ok())?;
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        AwsBackend::build(&env, &sdk).await
+    }
+
+    pub async fn build(
+        env: &AwsEnv,
+        sdk: &aws_config::SdkConfig,
+    ) -> Result<AwsBackend, SetupError> {
+        let s3 = s3_client(sdk);
+        let config = load_config(&s3, &env.config).await?;
+        if config.source.database != env.glue_database {
+            return Err(SetupError::Config(format!(
+                "TIDEMARK_GLUE_DATABASE is {:?} but {} says source.database = {:?}: they must name the same database",
+                env.glue_database, env.config, config.source.database
+            )));
+        }
+        let lake: Arc<dyn ObjectStore> = Arc::new(S3Store::new(s3.clone(), env.lake.clone()));
+        let landing: Arc<dyn ObjectStore> = Arc::new(S3Store::new(s3.clone(), env.landing.clone()));
+        let deadline = Deadline::default();
+        let lake_uri = format!("s3://{}/{}", env.lake.bucket, env.lake.prefix);
+        let replication: Arc<dyn Replication> = match &env.replication {
+            Some((mode, refs)) => Arc::new(DmsReplication::new(
+                aws_sdk_databasemigration::Client::new(sdk),
+                *mode,
+                refs.clone(),
+            )),
+            None => Arc::new(Unavailable("TIDEMARK_REPLICATION_MODE")),
+        };
+        let metadata: Arc<dyn MetadataSource> = match &env.metadata_source {
+            Some(location) => Arc::new(StoreMetadataSource {
+                store: Arc::new(S3Store::new(s3.clone(), location.clone())),
+            }),
+            None => Arc::new(Unavailable("TIDEMARK_METADATA_SOURCE")),
+        };
+        let notifier: Arc<dyn Notifier> = match &env.alert_topic_arn {
+            Some(arn) => Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(sdk), arn.clone())),
+            None => Arc::new(Unavailable("TIDEMARK_ALERT_TOPIC_ARN")),
+        };
+        Ok(AwsBackend {
+            ports: Ports {
+                config: Arc::new(config),
+                landing,
+                lake,
+                engine: Arc::new(AthenaEngine::new(
+                    aws_sdk_athena::Client::new(sdk),
+                    env.workgroup.clone(),
+                    lake_uri,
+                    Polling::default(),
+                    deadline.clone(),
+                )),
+                catalog: Arc::new(GlueCatalog::new(aws_sdk_glue::Client::new(sdk))),
+                notifier,
+                replication,
+                metadata,
+            },
+            deadline,
+        })
+    }
+}
+
+/// S3 with path-style addressing when an endpoint is overridden (emulators
+/// serve buckets under the path, not as subdomains).
+pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let path_style = sdk.endpoint_url().is_some()
+        || std::env::var("AWS_ENDPOINT_URL_S3").is_ok_and(|v| !v.is_empty());
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(path_style)
+            .build(),
+    )
+}
+
+/// Reads `tidemark.toml` from S3 or a file.
+async fn load_config(s3: &aws_sdk_s3::Client, uri: &str) -> Result<PipelineConfig, SetupError> {
+    let text = if uri.starts_with("s3://") {
+        let location = S3Location::parse(uri).map_err(|message| SetupError::Invalid {
+            name: "TIDEMARK_CONFIG",
+            message,
+        })?;
+        let key = location.prefix.trim_end_matches('/').to_string();
+        let store = S3Store::new(
+            s3.clone(),
+            S3Location {
+                bucket: location.bucket,
+                prefix: String::new(),
+            },
+        );
+        let (bytes, _) = store
+            .get(&key)
+            .await
+            .map_err(|e| SetupError::Config(format!("reading TIDEMARK_CONFIG {uri}: {e}")))?;
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| SetupError::Config(format!("{uri} is not UTF-8 text")))?
+    } else {
+        std::fs::read_to_string(uri)
+            .map_err(|e| SetupError::Config(format!("reading TIDEMARK_CONFIG {uri}: {e}")))?
+    };
+    PipelineConfig::from_toml(uri, &text).map_err(|e| SetupError::Config(e.to_string()))
+}
+
+/// A port this function does not use. Calling it is a wiring bug, reported
+/// with the variable that would have configured it.
+struct Unavailable(&'static str);
+
+impl Unavailable {
+    fn error(&self) -> Error {
+        Error::InvalidInput(format!(
+            "this function was not configured with {}: it does not use this port",
+            self.0
+        ))
+    }
+}
+
+#[async_trait]
+impl Replication for Unavailable {
+    async fn start(&self, _: &StartReplicationEvent) -> Result<ReplicationStatus, Error> {
+        Err(self.error())
+    }
+}
+
+#[async_trait]
+impl MetadataSource for Unavailable {
+    async fn read(&self, _: &str) -> Result<TableMetadata, Error> {
+        Err(self.error())
+    }
+}
+
+#[async_trait]
+impl Notifier for Unavailable {
+    async fn send(&self, _: &Alert) -> Result<Vec<String>, Error> {
+        Err(self.error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn base() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            ("TIDEMARK_CONFIG", "s3://artifacts/config/tidemark.toml"),
+            ("TIDEMARK_LANDING", "s3://landing/dms/"),
+            ("TIDEMARK_LAKE", "s3://lake/"),
+            ("TIDEMARK_ATHENA_WORKGROUP", "tidemark"),
+            ("TIDEMARK_GLUE_DATABASE", "shop"),
+        ])
+    }
+
+    fn read(needs: Needs, env: &HashMap<&'static str, &'static str>) -> Result<AwsEnv, SetupError> {
+        AwsEnv::read(needs, |n| env.get(n).map(|v| v.to_string()))
+    }
+
+    #[test]
+    fn a_missing_variable_is_named_with_what_it_means() {
+        let mut env = base();
+        env.remove("TIDEMARK_LAKE");
+        let e = read(Needs::default(), &env).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "environment variable TIDEMARK_LAKE is not set (s3://bucket/ of the lake)"
+        );
+        let e = read(
+            Needs {
+                notifier: true,
+                ..Needs::default()
+            },
+            &base(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("TIDEMARK_ALERT_TOPIC_ARN"), "{e}");
+    }
+
+    #[test]
+    fn replication_variables_parse_into_kinds() {
+        let mut env = base();
+        env.insert("TIDEMARK_REPLICATION_MODE", "serverless");
+        env.insert(
+            "TIDEMARK_REPLICATION_ARNS",
+            r#"{"cdc":"arn:c","snapshot":"arn:s"}"#,
+        );
+        let parsed = read(
+            Needs {
+                replication: true,
+                ..Needs::default()
+            },
+            &env,
+        )
+        .unwrap();
+        let (mode, refs) = parsed.replication.unwrap();
+        assert_eq!(mode, DmsMode::Serverless);
+        assert_eq!(
+            refs[0],
+            DmsReplicationRef {
+                kind: "cdc".into(),
+                arn: "arn:c".into()
+            }
+        );
+        env.insert("TIDEMARK_REPLICATION_MODE", "task");
+        let e = read(
+            Needs {
+                replication: true,
+                ..Needs::default()
+            },
+            &env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("\"task\" is neither instance nor serverless"),
+            "{e}"
+        );
+        env.insert("TIDEMARK_LAKE", "lake");
+        let e = read(Needs::default(), &env).unwrap_err().to_string();
+        assert!(
+            e.contains("TIDEMARK_LAKE") && e.contains("not an s3:// URI"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,485 @@
+//! The replication port on DMS: one replication per kind of table (`cdc`:
+//! full load and CDC; `snapshot`: full load only), either instance tasks or
+//! DMS Serverless replication configs.
+//!
+//! - `cdc`: never started → start it (the full load runs; not ready until it
+//!   finished); stopped → resume processing; running → ready once the full
+//!   load is done; failed → `Tidemark.Replication` with DMS's reason.
+//! - `snapshot`: every execution needs a fresh extract. A full load that
+//!   started after the execution started is this run's: ready when it
+//!   finished. Otherwise start a reload and report not ready; the state
+//!   machine's Wait loop asks again (never a wait inside a Lambda).
+//!
+//! Tables in error come from the table statistics of each replication.
+
+use crate::error::{describe, is_transient};
+use async_trait::async_trait;
+use aws_sdk_databasemigration::Client;
+use aws_sdk_databasemigration::types::{
+    Filter, ReplicationTask, StartReplicationTaskTypeValue, TableStatistics,
+};
+use chrono::{DateTime, Utc};
+use tidemark_core::error::Error;
+use tidemark_core::events::{ReplicationStatus, StartReplicationEvent};
+use tidemark_core::ports::Replication;
+
+/// How DMS runs for this source (Terraform's `replication.mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DmsMode {
+    /// Replication tasks on a replication instance.
+    Instance,
+    /// DMS Serverless replication configs.
+    Serverless,
+}
+
+/// One replication this adapter drives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DmsReplicationRef {
+    /// `cdc` or `snapshot`.
+    pub kind: String,
+    pub arn: String,
+}
+
+pub struct DmsReplication {
+    client: Client,
+    mode: DmsMode,
+    replications: Vec<DmsReplicationRef>,
+    /// Seconds the state machine waits before asking again.
+    pub wait_seconds: u64,
+}
+
+/// What DMS says about one replication, in one shape for both modes.
+#[derive(Debug, Clone, Default)]
+struct Observed {
+    status: String,
+    stop_reason: Option<String>,
+    failure: Option<String>,
+    never_started: bool,
+    full_load_done: bool,
+    /// When the last full load (or reload) started.
+    full_load_started: Option<DateTime<Utc>>,
+}
+
+/// What to do with a replication.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Nothing,
+    Start,
+    Resume,
+    Reload,
+}
+
+fn replication_error<E, R>(what: &str, e: aws_sdk_databasemigration::error::SdkError<E, R>) -> Error
+where
+    E: aws_sdk_databasemigration::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    if is_transient(&e) {
+        Error::Store(tidemark_core::error::StoreError::Io {
+            key: what.to_string(),
+            message: format!("DMS: {}", describe(&e)),
+        })
+    } else {
+        Error::Replication(format!("{what}: {}", describe(&e)))
+    }
+}
+
+fn to_utc(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
+    let t = t?;
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+impl DmsReplication {
+    pub fn new(client: Client, mode: DmsMode, replications: Vec<DmsReplicationRef>) -> Self {
+        DmsReplication {
+            client,
+            mode,
+            replications,
+            wait_seconds: 300,
+        }
+    }
+
+    async fn observe(&self, arn: &str) -> Result<Observed, Error> {
+        match self.mode {
+            DmsMode::Instance => {
+                let out = self
+                    .client
+                    .describe_replication_tasks()
+                    .filters(
+                        Filter::builder()
+                            .name("replication-task-arn")
+                            .values(arn)
+                            .build()
+                            .map_err(|e| Error::InvalidInput(e.to_string()))?,
+                    )
+                    .without_settings(true)
+                    .send()
+                    .await
+                    .map_err(|e| replication_error(arn, e))?;
+                let task = out
+                    .replication_tasks()
+                    .first()
+                    .ok_or_else(|| Error::Replication(format!("no DMS replication task {arn}")))?;
+                Ok(observe_task(task))
+            }
+            DmsMode::Serverless => {
+                let out = self
+                    .client
+                    .describe_replications()
+                    .filters(
+                        Filter::builder()
+                            .name("replication-config-arn")
+                            .values(arn)
+                            .build()
+                            .map_err(|e| Error::InvalidInput(e.to_string()))?,
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| replication_error(arn, e))?;
+                let r = out.replications().first().ok_or_else(|| {
+                    Error::Replication(format!("no DMS Serverless replication for {arn}"))
+                })?;
+                let stats = r.replication_stats();
+                Ok(Observed {
+                    status: r.status().unwrap_or("unknown").to_string(),
+                    stop_reason: r.stop_reason().map(str::to_string),
+                    failure: r.failure_messages().first().cloned(),
+                    never_started: r.replication_last_stop_time().is_none()
+                        && r.start_replication_type().is_none()
+                        && matches!(r.status(), Some("created") | None),
+                    full_load_done: stats.is_some_and(|s| {
+                        s.full_load_progress_percent() >= 100
+                            || (s.tables_loading() == 0
+                                && s.tables_queued() == 0
+                                && s.tables_loaded() > 0)
+                    }),
+                    full_load_started: to_utc(
+                        stats.and_then(|s| s.full_load_start_date().or(s.start_date())),
+                    ),
+                })
+            }
+        }
+    }
+
+    async fn act(&self, arn: &str, action: Action) -> Result<(), Error> {
+        match (self.mode, action) {
+            (_, Action::Nothing) => Ok(()),
+            (DmsMode::Instance, _) => {
+                let kind = match action {
+                    Action::Start => StartReplicationTaskTypeValue::StartReplication,
+                    Action::Resume => StartReplicationTaskTypeValue::ResumeProcessing,
+                    _ => StartReplicationTaskTypeValue::ReloadTarget,
+                };
+                self.client
+                    .start_replication_task()
+                    .replication_task_arn(arn)
+                    .start_replication_task_type(kind)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| replication_error(arn, e))
+            }
+            (DmsMode::Serverless, _) => {
+                let kind = match action {
+                    Action::Start => "start-replication",
+                    Action::Resume => "resume-processing",
+                    _ => "reload-target",
+                };
+                self.client
+                    .start_replication()
+                    .replication_config_arn(arn)
+                    .start_replication_type(kind)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| replication_error(arn, e))
+            }
+        }
+    }
+
+    async fn tables_in_error(&self, arn: &str) -> Result<Vec<String>, Error> {
+        let mut out = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let (stats, next): (Vec<TableStatistics>, Option<String>) = match self.mode {
+                DmsMode::Instance => {
+                    let r = self
+                        .client
+                        .describe_table_statistics()
+                        .replication_task_arn(arn)
+                        .set_marker(marker.clone())
+                        .send()
+                        .await
+                        .map_err(|e| replication_error(arn, e))?;
+                    (
+                        r.table_statistics().to_vec(),
+                        r.marker().map(str::to_string),
+                    )
+                }
+                DmsMode::Serverless => {
+                    let r = self
+                        .client
+                        .describe_replication_table_statistics()
+                        .replication_config_arn(arn)
+                        .set_marker(marker.clone())
+                        .send()
+                        .await
+                        .map_err(|e| replication_error(arn, e))?;
+                    (
+                        r.replication_table_statistics().to_vec(),
+                        r.marker().map(str::to_string),
+                    )
+                }
+            };
+            for t in &stats {
+                let state = t.table_state().unwrap_or_default().to_ascii_lowercase();
+                if state.contains("error") || state.contains("suspended") {
+                    out.push(format!(
+                        "{}.{} ({})",
+                        t.schema_name().unwrap_or_default(),
+                        t.table_name().unwrap_or_default(),
+                        t.table_state().unwrap_or_default()
+                    ));
+                }
+            }
+            match next {
+                Some(m) if !m.is_empty() => marker = Some(m),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn observe_task(task: &ReplicationTask) -> Observed {
+    let stats = task.replication_task_stats();
+    Observed {
+        status: task.status().unwrap_or("unknown").to_string(),
+        stop_reason: task.stop_reason().map(str::to_string),
+        failure: task.last_failure_message().map(str::to_string),
+        never_started: task.status() == Some("ready")
+            && task.replication_task_start_date().is_none(),
+        full_load_done: stats.is_some_and(|s| {
+            s.full_load_progress_percent() >= 100
+                || (s.tables_loading() == 0 && s.tables_queued() == 0 && s.tables_loaded() > 0)
+        }),
+        full_load_started: to_utc(
+            stats
+                .and_then(|s| s.full_load_start_date().or(s.start_date()))
+                .or(task.replication_task_start_date()),
+        ),
+    }
+}
+
+/// The decision for one replication: what to do, whether the pipeline may go
+/// on, and a line for the status message.
+fn decide(
+    kind: &str,
+    o: &Observed,
+    execution_started: Option<DateTime<Utc>>,
+) -> Result<(Action, bool, String), String> {
+    let status = o.status.as_str();
+    let why = o
+        .stop_reason
+        .iter()
+        .chain(o.failure.iter())
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("; ");
+    let busy = matches!(
+        status,
+        "starting" | "creating" | "modifying" | "stopping" | "testing" | "moving" | "initializing"
+    );
+    if status == "failed" || status == "failed-move" {
+        return Err(format!("the {kind} replication failed: {why}"));
+    }
+    if status == "deleting" || status == "deleted" {
+        return Err(format!("the {kind} replication is being deleted"));
+    }
+    if busy {
+        return Ok((Action::Nothing, false, format!("{kind}: {status}")));
+    }
+    let running = status == "running";
+    if kind == "snapshot" {
+        let this_run = match (o.full_load_started, execution_started) {
+            (Some(load), Some(run)) => load >= run,
+            _ => false,
+        };
+        return Ok(if !this_run {
+            let action = if o.never_started {
+                Action::Start
+            } else {
+                Action::Reload
+            };
+            (
+                action,
+                false,
+                format!("{kind}: started a full extract for this run"),
+            )
+        } else if running || !o.full_load_done {
+            (
+                Action::Nothing,
+                false,
+                format!("{kind}: this run's extract is loading"),
+            )
+        } else {
+            (
+                Action::Nothing,
+                true,
+                format!("{kind}: this run's extract finished"),
+            )
+        });
+    }
+    Ok(if o.never_started {
+        (
+            Action::Start,
+            false,
+            format!("{kind}: started the full load"),
+        )
+    } else if running {
+        if o.full_load_done {
+            (Action::Nothing, true, format!("{kind}: running"))
+        } else {
+            (
+                Action::Nothing,
+                false,
+                format!("{kind}: the full load is running"),
+            )
+        }
+    } else {
+        let reason = if why.is_empty() {
+            String::new()
+        } else {
+            format!(" (it stopped: {why})")
+        };
+        (
+            Action::Resume,
+            o.full_load_done,
+            format!("{kind}: resumed processing{reason}"),
+        )
+    })
+}
+
+#[async_trait]
+impl Replication for DmsReplication {
+    async fn start(&self, event: &StartReplicationEvent) -> Result<ReplicationStatus, Error> {
+        let execution_started = event
+            .started_at
+            .as_deref()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc));
+        let mut ready = true;
+        let mut states = Vec::new();
+        let mut messages = Vec::new();
+        let mut tables_in_error = Vec::new();
+        for r in &self.replications {
+            let observed = self.observe(&r.arn).await?;
+            let (action, ok, line) =
+                decide(&r.kind, &observed, execution_started).map_err(Error::Replication)?;
+            self.act(&r.arn, action).await?;
+            ready &= ok;
+            states.push(format!("{}={}", r.kind, observed.status));
+            messages.push(line);
+            tables_in_error.extend(self.tables_in_error(&r.arn).await?);
+        }
+        Ok(ReplicationStatus {
+            state: states.join(","),
+            ready,
+            wait_seconds: if ready { 0 } else { self.wait_seconds },
+            cdc_latency_seconds: None,
+            tables_in_error,
+            message: messages.join("; "),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Option<DateTime<Utc>> {
+        Some(DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc))
+    }
+
+    #[test]
+    fn cdc_starts_once_resumes_when_stopped_and_waits_for_the_full_load() {
+        let never = Observed {
+            status: "ready".into(),
+            never_started: true,
+            ..Default::default()
+        };
+        assert_eq!(decide("cdc", &never, None).unwrap().0, Action::Start);
+        assert!(!decide("cdc", &never, None).unwrap().1);
+        let loading = Observed {
+            status: "running".into(),
+            ..Default::default()
+        };
+        assert_eq!(decide("cdc", &loading, None).unwrap().0, Action::Nothing);
+        assert!(!decide("cdc", &loading, None).unwrap().1);
+        let running = Observed {
+            full_load_done: true,
+            ..loading
+        };
+        assert!(decide("cdc", &running, None).unwrap().1);
+        let stopped = Observed {
+            status: "stopped".into(),
+            stop_reason: Some("Stop Reason USER_STOP".into()),
+            full_load_done: true,
+            ..Default::default()
+        };
+        let (action, ready, line) = decide("cdc", &stopped, None).unwrap();
+        assert_eq!((action, ready), (Action::Resume, true));
+        assert!(line.contains("USER_STOP"), "{line}");
+        let failed = Observed {
+            status: "failed".into(),
+            failure: Some("Last Error ODBC connection lost".into()),
+            ..Default::default()
+        };
+        assert!(
+            decide("cdc", &failed, None)
+                .unwrap_err()
+                .contains("ODBC connection lost")
+        );
+    }
+
+    #[test]
+    fn a_snapshot_reloads_once_per_execution_and_is_ready_when_that_load_finished() {
+        let run = at("2026-11-21T06:00:00Z");
+        let yesterday = Observed {
+            status: "stopped".into(),
+            full_load_done: true,
+            full_load_started: at("2026-11-20T06:00:10Z"),
+            ..Default::default()
+        };
+        assert_eq!(
+            decide("snapshot", &yesterday, run).unwrap().0,
+            Action::Reload
+        );
+        let loading = Observed {
+            status: "running".into(),
+            full_load_done: false,
+            full_load_started: at("2026-11-21T06:00:10Z"),
+            ..Default::default()
+        };
+        assert_eq!(
+            decide("snapshot", &loading, run).unwrap(),
+            (
+                Action::Nothing,
+                false,
+                "snapshot: this run's extract is loading".into()
+            )
+        );
+        let done = Observed {
+            status: "stopped".into(),
+            full_load_done: true,
+            ..loading
+        };
+        assert!(decide("snapshot", &done, run).unwrap().1);
+        let never = Observed {
+            status: "ready".into(),
+            never_started: true,
+            ..Default::default()
+        };
+        assert_eq!(decide("snapshot", &never, run).unwrap().0, Action::Start);
+    }
+}

@@ -1,0 +1,125 @@
+//! The notifier port on SNS: one publish per alert, `MessageStructure=json`,
+//! so each subscriber gets its own format: plain text for e-mail (and any
+//! other protocol), and an AWS Chatbot custom notification for the Slack
+//! channel that Chatbot subscribes over HTTPS.
+
+use crate::error::describe;
+use async_trait::async_trait;
+use aws_sdk_sns::Client;
+use serde_json::json;
+use tidemark_core::alert::Alert;
+use tidemark_core::error::Error;
+use tidemark_core::events::TableStatus;
+use tidemark_core::ports::Notifier;
+
+pub struct SnsNotifier {
+    client: Client,
+    topic_arn: String,
+}
+
+impl SnsNotifier {
+    pub fn new(client: Client, topic_arn: String) -> Self {
+        SnsNotifier { client, topic_arn }
+    }
+}
+
+/// SNS subjects are at most 100 ASCII characters, with no line breaks.
+fn subject(alert: &Alert) -> String {
+    let s: String = alert
+        .subject()
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect();
+    s.chars().take(100).collect()
+}
+
+/// An AWS Chatbot custom notification: a title, a Markdown description and
+/// the rerun command as a copyable next step.
+pub fn chatbot_message(alert: &Alert) -> serde_json::Value {
+    let mut lines = Vec::new();
+    for t in &alert.tables {
+        match t.status {
+            TableStatus::Failed => {
+                let mut line = format!(
+                    "• `{}` failed with *{}*",
+                    t.table,
+                    t.error.as_deref().unwrap_or("an unknown error")
+                );
+                if let Some(m) = &t.message {
+                    line.push_str(&format!(": {}", m.lines().next().unwrap_or_default()));
+                }
+                if let Some(report) = t.record.as_ref().and_then(|r| r.report.as_deref()) {
+                    line.push_str(&format!("\n   report: {report}"));
+                }
+                lines.push(line);
+            }
+            TableStatus::Succeeded => lines.push(format!("• `{}` succeeded", t.table)),
+        }
+    }
+    if let Some(r) = &alert.replication {
+        lines.push(format!("replication: {} ({})", r.state, r.message));
+    }
+    let mut content = json!({
+        "textType": "client-markdown",
+        "title": alert.subject(),
+        "description": lines.join("\n"),
+    });
+    if alert.failed {
+        content["nextSteps"] = json!([format!("Rerun: `{}`", alert.rerun)]);
+    }
+    json!({
+        "version": "1.0",
+        "source": "custom",
+        "id": alert.run_id,
+        "content": content,
+        "metadata": {
+            "threadId": format!("tidemark-{}", alert.database),
+            "summary": alert.subject(),
+            "additionalContext": { "run_id": alert.run_id, "database": alert.database },
+        },
+    })
+}
+
+/// The message of one publish: a text per protocol.
+pub fn message(alert: &Alert) -> String {
+    let text = alert.to_text();
+    json!({
+        "default": text,
+        "email": text,
+        "https": chatbot_message(alert).to_string(),
+    })
+    .to_string()
+}
+
+#[async_trait]
+impl Notifier for SnsNotifier {
+    async fn send(&self, alert: &Alert) -> Result<Vec<String>, Error> {
+        let out = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .message_structure("json")
+            .subject(subject(alert))
+            .message(message(alert))
+            .send()
+            .await
+            .map_err(|e| {
+                Error::Notify(format!(
+                    "SNS publish to {}: {}",
+                    self.topic_arn,
+                    describe(&e)
+                ))
+            })?;
+        Ok(vec![format!(
+            "{} (message {})",
+            self.topic_arn,
+            out.message_id().unwrap_or("?")
+        )])
+    }
+}

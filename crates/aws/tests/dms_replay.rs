@@ -1,0 +1,282 @@
+//! The DMS adapter on HTTP-level replays of DMS responses in the shape AWS
+//! documents (JSON 1.1, dates as epoch seconds).
+//!
+//! Why not an emulator: ministack has no DMS, and moto's DMS returns dates as
+//! ISO strings where the SDK expects epoch numbers, so `DescribeReplicationTasks`
+//! fails to deserialize once a task exists. A replay pins every request the
+//! adapter sends (operation and body) and answers it the way DMS does.
+
+use aws_sdk_databasemigration::config::{Credentials, Region};
+use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
+use aws_smithy_types::body::SdkBody;
+use serde_json::{Value, json};
+use tidemark_aws::dms::{DmsMode, DmsReplication, DmsReplicationRef};
+use tidemark_core::error::ErrorName;
+use tidemark_core::events::{RunRequest, StartReplicationEvent};
+use tidemark_core::ports::Replication;
+
+const TASK: &str = "arn:aws:dms:eu-west-2:123456789012:task:CDC";
+const SNAPSHOT: &str = "arn:aws:dms:eu-west-2:123456789012:task:SNAP";
+const CONFIG: &str = "arn:aws:dms:eu-west-2:123456789012:replication-config:CFG";
+
+/// One DMS call: the operation named in `X-Amz-Target`, its JSON body, and the answer.
+fn call(operation: &str, request: Value, response: Value) -> ReplayEvent {
+    ReplayEvent::new(
+        http::Request::builder()
+            .method("POST")
+            .uri("https://dms.eu-west-2.amazonaws.com/")
+            .header("x-amz-target", format!("AmazonDMSv20160101.{operation}"))
+            .body(SdkBody::from(request.to_string()))
+            .unwrap(),
+        http::Response::builder()
+            .status(200)
+            .header("content-type", "application/x-amz-json-1.1")
+            .body(SdkBody::from(response.to_string()))
+            .unwrap(),
+    )
+}
+
+fn adapter(
+    mode: DmsMode,
+    refs: &[(&str, &str)],
+    events: Vec<ReplayEvent>,
+) -> (DmsReplication, StaticReplayClient) {
+    let http = StaticReplayClient::new(events);
+    let config = aws_sdk_databasemigration::Config::builder()
+        .behavior_version(aws_sdk_databasemigration::config::BehaviorVersion::latest())
+        .region(Region::new("eu-west-2"))
+        .credentials_provider(Credentials::new("AKID", "SECRET", None, None, "test"))
+        .http_client(http.clone())
+        .build();
+    let dms = DmsReplication::new(
+        aws_sdk_databasemigration::Client::from_conf(config),
+        mode,
+        refs.iter()
+            .map(|(kind, arn)| DmsReplicationRef {
+                kind: kind.to_string(),
+                arn: arn.to_string(),
+            })
+            .collect(),
+    );
+    (dms, http)
+}
+
+fn describe_task(arn: &str) -> Value {
+    json!({
+        "Filters": [{"Name": "replication-task-arn", "Values": [arn]}],
+        "WithoutSettings": true
+    })
+}
+
+fn event(started_at: &str) -> StartReplicationEvent {
+    StartReplicationEvent {
+        request: RunRequest::default(),
+        started_at: Some(started_at.into()),
+    }
+}
+
+/// The bodies the adapter sent, in order, as JSON.
+fn sent(http: &StaticReplayClient) -> Vec<(String, Value)> {
+    http.actual_requests()
+        .map(|r| {
+            let target = r
+                .headers()
+                .get("x-amz-target")
+                .unwrap_or_default()
+                .to_string();
+            let body = serde_json::from_slice(r.body().bytes().unwrap()).unwrap();
+            (target, body)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_stopped_cdc_task_is_resumed_and_its_table_errors_reported() {
+    let (dms, http) = adapter(
+        DmsMode::Instance,
+        &[("cdc", TASK)],
+        vec![
+            call(
+                "DescribeReplicationTasks",
+                describe_task(TASK),
+                json!({"ReplicationTasks": [{
+                    "ReplicationTaskArn": TASK,
+                    "ReplicationTaskIdentifier": "tidemark-dev-shop-cdc",
+                    "MigrationType": "full-load-and-cdc",
+                    "Status": "stopped",
+                    "StopReason": "Stop Reason RECOVERABLE_ERROR",
+                    "ReplicationTaskCreationDate": 1763510400.0,
+                    "ReplicationTaskStartDate": 1763514000.0,
+                    "ReplicationTaskStats": {
+                        "FullLoadProgressPercent": 100,
+                        "ElapsedTimeMillis": 3600000,
+                        "TablesLoaded": 3, "TablesLoading": 0, "TablesQueued": 0, "TablesErrored": 1,
+                        "FreshStartDate": 1763514000.0,
+                        "StartDate": 1763514000.0,
+                        "StopDate": 1763600000.0,
+                        "FullLoadStartDate": 1763514005.0,
+                        "FullLoadFinishDate": 1763517600.0
+                    }
+                }]}),
+            ),
+            call(
+                "StartReplicationTask",
+                json!({"ReplicationTaskArn": TASK, "StartReplicationTaskType": "resume-processing"}),
+                json!({"ReplicationTask": {"ReplicationTaskArn": TASK, "Status": "starting"}}),
+            ),
+            call(
+                "DescribeTableStatistics",
+                json!({"ReplicationTaskArn": TASK}),
+                json!({"ReplicationTaskArn": TASK, "TableStatistics": [
+                    {"SchemaName": "public", "TableName": "orders", "TableState": "Table completed",
+                     "Inserts": 10, "Updates": 2, "Deletes": 1, "LastUpdateTime": 1763600000.0},
+                    {"SchemaName": "public", "TableName": "payments", "TableState": "Table error",
+                     "LastUpdateTime": 1763600000.0}
+                ], "Marker": "page-2"}),
+            ),
+            call(
+                "DescribeTableStatistics",
+                json!({"ReplicationTaskArn": TASK, "Marker": "page-2"}),
+                json!({"ReplicationTaskArn": TASK, "TableStatistics": [
+                    {"SchemaName": "public", "TableName": "refunds", "TableState": "Table suspended"}
+                ]}),
+            ),
+        ],
+    );
+    let status = dms.start(&event("2026-11-21T06:00:00Z")).await.unwrap();
+    assert!(
+        status.ready,
+        "CDC goes on while the task resumes: {status:?}"
+    );
+    assert_eq!(status.state, "cdc=stopped");
+    assert_eq!(
+        status.message,
+        "cdc: resumed processing (it stopped: Stop Reason RECOVERABLE_ERROR)"
+    );
+    assert_eq!(
+        status.tables_in_error,
+        [
+            "public.payments (Table error)",
+            "public.refunds (Table suspended)"
+        ]
+    );
+    http.relaxed_requests_match();
+    let bodies = sent(&http);
+    assert_eq!(bodies.len(), 4);
+    assert_eq!(bodies[1].0, "AmazonDMSv20160101.StartReplicationTask");
+    assert_eq!(bodies[1].1["StartReplicationTaskType"], "resume-processing");
+}
+
+#[tokio::test]
+async fn a_snapshot_reload_starts_once_and_the_run_waits_for_it() {
+    let stats = |status: &str, start: f64, progress: i64| {
+        json!({"ReplicationTasks": [{
+            "ReplicationTaskArn": SNAPSHOT,
+            "MigrationType": "full-load",
+            "Status": status,
+            "StopReason": "Stop Reason FULL_LOAD_ONLY_FINISHED",
+            "ReplicationTaskStartDate": start,
+            "ReplicationTaskStats": {
+                "FullLoadProgressPercent": progress,
+                "TablesLoaded": 1, "TablesLoading": 0, "TablesQueued": 0, "TablesErrored": 0,
+                "StartDate": start, "FullLoadStartDate": start
+            }
+        }]})
+    };
+    let no_errors = || {
+        call(
+            "DescribeTableStatistics",
+            json!({"ReplicationTaskArn": SNAPSHOT}),
+            json!({"ReplicationTaskArn": SNAPSHOT, "TableStatistics": []}),
+        )
+    };
+    // 2026-11-21T06:00:00Z is 1795240800.
+    let (dms, http) = adapter(
+        DmsMode::Instance,
+        &[("snapshot", SNAPSHOT)],
+        vec![
+            // First call of the execution: yesterday's extract → reload.
+            call(
+                "DescribeReplicationTasks",
+                describe_task(SNAPSHOT),
+                stats("stopped", 1795154400.0, 100),
+            ),
+            call(
+                "StartReplicationTask",
+                json!({"ReplicationTaskArn": SNAPSHOT, "StartReplicationTaskType": "reload-target"}),
+                json!({"ReplicationTask": {"ReplicationTaskArn": SNAPSHOT, "Status": "starting"}}),
+            ),
+            no_errors(),
+            // After the Wait: this run's reload is loading → wait again, start nothing.
+            call(
+                "DescribeReplicationTasks",
+                describe_task(SNAPSHOT),
+                stats("running", 1795240830.0, 40),
+            ),
+            no_errors(),
+            // Then it finished → ready.
+            call(
+                "DescribeReplicationTasks",
+                describe_task(SNAPSHOT),
+                stats("stopped", 1795240830.0, 100),
+            ),
+            no_errors(),
+        ],
+    );
+    let run = event("2026-11-21T06:00:00Z");
+    let first = dms.start(&run).await.unwrap();
+    assert!(!first.ready);
+    assert_eq!(first.wait_seconds, 300);
+    assert_eq!(
+        first.message,
+        "snapshot: started a full extract for this run"
+    );
+    let second = dms.start(&run).await.unwrap();
+    assert_eq!(
+        (second.ready, second.message.as_str()),
+        (false, "snapshot: this run's extract is loading")
+    );
+    let third = dms.start(&run).await.unwrap();
+    assert!(third.ready, "{third:?}");
+    assert_eq!(third.wait_seconds, 0);
+    http.relaxed_requests_match();
+    let starts = sent(&http)
+        .into_iter()
+        .filter(|(t, _)| t.ends_with("StartReplicationTask"))
+        .count();
+    assert_eq!(starts, 1, "one reload per execution");
+}
+
+#[tokio::test]
+async fn serverless_replications_are_described_and_a_failed_one_fails_the_step() {
+    let (dms, http) = adapter(
+        DmsMode::Serverless,
+        &[("cdc", CONFIG)],
+        vec![call(
+            "DescribeReplications",
+            json!({"Filters": [{"Name": "replication-config-arn", "Values": [CONFIG]}]}),
+            json!({"Replications": [{
+                "ReplicationConfigIdentifier": "tidemark-dev-shop-cdc",
+                "ReplicationConfigArn": CONFIG,
+                "Status": "failed",
+                "StopReason": "FATAL_ERROR",
+                "FailureMessages": ["Error connecting to the source: password authentication failed"],
+                "ReplicationType": "full-load-and-cdc",
+                "StartReplicationType": "start-replication",
+                "ReplicationCreateTime": 1763510400.0,
+                "ReplicationUpdateTime": 1763600000.0,
+                "ReplicationLastStopTime": 1763600000.0,
+                "ReplicationStats": {"FullLoadProgressPercent": 100, "TablesLoaded": 2, "TablesLoading": 0,
+                                     "TablesQueued": 0, "TablesErrored": 0, "StartDate": 1763514000.0}
+            }]}),
+        )],
+    );
+    let e = dms.start(&event("2026-11-21T06:00:00Z")).await.unwrap_err();
+    assert_eq!(e.name(), ErrorName::Replication);
+    assert!(
+        e.to_string().contains("password authentication failed")
+            && e.to_string().contains("FATAL_ERROR"),
+        "{e}"
+    );
+    http.relaxed_requests_match();
+}

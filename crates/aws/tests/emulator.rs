@@ -1,0 +1,500 @@
+//! The AWS adapters against a real AWS-API emulator (ministack) started on a
+//! free loopback port by each test: S3 (the object-store contract every
+//! adapter meets), SNS, Glue, Athena and Step Functions.
+
+mod support;
+
+use aws_sdk_glue::types::{Column, DatabaseInput, SerDeInfo, StorageDescriptor, TableInput};
+use bytes::Bytes;
+use std::sync::Arc;
+use support::Emulator;
+use tidemark_aws::athena::{AthenaEngine, Deadline, Polling};
+use tidemark_aws::backend::s3_client;
+use tidemark_aws::glue::GlueCatalog;
+use tidemark_aws::s3::{S3Location, S3Store};
+use tidemark_aws::sfn::Reruns;
+use tidemark_aws::sns::SnsNotifier;
+use tidemark_core::alert::{Alert, AlertTable};
+use tidemark_core::error::EngineError;
+use tidemark_core::events::{RunRequest, TableStatus};
+use tidemark_core::ports::{
+    Catalog, CatalogColumn, CatalogEntry, Notifier, ObjectStore, QueryEngine, SqlValue,
+};
+
+async fn bucket(sdk: &aws_config::SdkConfig, name: &str) -> aws_sdk_s3::Client {
+    let s3 = s3_client(sdk);
+    s3.create_bucket()
+        .bucket(name)
+        .send()
+        .await
+        .expect("create bucket");
+    s3
+}
+
+#[tokio::test]
+async fn the_s3_store_meets_the_object_store_contract() {
+    let emulator = Emulator::start("s3");
+    let sdk = emulator.sdk().await;
+    let s3 = bucket(&sdk, "tidemark-lake").await;
+    // Under a prefix, as the landing store is: keys stay relative to it.
+    let store = Arc::new(S3Store::new(
+        s3.clone(),
+        S3Location::parse("s3://tidemark-lake/some/prefix/").unwrap(),
+    ));
+    tidemark_core::store_contract::check(store.clone()).await;
+    assert_eq!(
+        store.uri("a/x.bin"),
+        "s3://tidemark-lake/some/prefix/a/x.bin"
+    );
+    let outside = s3
+        .list_objects_v2()
+        .bucket("tidemark-lake")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        outside
+            .contents()
+            .iter()
+            .all(|o| o.key().unwrap().starts_with("some/prefix/")),
+        "every key lives under the store's prefix"
+    );
+}
+
+#[tokio::test]
+async fn listing_pages_through_more_than_a_thousand_keys() {
+    let emulator = Emulator::start("s3");
+    let sdk = emulator.sdk().await;
+    let s3 = bucket(&sdk, "tidemark-landing").await;
+    let store = S3Store::new(s3, S3Location::parse("s3://tidemark-landing").unwrap());
+    let puts = (0..1100).map(|i| {
+        let store = &store;
+        async move {
+            store
+                .put(&format!("public/orders/{i:05}.csv"), Bytes::from("x"), None)
+                .await
+                .unwrap()
+        }
+    });
+    futures::future::join_all(puts).await;
+    let listed = store.list("public/orders/").await.unwrap();
+    assert_eq!(listed.len(), 1100);
+    assert_eq!(listed[1099].key, "public/orders/01099.csv");
+}
+
+fn alert() -> Alert {
+    Alert {
+        run_id: "daily-2026-11-21".into(),
+        database: "shop".into(),
+        failed: true,
+        request: RunRequest::default(),
+        replication: None,
+        tables: vec![
+            AlertTable {
+                table: "orders".into(),
+                status: TableStatus::Failed,
+                error: Some("Tidemark.Validation".into()),
+                message: Some("1 file quarantined: row 2, column status, null, not_null".into()),
+                record: None,
+            },
+            AlertTable {
+                table: "customers".into(),
+                status: TableStatus::Succeeded,
+                error: None,
+                message: None,
+                record: None,
+            },
+        ],
+        rerun: "tidemark rerun --state-machine arn:aws:states:us-east-1:000000000000:stateMachine:p --tables orders".into(),
+    }
+}
+
+#[tokio::test]
+async fn an_alert_is_one_publish_that_subscribers_receive_as_text() {
+    let emulator = Emulator::start("sns,sqs");
+    let sdk = emulator.sdk().await;
+    let sns = aws_sdk_sns::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let topic = sns.create_topic().name("alerts").send().await.unwrap();
+    let topic = topic.topic_arn().unwrap().to_string();
+    let queue = sqs.create_queue().queue_name("inbox").send().await.unwrap();
+    let queue_url = queue.queue_url().unwrap().to_string();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let queue_arn = attrs
+        .attributes()
+        .unwrap()
+        .get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .unwrap()
+        .clone();
+    sns.subscribe()
+        .topic_arn(&topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .send()
+        .await
+        .unwrap();
+
+    let delivered = SnsNotifier::new(sns, topic.clone())
+        .send(&alert())
+        .await
+        .unwrap();
+    assert!(delivered[0].starts_with(&topic), "{delivered:?}");
+
+    let mut received = Vec::new();
+    for _ in 0..20 {
+        let out = sqs
+            .receive_message()
+            .queue_url(&queue_url)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        received.extend(
+            out.messages()
+                .iter()
+                .filter_map(|m| m.body().map(str::to_string)),
+        );
+        if !received.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(received.len(), 1, "one publish, one message: {received:?}");
+    let envelope: serde_json::Value = serde_json::from_str(&received[0]).unwrap();
+    assert_eq!(
+        envelope["Subject"],
+        "tidemark shop: 1 of 2 table(s) failed in run daily-2026-11-21"
+    );
+    let text = envelope["Message"].as_str().unwrap();
+    assert_eq!(
+        text,
+        alert().to_text(),
+        "non-HTTPS subscribers get the plain text"
+    );
+    assert!(text.contains("Tidemark.Validation") && text.contains("rerun: tidemark rerun"));
+}
+
+#[tokio::test]
+async fn publishing_describes_the_table_and_view_and_keeps_what_athena_wrote() {
+    let emulator = Emulator::start("glue");
+    let sdk = emulator.sdk().await;
+    let glue = aws_sdk_glue::Client::new(&sdk);
+    glue.create_database()
+        .database_input(DatabaseInput::builder().name("shop").build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    // What Athena's CTAS and CREATE VIEW leave in Glue.
+    for (name, table_type, params) in [
+        (
+            "orders",
+            "EXTERNAL_TABLE",
+            vec![
+                ("table_type", "ICEBERG"),
+                (
+                    "metadata_location",
+                    "s3://lake/history/shop/orders/metadata/00001.json",
+                ),
+            ],
+        ),
+        (
+            "orders_current",
+            "VIRTUAL_VIEW",
+            vec![("presto_view", "true")],
+        ),
+    ] {
+        let mut input = TableInput::builder()
+            .name(name)
+            .table_type(table_type)
+            .storage_descriptor(
+                StorageDescriptor::builder()
+                    .columns(
+                        Column::builder()
+                            .name("order_id")
+                            .r#type("bigint")
+                            .build()
+                            .unwrap(),
+                    )
+                    .columns(
+                        Column::builder()
+                            .name("status")
+                            .r#type("string")
+                            .build()
+                            .unwrap(),
+                    )
+                    .location("s3://lake/history/shop/orders")
+                    .build(),
+            );
+        for (k, v) in params {
+            input = input.parameters(k, v);
+        }
+        if table_type == "VIRTUAL_VIEW" {
+            input = input.view_original_text("/* Presto View: e30= */");
+        }
+        glue.create_table()
+            .database_name("shop")
+            .table_input(input.build().unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+    let entry = CatalogEntry {
+        database: "shop".into(),
+        table: "orders".into(),
+        current_view: "orders_current".into(),
+        description: "Orders placed in the shop.".into(),
+        primary_key: vec!["order_id".into()],
+        columns: vec![
+            CatalogColumn {
+                name: "order_id".into(),
+                column_type: "bigint".into(),
+                description: "The order's id.".into(),
+            },
+            CatalogColumn {
+                name: "status".into(),
+                column_type: "string".into(),
+                description: "Where the order is.".into(),
+            },
+        ],
+        metadata_version: 3,
+    };
+    let catalog = GlueCatalog::new(glue.clone());
+    catalog.publish(&entry).await.unwrap();
+    catalog
+        .publish(&entry)
+        .await
+        .expect("publishing again is safe");
+
+    let table = glue
+        .get_table()
+        .database_name("shop")
+        .name("orders")
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    assert_eq!(table.description(), Some("Orders placed in the shop."));
+    let params = table.parameters().unwrap();
+    assert_eq!(params["table_type"], "ICEBERG");
+    assert_eq!(
+        params["metadata_location"],
+        "s3://lake/history/shop/orders/metadata/00001.json"
+    );
+    assert_eq!(params["tidemark.primary_key"], "order_id");
+    assert_eq!(params["tidemark.metadata_version"], "3");
+    let comments: Vec<_> = table
+        .storage_descriptor()
+        .unwrap()
+        .columns()
+        .iter()
+        .map(|c| {
+            (
+                c.name(),
+                c.r#type().unwrap(),
+                c.comment().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        comments,
+        [
+            ("order_id", "bigint", "The order's id."),
+            ("status", "string", "Where the order is.")
+        ]
+    );
+    let view = glue
+        .get_table()
+        .database_name("shop")
+        .name("orders_current")
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap();
+    assert_eq!(view.view_original_text(), Some("/* Presto View: e30= */"));
+    assert_eq!(view.table_type(), Some("VIRTUAL_VIEW"));
+    assert!(
+        view.description()
+            .unwrap()
+            .starts_with("The current version of each row of shop.orders")
+    );
+
+    let missing = CatalogEntry {
+        table: "nope".into(),
+        current_view: "nope_current".into(),
+        ..entry
+    };
+    let e = catalog.publish(&missing).await.unwrap_err().to_string();
+    assert!(e.contains("shop.nope is not in the Glue catalog"), "{e}");
+}
+
+#[tokio::test]
+async fn athena_runs_statements_in_the_workgroup_and_types_the_rows() {
+    let emulator = Emulator::start("s3,glue,athena");
+    let sdk = emulator.sdk().await;
+    let s3 = bucket(&sdk, "tidemark-lake").await;
+    s3.put_object()
+        .bucket("tidemark-lake")
+        .key("history/shop/orders/part-0.csv")
+        .body(Bytes::from("1,paid,12.5,true\n2,shipped,,false\n").into())
+        .send()
+        .await
+        .unwrap();
+    s3.create_bucket()
+        .bucket("tidemark-results")
+        .send()
+        .await
+        .unwrap();
+    let glue = aws_sdk_glue::Client::new(&sdk);
+    glue.create_database()
+        .database_input(DatabaseInput::builder().name("shop").build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let column = |n: &str, t: &str| Column::builder().name(n).r#type(t).build().unwrap();
+    glue.create_table()
+        .database_name("shop")
+        .table_input(
+            TableInput::builder()
+                .name("orders")
+                .table_type("EXTERNAL_TABLE")
+                .storage_descriptor(
+                    StorageDescriptor::builder()
+                        .columns(column("order_id", "bigint"))
+                        .columns(column("status", "string"))
+                        .columns(column("total", "double"))
+                        .columns(column("paid", "boolean"))
+                        .location("s3://tidemark-lake/history/shop/orders/")
+                        .serde_info(
+                            SerDeInfo::builder()
+                                .serialization_library("org.apache.hadoop.hive.serde2.OpenCSVSerde")
+                                .build(),
+                        )
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let athena = aws_sdk_athena::Client::new(&sdk);
+    athena
+        .create_work_group()
+        .name("tidemark")
+        .configuration(
+            aws_sdk_athena::types::WorkGroupConfiguration::builder()
+                .result_configuration(
+                    aws_sdk_athena::types::ResultConfiguration::builder()
+                        .output_location("s3://tidemark-results/")
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let engine = AthenaEngine::new(
+        athena,
+        "tidemark".into(),
+        "s3://tidemark-lake".into(),
+        Polling {
+            first: std::time::Duration::from_millis(50),
+            ..Polling::default()
+        },
+        Deadline::default(),
+    );
+    let result = engine
+        .execute("SELECT order_id, status, total, paid FROM shop.orders ORDER BY order_id")
+        .await
+        .unwrap();
+    assert_eq!(result.columns, ["order_id", "status", "total", "paid"]);
+    assert_eq!(
+        result.rows,
+        [
+            vec![
+                SqlValue::Int(1),
+                SqlValue::Text("paid".into()),
+                SqlValue::Float(12.5),
+                SqlValue::Bool(true)
+            ],
+            vec![
+                SqlValue::Int(2),
+                SqlValue::Text("shipped".into()),
+                SqlValue::Null,
+                SqlValue::Bool(false)
+            ],
+        ]
+    );
+    assert!(result.bytes_scanned.is_some() && result.engine_ms.is_some());
+    assert_eq!(
+        engine
+            .execute("SELECT count(*) AS row_count FROM shop.orders")
+            .await
+            .unwrap()
+            .int("row_count"),
+        Some(2)
+    );
+
+    let failed = engine.execute("SELECT nope FROM shop.orders").await;
+    match failed {
+        Err(EngineError::Query { statement, message }) => {
+            assert_eq!(statement, "SELECT nope FROM shop.orders");
+            assert!(message.contains("failed"), "{message}");
+        }
+        other => panic!("a bad statement is a query error, not {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_rerun_starts_one_execution_however_often_it_is_submitted() {
+    let emulator = Emulator::start("stepfunctions");
+    let sdk = emulator.sdk().await;
+    let sfn = aws_sdk_sfn::Client::new(&sdk);
+    let machine = sfn
+        .create_state_machine()
+        .name("tidemark-dev-shop")
+        .definition(r#"{"StartAt":"Done","States":{"Done":{"Type":"Pass","End":true}}}"#)
+        .role_arn("arn:aws:iam::000000000000:role/tidemark")
+        .send()
+        .await
+        .unwrap();
+    let reruns = Reruns::new(sfn.clone(), machine.state_machine_arn().to_string());
+    let request = RunRequest {
+        tables: Some(vec!["orders".into()]),
+        ..RunRequest::default()
+    };
+    let first = reruns.submit(&request, "rerun-a-1").await.unwrap();
+    assert!(first.started);
+    let second = reruns.submit(&request, "rerun-a-1").await.unwrap();
+    assert!(!second.started, "the same name starts nothing");
+    assert_eq!(first.execution_arn, second.execution_arn);
+
+    let bad = RunRequest {
+        mode: tidemark_core::events::RunMode::Reprocess,
+        ..request.clone()
+    };
+    let e = reruns.submit(&bad, "rerun-b-1").await.unwrap_err();
+    assert!(e.contains("needs --from and --to"), "{e}");
+
+    let runs = reruns.recent(10).await.unwrap();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].name, "rerun-a-1");
+    assert_eq!(runs[0].execution_arn, first.execution_arn);
+    let input = sfn
+        .describe_execution()
+        .execution_arn(&first.execution_arn)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        input.input(),
+        Some(r#"{"tables":["orders"],"mode":"incremental"}"#)
+    );
+}

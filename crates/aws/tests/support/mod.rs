@@ -1,0 +1,114 @@
+//! An AWS-API emulator (ministack, from PyPI) started for one test on a free
+//! loopback port, and SDK configuration pointing at it. The emulator runs in
+//! the tools venv (`make test` sets `TIDEMARK_PYTHON`); without it a test
+//! fails, saying how to install it: it never skips.
+
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct Emulator {
+    child: Child,
+    pub endpoint: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("TIDEMARK_EMULATOR_PYTHON") {
+        return PathBuf::from(p);
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tools/emulator/.venv/bin/python")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl Emulator {
+    /// Starts ministack with `services` (e.g. `"s3,sns,sqs"`) and waits until it answers.
+    pub fn start(services: &str) -> Emulator {
+        let python = python();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let log = dir.path().join("ministack.log");
+        let out = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(&python)
+            .args(["-m", "ministack"])
+            .env("GATEWAY_PORT", port.to_string())
+            .env("BIND_HOST", "127.0.0.1")
+            .env("SERVICES", services)
+            .env("IOT_MTLS_ENABLED", "0")
+            .env("SFTP_ENABLED", "0")
+            .env("TMPDIR", dir.path())
+            .env("S3_DATA_DIR", dir.path().join("s3"))
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start the AWS emulator with {}: {e}. Run `make test` (it installs \
+                     tools/emulator/requirements.txt into tools/emulator/.venv) or set \
+                     TIDEMARK_EMULATOR_PYTHON to a Python that has ministack",
+                    python.display()
+                )
+            });
+        let mut emulator = Emulator {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            log,
+            _dir: dir,
+        };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = emulator.child.try_wait() {
+                panic!(
+                    "the AWS emulator exited ({status}):\n{}",
+                    emulator.log_text()
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the AWS emulator did not listen within 60 s:\n{}",
+                emulator.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        emulator
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SDK configuration for the emulator: its endpoint, a region, test credentials.
+    pub async fn sdk(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "tidemark-tests",
+            ))
+            .load()
+            .await
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
