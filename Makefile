@@ -7,6 +7,8 @@ NEXTEST_PROFILE ?= default
 ASL_VALIDATOR := tools/asl-validator/node_modules/.bin/asl-validator
 VENV := tools/python/.venv
 PYTHON := $(VENV)/bin/python
+EMULATOR_VENV := tools/emulator/.venv
+EMULATOR_PYTHON := $(EMULATOR_VENV)/bin/python
 
 # Deployment (infra/): ENV picks infra/envs/<ENV>, SOURCE the <SOURCE>.tfvars
 # there (default terraform.tfvars) and its own state key.
@@ -17,6 +19,9 @@ TF_DIR = infra/envs/$(ENV)
 TF_VARS = $(if $(SOURCE),$(SOURCE).tfvars,terraform.tfvars)
 TF_STATE_KEY = tidemark/$(ENV)/$(or $(SOURCE),default).tfstate
 LAMBDA_DIR := dist/lambda
+LAMBDA_ARCH ?= arm64
+LAMBDA_VENV := tools/lambda/.venv
+LAMBDA_TOOLS := $(LAMBDA_VENV)/bin/cargo-lambda
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
 .PHONY: pg pg-stop pg-clean bench-pg help run test check lint-asl lint-infra build plan deploy tf-init demo-data clean bench bench-merge bench-validate
@@ -27,8 +32,9 @@ help: ## list the targets
 run: ## build, then run the daily pipeline locally: on `make pg`'s PostgreSQL when it runs, else the bundled demo (ARGS="...")
 	@CONFIG=$(CONFIG) scripts/run-demo.sh $(ARGS)
 
-test: lint-asl lint-infra $(PYTHON) ## the whole test suite: Rust tests (cargo-nextest), the state-machine lint and checkov
-	TIDEMARK_PYTHON=$(abspath $(PYTHON)) cargo nextest run --workspace --profile $(NEXTEST_PROFILE)
+test: lint-asl lint-infra $(PYTHON) $(EMULATOR_PYTHON) ## the whole test suite: Rust tests (cargo-nextest; the AWS adapters on an emulator), the state-machine lint and checkov
+	TIDEMARK_PYTHON=$(abspath $(PYTHON)) TIDEMARK_EMULATOR_PYTHON=$(abspath $(EMULATOR_PYTHON)) \
+	  cargo nextest run --workspace --profile $(NEXTEST_PROFILE)
 
 check: lint-asl lint-infra ## formatting, clippy with warnings as errors, the state-machine lint and checkov over infra/
 	cargo fmt --all --check
@@ -49,9 +55,25 @@ $(PYTHON): tools/python/requirements.txt ## the Python tools the tests call, in 
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/python/requirements.txt
 	@touch $@
 
-build: ## the six Lambda zips (arm64, provided.al2023) in dist/lambda/<function>/bootstrap.zip, with cargo-lambda
-	@command -v cargo-lambda >/dev/null || { echo "make build needs cargo-lambda: cargo install cargo-lambda --locked (it cross-compiles with zig: pip install ziglang)"; exit 1; }
-	cargo lambda build --release --arm64 --output-format zip --lambda-dir $(LAMBDA_DIR) $(addprefix --package ,$(FUNCTIONS))
+$(EMULATOR_PYTHON): tools/emulator/requirements.txt ## the AWS-API emulator (ministack) the AWS contract tests start, in a venv of its own
+	python3 -m venv $(EMULATOR_VENV)
+	$(EMULATOR_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/emulator/requirements.txt
+	@touch $@
+
+build: $(LAMBDA_TOOLS) ## the six Lambda zips (provided.al2023; LAMBDA_ARCH=arm64|x86_64) in dist/lambda/<function>/bootstrap.zip, with cargo-lambda
+	@arch=$(LAMBDA_ARCH); \
+	if [ "$$arch" = arm64 ] && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu \
+	   && ! rustup target add aarch64-unknown-linux-gnu; then \
+	  echo "build: the arm64 Rust target cannot be installed here: building x86_64 (deploy with LAMBDA_ARCH=x86_64)"; arch=x86_64; fi; \
+	PATH=$(abspath $(LAMBDA_VENV))/bin:$$PATH cargo lambda build --release \
+	  $$([ "$$arch" = arm64 ] && echo --arm64 || echo --x86-64) --output-format zip \
+	  --lambda-dir $(LAMBDA_DIR) $(addprefix --package ,$(FUNCTIONS)) && \
+	for f in $(FUNCTIONS); do printf '%-20s %s %8d KiB\n' $$f $$arch $$(( $$(stat -c %s $(LAMBDA_DIR)/$$f/bootstrap.zip) / 1024 )); done
+
+$(LAMBDA_TOOLS): tools/lambda/requirements.txt ## cargo-lambda and zig (PyPI), in a venv
+	python3 -m venv $(LAMBDA_VENV)
+	$(LAMBDA_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/lambda/requirements.txt
+	@touch $@
 
 tf-init: # terraform init of infra/envs/$(ENV) with the remote state of $(SOURCE)
 	@case "$(ENV)" in dev|preprod|prod) ;; *) echo "ENV must be dev, preprod or prod"; exit 2;; esac
@@ -60,10 +82,10 @@ tf-init: # terraform init of infra/envs/$(ENV) with the remote state of $(SOURCE
 	$(TERRAFORM) -chdir=$(TF_DIR) init -input=false -reconfigure -backend-config=backend.hcl -backend-config=key=$(TF_STATE_KEY)
 
 plan: build tf-init ## build the zips, then terraform plan ENV=dev|preprod|prod [SOURCE=name]
-	$(TERRAFORM) -chdir=$(TF_DIR) plan -input=false -var-file=$(TF_VARS) -out=tidemark.tfplan
+	$(TERRAFORM) -chdir=$(TF_DIR) plan -input=false -var-file=$(TF_VARS) -var lambda_architecture=$(LAMBDA_ARCH) -out=tidemark.tfplan
 
 deploy: build tf-init ## build the zips, then terraform apply ENV=dev|preprod|prod [SOURCE=name]
-	$(TERRAFORM) -chdir=$(TF_DIR) apply -input=false -var-file=$(TF_VARS)
+	$(TERRAFORM) -chdir=$(TF_DIR) apply -input=false -var-file=$(TF_VARS) -var lambda_architecture=$(LAMBDA_ARCH)
 
 bench: bench-merge bench-validate ## every benchmark; each prints its figures as a Markdown table
 

@@ -217,7 +217,17 @@ fn every_function_has_a_lambda_and_a_role() {
     );
     assert_eq!(
         attr(&lambda, "architectures"),
-        Some(serde_json::json!(["arm64"]))
+        Some(serde_json::json!(["${var.lambda_architecture}"]))
+    );
+    let architecture = blocks("variable")
+        .into_iter()
+        .filter(|(file, _)| file.contains("modules/pipeline"))
+        .find_map(|(_, b)| b.get("lambda_architecture").cloned())
+        .expect("the module's lambda_architecture variable");
+    assert_eq!(
+        attr_str(&architecture, "default"),
+        "arm64",
+        "arm64 unless make build had to fall back"
     );
     assert_eq!(attr_str(&lambda, "runtime"), "provided.al2023");
     assert!(lambda.get("tracing_config").is_some(), "X-Ray tracing");

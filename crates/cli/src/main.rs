@@ -1,6 +1,8 @@
-//! `tidemark`: run the pipeline locally, validate files, print SQL, show history.
+//! `tidemark`: run the pipeline locally, validate files, print SQL, show
+//! history; start and list executions of the deployed pipeline.
 
 mod history;
+mod rerun;
 mod run;
 mod sql;
 mod validate;
@@ -41,6 +43,10 @@ enum Command {
     Sql(sql::SqlArgs),
     /// Show the history of one key.
     History(history::HistoryArgs),
+    /// Start a manual execution of the deployed pipeline (AWS Step Functions).
+    Rerun(rerun::RerunArgs),
+    /// List the deployed pipeline's recent executions.
+    Runs(rerun::RunsArgs),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +77,8 @@ fn main() -> ExitCode {
             Command::Validate(args) => validate::validate(args),
             Command::Sql(args) => sql::sql(args),
             Command::History(args) => history::history(args).await,
+            Command::Rerun(args) => rerun::rerun(args).await,
+            Command::Runs(args) => rerun::runs(args).await,
         }
     });
     match result {

@@ -1,13 +1,18 @@
 //! Lambda `extract-metadata`: Refreshes each table's metadata and classifies schema drift.
 //!
-//! The ports are built once per cold start from the environment
-//! (`TIDEMARK_CONFIG`, `TIDEMARK_LAKE`); the handler is the same
+//! The AWS ports are built once per cold start from the environment
+//! (see `tidemark_aws::backend`); the handler is the same
 //! `tidemark_core::steps::extract_metadata` the local interpreter calls.
+
+use tidemark_aws::Needs;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     tidemark_aws::lambda::serve(
-        tidemark_local::pipeline::ports_from_env,
+        Needs {
+            metadata_source: true,
+            ..Needs::default()
+        },
         |ports, event| async move { tidemark_core::steps::extract_metadata(&ports, event).await },
     )
     .await

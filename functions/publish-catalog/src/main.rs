@@ -1,14 +1,15 @@
 //! Lambda `publish-catalog`: Publishes the history table and its _current view to the catalog.
 //!
-//! The ports are built once per cold start from the environment
-//! (`TIDEMARK_CONFIG`, `TIDEMARK_LAKE`); the handler is the same
+//! The AWS ports are built once per cold start from the environment
+//! (see `tidemark_aws::backend`); the handler is the same
 //! `tidemark_core::steps::publish_catalog` the local interpreter calls.
+
+use tidemark_aws::Needs;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tidemark_aws::lambda::serve(
-        tidemark_local::pipeline::ports_from_env,
-        |ports, event| async move { tidemark_core::steps::publish_catalog(&ports, event).await },
-    )
+    tidemark_aws::lambda::serve(Needs::default(), |ports, event| async move {
+        tidemark_core::steps::publish_catalog(&ports, event).await
+    })
     .await
 }

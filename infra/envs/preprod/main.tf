@@ -22,9 +22,11 @@ module "pipeline" {
   source_database  = var.source_database
   history_database = var.history_database
   tables           = var.tables
+  metadata_dir     = "${path.root}/${var.metadata_dir}"
   network          = var.network
 
   lambda_package_dir       = "${path.root}/../../../dist/lambda"
+  lambda_architecture      = var.lambda_architecture
   create_dms_service_roles = var.create_dms_service_roles
 
   alert_emails = var.alert_emails

@@ -31,6 +31,11 @@ variable "history_database" {
   type        = string
 }
 
+variable "metadata_dir" {
+  description = "Folder of the tables' metadata documents (<table>.json), relative to this root."
+  type        = string
+}
+
 variable "tables" {
   description = "Tables to replicate (see the module's variable)."
   type = list(object({
@@ -79,4 +84,10 @@ variable "tags" {
   description = "Extra tags for every resource."
   type        = map(string)
   default     = {}
+}
+
+variable "lambda_architecture" {
+  description = "The instruction set of the Lambda zips: arm64 or x86_64 (make plan/deploy pass LAMBDA_ARCH)."
+  type        = string
+  default     = "arm64"
 }

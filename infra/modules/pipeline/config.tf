@@ -2,7 +2,8 @@
 # to the Lambda zips. Every function reads it at cold start (TIDEMARK_CONFIG).
 
 locals {
-  config_key = "config/tidemark.toml"
+  config_key             = "config/tidemark.toml"
+  metadata_source_prefix = "metadata-source/"
   config_toml = templatefile("${path.module}/templates/tidemark.toml.tftpl", {
     database          = var.history_database
     schema            = var.source_database.schema
@@ -18,6 +19,21 @@ resource "aws_s3_object" "config" {
   key          = local.config_key
   content      = local.config_toml
   content_type = "application/toml"
+  kms_key_id   = aws_kms_key.data.arn
+  tags         = local.tags
+
+  depends_on = [aws_s3_bucket_server_side_encryption_configuration.kms]
+}
+
+# The tables' metadata documents, where extract-metadata reads the schema it
+# diffs with the stored versions.
+resource "aws_s3_object" "metadata" {
+  for_each     = toset([for t in var.tables : t.name])
+  bucket       = aws_s3_bucket.lake.id
+  key          = "${local.metadata_source_prefix}${each.key}.json"
+  source       = "${var.metadata_dir}/${each.key}.json"
+  source_hash  = filemd5("${var.metadata_dir}/${each.key}.json")
+  content_type = "application/json"
   kms_key_id   = aws_kms_key.data.arn
   tags         = local.tags
 

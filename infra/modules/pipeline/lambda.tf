@@ -1,4 +1,4 @@
-# The six functions: arm64, provided.al2023, the zips `make build` writes,
+# The six functions: arm64 (or x86_64: var.lambda_architecture), provided.al2023, the zips `make build` writes,
 # uploaded to the versioned artifacts bucket. Each has its own role (iam.tf),
 # log group and JSON logs, X-Ray tracing, an encrypted environment, and runs
 # in the VPC; only extract-metadata may reach the source database.
@@ -32,6 +32,7 @@ locals {
       TIDEMARK_SOURCE_DATABASE   = var.source_database.database
       TIDEMARK_SOURCE_SECRET_ARN = var.source_database.secret_arn
       TIDEMARK_SOURCE_SSL_MODE   = var.source_database.ssl_mode
+      TIDEMARK_METADATA_SOURCE   = "s3://${aws_s3_bucket.lake.id}/${local.metadata_source_prefix}"
     }
     "validate-landed" = {}
     "merge-history"   = {}
@@ -72,7 +73,7 @@ resource "aws_lambda_function" "step" {
   description   = each.value.summary
   role          = aws_iam_role.function[each.key].arn
 
-  architectures     = ["arm64"]
+  architectures     = [var.lambda_architecture]
   runtime           = "provided.al2023"
   handler           = "bootstrap"
   s3_bucket         = aws_s3_object.package[each.key].bucket

@@ -143,6 +143,22 @@ variable "lambda_package_dir" {
   type        = string
 }
 
+variable "metadata_dir" {
+  description = "Folder of the tables' metadata documents (mojap-metadata, <table>.json). They are uploaded to the lake's metadata-source/ prefix, where extract-metadata reads them (TIDEMARK_METADATA_SOURCE)."
+  type        = string
+}
+
+variable "lambda_architecture" {
+  description = "The instruction set the zips were built for: arm64 (make build's default) or x86_64 (make build LAMBDA_ARCH=x86_64)."
+  type        = string
+  default     = "arm64"
+
+  validation {
+    condition     = contains(["arm64", "x86_64"], var.lambda_architecture)
+    error_message = "lambda_architecture must be arm64 or x86_64."
+  }
+}
+
 # ---------------------------------------------------------------------------
 # When and how loud
 # ---------------------------------------------------------------------------
