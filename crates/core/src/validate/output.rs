@@ -10,7 +10,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -46,7 +46,14 @@ pub(crate) fn props(meta: &TableMetadata) -> WriterProperties {
     for name in repeating {
         props = props.set_column_dictionary_enabled(ColumnPath::from(name), true);
     }
-    props.build()
+    // 32 hex digits of a hash: snappy saves a tenth of them at the cost of
+    // compressing a third of the file's bytes, and their minimum and maximum
+    // (a comparison per value) serve no reader.
+    let hash = ColumnPath::from("row_hash");
+    props
+        .set_column_compression(hash.clone(), parquet::basic::Compression::UNCOMPRESSED)
+        .set_column_statistics_enabled(hash, EnabledStatistics::None)
+        .build()
 }
 
 /// A message to the thread that encodes a normalised file.
