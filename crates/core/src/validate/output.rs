@@ -32,10 +32,12 @@ const ROW_GROUP_BYTES: usize = 8 << 20;
 /// How normalised files are encoded: snappy; dictionaries only where values
 /// repeat by design (`op`, `batch_id`, booleans, `enum` columns). Elsewhere a
 /// dictionary mostly costs time and memory (`row_hash`, `change_seq` and keys
-/// are unique per row), and these files are a change log, read once by the merge.
+/// are unique per row), and these files are a change log, read once by the merge:
+/// statistics per column chunk (row group) only, no page index.
 pub(crate) fn props(meta: &TableMetadata) -> WriterProperties {
     let mut props = WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
+        .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_dictionary_enabled(false);
     let repeating = meta
         .columns

@@ -28,8 +28,8 @@ enum Text<'a> {
     U32(&'a [u32]),
     U64(&'a [u64]),
     /// Arrow displays floats with `ryu` (`NaN`, `inf`, `-inf` included).
-    F32(&'a [f32]),
-    F64(&'a [f64]),
+    F32(&'a [f32], FloatCache),
+    F64(&'a [f64], FloatCache),
     Decimal(&'a [i128], u8),
     /// Microseconds; Arrow's formatter for years outside 0..=9999. The
     /// last day written is kept: timestamps of neighbouring rows mostly share it.
@@ -64,6 +64,47 @@ impl DayCache {
     }
 }
 
+/// The text of recently written floats, by their bits: prices, rates and
+/// measures repeat, and ryu takes tens of nanoseconds a value.
+struct FloatCache {
+    bits: Vec<u64>,
+    texts: Vec<([u8; 24], u8)>,
+}
+
+impl FloatCache {
+    const SLOTS: usize = 256;
+
+    /// Every slot starts as the value `bits` written as `text` (zero).
+    fn new(bits: u64, text: &str) -> FloatCache {
+        let mut entry = [0u8; 24];
+        entry[..text.len()].copy_from_slice(text.as_bytes());
+        FloatCache {
+            bits: vec![bits; Self::SLOTS],
+            texts: vec![(entry, text.len() as u8); Self::SLOTS],
+        }
+    }
+
+    fn write(
+        &mut self,
+        bits: u64,
+        format: impl FnOnce(&mut ryu::Buffer) -> &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        let slot = (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize;
+        if self.bits[slot] != bits {
+            let mut buffer = ryu::Buffer::new();
+            let text = format(&mut buffer);
+            // ryu writes at most 24 bytes (`-1.2345678901234567e-308`).
+            let len = text.len().min(24);
+            self.bits[slot] = bits;
+            self.texts[slot].0[..len].copy_from_slice(&text[..len]);
+            self.texts[slot].1 = len as u8;
+        }
+        let (text, len) = &self.texts[slot];
+        out.extend_from_slice(&text[..*len as usize]);
+    }
+}
+
 impl<'a> Text<'a> {
     fn new(array: &'a ArrayRef, options: &'a FormatOptions<'a>) -> Text<'a> {
         let formatter = || ArrayFormatter::try_new(array.as_ref(), options).ok();
@@ -78,8 +119,14 @@ impl<'a> Text<'a> {
             DataType::UInt16 => Text::U16(array.as_primitive::<UInt16Type>().values()),
             DataType::UInt32 => Text::U32(array.as_primitive::<UInt32Type>().values()),
             DataType::UInt64 => Text::U64(array.as_primitive::<UInt64Type>().values()),
-            DataType::Float32 => Text::F32(array.as_primitive::<Float32Type>().values()),
-            DataType::Float64 => Text::F64(array.as_primitive::<Float64Type>().values()),
+            DataType::Float32 => Text::F32(
+                array.as_primitive::<Float32Type>().values(),
+                FloatCache::new(0f32.to_bits() as u64, ryu::Buffer::new().format(0f32)),
+            ),
+            DataType::Float64 => Text::F64(
+                array.as_primitive::<Float64Type>().values(),
+                FloatCache::new(0f64.to_bits(), ryu::Buffer::new().format(0f64)),
+            ),
             DataType::Decimal128(_, scale) if *scale >= 0 => Text::Decimal(
                 array.as_primitive::<Decimal128Type>().values(),
                 *scale as u8,
@@ -114,8 +161,14 @@ impl<'a> Text<'a> {
             Text::U16(v) => digits(v[i] as u64, out),
             Text::U32(v) => digits(v[i] as u64, out),
             Text::U64(v) => digits(v[i], out),
-            Text::F32(v) => out.extend_from_slice(ryu::Buffer::new().format(v[i]).as_bytes()),
-            Text::F64(v) => out.extend_from_slice(ryu::Buffer::new().format(v[i]).as_bytes()),
+            Text::F32(v, cache) => {
+                let v = v[i];
+                cache.write(v.to_bits() as u64, |b| b.format(v).as_bytes(), out)
+            }
+            Text::F64(v, cache) => {
+                let v = v[i];
+                cache.write(v.to_bits(), |b| b.format(v).as_bytes(), out)
+            }
             Text::Decimal(v, scale) => decimal(v[i], *scale, out),
             Text::Timestamp(v, fallback, cache) => {
                 let micros = v[i];
@@ -443,6 +496,10 @@ mod tests {
         });
         let floats: Vec<f64> = floats.collect();
         check(Arc::new(Float64Array::from(floats.clone())));
+        // Repeating values, more than the float cache has slots: hits and misses.
+        check(Arc::new(Float64Array::from_iter_values(
+            (0..micros.len()).map(|i| (next() % 700) as f64 / 7.0 - 50.0),
+        )));
         check(Arc::new(Float32Array::from_iter_values(
             floats.iter().map(|f| *f as f32),
         )));
