@@ -151,7 +151,11 @@ impl<'a> Text<'a> {
     /// Appends value `i`'s text.
     fn write(&mut self, i: usize, out: &mut Vec<u8>) {
         match self {
-            Text::Str(a) => out.extend_from_slice(a.value(i).as_bytes()),
+            Text::Str(a) => {
+                let offsets = a.value_offsets();
+                let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+                put(out, a.values(), start, end);
+            }
             Text::Bool(a) => out.extend_from_slice(if a.value(i) { b"true" } else { b"false" }),
             Text::I8(v) => integer(v[i] as i64, out),
             Text::I16(v) => integer(v[i] as i64, out),
@@ -230,9 +234,42 @@ fn integer(v: i64, out: &mut Vec<u8>) {
 }
 
 fn digits(n: u64, out: &mut Vec<u8>) {
-    let mut buf = [0u8; 40];
-    let at = digits_into(n, &mut buf);
-    out.extend_from_slice(&buf[at..]);
+    let count = n.checked_ilog10().unwrap_or(0) as usize + 1;
+    let mut buf = [0u8; 20];
+    let (mut n, mut at) = (n, count);
+    while n >= 100 {
+        at -= 2;
+        buf[at..at + 2].copy_from_slice(&pair(n));
+        n /= 100;
+    }
+    if n >= 10 {
+        buf[..2].copy_from_slice(&pair(n));
+    } else {
+        buf[0] = b'0' + n as u8;
+    }
+    put_chunk(out, &buf, count);
+}
+
+/// Appends the first `len` bytes of `chunk` with one copy of a fixed size:
+/// for values of a few bytes, a call to `memcpy` each costs more than the copy.
+#[inline(always)]
+fn put_chunk<const N: usize>(out: &mut Vec<u8>, chunk: &[u8; N], len: usize) {
+    let at = out.len();
+    out.extend_from_slice(chunk);
+    out.truncate(at + len);
+}
+
+/// Appends `source[start..end]`, as [`put_chunk`] when it is short and not at
+/// the very end of `source`.
+#[inline(always)]
+fn put(out: &mut Vec<u8>, source: &[u8], start: usize, end: usize) {
+    let chunk = source
+        .get(start..start + 32)
+        .and_then(|c| <&[u8; 32]>::try_from(c).ok());
+    match chunk {
+        Some(chunk) if end - start <= 32 => put_chunk(out, chunk, end - start),
+        _ => out.extend_from_slice(&source[start..end]),
+    }
 }
 
 /// Writes `n`'s digits at the end of `buf`; returns where they start.
@@ -274,10 +311,38 @@ fn decimal(v: i128, scale: u8, out: &mut Vec<u8>) {
     if v < 0 {
         out.push(b'-');
     }
+    let scale = scale as usize;
+    if let (Ok(mut m), true) = (u64::try_from(v.unsigned_abs()), scale <= 19) {
+        // Right to left into a buffer of the text's length: the fraction's
+        // digits, the point, then the integer's digits (at least a 0).
+        let count = m.checked_ilog10().unwrap_or(0) as usize + 1;
+        let whole = count.saturating_sub(scale).max(1);
+        let len = if scale == 0 { whole } else { whole + 1 + scale };
+        let mut buf = [0u8; 40];
+        let mut at = len;
+        for _ in 0..scale {
+            at -= 1;
+            buf[at] = b'0' + (m % 10) as u8;
+            m /= 10;
+        }
+        if scale > 0 {
+            at -= 1;
+            buf[at] = b'.';
+        }
+        loop {
+            at -= 1;
+            buf[at] = b'0' + (m % 10) as u8;
+            m /= 10;
+            if m == 0 {
+                break;
+            }
+        }
+        put_chunk(out, &buf, len);
+        return;
+    }
     let mut buf = [0u8; 40];
     let at = wide_digits_into(v.unsigned_abs(), &mut buf);
     let digits = &buf[at..];
-    let scale = scale as usize;
     if scale == 0 {
         out.extend_from_slice(digits);
     } else if digits.len() > scale {
@@ -350,8 +415,10 @@ pub(crate) fn row_hashes(meta: &TableMetadata, columns: &[ArrayRef], n: usize) -
     order.sort_by(|&a, &b| meta.columns[a].name.cmp(&meta.columns[b].name));
     let options = FormatOptions::default();
     let mut texts: Vec<Text<'_>> = columns.iter().map(|c| Text::new(c, &options)).collect();
-    // Per column in name order: `name 0x1f`, its nulls and its text.
-    let mut parts: Vec<(Vec<u8>, Option<&NullBuffer>, Text<'_>)> = Vec::new();
+    // Per column in name order: `name 0x1f` (also padded to 32 bytes for
+    // [`put_chunk`] if it fits), its nulls and its text.
+    type Part<'t> = (Vec<u8>, Option<[u8; 32]>, Option<&'t NullBuffer>, Text<'t>);
+    let mut parts: Vec<Part<'_>> = Vec::new();
     for c in order {
         if matches!(texts[c], Text::None) {
             continue;
@@ -359,19 +426,24 @@ pub(crate) fn row_hashes(meta: &TableMetadata, columns: &[ArrayRef], n: usize) -
         let mut prefix = meta.columns[c].name.as_bytes().to_vec();
         prefix.push(0x1f);
         let text = std::mem::replace(&mut texts[c], Text::None);
-        parts.push((
-            prefix,
-            columns[c].nulls().filter(|b| b.null_count() > 0),
-            text,
-        ));
+        let short = (prefix.len() <= 32).then(|| {
+            let mut padded = [0u8; 32];
+            padded[..prefix.len()].copy_from_slice(&prefix);
+            padded
+        });
+        let nulls = columns[c].nulls().filter(|b| b.null_count() > 0);
+        parts.push((prefix, short, nulls, text));
     }
     let mut values: Vec<u8> = Vec::with_capacity(n * 32);
     let mut row = Vec::with_capacity(256);
     for i in 0..n {
         row.clear();
-        for (prefix, nulls, text) in parts.iter_mut() {
+        for (prefix, short, nulls, text) in parts.iter_mut() {
             if nulls.is_none_or(|b| b.is_valid(i)) {
-                row.extend_from_slice(prefix);
+                match short {
+                    Some(padded) => put_chunk(&mut row, padded, prefix.len()),
+                    None => row.extend_from_slice(prefix),
+                }
                 text.write(i, &mut row);
                 row.push(0x1e);
             }
@@ -496,9 +568,19 @@ mod tests {
         });
         let floats: Vec<f64> = floats.collect();
         check(Arc::new(Float64Array::from(floats.clone())));
+        // Strings of 0 to 60 bytes, short ones copied in fixed-size chunks.
+        check(Arc::new(arrow::array::StringArray::from_iter_values(
+            (0..2000).map(|i| {
+                "é-x0123456789"
+                    .repeat(i % 5)
+                    .chars()
+                    .take(i % 61)
+                    .collect::<String>()
+            }),
+        )));
         // Repeating values, more than the float cache has slots: hits and misses.
         check(Arc::new(Float64Array::from_iter_values(
-            (0..micros.len()).map(|i| (next() % 700) as f64 / 7.0 - 50.0),
+            (0..micros.len()).map(|_| (next() % 700) as f64 / 7.0 - 50.0),
         )));
         check(Arc::new(Float32Array::from_iter_values(
             floats.iter().map(|f| *f as f32),
