@@ -392,7 +392,7 @@ fn time_of_day(micros: i64, out: &mut Vec<u8>) {
     if fraction == 0 {
         return;
     }
-    if fraction % 1000 == 0 {
+    if fraction.is_multiple_of(1000) {
         let ms = fraction / 1000;
         let [a1, a2] = pair(ms);
         out.extend_from_slice(&[b'.', b'0' + (ms / 100) as u8, a1, a2]);
