@@ -18,7 +18,6 @@ use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use bytes::Bytes;
-use std::fmt::Write;
 use std::sync::Arc;
 
 /// What to check a file against.
@@ -646,14 +645,28 @@ impl FileCheck<'_> {
         let n = batch.num_rows();
         let text = plan.change_seq.and_then(|i| text(batch.column(i)));
         let mut seqs = StringBuilder::with_capacity(n, n * (self.name.len() + 14));
-        let mut fallback = String::with_capacity(self.name.len() + 14);
+        let mut fallback = format!("{}#{:012}", self.name, 0).into_bytes();
+        let digits = fallback.len() - 12;
         for i in 0..n {
             match &text {
                 Some(a) if a.is_valid(i) && !a.value(i).is_empty() => seqs.append_value(a.value(i)),
                 _ => {
-                    fallback.clear();
-                    let _ = write!(fallback, "{}#{:012}", self.name, first_row + i as u64 + 1);
-                    seqs.append_value(&fallback);
+                    let row = first_row + i as u64 + 1;
+                    fallback.truncate(digits);
+                    if row < 1_000_000_000_000 {
+                        // 12 digits, zero-padded, without a formatter per row.
+                        let mut v = row;
+                        let mut twelve = [b'0'; 12];
+                        for d in twelve.iter_mut().rev() {
+                            *d = b'0' + (v % 10) as u8;
+                            v /= 10;
+                        }
+                        fallback.extend_from_slice(&twelve);
+                    } else {
+                        fallback.extend_from_slice(row.to_string().as_bytes());
+                    }
+                    // The file name is text and digits are ASCII.
+                    seqs.append_value(std::str::from_utf8(&fallback).unwrap_or_default());
                 }
             }
         }

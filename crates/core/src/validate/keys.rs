@@ -24,6 +24,9 @@ const BITS_PER_ROW: u64 = 48;
 /// Candidates remembered at most; beyond, duplicate counts are a lower bound.
 pub const MAX_CANDIDATES: usize = 1 << 22;
 
+/// How many keys ahead a filter block is loaded (see [`DuplicateKeys::observe`]).
+const LOAD_AHEAD: usize = 12;
+
 pub(crate) struct DuplicateKeys {
     converter: RowConverter,
     /// 512-bit blocks: a key sets one bit in each of its block's eight words.
@@ -55,13 +58,23 @@ impl DuplicateKeys {
     /// Adds the keys of one batch (rows with a null key part are skipped).
     pub(crate) fn observe(&mut self, keys: &[ArrayRef]) -> Result<(), ArrowError> {
         let rows = self.converter.convert_columns(keys)?;
+        // Hashes first, then the filter: its blocks are random cache lines
+        // of a large table, so each is loaded a few keys ahead of its update
+        // and the memory waits overlap instead of following one another.
+        let mut hashes: Vec<(u64, usize)> = Vec::with_capacity(rows.num_rows());
         for i in 0..rows.num_rows() {
             if keys.iter().any(|k| k.is_null(i)) {
                 continue;
             }
             let h = xxh3_128(rows.row(i).as_ref());
-            let (h1, h2) = (h as u64, (h >> 64) as u64);
-            let block = &mut self.blocks[(h2 & self.mask) as usize];
+            hashes.push((h as u64, ((h >> 64) as u64 & self.mask) as usize));
+        }
+        let mut ahead = 0u64;
+        for (j, &(h1, at)) in hashes.iter().enumerate() {
+            if let Some(&(_, next)) = hashes.get(j + LOAD_AHEAD) {
+                ahead ^= self.blocks[next][0];
+            }
+            let block = &mut self.blocks[at];
             let mut seen = true;
             for (w, word) in block.iter_mut().enumerate() {
                 let bit = 1u64 << ((h1 >> (6 * w)) & 63);
@@ -76,6 +89,8 @@ impl DuplicateKeys {
                 }
             }
         }
+        // The early loads are only wanted for their effect on the cache.
+        std::hint::black_box(ahead);
         Ok(())
     }
 

@@ -10,7 +10,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, SyncSender};
@@ -32,10 +32,12 @@ const ROW_GROUP_BYTES: usize = 8 << 20;
 /// How normalised files are encoded: snappy; dictionaries only where values
 /// repeat by design (`op`, `batch_id`, booleans, `enum` columns). Elsewhere a
 /// dictionary mostly costs time and memory (`row_hash`, `change_seq` and keys
-/// are unique per row), and these files are a change log, read once by the merge.
+/// are unique per row), and these files are a change log, read once by the merge:
+/// statistics per column chunk (row group) only, no page index.
 pub(crate) fn props(meta: &TableMetadata) -> WriterProperties {
     let mut props = WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
+        .set_statistics_enabled(EnabledStatistics::Chunk)
         .set_dictionary_enabled(false);
     let repeating = meta
         .columns
@@ -46,7 +48,14 @@ pub(crate) fn props(meta: &TableMetadata) -> WriterProperties {
     for name in repeating {
         props = props.set_column_dictionary_enabled(ColumnPath::from(name), true);
     }
-    props.build()
+    // 32 hex digits of a hash: snappy saves a tenth of them at the cost of
+    // compressing a third of the file's bytes, and their minimum and maximum
+    // (a comparison per value) serve no reader.
+    let hash = ColumnPath::from("row_hash");
+    props
+        .set_column_compression(hash.clone(), parquet::basic::Compression::UNCOMPRESSED)
+        .set_column_statistics_enabled(hash, EnabledStatistics::None)
+        .build()
 }
 
 /// A message to the thread that encodes a normalised file.

@@ -6,11 +6,11 @@
 //! with Arrow's formatter); the rest go through Arrow's formatter.
 
 use crate::metadata::TableMetadata;
-use arrow::array::{Array, ArrayRef, AsArray, StringArray, StringBuilder};
-use arrow::buffer::NullBuffer;
+use arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{
-    DataType, Date32Type, Decimal128Type, Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit,
-    TimestampMicrosecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+    DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
+    Int64Type, TimeUnit, TimestampMicrosecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use std::fmt::Write;
@@ -27,14 +27,82 @@ enum Text<'a> {
     U16(&'a [u16]),
     U32(&'a [u32]),
     U64(&'a [u64]),
+    /// Arrow displays floats with `ryu` (`NaN`, `inf`, `-inf` included).
+    F32(&'a [f32], FloatCache),
+    F64(&'a [f64], FloatCache),
     Decimal(&'a [i128], u8),
-    /// Microseconds; Arrow's formatter for years outside 0..=9999.
-    Timestamp(&'a [i64], Option<ArrayFormatter<'a>>),
+    /// Microseconds; Arrow's formatter for years outside 0..=9999. The
+    /// last day written is kept: timestamps of neighbouring rows mostly share it.
+    Timestamp(&'a [i64], Option<ArrayFormatter<'a>>, DayCache),
     /// Days; Arrow's formatter for years outside 0..=9999.
-    Date(&'a [i32], Option<ArrayFormatter<'a>>),
+    Date(&'a [i32], Option<ArrayFormatter<'a>>, DayCache),
     Other(ArrayFormatter<'a>),
     /// A type Arrow cannot display: left out of the hash.
     None,
+}
+
+/// The `yyyy-mm-dd` text of the day last written (`None`: not in 0..=9999).
+struct DayCache {
+    day: i64,
+    text: Option<[u8; 10]>,
+}
+
+impl DayCache {
+    fn new() -> DayCache {
+        DayCache {
+            day: i64::MIN,
+            text: date(i64::MIN),
+        }
+    }
+
+    fn get(&mut self, day: i64) -> Option<[u8; 10]> {
+        if day != self.day {
+            self.day = day;
+            self.text = date(day);
+        }
+        self.text
+    }
+}
+
+/// The text of recently written floats, by their bits: prices, rates and
+/// measures repeat, and ryu takes tens of nanoseconds a value.
+struct FloatCache {
+    bits: Vec<u64>,
+    texts: Vec<([u8; 24], u8)>,
+}
+
+impl FloatCache {
+    const SLOTS: usize = 256;
+
+    /// Every slot starts as the value `bits` written as `text` (zero).
+    fn new(bits: u64, text: &str) -> FloatCache {
+        let mut entry = [0u8; 24];
+        entry[..text.len()].copy_from_slice(text.as_bytes());
+        FloatCache {
+            bits: vec![bits; Self::SLOTS],
+            texts: vec![(entry, text.len() as u8); Self::SLOTS],
+        }
+    }
+
+    fn write(
+        &mut self,
+        bits: u64,
+        format: impl FnOnce(&mut ryu::Buffer) -> &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        let slot = (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize;
+        if self.bits[slot] != bits {
+            let mut buffer = ryu::Buffer::new();
+            let text = format(&mut buffer);
+            // ryu writes at most 24 bytes (`-1.2345678901234567e-308`).
+            let len = text.len().min(24);
+            self.bits[slot] = bits;
+            self.texts[slot].0[..len].copy_from_slice(&text[..len]);
+            self.texts[slot].1 = len as u8;
+        }
+        let (text, len) = &self.texts[slot];
+        out.extend_from_slice(&text[..*len as usize]);
+    }
 }
 
 impl<'a> Text<'a> {
@@ -51,6 +119,14 @@ impl<'a> Text<'a> {
             DataType::UInt16 => Text::U16(array.as_primitive::<UInt16Type>().values()),
             DataType::UInt32 => Text::U32(array.as_primitive::<UInt32Type>().values()),
             DataType::UInt64 => Text::U64(array.as_primitive::<UInt64Type>().values()),
+            DataType::Float32 => Text::F32(
+                array.as_primitive::<Float32Type>().values(),
+                FloatCache::new(0f32.to_bits() as u64, ryu::Buffer::new().format(0f32)),
+            ),
+            DataType::Float64 => Text::F64(
+                array.as_primitive::<Float64Type>().values(),
+                FloatCache::new(0f64.to_bits(), ryu::Buffer::new().format(0f64)),
+            ),
             DataType::Decimal128(_, scale) if *scale >= 0 => Text::Decimal(
                 array.as_primitive::<Decimal128Type>().values(),
                 *scale as u8,
@@ -58,10 +134,13 @@ impl<'a> Text<'a> {
             DataType::Timestamp(TimeUnit::Microsecond, None) => Text::Timestamp(
                 array.as_primitive::<TimestampMicrosecondType>().values(),
                 formatter(),
+                DayCache::new(),
             ),
-            DataType::Date32 => {
-                Text::Date(array.as_primitive::<Date32Type>().values(), formatter())
-            }
+            DataType::Date32 => Text::Date(
+                array.as_primitive::<Date32Type>().values(),
+                formatter(),
+                DayCache::new(),
+            ),
             _ => match formatter() {
                 Some(f) => Text::Other(f),
                 None => Text::None,
@@ -70,36 +149,49 @@ impl<'a> Text<'a> {
     }
 
     /// Appends value `i`'s text.
-    fn write(&self, i: usize, out: &mut Vec<u8>) {
+    fn write(&mut self, i: usize, out: &mut Vec<u8>) {
         match self {
-            Text::Str(a) => out.extend_from_slice(a.value(i).as_bytes()),
+            Text::Str(a) => {
+                let offsets = a.value_offsets();
+                let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+                put(out, a.values(), start, end);
+            }
             Text::Bool(a) => out.extend_from_slice(if a.value(i) { b"true" } else { b"false" }),
-            Text::I8(v) => integer(v[i] as i128, out),
-            Text::I16(v) => integer(v[i] as i128, out),
-            Text::I32(v) => integer(v[i] as i128, out),
-            Text::I64(v) => integer(v[i] as i128, out),
-            Text::U8(v) => integer(v[i] as i128, out),
-            Text::U16(v) => integer(v[i] as i128, out),
-            Text::U32(v) => integer(v[i] as i128, out),
-            Text::U64(v) => integer(v[i] as i128, out),
+            Text::I8(v) => integer(v[i] as i64, out),
+            Text::I16(v) => integer(v[i] as i64, out),
+            Text::I32(v) => integer(v[i] as i64, out),
+            Text::I64(v) => integer(v[i], out),
+            Text::U8(v) => digits(v[i] as u64, out),
+            Text::U16(v) => digits(v[i] as u64, out),
+            Text::U32(v) => digits(v[i] as u64, out),
+            Text::U64(v) => digits(v[i], out),
+            Text::F32(v, cache) => {
+                let v = v[i];
+                cache.write(v.to_bits() as u64, |b| b.format(v).as_bytes(), out)
+            }
+            Text::F64(v, cache) => {
+                let v = v[i];
+                cache.write(v.to_bits(), |b| b.format(v).as_bytes(), out)
+            }
             Text::Decimal(v, scale) => decimal(v[i], *scale, out),
-            Text::Timestamp(v, fallback) => {
+            Text::Timestamp(v, fallback, cache) => {
                 let micros = v[i];
                 let (days, in_day) = (
                     micros.div_euclid(86_400_000_000),
                     micros.rem_euclid(86_400_000_000),
                 );
-                if !date(days, out) {
-                    formatted(fallback.as_ref(), i, out);
-                    return;
-                }
-                time_of_day(in_day, out);
-            }
-            Text::Date(v, fallback) => {
-                if !date(v[i] as i64, out) {
-                    formatted(fallback.as_ref(), i, out);
+                match cache.get(days) {
+                    Some(text) => {
+                        out.extend_from_slice(&text);
+                        time_of_day(in_day, out);
+                    }
+                    None => formatted(fallback.as_ref(), i, out),
                 }
             }
+            Text::Date(v, fallback, cache) => match cache.get(v[i] as i64) {
+                Some(text) => out.extend_from_slice(&text),
+                None => formatted(fallback.as_ref(), i, out),
+            },
             Text::Other(f) => formatted(Some(f), i, out),
             Text::None => {}
         }
@@ -120,31 +212,97 @@ fn formatted(f: Option<&ArrayFormatter<'_>>, i: usize, out: &mut Vec<u8>) {
     }
 }
 
+/// The two digits of 0 to 99.
+const PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+fn pair(v: u64) -> [u8; 2] {
+    let at = (v % 100) as usize * 2;
+    [PAIRS[at], PAIRS[at + 1]]
+}
+
 /// An integer in decimal digits.
-fn integer(v: i128, out: &mut Vec<u8>) {
+fn integer(v: i64, out: &mut Vec<u8>) {
     if v < 0 {
         out.push(b'-');
     }
     digits(v.unsigned_abs(), out);
 }
 
-fn digits(n: u128, out: &mut Vec<u8>) {
-    let mut buf = [0u8; 40];
-    let at = digits_into(n, &mut buf);
-    out.extend_from_slice(&buf[at..]);
+fn digits(n: u64, out: &mut Vec<u8>) {
+    let count = n.checked_ilog10().unwrap_or(0) as usize + 1;
+    let mut buf = [0u8; 20];
+    let (mut n, mut at) = (n, count);
+    while n >= 100 {
+        at -= 2;
+        buf[at..at + 2].copy_from_slice(&pair(n));
+        n /= 100;
+    }
+    if n >= 10 {
+        buf[..2].copy_from_slice(&pair(n));
+    } else {
+        buf[0] = b'0' + n as u8;
+    }
+    put_chunk(out, &buf, count);
+}
+
+/// Appends the first `len` bytes of `chunk` with one copy of a fixed size:
+/// for values of a few bytes, a call to `memcpy` each costs more than the copy.
+#[inline(always)]
+fn put_chunk<const N: usize>(out: &mut Vec<u8>, chunk: &[u8; N], len: usize) {
+    let at = out.len();
+    out.extend_from_slice(chunk);
+    out.truncate(at + len);
+}
+
+/// Appends `source[start..end]`, as [`put_chunk`] when it is short and not at
+/// the very end of `source`.
+#[inline(always)]
+fn put(out: &mut Vec<u8>, source: &[u8], start: usize, end: usize) {
+    let chunk = source
+        .get(start..start + 32)
+        .and_then(|c| <&[u8; 32]>::try_from(c).ok());
+    match chunk {
+        Some(chunk) if end - start <= 32 => put_chunk(out, chunk, end - start),
+        _ => out.extend_from_slice(&source[start..end]),
+    }
 }
 
 /// Writes `n`'s digits at the end of `buf`; returns where they start.
-fn digits_into(mut n: u128, buf: &mut [u8; 40]) -> usize {
+fn digits_into(mut n: u64, buf: &mut [u8; 40]) -> usize {
     let mut at = buf.len();
-    loop {
+    while n >= 100 {
+        at -= 2;
+        buf[at..at + 2].copy_from_slice(&pair(n));
+        n /= 100;
+    }
+    if n >= 10 {
+        at -= 2;
+        buf[at..at + 2].copy_from_slice(&pair(n));
+    } else {
+        at -= 1;
+        buf[at] = b'0' + n as u8;
+    }
+    at
+}
+
+/// [`digits_into`] for any unsigned 128-bit value: 64-bit divisions when
+/// the value fits (128-bit ones are slow), as almost every decimal does.
+fn wide_digits_into(n: u128, buf: &mut [u8; 40]) -> usize {
+    if let Ok(small) = u64::try_from(n) {
+        return digits_into(small, buf);
+    }
+    let (mut n, mut at) = (n, buf.len());
+    while n > 0 {
         at -= 1;
         buf[at] = b'0' + (n % 10) as u8;
         n /= 10;
-        if n == 0 {
-            return at;
-        }
     }
+    at
 }
 
 /// An unscaled decimal with `scale` fractional digits, as Arrow writes it
@@ -153,10 +311,38 @@ fn decimal(v: i128, scale: u8, out: &mut Vec<u8>) {
     if v < 0 {
         out.push(b'-');
     }
-    let mut buf = [0u8; 40];
-    let at = digits_into(v.unsigned_abs(), &mut buf);
-    let digits = &buf[at..];
     let scale = scale as usize;
+    if let (Ok(mut m), true) = (u64::try_from(v.unsigned_abs()), scale <= 19) {
+        // Right to left into a buffer of the text's length: the fraction's
+        // digits, the point, then the integer's digits (at least a 0).
+        let count = m.checked_ilog10().unwrap_or(0) as usize + 1;
+        let whole = count.saturating_sub(scale).max(1);
+        let len = if scale == 0 { whole } else { whole + 1 + scale };
+        let mut buf = [0u8; 40];
+        let mut at = len;
+        for _ in 0..scale {
+            at -= 1;
+            buf[at] = b'0' + (m % 10) as u8;
+            m /= 10;
+        }
+        if scale > 0 {
+            at -= 1;
+            buf[at] = b'.';
+        }
+        loop {
+            at -= 1;
+            buf[at] = b'0' + (m % 10) as u8;
+            m /= 10;
+            if m == 0 {
+                break;
+            }
+        }
+        put_chunk(out, &buf, len);
+        return;
+    }
+    let mut buf = [0u8; 40];
+    let at = wide_digits_into(v.unsigned_abs(), &mut buf);
+    let digits = &buf[at..];
     if scale == 0 {
         out.extend_from_slice(digits);
     } else if digits.len() > scale {
@@ -171,10 +357,10 @@ fn decimal(v: i128, scale: u8, out: &mut Vec<u8>) {
     }
 }
 
-/// `yyyy-mm-dd` of days since 1970-01-01, for years 0 to 9999 (false otherwise).
-fn date(days: i64, out: &mut Vec<u8>) -> bool {
+/// `yyyy-mm-dd` of days since 1970-01-01, for years 0 to 9999 (`None` otherwise).
+fn date(days: i64) -> Option<[u8; 10]> {
     // Days to civil date (proleptic Gregorian), after Howard Hinnant.
-    let z = days + 719_468;
+    let z = days.checked_add(719_468)?;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
@@ -184,48 +370,38 @@ fn date(days: i64, out: &mut Vec<u8>) -> bool {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     if !(0..=9999).contains(&year) {
-        return false;
+        return None;
     }
-    padded(year as u64, 4, out);
-    out.push(b'-');
-    padded(month as u64, 2, out);
-    out.push(b'-');
-    padded(day as u64, 2, out);
-    true
+    let (year, month, day) = (year as u64, month as u64, day as u64);
+    let [y0, y1] = pair(year / 100);
+    let [y2, y3] = pair(year);
+    let [m0, m1] = pair(month);
+    let [d0, d1] = pair(day);
+    Some([y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1])
 }
 
 /// `Thh:mm:ss` and the fraction as chrono's Debug writes it: none, 3 or 6 digits.
 fn time_of_day(micros: i64, out: &mut Vec<u8>) {
+    let micros = micros as u64;
     let secs = micros / 1_000_000;
     let fraction = micros % 1_000_000;
-    out.push(b'T');
-    padded((secs / 3600) as u64, 2, out);
-    out.push(b':');
-    padded((secs / 60 % 60) as u64, 2, out);
-    out.push(b':');
-    padded((secs % 60) as u64, 2, out);
+    let [h0, h1] = pair(secs / 3600);
+    let [m0, m1] = pair(secs / 60 % 60);
+    let [s0, s1] = pair(secs % 60);
+    out.extend_from_slice(&[b'T', h0, h1, b':', m0, m1, b':', s0, s1]);
     if fraction == 0 {
         return;
     }
-    out.push(b'.');
-    if fraction % 1000 == 0 {
-        padded((fraction / 1000) as u64, 3, out);
+    if fraction.is_multiple_of(1000) {
+        let ms = fraction / 1000;
+        let [a1, a2] = pair(ms);
+        out.extend_from_slice(&[b'.', b'0' + (ms / 100) as u8, a1, a2]);
     } else {
-        padded(fraction as u64, 6, out);
+        let [a0, a1] = pair(fraction / 10_000);
+        let [b0, b1] = pair(fraction / 100);
+        let [c0, c1] = pair(fraction);
+        out.extend_from_slice(&[b'.', a0, a1, b0, b1, c0, c1]);
     }
-}
-
-/// `v` in at least `width` digits.
-fn padded(v: u64, width: usize, out: &mut Vec<u8>) {
-    let mut buf = [b'0'; 20];
-    let mut at = buf.len();
-    let mut v = v;
-    while v > 0 || buf.len() - at < width {
-        at -= 1;
-        buf[at] = b'0' + (v % 10) as u8;
-        v /= 10;
-    }
-    out.extend_from_slice(&buf[at..]);
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -238,33 +414,51 @@ pub(crate) fn row_hashes(meta: &TableMetadata, columns: &[ArrayRef], n: usize) -
     let mut order: Vec<usize> = (0..meta.columns.len()).collect();
     order.sort_by(|&a, &b| meta.columns[a].name.cmp(&meta.columns[b].name));
     let options = FormatOptions::default();
-    let texts: Vec<Text<'_>> = columns.iter().map(|c| Text::new(c, &options)).collect();
-    let order: Vec<(usize, Option<&NullBuffer>)> = order
-        .into_iter()
-        .filter(|&c| !matches!(texts[c], Text::None))
-        .map(|c| (c, columns[c].nulls()))
-        .collect();
-    let mut out = StringBuilder::with_capacity(n, n * 32);
+    let mut texts: Vec<Text<'_>> = columns.iter().map(|c| Text::new(c, &options)).collect();
+    // Per column in name order: `name 0x1f` (also padded to 32 bytes for
+    // [`put_chunk`] if it fits), its nulls and its text.
+    type Part<'t> = (Vec<u8>, Option<[u8; 32]>, Option<&'t NullBuffer>, Text<'t>);
+    let mut parts: Vec<Part<'_>> = Vec::new();
+    for c in order {
+        if matches!(texts[c], Text::None) {
+            continue;
+        }
+        let mut prefix = meta.columns[c].name.as_bytes().to_vec();
+        prefix.push(0x1f);
+        let text = std::mem::replace(&mut texts[c], Text::None);
+        let short = (prefix.len() <= 32).then(|| {
+            let mut padded = [0u8; 32];
+            padded[..prefix.len()].copy_from_slice(&prefix);
+            padded
+        });
+        let nulls = columns[c].nulls().filter(|b| b.null_count() > 0);
+        parts.push((prefix, short, nulls, text));
+    }
+    let mut values: Vec<u8> = Vec::with_capacity(n * 32);
     let mut row = Vec::with_capacity(256);
-    let mut hex = [0u8; 32];
     for i in 0..n {
         row.clear();
-        for &(c, nulls) in &order {
-            if nulls.is_none_or(|n| n.is_valid(i)) {
-                row.extend_from_slice(meta.columns[c].name.as_bytes());
-                row.push(0x1f);
-                texts[c].write(i, &mut row);
+        for (prefix, short, nulls, text) in parts.iter_mut() {
+            if nulls.is_none_or(|b| b.is_valid(i)) {
+                match short {
+                    Some(padded) => put_chunk(&mut row, padded, prefix.len()),
+                    None => row.extend_from_slice(prefix),
+                }
+                text.write(i, &mut row);
                 row.push(0x1e);
             }
         }
-        let digest = xxhash_rust::xxh3::xxh3_128(&row);
-        for (k, h) in hex.iter_mut().enumerate() {
-            *h = HEX[((digest >> (124 - 4 * k)) & 0xf) as usize];
+        let digest = xxhash_rust::xxh3::xxh3_128(&row).to_be_bytes();
+        let mut hex = [0u8; 32];
+        for (k, b) in digest.iter().enumerate() {
+            hex[2 * k] = HEX[(b >> 4) as usize];
+            hex[2 * k + 1] = HEX[(b & 0xf) as usize];
         }
-        // Hex digits are ASCII.
-        out.append_value(std::str::from_utf8(&hex).unwrap_or_default());
+        values.extend_from_slice(&hex);
     }
-    out.finish()
+    let offsets = OffsetBuffer::new(ScalarBuffer::from_iter((0..=n).map(|i| (i * 32) as i32)));
+    // Hex digits are ASCII.
+    StringArray::new(offsets, Buffer::from_vec(values), None)
 }
 
 #[cfg(test)]
@@ -340,7 +534,7 @@ mod tests {
         let check = |array: ArrayRef| {
             let options = FormatOptions::default();
             let reference = ArrayFormatter::try_new(array.as_ref(), &options).unwrap();
-            let fast = Text::new(&array, &options);
+            let mut fast = Text::new(&array, &options);
             for i in 0..array.len() {
                 let mut out = Vec::new();
                 fast.write(i, &mut out);
@@ -355,13 +549,49 @@ mod tests {
         check(Arc::new(TimestampMicrosecondArray::from(micros.clone())));
         check(Arc::new(Date32Array::from(days)));
         check(Arc::new(Int64Array::from(micros.clone())));
+        check(Arc::new(Int32Array::from_iter_values(
+            micros.iter().map(|v| *v as i32),
+        )));
+        check(Arc::new(UInt32Array::from_iter_values(
+            micros.iter().map(|v| *v as u32),
+        )));
+        let floats = micros.iter().zip(&decimals).map(|(m, d)| {
+            let f = *m as f64 / 10f64.powi((*d % 30) as i32);
+            match d % 50 {
+                0 => f64::NAN,
+                1 => f64::INFINITY,
+                2 => f64::NEG_INFINITY,
+                3 => -0.0,
+                4 => f64::from_bits(*m as u64),
+                _ => f,
+            }
+        });
+        let floats: Vec<f64> = floats.collect();
+        check(Arc::new(Float64Array::from(floats.clone())));
+        // Strings of 0 to 60 bytes, short ones copied in fixed-size chunks.
+        check(Arc::new(arrow::array::StringArray::from_iter_values(
+            (0..2000).map(|i| {
+                "é-x0123456789"
+                    .repeat(i % 5)
+                    .chars()
+                    .take(i % 61)
+                    .collect::<String>()
+            }),
+        )));
+        // Repeating values, more than the float cache has slots: hits and misses.
+        check(Arc::new(Float64Array::from_iter_values(
+            (0..micros.len()).map(|_| (next() % 700) as f64 / 7.0 - 50.0),
+        )));
+        check(Arc::new(Float32Array::from_iter_values(
+            floats.iter().map(|f| *f as f32),
+        )));
         check(Arc::new(Int8Array::from_iter_values(
             micros.iter().map(|v| *v as i8),
         )));
         check(Arc::new(UInt64Array::from_iter_values(
             micros.iter().map(|v| *v as u64),
         )));
-        for scale in [0, 1, 2, 6, 18, 38] {
+        for scale in [0, 1, 2, 6, 18, 19, 20, 38] {
             let bound = 10i128.pow(38) - 1;
             let values: Vec<i128> = decimals.iter().map(|d| d % bound).collect();
             check(Arc::new(
