@@ -96,7 +96,8 @@ pub struct AlertConfig {
     #[serde(default)]
     pub slack_webhook_url: Option<String>,
     /// How alerts tell a person to rerun: the failed tables are appended as `--tables a,b`.
-    /// Default: `tidemark rerun` (AWS); the local pipeline fills in its own `tidemark run ...`.
+    /// Default: `tidemark rerun --state-machine <this one>` with the execution's
+    /// mode and dates (AWS); the local pipeline fills in its own `tidemark run ...`.
     #[serde(default)]
     pub rerun_command: Option<String>,
 }

@@ -36,6 +36,17 @@ pub struct RunRequest {
     pub to: Option<chrono::NaiveDate>,
 }
 
+impl RunMode {
+    /// The name executions and `tidemark rerun --mode` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunMode::Incremental => "incremental",
+            RunMode::Reprocess => "reprocess",
+            RunMode::Rebuild => "rebuild",
+        }
+    }
+}
+
 impl RunRequest {
     /// The rules an execution input must meet, checked before it is submitted.
     pub fn check(&self) -> Result<(), String> {
@@ -59,10 +70,7 @@ impl RunRequest {
             (_, None, None) => Ok(()),
             (mode, _, _) => Err(format!(
                 "--from and --to apply to --mode reprocess only, not {}",
-                serde_json::to_value(mode)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
+                mode.as_str()
             )),
         }?;
         if self.mode == RunMode::Rebuild && self.tables.is_none() {
@@ -215,6 +223,9 @@ pub struct NotifyEvent {
     #[serde(default)]
     pub replication: Option<ReplicationStatus>,
     pub results: Vec<TableResult>,
+    /// The state machine's ARN (`$$.StateMachine.Id`), for the rerun command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_machine: Option<String>,
 }
 
 /// Output of `notify`.

@@ -40,13 +40,11 @@ pub async fn notify(ports: &Ports, event: NotifyEvent) -> Result<NotifyOutput, E
         .filter(|t| t.status == TableStatus::Failed)
         .map(|t| t.table.clone())
         .collect();
-    let command = ports
-        .config
-        .alerts
-        .rerun_command
-        .as_deref()
-        .unwrap_or("tidemark rerun --mode incremental");
-    let rerun = format!("{command} --tables {}", failed.join(","));
+    let rerun = rerun_command(
+        ports.config.alerts.rerun_command.as_deref(),
+        &event,
+        &failed,
+    );
     let alert = Alert {
         run_id: event.run_id.clone(),
         database,
@@ -68,4 +66,57 @@ pub async fn notify(ports: &Ports, event: NotifyEvent) -> Result<NotifyOutput, E
         alert_sent: send,
         delivered_to,
     })
+}
+
+/// The command that reruns the failed tables: the configured one, or
+/// `tidemark rerun` of this state machine with the execution's mode and dates.
+fn rerun_command(configured: Option<&str>, event: &NotifyEvent, failed: &[String]) -> String {
+    let tables = failed.join(",");
+    if let Some(command) = configured {
+        return format!("{command} --tables {tables}");
+    }
+    let mut command = String::from("tidemark rerun");
+    if let Some(arn) = &event.state_machine {
+        command.push_str(&format!(" --state-machine {arn}"));
+    }
+    command.push_str(&format!(
+        " --tables {tables} --mode {}",
+        event.request.mode.as_str()
+    ));
+    if let (Some(from), Some(to)) = (event.request.from, event.request.to) {
+        command.push_str(&format!(" --from {from} --to {to}"));
+    }
+    command
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{RunMode, RunRequest};
+
+    #[test]
+    fn the_rerun_command_repeats_the_request_for_the_failed_tables_on_this_state_machine() {
+        let mut event = NotifyEvent {
+            run_id: "r".into(),
+            request: RunRequest {
+                mode: RunMode::Reprocess,
+                from: chrono::NaiveDate::from_ymd_opt(2026, 11, 1),
+                to: chrono::NaiveDate::from_ymd_opt(2026, 11, 20),
+                ..RunRequest::default()
+            },
+            replication: None,
+            results: Vec::new(),
+            state_machine: Some("arn:aws:states:eu-west-2:1:stateMachine:p".into()),
+        };
+        let failed = ["orders".to_string(), "customers".to_string()];
+        assert_eq!(
+            rerun_command(None, &event, &failed),
+            "tidemark rerun --state-machine arn:aws:states:eu-west-2:1:stateMachine:p --tables orders,customers --mode reprocess --from 2026-11-01 --to 2026-11-20"
+        );
+        event.request = RunRequest::default();
+        assert_eq!(
+            rerun_command(Some("tidemark run --config x.toml"), &event, &failed[..1]),
+            "tidemark run --config x.toml --tables orders"
+        );
+    }
 }
