@@ -217,7 +217,8 @@ async fn a_landing_folder_in_the_dms_layout_runs_in_one_execution() {
 
 /// An engine that, like Athena near the end of a Lambda invocation, hands
 /// every MERGE back while it runs on: the statement executes once, the first
-/// answer is `StillRunning`, and `resume` returns its result.
+/// answer is `StillRunning`, and `resume` returns its result. The first MERGE
+/// handed back turns out to have failed (a commit conflict) when resumed.
 struct HandsBackMerges {
     inner: std::sync::Arc<dyn tidemark_core::ports::QueryEngine>,
     finished:
@@ -252,14 +253,16 @@ impl tidemark_core::ports::QueryEngine for HandsBackMerges {
         &self,
         query_id: &str,
     ) -> Result<tidemark_core::ports::QueryResult, tidemark_core::error::EngineError> {
-        self.finished
-            .lock()
-            .unwrap()
-            .remove(query_id)
-            .ok_or_else(|| tidemark_core::error::EngineError::Query {
-                statement: String::new(),
-                message: format!("{query_id} was resumed twice or never started"),
-            })
+        let finished = self.finished.lock().unwrap().remove(query_id);
+        if query_id == "q-0" {
+            return Err(tidemark_core::error::EngineError::Transient(
+                "ICEBERG_COMMIT_ERROR".into(),
+            ));
+        }
+        finished.ok_or_else(|| tidemark_core::error::EngineError::Query {
+            statement: String::new(),
+            message: format!("{query_id} was resumed twice or never started"),
+        })
     }
 }
 

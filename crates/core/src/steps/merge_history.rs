@@ -117,9 +117,19 @@ async fn merge_batch(
                 )));
             }
         }
+        let merge = plan.merge(dialect.as_ref());
         let stats = match &resuming {
-            Some(query_id) => ports.engine.resume(query_id).await,
-            None => ports.engine.execute(&plan.merge(dialect.as_ref())).await,
+            Some(query_id) => match ports.engine.resume(query_id).await {
+                // The query failed after all (e.g. an Iceberg commit conflict).
+                // Step Functions retries with this same input, naming that
+                // failed query: run the MERGE afresh instead (it is idempotent).
+                Err(EngineError::Transient(reason)) => {
+                    tracing::warn!(table, batch = batch_id, query_id, %reason, "the running MERGE failed; starting it again");
+                    ports.engine.execute(&merge).await
+                }
+                other => other,
+            },
+            None => ports.engine.execute(&merge).await,
         };
         let stats = match stats {
             Err(EngineError::StillRunning { query_id }) => {
