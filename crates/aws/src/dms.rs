@@ -75,10 +75,7 @@ where
     R: std::fmt::Debug,
 {
     if is_transient(&e) {
-        Error::Store(tidemark_core::error::StoreError::Io {
-            key: what.to_string(),
-            message: format!("DMS: {}", describe(&e)),
-        })
+        Error::Transient(format!("DMS, {what}: {}", describe(&e)))
     } else {
         Error::Replication(format!("{what}: {}", describe(&e)))
     }

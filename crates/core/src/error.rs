@@ -108,6 +108,9 @@ pub enum Error {
     Validation(String),
     #[error("replication: {0}")]
     Replication(String),
+    /// A service answered "try again": throttling, a server error, a timeout.
+    #[error("{0} (transient: retried)")]
+    Transient(String),
     #[error("merge of {table} failed: {source}")]
     Merge {
         table: String,
@@ -152,7 +155,9 @@ impl Error {
             Error::Merge { .. } | Error::Engine(_) => ErrorName::Merge,
             Error::Concurrency { .. } => ErrorName::Concurrency,
             Error::Store(StoreError::PreconditionFailed { .. }) => ErrorName::Concurrency,
-            Error::Store(StoreError::Io { .. }) | Error::Notify(_) => ErrorName::Transient,
+            Error::Transient(_) | Error::Store(StoreError::Io { .. }) | Error::Notify(_) => {
+                ErrorName::Transient
+            }
             Error::Store(StoreError::NotFound { .. }) | Error::Catalog(_) => {
                 ErrorName::InvalidInput
             }
@@ -183,6 +188,10 @@ mod tests {
             source: EngineError::Transient("throttled".into()),
         };
         assert_eq!(e.name(), ErrorName::Transient);
+        assert_eq!(
+            Error::Transient("DMS: throttled".into()).name(),
+            ErrorName::Transient
+        );
         let e = Error::Merge {
             table: "t".into(),
             source: EngineError::Query {
