@@ -6,7 +6,6 @@
 use crate::error::{describe, is_transient};
 use async_trait::async_trait;
 use aws_sdk_athena::Client;
-use aws_sdk_athena::operation::start_query_execution::StartQueryExecutionError;
 use aws_sdk_athena::types::{QueryExecution, QueryExecutionState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -279,13 +278,7 @@ impl QueryEngine for AthenaEngine {
             .work_group(&self.workgroup)
             .send()
             .await
-            .map_err(|e| match e.as_service_error() {
-                Some(
-                    StartQueryExecutionError::TooManyRequestsException(_)
-                    | StartQueryExecutionError::InternalServerException(_),
-                ) => EngineError::Transient(format!("Athena: {}", describe(&e))),
-                _ => sdk_error(sql, e),
-            })?;
+            .map_err(|e| sdk_error(sql, e))?;
         let query_id = started
             .query_execution_id()
             .ok_or_else(|| EngineError::Transient("Athena returned no query execution id".into()))?

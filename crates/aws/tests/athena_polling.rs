@@ -159,8 +159,15 @@ async fn a_query_still_running_near_the_deadline_is_handed_back_then_resumed() {
 async fn throttling_and_commit_conflicts_are_transient_and_bad_sql_is_not() {
     let throttled = mock!(Client::start_query_execution).then_error(|| {
         StartQueryExecutionError::TooManyRequestsException(
+            // As Athena answers it: the code travels in the error's metadata.
             TooManyRequestsException::builder()
                 .message("Rate exceeded")
+                .meta(
+                    aws_sdk_athena::error::ErrorMetadata::builder()
+                        .code("TooManyRequestsException")
+                        .message("Rate exceeded")
+                        .build(),
+                )
                 .build(),
         )
     });
