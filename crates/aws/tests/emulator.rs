@@ -82,6 +82,31 @@ async fn listing_pages_through_more_than_a_thousand_keys() {
     assert_eq!(listed[1099].key, "public/orders/01099.csv");
 }
 
+async fn glue_with_database(sdk: &aws_config::SdkConfig, name: &str) -> aws_sdk_glue::Client {
+    let glue = aws_sdk_glue::Client::new(sdk);
+    glue.create_database()
+        .database_input(DatabaseInput::builder().name(name).build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    glue
+}
+
+async fn glue_table(
+    glue: &aws_sdk_glue::Client,
+    database: &str,
+    name: &str,
+) -> aws_sdk_glue::types::Table {
+    glue.get_table()
+        .database_name(database)
+        .name(name)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap()
+}
+
 fn alert() -> Alert {
     Alert {
         run_id: "daily-2026-11-21".into(),
@@ -183,12 +208,7 @@ async fn an_alert_is_one_publish_that_subscribers_receive_as_text() {
 async fn publishing_describes_the_table_and_view_and_keeps_what_athena_wrote() {
     let emulator = Emulator::start("glue");
     let sdk = emulator.sdk().await;
-    let glue = aws_sdk_glue::Client::new(&sdk);
-    glue.create_database()
-        .database_input(DatabaseInput::builder().name("shop").build().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let glue = glue_with_database(&sdk, "shop").await;
     // What Athena's CTAS and CREATE VIEW leave in Glue.
     for (name, table_type, params) in [
         (
@@ -270,15 +290,7 @@ async fn publishing_describes_the_table_and_view_and_keeps_what_athena_wrote() {
         .await
         .expect("publishing again is safe");
 
-    let table = glue
-        .get_table()
-        .database_name("shop")
-        .name("orders")
-        .send()
-        .await
-        .unwrap()
-        .table
-        .unwrap();
+    let table = glue_table(&glue, "shop", "orders").await;
     assert_eq!(table.description(), Some("Orders placed in the shop."));
     let params = table.parameters().unwrap();
     assert_eq!(params["table_type"], "ICEBERG");
@@ -308,15 +320,7 @@ async fn publishing_describes_the_table_and_view_and_keeps_what_athena_wrote() {
             ("status", "string", "Where the order is.")
         ]
     );
-    let view = glue
-        .get_table()
-        .database_name("shop")
-        .name("orders_current")
-        .send()
-        .await
-        .unwrap()
-        .table
-        .unwrap();
+    let view = glue_table(&glue, "shop", "orders_current").await;
     assert_eq!(view.view_original_text(), Some("/* Presto View: e30= */"));
     assert_eq!(view.table_type(), Some("VIRTUAL_VIEW"));
     assert!(
@@ -351,12 +355,7 @@ async fn athena_runs_statements_in_the_workgroup_and_types_the_rows() {
         .send()
         .await
         .unwrap();
-    let glue = aws_sdk_glue::Client::new(&sdk);
-    glue.create_database()
-        .database_input(DatabaseInput::builder().name("shop").build().unwrap())
-        .send()
-        .await
-        .unwrap();
+    let glue = glue_with_database(&sdk, "shop").await;
     let column = |n: &str, t: &str| Column::builder().name(n).r#type(t).build().unwrap();
     glue.create_table()
         .database_name("shop")
