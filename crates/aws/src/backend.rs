@@ -11,6 +11,7 @@
 //! | `TIDEMARK_GLUE_DATABASE` | all | must equal `source.database` of the config |
 //! | `TIDEMARK_REPLICATION_MODE` | start-replication | `instance` or `serverless` |
 //! | `TIDEMARK_REPLICATION_ARNS` | start-replication | JSON `{"cdc": arn, "snapshot": arn}` |
+//! | `TIDEMARK_CDC_LATENCY_DIMENSIONS` | start-replication | optional JSON: the `cdc` replication's `AWS/DMS` CloudWatch dimensions, to report its CDC latency |
 //! | `TIDEMARK_METADATA_SOURCE` | extract-metadata | `s3://bucket/prefix/` of the tables' metadata documents |
 //! | `TIDEMARK_ALERT_TOPIC_ARN` | notify | the SNS topic of alerts |
 //!
@@ -18,7 +19,7 @@
 //! emulator, the endpoints (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_S3`, …).
 
 use crate::athena::{AthenaEngine, Deadline, Polling};
-use crate::dms::{DmsMode, DmsReplication, DmsReplicationRef};
+use crate::dms::{CdcLatency, DmsMode, DmsReplication, DmsReplicationRef};
 use crate::glue::GlueCatalog;
 use crate::s3::{S3Location, S3Store};
 use crate::sns::SnsNotifier;
@@ -63,6 +64,8 @@ pub struct AwsEnv {
     pub workgroup: String,
     pub glue_database: String,
     pub replication: Option<(DmsMode, Vec<DmsReplicationRef>)>,
+    /// Empty: the CDC latency is not read.
+    pub cdc_latency_dimensions: BTreeMap<String, String>,
     pub metadata_source: Option<S3Location>,
     pub alert_topic_arn: Option<String>,
 }
@@ -114,7 +117,17 @@ impl AwsEnv {
         } else {
             None
         };
+        let cdc_latency_dimensions = match var("TIDEMARK_CDC_LATENCY_DIMENSIONS") {
+            Some(text) if needs.replication && !text.trim().is_empty() => {
+                serde_json::from_str(&text).map_err(|e| SetupError::Invalid {
+                    name: "TIDEMARK_CDC_LATENCY_DIMENSIONS",
+                    message: format!("not a JSON object of strings: {e}"),
+                })?
+            }
+            _ => BTreeMap::new(),
+        };
         Ok(AwsEnv {
+            cdc_latency_dimensions,
             config: required("TIDEMARK_CONFIG", "where tidemark.toml is: s3://bucket/key")?,
             landing: location(
                 "TIDEMARK_LANDING",
@@ -175,11 +188,21 @@ impl AwsBackend {
         let deadline = Deadline::default();
         let lake_uri = format!("s3://{}/{}", env.lake.bucket, env.lake.prefix);
         let replication: Arc<dyn Replication> = match &env.replication {
-            Some((mode, refs)) => Arc::new(DmsReplication::new(
-                aws_sdk_databasemigration::Client::new(sdk),
-                *mode,
-                refs.clone(),
-            )),
+            Some((mode, refs)) => {
+                let dms = DmsReplication::new(
+                    aws_sdk_databasemigration::Client::new(sdk),
+                    *mode,
+                    refs.clone(),
+                );
+                Arc::new(if env.cdc_latency_dimensions.is_empty() {
+                    dms
+                } else {
+                    dms.with_latency(CdcLatency {
+                        client: aws_sdk_cloudwatch::Client::new(sdk),
+                        dimensions: env.cdc_latency_dimensions.clone(),
+                    })
+                })
+            }
             None => Arc::new(Unavailable("TIDEMARK_REPLICATION_MODE")),
         };
         let metadata: Arc<dyn MetadataSource> = match &env.metadata_source {
@@ -344,6 +367,7 @@ mod tests {
             &env,
         )
         .unwrap();
+        assert!(parsed.cdc_latency_dimensions.is_empty(), "optional");
         let (mode, refs) = parsed.replication.unwrap();
         assert_eq!(mode, DmsMode::Serverless);
         assert_eq!(
@@ -353,6 +377,25 @@ mod tests {
                 arn: "arn:c".into()
             }
         );
+        env.insert(
+            "TIDEMARK_CDC_LATENCY_DIMENSIONS",
+            r#"{"ReplicationConfigIdentifier":"shop-cdc"}"#,
+        );
+        let needs = Needs {
+            replication: true,
+            ..Needs::default()
+        };
+        assert_eq!(
+            read(needs, &env).unwrap().cdc_latency_dimensions,
+            BTreeMap::from([("ReplicationConfigIdentifier".into(), "shop-cdc".into())])
+        );
+        env.insert("TIDEMARK_CDC_LATENCY_DIMENSIONS", "shop-cdc");
+        let e = read(needs, &env).unwrap_err().to_string();
+        assert!(
+            e.contains("TIDEMARK_CDC_LATENCY_DIMENSIONS: not a JSON object"),
+            "{e}"
+        );
+        env.remove("TIDEMARK_CDC_LATENCY_DIMENSIONS");
         env.insert("TIDEMARK_REPLICATION_MODE", "task");
         let e = read(
             Needs {

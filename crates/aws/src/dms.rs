@@ -10,7 +10,9 @@
 //!   finished. Otherwise start a reload and report not ready; the state
 //!   machine's Wait loop asks again (never a wait inside a Lambda).
 //!
-//! Tables in error come from the table statistics of each replication.
+//! Tables in error come from the table statistics of each replication; the
+//! CDC latency from CloudWatch (`CDCLatencyTarget`, when the function knows
+//! the `cdc` replication's metric dimensions).
 
 use crate::error::{describe, is_transient};
 use async_trait::async_trait;
@@ -19,6 +21,7 @@ use aws_sdk_databasemigration::types::{
     Filter, ReplicationTask, StartReplicationTaskTypeValue, TableStatistics,
 };
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 use tidemark_core::error::Error;
 use tidemark_core::events::{ReplicationStatus, StartReplicationEvent};
 use tidemark_core::ports::Replication;
@@ -44,8 +47,73 @@ pub struct DmsReplication {
     client: Client,
     mode: DmsMode,
     replications: Vec<DmsReplicationRef>,
+    latency: Option<CdcLatency>,
     /// Seconds the state machine waits before asking again.
     pub wait_seconds: u64,
+}
+
+/// Where CloudWatch keeps the `cdc` replication's latency: its `AWS/DMS`
+/// dimensions (instance: `ReplicationInstanceIdentifier` and
+/// `ReplicationTaskIdentifier`; Serverless: `ReplicationConfigIdentifier`).
+pub struct CdcLatency {
+    pub client: aws_sdk_cloudwatch::Client,
+    pub dimensions: BTreeMap<String, String>,
+}
+
+impl CdcLatency {
+    /// The newest five-minute maximum of `CDCLatencyTarget` (seconds from the
+    /// source's commit to the file in S3) in the last 30 minutes; `None` when
+    /// DMS published none (no changes flowed).
+    pub async fn read(&self, now: DateTime<Utc>) -> Result<Option<u64>, Error> {
+        use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
+        let dimensions = self
+            .dimensions
+            .iter()
+            .map(|(name, value)| Dimension::builder().name(name).value(value).build())
+            .collect();
+        let query = MetricDataQuery::builder()
+            .id("cdc_latency_target")
+            .metric_stat(
+                MetricStat::builder()
+                    .metric(
+                        Metric::builder()
+                            .namespace("AWS/DMS")
+                            .metric_name("CDCLatencyTarget")
+                            .set_dimensions(Some(dimensions))
+                            .build(),
+                    )
+                    .period(300)
+                    .stat("Maximum")
+                    .build(),
+            )
+            .return_data(true)
+            .build();
+        let at = |t: DateTime<Utc>| aws_smithy_types::DateTime::from_secs(t.timestamp());
+        let out = self
+            .client
+            .get_metric_data()
+            .metric_data_queries(query)
+            .start_time(at(now - chrono::Duration::minutes(30)))
+            // A minute past now: a datapoint stamped this very second is in.
+            .end_time(at(now + chrono::Duration::minutes(1)))
+            .scan_by(ScanBy::TimestampDescending)
+            .send()
+            .await
+            .map_err(|e| {
+                let message = format!("CloudWatch GetMetricData: {}", describe(&e));
+                if is_transient(&e) {
+                    Error::Transient(message)
+                } else {
+                    Error::Replication(message)
+                }
+            })?;
+        Ok(out
+            .metric_data_results()
+            .iter()
+            .flat_map(|r| r.values().first())
+            .map(|v| v.max(0.0).round() as u64)
+            .max())
+    }
 }
 
 /// What DMS says about one replication, in one shape for both modes.
@@ -92,8 +160,15 @@ impl DmsReplication {
             client,
             mode,
             replications,
+            latency: None,
             wait_seconds: 300,
         }
+    }
+
+    /// Also reports the `cdc` replication's latency from CloudWatch.
+    pub fn with_latency(mut self, latency: CdcLatency) -> Self {
+        self.latency = Some(latency);
+        self
     }
 
     async fn observe(&self, arn: &str) -> Result<Observed, Error> {
@@ -369,8 +444,10 @@ impl Replication for DmsReplication {
         let mut states = Vec::new();
         let mut messages = Vec::new();
         let mut tables_in_error = Vec::new();
+        let mut cdc_running = false;
         for r in &self.replications {
             let observed = self.observe(&r.arn).await?;
+            cdc_running |= r.kind == "cdc" && observed.status == "running";
             let (action, ok, line) =
                 decide(&r.kind, &observed, execution_started).map_err(Error::Replication)?;
             self.act(&r.arn, action).await?;
@@ -379,11 +456,27 @@ impl Replication for DmsReplication {
             messages.push(line);
             tables_in_error.extend(self.tables_in_error(&r.arn).await?);
         }
+        // The latency is for people reading the run: a failure to read it is
+        // said in the message, and never stops the pipeline.
+        let cdc_latency_seconds = match &self.latency {
+            Some(latency) if cdc_running => match latency.read(Utc::now()).await {
+                Ok(seconds) => seconds,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the CDC latency could not be read");
+                    messages.push(format!("CDC latency unknown ({e})"));
+                    None
+                }
+            },
+            _ => None,
+        };
+        if let Some(seconds) = cdc_latency_seconds {
+            messages.push(format!("CDC latency {seconds} s"));
+        }
         Ok(ReplicationStatus {
             state: states.join(","),
             ready,
             wait_seconds: if ready { 0 } else { self.wait_seconds },
-            cdc_latency_seconds: None,
+            cdc_latency_seconds,
             tables_in_error,
             message: messages.join("; "),
         })

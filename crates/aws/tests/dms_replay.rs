@@ -1,16 +1,20 @@
 //! The DMS adapter on HTTP-level replays of DMS responses in the shape AWS
-//! documents (JSON 1.1, dates as epoch seconds).
+//! documents (JSON 1.1, dates as epoch seconds); the CDC latency it reads from
+//! CloudWatch on scripted SDK responses (aws-smithy-mocks).
 //!
 //! Why not an emulator: ministack has no DMS, and moto's DMS returns dates as
 //! ISO strings where the SDK expects epoch numbers, so `DescribeReplicationTasks`
 //! fails to deserialize once a task exists. A replay pins every request the
 //! adapter sends (operation and body) and answers it the way DMS does.
 
+use aws_sdk_cloudwatch::operation::get_metric_data::{GetMetricDataError, GetMetricDataOutput};
+use aws_sdk_cloudwatch::types::MetricDataResult;
 use aws_sdk_databasemigration::config::{Credentials, Region};
 use aws_smithy_http_client::test_util::{ReplayEvent, StaticReplayClient};
+use aws_smithy_mocks::{mock, mock_client};
 use aws_smithy_types::body::SdkBody;
 use serde_json::{Value, json};
-use tidemark_aws::dms::{DmsMode, DmsReplication, DmsReplicationRef};
+use tidemark_aws::dms::{CdcLatency, DmsMode, DmsReplication, DmsReplicationRef};
 use tidemark_core::error::ErrorName;
 use tidemark_core::events::{RunRequest, StartReplicationEvent};
 use tidemark_core::ports::Replication;
@@ -279,4 +283,112 @@ async fn serverless_replications_are_described_and_a_failed_one_fails_the_step()
         "{e}"
     );
     http.relaxed_requests_match();
+}
+
+/// A running CDC task whose full load is done, with no table in error.
+fn running_cdc_task() -> Vec<ReplayEvent> {
+    vec![
+        call(
+            "DescribeReplicationTasks",
+            describe_task(TASK),
+            json!({"ReplicationTasks": [{
+                "ReplicationTaskArn": TASK,
+                "MigrationType": "full-load-and-cdc",
+                "Status": "running",
+                "ReplicationTaskStartDate": 1763514000.0,
+                "ReplicationTaskStats": {"FullLoadProgressPercent": 100, "TablesLoaded": 3,
+                    "FullLoadStartDate": 1763514005.0, "FullLoadFinishDate": 1763517600.0}
+            }]}),
+        ),
+        call(
+            "DescribeTableStatistics",
+            json!({"ReplicationTaskArn": TASK}),
+            json!({"ReplicationTaskArn": TASK, "TableStatistics": []}),
+        ),
+    ]
+}
+
+fn latency(rule: &aws_smithy_mocks::Rule) -> CdcLatency {
+    CdcLatency {
+        client: mock_client!(aws_sdk_cloudwatch, [rule]),
+        dimensions: [
+            ("ReplicationInstanceIdentifier", "tidemark-dev-shop"),
+            ("ReplicationTaskIdentifier", "CDC"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect(),
+    }
+}
+
+#[tokio::test]
+async fn a_running_cdc_task_reports_its_latency_from_cloudwatch() {
+    let rule = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
+        .match_requests(|r| {
+            let q = &r.metric_data_queries()[0];
+            let stat = q.metric_stat().unwrap();
+            let metric = stat.metric().unwrap();
+            let dims: Vec<(&str, &str)> = metric
+                .dimensions()
+                .iter()
+                .map(|d| (d.name().unwrap(), d.value().unwrap()))
+                .collect();
+            metric.namespace() == Some("AWS/DMS")
+                && metric.metric_name() == Some("CDCLatencyTarget")
+                && stat.stat() == Some("Maximum")
+                && dims
+                    == [
+                        ("ReplicationInstanceIdentifier", "tidemark-dev-shop"),
+                        ("ReplicationTaskIdentifier", "CDC"),
+                    ]
+        })
+        .then_output(|| {
+            GetMetricDataOutput::builder()
+                .metric_data_results(
+                    MetricDataResult::builder()
+                        .id("cdc_latency_target")
+                        .values(41.6)
+                        .values(300.0)
+                        .build(),
+                )
+                .build()
+        });
+    let (dms, _) = adapter(DmsMode::Instance, &[("cdc", TASK)], running_cdc_task());
+    let status = dms
+        .with_latency(latency(&rule))
+        .start(&event("2026-11-21T06:00:00Z"))
+        .await
+        .unwrap();
+    assert!(status.ready, "{status:?}");
+    assert_eq!(status.cdc_latency_seconds, Some(42), "the newest datapoint");
+    assert_eq!(status.message, "cdc: running; CDC latency 42 s");
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_latency_cloudwatch_refuses_is_said_and_the_pipeline_goes_on() {
+    let rule = mock!(aws_sdk_cloudwatch::Client::get_metric_data).then_error(|| {
+        GetMetricDataError::generic(
+            aws_sdk_cloudwatch::error::ErrorMetadata::builder()
+                .code("AccessDenied")
+                .message("not authorized to perform cloudwatch:GetMetricData")
+                .build(),
+        )
+    });
+    let (dms, _) = adapter(DmsMode::Instance, &[("cdc", TASK)], running_cdc_task());
+    let status = dms
+        .with_latency(latency(&rule))
+        .start(&event("2026-11-21T06:00:00Z"))
+        .await
+        .unwrap();
+    assert!(status.ready);
+    assert_eq!(status.cdc_latency_seconds, None);
+    assert!(
+        status
+            .message
+            .starts_with("cdc: running; CDC latency unknown (")
+            && status.message.contains("cloudwatch:GetMetricData"),
+        "{}",
+        status.message
+    );
 }

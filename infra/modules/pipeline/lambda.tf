@@ -22,8 +22,10 @@ locals {
   }
   function_environment = {
     "start-replication" = {
-      TIDEMARK_REPLICATION_MODE = var.replication.mode
-      TIDEMARK_REPLICATION_ARNS = jsonencode(local.replication_arns)
+      # The cdc replication's AWS/DMS dimensions (alerting.tf) let it report the CDC latency.
+      TIDEMARK_REPLICATION_MODE       = var.replication.mode
+      TIDEMARK_REPLICATION_ARNS       = jsonencode(local.replication_arns)
+      TIDEMARK_CDC_LATENCY_DIMENSIONS = jsonencode(try(local.cdc_latency_dimensions["cdc"], {}))
     }
     "extract-metadata" = {
       TIDEMARK_SOURCE_ENGINE     = var.source_database.engine
