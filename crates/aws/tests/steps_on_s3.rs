@@ -159,7 +159,7 @@ async fn validation_on_s3_matches_the_folder_store_file_for_file() {
         "the malformed day-4 orders file: {}",
         failed[0]
     );
-    let folder = tidemark_local::fs_store::FsStore::new(&dir.path().join("lake-folder")).unwrap();
+    let folder = tidemark_local::fs_store::FsStore::new(dir.path().join("lake-folder")).unwrap();
     let folder_landing = tidemark_local::fs_store::FsStore::new(&landing_dir)
         .unwrap()
         .uri("");

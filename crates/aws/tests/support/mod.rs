@@ -1,9 +1,13 @@
-//! An AWS-API emulator (ministack, from PyPI) started for one test on a free
-//! loopback port, and SDK configuration pointing at it. The emulator runs in
-//! the tools venv (`make test` sets `TIDEMARK_PYTHON`); without it a test
-//! fails, saying how to install it: it never skips.
+//! An AWS-API emulator (ministack, from PyPI, through
+//! `tools/emulator/tidemark_emulator.py`, which keeps Athena's Iceberg tables
+//! in DuckDB) started for one test on a free loopback port, and SDK
+//! configuration pointing at it. The emulator runs in its venv (`make test`
+//! sets `TIDEMARK_EMULATOR_PYTHON`); without it a test fails, saying how to
+//! install it: it never skips.
 
 #![allow(dead_code)]
+
+pub mod demo;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -17,7 +21,7 @@ pub struct Emulator {
     _dir: tempfile::TempDir,
 }
 
-fn python() -> PathBuf {
+pub fn python() -> PathBuf {
     if let Some(p) = std::env::var_os("TIDEMARK_EMULATOR_PYTHON") {
         return PathBuf::from(p);
     }
@@ -39,8 +43,14 @@ impl Emulator {
         let port = free_port();
         let log = dir.path().join("ministack.log");
         let out = std::fs::File::create(&log).expect("log file");
+        let launcher = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tools/emulator/tidemark_emulator.py");
         let child = Command::new(&python)
-            .args(["-m", "ministack"])
+            .arg(&launcher)
+            .env(
+                "TIDEMARK_WAREHOUSE",
+                dir.path().join("athena-iceberg.duckdb"),
+            )
             .env("GATEWAY_PORT", port.to_string())
             .env("BIND_HOST", "127.0.0.1")
             .env("SERVICES", services)

@@ -1,0 +1,251 @@
+//! The demo deployed on the emulator the way Terraform deploys it (buckets,
+//! the Glue database, the Athena workgroup, the alert topic with a queue
+//! subscribed, the configuration and the metadata documents), its replay
+//! days landed one at a time as DMS would land them, and its history read
+//! back through Athena.
+
+use super::Emulator;
+use bytes::Bytes;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tidemark_aws::athena::{AthenaEngine, Deadline, Polling};
+use tidemark_aws::backend::{AwsBackend, AwsEnv, s3_client};
+use tidemark_aws::s3::{S3Location, S3Store};
+use tidemark_core::ports::{ObjectStore, Ports, QueryEngine, SqlValue};
+
+pub const LAKE: &str = "s3://tm-lake/";
+pub const LANDING: &str = "s3://tm-landing/dms/";
+pub const CONFIG: &str = "s3://tm-lake/config/tidemark.toml";
+pub const METADATA: &str = "s3://tm-lake/metadata-source/";
+pub const WORKGROUP: &str = "tidemark";
+pub const DATABASE: &str = "demo";
+const TABLES: [(&str, &str); 3] = [
+    ("customers", "customer_id, valid_from, change_seq"),
+    ("orders", "order_id, valid_from, change_seq"),
+    ("products", "product_id, valid_from, change_seq"),
+];
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The replay's days, oldest first.
+pub fn days() -> Vec<PathBuf> {
+    let mut days: Vec<PathBuf> = std::fs::read_dir(workspace().join("examples/demo/replay"))
+        .unwrap()
+        .map(|d| d.unwrap().path())
+        .collect();
+    days.sort();
+    days
+}
+
+pub struct DemoLake {
+    pub sdk: aws_config::SdkConfig,
+    pub env: AwsEnv,
+    /// The SQS queue subscribed to the alert topic.
+    pub alerts_queue: String,
+    s3: aws_sdk_s3::Client,
+}
+
+impl DemoLake {
+    /// Deploys the demo with its configuration plus `extra_config` (TOML).
+    pub async fn deploy(emulator: &Emulator, extra_config: &str) -> DemoLake {
+        let sdk = emulator.sdk().await;
+        let s3 = s3_client(&sdk);
+        for bucket in ["tm-lake", "tm-landing", "tm-results"] {
+            s3.create_bucket().bucket(bucket).send().await.unwrap();
+        }
+        aws_sdk_glue::Client::new(&sdk)
+            .create_database()
+            .database_input(
+                aws_sdk_glue::types::DatabaseInput::builder()
+                    .name(DATABASE)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+        aws_sdk_athena::Client::new(&sdk)
+            .create_work_group()
+            .name(WORKGROUP)
+            .configuration(
+                aws_sdk_athena::types::WorkGroupConfiguration::builder()
+                    .result_configuration(
+                        aws_sdk_athena::types::ResultConfiguration::builder()
+                            .output_location("s3://tm-results/")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let sns = aws_sdk_sns::Client::new(&sdk);
+        let topic = sns
+            .create_topic()
+            .name("tidemark-alerts")
+            .send()
+            .await
+            .unwrap()
+            .topic_arn
+            .unwrap();
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let queue = sqs
+            .create_queue()
+            .queue_name("alerts")
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        sns.subscribe()
+            .topic_arn(&topic)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .attributes("RawMessageDelivery", "true")
+            .send()
+            .await
+            .unwrap();
+
+        let lake = DemoLake {
+            env: AwsEnv {
+                config: CONFIG.into(),
+                landing: S3Location::parse(LANDING).unwrap(),
+                lake: S3Location::parse(LAKE).unwrap(),
+                workgroup: WORKGROUP.into(),
+                glue_database: DATABASE.into(),
+                replication: None,
+                cdc_latency_dimensions: Default::default(),
+                metadata_source: Some(S3Location::parse(METADATA).unwrap()),
+                alert_topic_arn: Some(topic),
+            },
+            sdk,
+            alerts_queue: queue,
+            s3,
+        };
+        let demo = workspace().join("examples/demo");
+        let config = std::fs::read_to_string(demo.join("tidemark.toml")).unwrap();
+        lake.put(CONFIG, format!("{config}\n{extra_config}").into_bytes())
+            .await;
+        for doc in std::fs::read_dir(demo.join("metadata")).unwrap() {
+            let path = doc.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap();
+            lake.put(&format!("{METADATA}{name}"), std::fs::read(&path).unwrap())
+                .await;
+        }
+        lake
+    }
+
+    async fn put(&self, uri: &str, bytes: Vec<u8>) {
+        let location = S3Location::parse(uri).unwrap();
+        self.s3
+            .put_object()
+            .bucket(&location.bucket)
+            .key(location.prefix.trim_end_matches('/'))
+            .body(Bytes::from(bytes).into())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Lands one replay day's files, as DMS would have written them.
+    pub async fn land(&self, day: &Path) {
+        let landing = S3Store::new(self.s3.clone(), self.env.landing.clone());
+        for schema in std::fs::read_dir(day).unwrap() {
+            for table in std::fs::read_dir(schema.unwrap().path()).unwrap() {
+                for file in std::fs::read_dir(table.unwrap().path()).unwrap() {
+                    let path = file.unwrap().path();
+                    let key = path.strip_prefix(day).unwrap().display().to_string();
+                    landing
+                        .put(&key, Bytes::from(std::fs::read(&path).unwrap()), None)
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+    }
+
+    /// The ports a Lambda builds from this environment, with Athena polled
+    /// every 20 ms and replication reporting the landed files ready.
+    pub async fn ports(&self) -> Ports {
+        let mut ports = AwsBackend::build(&self.env, &self.sdk).await.unwrap().ports;
+        ports.engine = Arc::new(self.engine());
+        ports.replication = Arc::new(tidemark_local::replay::ExistingLanding);
+        ports
+    }
+
+    pub fn engine(&self) -> AthenaEngine {
+        AthenaEngine::new(
+            aws_sdk_athena::Client::new(&self.sdk),
+            WORKGROUP.into(),
+            LAKE.into(),
+            Polling {
+                first: Duration::from_millis(20),
+                max: Duration::from_millis(200),
+                ..Polling::default()
+            },
+            Deadline::default(),
+        )
+    }
+
+    /// The three history tables through Athena, every column as text, in the
+    /// layout of `tests/golden/demo_history.txt`.
+    pub async fn history(&self) -> String {
+        let engine = self.engine();
+        let mut out = String::new();
+        for (table, order) in TABLES {
+            let columns = engine
+                .execute(&format!("SELECT * FROM \"{DATABASE}\".\"{table}\" LIMIT 0"))
+                .await
+                .unwrap()
+                .columns;
+            let cast: Vec<String> = columns
+                .iter()
+                .map(|c| format!("CAST(\"{c}\" AS varchar) AS \"{c}\""))
+                .collect();
+            let sql = format!(
+                "SELECT {} FROM \"{DATABASE}\".\"{table}\" ORDER BY {order}",
+                cast.join(", ")
+            );
+            let result = engine
+                .execute(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            out.push_str(&format!(
+                "# {DATABASE}.{table}\n{}\n",
+                result.columns.join(" | ")
+            ));
+            for row in result.rows {
+                let cells: Vec<String> = row
+                    .iter()
+                    .map(|v| match v {
+                        SqlValue::Null => "NULL".to_string(),
+                        SqlValue::Text(t) => t.clone(),
+                        other => format!("{other:?}"),
+                    })
+                    .collect();
+                out.push_str(&cells.join(" | "));
+                out.push('\n');
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// The golden history of the demo after its four days.
+pub fn golden_history() -> String {
+    std::fs::read_to_string(workspace().join("tests/golden/demo_history.txt")).unwrap()
+}

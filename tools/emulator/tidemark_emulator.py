@@ -1,0 +1,320 @@
+"""ministack, with Athena's Iceberg tables and views kept in a DuckDB database.
+
+ministack (tools/emulator/requirements.txt) answers Athena by running the SQL
+on DuckDB over the S3 files of Glue tables, but it refuses Iceberg tables and
+keeps nothing between queries, so tidemark's MERGE has nowhere to write. This
+launcher adds exactly that, and nothing else:
+
+- ``CREATE TABLE db.t WITH (table_type = 'ICEBERG', location = …) AS SELECT …
+  WITH NO DATA`` creates the table in one DuckDB file (``$TIDEMARK_WAREHOUSE``,
+  default ``./athena-iceberg.duckdb``) and registers it in ministack's Glue as
+  Athena does (Hive column types, ``table_type = ICEBERG``);
+- ``CREATE OR REPLACE VIEW db.v AS …`` over such a table creates the view there
+  and registers a Glue ``VIRTUAL_VIEW``;
+- ``ALTER TABLE db.t ADD COLUMNS (…)`` adds the columns to the DuckDB table
+  (Iceberg) and to the Glue table (Iceberg or Hive);
+- ``information_schema.columns`` lists the Glue tables, with the types Athena
+  reports (``varchar``, ``timestamp(6)`` …);
+- any other statement naming an Iceberg table or view (MERGE, SELECT) runs on
+  that DuckDB database, the Glue Hive tables it reads becoming DuckDB relations
+  over their S3 files exactly as ministack makes them.
+
+Everything else is ministack's own behaviour. Run it as ``python
+tidemark_emulator.py`` with ministack's environment (GATEWAY_PORT, SERVICES …).
+"""
+
+import asyncio
+import base64
+import json
+import os
+import re
+import shutil
+import threading
+
+from ministack.services import athena
+from ministack.services import glue
+
+_WAREHOUSE = os.environ.get("TIDEMARK_WAREHOUSE", os.path.join(os.getcwd(), "athena-iceberg.duckdb"))
+_connection = None
+_connection_lock = threading.Lock()
+
+_NAME = r'(?:"[^"]+"|`[^`]+`|\w+)'
+_QUALIFIED = rf"({_NAME})\s*\.\s*({_NAME})"
+_CTAS = re.compile(
+    rf"^\s*CREATE\s+TABLE\s+{_QUALIFIED}\s+WITH\s*\((?P<props>.*?)\)\s*AS\s+(?P<select>.*?)"
+    r"(?P<nodata>\s+WITH\s+NO\s+DATA)?\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_VIEW = re.compile(
+    rf"^\s*CREATE\s+OR\s+REPLACE\s+VIEW\s+{_QUALIFIED}\s+AS\s+(?P<select>.*?)\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_ADD_COLUMNS = re.compile(
+    rf"^\s*ALTER\s+TABLE\s+{_QUALIFIED}\s+ADD\s+COLUMNS\s*\((?P<columns>.*)\)\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_MERGE_TARGET = re.compile(rf"^\s*MERGE\s+INTO\s+{_QUALIFIED}", re.IGNORECASE)
+_PROPERTY = re.compile(r"(\w+)\s*=\s*'((?:[^']|'')*)'")
+_INFORMATION_SCHEMA = re.compile(r"\binformation_schema\s*\.\s*columns\b", re.IGNORECASE)
+
+# DuckDB's type of a column → the Hive type Glue holds for an Iceberg table.
+_HIVE_TYPE = {
+    "BOOLEAN": "boolean",
+    "TINYINT": "tinyint",
+    "SMALLINT": "smallint",
+    "INTEGER": "int",
+    "BIGINT": "bigint",
+    "FLOAT": "float",
+    "DOUBLE": "double",
+    "VARCHAR": "string",
+    "BLOB": "binary",
+    "DATE": "date",
+    "TIMESTAMP": "timestamp",
+}
+# A Hive type in Glue → what Athena's information_schema reports for it.
+_ATHENA_TYPE = {"string": "varchar", "int": "integer", "float": "real", "binary": "varbinary"}
+
+
+def _unquote(name):
+    return name[1:-1] if name[:1] in '"`' else name.lower()
+
+
+def _literal(value):
+    return str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
+
+
+def _quote(name):
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _warehouse():
+    global _connection
+    with _connection_lock:
+        if _connection is None:
+            import duckdb
+
+            _connection = duckdb.connect(_WAREHOUSE)
+        return _connection.cursor()
+
+
+def _glue_table(database, table):
+    return glue._tables.get(f"{database}/{table}")
+
+
+def _in_warehouse(table_data):
+    if table_data is None:
+        return False
+    iceberg = (table_data.get("Parameters") or {}).get("table_type", "").upper() == "ICEBERG"
+    return iceberg or table_data.get("TableType") == "VIRTUAL_VIEW"
+
+
+def _hive_type(duckdb_type):
+    upper = duckdb_type.upper()
+    if upper.startswith("DECIMAL"):
+        return upper.lower()
+    if upper not in _HIVE_TYPE:
+        raise ValueError(f"NOT_SUPPORTED: the emulator has no Hive type for DuckDB's {duckdb_type}")
+    return _HIVE_TYPE[upper]
+
+
+def _athena_type(table_data, hive_type):
+    if hive_type == "timestamp":
+        return "timestamp(6)" if _in_warehouse(table_data) else "timestamp(3)"
+    return _ATHENA_TYPE.get(hive_type, hive_type)
+
+
+def _columns(cursor, database, table):
+    rows = cursor.execute(f"DESCRIBE {_quote(database)}.{_quote(table)}").fetchall()
+    return [{"Name": name, "Type": _hive_type(ty)} for name, ty, *_ in rows]
+
+
+def _register(database, table, table_input):
+    """Creates or replaces the Glue table, keeping what an earlier version had."""
+    table_input = dict(table_input, Name=table)
+    existing = _glue_table(database, table)
+    if existing is None:
+        status, _, body = glue._create_table({"DatabaseName": database, "TableInput": table_input})
+    else:
+        merged = {k: existing.get(k) for k in ("Description", "StorageDescriptor", "Parameters", "TableType")}
+        merged["Parameters"] = dict(existing.get("Parameters") or {}, **table_input.get("Parameters", {}))
+        merged.update({k: v for k, v in table_input.items() if k != "Parameters"})
+        status, _, body = glue._update_table({"DatabaseName": database, "TableInput": merged})
+    if status >= 300:
+        raise ValueError(json.loads(body).get("message", "Glue rejected the table"))
+
+
+def _nothing():
+    return {"columns": [], "rows": [], "column_types": []}
+
+
+def _create_iceberg(match, database):
+    database, table = _unquote(match.group(1)), _unquote(match.group(2))
+    properties = {k.lower(): v.replace("''", "'") for k, v in _PROPERTY.findall(match.group("props"))}
+    if properties.get("table_type", "").upper() != "ICEBERG":
+        raise ValueError("NOT_SUPPORTED: the emulator creates only Iceberg tables with CREATE TABLE AS")
+    if database not in glue._databases:
+        raise ValueError(f"SCHEMA_NOT_FOUND: Schema '{database}' does not exist")
+    if _glue_table(database, table) is not None:
+        raise ValueError(f"TABLE_ALREADY_EXISTS: Table '{database}.{table}' already exists")
+    select = match.group("select")
+    if match.group("nodata"):
+        select = f"SELECT * FROM ({select}) LIMIT 0"
+    cursor = _warehouse()
+    cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(database)}")
+    cursor.execute(f"CREATE TABLE {_quote(database)}.{_quote(table)} AS {select}")
+    location = properties.get("location", "")
+    _register(database, table, {
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": {
+            "table_type": "ICEBERG",
+            "metadata_location": f"{location.rstrip('/')}/metadata/00000-emulator.metadata.json",
+        },
+        "StorageDescriptor": {"Location": location, "Columns": _columns(cursor, database, table)},
+    })
+    return _nothing()
+
+
+def _create_view(match, database):
+    database, view = _unquote(match.group(1)), _unquote(match.group(2))
+    cursor = _warehouse()
+    cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(database)}")
+    cursor.execute(f"CREATE OR REPLACE VIEW {_quote(database)}.{_quote(view)} AS {match.group('select')}")
+    columns = _columns(cursor, database, view)
+    presto = {"originalSql": match.group("select"), "catalog": "awsdatacatalog", "schema": database,
+              "columns": [{"name": c["Name"], "type": c["Type"]} for c in columns]}
+    _register(database, view, {
+        "TableType": "VIRTUAL_VIEW",
+        "Parameters": {"presto_view": "true", "comment": "Presto View"},
+        "ViewOriginalText": "/* Presto View: " + base64.b64encode(json.dumps(presto).encode()).decode() + " */",
+        "ViewExpandedText": "/* Presto View */",
+        "StorageDescriptor": {"Columns": columns},
+    })
+    return _nothing()
+
+
+def _split_columns(text):
+    parts, depth, current = [], 0, ""
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += ch
+    return [p.strip() for p in parts + [current] if p.strip()]
+
+
+def _add_columns(match, database):
+    database, table = _unquote(match.group(1)), _unquote(match.group(2))
+    table_data = _glue_table(database, table)
+    if table_data is None:
+        raise ValueError(f"TABLE_NOT_FOUND: Table '{database}.{table}' does not exist")
+    added = []
+    for column in _split_columns(match.group("columns")):
+        name, hive_type = column.split(None, 1)
+        added.append({"Name": _unquote(name), "Type": hive_type.strip().lower()})
+    if _in_warehouse(table_data):
+        cursor = _warehouse()
+        for column in added:
+            duckdb_type = {v: k for k, v in _HIVE_TYPE.items()}.get(column["Type"], column["Type"])
+            cursor.execute(
+                f"ALTER TABLE {_quote(database)}.{_quote(table)} ADD COLUMN {_quote(column['Name'])} {duckdb_type}"
+            )
+    storage = dict(table_data.get("StorageDescriptor") or {})
+    storage["Columns"] = list(storage.get("Columns") or []) + added
+    _register(database, table, {"StorageDescriptor": storage})
+    return _nothing()
+
+
+def _information_schema():
+    """``information_schema.columns`` as a DuckDB relation over the Glue tables."""
+    rows = []
+    for key, table_data in list(glue._tables.items()):
+        database, table = key.split("/", 1)
+        columns = ((table_data.get("StorageDescriptor") or {}).get("Columns") or []) + (
+            table_data.get("PartitionKeys") or []
+        )
+        for position, column in enumerate(columns, start=1):
+            athena_type = _athena_type(table_data, str(column.get("Type", "string")).lower())
+            values = ("awsdatacatalog", database, table, column["Name"], position, athena_type)
+            rows.append("(" + ", ".join(_literal(v) for v in values) + ")")
+    if not rows:
+        rows = ["(NULL, NULL, NULL, NULL, NULL, NULL)"]
+    return (
+        "(SELECT * FROM (VALUES " + ", ".join(rows) + ") AS c(table_catalog, table_schema, table_name, "
+        "column_name, ordinal_position, data_type) WHERE table_catalog IS NOT NULL)"
+    )
+
+
+def _warehouse_query(query, database):
+    """The query with each Glue Hive table read as ministack reads it, or None
+    when it names no Iceberg table or view (ministack runs it then)."""
+    target = _MERGE_TARGET.match(query)
+    merges_into_warehouse = target is not None and _in_warehouse(
+        _glue_table(_unquote(target.group(1)), _unquote(target.group(2)))
+    )
+    if not (merges_into_warehouse or _names_warehouse(query, database)):
+        return None, []
+    edits, workdirs = [], []
+    for ref in athena._table_references(query):
+        table_data = _glue_table(ref.database or database, ref.table)
+        location = ((table_data or {}).get("StorageDescriptor") or {}).get("Location")
+        if _in_warehouse(table_data) or not location:
+            continue
+        files = athena._materialize_table_files(location, workdirs)
+        relation = athena._table_relation(table_data, files) if files else athena._empty_relation(table_data)
+        edits.append((ref.start, ref.end, relation + ("" if ref.aliased else f' AS "{ref.table}"')))
+        if not ref.aliased:
+            edits.extend(athena._qualified_column_prefixes(query, ref.database or database, ref.table, edits[-1]))
+    for start, end, replacement in reversed(sorted(set(edits))):
+        query = query[:start] + replacement + query[end:]
+    return query, workdirs
+
+
+def _run_on_warehouse(query):
+    cursor = _warehouse()
+    try:
+        result = cursor.execute(query)
+        columns, types = [], []
+        for description in result.description or []:
+            columns.append(description[0])
+            key = str(description[1]).upper().split("(")[0].strip()
+            types.append(athena._DUCKDB_TYPE_MAP.get(key, "varchar"))
+        return {"columns": columns, "column_types": types, "rows": [list(r) for r in result.fetchall()]}
+    finally:
+        cursor.close()
+
+
+_ministack_run_duckdb = athena._run_duckdb
+
+
+async def _run_duckdb(query, database, catalog=None):
+    for pattern, handler in ((_CTAS, _create_iceberg), (_VIEW, _create_view), (_ADD_COLUMNS, _add_columns)):
+        match = pattern.match(query)
+        if match and (handler is not _create_view or _names_warehouse(match.group("select"), database)):
+            return await asyncio.to_thread(handler, match, database)
+    if _INFORMATION_SCHEMA.search(query):
+        query = _INFORMATION_SCHEMA.sub(_information_schema(), query)
+        return await asyncio.to_thread(_run_on_warehouse, query)
+    rewritten, workdirs = _warehouse_query(query, database)
+    try:
+        if rewritten is None:
+            return await _ministack_run_duckdb(query, database, catalog)
+        return await asyncio.to_thread(_run_on_warehouse, athena._rewrite_s3_paths(rewritten))
+    finally:
+        for workdir in workdirs:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _names_warehouse(query, database):
+    """Whether the query reads an Iceberg table or view."""
+    return any(_in_warehouse(_glue_table(r.database or database, r.table)) for r in athena._table_references(query))
+
+
+athena._run_duckdb = _run_duckdb
+
+if __name__ == "__main__":
+    from ministack.app import main
+
+    main()
