@@ -32,7 +32,8 @@ help: ## list the targets
 run: ## build, then run the daily pipeline locally: on `make pg`'s PostgreSQL when it runs, else the bundled demo (ARGS="...")
 	@CONFIG=$(CONFIG) scripts/run-demo.sh $(ARGS)
 
-test: lint-asl lint-infra $(PYTHON) $(EMULATOR_PYTHON) ## the whole test suite: Rust tests (cargo-nextest; the AWS adapters on an emulator), the state-machine lint and checkov
+test: lint-asl lint-infra $(PYTHON) $(EMULATOR_PYTHON) ## the whole test suite: Rust tests (cargo-nextest; the AWS adapters and the six functions on an emulator), the state-machine lint and checkov
+	cargo build --workspace --bins --tests  # the function binaries the deployed-shape test runs as Lambdas
 	TIDEMARK_PYTHON=$(abspath $(PYTHON)) TIDEMARK_EMULATOR_PYTHON=$(abspath $(EMULATOR_PYTHON)) \
 	  cargo nextest run --workspace --profile $(NEXTEST_PROFILE)
 

@@ -1,0 +1,397 @@
+//! The deployed shape, offline: the six function binaries as `provided.al2023`
+//! Lambda functions in the emulator, the production state machine
+//! (`statemachines/daily-pipeline.asl.json`, its function ARNs substituted as
+//! Terraform does) created in the emulator's Step Functions, and one
+//! execution per demo day. Days 1–3 succeed; day 4 lands the malformed orders
+//! file, so its execution fails with `Tidemark.TablesFailed` after the alert
+//! reaches SNS. The history, read back through Athena, is the golden one.
+//!
+//! What is substituted, and why:
+//! - **DMS**: no emulator serves it (ministack has none; moto's dates do not
+//!   deserialize in the Rust SDK). `start-replication` calls a scripted DMS
+//!   in this test ([`ScriptedDms`]) that answers `DescribeReplicationTasks`
+//!   and `DescribeTableStatistics` in AWS's shape: the CDC task running with
+//!   its full load done, the snapshot task's full load finished now. The test
+//!   lands each day's files in S3 itself, as DMS would have, and publishes the
+//!   CDC latency to the emulator's CloudWatch, as DMS would have.
+//! - **Athena's Iceberg tables** live in DuckDB inside the emulator
+//!   (`tools/emulator/tidemark_emulator.py`): ministack refuses Iceberg tables
+//!   and keeps nothing between queries, so a MERGE would have nowhere to go.
+//! - **The zip** holds a `bootstrap` script that `exec`s the function's debug
+//!   binary from the target directory, instead of a copy of the 200 MB binary.
+//!   `make build` makes the real zips.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use support::Emulator;
+use support::demo::{DemoLake, days, golden_history, workspace};
+use tidemark_local::pipeline::FUNCTIONS;
+
+const CDC_TASK: &str = "arn:aws:dms:us-east-1:000000000000:task:CDC";
+const SNAPSHOT_TASK: &str = "arn:aws:dms:us-east-1:000000000000:task:SNAPSHOT";
+
+/// DMS answering the adapter's questions the way AWS documents them, and
+/// recording which operations were called.
+struct ScriptedDms {
+    endpoint: String,
+    calls: Arc<Mutex<Vec<String>>>,
+}
+
+impl ScriptedDms {
+    fn start() -> ScriptedDms {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let recorded = calls.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let recorded = recorded.clone();
+                std::thread::spawn(move || serve_dms(stream, &recorded));
+            }
+        });
+        ScriptedDms { endpoint, calls }
+    }
+}
+
+fn serve_dms(stream: std::net::TcpStream, calls: &Mutex<Vec<String>>) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut writer = stream;
+    loop {
+        let (mut target, mut length) = (String::new(), 0usize);
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            let (name, value) = header.split_once(':').unwrap_or((header, ""));
+            match name.to_ascii_lowercase().as_str() {
+                "x-amz-target" => target = value.trim().to_string(),
+                "content-length" => length = value.trim().parse().unwrap_or(0),
+                _ => {}
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let operation = target.rsplit('.').next().unwrap_or_default().to_string();
+        calls.lock().unwrap().push(operation.clone());
+        let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+        let (status, answer) = match operation.as_str() {
+            "DescribeReplicationTasks" => {
+                let arn = request["Filters"][0]["Values"][0]
+                    .as_str()
+                    .unwrap_or_default();
+                let task = if arn == SNAPSHOT_TASK {
+                    json!({
+                        "ReplicationTaskArn": arn, "MigrationType": "full-load",
+                        "Status": "stopped", "StopReason": "Stop Reason FULL_LOAD_ONLY_FINISHED",
+                        "ReplicationTaskStartDate": now,
+                        "ReplicationTaskStats": {"FullLoadProgressPercent": 100, "TablesErrored": 0,
+                            "FullLoadStartDate": now, "FullLoadFinishDate": now}
+                    })
+                } else {
+                    json!({
+                        "ReplicationTaskArn": arn, "MigrationType": "full-load-and-cdc",
+                        "Status": "running", "ReplicationTaskStartDate": now - 86400.0,
+                        "ReplicationTaskStats": {"FullLoadProgressPercent": 100, "TablesErrored": 0,
+                            "FullLoadStartDate": now - 86400.0, "FullLoadFinishDate": now - 86000.0}
+                    })
+                };
+                (200, json!({"ReplicationTasks": [task]}))
+            }
+            "DescribeTableStatistics" => (200, json!({"TableStatistics": []})),
+            other => (
+                400,
+                json!({"__type": "InvalidParameterValueException", "message": format!("the scripted DMS has no {other}")}),
+            ),
+        };
+        let text = answer.to_string();
+        let reply = format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\n\r\n{text}",
+            text.len()
+        );
+        if writer.write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// Where the function binaries are: next to this test's `deps/` folder.
+fn binary(function: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join(function);
+    assert!(
+        path.exists(),
+        "{} is missing: `make test` builds the function binaries first (cargo build --workspace --bins --tests)",
+        path.display()
+    );
+    path
+}
+
+/// A zip whose `bootstrap` runs the function binary.
+fn bootstrap_zip(dir: &Path, function: &str) -> Vec<u8> {
+    let folder = dir.join(function);
+    std::fs::create_dir_all(&folder).unwrap();
+    let script = folder.join("bootstrap");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nexec '{}' \"$@\"\n", binary(function).display()),
+    )
+    .unwrap();
+    let zip = folder.join("bootstrap.zip");
+    let status = std::process::Command::new(support::python())
+        .args(["-m", "zipfile", "-c"])
+        .arg(&zip)
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(status.success(), "zipping {}", script.display());
+    std::fs::read(zip).unwrap()
+}
+
+/// Creates the function in the emulator's Lambda, as Terraform would.
+fn create_function(endpoint: &str, dir: &Path, function: &str, environment: &Value) -> String {
+    let body = json!({
+        "FunctionName": function,
+        "Runtime": "provided.al2023",
+        "Handler": "bootstrap",
+        "Role": "arn:aws:iam::000000000000:role/tidemark-lambda",
+        "Architectures": ["x86_64"],
+        "Timeout": 120,
+        "MemorySize": 1024,
+        "Code": {"ZipFile": aws_smithy_types::base64::encode(bootstrap_zip(dir, function))},
+        "Environment": {"Variables": environment},
+    });
+    let mut response = ureq::post(&format!("{endpoint}/2015-03-31/functions"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send_json(&body)
+        .unwrap();
+    let answer: Value = response.body_mut().read_json().unwrap();
+    answer["FunctionArn"]
+        .as_str()
+        .unwrap_or_else(|| panic!("CreateFunction {function}: {answer}"))
+        .to_string()
+}
+
+async fn wait_for(
+    sfn: &aws_sdk_sfn::Client,
+    execution: &str,
+) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
+    let started = Instant::now();
+    loop {
+        let out = sfn
+            .describe_execution()
+            .execution_arn(execution)
+            .send()
+            .await
+            .unwrap();
+        if out.status != aws_sdk_sfn::types::ExecutionStatus::Running {
+            return out;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "{execution} still runs after 4 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_six_lambdas_under_the_emulators_step_functions_make_the_golden_history() {
+    let emulator = Emulator::start("s3,glue,athena,sns,sqs,lambda,states,cloudwatch");
+    let lake = DemoLake::deploy(&emulator, "").await;
+    let dms = ScriptedDms::start();
+    let dir = tempfile::tempdir().unwrap();
+    // DMS publishes the CDC task's latency to CloudWatch; start-replication reads it.
+    let latency_dimensions = [
+        ("ReplicationInstanceIdentifier", "tidemark-demo"),
+        ("ReplicationTaskIdentifier", "CDC"),
+    ];
+    aws_sdk_cloudwatch::Client::new(&lake.sdk)
+        .put_metric_data()
+        .namespace("AWS/DMS")
+        .metric_data(
+            aws_sdk_cloudwatch::types::MetricDatum::builder()
+                .metric_name("CDCLatencyTarget")
+                .set_dimensions(Some(
+                    latency_dimensions
+                        .iter()
+                        .map(|(n, v)| {
+                            aws_sdk_cloudwatch::types::Dimension::builder()
+                                .name(*n)
+                                .value(*v)
+                                .build()
+                        })
+                        .collect(),
+                ))
+                .value(7.0)
+                .unit(aws_sdk_cloudwatch::types::StandardUnit::Seconds)
+                .timestamp(std::time::SystemTime::now().into())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let env = &lake.env;
+    let mut definition =
+        std::fs::read_to_string(workspace().join("statemachines/daily-pipeline.asl.json")).unwrap();
+    for (variable, function) in FUNCTIONS {
+        let mut environment = json!({
+            "TIDEMARK_CONFIG": env.config,
+            "TIDEMARK_LANDING": format!("s3://{}/{}", env.landing.bucket, env.landing.prefix),
+            "TIDEMARK_LAKE": format!("s3://{}/{}", env.lake.bucket, env.lake.prefix),
+            "TIDEMARK_ATHENA_WORKGROUP": env.workgroup,
+            "TIDEMARK_GLUE_DATABASE": env.glue_database,
+            "AWS_ENDPOINT_URL": emulator.endpoint,
+            "RUST_LOG": "info",
+        });
+        let extra = match function {
+            "start-replication" => json!({
+                "TIDEMARK_REPLICATION_MODE": "instance",
+                "TIDEMARK_REPLICATION_ARNS": json!({"cdc": CDC_TASK, "snapshot": SNAPSHOT_TASK}).to_string(),
+                "AWS_ENDPOINT_URL_DATABASE_MIGRATION_SERVICE": dms.endpoint,
+                "TIDEMARK_CDC_LATENCY_DIMENSIONS": Value::Object(
+                    latency_dimensions.iter().map(|(n, v)| (n.to_string(), json!(v))).collect()
+                ).to_string(),
+            }),
+            "extract-metadata" => json!({
+                "TIDEMARK_METADATA_SOURCE": format!("s3://{}/{}", env.metadata_source.as_ref().unwrap().bucket, env.metadata_source.as_ref().unwrap().prefix),
+            }),
+            "notify" => json!({"TIDEMARK_ALERT_TOPIC_ARN": env.alert_topic_arn}),
+            _ => json!({}),
+        };
+        environment
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let arn = create_function(&emulator.endpoint, dir.path(), function, &environment);
+        definition = definition.replace(&format!("${{{variable}}}"), &arn);
+    }
+    assert!(
+        !definition.contains("${"),
+        "an unsubstituted variable: {definition}"
+    );
+
+    let sfn = aws_sdk_sfn::Client::new(&lake.sdk);
+    let machine = sfn
+        .create_state_machine()
+        .name("tidemark-demo-daily")
+        .definition(definition)
+        .role_arn("arn:aws:iam::000000000000:role/tidemark-states")
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn;
+
+    for (i, day) in days().iter().enumerate() {
+        lake.land(day).await;
+        let execution = sfn
+            .start_execution()
+            .state_machine_arn(&machine)
+            .name(format!("demo-day-{}", i + 1))
+            .input("{}")
+            .send()
+            .await
+            .unwrap()
+            .execution_arn;
+        let out = wait_for(&sfn, &execution).await;
+        let output: Value = out
+            .output
+            .as_deref()
+            .map(|o| serde_json::from_str(o).unwrap())
+            .unwrap_or(Value::Null);
+        if i < 3 {
+            assert_eq!(
+                out.status,
+                aws_sdk_sfn::types::ExecutionStatus::Succeeded,
+                "day {}: {:?} {:?}\n{}",
+                i + 1,
+                out.error,
+                out.cause,
+                emulator.log_text()
+            );
+            // Real outputs, not empty payloads: every table merged, the
+            // replication's state and latency as DMS and CloudWatch said.
+            assert_eq!(
+                output["results"],
+                json!([
+                    {"table": "customers", "status": "succeeded"},
+                    {"table": "orders", "status": "succeeded"},
+                    {"table": "products", "status": "succeeded"}
+                ]),
+                "{output}"
+            );
+            assert_eq!(
+                output["replication"]["state"], "cdc=running,snapshot=stopped",
+                "{output}"
+            );
+            assert_eq!(output["replication"]["cdc_latency_seconds"], 7, "{output}");
+        } else {
+            assert_eq!(
+                out.status,
+                aws_sdk_sfn::types::ExecutionStatus::Failed,
+                "{output}"
+            );
+            assert_eq!(
+                out.error.as_deref(),
+                Some("Tidemark.TablesFailed"),
+                "{:?}",
+                out.cause
+            );
+        }
+    }
+    assert!(
+        dms.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|c| c == "DescribeReplicationTasks"),
+        "start-replication never asked DMS"
+    );
+
+    // The alert of day 4 reached SNS, and its subscriber.
+    let sqs = aws_sdk_sqs::Client::new(&lake.sdk);
+    let messages = sqs
+        .receive_message()
+        .queue_url(&lake.alerts_queue)
+        .max_number_of_messages(10)
+        .wait_time_seconds(2)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(messages.len(), 1, "one alert: {messages:?}");
+    let alert = messages[0].body.as_deref().unwrap();
+    for expected in [
+        "orders",
+        "Tidemark.Validation",
+        "demo-day-4",
+        "tidemark rerun",
+    ] {
+        assert!(
+            alert.contains(expected),
+            "the alert lacks {expected:?}:\n{alert}"
+        );
+    }
+
+    assert_eq!(lake.history().await, golden_history());
+}
