@@ -71,6 +71,7 @@ _HIVE_TYPE = {
     "DATE": "date",
     "TIMESTAMP": "timestamp",
 }
+_DUCKDB_TYPE = {hive: duckdb for duckdb, hive in _HIVE_TYPE.items()}
 # A Hive type in Glue → what Athena's information_schema reports for it.
 _ATHENA_TYPE = {"string": "varchar", "int": "integer", "float": "real", "binary": "varbinary"}
 
@@ -217,7 +218,7 @@ def _add_columns(match, database):
     if _in_warehouse(table_data):
         cursor = _warehouse()
         for column in added:
-            duckdb_type = {v: k for k, v in _HIVE_TYPE.items()}.get(column["Type"], column["Type"])
+            duckdb_type = _DUCKDB_TYPE.get(column["Type"], column["Type"])
             cursor.execute(
                 f"ALTER TABLE {_quote(database)}.{_quote(table)} ADD COLUMN {_quote(column['Name'])} {duckdb_type}"
             )

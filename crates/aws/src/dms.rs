@@ -99,14 +99,7 @@ impl CdcLatency {
             .scan_by(ScanBy::TimestampDescending)
             .send()
             .await
-            .map_err(|e| {
-                let message = format!("CloudWatch GetMetricData: {}", describe(&e));
-                if is_transient(&e) {
-                    Error::Transient(message)
-                } else {
-                    Error::Replication(message)
-                }
-            })?;
+            .map_err(|e| replication_error("CloudWatch GetMetricData", e))?;
         Ok(out
             .metric_data_results()
             .iter()

@@ -4,10 +4,10 @@
 
 mod support;
 
-use aws_sdk_glue::types::{Column, DatabaseInput, SerDeInfo, StorageDescriptor, TableInput};
+use aws_sdk_glue::types::{Column, SerDeInfo, StorageDescriptor, TableInput};
 use bytes::Bytes;
 use std::sync::Arc;
-use support::Emulator;
+use support::{Emulator, glue_with_database};
 use tidemark_aws::athena::{AthenaEngine, Deadline, Polling};
 use tidemark_aws::backend::s3_client;
 use tidemark_aws::glue::GlueCatalog;
@@ -82,16 +82,6 @@ async fn listing_pages_through_more_than_a_thousand_keys() {
     assert_eq!(listed[1099].key, "public/orders/01099.csv");
 }
 
-async fn glue_with_database(sdk: &aws_config::SdkConfig, name: &str) -> aws_sdk_glue::Client {
-    let glue = aws_sdk_glue::Client::new(sdk);
-    glue.create_database()
-        .database_input(DatabaseInput::builder().name(name).build().unwrap())
-        .send()
-        .await
-        .unwrap();
-    glue
-}
-
 async fn glue_table(
     glue: &aws_sdk_glue::Client,
     database: &str,
@@ -142,28 +132,7 @@ async fn an_alert_is_one_publish_that_subscribers_receive_as_text() {
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let topic = sns.create_topic().name("alerts").send().await.unwrap();
     let topic = topic.topic_arn().unwrap().to_string();
-    let queue = sqs.create_queue().queue_name("inbox").send().await.unwrap();
-    let queue_url = queue.queue_url().unwrap().to_string();
-    let attrs = sqs
-        .get_queue_attributes()
-        .queue_url(&queue_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap();
-    let queue_arn = attrs
-        .attributes()
-        .unwrap()
-        .get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .unwrap()
-        .clone();
-    sns.subscribe()
-        .topic_arn(&topic)
-        .protocol("sqs")
-        .endpoint(queue_arn)
-        .send()
-        .await
-        .unwrap();
+    let queue_url = support::queue_subscribed_to(&sdk, &topic, "inbox", false).await;
 
     let delivered = SnsNotifier::new(sns, topic.clone())
         .send(&alert())
@@ -383,22 +352,7 @@ async fn athena_runs_statements_in_the_workgroup_and_types_the_rows() {
         .send()
         .await
         .unwrap();
-    let athena = aws_sdk_athena::Client::new(&sdk);
-    athena
-        .create_work_group()
-        .name("tidemark")
-        .configuration(
-            aws_sdk_athena::types::WorkGroupConfiguration::builder()
-                .result_configuration(
-                    aws_sdk_athena::types::ResultConfiguration::builder()
-                        .output_location("s3://tidemark-results/")
-                        .build(),
-                )
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let athena = support::athena_workgroup(&sdk, "tidemark", "s3://tidemark-results/").await;
     let engine = AthenaEngine::new(
         athena,
         "tidemark".into(),

@@ -7,9 +7,9 @@ mod support;
 
 use bytes::Bytes;
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use support::Emulator;
+use support::demo::{day_files, days, workspace};
 use tidemark_aws::backend::s3_client;
 use tidemark_aws::s3::{S3Location, S3Store};
 use tidemark_core::events::{ExtractMetadataEvent, RunRequest, ValidateEvent, ValidateOutput};
@@ -17,32 +17,9 @@ use tidemark_core::ports::{ObjectStore, Ports};
 use tidemark_core::steps::{extract_metadata, validate_landed};
 use tidemark_local::{LocalBackend, LocalOptions};
 
-fn workspace() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
-}
-
 /// The demo's landing area after its four days: each key's newest file.
 fn landed() -> BTreeMap<String, Vec<u8>> {
-    let replay = workspace().join("examples/demo/replay");
-    let mut files = BTreeMap::new();
-    let mut days: Vec<_> = std::fs::read_dir(&replay)
-        .unwrap()
-        .map(|d| d.unwrap().path())
-        .collect();
-    days.sort();
-    for day in days {
-        for schema in std::fs::read_dir(&day).unwrap() {
-            let schema = schema.unwrap().path();
-            for table in std::fs::read_dir(&schema).unwrap() {
-                for file in std::fs::read_dir(table.unwrap().path()).unwrap() {
-                    let path = file.unwrap().path();
-                    let key = path.strip_prefix(&day).unwrap().display().to_string();
-                    files.insert(key, std::fs::read(&path).unwrap());
-                }
-            }
-        }
-    }
-    files
+    days().iter().flat_map(|day| day_files(day)).collect()
 }
 
 /// Runs extract-metadata, then validate-landed for every table. Paths and

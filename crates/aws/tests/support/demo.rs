@@ -40,6 +40,21 @@ pub fn days() -> Vec<PathBuf> {
     days
 }
 
+/// A replay day's files by landing key (`<schema>/<table>/<file>`).
+pub fn day_files(day: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    for schema in std::fs::read_dir(day).unwrap() {
+        for table in std::fs::read_dir(schema.unwrap().path()).unwrap() {
+            for file in std::fs::read_dir(table.unwrap().path()).unwrap() {
+                let path = file.unwrap().path();
+                let key = path.strip_prefix(day).unwrap().display().to_string();
+                files.push((key, std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    files
+}
+
 pub struct DemoLake {
     pub sdk: aws_config::SdkConfig,
     pub env: AwsEnv,
@@ -56,34 +71,9 @@ impl DemoLake {
         for bucket in ["tm-lake", "tm-landing", "tm-results"] {
             s3.create_bucket().bucket(bucket).send().await.unwrap();
         }
-        aws_sdk_glue::Client::new(&sdk)
-            .create_database()
-            .database_input(
-                aws_sdk_glue::types::DatabaseInput::builder()
-                    .name(DATABASE)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
-        aws_sdk_athena::Client::new(&sdk)
-            .create_work_group()
-            .name(WORKGROUP)
-            .configuration(
-                aws_sdk_athena::types::WorkGroupConfiguration::builder()
-                    .result_configuration(
-                        aws_sdk_athena::types::ResultConfiguration::builder()
-                            .output_location("s3://tm-results/")
-                            .build(),
-                    )
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let sns = aws_sdk_sns::Client::new(&sdk);
-        let topic = sns
+        super::glue_with_database(&sdk, DATABASE).await;
+        super::athena_workgroup(&sdk, WORKGROUP, "s3://tm-results/").await;
+        let topic = aws_sdk_sns::Client::new(&sdk)
             .create_topic()
             .name("tidemark-alerts")
             .send()
@@ -91,33 +81,7 @@ impl DemoLake {
             .unwrap()
             .topic_arn
             .unwrap();
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        let queue = sqs
-            .create_queue()
-            .queue_name("alerts")
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap();
-        let queue_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-            .clone();
-        sns.subscribe()
-            .topic_arn(&topic)
-            .protocol("sqs")
-            .endpoint(queue_arn)
-            .attributes("RawMessageDelivery", "true")
-            .send()
-            .await
-            .unwrap();
+        let queue = super::queue_subscribed_to(&sdk, &topic, "alerts", true).await;
 
         let lake = DemoLake {
             env: AwsEnv {
@@ -163,17 +127,8 @@ impl DemoLake {
     /// Lands one replay day's files, as DMS would have written them.
     pub async fn land(&self, day: &Path) {
         let landing = S3Store::new(self.s3.clone(), self.env.landing.clone());
-        for schema in std::fs::read_dir(day).unwrap() {
-            for table in std::fs::read_dir(schema.unwrap().path()).unwrap() {
-                for file in std::fs::read_dir(table.unwrap().path()).unwrap() {
-                    let path = file.unwrap().path();
-                    let key = path.strip_prefix(day).unwrap().display().to_string();
-                    landing
-                        .put(&key, Bytes::from(std::fs::read(&path).unwrap()), None)
-                        .await
-                        .unwrap();
-                }
-            }
+        for (key, bytes) in day_files(day) {
+            landing.put(&key, Bytes::from(bytes), None).await.unwrap();
         }
     }
 

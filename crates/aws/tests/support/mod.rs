@@ -122,3 +122,85 @@ impl Drop for Emulator {
         let _ = self.child.wait();
     }
 }
+
+/// Creates the Glue database `name`; returns the client.
+pub async fn glue_with_database(sdk: &aws_config::SdkConfig, name: &str) -> aws_sdk_glue::Client {
+    let glue = aws_sdk_glue::Client::new(sdk);
+    glue.create_database()
+        .database_input(
+            aws_sdk_glue::types::DatabaseInput::builder()
+                .name(name)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    glue
+}
+
+/// Creates the Athena workgroup `name`, its results under `output_location`;
+/// returns the client.
+pub async fn athena_workgroup(
+    sdk: &aws_config::SdkConfig,
+    name: &str,
+    output_location: &str,
+) -> aws_sdk_athena::Client {
+    let athena = aws_sdk_athena::Client::new(sdk);
+    athena
+        .create_work_group()
+        .name(name)
+        .configuration(
+            aws_sdk_athena::types::WorkGroupConfiguration::builder()
+                .result_configuration(
+                    aws_sdk_athena::types::ResultConfiguration::builder()
+                        .output_location(output_location)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    athena
+}
+
+/// Creates the SQS queue `name` and subscribes it to `topic` (with SNS's
+/// envelope, or the raw message); returns the queue's URL.
+pub async fn queue_subscribed_to(
+    sdk: &aws_config::SdkConfig,
+    topic: &str,
+    name: &str,
+    raw_delivery: bool,
+) -> String {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let queue = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&QueueAttributeName::QueueArn]
+        .clone();
+    aws_sdk_sns::Client::new(sdk)
+        .subscribe()
+        .topic_arn(topic)
+        .protocol("sqs")
+        .endpoint(queue_arn)
+        .attributes("RawMessageDelivery", raw_delivery.to_string())
+        .send()
+        .await
+        .unwrap();
+    queue
+}
