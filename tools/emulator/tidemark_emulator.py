@@ -37,6 +37,9 @@ from ministack.services import glue
 _WAREHOUSE = os.environ.get("TIDEMARK_WAREHOUSE", os.path.join(os.getcwd(), "athena-iceberg.duckdb"))
 _connection = None
 _connection_lock = threading.Lock()
+# DuckDB refuses two catalog changes at once ("write-write conflict on create"
+# of the schema); Athena does not, so the emulator's DDL runs one at a time.
+_ddl_lock = threading.Lock()
 
 _NAME = r'(?:"[^"]+"|`[^`]+`|\w+)'
 _QUALIFIED = rf"({_NAME})\s*\.\s*({_NAME})"
@@ -294,7 +297,7 @@ async def _run_duckdb(query, database, catalog=None):
     for pattern, handler in ((_CTAS, _create_iceberg), (_VIEW, _create_view), (_ADD_COLUMNS, _add_columns)):
         match = pattern.match(query)
         if match and (handler is not _create_view or _names_warehouse(match.group("select"), database)):
-            return await asyncio.to_thread(handler, match, database)
+            return await asyncio.to_thread(_one_at_a_time, handler, match, database)
     if _INFORMATION_SCHEMA.search(query):
         query = _INFORMATION_SCHEMA.sub(_information_schema(), query)
         return await asyncio.to_thread(_run_on_warehouse, query)
@@ -306,6 +309,11 @@ async def _run_duckdb(query, database, catalog=None):
     finally:
         for workdir in workdirs:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _one_at_a_time(handler, match, database):
+    with _ddl_lock:
+        return handler(match, database)
 
 
 def _names_warehouse(query, database):

@@ -122,7 +122,14 @@ fn assert_status(e: &Execution, failed_with: Option<&str>) {
     match (&e.status, failed_with) {
         (ExecutionStatus::Succeeded, None) => {}
         (ExecutionStatus::Failed { error, .. }, Some(expected)) if error == expected => {}
-        (status, _) => panic!("{}: {status:?}\n{:#?}", e.name, e.events.last()),
+        (status, _) => {
+            let failures: Vec<_> = e
+                .events
+                .iter()
+                .filter(|h| h.kind.contains("Failed"))
+                .collect();
+            panic!("{}: {status:?}\n{failures:#?}", e.name)
+        }
     }
 }
 
