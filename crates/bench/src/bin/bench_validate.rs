@@ -91,8 +91,8 @@ fn main() -> anyhow::Result<()> {
     );
     println!(
         "(rows/s over wall time, one file at a time, each in a child process; CPU s is its user + system time, \
-         which other load on the machine disturbs less; peak RSS is its VmHWM. Validating writes the normalised \
-         Parquet file on a second thread; \"no output\" is what `tidemark validate` does.)"
+         which other load on the machine disturbs less; peak RSS is its VmHWM. Validating completes the rows and \
+         encodes the normalised Parquet file on two more threads; \"no output\" is what `tidemark validate` does.)"
     );
     Ok(())
 }

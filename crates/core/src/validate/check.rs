@@ -2,7 +2,7 @@
 
 use super::constraints::ColumnRules;
 use super::keys::DuplicateKeys;
-use super::output::{ByteSink, Output, write_received};
+use super::output::{ByteSink, Output, ToWriter, write_received};
 use super::row_hash::row_hashes;
 use super::{FileOutcome, Finding, FindingCounter, Findings, Rule, VALUE_CHARS, normalised_schema};
 use crate::dms::{
@@ -19,6 +19,7 @@ use arrow::datatypes::{DataType, Schema, SchemaRef, TimeUnit};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use bytes::Bytes;
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 /// What to check a file against.
 pub struct FileCheck<'a> {
@@ -59,6 +60,18 @@ pub enum CheckError {
     },
     #[error("{file}: {message}")]
     Encode { file: String, message: String },
+}
+
+/// A batch that passed its checks: the business columns as the metadata's
+/// types, `op` and `valid_from`. [`FileCheck::normalise`] adds the columns
+/// derived from it (`change_seq`, `row_hash`, `batch_id`).
+pub(crate) struct Checked {
+    business: Vec<ArrayRef>,
+    ops: ArrayRef,
+    valid_from: ArrayRef,
+    /// The file's ordering column, if it has one.
+    change_seq: Option<ArrayRef>,
+    first_row: u64,
 }
 
 /// Where each needed column sits, once the file's columns are known.
@@ -122,29 +135,68 @@ impl FileCheck<'_> {
         let Some(sink) = sink else {
             return self.check_into(options, source, &mut Output::Discard);
         };
-        // Encoding the normalised file runs on a thread of its own, a couple
-        // of batches behind the checks.
+        // A pipeline of three threads, each a couple of batches behind the
+        // one before: the checks; completing the rows (hashing them is as
+        // much work as checking them); encoding the file.
         std::thread::scope(|scope| {
-            let (to_writer, received) = std::sync::mpsc::sync_channel(2);
-            let writer = scope.spawn(|| write_received(self.meta, sink, self.file, received));
-            let checked = self.check_into(options, source, &mut Output::Pipe(Some(to_writer)));
-            let written = writer.join().unwrap_or_else(|_| {
-                Err(self.internal("the thread writing the normalised file stopped"))
-            });
-            match (checked, written) {
-                (Ok(outcome), Ok(())) => Ok(outcome),
-                // The writer's own failure explains the checker's.
-                (_, Err(e)) => Err(e),
-                (Err(e), Ok(())) => Err(e),
-            }
+            let (to_normaliser, checked) = sync_channel(2);
+            let (to_writer, normalised) = sync_channel(2);
+            let writer = scope.spawn(|| write_received(self.meta, sink, self.file, normalised));
+            let normaliser = scope.spawn(|| self.normalise_received(checked, to_writer));
+            let result = self.check_into(options, source, &mut Output::Pipe(Some(to_normaliser)));
+            let stopped = |what: &str| Err(self.internal(format!("the thread {what} stopped")));
+            let normalised = normaliser
+                .join()
+                .unwrap_or_else(|_| stopped("completing the normalised rows"));
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| stopped("writing the normalised file"));
+            // A later stage's own failure explains an earlier one's.
+            written.and(normalised).and(result)
         })
+    }
+
+    /// The middle of the pipeline: completes checked batches and passes
+    /// them and the verdict on to the writer.
+    fn normalise_received(
+        &self,
+        checked: Receiver<ToWriter<Checked>>,
+        to_writer: SyncSender<ToWriter<RecordBatch>>,
+    ) -> Result<(), CheckError> {
+        let schema = normalised_schema(self.meta);
+        for message in checked {
+            let (message, last) = match message {
+                ToWriter::Batch(c) => (ToWriter::Batch(self.normalise(c, &schema)?), false),
+                ToWriter::Finish => (ToWriter::Finish, true),
+                ToWriter::Discard => (ToWriter::Discard, true),
+            };
+            // A writer that stopped reports its own error when it is joined.
+            if to_writer.send(message).is_err() || last {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The normalised rows of a checked batch.
+    fn normalise(&self, c: Checked, schema: &SchemaRef) -> Result<RecordBatch, CheckError> {
+        let n = c.ops.len();
+        let hashes = row_hashes(self.meta, &c.business, n);
+        let mut columns = c.business;
+        columns.push(c.ops);
+        columns.push(c.valid_from);
+        columns.push(self.change_seqs(c.change_seq.as_ref(), c.first_row, n));
+        columns.push(Arc::new(hashes));
+        columns.push(Arc::new(StringArray::from(vec![self.batch_id; n])));
+        RecordBatch::try_new(schema.clone(), columns)
+            .map_err(|e| self.internal(format!("cannot assemble normalised rows: {e}")))
     }
 
     fn check_into(
         &self,
         options: &CheckOptions,
         source: Arc<dyn ByteSource>,
-        output: &mut Output<'_>,
+        output: &mut Output,
     ) -> Result<FileOutcome, CheckError> {
         let mut findings = FindingCounter::default();
         let mut outcome = FileOutcome::new(self.file);
@@ -154,7 +206,7 @@ impl FileCheck<'_> {
         }
         result?;
         if findings.is_empty() {
-            output.finish(self.file)?;
+            output.finish();
         }
         outcome.findings = Findings::from_counter(findings);
         Ok(outcome)
@@ -164,7 +216,7 @@ impl FileCheck<'_> {
         &self,
         options: &CheckOptions,
         source: Arc<dyn ByteSource>,
-        output: &mut Output<'_>,
+        output: &mut Output,
         findings: &mut FindingCounter,
         outcome: &mut FileOutcome,
     ) -> Result<(), CheckError> {
@@ -231,7 +283,10 @@ impl FileCheck<'_> {
                 output.wanted(),
             )?;
             match normal {
-                Some(b) if findings.is_empty() => output.write(b, self.file)?,
+                Some(c) if findings.is_empty() => {
+                    let schema = &plan.out_schema;
+                    output.write(c, |c| self.normalise(c, schema), self.file)?
+                }
                 _ => output.discard(),
             }
         }
@@ -439,8 +494,8 @@ impl FileCheck<'_> {
         })
     }
 
-    /// Checks one batch; returns its normalised form if `wanted` and the
-    /// file has no finding so far.
+    /// Checks one batch; returns it checked if `wanted` and the file has no
+    /// finding so far.
     #[allow(clippy::too_many_arguments)]
     fn check_batch(
         &self,
@@ -451,7 +506,7 @@ impl FileCheck<'_> {
         outcome: &mut FileOutcome,
         keys: Option<&mut DuplicateKeys>,
         wanted: bool,
-    ) -> Result<Option<RecordBatch>, CheckError> {
+    ) -> Result<Option<Checked>, CheckError> {
         let n = batch.num_rows();
         let ops = self.ops(batch, first_row, plan, findings, outcome);
         let valid_from = self.valid_from(batch, first_row, plan, findings, outcome);
@@ -531,18 +586,13 @@ impl FileCheck<'_> {
         if !findings.is_empty() || !wanted {
             return Ok(None);
         }
-        let Some(valid_from) = valid_from else {
-            return Ok(None);
-        };
-        let hashes = row_hashes(self.meta, &columns, n);
-        columns.push(ops);
-        columns.push(valid_from);
-        columns.push(self.change_seqs(batch, first_row, plan));
-        columns.push(Arc::new(hashes));
-        columns.push(Arc::new(StringArray::from(vec![self.batch_id; n])));
-        RecordBatch::try_new(plan.out_schema.clone(), columns)
-            .map(Some)
-            .map_err(|e| self.internal(format!("cannot assemble normalised rows: {e}")))
+        Ok(valid_from.map(|valid_from| Checked {
+            business: columns,
+            ops,
+            valid_from,
+            change_seq: plan.change_seq.map(|i| batch.column(i).clone()),
+            first_row,
+        }))
     }
 
     /// `op`: I/U/D in CDC files; full-load rows are L (an op column DMS
@@ -641,9 +691,8 @@ impl FileCheck<'_> {
 
     /// `change_seq`: the ordering column, else file name and row number
     /// (`LOAD00000001.parquet#000000000001`).
-    fn change_seqs(&self, batch: &RecordBatch, first_row: u64, plan: &Plan) -> ArrayRef {
-        let n = batch.num_rows();
-        let text = plan.change_seq.and_then(|i| text(batch.column(i)));
+    fn change_seqs(&self, column: Option<&ArrayRef>, first_row: u64, n: usize) -> ArrayRef {
+        let text = column.and_then(text);
         let mut seqs = StringBuilder::with_capacity(n, n * (self.name.len() + 14));
         let mut fallback = format!("{}#{:012}", self.name, 0).into_bytes();
         let digits = fallback.len() - 12;

@@ -404,8 +404,14 @@ fn a_store_failure_is_an_error_never_a_finding() {
     );
 }
 
-#[test]
-fn the_streamed_parquet_output_holds_exactly_the_normalised_rows() {
+/// Checks `bytes` twice, streaming the normalised file to a sink and
+/// keeping its rows in memory; both must be accepted and hold the same rows.
+/// Returns the streamed file's footer.
+fn streamed_equals_in_memory(
+    meta: &TableMetadata,
+    name: &str,
+    bytes: Bytes,
+) -> parquet::file::metadata::ParquetMetaData {
     struct Collect(Vec<u8>);
     impl ByteSink for Collect {
         fn write(&mut self, part: Bytes) -> Result<(), StoreError> {
@@ -413,13 +419,11 @@ fn the_streamed_parquet_output_holds_exactly_the_normalised_rows() {
             Ok(())
         }
     }
-    let meta = meta();
     let control = ControlColumns::default();
-    let bytes = parquet(&good_cdc());
     let check = FileCheck {
-        file: "20261101-100000000.parquet",
-        name: "20261101-100000000.parquet",
-        meta: &meta,
+        file: name,
+        name,
+        meta,
         control: &control,
         batch_id: "b000001",
     };
@@ -431,13 +435,14 @@ fn the_streamed_parquet_output_holds_exactly_the_normalised_rows() {
             Some(&mut sink),
         )
         .unwrap();
-    assert!(streamed.accepted());
+    assert!(streamed.accepted(), "{:?}", streamed.findings);
     assert!(streamed.normalised.is_empty());
-    let read: Vec<RecordBatch> =
-        parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(Bytes::from(sink.0), 1024)
-            .unwrap()
-            .map(|b| b.unwrap())
-            .collect();
+    let file = Bytes::from(sink.0);
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .with_batch_size(1024);
+    let footer = reader.metadata().as_ref().clone();
+    let read: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
     let in_memory = check.run(bytes);
     let pretty = |b: &[RecordBatch]| {
         arrow::util::pretty::pretty_format_batches(b)
@@ -445,6 +450,125 @@ fn the_streamed_parquet_output_holds_exactly_the_normalised_rows() {
             .to_string()
     };
     assert_eq!(pretty(&read), pretty(&in_memory.normalised));
+    footer
+}
+
+#[test]
+fn the_streamed_parquet_output_holds_exactly_the_normalised_rows() {
+    streamed_equals_in_memory(&meta(), "20261101-100000000.parquet", parquet(&good_cdc()));
+}
+
+#[test]
+fn every_type_is_encoded_as_the_merge_reads_it() {
+    let meta = TableMetadata::from_json(
+        "wide.json",
+        r#"{"name":"wide","primary_key":["id"],"columns":[
+            {"name":"id","type":"uint64","nullable":false},
+            {"name":"i8","type":"int8"}, {"name":"i16","type":"int16"},
+            {"name":"i32","type":"int32"}, {"name":"u32","type":"uint32"},
+            {"name":"d9","type":"decimal128(9,2)"}, {"name":"d18","type":"decimal128(18,4)"},
+            {"name":"d38","type":"decimal128(38,10)"},
+            {"name":"f","type":"float64"}, {"name":"day","type":"date32"},
+            {"name":"ms","type":"timestamp(ms)"}, {"name":"ns","type":"timestamp(ns)"},
+            {"name":"s","type":"string","enum":["a","b"]}, {"name":"b","type":"bool"}]}"#,
+    )
+    .unwrap();
+    let rows = 3000;
+    let text = |f: &dyn Fn(usize) -> String| -> Vec<String> { (0..rows).map(f).collect() };
+    let columns: Vec<(&str, Vec<String>)> = vec![
+        (
+            "extraction_timestamp",
+            text(&|_| "2026-11-01 10:00:00.000000".into()),
+        ),
+        ("id", text(&|i| (u64::MAX - i as u64).to_string())),
+        ("i8", text(&|i| ((i % 256) as i64 - 128).to_string())),
+        ("i16", text(&|i| (i as i64 * 7 - 10_000).to_string())),
+        (
+            "i32",
+            text(&|i| (i as i64 * 1_000_003 % 2_000_000_000).to_string()),
+        ),
+        ("u32", text(&|i| (u32::MAX - i as u32).to_string())),
+        ("d9", text(&|i| format!("{}.{:02}", i, i % 100))),
+        (
+            "d18",
+            text(&|i| format!("-{}.{:04}", i * 99_991, i % 10_000)),
+        ),
+        (
+            "d38",
+            text(&|i| format!("{}123456789012345678.{:010}", i, i)),
+        ),
+        ("f", text(&|i| format!("{}", i as f64 / 7.0))),
+        (
+            "day",
+            text(&|i| format!("2026-{:02}-{:02}", i % 12 + 1, i % 28 + 1)),
+        ),
+        (
+            "ms",
+            text(&|i| format!("2026-11-01 10:00:{:02}.{:03}000", i % 60, i % 1000)),
+        ),
+        (
+            "ns",
+            text(&|i| format!("2026-11-01 10:{:02}:00.000001", i % 60)),
+        ),
+        ("s", text(&|i| if i % 3 == 0 { "a" } else { "b" }.into())),
+        ("b", text(&|i| (i % 2 == 0).to_string())),
+    ];
+    let columns: Vec<(&str, Vec<Option<&str>>)> = columns
+        .iter()
+        .map(|(n, v)| (*n, v.iter().map(|s| Some(s.as_str())).collect()))
+        .collect();
+    let footer = streamed_equals_in_memory(&meta, "LOAD00000001.parquet", parquet(&columns));
+    use parquet::basic::Encoding;
+    let group = footer.row_group(0);
+    let chunk = |name: &str| {
+        group
+            .columns()
+            .iter()
+            .find(|c| c.column_path().string() == name)
+            .unwrap_or_else(|| panic!("no column {name}"))
+    };
+    for name in [
+        "id",
+        "i8",
+        "i16",
+        "i32",
+        "u32",
+        "d9",
+        "d18",
+        "day",
+        "ms",
+        "ns",
+        "valid_from",
+    ] {
+        assert!(
+            chunk(name)
+                .encodings()
+                .any(|e| e == Encoding::DELTA_BINARY_PACKED),
+            "{name}: {:?}",
+            chunk(name).encodings().collect::<Vec<_>>()
+        );
+    }
+    assert!(
+        chunk("change_seq")
+            .encodings()
+            .any(|e| e == Encoding::DELTA_BYTE_ARRAY)
+    );
+    for name in ["d38", "f", "row_hash"] {
+        assert!(
+            chunk(name).encodings().any(|e| e == Encoding::PLAIN),
+            "{name}"
+        );
+    }
+    for name in ["s", "op", "batch_id"] {
+        assert!(chunk(name).dictionary_page_offset().is_some(), "{name}");
+    }
+    let with_statistics: Vec<String> = group
+        .columns()
+        .iter()
+        .filter(|c| c.statistics().is_some())
+        .map(|c| c.column_path().string())
+        .collect();
+    assert_eq!(with_statistics, ["id", "valid_from", "batch_id"]);
 }
 
 #[test]
