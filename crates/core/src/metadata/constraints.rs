@@ -63,6 +63,15 @@ impl Column {
 impl ColumnType {
     /// Integers, floats and decimals: the types `minimum` and `maximum` apply to.
     pub fn is_numeric(self) -> bool {
+        self.is_integer()
+            || matches!(
+                self,
+                ColumnType::Float32 | ColumnType::Float64 | ColumnType::Decimal128 { .. }
+            )
+    }
+
+    /// Signed and unsigned integers of any width.
+    pub fn is_integer(self) -> bool {
         matches!(
             self,
             ColumnType::Int8
@@ -73,9 +82,6 @@ impl ColumnType {
                 | ColumnType::UInt16
                 | ColumnType::UInt32
                 | ColumnType::UInt64
-                | ColumnType::Float32
-                | ColumnType::Float64
-                | ColumnType::Decimal128 { .. }
         )
     }
 }

@@ -89,18 +89,9 @@ pub(crate) fn props(meta: &TableMetadata) -> WriterProperties {
 /// `DELTA_BINARY_PACKED` applies): decimals up to 18 digits included.
 fn stored_as_integers(t: ColumnType) -> bool {
     match t {
-        ColumnType::Int8
-        | ColumnType::Int16
-        | ColumnType::Int32
-        | ColumnType::Int64
-        | ColumnType::UInt8
-        | ColumnType::UInt16
-        | ColumnType::UInt32
-        | ColumnType::UInt64
-        | ColumnType::Date32
-        | ColumnType::Timestamp(_) => true,
+        ColumnType::Date32 | ColumnType::Timestamp(_) => true,
         ColumnType::Decimal128 { precision, .. } => precision <= 18,
-        _ => false,
+        other => other.is_integer(),
     }
 }
 
