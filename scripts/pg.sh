@@ -80,6 +80,14 @@ fsync = off
 full_page_writes = off
 EOF
   fi
+  # PostgreSQL 15.20 and later load only the logical decoding output
+  # plugins this setting lists; older servers do not know it.
+  settings="$("$BIN/postgres" --describe-config 2>/dev/null || true)"
+  if grep -q '^output_plugin_libraries' <<<"$settings" \
+     && ! grep -q '^output_plugin_libraries' "$DIR/data/postgresql.conf"; then
+    echo "output_plugin_libraries = 'pgoutput, test_decoding, wal2json'" >>"$DIR/data/postgresql.conf"
+    if running; then as_owner "$BIN/pg_ctl" -D "$DIR/data" reload >/dev/null; fi
+  fi
   if running; then
     say "already running on 127.0.0.1:$PORT ($DIR)"
   else
