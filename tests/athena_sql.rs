@@ -158,6 +158,7 @@ fn hostile_names_are_rejected_or_quoted_in_both_dialects() {
         lake_uri: "s3://lake-with-'quote".into(),
     };
     let plan = MergePlan {
+        target: Default::default(),
         database: "union",
         meta: &meta,
         batch_id: "b'1",
@@ -211,6 +212,7 @@ async fn hostile_names_merge_on_duckdb() {
         .await
         .unwrap();
     let plan = MergePlan {
+        target: Default::default(),
         database: "union",
         meta: &meta,
         batch_id: batch,

@@ -2,7 +2,7 @@
 //! bundled replay, one daily execution per day, then once more.
 
 use std::path::Path;
-use tidemark_core::events::RunRequest;
+use tidemark_core::events::ExecutionInput;
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::run_catching_up;
 use tidemark_local::statemachine::ExecutionStatus;
@@ -35,7 +35,7 @@ async fn demo_day_by_day_matches_the_golden_history_and_a_rerun_changes_nothing(
         lake: Some(lake.path().to_path_buf()),
         ..Default::default()
     };
-    let (backend, executions) = run_catching_up(&options, "demo", &RunRequest::default(), 0.0)
+    let (backend, executions) = run_catching_up(&options, "demo", &ExecutionInput::default(), 0.0)
         .await
         .unwrap();
     let names: Vec<&str> = executions.iter().map(|e| e.name.as_str()).collect();
@@ -138,7 +138,7 @@ async fn demo_day_by_day_matches_the_golden_history_and_a_rerun_changes_nothing(
     };
     let ledgers_before = ledgers(&lake);
     drop(backend);
-    let (backend, again) = run_catching_up(&options, "again", &RunRequest::default(), 0.0)
+    let (backend, again) = run_catching_up(&options, "again", &ExecutionInput::default(), 0.0)
         .await
         .unwrap();
     assert_eq!(again.len(), 1);
@@ -172,7 +172,7 @@ async fn a_landing_folder_in_the_dms_layout_runs_in_one_execution() {
         landing: Some(landing.path().to_path_buf()),
         ..Default::default()
     };
-    let (backend, executions) = run_catching_up(&options, "once", &RunRequest::default(), 0.0)
+    let (backend, executions) = run_catching_up(&options, "once", &ExecutionInput::default(), 0.0)
         .await
         .unwrap();
     assert_eq!(executions.len(), 1);
@@ -290,7 +290,7 @@ async fn merges_handed_back_mid_query_resume_in_the_next_invocation_and_match_th
         });
         backend.ports.engine = engine.clone();
         backend
-            .run(&format!("demo-{day}"), &RunRequest::default(), 0.0)
+            .run(&format!("demo-{day}"), &ExecutionInput::default(), 0.0)
             .await
             .unwrap();
         let started = engine

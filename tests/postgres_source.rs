@@ -3,7 +3,7 @@
 //! schema drift reported by the next run. Needs `make pg` (CI runs it).
 
 use std::path::Path;
-use tidemark_core::events::RunRequest;
+use tidemark_core::events::ExecutionInput;
 use tidemark_core::ports::MetadataSource;
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::LocalBackend;
@@ -230,7 +230,7 @@ async fn an_unreachable_source_fails_the_run_as_a_replication_error_that_says_wh
     // Port 9 (discard) on loopback: nothing listens there.
     let backend = open(dir, "postgres://postgres@127.0.0.1:9/none");
     let status = backend
-        .run("down", &RunRequest::default(), 0.0)
+        .run("down", &ExecutionInput::default(), 0.0)
         .await
         .unwrap()
         .status;

@@ -7,7 +7,7 @@
 //! and confirming the slot. Needs `make pg` (CI runs it).
 
 use std::path::{Path, PathBuf};
-use tidemark_core::events::RunRequest;
+use tidemark_core::events::ExecutionInput;
 use tidemark_core::ports::{QueryEngine, SqlValue};
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::LocalBackend;
@@ -156,7 +156,7 @@ fn options(dir: &Path, url: &str) -> LocalOptions {
 async fn run(dir: &Path, url: &str, name: &str) {
     let backend = LocalBackend::open(&options(dir, url)).unwrap();
     let execution = backend
-        .run(name, &RunRequest::default(), 0.0)
+        .run(name, &ExecutionInput::default(), 0.0)
         .await
         .unwrap();
     assert_eq!(execution.status, ExecutionStatus::Succeeded, "{name}");

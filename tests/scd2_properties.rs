@@ -109,8 +109,9 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("a runtime")
 }
 
-/// Merges the case's batches in order, then one of them again; checks the
-/// history against the model after all batches and after the repeat.
+/// Merges the case's batches in order, then one of them again, then rebuilds
+/// the table from all of them; checks the history against the model after
+/// all batches, after the repeat and after the rebuild.
 async fn check_cdc(case: &CdcCase) -> Result<(), TestCaseError> {
     let mut lake = Lake::new(false);
     let mut ids = Vec::new();
@@ -129,9 +130,17 @@ async fn check_cdc(case: &CdcCase) -> Result<(), TestCaseError> {
         .expect("CDC has no guard");
     prop_assert_eq!(
         lake.history().await,
-        expected,
+        expected.clone(),
         "merging batch {} again changed history",
         ids[case.again]
+    );
+    // A rebuild from every change at once, into the next generation, swapped
+    // in: the history the batches gave one by one.
+    lake.rebuild(&case.changes()).await;
+    prop_assert_eq!(
+        lake.history().await,
+        expected,
+        "the rebuild differs from the day-by-day history"
     );
     Ok(())
 }
@@ -353,6 +362,7 @@ async fn the_athena_merge_transpiled_to_duckdb_gives_the_same_history() {
         .iter()
         .map(|id| {
             MergePlan {
+                target: Default::default(),
                 database: "db",
                 meta: &meta,
                 batch_id: id,
@@ -381,7 +391,7 @@ async fn the_athena_merge_transpiled_to_duckdb_gives_the_same_history() {
             via_athena
                 .execute(&format!(
                     "CREATE OR REPLACE VIEW db.t_changes AS SELECT * FROM {}",
-                    duckdb.change_log("db", &meta)
+                    duckdb.change_log("db", &meta, 0)
                 ))
                 .await;
             let i = batch_ids.iter().position(|b| *b == id).unwrap();

@@ -78,7 +78,7 @@ pub async fn run_and_dump(
     let run = backend
         .run(
             execution,
-            &tidemark_core::events::RunRequest::default(),
+            &tidemark_core::events::ExecutionInput::default(),
             0.0,
         )
         .await

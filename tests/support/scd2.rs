@@ -10,11 +10,17 @@ use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicr
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
+use tidemark_core::layout::change_log_prefix;
 use tidemark_core::metadata::TableMetadata;
-use tidemark_core::ports::{QueryEngine, QueryResult, SqlValue};
-use tidemark_core::scd2::{Dialect, ExistingColumn, MergePlan, SnapshotParams};
+use tidemark_core::ports::{Catalog, QueryEngine, QueryResult, SqlValue};
+use tidemark_core::scd2::{
+    Dialect, ExistingColumn, HistoryTarget, MergePlan, SnapshotParams, previous_table_name,
+    staged_table_name,
+};
 use tidemark_core::validate::{normalised_schema, write_parquet};
+use tidemark_local::catalog::FileCatalog;
 use tidemark_local::duckdb::DuckDbEngine;
+use tidemark_local::fs_store::FsStore;
 
 /// `valid_to` of a current row, in the model's seconds.
 pub const OPEN: i64 = 253_402_300_799;
@@ -225,6 +231,8 @@ pub struct Lake {
     meta: TableMetadata,
     snapshot: bool,
     batches: u32,
+    /// Where merges go: the live table of generation 0 until [`Lake::rebuild`].
+    target: HistoryTarget,
 }
 
 impl Lake {
@@ -239,6 +247,7 @@ impl Lake {
             meta: metadata(),
             snapshot,
             batches: 0,
+            target: HistoryTarget::default(),
         }
     }
 
@@ -248,6 +257,7 @@ impl Lake {
 
     fn plan<'a>(&'a self, batch_id: &'a str, extract_time: i64, fraction: f64) -> MergePlan<'a> {
         MergePlan {
+            target: self.target,
             database: "db",
             meta: &self.meta,
             batch_id,
@@ -262,7 +272,11 @@ impl Lake {
     pub fn land(&mut self, changes: &[Change]) -> String {
         self.batches += 1;
         let batch_id = format!("b{:06}", self.batches);
-        let dir = self.dir.path().join(format!("validated/db/t/{batch_id}"));
+        let dir = self
+            .dir
+            .path()
+            .join(change_log_prefix("db", "t", self.target.generation))
+            .join(&batch_id);
         std::fs::create_dir_all(&dir).expect("the batch folder");
         let text = |f: &dyn Fn(&Change) -> Option<String>| -> ArrayRef {
             Arc::new(StringArray::from(changes.iter().map(f).collect::<Vec<_>>()))
@@ -325,6 +339,35 @@ impl Lake {
             }
         }
         Ok(self.run(&plan.merge(d.as_ref())).await)
+    }
+
+    /// What `rebuild` does: every change as one batch of the next generation,
+    /// merged into the staged table, which the file catalog then swaps in.
+    pub async fn rebuild(&mut self, changes: &[Change]) {
+        let generation = self.target.generation + 1;
+        self.target = HistoryTarget {
+            generation,
+            staged: true,
+        };
+        let id = self.land(changes);
+        self.merge(&id, 0, 0.5).await.expect("CDC has no guard");
+        let catalog = FileCatalog {
+            store: Arc::new(FsStore::new(self.root()).expect("the lake folder")),
+            engine: self.engine.clone(),
+        };
+        catalog
+            .swap_history(
+                "db",
+                "t",
+                &staged_table_name("t"),
+                &previous_table_name("t"),
+            )
+            .await
+            .expect("the swap");
+        self.target = HistoryTarget {
+            generation,
+            staged: false,
+        };
     }
 
     /// Runs `sql` (a MERGE in another rendering) for the history table.

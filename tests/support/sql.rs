@@ -22,14 +22,17 @@ fn created_without(plan: &MergePlan, d: &dyn Dialect, column: &str) -> Vec<Exist
         .history_columns(d)
         .into_iter()
         .map(|c| (table.clone(), c.name, c.engine_type));
-    let log = d.change_log_table(plan.meta).into_iter().flat_map(|log| {
-        plan.meta
-            .columns
-            .iter()
-            .map(|c| c.name.clone())
-            .chain(CHANGE_LOG_CONTROL_COLUMNS.map(String::from))
-            .map(move |name| (log.clone(), name, String::new()))
-    });
+    let log = d
+        .change_log_table(plan.meta, 0)
+        .into_iter()
+        .flat_map(|log| {
+            plan.meta
+                .columns
+                .iter()
+                .map(|c| c.name.clone())
+                .chain(CHANGE_LOG_CONTROL_COLUMNS.map(String::from))
+                .map(move |name| (log.clone(), name, String::new()))
+        });
     history
         .chain(log)
         .filter(|(_, name, _)| name != column)
@@ -57,6 +60,7 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
     ] {
         let meta = demo_metadata(table);
         let plan = MergePlan {
+            target: Default::default(),
             database: "demo",
             meta: &meta,
             batch_id: "b000002",
@@ -66,6 +70,7 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
     }
     let meta = demo_metadata("orders");
     let plan = MergePlan {
+        target: Default::default(),
         database: "demo",
         meta: &meta,
         batch_id: "b000002",

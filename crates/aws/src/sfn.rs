@@ -8,7 +8,7 @@
 use crate::error::{describe, is_code};
 use aws_sdk_sfn::Client;
 use chrono::NaiveDate;
-use tidemark_core::events::RunRequest;
+use tidemark_core::events::{RunPlan, RunRequest};
 use xxhash_rust::xxh3::xxh3_64;
 
 /// What `tidemark rerun` did.
@@ -71,9 +71,12 @@ impl Reruns {
     }
 
     /// Starts the execution named [`execution_name`], unless it exists.
+    /// The request must pass the plan's rules that need no configuration
+    /// (the first step checks the table names against it).
     pub async fn submit(&self, request: &RunRequest, name: &str) -> Result<Submitted, String> {
-        request.check()?;
-        let input = serde_json::to_string(request).map_err(|e| e.to_string())?;
+        let input = request.to_input();
+        RunPlan::build(&input, None, chrono::Utc::now().date_naive())?;
+        let input = input.to_json();
         match self
             .client
             .start_execution()
@@ -144,13 +147,13 @@ impl Reruns {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tidemark_core::events::RunMode;
+    use tidemark_core::events::{RunMode, TableSelection};
 
     #[test]
     fn names_depend_on_the_request_the_day_and_the_attempt_only() {
         let day = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
         let a = RunRequest {
-            tables: Some(vec!["orders".into()]),
+            tables: Some(TableSelection::Named(vec!["orders".into()])),
             ..RunRequest::default()
         };
         let name = execution_name(&a, day, 1);
@@ -163,7 +166,7 @@ mod tests {
         assert_ne!(name, execution_name(&a, day, 2));
         assert_ne!(name, execution_name(&a, day.succ_opt().unwrap(), 1));
         let b = RunRequest {
-            mode: RunMode::Rebuild,
+            mode: Some(RunMode::Rebuild),
             ..a.clone()
         };
         assert_ne!(name, execution_name(&b, day, 1));

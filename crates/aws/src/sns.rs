@@ -60,6 +60,11 @@ pub fn chatbot_message(alert: &Alert) -> serde_json::Value {
                 lines.push(line);
             }
             TableStatus::Succeeded => lines.push(format!("• `{}` succeeded", t.table)),
+            TableStatus::Skipped => lines.push(format!(
+                "• `{}` skipped: {}",
+                t.table,
+                t.message.as_deref().unwrap_or("another run holds it")
+            )),
         }
     }
     if let Some(r) = &alert.replication {
@@ -71,7 +76,12 @@ pub fn chatbot_message(alert: &Alert) -> serde_json::Value {
         "description": lines.join("\n"),
     });
     if alert.failed {
-        content["nextSteps"] = json!([format!("Rerun: `{}`", alert.rerun)]);
+        let steps: Vec<String> = alert
+            .rerun
+            .lines()
+            .map(|c| format!("Rerun: `{c}`"))
+            .collect();
+        content["nextSteps"] = json!(steps);
     }
     json!({
         "version": "1.0",

@@ -16,7 +16,7 @@ use aws_smithy_types::body::SdkBody;
 use serde_json::{Value, json};
 use tidemark_aws::dms::{CdcLatency, DmsMode, DmsReplication, DmsReplicationRef};
 use tidemark_core::error::ErrorName;
-use tidemark_core::events::{RunRequest, StartReplicationEvent};
+use tidemark_core::events::{ExecutionInput, StartReplicationEvent};
 use tidemark_core::ports::Replication;
 
 const TASK: &str = "arn:aws:dms:eu-west-2:123456789012:task:CDC";
@@ -74,8 +74,9 @@ fn describe_task(arn: &str) -> Value {
 
 fn event(started_at: &str) -> StartReplicationEvent {
     StartReplicationEvent {
-        request: RunRequest::default(),
+        input: ExecutionInput::default(),
         started_at: Some(started_at.into()),
+        previous: None,
     }
 }
 

@@ -12,7 +12,7 @@ use support::Emulator;
 use support::demo::{day_files, days, workspace};
 use tidemark_aws::backend::s3_client;
 use tidemark_aws::s3::{S3Location, S3Store};
-use tidemark_core::events::{ExtractMetadataEvent, RunRequest, ValidateEvent, ValidateOutput};
+use tidemark_core::events::{ExtractMetadataEvent, RunPlan, ValidateEvent, ValidateOutput};
 use tidemark_core::ports::{ObjectStore, Ports};
 use tidemark_core::steps::{extract_metadata, validate_landed};
 use tidemark_local::{LocalBackend, LocalOptions};
@@ -29,7 +29,14 @@ async fn validate(ports: &Ports) -> Vec<Result<ValidateOutput, String>> {
     let work = extract_metadata(
         ports,
         ExtractMetadataEvent {
-            request: RunRequest::default(),
+            plan: RunPlan::scheduled(
+                ports
+                    .config
+                    .table_names()
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
+            ),
         },
     )
     .await

@@ -33,6 +33,56 @@ pub struct ConfigArgs {
     pub lake: Option<PathBuf>,
 }
 
+/// What an execution does: the same options for `run` and `rerun`, sent as
+/// the execution input whose rules the first step applies (docs/reruns.md).
+#[derive(clap::Args, Clone)]
+pub struct PlanArgs {
+    /// Tables to run, comma-separated, or `*` for every table (default: every
+    /// table; rebuild and reload need them named).
+    #[arg(long, value_delimiter = ',')]
+    pub tables: Option<Vec<String>>,
+    /// incremental (what landed since the last run), reprocess (validate again
+    /// what was quarantined on --from..--to, and merge it), rebuild (recompute
+    /// history from every landed file) or reload (a fresh full load, then rebuild).
+    #[arg(long, value_parser = parse_mode)]
+    pub mode: Option<tidemark_core::events::RunMode>,
+    /// First landing date for `reprocess` (YYYY-MM-DD).
+    #[arg(long)]
+    pub from: Option<chrono::NaiveDate>,
+    /// Last landing date for `reprocess` (YYYY-MM-DD).
+    #[arg(long)]
+    pub to: Option<chrono::NaiveDate>,
+}
+
+impl PlanArgs {
+    pub fn request(&self, attempt: Option<u32>) -> tidemark_core::events::RunRequest {
+        use tidemark_core::events::TableSelection;
+        tidemark_core::events::RunRequest {
+            tables: self.tables.clone().map(|t| {
+                if t == ["*"] {
+                    TableSelection::all()
+                } else {
+                    TableSelection::Named(t)
+                }
+            }),
+            mode: self.mode,
+            from: self.from,
+            to: self.to,
+            attempt,
+        }
+    }
+}
+
+fn parse_mode(s: &str) -> Result<tidemark_core::events::RunMode, String> {
+    use tidemark_core::events::RunMode;
+    RunMode::parse(s).ok_or_else(|| {
+        format!(
+            "{s:?} is not a mode: {}",
+            RunMode::ALL.map(RunMode::as_str).join(", ")
+        )
+    })
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the daily pipeline locally (the state machine, in-process).

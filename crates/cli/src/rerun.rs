@@ -1,11 +1,12 @@
 //! `tidemark rerun` and `tidemark runs`: manual executions of the deployed
 //! state machine, and the recent ones.
 
+use crate::PlanArgs;
 use anyhow::{Context, bail};
-use chrono::{NaiveDate, Utc};
+use chrono::Utc;
 use std::process::ExitCode;
 use tidemark_aws::sfn::{Reruns, execution_name};
-use tidemark_core::events::{RunMode, RunRequest};
+use tidemark_core::events::RunPlan;
 
 #[derive(clap::Args)]
 pub struct StateMachineArgs {
@@ -18,23 +19,15 @@ pub struct StateMachineArgs {
 pub struct RerunArgs {
     #[command(flatten)]
     target: StateMachineArgs,
-    /// Tables to run, comma-separated (default: every configured table).
-    #[arg(long, value_delimiter = ',')]
-    tables: Option<Vec<String>>,
-    /// incremental (what landed since the last run), reprocess (merge again the
-    /// changes of --from..--to) or rebuild (recompute history from every landed file).
-    #[arg(long, default_value = "incremental", value_parser = parse_mode)]
-    mode: RunMode,
-    /// First day of the changes to reprocess (YYYY-MM-DD).
-    #[arg(long)]
-    from: Option<NaiveDate>,
-    /// Last day of the changes to reprocess (YYYY-MM-DD).
-    #[arg(long)]
-    to: Option<NaiveDate>,
+    #[command(flatten)]
+    plan: PlanArgs,
     /// The same rerun a second time on one day: raise the attempt (a repeated
     /// submit with the same attempt starts nothing and names the first).
     #[arg(long, default_value_t = 1)]
     attempt: u32,
+    /// Print the execution's name and input, and start nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(clap::Args)]
@@ -44,11 +37,6 @@ pub struct RunsArgs {
     /// How many executions to list.
     #[arg(long, default_value_t = 20)]
     limit: i32,
-}
-
-fn parse_mode(s: &str) -> Result<RunMode, String> {
-    serde_json::from_value(serde_json::Value::String(s.to_string()))
-        .map_err(|_| format!("{s:?} is not a mode: incremental, reprocess or rebuild"))
 }
 
 async fn reruns(args: &StateMachineArgs) -> anyhow::Result<Reruns> {
@@ -66,16 +54,20 @@ async fn reruns(args: &StateMachineArgs) -> anyhow::Result<Reruns> {
 }
 
 pub async fn rerun(args: RerunArgs) -> anyhow::Result<ExitCode> {
-    let request = RunRequest {
-        tables: args.tables,
-        mode: args.mode,
-        from: args.from,
-        to: args.to,
-    };
-    if let Err(e) = request.check() {
+    let request = args
+        .plan
+        .request((args.attempt > 1).then_some(args.attempt));
+    let today = Utc::now().date_naive();
+    if let Err(e) = RunPlan::build(&request.to_input(), None, today) {
         bail!("{e}");
     }
-    let name = execution_name(&request, Utc::now().date_naive(), args.attempt);
+    let name = execution_name(&request, today, args.attempt);
+    if args.dry_run {
+        println!("{name}");
+        println!("  input: {}", request.to_input().to_json());
+        println!("  (dry run: nothing was started)");
+        return Ok(ExitCode::SUCCESS);
+    }
     let submitted = reruns(&args.target)
         .await?
         .submit(&request, &name)

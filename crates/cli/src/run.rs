@@ -1,7 +1,7 @@
-use crate::ConfigArgs;
+use crate::{ConfigArgs, PlanArgs};
 use chrono::NaiveDate;
 use std::process::ExitCode;
-use tidemark_core::events::{RunMode, RunRequest, TableStatus};
+use tidemark_core::events::TableStatus;
 use tidemark_core::layout::LakeLayout;
 use tidemark_core::run_record::RunRecord;
 use tidemark_local::LocalOptions;
@@ -20,17 +20,8 @@ pub struct RunArgs {
     /// replay source. Needs wal_level=logical and wal2json; `make pg` starts one.
     #[arg(long, env = "TIDEMARK_SOURCE", conflicts_with = "landing")]
     source: Option<String>,
-    /// Only these tables (comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    tables: Option<Vec<String>>,
-    #[arg(long, value_enum, default_value = "incremental")]
-    mode: Mode,
-    /// First day for `reprocess` (YYYY-MM-DD).
-    #[arg(long)]
-    from: Option<NaiveDate>,
-    /// Last day for `reprocess` (YYYY-MM-DD).
-    #[arg(long)]
-    to: Option<NaiveDate>,
+    #[command(flatten)]
+    plan: PlanArgs,
     /// Replay source: deliver the days up to and including this one (default: all).
     #[arg(long)]
     through: Option<NaiveDate>,
@@ -42,13 +33,6 @@ pub struct RunArgs {
     name: Option<String>,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum Mode {
-    Incremental,
-    Reprocess,
-    Rebuild,
-}
-
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let options = LocalOptions {
         config_path: args.config.config.clone(),
@@ -57,21 +41,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         replay_through: args.through,
         source: args.source.clone(),
     };
-    let request = RunRequest {
-        tables: args.tables.clone(),
-        mode: match args.mode {
-            Mode::Incremental => RunMode::Incremental,
-            Mode::Reprocess => RunMode::Reprocess,
-            Mode::Rebuild => RunMode::Rebuild,
-        },
-        from: args.from,
-        to: args.to,
-    };
+    let input = args.plan.request(None).to_input();
     let name = args
         .name
         .clone()
         .unwrap_or_else(|| format!("run-{}", chrono::Utc::now().format("%Y%m%dT%H%M%S")));
-    let (backend, executions) = run_catching_up(&options, &name, &request, args.time_scale).await?;
+    let (backend, executions) = run_catching_up(&options, &name, &input, args.time_scale).await?;
     let config = &backend.ports.config;
     let layout = LakeLayout {
         database: &config.source.database,
@@ -120,6 +95,7 @@ fn print_record(r: &RunRecord) {
     let status = match r.status {
         Some(TableStatus::Succeeded) => "ok",
         Some(TableStatus::Failed) => "FAILED",
+        Some(TableStatus::Skipped) => "skipped",
         None => "unfinished",
     };
     println!(

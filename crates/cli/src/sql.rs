@@ -65,6 +65,7 @@ pub fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
         max_delete_fraction: table.max_delete_fraction,
     });
     let plan = MergePlan {
+        target: Default::default(),
         database: &config.source.database,
         meta: &meta,
         batch_id: &args.batch,

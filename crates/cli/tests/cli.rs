@@ -210,3 +210,98 @@ fn validate_lints_the_corpus_good_files_pass_bad_files_fail() {
     assert_eq!(line["findings"]["counts"][0]["rule"], "enum");
     assert_eq!(line["findings"]["sample"][0]["row"], 2);
 }
+
+/// The demo copied into `dir`, with orders' `on_invalid` set to `continue`
+/// (so its malformed file does not fail every run).
+fn demo_copy(dir: &Path) -> PathBuf {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                copy(&entry.path(), &to.join(entry.file_name()));
+            } else {
+                std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+            }
+        }
+    }
+    let demo = workspace().join("examples/demo");
+    copy(&demo.join("metadata"), &dir.join("metadata"));
+    copy(&demo.join("replay"), &dir.join("replay"));
+    let config = std::fs::read_to_string(demo.join("tidemark.toml"))
+        .unwrap()
+        .replace("on_invalid = \"fail\"", "on_invalid = \"continue\"");
+    let path = dir.join("tidemark.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+#[test]
+fn a_breaking_drift_alerts_with_a_rebuild_command_that_makes_the_table_healthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo_copy(dir.path());
+    let lake = dir.path().join("lake");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--lake",
+            lake.to_str().unwrap(),
+            "--time-scale",
+            "0",
+        ];
+        args.extend_from_slice(extra);
+        tidemark(&args)
+    };
+    let out = run(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // The source widened orders.amount: history cannot absorb a new type.
+    let meta_path = dir.path().join("metadata/orders.json");
+    let meta = std::fs::read_to_string(&meta_path)
+        .unwrap()
+        .replace("decimal128(12,2)", "decimal128(14,2)");
+    std::fs::write(&meta_path, meta).unwrap();
+    let out = run(&["--name", "drift"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let alert: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(lake.join("alerts/drift.json")).unwrap())
+            .unwrap();
+    assert!(
+        alert.to_string().contains("Tidemark.SchemaDrift"),
+        "{alert:#}"
+    );
+    let rerun = alert["rerun"].as_str().unwrap();
+    assert!(rerun.ends_with("--tables orders --mode rebuild"), "{rerun}");
+
+    // The alert's command, as a person would paste it.
+    let mut words = rerun.split_whitespace();
+    assert_eq!(words.next(), Some("tidemark"));
+    let mut args: Vec<&str> = words.collect();
+    args.extend(["--time-scale", "0"]);
+    let out = tidemark(&args);
+    assert!(out.status.success(), "{rerun}: {}", text(&out));
+    assert!(text(&out).contains("orders           ok"), "{}", text(&out));
+
+    // Healthy: the next daily run succeeds, and the history kept every version.
+    let out = run(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = tidemark(&[
+        "history",
+        "orders",
+        "--key",
+        "order_id=101",
+        "--config",
+        config.to_str().unwrap(),
+        "--lake",
+        lake.to_str().unwrap(),
+    ]);
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert_eq!(
+        shown.lines().filter(|l| l.starts_with("101 ")).count(),
+        3,
+        "{shown}"
+    );
+}

@@ -1,7 +1,7 @@
 //! Alerts: one per failed run (or a success summary when configured), with
 //! what failed, why, where to look, and the exact command to rerun.
 
-use crate::events::{ReplicationStatus, RunRequest, TableStatus};
+use crate::events::{ExecutionInput, ReplicationStatus, TableStatus};
 use crate::run_record::RunRecord;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
@@ -32,7 +32,9 @@ pub struct Alert {
     pub run_id: String,
     pub database: String,
     pub failed: bool,
-    pub request: RunRequest,
+    /// The execution input, as it arrived.
+    #[serde(default)]
+    pub input: ExecutionInput,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replication: Option<ReplicationStatus>,
     pub tables: Vec<AlertTable>,
@@ -87,13 +89,22 @@ impl Alert {
                 TableStatus::Succeeded => {
                     let _ = writeln!(out, "✓ {}.{}", self.database, t.table);
                 }
+                TableStatus::Skipped => {
+                    let _ = writeln!(
+                        out,
+                        "- {}.{} skipped: {}",
+                        self.database,
+                        t.table,
+                        t.message.as_deref().unwrap_or("another run holds it")
+                    );
+                }
             }
         }
         if let Some(r) = &self.replication {
             let _ = writeln!(out, "\nreplication: {} ({})", r.state, r.message);
         }
         if self.failed {
-            let _ = writeln!(out, "\nrerun: {}", self.rerun);
+            let _ = writeln!(out, "\nrerun: {}", self.rerun.replace('\n', "\n       "));
         }
         out
     }
@@ -118,7 +129,9 @@ impl Alert {
             }
         }
         if self.failed {
-            let _ = write!(text, "\nRerun: `{}`", self.rerun);
+            for command in self.rerun.lines() {
+                let _ = write!(text, "\nRerun: `{command}`");
+            }
         }
         serde_json::json!({ "text": text })
     }

@@ -140,16 +140,33 @@ pub struct PipelineSettings {
     /// How long a table's merge lease lasts before another run may take it over.
     #[serde(default = "default_lease_seconds")]
     pub lease_seconds: u64,
+    /// How long one execution waits for the replication to be ready (a
+    /// reload) before it fails as `Tidemark.Timeout`.
+    #[serde(default = "default_replication_wait_seconds")]
+    pub replication_wait_seconds: u64,
+    /// How many times the state machine may call merge-history for one table
+    /// in one execution (one batch, or one wait for a long MERGE, each) before
+    /// the table fails as `Tidemark.Timeout`.
+    #[serde(default = "default_max_merge_invocations")]
+    pub max_merge_invocations: u32,
 }
 
 fn default_lease_seconds() -> u64 {
     900
+}
+fn default_replication_wait_seconds() -> u64 {
+    4 * 3600
+}
+fn default_max_merge_invocations() -> u32 {
+    500
 }
 
 impl Default for PipelineSettings {
     fn default() -> Self {
         PipelineSettings {
             lease_seconds: default_lease_seconds(),
+            replication_wait_seconds: default_replication_wait_seconds(),
+            max_merge_invocations: default_max_merge_invocations(),
         }
     }
 }
@@ -210,6 +227,11 @@ impl PipelineConfig {
         Ok(())
     }
 
+    /// The configured table names, in order.
+    pub fn table_names(&self) -> Vec<&str> {
+        self.tables.iter().map(|t| t.name.as_str()).collect()
+    }
+
     pub fn table(&self, name: &str) -> Option<&TableConfig> {
         self.tables.iter().find(|t| t.name == name)
     }
@@ -238,6 +260,8 @@ mod tests {
         assert!(!c.tables[0].allow_unexpected);
         assert_eq!(c.source.csv_null_value, "");
         assert_eq!(c.pipeline.lease_seconds, 900);
+        assert_eq!(c.pipeline.replication_wait_seconds, 14400);
+        assert_eq!(c.pipeline.max_merge_invocations, 500);
     }
 
     #[test]

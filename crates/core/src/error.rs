@@ -32,10 +32,13 @@ pub enum ErrorName {
     /// Another run holds the table's lease.
     #[serde(rename = "Tidemark.Concurrency")]
     Concurrency,
+    /// A bounded wait or loop ran out.
+    #[serde(rename = "Tidemark.Timeout")]
+    Timeout,
 }
 
 impl ErrorName {
-    pub const ALL: [ErrorName; 7] = [
+    pub const ALL: [ErrorName; 8] = [
         ErrorName::Transient,
         ErrorName::InvalidInput,
         ErrorName::SchemaDrift,
@@ -43,6 +46,7 @@ impl ErrorName {
         ErrorName::Replication,
         ErrorName::Merge,
         ErrorName::Concurrency,
+        ErrorName::Timeout,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,6 +58,7 @@ impl ErrorName {
             ErrorName::Replication => "Tidemark.Replication",
             ErrorName::Merge => "Tidemark.Merge",
             ErrorName::Concurrency => "Tidemark.Concurrency",
+            ErrorName::Timeout => "Tidemark.Timeout",
         }
     }
 
@@ -127,6 +132,19 @@ pub enum Error {
         owner: String,
         expires_at: String,
     },
+    /// A bounded wait or loop of the state machine ran out.
+    #[error(
+        "{step}{}: gave up after {waited_seconds} s and {attempts} attempt(s), the bound set by [pipeline] {setting} = {bound}",
+        table.as_deref().map(|t| format!(" of {t}")).unwrap_or_default()
+    )]
+    Timeout {
+        step: &'static str,
+        table: Option<String>,
+        waited_seconds: u64,
+        attempts: u32,
+        setting: &'static str,
+        bound: u64,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -154,6 +172,7 @@ impl Error {
             }
             Error::Merge { .. } | Error::Engine(_) => ErrorName::Merge,
             Error::Concurrency { .. } => ErrorName::Concurrency,
+            Error::Timeout { .. } => ErrorName::Timeout,
             Error::Store(StoreError::PreconditionFailed { .. }) => ErrorName::Concurrency,
             Error::Transient(_) | Error::Store(StoreError::Io { .. }) | Error::Notify(_) => {
                 ErrorName::Transient

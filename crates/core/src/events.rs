@@ -4,81 +4,9 @@
 
 use crate::config::TableMode;
 use crate::metadata::Drift;
+pub use crate::run_plan::{ExecutionInput, RunMode, RunPlan, RunRequest, TableSelection};
 use crate::validate::OpCounts;
 use serde::{Deserialize, Serialize};
-
-/// What an execution does: the daily schedule sends `{}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum RunMode {
-    /// Consume what landed since the last run.
-    #[default]
-    Incremental,
-    /// Merge again the batches whose changes fall in `from`..`to` (idempotent).
-    Reprocess,
-    /// Recompute the table's history from every landed file.
-    Rebuild,
-}
-
-/// An execution's input.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RunRequest {
-    /// Tables to process; all configured tables when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tables: Option<Vec<String>>,
-    #[serde(default)]
-    pub mode: RunMode,
-    /// Inclusive date range (`YYYY-MM-DD`) for `reprocess`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<chrono::NaiveDate>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<chrono::NaiveDate>,
-}
-
-impl RunMode {
-    /// The name executions and `tidemark rerun --mode` use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunMode::Incremental => "incremental",
-            RunMode::Reprocess => "reprocess",
-            RunMode::Rebuild => "rebuild",
-        }
-    }
-}
-
-impl RunRequest {
-    /// The rules an execution input must meet, checked before it is submitted.
-    pub fn check(&self) -> Result<(), String> {
-        if let Some(tables) = &self.tables {
-            if tables.is_empty() {
-                return Err("--tables names no table (leave it out to run every table)".into());
-            }
-            for t in tables {
-                crate::metadata::check_identifier(t).map_err(|e| format!("--tables: {e}"))?;
-            }
-        }
-        match (self.mode, self.from, self.to) {
-            (RunMode::Reprocess, Some(from), Some(to)) if from > to => {
-                Err(format!("--from {from} is after --to {to}"))
-            }
-            (RunMode::Reprocess, Some(_), Some(_)) => Ok(()),
-            (RunMode::Reprocess, _, _) => Err(
-                "--mode reprocess needs --from and --to (the dates of the changes to merge again)"
-                    .into(),
-            ),
-            (_, None, None) => Ok(()),
-            (mode, _, _) => Err(format!(
-                "--from and --to apply to --mode reprocess only, not {}",
-                mode.as_str()
-            )),
-        }?;
-        if self.mode == RunMode::Rebuild && self.tables.is_none() {
-            return Err("--mode rebuild recomputes history from every landed file: name the --tables to rebuild".into());
-        }
-        Ok(())
-    }
-}
 
 /// The replication's health, and whether the pipeline may go on.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,20 +23,39 @@ pub struct ReplicationStatus {
     pub message: String,
 }
 
-/// Input of `start-replication`.
+/// Input of `start-replication`, the first step: it builds the run plan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StartReplicationEvent {
-    pub request: RunRequest,
+    /// The execution input (`$`), which the first call turns into the plan.
+    #[serde(default)]
+    pub input: ExecutionInput,
     /// When the execution started (RFC 3339, `$$.Execution.StartTime`): a
     /// snapshot reload that started after it belongs to this run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
+    /// This step's output from the last call, while the state machine waits
+    /// for the replication to be ready: the plan is not built again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<StartReplicationOutput>,
+}
+
+/// Output of `start-replication`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StartReplicationOutput {
+    pub plan: RunPlan,
+    pub status: ReplicationStatus,
+    /// How long this execution has waited for the replication so far, and
+    /// how many times the step was called.
+    #[serde(default)]
+    pub waited_seconds: u64,
+    #[serde(default)]
+    pub calls: u32,
 }
 
 /// Input of `extract-metadata`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExtractMetadataEvent {
-    pub request: RunRequest,
+    pub plan: RunPlan,
 }
 
 /// One table's work for this run (an item of the Map state).
@@ -142,6 +89,10 @@ pub struct ValidateEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValidateOutput {
     pub table: String,
+    /// The history generation the batches belong to: the live one, or for a
+    /// rebuild the next (merged into the staged table, then swapped in).
+    #[serde(default)]
+    pub generation: u32,
     /// The batches to merge, oldest first (empty: nothing new landed).
     pub batches: Vec<String>,
     pub files_landed: u64,
@@ -183,6 +134,14 @@ pub struct MergeOutput {
     /// handed back (Athena): this invocation waits for it instead of starting another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub running_query: Option<String>,
+    /// Invocations of merge-history for this table so far, and when the first began.
+    #[serde(default)]
+    pub invocations: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// A rebuild's history was swapped in by this run.
+    #[serde(default)]
+    pub rebuilt: bool,
 }
 
 /// Input of `publish-catalog`.
@@ -200,6 +159,8 @@ pub struct PublishEvent {
 pub enum TableStatus {
     Succeeded,
     Failed,
+    /// Another execution held the table (a scheduled run): the next run picks it up.
+    Skipped,
 }
 
 /// A table's outcome in this run: what the Map state collects.
@@ -219,7 +180,12 @@ pub struct TableResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NotifyEvent {
     pub run_id: String,
-    pub request: RunRequest,
+    /// The execution input, as it arrived (echoed in the alert).
+    #[serde(default)]
+    pub input: ExecutionInput,
+    /// Absent when the input was refused before a plan existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<RunPlan>,
     #[serde(default)]
     pub replication: Option<ReplicationStatus>,
     pub results: Vec<TableResult>,

@@ -7,14 +7,31 @@ pub struct LakeLayout<'a> {
     pub database: &'a str,
 }
 
-impl LakeLayout<'_> {
-    /// Normalised files of all batches of a table: the table's change log.
-    pub fn validated_prefix(&self, table: &str) -> String {
-        format!("validated/{}/{table}/", self.database)
+/// Where the normalised files of a table's history generation live, one
+/// folder per batch: the generation's change log. Generation 0 (every table
+/// until its first rebuild) is `validated/<database>/<table>/`; a rebuild's
+/// generation n is `validated/<database>/<table>.g<n>/`, beside it rather
+/// than inside it, so no reader of one generation sees another's files.
+pub fn change_log_prefix(database: &str, table: &str, generation: u32) -> String {
+    match generation {
+        0 => format!("validated/{database}/{table}/"),
+        n => format!("validated/{database}/{table}.g{n}/"),
     }
-    pub fn validated_key(&self, table: &str, batch: &str, landed_name: &str) -> String {
+}
+
+impl LakeLayout<'_> {
+    pub fn validated_key(
+        &self,
+        table: &str,
+        generation: u32,
+        batch: &str,
+        landed_name: &str,
+    ) -> String {
         let stem = landed_name.split('.').next().unwrap_or(landed_name);
-        format!("{}{batch}/{stem}.parquet", self.validated_prefix(table))
+        format!(
+            "{}{batch}/{stem}.parquet",
+            change_log_prefix(self.database, table, generation)
+        )
     }
     pub fn quarantine_key(&self, table: &str, batch: &str, landed_name: &str) -> String {
         format!("quarantine/{}/{table}/{batch}/{landed_name}", self.database)

@@ -81,6 +81,26 @@ impl Lease {
         }
     }
 
+    /// Gives the lease back after the work it guarded, and returns that
+    /// work's result: the work's own error wins over a failed release (which
+    /// only delays the next run until the lease expires).
+    pub async fn release_after<T>(
+        self,
+        store: &dyn ObjectStore,
+        result: Result<T, Error>,
+    ) -> Result<T, Error> {
+        let key = self.key.clone();
+        match (result, self.release(store).await) {
+            (Err(e), Err(release)) => {
+                tracing::warn!(lease = %key, error = %release, "the lease was not released; it expires on its own");
+                Err(e)
+            }
+            (Err(e), Ok(())) => Err(e),
+            (Ok(_), Err(release)) => Err(release),
+            (Ok(value), Ok(())) => Ok(value),
+        }
+    }
+
     /// Gives the lease back (only if it is still ours).
     pub async fn release(self, store: &dyn ObjectStore) -> Result<(), Error> {
         match store.delete(&self.key, &self.etag).await {

@@ -4,8 +4,10 @@
 
 use crate::error::{Error, StoreError};
 use crate::ports::{Condition, ObjectInfo, ObjectStore};
+use crate::run_plan::RunMode;
 use crate::validate::OpCounts;
 use bytes::Bytes;
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
@@ -19,6 +21,9 @@ pub enum BatchStatus {
     /// Rejected by the table's `on_invalid = "fail"` policy. Its files are not
     /// consumed: the next run checks them again.
     Failed,
+    /// Validated for a rebuild that was started again under other metadata:
+    /// never merged, superseded by the new attempt's batches.
+    Abandoned,
 }
 
 /// A landed file as a batch consumed it. A rewritten file (new ETag) is a new file.
@@ -35,6 +40,13 @@ pub struct Batch {
     pub id: String,
     pub status: BatchStatus,
     pub run_id: String,
+    /// The run mode that validated it: a `reprocess` batch re-consumes files
+    /// an earlier batch quarantined (which run reprocessed a file).
+    #[serde(default)]
+    pub mode: RunMode,
+    /// The history generation it belongs to (see [`Ledger::generation`]).
+    #[serde(default)]
+    pub generation: u32,
     pub metadata_version: u32,
     pub files: Vec<ConsumedFile>,
     pub ops: OpCounts,
@@ -45,18 +57,42 @@ pub struct Batch {
     pub merged_at: Option<String>,
 }
 
+/// A rebuild whose new history generation the ledger already records as
+/// live, while the engine may still show the old table: whoever next holds
+/// the table's lease completes the swap before anything else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingSwap {
+    /// The rebuilt history table (in the history database) to swap in.
+    pub staged_table: String,
+    pub run_id: String,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ledger {
     pub batches: Vec<Batch>,
+    /// The live history generation. A rebuild validates every landed file
+    /// again into generation + 1 and merges it into a staged table; the swap
+    /// makes that generation live. Batches of other generations are kept as
+    /// the record, but only the live generation's are consumed or merged.
+    #[serde(default)]
+    pub generation: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swap: Option<PendingSwap>,
 }
 
 impl Ledger {
-    /// Landed files no validated or merged batch has consumed.
-    pub fn unconsumed<'a>(&self, landed: &'a [ObjectInfo]) -> Vec<&'a ObjectInfo> {
-        let consumed: BTreeSet<(&str, &str)> = self
-            .batches
+    /// Batches of `generation`, oldest first.
+    pub fn batches_of(&self, generation: u32) -> impl Iterator<Item = &Batch> {
+        self.batches
             .iter()
-            .filter(|b| b.status != BatchStatus::Failed)
+            .filter(move |b| b.generation == generation)
+    }
+
+    /// Landed files no validated or merged batch of `generation` has consumed.
+    pub fn unconsumed<'a>(&self, landed: &'a [ObjectInfo], generation: u32) -> Vec<&'a ObjectInfo> {
+        let consumed: BTreeSet<(&str, &str)> = self
+            .batches_of(generation)
+            .filter(|b| matches!(b.status, BatchStatus::Validated | BatchStatus::Merged))
             .flat_map(|b| b.files.iter().map(|f| (f.key.as_str(), f.etag.as_str())))
             .collect();
         landed
@@ -65,17 +101,67 @@ impl Ledger {
             .collect()
     }
 
+    /// Landed files whose latest consumption in `generation` quarantined them
+    /// (a batch that went on without them), with the date that batch was
+    /// validated: what `reprocess` validates again.
+    pub fn quarantined<'a>(
+        &self,
+        landed: &'a [ObjectInfo],
+        generation: u32,
+    ) -> Vec<(&'a ObjectInfo, Option<NaiveDate>)> {
+        landed
+            .iter()
+            .filter_map(|o| {
+                let (batch, file) = self
+                    .batches_of(generation)
+                    .filter(|b| matches!(b.status, BatchStatus::Validated | BatchStatus::Merged))
+                    .flat_map(|b| b.files.iter().map(move |f| (b, f)))
+                    .filter(|(_, f)| f.key == o.key && f.etag == o.etag)
+                    .last()?;
+                let validated = chrono::DateTime::parse_from_rfc3339(&batch.validated_at)
+                    .ok()
+                    .map(|t| t.date_naive());
+                (!file.accepted).then_some((o, validated))
+            })
+            .collect()
+    }
+
+    /// The batches of `generation` validated but not merged yet, oldest first.
+    pub fn pending(&self, generation: u32) -> Vec<String> {
+        self.batches_of(generation)
+            .filter(|b| b.status == BatchStatus::Validated)
+            .map(|b| b.id.clone())
+            .collect()
+    }
+
+    /// Sets aside the batches of `generation` that were not validated with
+    /// `metadata_version` (a rebuild started again under other metadata):
+    /// their files are validated again. Returns whether any was.
+    pub fn abandon_other_versions(&mut self, generation: u32, metadata_version: u32) -> bool {
+        let mut any = false;
+        for b in self.batches.iter_mut().filter(|b| {
+            b.generation == generation
+                && b.metadata_version != metadata_version
+                && b.status != BatchStatus::Abandoned
+        }) {
+            b.status = BatchStatus::Abandoned;
+            any = true;
+        }
+        any
+    }
+
     pub fn batch(&self, id: &str) -> Option<&Batch> {
         self.batches.iter().find(|b| b.id == id)
     }
 
-    /// The id for a new batch over `files`. A rerun over exactly the files of
-    /// the last failed batch reuses its id, so repeated failures do not pile up.
-    pub fn next_batch_id(&self, files: &[&ObjectInfo]) -> String {
+    /// The id for a new batch over `files`: ids count every batch of every
+    /// generation. A rerun over exactly the files of the last failed batch
+    /// reuses its id, so repeated failures do not pile up.
+    pub fn next_batch_id(&self, files: &[&ObjectInfo], generation: u32) -> String {
         if let Some(last) = self
             .batches
             .last()
-            .filter(|b| b.status == BatchStatus::Failed)
+            .filter(|b| b.status == BatchStatus::Failed && b.generation == generation)
         {
             let same = last.files.len() == files.len()
                 && files.iter().all(|f| {

@@ -12,6 +12,7 @@ pub mod lease;
 pub mod ledger;
 pub mod metadata;
 pub mod ports;
+pub mod run_plan;
 pub mod run_record;
 pub mod scd2;
 pub mod steps;

@@ -210,6 +210,26 @@ pub struct CatalogEntry {
 #[async_trait]
 pub trait Catalog: Send + Sync {
     async fn publish(&self, entry: &CatalogEntry) -> Result<(), Error>;
+    /// Whether [`Catalog::swap_history`] is implemented (a rebuild is refused
+    /// before it starts where it is not).
+    fn swaps_history(&self) -> bool {
+        false
+    }
+    /// Makes `staged` the history table `live` of `database` in one step
+    /// that readers see whole, and keeps the replaced history as `previous`.
+    /// Repeating it after it succeeded changes nothing (`staged` is gone).
+    async fn swap_history(
+        &self,
+        database: &str,
+        live: &str,
+        staged: &str,
+        previous: &str,
+    ) -> Result<(), Error> {
+        let _ = (live, staged, previous);
+        Err(Error::InvalidInput(format!(
+            "this catalog cannot swap a rebuilt history table into {database}"
+        )))
+    }
 }
 
 /// SNS, or the console/file/webhook notifier.
@@ -223,6 +243,15 @@ pub trait Notifier: Send + Sync {
 #[async_trait]
 pub trait Replication: Send + Sync {
     async fn start(&self, event: &StartReplicationEvent) -> Result<ReplicationStatus, Error>;
+    /// Asks for a fresh full load of `tables` (a `reload` run), before
+    /// [`Replication::start`] reports when it has landed. Refused where the
+    /// replication cannot.
+    async fn reload(&self, tables: &[String]) -> Result<(), Error> {
+        Err(Error::InvalidInput(format!(
+            "mode reload: this replication cannot take a fresh full load of {} yet; nothing was changed. To recompute history from the files landed now, run mode rebuild",
+            tables.join(", ")
+        )))
+    }
 }
 
 /// Where the current schema of a source table comes from.

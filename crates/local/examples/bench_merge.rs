@@ -76,6 +76,7 @@ fn changes(first_seq: u64, count: u64, key: &str, op: &str, minute: u64) -> Stri
 
 async fn merge(engine: &DuckDbEngine, meta: &TableMetadata, batch: &str) -> (f64, f64, u64) {
     let plan = MergePlan {
+        target: Default::default(),
         database: "bench",
         meta,
         batch_id: batch,
@@ -117,6 +118,7 @@ async fn main() {
         let lake = dir.path();
         let engine = DuckDbEngine::open(&lake.join("warehouse.duckdb"), lake).expect("DuckDB");
         let plan = MergePlan {
+            target: Default::default(),
             database: "bench",
             meta: &meta,
             batch_id: "",

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 use std::time::Instant;
-use tidemark_core::events::{RunRequest, StartReplicationEvent};
+use tidemark_core::events::{ExecutionInput, StartReplicationEvent};
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::LocalBackend;
 use tidemark_local::statemachine::ExecutionStatus;
@@ -103,7 +103,7 @@ async fn main() {
     };
     let backend = LocalBackend::open(&options).expect("backend");
     let run = backend
-        .run("load", &RunRequest::default(), 0.0)
+        .run("load", &ExecutionInput::default(), 0.0)
         .await
         .expect("run");
     assert_eq!(run.status, ExecutionStatus::Succeeded);
@@ -143,8 +143,9 @@ async fn main() {
         .ports
         .replication
         .start(&StartReplicationEvent {
-            request: RunRequest::default(),
+            input: ExecutionInput::default(),
             started_at: None,
+            previous: None,
         })
         .await
         .expect("replicate");
@@ -152,7 +153,7 @@ async fn main() {
     let landed = dir_mib(&dir.join("lake/landing"));
     let started = Instant::now();
     let run = backend
-        .run("changes", &RunRequest::default(), 0.0)
+        .run("changes", &ExecutionInput::default(), 0.0)
         .await
         .expect("run");
     let pipeline = started.elapsed().as_secs_f64();

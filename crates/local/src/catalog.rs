@@ -59,4 +59,54 @@ impl Catalog for FileCatalog {
         }
         Ok(())
     }
+
+    fn swaps_history(&self) -> bool {
+        true
+    }
+
+    /// One DuckDB transaction: readers see the old table or the new one.
+    async fn swap_history(
+        &self,
+        database: &str,
+        live: &str,
+        staged: &str,
+        previous: &str,
+    ) -> Result<(), Error> {
+        if !self.exists(database, staged).await? {
+            return Ok(());
+        }
+        let name = |t: &str| format!("{}.{}", quote_ident(database), quote_ident(t));
+        let mut statements = vec![format!("DROP TABLE IF EXISTS {}", name(previous))];
+        if self.exists(database, live).await? {
+            statements.push(format!(
+                "ALTER TABLE {} RENAME TO {}",
+                name(live),
+                quote_ident(previous)
+            ));
+        }
+        statements.push(format!(
+            "ALTER TABLE {} RENAME TO {}",
+            name(staged),
+            quote_ident(live)
+        ));
+        self.engine
+            .transaction(statements)
+            .await
+            .map_err(|e| Error::Catalog(format!("swapping {staged} in for {database}.{live}: {e}")))
+    }
+}
+
+impl FileCatalog {
+    async fn exists(&self, database: &str, table: &str) -> Result<bool, Error> {
+        let found = self
+            .engine
+            .execute(&format!(
+                "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = {} AND table_name = {}",
+                string_literal(database),
+                string_literal(table)
+            ))
+            .await
+            .map_err(|e| Error::Catalog(e.to_string()))?;
+        Ok(found.int("n").unwrap_or_default() > 0)
+    }
 }

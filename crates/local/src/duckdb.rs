@@ -79,6 +79,36 @@ fn convert(v: Value) -> SqlValue {
     }
 }
 
+impl DuckDbEngine {
+    /// Runs `statements` in one transaction: all of them, or (on an error,
+    /// or a kill) none.
+    pub async fn transaction(&self, statements: Vec<String>) -> Result<(), EngineError> {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().map_err(|_| {
+                EngineError::Transient("the DuckDB connection was poisoned by a panic".into())
+            })?;
+            let failed = |statement: &str, e: duckdb::Error| EngineError::Query {
+                statement: statement.to_string(),
+                message: e.to_string(),
+            };
+            conn.execute_batch("BEGIN TRANSACTION")
+                .map_err(|e| failed("BEGIN TRANSACTION", e))?;
+            for statement in &statements {
+                tracing::debug!(sql = %statement, "duckdb (transaction)");
+                if let Err(e) = conn.execute_batch(statement) {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    return Err(failed(statement, e));
+                }
+            }
+            conn.execute_batch("COMMIT")
+                .map_err(|e| failed("COMMIT", e))
+        })
+        .await
+        .map_err(|e| EngineError::Transient(format!("DuckDB task failed: {e}")))?
+    }
+}
+
 #[async_trait]
 impl QueryEngine for DuckDbEngine {
     fn dialect(&self) -> Arc<dyn Dialect> {

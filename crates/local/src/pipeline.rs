@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tidemark_core::config::{PipelineConfig, TableMode};
 use tidemark_core::error::Error;
-use tidemark_core::events::RunRequest;
+use tidemark_core::events::ExecutionInput;
 use tidemark_core::ports::{ObjectStore, Ports, Replication};
 use tidemark_core::steps;
 
@@ -190,7 +190,7 @@ impl LocalBackend {
     pub async fn run(
         &self,
         execution_name: &str,
-        request: &RunRequest,
+        input: &ExecutionInput,
         time_scale: f64,
     ) -> Result<Execution, LocalError> {
         let machine = StateMachine::from_json(&local_definition())
@@ -199,8 +199,9 @@ impl LocalBackend {
             ports: self.ports.clone(),
         }))
         .with_time_scale(time_scale);
-        let input = serde_json::to_value(request).map_err(|e| LocalError::Io(e.to_string()))?;
-        Ok(interpreter.execute(&machine, execution_name, input).await)
+        Ok(interpreter
+            .execute(&machine, execution_name, input.0.clone())
+            .await)
     }
 }
 
@@ -211,7 +212,7 @@ impl LocalBackend {
 pub async fn run_catching_up(
     options: &LocalOptions,
     name: &str,
-    request: &RunRequest,
+    input: &ExecutionInput,
     time_scale: f64,
 ) -> Result<(LocalBackend, Vec<Execution>), LocalError> {
     let mut backend = LocalBackend::open(options)?;
@@ -244,7 +245,7 @@ pub async fn run_catching_up(
             .collect();
     }
     if days.is_empty() {
-        let execution = backend.run(name, request, time_scale).await?;
+        let execution = backend.run(name, input, time_scale).await?;
         return Ok((backend, vec![execution]));
     }
     let mut executions = Vec::with_capacity(days.len());
@@ -257,7 +258,7 @@ pub async fn run_catching_up(
         })?;
         executions.push(
             backend
-                .run(&format!("{name}-{day}"), request, time_scale)
+                .run(&format!("{name}-{day}"), input, time_scale)
                 .await?,
         );
     }

@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::Arc;
 use tidemark_core::alert::{Alert, AlertTable};
 use tidemark_core::error::{Error, ErrorName};
-use tidemark_core::events::{RunRequest, TableStatus};
+use tidemark_core::events::TableStatus;
 use tidemark_core::lease::Lease;
 use tidemark_core::ports::{Notifier, ObjectStore};
 use tidemark_local::fs_store::FsStore;
@@ -78,7 +78,7 @@ async fn alerts_go_to_the_console_a_file_and_the_slack_webhook() {
         run_id: "run-1".into(),
         database: "demo".into(),
         failed: true,
-        request: RunRequest::default(),
+        input: Default::default(),
         replication: None,
         tables: vec![AlertTable {
             table: "orders".into(),

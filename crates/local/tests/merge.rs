@@ -78,6 +78,7 @@ impl Lake {
         let out = write_parquet(&normalised_schema(&meta), &outcome.normalised).unwrap();
         std::fs::write(dir.join(format!("f{}.parquet", self.files)), out).unwrap();
         let plan = MergePlan {
+            target: Default::default(),
             database: "db",
             meta: &meta,
             batch_id: batch,

@@ -112,7 +112,7 @@ impl DemoLake {
         lake
     }
 
-    async fn put(&self, uri: &str, bytes: Vec<u8>) {
+    pub async fn put(&self, uri: &str, bytes: Vec<u8>) {
         let location = S3Location::parse(uri).unwrap();
         self.s3
             .put_object()

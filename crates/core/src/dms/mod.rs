@@ -121,6 +121,35 @@ pub fn parse_file_name(name: &str) -> Option<FileName> {
     Some(FileName { kind, format })
 }
 
+/// The day a landed file landed, as its key says: the date of a DMS date
+/// partition folder (`2026/11/21/`, `20261121/`), else the commit date in a
+/// CDC file's name. `None` for a full-load file outside date folders.
+pub fn landing_date(key: &str) -> Option<chrono::NaiveDate> {
+    let ymd = |y: &str, m: &str, d: &str| {
+        let n = |s: &str| s.parse::<u32>().ok();
+        chrono::NaiveDate::from_ymd_opt(n(y)? as i32, n(m)?, n(d)?)
+    };
+    let segments: Vec<&str> = key.split('/').collect();
+    let (name, folders) = segments.split_last()?;
+    let all_digits = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_digit());
+    for (i, s) in folders.iter().enumerate().rev() {
+        if all_digits(s, 8) {
+            return ymd(&s[..4], &s[4..6], &s[6..]);
+        }
+        if i >= 2
+            && all_digits(s, 2)
+            && all_digits(folders[i - 1], 2)
+            && all_digits(folders[i - 2], 4)
+        {
+            return ymd(folders[i - 2], folders[i - 1], s);
+        }
+    }
+    match parse_file_name(name)?.kind {
+        FileKind::Cdc => ymd(&name[..4], &name[4..6], &name[6..8]),
+        FileKind::FullLoad => None,
+    }
+}
+
 /// A landed file that could not be read (from `row` on, when known).
 #[derive(Debug, thiserror::Error)]
 #[error("{file}: {message}")]
@@ -134,6 +163,25 @@ pub struct FormatError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_landing_date_comes_from_date_folders_or_the_cdc_file_name() {
+        let d = |y, m, day| chrono::NaiveDate::from_ymd_opt(y, m, day);
+        assert_eq!(
+            landing_date("public/orders/20261121-104501123.parquet"),
+            d(2026, 11, 21)
+        );
+        assert_eq!(
+            landing_date("public/orders/2026/11/22/LOAD00000001.parquet"),
+            d(2026, 11, 22)
+        );
+        assert_eq!(
+            landing_date("public/orders/20261123/20261121-104501123.csv"),
+            d(2026, 11, 23)
+        );
+        assert_eq!(landing_date("public/orders/LOAD00000001.parquet"), None);
+        assert_eq!(landing_date("public/orders/notes.txt"), None);
+    }
 
     #[test]
     fn recognises_dms_file_names() {

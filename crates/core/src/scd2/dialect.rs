@@ -1,6 +1,7 @@
 //! The two SQL dialects. Everything engine-specific is here; the plan is shared.
 
 use super::plan::{CHANGE_LOG_CONTROL_COLUMNS, HistoryColumn};
+use crate::layout::change_log_prefix;
 use crate::metadata::{Column, ColumnType, TableMetadata};
 
 /// Quotes an identifier (already checked against [`crate::metadata::check_identifier`]).
@@ -65,11 +66,12 @@ pub trait Dialect: Send + Sync {
     fn create_table(&self, database: &str, table: &str, columns: &[HistoryColumn]) -> Statement;
     /// Adds nullable business columns to the history table (additive drift).
     fn add_columns(&self, database: &str, table: &str, columns: &[&Column]) -> Vec<Statement>;
-    /// A relation over every normalised (validated) file of the table: its change log.
-    fn change_log(&self, database: &str, meta: &TableMetadata) -> String;
+    /// A relation over every normalised (validated) file of the table's
+    /// history `generation`: its change log.
+    fn change_log(&self, database: &str, meta: &TableMetadata, generation: u32) -> String;
     /// The name under which `information_schema` lists the change log, when
     /// it is a table the plan must create and evolve.
-    fn change_log_table(&self, _meta: &TableMetadata) -> Option<String> {
+    fn change_log_table(&self, _meta: &TableMetadata, _generation: u32) -> Option<String> {
         None
     }
     /// DDL for the change log, given the columns its table has now (`None`:
@@ -78,9 +80,18 @@ pub trait Dialect: Send + Sync {
         &self,
         _database: &str,
         _meta: &TableMetadata,
+        _generation: u32,
         _existing: Option<&[String]>,
     ) -> Vec<Statement> {
         Vec::new()
+    }
+    /// Drops a history table (a rebuild's staged table, before it starts again).
+    fn drop_table(&self, database: &str, table: &str) -> Statement {
+        Statement::sql(format!(
+            "DROP TABLE IF EXISTS {}.{}",
+            quote_ident(database),
+            quote_ident(table)
+        ))
     }
     /// A clause that makes the MERGE return one `merge_action` row per changed
     /// row (`INSERT`, `UPDATE`, `DELETE`), where the engine has one.
@@ -158,11 +169,11 @@ impl Dialect for DuckDb {
             })
             .collect()
     }
-    fn change_log(&self, database: &str, meta: &TableMetadata) -> String {
+    fn change_log(&self, database: &str, meta: &TableMetadata, generation: u32) -> String {
         let glob = format!(
-            "{}/validated/{database}/{}/*/*.parquet",
+            "{}/{}*/*.parquet",
             self.lake_root.trim_end_matches('/'),
-            meta.name
+            change_log_prefix(database, &meta.name, generation)
         );
         format!(
             "read_parquet({}, union_by_name = true)",
@@ -185,6 +196,14 @@ pub struct Athena {
 }
 
 impl Athena {
+    /// `<table>_changes`, and `<table>_changes_g<n>` for a rebuild's generation n.
+    fn change_log_name(meta: &TableMetadata, generation: u32) -> String {
+        match generation {
+            0 => format!("{}_changes", meta.name),
+            n => format!("{}_changes_g{n}", meta.name),
+        }
+    }
+
     fn location(&self, area: &str, database: &str, table: &str) -> String {
         string_literal(&format!(
             "{}/{area}/{database}/{table}/",
@@ -308,23 +327,32 @@ impl Dialect for Athena {
             .collect();
         vec![Self::hive_add_columns(database, table, &cols)]
     }
-    fn change_log(&self, database: &str, meta: &TableMetadata) -> String {
+    fn change_log(&self, database: &str, meta: &TableMetadata, generation: u32) -> String {
         format!(
             "{}.{}",
             quote_ident(database),
-            quote_ident(&format!("{}_changes", meta.name))
+            quote_ident(&Self::change_log_name(meta, generation))
         )
     }
-    fn change_log_table(&self, meta: &TableMetadata) -> Option<String> {
-        Some(format!("{}_changes", meta.name))
+    fn change_log_table(&self, meta: &TableMetadata, generation: u32) -> Option<String> {
+        Some(Self::change_log_name(meta, generation))
+    }
+    /// `DROP TABLE` is Hive DDL on Athena; on an Iceberg table it removes the data too.
+    fn drop_table(&self, database: &str, table: &str) -> Statement {
+        Statement::hive(format!(
+            "DROP TABLE IF EXISTS {}.{}",
+            hive_ident(database),
+            hive_ident(table)
+        ))
     }
     fn change_log_ddl(
         &self,
         database: &str,
         meta: &TableMetadata,
+        generation: u32,
         existing: Option<&[String]>,
     ) -> Vec<Statement> {
-        let table = format!("{}_changes", meta.name);
+        let table = Self::change_log_name(meta, generation);
         let columns = Self::change_log_columns(meta);
         match existing {
             None => {
@@ -337,7 +365,11 @@ impl Dialect for Athena {
                     hive_ident(database),
                     hive_ident(&table),
                     cols.join(",\n"),
-                    self.location("validated", database, &meta.name)
+                    string_literal(&format!(
+                        "{}/{}",
+                        self.lake_uri.trim_end_matches('/'),
+                        change_log_prefix(database, &meta.name, generation)
+                    ))
                 ))]
             }
             Some(existing) => {

@@ -13,6 +13,7 @@ mod plan;
 
 pub use dialect::{Athena, Dialect, DuckDb, Grammar, Statement, quote_ident, string_literal};
 pub use plan::{
-    CHANGE_LOG_CONTROL_COLUMNS, ExistingColumn, HISTORY_CONTROL_COLUMNS, HistoryColumn, MergePlan,
-    SnapshotParams, VALID_TO_OPEN,
+    CHANGE_LOG_CONTROL_COLUMNS, ExistingColumn, HISTORY_CONTROL_COLUMNS, HistoryColumn,
+    HistoryTarget, MergePlan, SnapshotParams, VALID_TO_OPEN, previous_table_name,
+    staged_table_name,
 };

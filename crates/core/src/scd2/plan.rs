@@ -76,6 +76,27 @@ impl SnapshotParams {
     }
 }
 
+/// Which history table a plan writes, and which change log it reads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HistoryTarget {
+    /// The history generation whose change log the merge reads (0 until the
+    /// table's first rebuild).
+    pub generation: u32,
+    /// A rebuild's staged table ([`staged_table_name`]) instead of the live one.
+    pub staged: bool,
+}
+
+/// The table a rebuild builds before it swaps it in for `table`.
+pub fn staged_table_name(table: &str) -> String {
+    format!("{table}__rebuild")
+}
+
+/// What the live table becomes when a rebuild swaps in its staged table:
+/// the history as it was, kept until the next rebuild (the way back).
+pub fn previous_table_name(table: &str) -> String {
+    format!("{table}__previous")
+}
+
 /// Merging batch `batch_id` of `meta`'s table.
 #[derive(Debug, Clone)]
 pub struct MergePlan<'a> {
@@ -83,6 +104,7 @@ pub struct MergePlan<'a> {
     pub meta: &'a TableMetadata,
     pub batch_id: &'a str,
     pub snapshot: Option<SnapshotParams>,
+    pub target: HistoryTarget,
 }
 
 fn timestamp_literal(micros: i64) -> String {
@@ -93,12 +115,25 @@ fn timestamp_literal(micros: i64) -> String {
 }
 
 impl MergePlan<'_> {
+    /// The name of the history table this plan writes.
+    pub fn history_name(&self) -> String {
+        if self.target.staged {
+            staged_table_name(&self.meta.name)
+        } else {
+            self.meta.name.clone()
+        }
+    }
+
     fn table(&self) -> String {
         format!(
             "{}.{}",
             quote_ident(self.database),
-            quote_ident(&self.meta.name)
+            quote_ident(&self.history_name())
         )
+    }
+
+    fn change_log(&self, d: &dyn Dialect) -> String {
+        d.change_log(self.database, self.meta, self.target.generation)
     }
 
     /// Business columns, quoted, each prefixed with `alias.` when given.
@@ -163,8 +198,8 @@ impl MergePlan<'_> {
     /// Lists the columns the history table (and the change-log table, where
     /// the dialect has one) have now: `table_name`, `column_name`, `data_type`.
     pub fn columns_query(&self, d: &dyn Dialect) -> String {
-        let tables: Vec<String> = std::iter::once(self.meta.name.clone())
-            .chain(d.change_log_table(self.meta))
+        let tables: Vec<String> = std::iter::once(self.history_name())
+            .chain(d.change_log_table(self.meta, self.target.generation))
             .map(|t| string_literal(&t))
             .collect();
         format!(
@@ -184,7 +219,8 @@ impl MergePlan<'_> {
         d: &dyn Dialect,
         existing: &[ExistingColumn],
     ) -> Result<Vec<Statement>, Vec<String>> {
-        let table = self.meta.name.as_str();
+        let name = self.history_name();
+        let table = name.as_str();
         let history: Vec<&ExistingColumn> = existing.iter().filter(|c| c.table == table).collect();
         let mut statements = Vec::new();
         if history.is_empty() {
@@ -232,14 +268,19 @@ impl MergePlan<'_> {
                 statements.extend(d.add_columns(self.database, table, &added));
             }
         }
-        if let Some(log) = d.change_log_table(self.meta) {
+        if let Some(log) = d.change_log_table(self.meta, self.target.generation) {
             let columns: Vec<String> = existing
                 .iter()
                 .filter(|c| c.table == log)
                 .map(|c| c.name.clone())
                 .collect();
             let existing = (!columns.is_empty()).then_some(columns.as_slice());
-            statements.extend(d.change_log_ddl(self.database, self.meta, existing));
+            statements.extend(d.change_log_ddl(
+                self.database,
+                self.meta,
+                self.target.generation,
+                existing,
+            ));
         }
         Ok(statements)
     }
@@ -250,7 +291,7 @@ impl MergePlan<'_> {
         self.snapshot?;
         Some(format!(
             "SELECT count(*) AS current_rows,\n       count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {log} b WHERE b.\"batch_id\" = {batch} AND {m})) AS deletes\nFROM {table} h\nWHERE h.\"is_current\" AND NOT h.\"is_deleted\"",
-            log = d.change_log(self.database, self.meta),
+            log = self.change_log(d),
             batch = string_literal(self.batch_id),
             m = self.key_match("b", "h"),
             table = self.table(),
@@ -264,7 +305,7 @@ impl MergePlan<'_> {
 
     /// The one MERGE that applies the batch.
     pub fn merge(&self, d: &dyn Dialect) -> String {
-        let log = d.change_log(self.database, self.meta);
+        let log = self.change_log(d);
         let table = self.table();
         let batch = string_literal(self.batch_id);
         let keys = self.keys();
@@ -372,14 +413,16 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
         statements
     }
 
-    /// The `_current` view: the latest version of every key that is not deleted.
+    /// The `_current` view: the latest version of every key that is not
+    /// deleted (always over the live table).
     pub fn current_view(&self) -> String {
         format!(
-            "CREATE OR REPLACE VIEW {}.{} AS\nSELECT {}, \"valid_from\", \"op\", \"batch_id\"\nFROM {}\nWHERE \"is_current\" AND NOT \"is_deleted\"",
+            "CREATE OR REPLACE VIEW {}.{} AS\nSELECT {}, \"valid_from\", \"op\", \"batch_id\"\nFROM {}.{}\nWHERE \"is_current\" AND NOT \"is_deleted\"",
             quote_ident(self.database),
             quote_ident(&format!("{}_current", self.meta.name)),
             self.business(""),
-            self.table(),
+            quote_ident(self.database),
+            quote_ident(&self.meta.name),
         )
     }
 }
@@ -406,6 +449,7 @@ mod tests {
             meta: &created,
             batch_id: "b1",
             snapshot: None,
+            target: HistoryTarget::default(),
         };
         plan.history_columns(&duckdb())
             .into_iter()
@@ -430,6 +474,7 @@ mod tests {
             meta: &m,
             batch_id: "b1",
             snapshot: None,
+            target: HistoryTarget::default(),
         };
         plan.schema_statements(&duckdb(), &existing())
     }

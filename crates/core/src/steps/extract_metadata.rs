@@ -1,6 +1,6 @@
 use super::{layout, table_config};
 use crate::error::Error;
-use crate::events::{ExtractMetadataEvent, ExtractMetadataOutput, RunMode, TableWork};
+use crate::events::{ExtractMetadataEvent, ExtractMetadataOutput, TableWork};
 use crate::metadata::{Drift, TableMetadata, classify_drift};
 use crate::ports::Ports;
 use bytes::Bytes;
@@ -13,25 +13,10 @@ pub async fn extract_metadata(
     ports: &Ports,
     event: ExtractMetadataEvent,
 ) -> Result<ExtractMetadataOutput, Error> {
-    let request = &event.request;
-    if request.mode == RunMode::Reprocess && (request.from.is_none() || request.to.is_none()) {
-        return Err(Error::InvalidInput(
-            "mode reprocess needs \"from\" and \"to\" dates".into(),
-        ));
-    }
-    if let (Some(from), Some(to)) = (request.from, request.to)
-        && from > to
-    {
-        return Err(Error::InvalidInput(format!(
-            "\"from\" ({from}) is after \"to\" ({to})"
-        )));
-    }
-    let names: Vec<String> = match &request.tables {
-        Some(tables) => tables.clone(),
-        None => ports.config.tables.iter().map(|t| t.name.clone()).collect(),
-    };
+    let plan = &event.plan;
+    let names = &plan.tables;
     let mut tables = Vec::with_capacity(names.len());
-    for name in names {
+    for name in names.iter().cloned() {
         let config = table_config(ports, &name)?;
         let current = ports.metadata.read(&name).await?;
         if current.name != name {
@@ -45,7 +30,7 @@ pub async fn extract_metadata(
             Some(old) if old == current => (stored_version, Drift::None),
             Some(old) => {
                 let drift = classify_drift(&old, &current);
-                if matches!(drift, Drift::Breaking { .. }) && request.mode != RunMode::Rebuild {
+                if matches!(drift, Drift::Breaking { .. }) && !plan.mode.rebuilds() {
                     (stored_version, drift)
                 } else {
                     (
@@ -60,11 +45,11 @@ pub async fn extract_metadata(
         tables.push(TableWork {
             table: name,
             table_mode: config.mode,
-            run_mode: request.mode,
+            run_mode: plan.mode,
             metadata_version: version,
             drift,
-            from: request.from,
-            to: request.to,
+            from: plan.from,
+            to: plan.to,
         });
     }
     Ok(ExtractMetadataOutput { tables })

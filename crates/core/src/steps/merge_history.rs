@@ -1,19 +1,40 @@
-use super::{layout, load_metadata, sync_history_schema, table_config};
+use super::{layout, load_metadata, swap, sync_history_schema, table_config};
 use crate::config::TableMode;
 use crate::error::{EngineError, Error};
 use crate::events::{MergeEvent, MergeOutput};
 use crate::lease::Lease;
 use crate::ledger::{BatchStatus, StoredLedger};
 use crate::ports::Ports;
-use crate::scd2::{MergePlan, SnapshotParams};
+use crate::scd2::{HistoryTarget, MergePlan, SnapshotParams};
 
 /// Merges the next unmerged batch of the validation into history with one
 /// MERGE, under the table's lease. Returns `done: false` while batches remain,
-/// so the state machine calls it again (each invocation stays short).
+/// so the state machine calls it again (each invocation stays short), at most
+/// `[pipeline] max_merge_invocations` times. A rebuild merges into its staged
+/// table and, after its last batch, swaps that table in.
 pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutput, Error> {
     let table = event.work.table.as_str();
     let layout = layout(ports);
     let mut progress = event.merge.clone().unwrap_or_default();
+    progress.invocations += 1;
+    let started = progress
+        .started_at
+        .get_or_insert_with(|| chrono::Utc::now().to_rfc3339())
+        .clone();
+    let bound = ports.config.pipeline.max_merge_invocations;
+    if progress.invocations > bound {
+        return Err(Error::Timeout {
+            step: "merge-history",
+            table: Some(table.to_string()),
+            waited_seconds: chrono::DateTime::parse_from_rfc3339(&started)
+                .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds())
+                .unwrap_or_default()
+                .max(0) as u64,
+            attempts: progress.invocations - 1,
+            setting: "max_merge_invocations",
+            bound: bound.into(),
+        });
+    }
     let Some(batch_id) = event
         .validation
         .batches
@@ -21,6 +42,11 @@ pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutp
         .find(|b| !progress.merged.contains(b))
         .cloned()
     else {
+        if event.work.run_mode.rebuilds() && !progress.rebuilt {
+            // A rerun of a rebuild killed after its last merge and before the
+            // swap: nothing is left to merge, the swap is still to do.
+            progress.rebuilt = swap_in_rebuilt(ports, &event).await?;
+        }
         progress.done = true;
         return Ok(progress);
     };
@@ -39,9 +65,10 @@ pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutp
         progress.done = false;
         return Ok(progress);
     }
-    lease.release(ports.lake.as_ref()).await?;
-    result?;
-    progress.merged.push(batch_id);
+    match lease.release_after(ports.lake.as_ref(), result).await? {
+        Merge::Stale => progress.merged = event.validation.batches.clone(),
+        _ => progress.merged.push(batch_id),
+    }
     progress.done = event
         .validation
         .batches
@@ -50,11 +77,47 @@ pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutp
     Ok(progress)
 }
 
+/// Swaps a rebuild's staged table in once every batch of its generation is
+/// merged, under the table's lease. Returns whether it did.
+async fn swap_in_rebuilt(ports: &Ports, event: &MergeEvent) -> Result<bool, Error> {
+    let table = event.work.table.as_str();
+    let layout = layout(ports);
+    let lease = Lease::acquire(
+        ports.lake.as_ref(),
+        &layout.lease_key(table),
+        table,
+        &event.run_id,
+        ports.config.pipeline.lease_seconds,
+    )
+    .await?;
+    let result = async {
+        let mut ledger = StoredLedger::load(ports.lake.as_ref(), &layout.ledger_key(table)).await?;
+        swap::finish(ports, table, &mut ledger).await?;
+        let generation = event.validation.generation;
+        if generation != ledger.ledger.generation + 1 || !rebuilt(&ledger, generation) {
+            return Ok(false);
+        }
+        swap::swap_in(ports, table, generation, &event.run_id, &mut ledger).await?;
+        Ok(true)
+    }
+    .await;
+    lease.release_after(ports.lake.as_ref(), result).await
+}
+
+/// Whether a rebuild's `generation` has merged batches and none left to merge.
+fn rebuilt(ledger: &StoredLedger, generation: u32) -> bool {
+    let mut batches = ledger.ledger.batches_of(generation);
+    ledger.ledger.pending(generation).is_empty() && batches.any(|b| b.status == BatchStatus::Merged)
+}
+
 /// How far one invocation got with a batch.
 enum Merge {
     Done,
     /// The engine handed back before the MERGE finished (`progress.running_query`).
     StillRunning,
+    /// A rebuild swapped another generation in since this run validated:
+    /// its batches are not merged (the next run validates their files again).
+    Stale,
 }
 
 async fn merge_batch(
@@ -67,6 +130,19 @@ async fn merge_batch(
     let config = table_config(ports, table)?;
     let layout = layout(ports);
     let mut ledger = StoredLedger::load(ports.lake.as_ref(), &layout.ledger_key(table)).await?;
+    swap::finish(ports, table, &mut ledger).await?;
+    let generation = event.validation.generation;
+    let live = ledger.ledger.generation;
+    let staged = event.work.run_mode.rebuilds() && generation == live + 1;
+    if generation != live && !staged {
+        tracing::warn!(
+            table,
+            generation,
+            live,
+            "a rebuild made another history generation live since this run validated; its batches are left to the next run"
+        );
+        return Ok(Merge::Stale);
+    }
     let batch = ledger.ledger.batch(batch_id).cloned().ok_or_else(|| {
         Error::InvalidInput(format!("batch {batch_id} of {table} is not in the ledger"))
     })?;
@@ -80,12 +156,23 @@ async fn merge_batch(
         meta: &meta,
         batch_id,
         snapshot,
+        target: HistoryTarget { generation, staged },
     };
     let dialect = ports.engine.dialect();
     let merge_err = |source: EngineError| Error::Merge {
         table: table.to_string(),
         source,
     };
+    let fresh_start = staged
+        && !ledger
+            .ledger
+            .batches_of(generation)
+            .any(|b| b.status == BatchStatus::Merged);
+    if fresh_start && progress.running_query.is_none() {
+        // What an earlier, unfinished attempt of this rebuild left staged.
+        let drop = dialect.drop_table(plan.database, &plan.history_name());
+        ports.engine.execute(&drop.sql).await.map_err(merge_err)?;
+    }
     sync_history_schema(ports, &plan).await?;
     let count =
         |r: crate::ports::QueryResult, col: &str| r.int(col).unwrap_or_default().max(0) as u64;
@@ -171,5 +258,9 @@ async fn merge_batch(
         rows = ?progress.rows_after,
         "merged"
     );
+    if staged && rebuilt(&ledger, generation) {
+        swap::swap_in(ports, table, generation, &event.run_id, &mut ledger).await?;
+        progress.rebuilt = true;
+    }
     Ok(Merge::Done)
 }

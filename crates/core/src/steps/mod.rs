@@ -6,6 +6,7 @@ mod merge_history;
 mod notify;
 mod publish_catalog;
 mod start_replication;
+mod swap;
 mod validate_landed;
 
 pub use extract_metadata::extract_metadata;

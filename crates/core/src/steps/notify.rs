@@ -1,7 +1,7 @@
 use super::layout;
 use crate::alert::{Alert, AlertTable, cause_message};
-use crate::error::Error;
-use crate::events::{NotifyEvent, NotifyOutput, TableStatus};
+use crate::error::{Error, ErrorName};
+use crate::events::{NotifyEvent, NotifyOutput, RunMode, TableStatus};
 use crate::ports::Ports;
 use crate::run_record::RunRecord;
 
@@ -15,14 +15,14 @@ pub async fn notify(ports: &Ports, event: NotifyEvent) -> Result<NotifyOutput, E
         let key = layout.run_record_key(&event.run_id, &result.table);
         let mut record = RunRecord::load(ports.lake.as_ref(), &key).await?;
         let message = result.cause.as_deref().map(cause_message);
-        if result.status == TableStatus::Failed {
+        if result.status != TableStatus::Succeeded {
             let r = record.get_or_insert_with(|| RunRecord {
                 run_id: event.run_id.clone(),
                 database: database.clone(),
                 table: result.table.clone(),
                 ..Default::default()
             });
-            r.status = Some(TableStatus::Failed);
+            r.status = Some(result.status);
             r.error = result.error.clone();
             r.message = message.clone();
             r.save(ports.lake.as_ref(), &key).await?;
@@ -35,21 +35,22 @@ pub async fn notify(ports: &Ports, event: NotifyEvent) -> Result<NotifyOutput, E
             record,
         });
     }
-    let failed: Vec<String> = tables
+    let failed: Vec<(&str, Option<&str>)> = tables
         .iter()
         .filter(|t| t.status == TableStatus::Failed)
-        .map(|t| t.table.clone())
+        .map(|t| (t.table.as_str(), t.error.as_deref()))
         .collect();
-    let rerun = rerun_command(
+    let rerun = rerun_commands(
         ports.config.alerts.rerun_command.as_deref(),
         &event,
         &failed,
     );
+    let failed = failed.len();
     let alert = Alert {
         run_id: event.run_id.clone(),
         database,
-        failed: !failed.is_empty(),
-        request: event.request.clone(),
+        failed: failed > 0,
+        input: event.input.clone(),
         replication: event.replication.clone(),
         rerun,
         tables,
@@ -61,62 +62,124 @@ pub async fn notify(ports: &Ports, event: NotifyEvent) -> Result<NotifyOutput, E
         Vec::new()
     };
     Ok(NotifyOutput {
-        failed_tables: failed.len() as u32,
-        succeeded_tables: (event.results.len() - failed.len()) as u32,
+        failed_tables: failed as u32,
+        succeeded_tables: (event.results.len() - failed) as u32,
         alert_sent: send,
         delivered_to,
     })
 }
 
-/// The command that reruns the failed tables: the configured one, or
-/// `tidemark rerun` of this state machine with the execution's mode and dates.
-fn rerun_command(configured: Option<&str>, event: &NotifyEvent, failed: &[String]) -> String {
-    let tables = failed.join(",");
-    if let Some(command) = configured {
-        return format!("{command} --tables {tables}");
+/// The commands that rerun the failed tables, one line per mode: the
+/// execution's own mode, except that a table that failed with a breaking
+/// schema drift needs a rebuild. The base is the configured command (the
+/// local pipeline's `tidemark run ...`) or `tidemark rerun` of this state
+/// machine. A failure before any table ran (`(pipeline)`) reruns the whole
+/// execution.
+fn rerun_commands(
+    configured: Option<&str>,
+    event: &NotifyEvent,
+    failed: &[(&str, Option<&str>)],
+) -> String {
+    let base = match (configured, &event.state_machine) {
+        (Some(command), _) => command.to_string(),
+        (None, Some(arn)) => format!("tidemark rerun --state-machine {arn}"),
+        (None, None) => "tidemark rerun".to_string(),
+    };
+    let Some(plan) = &event.plan else {
+        return format!("{base} (with the execution input corrected as the error says)");
+    };
+    let mut groups: Vec<(RunMode, Vec<String>)> = Vec::new();
+    for (table, error) in failed {
+        let mode = if *error == Some(ErrorName::SchemaDrift.as_str()) {
+            RunMode::Rebuild
+        } else {
+            plan.mode
+        };
+        match groups.iter_mut().find(|(m, _)| *m == mode) {
+            Some((_, tables)) => tables.push(table.to_string()),
+            None => groups.push((mode, vec![table.to_string()])),
+        }
     }
-    let mut command = String::from("tidemark rerun");
-    if let Some(arn) = &event.state_machine {
-        command.push_str(&format!(" --state-machine {arn}"));
-    }
-    command.push_str(&format!(
-        " --tables {tables} --mode {}",
-        event.request.mode.as_str()
-    ));
-    if let (Some(from), Some(to)) = (event.request.from, event.request.to) {
-        command.push_str(&format!(" --from {from} --to {to}"));
-    }
-    command
+    let lines: Vec<String> = groups
+        .into_iter()
+        .map(|(mode, tables)| {
+            let whole_run = tables.iter().any(|t| t == PIPELINE);
+            let mut command = base.clone();
+            if !whole_run {
+                command.push_str(&format!(" --tables {}", tables.join(",")));
+            } else if mode.rebuilds() {
+                command.push_str(&format!(" --tables {}", plan.tables.join(",")));
+            }
+            if mode != RunMode::Incremental {
+                command.push_str(&format!(" --mode {}", mode.as_str()));
+            }
+            if let (RunMode::Reprocess, Some(from), Some(to)) = (mode, plan.from, plan.to) {
+                command.push_str(&format!(" --from {from} --to {to}"));
+            }
+            command
+        })
+        .collect();
+    lines.join("\n")
 }
+
+/// The table name a failure before the Map state (no table ran) is recorded under.
+pub const PIPELINE: &str = "(pipeline)";
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{RunMode, RunRequest};
+    use crate::events::{ExecutionInput, RunPlan};
 
-    #[test]
-    fn the_rerun_command_repeats_the_request_for_the_failed_tables_on_this_state_machine() {
-        let mut event = NotifyEvent {
+    fn event(input: serde_json::Value) -> NotifyEvent {
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+        let input = ExecutionInput(input);
+        NotifyEvent {
             run_id: "r".into(),
-            request: RunRequest {
-                mode: RunMode::Reprocess,
-                from: chrono::NaiveDate::from_ymd_opt(2026, 11, 1),
-                to: chrono::NaiveDate::from_ymd_opt(2026, 11, 20),
-                ..RunRequest::default()
-            },
+            plan: Some(RunPlan::build(&input, Some(&["customers", "orders"]), today).unwrap()),
+            input,
             replication: None,
             results: Vec::new(),
             state_machine: Some("arn:aws:states:eu-west-2:1:stateMachine:p".into()),
-        };
-        let failed = ["orders".to_string(), "customers".to_string()];
+        }
+    }
+
+    #[test]
+    fn the_rerun_command_repeats_the_plan_for_the_failed_tables_on_this_state_machine() {
+        let event = event(
+            serde_json::json!({"mode": "reprocess", "from": "2026-11-01", "to": "2026-11-20"}),
+        );
+        let failed = [("orders", Some("Tidemark.Validation")), ("customers", None)];
         assert_eq!(
-            rerun_command(None, &event, &failed),
+            rerun_commands(None, &event, &failed),
             "tidemark rerun --state-machine arn:aws:states:eu-west-2:1:stateMachine:p --tables orders,customers --mode reprocess --from 2026-11-01 --to 2026-11-20"
         );
-        event.request = RunRequest::default();
+    }
+
+    #[test]
+    fn a_breaking_drift_is_rerun_as_a_rebuild_and_the_rest_as_they_ran() {
+        let event = event(serde_json::json!({}));
+        let failed = [
+            ("orders", Some("Tidemark.SchemaDrift")),
+            ("customers", Some("Tidemark.Merge")),
+        ];
         assert_eq!(
-            rerun_command(Some("tidemark run --config x.toml"), &event, &failed[..1]),
-            "tidemark run --config x.toml --tables orders"
+            rerun_commands(Some("tidemark run --config x.toml"), &event, &failed),
+            "tidemark run --config x.toml --tables orders --mode rebuild\ntidemark run --config x.toml --tables customers"
+        );
+    }
+
+    #[test]
+    fn a_failure_before_any_table_reruns_the_whole_execution() {
+        let mut event = event(serde_json::json!({}));
+        let failed = [(PIPELINE, Some("Tidemark.Replication"))];
+        assert_eq!(
+            rerun_commands(None, &event, &failed),
+            "tidemark rerun --state-machine arn:aws:states:eu-west-2:1:stateMachine:p"
+        );
+        event.plan = None;
+        assert!(
+            rerun_commands(None, &event, &failed)
+                .ends_with("(with the execution input corrected as the error says)")
         );
     }
 }

@@ -1,4 +1,4 @@
-use super::{layout, load_metadata, sync_history_schema};
+use super::{layout, load_metadata, swap, sync_history_schema};
 use crate::error::Error;
 use crate::events::{PublishEvent, TableResult, TableStatus};
 use crate::ports::{CatalogColumn, CatalogEntry, Ports};
@@ -34,8 +34,10 @@ const CONTROL_DESCRIPTIONS: [(&str, &str); 8] = [
 pub async fn publish_catalog(ports: &Ports, event: PublishEvent) -> Result<TableResult, Error> {
     let table = event.work.table.as_str();
     let database = ports.config.source.database.as_str();
+    swap::finish_pending(ports, table, &event.run_id).await?;
     let meta = load_metadata(ports, table, event.work.metadata_version).await?;
     let plan = MergePlan {
+        target: Default::default(),
         database,
         meta: &meta,
         batch_id: "",

@@ -1,10 +1,10 @@
-use super::{layout, load_metadata, table_config};
-use crate::config::OnInvalid;
-use crate::dms::{ByteSource, ControlColumns};
+use super::{layout, load_metadata, swap, table_config};
+use crate::config::{OnInvalid, TableMode};
+use crate::dms::{ByteSource, ControlColumns, landing_date};
 use crate::error::{Error, StoreError};
-use crate::events::{RunMode, ValidateEvent, ValidateOutput};
+use crate::events::{RunMode, TableWork, ValidateEvent, ValidateOutput};
 use crate::layout::{LakeLayout, base_name, landing_prefix};
-use crate::ledger::{Batch, BatchStatus, ConsumedFile, StoredLedger};
+use crate::ledger::{Batch, BatchStatus, ConsumedFile, Ledger, StoredLedger};
 use crate::metadata::Drift;
 use crate::metadata::TableMetadata;
 use crate::ports::{ObjectInfo, ObjectStore, Ports};
@@ -14,6 +14,7 @@ use crate::validate::{
     PART_BYTES,
 };
 use bytes::Bytes;
+use chrono::NaiveDate;
 use futures::StreamExt;
 use std::sync::Arc;
 use tokio::runtime::Handle;
@@ -27,6 +28,7 @@ const CONCURRENCY: usize = 4;
 struct Context {
     table: String,
     batch_id: String,
+    generation: u32,
     meta: Arc<TableMetadata>,
     control: ControlColumns,
     options: CheckOptions,
@@ -84,7 +86,8 @@ async fn check_file(
     context: &Arc<Context>,
 ) -> Result<Checked, Error> {
     let name = base_name(&file.key).to_string();
-    let validated_key = layout.validated_key(&context.table, &context.batch_id, &name);
+    let validated_key =
+        layout.validated_key(&context.table, context.generation, &context.batch_id, &name);
     let mut upload = ports.lake.put_parts(&validated_key).await?;
     let (parts, mut received) = mpsc::channel::<Bytes>(1);
     let source = Arc::new(StoreSource {
@@ -184,16 +187,26 @@ async fn copy_object(
     upload.finish().await.map(|_| ())
 }
 
-/// Checks the table's newly landed files against its metadata. Good files are
-/// normalised into the batch's validated prefix; bad ones are copied to
-/// quarantine with a report (JSON, Markdown, HTML). The landed originals are
-/// never touched.
+/// Checks a table's landed files against its metadata, in batches: good
+/// files are normalised into the batch's folder of the change log; bad ones
+/// are copied to quarantine with a report (JSON, Markdown, HTML). The landed
+/// originals are never touched. Which files, by run mode:
+///
+/// - `incremental`: the files no batch of the live generation consumed;
+/// - `reprocess`: of the landing dates `from`..`to`, those and the files
+///   whose latest batch quarantined them (after a fix of the metadata or the
+///   file); a file that passes now is merged, in change order, once;
+/// - `rebuild`/`reload`: every landed file, into the next generation, for a
+///   merge into a staged table that is then swapped in.
 pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<ValidateOutput, Error> {
     let started_at = chrono::Utc::now().to_rfc3339();
     let work = &event.work;
     let table = work.table.as_str();
     let config = table_config(ports, table)?;
-    if let Drift::Breaking { reasons } = &work.drift {
+    let rebuild = work.run_mode.rebuilds();
+    if let Drift::Breaking { reasons } = &work.drift
+        && !rebuild
+    {
         return Err(Error::SchemaDrift {
             table: table.to_string(),
             details: format!(
@@ -202,62 +215,218 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
             ),
         });
     }
-    if work.run_mode != RunMode::Incremental {
+    if rebuild && !ports.catalog.swaps_history() {
         return Err(Error::InvalidInput(format!(
-            "mode {:?} is not supported by this version of validate-landed; use incremental",
-            work.run_mode
+            "mode {} of {table} is not available on this backend yet: its catalog cannot swap a rebuilt history in. Nothing was changed.",
+            work.run_mode.as_str()
         )));
     }
+    swap::finish_pending(ports, table, &event.run_id).await?;
     let layout = layout(ports);
     let meta = Arc::new(load_metadata(ports, table, work.metadata_version).await?);
     let mut ledger = StoredLedger::load(ports.lake.as_ref(), &layout.ledger_key(table)).await?;
-    let mut batches: Vec<String> = ledger
-        .ledger
-        .batches
-        .iter()
-        .filter(|b| b.status == BatchStatus::Validated)
-        .map(|b| b.id.clone())
-        .collect();
-
+    let generation = ledger.ledger.generation + u32::from(rebuild);
+    if rebuild
+        && ledger
+            .ledger
+            .abandon_other_versions(generation, work.metadata_version)
+    {
+        tracing::info!(
+            table,
+            generation,
+            "an earlier attempt of this rebuild used other metadata: starting it again"
+        );
+        ledger.save(ports.lake.as_ref()).await?;
+    }
     let landed = ports
         .landing
         .list(&landing_prefix(&ports.config.source.schema, table))
         .await?;
-    let new_files = ledger.ledger.unconsumed(&landed);
+    if rebuild && landed.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "{table} has no landed files to rebuild its history from ({}); the history was left as it is",
+            ports
+                .landing
+                .uri(&landing_prefix(&ports.config.source.schema, table))
+        )));
+    }
+    if work.run_mode == RunMode::Rebuild {
+        refuse_lost_files(&ledger.ledger, &landed, table)?;
+    }
+    let groups = to_validate(&ledger.ledger, &landed, work, config.mode, generation);
     let mut output = ValidateOutput {
         table: table.to_string(),
+        generation,
         batches: Vec::new(),
-        files_landed: new_files.len() as u64,
+        files_landed: 0,
         files_accepted: 0,
         files_quarantined: 0,
         ops: OpCounts::default(),
         report: None,
         started_at,
     };
-    let mut record = RunRecord {
+    let mut refused = None;
+    for files in groups.iter().filter(|g| !g.is_empty()) {
+        let outcome = validate_batch(ports, &event, &meta, generation, &mut ledger, files).await?;
+        output.files_landed += files.len() as u64;
+        output.files_accepted += outcome.accepted;
+        output.files_quarantined += outcome.quarantined;
+        output.ops.add(&outcome.ops);
+        output.report = Some(outcome.report);
+        if outcome.refused.is_some() {
+            refused = outcome.refused;
+            break;
+        }
+    }
+    output.batches = ledger.ledger.pending(generation);
+    let record = RunRecord {
         run_id: event.run_id.clone(),
         database: ports.config.source.database.clone(),
         table: table.to_string(),
         files_landed: output.files_landed,
+        files_accepted: output.files_accepted,
+        files_quarantined: output.files_quarantined,
+        ops: output.ops,
+        batches: output.batches.clone(),
+        report: output.report.clone(),
         ..Default::default()
     };
-    if new_files.is_empty() {
-        tracing::info!(table, pending = batches.len(), "no new files");
-        output.batches = batches;
-        record.batches = output.batches.clone();
-        record
-            .save(
-                ports.lake.as_ref(),
-                &layout.run_record_key(&event.run_id, table),
-            )
-            .await?;
-        return Ok(output);
+    record
+        .save(
+            ports.lake.as_ref(),
+            &layout.run_record_key(&event.run_id, table),
+        )
+        .await?;
+    if let Some(message) = refused {
+        return Err(Error::Validation(message));
     }
+    tracing::info!(
+        table,
+        mode = work.run_mode.as_str(),
+        generation,
+        batches = output.batches.len(),
+        accepted = output.files_accepted,
+        quarantined = output.files_quarantined,
+        "validated"
+    );
+    Ok(output)
+}
 
-    let batch_id = ledger.ledger.next_batch_id(&new_files);
+/// A rebuild recomputes history from what is landed now. When a file the
+/// live history was merged from is no longer landed as it was (DMS reloads a
+/// table into the same `LOAD…` keys), that would lose its versions: refuse.
+fn refuse_lost_files(ledger: &Ledger, landed: &[ObjectInfo], table: &str) -> Result<(), Error> {
+    let lost: Vec<&str> = ledger
+        .batches_of(ledger.generation)
+        .filter(|b| b.status == BatchStatus::Merged)
+        .flat_map(|b| b.files.iter().filter(|f| f.accepted))
+        .filter(|f| !landed.iter().any(|o| o.key == f.key && o.etag == f.etag))
+        .map(|f| f.key.as_str())
+        .collect();
+    match lost.first() {
+        None => Ok(()),
+        Some(first) => Err(Error::InvalidInput(format!(
+            "{table}: {} landed file version(s) its history was merged from are no longer in the landing area as they were (e.g. {first}, rewritten by a later full load); a rebuild from the files landed now would lose their versions, so nothing was changed. Mode reload recomputes the history from a fresh full load instead, accepting that.",
+            lost.len()
+        ))),
+    }
+}
+
+/// The landed files a run validates, one group per batch, in landing order.
+fn to_validate<'a>(
+    ledger: &Ledger,
+    landed: &'a [ObjectInfo],
+    work: &TableWork,
+    table_mode: TableMode,
+    generation: u32,
+) -> Vec<Vec<&'a ObjectInfo>> {
+    let unconsumed = ledger.unconsumed(landed, generation);
+    match work.run_mode {
+        RunMode::Incremental => vec![unconsumed],
+        RunMode::Reprocess => {
+            let (Some(from), Some(to)) = (work.from, work.to) else {
+                return Vec::new();
+            };
+            let today = chrono::Utc::now().date_naive();
+            let in_range = |d: NaiveDate| from <= d && d <= to;
+            let quarantined = ledger.quarantined(landed, generation);
+            let mut files: Vec<&ObjectInfo> = landed
+                .iter()
+                .filter(|o| {
+                    let dated = landing_date(&o.key);
+                    if unconsumed.iter().any(|u| std::ptr::eq(*u, *o)) {
+                        // Never consumed: it landed by today at the latest.
+                        in_range(dated.unwrap_or(today))
+                    } else {
+                        quarantined.iter().any(|(q, validated)| {
+                            std::ptr::eq(*q, *o) && dated.or(*validated).is_some_and(in_range)
+                        })
+                    }
+                })
+                .collect();
+            files.dedup_by_key(|o| (&o.key, &o.etag));
+            vec![files]
+        }
+        RunMode::Rebuild | RunMode::Reload => match table_mode {
+            // One batch: a CDC history does not depend on how changes were split.
+            TableMode::Cdc => vec![unconsumed],
+            // An extract deletes what it lacks, so each keeps the batch it
+            // was merged in (the live generation's), in order; what no batch
+            // consumed yet is one more.
+            TableMode::Snapshot => {
+                let mut groups: Vec<Vec<&ObjectInfo>> = ledger
+                    .batches_of(ledger.generation)
+                    .filter(|b| matches!(b.status, BatchStatus::Validated | BatchStatus::Merged))
+                    .map(|b| {
+                        unconsumed
+                            .iter()
+                            .copied()
+                            .filter(|o| b.files.iter().any(|f| f.key == o.key && f.etag == o.etag))
+                            .collect()
+                    })
+                    .collect();
+                let grouped: Vec<&ObjectInfo> = groups.iter().flatten().copied().collect();
+                groups.push(
+                    unconsumed
+                        .iter()
+                        .copied()
+                        .filter(|o| !grouped.iter().any(|g| std::ptr::eq(*g, *o)))
+                        .collect(),
+                );
+                groups
+            }
+        },
+    }
+}
+
+/// What validating one batch did.
+struct BatchOutcome {
+    accepted: u64,
+    quarantined: u64,
+    ops: OpCounts,
+    report: String,
+    /// Why the batch was refused (`on_invalid = "fail"`), if it was.
+    refused: Option<String>,
+}
+
+/// Validates `files` as one new batch of `generation` and records it in the ledger.
+async fn validate_batch(
+    ports: &Ports,
+    event: &ValidateEvent,
+    meta: &Arc<TableMetadata>,
+    generation: u32,
+    ledger: &mut StoredLedger,
+    files: &[&ObjectInfo],
+) -> Result<BatchOutcome, Error> {
+    let work = &event.work;
+    let table = work.table.as_str();
+    let config = table_config(ports, table)?;
+    let layout = layout(ports);
+    let batch_id = ledger.ledger.next_batch_id(files, generation);
     let context = Arc::new(Context {
         table: table.to_string(),
         batch_id: batch_id.clone(),
+        generation,
         meta: meta.clone(),
         control: ports.config.source.control_columns.clone(),
         options: CheckOptions {
@@ -266,7 +435,7 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
         },
     });
     // Several files at once, in landing order; each streams in bounded memory.
-    let checks: Vec<_> = new_files
+    let checks: Vec<_> = files
         .iter()
         .map(|f| check_file(ports, &layout, f, &context))
         .collect();
@@ -282,38 +451,45 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
         metadata_version: work.metadata_version,
         files: Vec::new(),
     };
+    let mut outcome = BatchOutcome {
+        accepted: 0,
+        quarantined: 0,
+        ops: OpCounts::default(),
+        report: String::new(),
+        refused: None,
+    };
     let mut consumed = Vec::new();
     let mut max_valid_from: Option<i64> = None;
     for checked in checked {
         let Checked {
             file,
-            outcome,
+            outcome: file_outcome,
             copied_to,
         } = checked?;
-        if outcome.accepted() {
-            if let Some((_, hi)) = outcome.valid_from_range {
+        if file_outcome.accepted() {
+            if let Some((_, hi)) = file_outcome.valid_from_range {
                 max_valid_from = Some(max_valid_from.map_or(hi, |m| m.max(hi)));
             }
-            output.files_accepted += 1;
-            output.ops.add(&outcome.ops);
+            outcome.accepted += 1;
+            outcome.ops.add(&file_outcome.ops);
         } else {
-            output.files_quarantined += 1;
-            tracing::warn!(table, file = %file.key, findings = outcome.findings.total, "quarantined");
+            outcome.quarantined += 1;
+            tracing::warn!(table, file = %file.key, findings = file_outcome.findings.total, "quarantined");
         }
         consumed.push(ConsumedFile {
             key: file.key.clone(),
             etag: file.etag.clone(),
             size: file.size,
-            accepted: outcome.accepted(),
+            accepted: file_outcome.accepted(),
         });
         report.files.push(FileReport {
             file: ports.landing.uri(&file.key),
-            accepted: outcome.accepted(),
-            rows: outcome.rows,
-            ops: outcome.ops,
-            findings: outcome.findings,
+            accepted: file_outcome.accepted(),
+            rows: file_outcome.rows,
+            ops: file_outcome.ops,
+            findings: file_outcome.findings,
             copied_to: Some(copied_to),
-            ignored_columns: outcome.ignored_columns,
+            ignored_columns: file_outcome.ignored_columns,
         });
     }
 
@@ -337,9 +513,9 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
         .lake
         .put(&html_key, Bytes::from(report.to_html()), None)
         .await?;
-    let report_uri = ports.lake.uri(&html_key);
+    outcome.report = ports.lake.uri(&html_key);
 
-    let failed = output.files_quarantined > 0 && config.on_invalid == OnInvalid::Fail;
+    let failed = outcome.quarantined > 0 && config.on_invalid == OnInvalid::Fail;
     ledger.ledger.record(Batch {
         id: batch_id.clone(),
         status: if failed {
@@ -348,45 +524,30 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
             BatchStatus::Validated
         },
         run_id: event.run_id.clone(),
+        mode: work.run_mode,
+        generation,
         metadata_version: work.metadata_version,
         files: consumed,
-        ops: output.ops,
+        ops: outcome.ops,
         max_valid_from,
         validated_at: chrono::Utc::now().to_rfc3339(),
         merged_at: None,
     });
     ledger.save(ports.lake.as_ref()).await?;
-    if !failed {
-        batches.push(batch_id.clone());
-    }
-    output.batches = batches;
-    output.report = Some(report_uri.clone());
-    record.batches = output.batches.clone();
-    record.files_accepted = output.files_accepted;
-    record.files_quarantined = output.files_quarantined;
-    record.ops = output.ops;
-    record.report = Some(report_uri.clone());
-    record
-        .save(
-            ports.lake.as_ref(),
-            &layout.run_record_key(&event.run_id, table),
-        )
-        .await?;
-
     if failed {
         let first = report
             .quarantined()
             .flat_map(|f| f.findings.sample.first())
             .next();
-        return Err(Error::Validation(format!(
-            "{table}: {} of {} landed file(s) quarantined in batch {batch_id}; nothing of this batch was merged (on_invalid = \"fail\").{}\nreport: {report_uri}",
-            output.files_quarantined,
-            output.files_landed,
+        outcome.refused = Some(format!(
+            "{table}: {} of {} landed file(s) quarantined in batch {batch_id}; nothing of this batch was merged (on_invalid = \"fail\").{}\nreport: {}",
+            outcome.quarantined,
+            files.len(),
             first
                 .map(|f| format!(" First finding: {f}."))
                 .unwrap_or_default(),
-        )));
+            outcome.report,
+        ));
     }
-    tracing::info!(table, batch = %batch_id, accepted = output.files_accepted, quarantined = output.files_quarantined, "validated");
-    Ok(output)
+    Ok(outcome)
 }

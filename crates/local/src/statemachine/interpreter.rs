@@ -244,7 +244,12 @@ impl Run<'_> {
     async fn state<'a>(&'a self, state: &'a State, input: Value) -> Result<Step<'a>, TaskFailure> {
         let entered_time = now();
         tracing::debug!(execution = %self.info.name, state = %state.name, "entered state");
-        self.event(&state.name, "Entered", Some(input.to_string()));
+        let entered = input.to_string();
+        if let Err(failure) = within_limit(state, "input", &entered) {
+            self.failed(state, &failure);
+            return Err(failure);
+        }
+        self.event(&state.name, "Entered", Some(entered));
         let result = match &state.kind {
             Kind::Task { .. } | Kind::Map(_) | Kind::Parallel { .. } => {
                 self.with_retry(state, &entered_time, input).await
@@ -258,7 +263,12 @@ impl Run<'_> {
             }
         };
         if let Ok((_, output)) = &result {
-            self.event(&state.name, "Exited", Some(output.to_string()));
+            let exited = output.to_string();
+            if let Err(failure) = within_limit(state, "output", &exited) {
+                self.failed(state, &failure);
+                return Err(failure);
+            }
+            self.event(&state.name, "Exited", Some(exited));
         }
         result
     }
@@ -359,8 +369,9 @@ impl Run<'_> {
                 Err(failure) => failure,
             };
             self.failed(state, &failure);
-            // As on AWS, States.Runtime is never retried nor caught.
-            if failure.error == errors::RUNTIME {
+            // As on AWS, States.Runtime and States.DataLimitExceeded are
+            // never retried nor caught.
+            if is_terminal(&failure.error) {
                 return Err(failure);
             }
             if let Some(index) = state
@@ -583,10 +594,31 @@ impl Run<'_> {
     }
 }
 
+/// Errors that end the execution whatever its Retry and Catch say.
+fn is_terminal(error: &str) -> bool {
+    error == errors::RUNTIME || error == errors::DATA_LIMIT_EXCEEDED
+}
+
+/// Step Functions' quota on a state's input and output (`json`, as sent).
+fn within_limit(state: &State, what: &str, json: &str) -> Result<(), TaskFailure> {
+    if json.len() <= super::MAX_PAYLOAD_BYTES {
+        return Ok(());
+    }
+    Err(TaskFailure::new(
+        errors::DATA_LIMIT_EXCEEDED,
+        format!(
+            "The {what} of state '{}' is {} bytes, over the {} bytes a state may carry",
+            state.name,
+            json.len(),
+            super::MAX_PAYLOAD_BYTES
+        ),
+    ))
+}
+
 /// Whether an `ErrorEquals` list matches `error`.
 fn error_matches(error_equals: &[String], error: &str) -> bool {
     error_equals.iter().any(|name| match name.as_str() {
-        errors::ALL => error != errors::RUNTIME,
+        errors::ALL => !is_terminal(error),
         errors::TASK_FAILED => {
             error != errors::RUNTIME
                 && error != errors::TIMEOUT

@@ -110,7 +110,14 @@ pub mod errors {
     pub const NO_CHOICE_MATCHED: &str = "States.NoChoiceMatched";
     /// An intrinsic function got the wrong number or type of arguments.
     pub const INTRINSIC_FAILURE: &str = "States.IntrinsicFailure";
+    /// A state's input or output is larger than [`super::MAX_PAYLOAD_BYTES`].
+    /// Like [`RUNTIME`], never retried nor caught.
+    pub const DATA_LIMIT_EXCEEDED: &str = "States.DataLimitExceeded";
 }
+
+/// The largest input or output a state may have, in bytes of JSON (UTF-8):
+/// Step Functions' 256 KiB quota.
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
 /// A task failure as Step Functions sees it: an error name (e.g.
 /// `"Tidemark.Transient"`) and a cause.

@@ -2287,3 +2287,62 @@ async fn runs_a_production_like_flow_end_to_end() {
     assert_eq!(invoker.call_count(), 5);
     assert_eq!(kinds(&execution, "Retry"), 1);
 }
+
+// ---------------------------------------------------------------------------
+// Payload quota
+// ---------------------------------------------------------------------------
+
+/// A string field that makes a JSON object exactly `bytes` long.
+fn payload_of(bytes: usize) -> Value {
+    let padding = bytes - r#"{"p":""}"#.len();
+    json!({ "p": "x".repeat(padding) })
+}
+
+#[tokio::test]
+async fn a_state_may_carry_256_kib_and_not_a_byte_more_and_no_catcher_hides_it() {
+    let at_limit = payload_of(MAX_PAYLOAD_BYTES);
+    assert_eq!(at_limit.to_string().len(), MAX_PAYLOAD_BYTES);
+    let invoker = Arc::new(TestInvoker::echo());
+    let catch_all = task_machine(json!({
+        "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+        "Retry": [{"ErrorEquals": ["States.ALL"], "MaxAttempts": 3}],
+        "End": null,
+        "Next": "Done"
+    }));
+    let mut definition = catch_all.clone();
+    definition["States"]["Work"]
+        .as_object_mut()
+        .unwrap()
+        .remove("End");
+    definition["States"]["Caught"] = json!({"Type": "Pass", "End": true});
+    definition["States"]["Done"] = json!({"Type": "Pass", "End": true});
+    assert_eq!(
+        succeeded(&run(definition.clone(), &invoker, at_limit.clone()).await),
+        at_limit
+    );
+
+    // One byte over, as the execution's input: the first state refuses it.
+    let execution = run(
+        definition.clone(),
+        &invoker,
+        payload_of(MAX_PAYLOAD_BYTES + 1),
+    )
+    .await;
+    let (error, cause) = failed(&execution);
+    assert_eq!(error, errors::DATA_LIMIT_EXCEEDED);
+    assert!(
+        cause.contains("input of state 'Work' is 262145 bytes"),
+        "{cause}"
+    );
+
+    // A task whose result grows the state past the quota: not retried, not caught.
+    let growing = Arc::new(TestInvoker::new(|_, _, _| {
+        Ok(payload_of(MAX_PAYLOAD_BYTES + 10))
+    }));
+    let execution = run(definition, &growing, json!({})).await;
+    let (error, cause) = failed(&execution);
+    assert_eq!(error, errors::DATA_LIMIT_EXCEEDED);
+    assert!(cause.contains("output of state 'Work'"), "{cause}");
+    assert_eq!(growing.calls.lock().unwrap().len(), 1, "retried");
+    assert_eq!(kinds(&execution, "Caught"), 0);
+}

@@ -1,0 +1,505 @@
+//! What an execution does: its raw input, checked once — in the first step —
+//! against every rule, into a typed [`RunPlan`] that every later step receives.
+//!
+//! The input (`docs/reruns.md` describes it for console users):
+//!
+//! ```json
+//! {"tables": ["orders"] | "*", "mode": "incremental|reprocess|rebuild|reload",
+//!  "from": "2026-11-01", "to": "2026-11-20", "attempt": 1}
+//! ```
+//!
+//! The daily schedule sends `{}`: every table, incremental, as a scheduled run.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::fmt::Write;
+
+/// What an execution does to each of its tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RunMode {
+    /// Consume what landed since the last run.
+    #[default]
+    Incremental,
+    /// Validate again the files of `from`..`to` that were quarantined or never
+    /// consumed (after a fix), and merge what is now accepted.
+    Reprocess,
+    /// Recompute the table's history from every landed file and swap it in.
+    Rebuild,
+    /// Ask the replication for a fresh full load of the tables, then rebuild them.
+    Reload,
+}
+
+impl RunMode {
+    pub const ALL: [RunMode; 4] = [
+        RunMode::Incremental,
+        RunMode::Reprocess,
+        RunMode::Rebuild,
+        RunMode::Reload,
+    ];
+
+    /// The name executions and `--mode` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunMode::Incremental => "incremental",
+            RunMode::Reprocess => "reprocess",
+            RunMode::Rebuild => "rebuild",
+            RunMode::Reload => "reload",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<RunMode> {
+        RunMode::ALL.into_iter().find(|m| m.as_str() == name)
+    }
+
+    /// Whether the mode recomputes history from every landed file.
+    pub fn rebuilds(self) -> bool {
+        matches!(self, RunMode::Rebuild | RunMode::Reload)
+    }
+}
+
+/// Which tables an execution names: a list, or `"*"` for every configured one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TableSelection {
+    Named(Vec<String>),
+    /// Always `"*"`.
+    All(String),
+}
+
+impl TableSelection {
+    pub fn all() -> TableSelection {
+        TableSelection::All("*".into())
+    }
+}
+
+/// An execution's input as a person (or `tidemark run|rerun`) writes it. Its
+/// rules are applied by [`RunPlan::build`], which reads the JSON form, so a
+/// console execution and a command meet the same rules.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tables: Option<TableSelection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<RunMode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+}
+
+impl RunRequest {
+    /// The execution input this request is sent as.
+    pub fn to_input(&self) -> ExecutionInput {
+        ExecutionInput(serde_json::to_value(self).unwrap_or_default())
+    }
+}
+
+/// The execution input exactly as it arrived (`$` of the execution), before
+/// any rule: only [`RunPlan::build`] reads it; the alert echoes it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ExecutionInput(pub Value);
+
+impl ExecutionInput {
+    /// Compact JSON, for an alert.
+    pub fn to_json(&self) -> String {
+        match &self.0 {
+            Value::Null => "{}".into(),
+            v => v.to_string(),
+        }
+    }
+}
+
+/// What an execution does, with every rule checked. Built once, from the
+/// execution input, by the first step; later steps never see the raw input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunPlan {
+    pub mode: RunMode,
+    /// The tables to process, in configuration order.
+    pub tables: Vec<String>,
+    /// Inclusive landing dates, for `reprocess`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<NaiveDate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<NaiveDate>,
+    /// Raised by a person to run the same rerun again on one day.
+    pub attempt: u32,
+    /// Started by the schedule (an empty input): a table another execution
+    /// holds is skipped and picked up by the next run, not failed.
+    pub scheduled: bool,
+}
+
+const FIELDS: [&str; 5] = ["tables", "mode", "from", "to", "attempt"];
+
+impl RunPlan {
+    /// Applies every rule to `input`. `configured` are the pipeline's table
+    /// names (`None` where the configuration is not at hand, e.g. `tidemark
+    /// rerun`: names are then only checked as identifiers); `today` bounds
+    /// the date range. A message names the field and the accepted values.
+    pub fn build(
+        input: &ExecutionInput,
+        configured: Option<&[&str]>,
+        today: NaiveDate,
+    ) -> Result<RunPlan, String> {
+        let empty = Map::new();
+        let fields = match &input.0 {
+            Value::Null => &empty,
+            Value::Object(map) => map,
+            other => {
+                return Err(format!(
+                    "the execution input must be a JSON object such as {{\"mode\": \"incremental\"}}, not {other}"
+                ));
+            }
+        };
+        for name in fields.keys() {
+            if !FIELDS.contains(&name.as_str()) {
+                return Err(format!(
+                    "unknown field {name:?} in the execution input{}; the fields are {}",
+                    did_you_mean(name, FIELDS),
+                    FIELDS.join(", ")
+                ));
+            }
+        }
+        let mode = match fields.get("mode") {
+            None | Some(Value::Null) => RunMode::Incremental,
+            Some(Value::String(s)) => RunMode::parse(s).ok_or_else(|| {
+                format!(
+                    "\"mode\": {s:?} is not a mode{}; the modes are {}",
+                    did_you_mean(s, RunMode::ALL.map(RunMode::as_str)),
+                    modes()
+                )
+            })?,
+            Some(other) => return Err(format!("\"mode\" must be one of {}, not {other}", modes())),
+        };
+        let tables = match fields.get("tables") {
+            None | Some(Value::Null) if mode.rebuilds() => {
+                return Err(format!(
+                    "mode {} recomputes history from every landed file: name the tables, e.g. \"tables\": [\"orders\"], or \"tables\": \"*\" for every table",
+                    mode.as_str()
+                ));
+            }
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s == "*" => None,
+            Some(Value::Array(items)) if items.is_empty() => {
+                return Err(
+                    "\"tables\" names no table: leave it out (or \"*\") to run every table".into(),
+                );
+            }
+            Some(Value::Array(items)) => {
+                let mut names = Vec::with_capacity(items.len());
+                for item in items {
+                    let Value::String(name) = item else {
+                        return Err(format!("\"tables\" must hold table names, not {item}"));
+                    };
+                    check_table(name, configured)?;
+                    if !names.contains(name) {
+                        names.push(name.clone());
+                    }
+                }
+                Some(names)
+            }
+            Some(other) => {
+                return Err(format!(
+                    "\"tables\" must be a list of table names or \"*\", not {other}"
+                ));
+            }
+        };
+        let tables = match (tables, configured) {
+            // Configuration order, whatever order the input named them in.
+            (Some(named), Some(configured)) => configured
+                .iter()
+                .filter(|c| named.iter().any(|n| n == *c))
+                .map(|c| c.to_string())
+                .collect(),
+            (Some(named), None) => named,
+            (None, configured) => configured
+                .unwrap_or_default()
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+        };
+        let date = |field: &str| -> Result<Option<NaiveDate>, String> {
+            match fields.get(field) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .map(Some)
+                    .map_err(|_| format!("\"{field}\": {s:?} is not a date (YYYY-MM-DD)")),
+                Some(other) => Err(format!(
+                    "\"{field}\" must be a date such as \"2026-11-01\", not {other}"
+                )),
+            }
+        };
+        let (from, to) = (date("from")?, date("to")?);
+        match (mode, from, to) {
+            (RunMode::Reprocess, Some(from), Some(to)) => {
+                if from > to {
+                    return Err(format!("\"from\" ({from}) is after \"to\" ({to})"));
+                }
+                if to > today {
+                    return Err(format!(
+                        "\"to\" ({to}) is in the future (today is {today}): nothing has landed then"
+                    ));
+                }
+            }
+            (RunMode::Reprocess, _, _) => {
+                return Err(
+                    "mode reprocess needs \"from\" and \"to\": the landing dates (YYYY-MM-DD) whose files to validate again"
+                        .into(),
+                );
+            }
+            (_, None, None) => {}
+            (mode, _, _) => {
+                return Err(format!(
+                    "\"from\" and \"to\" apply to mode reprocess only, not {}: leave them out",
+                    mode.as_str()
+                ));
+            }
+        }
+        let attempt = match fields.get("attempt") {
+            None | Some(Value::Null) => 1,
+            Some(v) => v
+                .as_u64()
+                .filter(|n| (1..=u32::MAX as u64).contains(n))
+                .ok_or_else(|| format!("\"attempt\" must be a whole number from 1, not {v}"))?
+                as u32,
+        };
+        Ok(RunPlan {
+            mode,
+            tables,
+            from,
+            to,
+            attempt,
+            scheduled: fields.is_empty(),
+        })
+    }
+
+    /// What the schedule's `{}` gives: every one of `tables`, incrementally.
+    pub fn scheduled(tables: Vec<String>) -> RunPlan {
+        RunPlan {
+            mode: RunMode::Incremental,
+            tables,
+            from: None,
+            to: None,
+            attempt: 1,
+            scheduled: true,
+        }
+    }
+
+    /// The request that runs this plan again for `tables` (the alert's rerun).
+    pub fn request_for(&self, tables: &[String], mode: RunMode) -> RunRequest {
+        let dated = mode == RunMode::Reprocess;
+        RunRequest {
+            tables: Some(TableSelection::Named(tables.to_vec())),
+            mode: Some(mode),
+            from: self.from.filter(|_| dated),
+            to: self.to.filter(|_| dated),
+            attempt: None,
+        }
+    }
+}
+
+fn modes() -> String {
+    RunMode::ALL.map(RunMode::as_str).join(", ")
+}
+
+fn check_table(name: &str, configured: Option<&[&str]>) -> Result<(), String> {
+    crate::metadata::check_identifier(name).map_err(|e| format!("\"tables\": {e}"))?;
+    match configured {
+        Some(configured) if !configured.contains(&name) => Err(format!(
+            "\"tables\": {name:?} is not a configured table{}; the tables are {}",
+            did_you_mean(name, configured.iter().copied()),
+            configured.join(", ")
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `; did you mean "x"?` for the accepted value nearest to `given`, if any is near.
+fn did_you_mean<'a>(given: &str, accepted: impl IntoIterator<Item = &'a str>) -> String {
+    let nearest = accepted
+        .into_iter()
+        .map(|a| (edit_distance(given, a), a))
+        .min();
+    match nearest {
+        Some((d, a)) if d <= (given.chars().count() / 3).max(2) => {
+            let mut s = String::new();
+            let _ = write!(s, " (did you mean {a:?}?)");
+            s
+        }
+        _ => String::new(),
+    }
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const TABLES: [&str; 3] = ["customers", "orders", "products"];
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 20).unwrap()
+    }
+
+    fn build(input: Value) -> Result<RunPlan, String> {
+        RunPlan::build(&ExecutionInput(input), Some(&TABLES), today())
+    }
+
+    #[test]
+    fn the_schedule_sends_nothing_and_gets_every_table_incrementally() {
+        let plan = build(json!({})).unwrap();
+        assert_eq!(plan, RunPlan::scheduled(TABLES.map(String::from).to_vec()));
+        assert_eq!(build(Value::Null).unwrap(), plan);
+        let manual = build(json!({"mode": "incremental"})).unwrap();
+        assert!(!manual.scheduled);
+    }
+
+    #[test]
+    fn named_tables_keep_configuration_order_and_star_means_all() {
+        let plan =
+            build(json!({"tables": ["products", "customers", "products"], "mode": "rebuild"}))
+                .unwrap();
+        assert_eq!(plan.tables, ["customers", "products"]);
+        let all = build(json!({"tables": "*", "mode": "rebuild"})).unwrap();
+        assert_eq!(all.tables, TABLES);
+    }
+
+    #[test]
+    fn reprocess_takes_a_range_of_landing_dates() {
+        let plan = build(json!({"mode": "reprocess", "tables": ["orders"], "from": "2026-11-02", "to": "2026-11-04"}))
+            .unwrap();
+        assert_eq!(plan.from, NaiveDate::from_ymd_opt(2026, 11, 2));
+        assert_eq!(plan.to, NaiveDate::from_ymd_opt(2026, 11, 4));
+        assert_eq!(plan.attempt, 1);
+    }
+
+    /// Every bad input is refused with a message that names the field and what is accepted.
+    #[test]
+    fn bad_input_names_the_field_and_the_accepted_values() {
+        let cases = [
+            (json!([1]), "must be a JSON object"),
+            (
+                json!({"tabels": ["orders"]}),
+                "unknown field \"tabels\" in the execution input (did you mean \"tables\"?); the fields are tables, mode, from, to, attempt",
+            ),
+            (
+                json!({"mode": "rebuilt", "tables": "*"}),
+                "\"mode\": \"rebuilt\" is not a mode (did you mean \"rebuild\"?); the modes are incremental, reprocess, rebuild, reload",
+            ),
+            (
+                json!({"mode": 3}),
+                "\"mode\" must be one of incremental, reprocess, rebuild, reload, not 3",
+            ),
+            (
+                json!({"tables": ["ordres"]}),
+                "\"tables\": \"ordres\" is not a configured table (did you mean \"orders\"?); the tables are customers, orders, products",
+            ),
+            (
+                json!({"tables": ["invoices"]}),
+                "\"tables\": \"invoices\" is not a configured table; the tables are",
+            ),
+            (json!({"tables": ["Orders; drop"]}), "\"tables\":"),
+            (json!({"tables": []}), "\"tables\" names no table"),
+            (
+                json!({"tables": "orders"}),
+                "\"tables\" must be a list of table names or \"*\"",
+            ),
+            (
+                json!({"mode": "rebuild"}),
+                "mode rebuild recomputes history from every landed file: name the tables",
+            ),
+            (json!({"mode": "reload"}), "mode reload recomputes history"),
+            (
+                json!({"mode": "reprocess", "tables": ["orders"]}),
+                "mode reprocess needs \"from\" and \"to\"",
+            ),
+            (
+                json!({"mode": "reprocess", "from": "2026-11-04", "to": "2026-11-02"}),
+                "\"from\" (2026-11-04) is after \"to\" (2026-11-02)",
+            ),
+            (
+                json!({"mode": "reprocess", "from": "2026-11-04", "to": "2026-12-02"}),
+                "\"to\" (2026-12-02) is in the future (today is 2026-11-20)",
+            ),
+            (
+                json!({"mode": "reprocess", "from": "4 Nov", "to": "2026-11-02"}),
+                "\"from\": \"4 Nov\" is not a date (YYYY-MM-DD)",
+            ),
+            (
+                json!({"from": "2026-11-01", "to": "2026-11-02"}),
+                "\"from\" and \"to\" apply to mode reprocess only, not incremental",
+            ),
+            (
+                json!({"attempt": 0}),
+                "\"attempt\" must be a whole number from 1, not 0",
+            ),
+        ];
+        for (input, expected) in cases {
+            let message = build(input.clone()).expect_err(&input.to_string());
+            assert!(
+                message.contains(expected),
+                "{input}: {message:?} does not say {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn without_the_configuration_names_are_checked_as_identifiers_only() {
+        let input = RunRequest {
+            tables: Some(TableSelection::Named(vec!["anything".into()])),
+            mode: Some(RunMode::Rebuild),
+            ..RunRequest::default()
+        }
+        .to_input();
+        assert_eq!(
+            input.to_json(),
+            r#"{"tables":["anything"],"mode":"rebuild"}"#
+        );
+        let plan = RunPlan::build(&input, None, today()).unwrap();
+        assert_eq!(plan.tables, ["anything"]);
+    }
+
+    #[test]
+    fn the_rerun_of_a_plan_keeps_dates_only_for_reprocess() {
+        let plan =
+            build(json!({"mode": "reprocess", "from": "2026-11-02", "to": "2026-11-04"})).unwrap();
+        let again = plan.request_for(&["orders".into()], RunMode::Reprocess);
+        assert_eq!(
+            again.to_input().to_json(),
+            r#"{"tables":["orders"],"mode":"reprocess","from":"2026-11-02","to":"2026-11-04"}"#
+        );
+        let rebuild = plan.request_for(&["orders".into()], RunMode::Rebuild);
+        assert_eq!(
+            rebuild.to_input().to_json(),
+            r#"{"tables":["orders"],"mode":"rebuild"}"#
+        );
+    }
+
+    #[test]
+    fn edit_distance_counts_single_character_edits() {
+        assert_eq!(edit_distance("orders", "orders"), 0);
+        assert_eq!(edit_distance("ordres", "orders"), 2);
+        assert_eq!(edit_distance("order", "orders"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+}

@@ -1,0 +1,774 @@
+//! Reruns on the local pipeline, over a copy of the demo: the run plan's
+//! rules, `reprocess` after a fix, `rebuild` (equal to day-by-day history,
+//! safe to kill at any point), overlapping runs and the bounded loops.
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tidemark_core::error::Error;
+use tidemark_core::events::ExecutionInput;
+use tidemark_core::lease::Lease;
+use tidemark_core::ports::{Catalog, CatalogEntry, QueryEngine};
+use tidemark_local::LocalOptions;
+use tidemark_local::pipeline::{LocalBackend, run_catching_up};
+use tidemark_local::statemachine::{Execution, ExecutionStatus};
+use tidemark_tests::{dump_table, workspace};
+
+const TABLES: [(&str, &str); 3] = [
+    ("customers", "customer_id, valid_from, change_seq"),
+    ("orders", "order_id, valid_from, change_seq"),
+    ("products", "product_id, valid_from, change_seq"),
+];
+
+/// The demo (config, metadata, replay) copied into a folder of its own, so
+/// a test can edit its metadata; `on_invalid` is the orders table's policy.
+struct Demo {
+    dir: tempfile::TempDir,
+}
+
+impl Demo {
+    fn new(on_invalid: &str) -> Demo {
+        let dir = tempfile::tempdir().unwrap();
+        let from = workspace().join("examples/demo");
+        copy_dir(&from.join("metadata"), &dir.path().join("metadata"));
+        copy_dir(&from.join("replay"), &dir.path().join("replay"));
+        let config = std::fs::read_to_string(from.join("tidemark.toml")).unwrap();
+        let config = config.replace(
+            "on_invalid = \"fail\"",
+            &format!("on_invalid = \"{on_invalid}\""),
+        );
+        std::fs::write(dir.path().join("tidemark.toml"), config).unwrap();
+        Demo { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn lake(&self) -> PathBuf {
+        self.path().join("lake")
+    }
+
+    fn options(&self) -> LocalOptions {
+        LocalOptions {
+            config_path: self.path().join("tidemark.toml"),
+            lake: Some(self.lake()),
+            ..Default::default()
+        }
+    }
+
+    /// Day by day through the replay (as the schedule would), then once with `input`.
+    async fn run(&self, name: &str, input: Value) -> (LocalBackend, Vec<Execution>) {
+        run_catching_up(&self.options(), name, &ExecutionInput(input), 0.0)
+            .await
+            .unwrap()
+    }
+
+    /// Makes the orders' status nullable: the fix for the demo's malformed file.
+    fn fix_orders_metadata(&self) {
+        let path = self.path().join("metadata/orders.json");
+        let mut meta: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        for c in meta["columns"].as_array_mut().unwrap() {
+            if c["name"] == "status" {
+                c["nullable"] = json!(true);
+            }
+        }
+        std::fs::write(&path, meta.to_string()).unwrap();
+    }
+
+    fn read(&self, key: &str) -> String {
+        let path = self.lake().join(key);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    fn ledger(&self, table: &str) -> Value {
+        serde_json::from_str(&self.read(&format!("state/demo/{table}/ledger.json"))).unwrap()
+    }
+
+    fn alert(&self, execution: &str) -> Value {
+        serde_json::from_str(&self.read(&format!("alerts/{execution}.json"))).unwrap()
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Every table's history, every column but `batch_id` (which records which
+/// batch first wrote a row, so it differs between a rebuild and daily runs).
+async fn history(backend: &LocalBackend) -> String {
+    let mut out = String::new();
+    for (table, order) in TABLES {
+        let dump = dump_table(&backend.engine, "demo", table, order).await;
+        let header: Vec<&str> = dump.lines().nth(1).unwrap().split(" | ").collect();
+        let batch = header.iter().position(|c| *c == "batch_id").unwrap();
+        for line in dump.lines() {
+            let cells: Vec<&str> = line.split(" | ").collect();
+            let kept: Vec<&str> = cells
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| cells.len() != header.len() || *i != batch)
+                .map(|(_, c)| *c)
+                .collect();
+            out.push_str(&kept.join(" | "));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn status(execution: &Execution) -> &ExecutionStatus {
+    &execution.status
+}
+
+fn failed_tables(alert: &Value) -> Vec<(String, String, String)> {
+    alert["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["status"] == "failed")
+        .map(|t| {
+            (
+                t["table"].as_str().unwrap().to_string(),
+                t["error"].as_str().unwrap_or_default().to_string(),
+                t["message"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_fails_the_execution_before_anything_is_read_and_the_alert_says_why() {
+    let cases = [
+        (json!({"tabels": ["orders"]}), "unknown field \"tabels\""),
+        (
+            json!({"mode": "rebuilt", "tables": "*"}),
+            "did you mean \"rebuild\"?",
+        ),
+        (
+            json!({"tables": ["ordres"]}),
+            "\"ordres\" is not a configured table (did you mean \"orders\"?); the tables are customers, orders, products",
+        ),
+        (json!({"mode": "rebuild"}), "name the tables"),
+        (
+            json!({"mode": "reprocess", "tables": ["orders"]}),
+            "needs \"from\" and \"to\"",
+        ),
+        (
+            json!({"mode": "reprocess", "from": "2026-11-04", "to": "2026-11-02"}),
+            "is after \"to\"",
+        ),
+        (
+            json!({"mode": "reprocess", "from": "2026-11-04", "to": "2999-01-01"}),
+            "is in the future",
+        ),
+        (
+            json!({"from": "2026-11-01", "to": "2026-11-02"}),
+            "apply to mode reprocess only",
+        ),
+    ];
+    let demo = Demo::new("fail");
+    for (i, (input, expected)) in cases.into_iter().enumerate() {
+        let backend = LocalBackend::open(&demo.options()).unwrap();
+        let name = format!("bad-{i}");
+        let execution = backend
+            .run(&name, &ExecutionInput(input.clone()), 0.0)
+            .await
+            .unwrap();
+        assert!(
+            matches!(status(&execution), ExecutionStatus::Failed { error, .. } if error == "Tidemark.TablesFailed"),
+            "{input}: {:?}",
+            execution.status
+        );
+        let alert = demo.alert(&name);
+        let failed = failed_tables(&alert);
+        assert_eq!(failed.len(), 1, "{alert:#}");
+        assert_eq!(failed[0].0, "(pipeline)");
+        assert_eq!(failed[0].1, "Tidemark.InvalidInput", "{input}");
+        assert!(failed[0].2.contains(expected), "{input}: {}", failed[0].2);
+        assert_eq!(alert["input"], input);
+        assert!(
+            alert["rerun"]
+                .as_str()
+                .unwrap()
+                .ends_with("(with the execution input corrected as the error says)"),
+            "{alert:#}"
+        );
+        // Nothing was read, replicated, validated or merged.
+        assert!(!demo.lake().join("landing/public").exists(), "{input}");
+        assert!(!demo.lake().join("state").exists(), "{input}");
+        assert!(!demo.lake().join("validated").exists(), "{input}");
+        let tables = backend
+            .engine
+            .execute(
+                "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'demo'",
+            )
+            .await
+            .unwrap();
+        assert_eq!(tables.int("n"), Some(0), "{input}");
+    }
+}
+
+/// The demo's last day lands an orders file with a null status.
+const BAD_DAY: &str = "2026-11-04";
+const BAD_FILE: &str = "20261104-110000000.parquet";
+
+/// How many history rows of orders have a version from `day`.
+async fn orders_changed_on(backend: &LocalBackend, day: &str) -> i64 {
+    backend
+        .engine
+        .execute(&format!(
+            "SELECT count(*) AS n FROM demo.orders WHERE CAST(valid_from AS DATE) = DATE '{day}'"
+        ))
+        .await
+        .unwrap()
+        .int("n")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reprocess_after_a_metadata_fix_merges_the_quarantined_file_once() {
+    for policy in ["continue", "fail"] {
+        let demo = Demo::new(policy);
+        let (backend, runs) = demo.run("daily", json!({})).await;
+        assert_eq!(runs.len(), 4);
+        assert_eq!(orders_changed_on(&backend, BAD_DAY).await, 0, "{policy}");
+        let quarantined = format!("quarantine/demo/orders/b000004/{BAD_FILE}");
+        let original = std::fs::read(demo.lake().join(&quarantined)).unwrap();
+        let before = history(&backend).await;
+        drop(backend);
+
+        // A reprocess of other days finds nothing to do.
+        let other_days = json!({"mode": "reprocess", "tables": ["orders"], "from": "2026-11-01", "to": "2026-11-03"});
+        let (backend, runs) = demo.run("elsewhere", other_days).await;
+        assert_eq!(runs.len(), 1);
+        assert_eq!(history(&backend).await, before, "{policy}");
+        drop(backend);
+
+        demo.fix_orders_metadata();
+        let reprocess =
+            json!({"mode": "reprocess", "tables": ["orders"], "from": BAD_DAY, "to": BAD_DAY});
+        let (backend, runs) = demo.run("reprocess", reprocess.clone()).await;
+        assert_eq!(
+            *status(&runs[0]),
+            ExecutionStatus::Succeeded,
+            "{policy}: {:?}",
+            runs[0].events.last()
+        );
+        let merged = orders_changed_on(&backend, BAD_DAY).await;
+        assert!(merged > 0, "{policy}");
+        let after = history(&backend).await;
+        assert_ne!(after, before);
+        let ledger = demo.ledger("orders");
+        let last = ledger["batches"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(last["mode"], "reprocess", "{ledger:#}");
+        assert_eq!(last["run_id"], "reprocess");
+        assert_eq!(last["status"], "merged");
+        assert_eq!(last["files"][0]["key"], format!("public/orders/{BAD_FILE}"));
+        // The quarantined copy stays where it was, byte for byte.
+        assert_eq!(
+            std::fs::read(demo.lake().join(&quarantined)).unwrap(),
+            original
+        );
+        drop(backend);
+
+        // Again: nothing new to validate, nothing merged twice.
+        let batches = ledger["batches"].as_array().unwrap().len();
+        let (backend, runs) = demo.run("reprocess-again", reprocess).await;
+        assert_eq!(*status(&runs[0]), ExecutionStatus::Succeeded);
+        assert_eq!(history(&backend).await, after, "{policy}");
+        assert_eq!(
+            demo.ledger("orders")["batches"].as_array().unwrap().len(),
+            batches
+        );
+        // And the daily run after it merges nothing of that file again either.
+        drop(backend);
+        let (backend, _) = demo.run("daily-after", json!({})).await;
+        assert_eq!(history(&backend).await, after, "{policy}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rebuild_equals_the_day_by_day_history_and_swaps_it_in_whole() {
+    let demo = Demo::new("fail");
+    let (backend, _) = demo.run("daily", json!({})).await;
+    let daily = history(&backend).await;
+    drop(backend);
+
+    let (backend, runs) = demo
+        .run(
+            "rebuild",
+            json!({"mode": "rebuild", "tables": ["customers", "orders"]}),
+        )
+        .await;
+    // Orders' malformed file is quarantined as in a daily run (on_invalid = "fail"):
+    // the rebuild of orders fails and its history is left as it was.
+    let alert = demo.alert("rebuild");
+    let failed = failed_tables(&alert);
+    assert_eq!(failed.len(), 1, "{alert:#}");
+    assert_eq!(
+        (failed[0].0.as_str(), failed[0].1.as_str()),
+        ("orders", "Tidemark.Validation")
+    );
+    assert!(matches!(status(&runs[0]), ExecutionStatus::Failed { .. }));
+    assert_eq!(history(&backend).await, daily);
+    assert_eq!(demo.ledger("customers")["generation"], 1);
+    assert_eq!(demo.ledger("orders")["generation"], 0);
+    // The replaced customers history is kept, the way back.
+    let previous = backend
+        .engine
+        .execute("SELECT count(*) AS n FROM demo.customers__previous")
+        .await
+        .unwrap();
+    assert_eq!(previous.int("n"), Some(7));
+    drop(backend);
+
+    // After the fix, orders rebuilds too: still the day-by-day history, plus day 4.
+    demo.fix_orders_metadata();
+    let (backend, runs) = demo
+        .run(
+            "rebuild-orders",
+            json!({"mode": "rebuild", "tables": ["orders"]}),
+        )
+        .await;
+    assert_eq!(
+        *status(&runs[0]),
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        runs[0].events.last()
+    );
+    let rebuilt = history(&backend).await;
+    drop(backend);
+    let (backend, _) = demo
+        .run(
+            "reprocess",
+            json!({"mode": "reprocess", "tables": ["orders"], "from": BAD_DAY, "to": BAD_DAY}),
+        )
+        .await;
+    assert_eq!(
+        history(&backend).await,
+        rebuilt,
+        "reprocess after a rebuild merges nothing twice"
+    );
+    drop(backend);
+
+    // The same day-by-day runs on a fresh lake, fixed metadata from the start.
+    let fresh = Demo::new("fail");
+    fresh.fix_orders_metadata();
+    let (backend, _) = fresh.run("daily", json!({})).await;
+    assert_eq!(rebuilt, history(&backend).await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rebuild_of_a_snapshot_table_whose_extracts_were_overwritten_is_refused() {
+    let demo = Demo::new("fail");
+    let (backend, _) = demo.run("daily", json!({})).await;
+    let daily = history(&backend).await;
+    drop(backend);
+    let (backend, runs) = demo
+        .run(
+            "rebuild",
+            json!({"mode": "rebuild", "tables": ["products"]}),
+        )
+        .await;
+    assert!(matches!(status(&runs[0]), ExecutionStatus::Failed { .. }));
+    let failed = failed_tables(&demo.alert("rebuild"));
+    assert_eq!(failed[0].1, "Tidemark.InvalidInput");
+    assert!(
+        failed[0].2.contains(
+            "no longer in the landing area as they were (e.g. public/products/LOAD00000001.parquet"
+        ),
+        "{}",
+        failed[0].2
+    );
+    assert_eq!(history(&backend).await, daily);
+    assert_eq!(demo.ledger("products")["generation"], 0);
+}
+
+/// A catalog whose swap is killed: it fails the first `kills` swaps, as a
+/// process killed between the ledger's commit and the swap would leave it.
+struct KilledSwap {
+    inner: Arc<dyn Catalog>,
+    kills: std::sync::atomic::AtomicUsize,
+}
+
+#[tidemark_core::ports::async_trait]
+impl Catalog for KilledSwap {
+    async fn publish(&self, entry: &CatalogEntry) -> Result<(), Error> {
+        self.inner.publish(entry).await
+    }
+    fn swaps_history(&self) -> bool {
+        true
+    }
+    async fn swap_history(
+        &self,
+        database: &str,
+        live: &str,
+        staged: &str,
+        previous: &str,
+    ) -> Result<(), Error> {
+        use std::sync::atomic::Ordering;
+        if self.kills.load(Ordering::SeqCst) > 0 {
+            self.kills.fetch_sub(1, Ordering::SeqCst);
+            return Err(Error::Transient("killed before the swap".into()));
+        }
+        self.inner
+            .swap_history(database, live, staged, previous)
+            .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rebuild_killed_before_during_or_after_its_swap_loses_nothing_and_completes_on_rerun() {
+    let demo = Demo::new("continue");
+    let (backend, _) = demo.run("daily", json!({})).await;
+    let daily = history(&backend).await;
+    drop(backend);
+    let rebuild = json!({"mode": "rebuild", "tables": ["customers"]});
+
+    // Killed during the merge: the staged table is half built, nothing is swapped.
+    let backend = LocalBackend::open(&demo.options()).unwrap();
+    backend
+        .engine
+        .execute("CREATE TABLE demo.customers__rebuild AS SELECT * FROM demo.customers LIMIT 2")
+        .await
+        .unwrap();
+    assert_eq!(history(&backend).await, daily);
+    drop(backend);
+
+    // Killed between the ledger's commit and the swap (every retry of it too):
+    // the old history stays readable and the swap stays recorded.
+    let mut backend = LocalBackend::open(&demo.options()).unwrap();
+    backend.ports.catalog = Arc::new(KilledSwap {
+        inner: backend.ports.catalog.clone(),
+        kills: usize::MAX.into(),
+    });
+    let execution = backend
+        .run("rebuild-killed", &ExecutionInput(rebuild.clone()), 0.0)
+        .await
+        .unwrap();
+    assert!(matches!(status(&execution), ExecutionStatus::Failed { .. }));
+    assert_eq!(
+        history(&backend).await,
+        daily,
+        "the old history is read until the swap"
+    );
+    let ledger = demo.ledger("customers");
+    assert_eq!(ledger["generation"], 1);
+    assert_eq!(
+        ledger["swap"]["staged_table"], "customers__rebuild",
+        "{ledger:#}"
+    );
+    drop(backend);
+
+    // The next run of any kind completes the swap first.
+    let (backend, runs) = demo.run("daily-after-kill", json!({})).await;
+    assert_eq!(
+        *status(&runs[0]),
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        runs[0].events.last()
+    );
+    assert!(demo.ledger("customers").get("swap").is_none());
+    let swapped = history(&backend).await;
+    assert_eq!(swapped, daily);
+    drop(backend);
+
+    // Killed after its last merge, before the ledger's commit: every batch of
+    // the new generation is merged into the staged table, nothing is live yet.
+    let mut backend = LocalBackend::open(&demo.options()).unwrap();
+    backend.ports.catalog = Arc::new(KilledSwap {
+        inner: backend.ports.catalog.clone(),
+        kills: usize::MAX.into(),
+    });
+    backend
+        .run("rebuild-2", &ExecutionInput(rebuild.clone()), 0.0)
+        .await
+        .unwrap();
+    drop(backend);
+    let mut ledger = demo.ledger("customers");
+    assert_eq!(ledger["generation"], 2);
+    ledger["generation"] = json!(1);
+    ledger.as_object_mut().unwrap().remove("swap");
+    std::fs::write(
+        demo.lake().join("state/demo/customers/ledger.json"),
+        ledger.to_string(),
+    )
+    .unwrap();
+    // Its rerun has nothing left to validate or merge, and swaps.
+    let (backend, runs) = demo.run("rebuild-2-again", rebuild.clone()).await;
+    assert_eq!(
+        *status(&runs[0]),
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        runs[0].events.last()
+    );
+    assert_eq!(history(&backend).await, daily);
+    assert_eq!(demo.ledger("customers")["generation"], 2);
+    drop(backend);
+
+    // Rerun after the swap: the same history again.
+    let (backend, runs) = demo.run("rebuild-again", rebuild).await;
+    assert_eq!(
+        *status(&runs[0]),
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        runs[0].events.last()
+    );
+    assert_eq!(history(&backend).await, daily);
+    assert_eq!(demo.ledger("customers")["generation"], 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheduled_run_skips_a_table_another_run_holds_and_a_manual_one_fails_naming_it() {
+    let demo = Demo::new("continue");
+    let (backend, _) = demo.run("daily", json!({})).await;
+    let before = history(&backend).await;
+    drop(backend);
+    // Another execution holds customers; something new landed for it.
+    let backend = LocalBackend::open(&demo.options()).unwrap();
+    let lease = Lease::acquire(
+        backend.ports.lake.as_ref(),
+        "state/demo/customers/lease.json",
+        "customers",
+        "rebuild-elsewhere",
+        3600,
+    )
+    .await
+    .unwrap();
+    let landed = demo.lake().join("landing/public/customers");
+    std::fs::copy(
+        landed.join("20261104-070000000.parquet"),
+        landed.join("20261105-070000000.parquet"),
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}", landed.display()));
+
+    let scheduled = backend
+        .run("scheduled", &ExecutionInput::default(), 0.0)
+        .await
+        .unwrap();
+    assert_eq!(
+        *status(&scheduled),
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        scheduled.events.last()
+    );
+    assert!(
+        !demo.lake().join("alerts/scheduled.json").exists(),
+        "a skip does not alert"
+    );
+    let record: Value =
+        serde_json::from_str(&demo.read("runs/scheduled/demo/customers.json")).unwrap();
+    assert_eq!(record["status"], "skipped");
+    assert!(
+        record["message"]
+            .as_str()
+            .unwrap()
+            .contains("locked by run rebuild-elsewhere"),
+        "{record:#}"
+    );
+    assert_eq!(history(&backend).await, before);
+
+    let manual = backend
+        .run(
+            "manual",
+            &ExecutionInput(json!({"tables": ["customers"], "mode": "incremental"})),
+            0.0,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(status(&manual), ExecutionStatus::Failed { .. }));
+    let failed = failed_tables(&demo.alert("manual"));
+    assert_eq!(failed[0].1, "Tidemark.Concurrency");
+    assert!(
+        failed[0]
+            .2
+            .contains("locked by run rebuild-elsewhere until"),
+        "{}",
+        failed[0].2
+    );
+
+    // Once the holder is done, the next scheduled run picks the work up.
+    lease.release(backend.ports.lake.as_ref()).await.unwrap();
+    let next = backend
+        .run("next", &ExecutionInput::default(), 0.0)
+        .await
+        .unwrap();
+    assert_eq!(*status(&next), ExecutionStatus::Succeeded);
+    let merged: Value = serde_json::from_str(&demo.read("runs/next/demo/customers.json")).unwrap();
+    assert_eq!(merged["status"], "succeeded");
+    // The skipped run validated the file; this one merged that batch.
+    let batch = merged["batches"][0].as_str().unwrap().to_string();
+    let ledger = demo.ledger("customers");
+    let recorded = ledger["batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == batch.as_str())
+        .unwrap();
+    assert_eq!(recorded["run_id"], "scheduled", "{ledger:#}");
+    assert_eq!(recorded["status"], "merged");
+    assert_eq!(
+        recorded["files"][0]["key"],
+        "public/customers/20261105-070000000.parquet"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_merge_loop_is_bounded_and_its_timeout_names_the_step_and_the_table() {
+    let demo = Demo::new("continue");
+    let config = std::fs::read_to_string(demo.path().join("tidemark.toml")).unwrap();
+    std::fs::write(
+        demo.path().join("tidemark.toml"),
+        format!("{config}\n[pipeline]\nmax_merge_invocations = 1\n"),
+    )
+    .unwrap();
+    let day = |d: &str| LocalOptions {
+        replay_through: Some(d.parse().unwrap()),
+        ..demo.options()
+    };
+    let run = async |d: &str, name: &str, input: Value| {
+        let backend = LocalBackend::open(&day(d)).unwrap();
+        let execution = backend
+            .run(name, &ExecutionInput(input), 0.0)
+            .await
+            .unwrap();
+        (backend, execution)
+    };
+    let (_, first) = run("2026-11-01", "day-1", json!({})).await;
+    assert_eq!(*status(&first), ExecutionStatus::Succeeded);
+    // Day 2 validates a batch of customers, but another run holds the table.
+    let (backend, _) = run("2026-11-02", "day-2", json!({"mode": "incremental"})).await;
+    let lake = backend.ports.lake.clone();
+    drop(backend);
+    let lease = Lease::acquire(
+        lake.as_ref(),
+        "state/demo/customers/lease.json",
+        "customers",
+        "other",
+        3600,
+    )
+    .await
+    .unwrap();
+    let (_, _) = run("2026-11-03", "day-3", json!({"mode": "incremental"})).await;
+    lease.release(lake.as_ref()).await.unwrap();
+    // Day 3 left a batch validated and not merged: day 4 has two to merge,
+    // which takes two calls of merge-history, one more than allowed.
+    let (_, fourth) = run("2026-11-04", "day-4", json!({})).await;
+    assert!(matches!(status(&fourth), ExecutionStatus::Failed { .. }));
+    let failed = failed_tables(&demo.alert("day-4"));
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let (table, error, message) = &failed[0];
+    assert_eq!(
+        (table.as_str(), error.as_str()),
+        ("customers", "Tidemark.Timeout"),
+        "{message}"
+    );
+    assert!(
+        message.starts_with("merge-history of customers: gave up after")
+            && message
+                .contains("1 attempt(s), the bound set by [pipeline] max_merge_invocations = 1"),
+        "{message}"
+    );
+}
+
+/// Step Functions refuses a state over 256 KiB, and so does the local
+/// interpreter: 500 tables of 200 columns each go through the production
+/// state machine, because the state carries names and versions, never a
+/// metadata document.
+#[tokio::test(flavor = "multi_thread")]
+async fn five_hundred_tables_of_two_hundred_columns_fit_in_the_execution_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::create_dir_all(dir.join("metadata")).unwrap();
+    std::fs::create_dir_all(dir.join("landing")).unwrap();
+    let mut config = String::from("[source]\ndatabase = \"wide\"\n");
+    let columns: Vec<Value> = (0..200)
+        .map(|i| json!({"name": format!("column_with_a_long_name_{i:03}"), "type": "string"}))
+        .collect();
+    for t in 0..500 {
+        let name = format!("table_with_a_long_name_{t:03}");
+        config.push_str(&format!(
+            "\n[[tables]]\nname = \"{name}\"\nmode = \"cdc\"\n"
+        ));
+        let mut cols = vec![json!({"name": "id", "type": "int64", "nullable": false})];
+        cols.extend(columns.iter().cloned());
+        let meta = json!({"name": name, "primary_key": ["id"], "columns": cols});
+        std::fs::write(dir.join(format!("metadata/{name}.json")), meta.to_string()).unwrap();
+    }
+    std::fs::write(dir.join("tidemark.toml"), config).unwrap();
+    let backend = LocalBackend::open(&LocalOptions {
+        config_path: dir.join("tidemark.toml"),
+        lake: Some(dir.join("lake")),
+        landing: Some(dir.join("landing")),
+        ..Default::default()
+    })
+    .unwrap();
+    let execution = backend
+        .run("wide", &ExecutionInput::default(), 0.0)
+        .await
+        .unwrap();
+    assert_eq!(
+        execution.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        execution.events.last()
+    );
+    let largest = execution
+        .events
+        .iter()
+        .filter_map(|e| e.detail.as_ref().map(|d| (d.len(), &e.state, &e.kind)))
+        .max()
+        .unwrap();
+    // The largest state is the Map's input with every table's work (a few
+    // hundred bytes each): well under the quota, where one metadata document
+    // per table (about 12 KB each here) would have been 6 MB.
+    assert!(largest.0 < 256 * 1024, "{largest:?}");
+    assert!(
+        largest.0 > 50 * 1024,
+        "the test should be near the scale it claims: {largest:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_the_replication_cannot_take_is_refused_before_anything_changes() {
+    let demo = Demo::new("continue");
+    let (backend, _) = demo.run("daily", json!({})).await;
+    let daily = history(&backend).await;
+    let execution = backend
+        .run(
+            "reload",
+            &ExecutionInput(json!({"mode": "reload", "tables": ["orders"]})),
+            0.0,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(status(&execution), ExecutionStatus::Failed { .. }));
+    let failed = failed_tables(&demo.alert("reload"));
+    assert_eq!(failed[0].0, "(pipeline)");
+    assert_eq!(failed[0].1, "Tidemark.InvalidInput");
+    assert!(
+        failed[0]
+            .2
+            .contains("cannot take a fresh full load of orders"),
+        "{}",
+        failed[0].2
+    );
+    assert_eq!(history(&backend).await, daily);
+    assert_eq!(demo.ledger("orders")["generation"], 0);
+}
