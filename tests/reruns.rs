@@ -772,3 +772,60 @@ async fn a_reload_the_replication_cannot_take_is_refused_before_anything_changes
     assert_eq!(history(&backend).await, daily);
     assert_eq!(demo.ledger("orders")["generation"], 0);
 }
+
+/// A replication that is never ready (a reload that never lands).
+struct NeverReady;
+
+#[tidemark_core::ports::async_trait]
+impl tidemark_core::ports::Replication for NeverReady {
+    async fn start(
+        &self,
+        _event: &tidemark_core::events::StartReplicationEvent,
+    ) -> Result<tidemark_core::events::ReplicationStatus, Error> {
+        Ok(tidemark_core::events::ReplicationStatus {
+            state: "reloading".into(),
+            ready: false,
+            wait_seconds: 5,
+            cdc_latency_seconds: None,
+            tables_in_error: Vec::new(),
+            message: "a reload is running".into(),
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_wait_for_the_replication_is_bounded_and_its_timeout_says_how_long() {
+    let demo = Demo::new("continue");
+    let config = std::fs::read_to_string(demo.path().join("tidemark.toml")).unwrap();
+    std::fs::write(
+        demo.path().join("tidemark.toml"),
+        format!("{config}\n[pipeline]\nreplication_wait_seconds = 10\n"),
+    )
+    .unwrap();
+    let mut backend = LocalBackend::open(&demo.options()).unwrap();
+    backend.ports.replication = Arc::new(NeverReady);
+    let execution = backend
+        .run("waiting", &ExecutionInput::default(), 0.0)
+        .await
+        .unwrap();
+    assert!(matches!(status(&execution), ExecutionStatus::Failed { .. }));
+    let waits = execution
+        .events
+        .iter()
+        .filter(|e| e.state == "WaitForReplication" && e.kind == "Entered")
+        .count();
+    assert_eq!(waits, 3, "waited 0, 5 and 10 s, then gave up");
+    let failed = failed_tables(&demo.alert("waiting"));
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let (table, error, message) = &failed[0];
+    assert_eq!(
+        (table.as_str(), error.as_str()),
+        ("(pipeline)", "Tidemark.Timeout")
+    );
+    assert!(
+        message.starts_with("start-replication (waiting for the replication to be ready): gave up after 15 s and 3 attempt(s)")
+            && message.contains("replication_wait_seconds = 10"),
+        "{message}"
+    );
+    assert!(!demo.lake().join("state").exists(), "no table ran");
+}

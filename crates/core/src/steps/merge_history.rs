@@ -1,8 +1,7 @@
-use super::{layout, load_metadata, swap, sync_history_schema, table_config};
+use super::{layout, load_metadata, swap, sync_history_schema, table_config, table_lease};
 use crate::config::TableMode;
 use crate::error::{EngineError, Error};
 use crate::events::{MergeEvent, MergeOutput};
-use crate::lease::Lease;
 use crate::ledger::{BatchStatus, StoredLedger};
 use crate::ports::Ports;
 use crate::scd2::{HistoryTarget, MergePlan, SnapshotParams};
@@ -14,7 +13,6 @@ use crate::scd2::{HistoryTarget, MergePlan, SnapshotParams};
 /// table and, after its last batch, swaps that table in.
 pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutput, Error> {
     let table = event.work.table.as_str();
-    let layout = layout(ports);
     let mut progress = event.merge.clone().unwrap_or_default();
     progress.invocations += 1;
     let started = progress
@@ -50,14 +48,7 @@ pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutp
         progress.done = true;
         return Ok(progress);
     };
-    let lease = Lease::acquire(
-        ports.lake.as_ref(),
-        &layout.lease_key(table),
-        table,
-        &event.run_id,
-        ports.config.pipeline.lease_seconds,
-    )
-    .await?;
+    let lease = table_lease(ports, table, &event.run_id).await?;
     let result = merge_batch(ports, &event, &batch_id, &mut progress).await;
     if let Ok(Merge::StillRunning) = result {
         // Keep the lease: the MERGE runs on. The next invocation (same run)
@@ -82,14 +73,7 @@ pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutp
 async fn swap_in_rebuilt(ports: &Ports, event: &MergeEvent) -> Result<bool, Error> {
     let table = event.work.table.as_str();
     let layout = layout(ports);
-    let lease = Lease::acquire(
-        ports.lake.as_ref(),
-        &layout.lease_key(table),
-        table,
-        &event.run_id,
-        ports.config.pipeline.lease_seconds,
-    )
-    .await?;
+    let lease = table_lease(ports, table, &event.run_id).await?;
     let result = async {
         let mut ledger = StoredLedger::load(ports.lake.as_ref(), &layout.ledger_key(table)).await?;
         swap::finish(ports, table, &mut ledger).await?;

@@ -88,6 +88,22 @@ pub(crate) async fn sync_history_schema(ports: &Ports, plan: &MergePlan<'_>) -> 
     Ok(())
 }
 
+/// Takes (or renews) `table`'s lease for run `run_id`: one writer per table.
+pub(crate) async fn table_lease(
+    ports: &Ports,
+    table: &str,
+    run_id: &str,
+) -> Result<crate::lease::Lease, Error> {
+    crate::lease::Lease::acquire(
+        ports.lake.as_ref(),
+        &layout(ports).lease_key(table),
+        table,
+        run_id,
+        ports.config.pipeline.lease_seconds,
+    )
+    .await
+}
+
 pub(crate) fn table_config<'a>(
     ports: &'a Ports,
     table: &str,

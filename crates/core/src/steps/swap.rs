@@ -7,9 +7,8 @@
 //! history readable and the swap recorded: every step that touches the table
 //! next completes it first, under the table's lease.
 
-use super::layout;
+use super::{layout, table_lease};
 use crate::error::Error;
-use crate::lease::Lease;
 use crate::ledger::{PendingSwap, StoredLedger};
 use crate::ports::Ports;
 use crate::scd2::{previous_table_name, staged_table_name};
@@ -69,14 +68,7 @@ pub(crate) async fn finish_pending(ports: &Ports, table: &str, run_id: &str) -> 
     if ledger.ledger.swap.is_none() {
         return Ok(());
     }
-    let lease = Lease::acquire(
-        ports.lake.as_ref(),
-        &layout.lease_key(table),
-        table,
-        run_id,
-        ports.config.pipeline.lease_seconds,
-    )
-    .await?;
+    let lease = table_lease(ports, table, run_id).await?;
     // Reloaded under the lease: another run may have finished it meanwhile.
     let mut ledger = StoredLedger::load(ports.lake.as_ref(), &layout.ledger_key(table)).await?;
     let result = finish(ports, table, &mut ledger).await;
