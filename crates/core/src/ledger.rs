@@ -225,3 +225,116 @@ impl StoredLedger {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn object(key: &str, etag: &str) -> ObjectInfo {
+        ObjectInfo {
+            key: key.into(),
+            size: 1,
+            etag: etag.into(),
+        }
+    }
+
+    fn batch(id: &str, generation: u32, status: BatchStatus, files: &[(&str, bool)]) -> Batch {
+        Batch {
+            id: id.into(),
+            status,
+            run_id: "r".into(),
+            mode: RunMode::Incremental,
+            generation,
+            metadata_version: 1,
+            files: files
+                .iter()
+                .map(|(key, accepted)| ConsumedFile {
+                    key: key.to_string(),
+                    etag: "e".into(),
+                    size: 1,
+                    accepted: *accepted,
+                })
+                .collect(),
+            ops: OpCounts::default(),
+            max_valid_from: None,
+            validated_at: "2026-11-04T10:00:00Z".into(),
+            merged_at: None,
+        }
+    }
+
+    #[test]
+    fn each_generation_consumes_files_of_its_own() {
+        let landed = [object("a", "e"), object("b", "e"), object("c", "e")];
+        let ledger = Ledger {
+            batches: vec![
+                batch(
+                    "b000001",
+                    0,
+                    BatchStatus::Merged,
+                    &[("a", true), ("b", false)],
+                ),
+                batch("b000002", 0, BatchStatus::Failed, &[("c", false)]),
+                batch("b000003", 1, BatchStatus::Validated, &[("a", true)]),
+            ],
+            generation: 0,
+            swap: None,
+        };
+        let keys =
+            |files: Vec<&ObjectInfo>| files.iter().map(|o| o.key.clone()).collect::<Vec<_>>();
+        // A failed batch consumes nothing; another generation's batches count only there.
+        assert_eq!(keys(ledger.unconsumed(&landed, 0)), ["c"]);
+        assert_eq!(keys(ledger.unconsumed(&landed, 1)), ["b", "c"]);
+        // A rewritten file (new ETag) is a new file.
+        assert_eq!(keys(ledger.unconsumed(&[object("a", "e2")], 0)), ["a"]);
+        let quarantined = ledger.quarantined(&landed, 0);
+        assert_eq!(quarantined.len(), 1);
+        assert_eq!(quarantined[0].0.key, "b");
+        assert_eq!(quarantined[0].1, NaiveDate::from_ymd_opt(2026, 11, 4));
+        assert_eq!(ledger.pending(1), ["b000003"]);
+        assert!(ledger.pending(0).is_empty());
+    }
+
+    #[test]
+    fn a_file_accepted_by_a_later_batch_is_no_longer_quarantined() {
+        let landed = [object("b", "e")];
+        let mut ledger = Ledger {
+            batches: vec![batch("b000001", 0, BatchStatus::Merged, &[("b", false)])],
+            ..Ledger::default()
+        };
+        assert_eq!(ledger.quarantined(&landed, 0).len(), 1);
+        let mut again = batch("b000002", 0, BatchStatus::Merged, &[("b", true)]);
+        again.mode = RunMode::Reprocess;
+        ledger.record(again);
+        assert!(ledger.quarantined(&landed, 0).is_empty());
+        // Ids count every batch of every generation.
+        assert_eq!(ledger.next_batch_id(&[], 1), "b000003");
+    }
+
+    #[test]
+    fn a_rebuild_started_again_under_other_metadata_sets_its_batches_aside() {
+        let mut ledger = Ledger {
+            batches: vec![
+                batch("b000001", 0, BatchStatus::Merged, &[("a", true)]),
+                batch("b000002", 1, BatchStatus::Merged, &[("a", true)]),
+            ],
+            ..Ledger::default()
+        };
+        assert!(!ledger.abandon_other_versions(1, 1));
+        assert!(ledger.abandon_other_versions(1, 2));
+        assert_eq!(ledger.batches[1].status, BatchStatus::Abandoned);
+        assert_eq!(
+            ledger.batches[0].status,
+            BatchStatus::Merged,
+            "the live generation is untouched"
+        );
+    }
+
+    #[test]
+    fn ledgers_written_before_generations_still_read() {
+        let old = r#"{"batches":[{"id":"b000001","status":"merged","run_id":"r","metadata_version":1,"files":[],"ops":{"I":0,"U":0,"D":0,"L":0},"max_valid_from":null,"validated_at":"t"}]}"#;
+        let ledger: Ledger = serde_json::from_str(old).unwrap();
+        assert_eq!(ledger.generation, 0);
+        assert_eq!(ledger.batches[0].generation, 0);
+        assert_eq!(ledger.batches[0].mode, RunMode::Incremental);
+    }
+}

@@ -146,7 +146,7 @@ locals {
         arn    = "$.detail.executionArn"
       }
       input_template = <<-EOT
-        {"run_id": "<name>", "request": {}, "results": [{"table": "(execution)", "status": "failed", "error": "States.<status>", "cause": "The execution <arn> ended <status> outside the pipeline's own error handling; see its event history."}]}
+        {"run_id": "<name>", "input": {}, "results": [{"table": "(execution)", "status": "failed", "error": "States.<status>", "cause": "The execution <arn> ended <status> outside the pipeline's own error handling; see its event history."}]}
       EOT
     }
     replication = {
@@ -168,7 +168,7 @@ locals {
         message = "$.detail.detailMessage"
       }
       input_template = <<-EOT
-        {"run_id": "dms-<id>", "request": {}, "results": [{"table": "(replication)", "status": "failed", "error": "Tidemark.Replication", "cause": "DMS reported <type>: <message>"}]}
+        {"run_id": "dms-<id>", "input": {}, "results": [{"table": "(replication)", "status": "failed", "error": "Tidemark.Replication", "cause": "DMS reported <type>: <message>"}]}
       EOT
     }
   }

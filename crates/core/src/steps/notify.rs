@@ -86,7 +86,16 @@ fn rerun_commands(
         (None, None) => "tidemark rerun".to_string(),
     };
     let Some(plan) = &event.plan else {
-        return format!("{base} (with the execution input corrected as the error says)");
+        // No plan: the input was refused, or the alert comes from outside an
+        // execution's own steps (an EventBridge rule).
+        let refused = failed
+            .iter()
+            .any(|(_, e)| *e == Some(ErrorName::InvalidInput.as_str()));
+        return if refused {
+            format!("{base} (with the execution input corrected as the error says)")
+        } else {
+            base
+        };
     };
     let mut groups: Vec<(RunMode, Vec<String>)> = Vec::new();
     for (table, error) in failed {
@@ -178,8 +187,20 @@ mod tests {
         );
         event.plan = None;
         assert!(
-            rerun_commands(None, &event, &failed)
+            rerun_commands(None, &event, &[(PIPELINE, Some("Tidemark.InvalidInput"))])
                 .ends_with("(with the execution input corrected as the error says)")
         );
+    }
+
+    /// What the EventBridge rules of `infra/modules/pipeline/alerting.tf` send.
+    #[test]
+    fn an_alert_from_outside_the_execution_needs_no_plan() {
+        let event: NotifyEvent = serde_json::from_str(
+            r#"{"run_id": "dms-1", "input": {}, "results": [{"table": "(replication)", "status": "failed", "error": "Tidemark.Replication", "cause": "DMS reported X: y"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(event.plan, None);
+        let failed = [("(replication)", Some("Tidemark.Replication"))];
+        assert_eq!(rerun_commands(None, &event, &failed), "tidemark rerun");
     }
 }
