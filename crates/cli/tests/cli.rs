@@ -305,3 +305,55 @@ fn a_breaking_drift_alerts_with_a_rebuild_command_that_makes_the_table_healthy()
         "{shown}"
     );
 }
+
+/// Two `tidemark run` processes on one lake: the second waits for the
+/// warehouse the first holds, and together they make the history one would.
+#[test]
+fn two_runs_on_one_lake_take_turns_and_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo_copy(dir.path());
+    let run = |lake: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_tidemark"))
+            .args(["run", "--config", config.to_str().unwrap()])
+            .args(["--lake", lake.to_str().unwrap(), "--time-scale", "0"])
+            .current_dir(workspace())
+            .output()
+            .expect("run tidemark")
+    };
+    let shared = dir.path().join("shared");
+    let (first, second) = std::thread::scope(|s| {
+        let first = s.spawn(|| run(&shared));
+        let second = s.spawn(|| run(&shared));
+        (first.join().unwrap(), second.join().unwrap())
+    });
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(second.status.success(), "{}", text(&second));
+
+    let alone = dir.path().join("alone");
+    assert!(run(&alone).status.success());
+    let history = |lake: &Path, table: &str, key: &str| {
+        let out = tidemark(&[
+            "history",
+            table,
+            "--key",
+            key,
+            "--config",
+            config.to_str().unwrap(),
+            "--lake",
+            lake.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    for (table, key) in [
+        ("customers", "customer_id=1"),
+        ("orders", "order_id=101"),
+        ("products", "product_id=1"),
+    ] {
+        assert_eq!(
+            history(&shared, table, key),
+            history(&alone, table, key),
+            "{table}"
+        );
+    }
+}

@@ -115,6 +115,14 @@ pub struct LocalConfig {
     /// Default lake folder, relative to the working directory.
     #[serde(default = "default_lake")]
     pub lake: String,
+    /// One process at a time opens the lake's DuckDB warehouse: how long
+    /// another `tidemark run` on the same lake waits for it.
+    #[serde(default = "default_warehouse_wait_seconds")]
+    pub warehouse_wait_seconds: u64,
+}
+
+fn default_warehouse_wait_seconds() -> u64 {
+    600
 }
 
 fn default_metadata_dir() -> String {
@@ -130,6 +138,7 @@ impl Default for LocalConfig {
             metadata_dir: default_metadata_dir(),
             replay_dir: None,
             lake: default_lake(),
+            warehouse_wait_seconds: default_warehouse_wait_seconds(),
         }
     }
 }

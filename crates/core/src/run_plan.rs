@@ -288,18 +288,6 @@ impl RunPlan {
             scheduled: true,
         }
     }
-
-    /// The request that runs this plan again for `tables` (the alert's rerun).
-    pub fn request_for(&self, tables: &[String], mode: RunMode) -> RunRequest {
-        let dated = mode == RunMode::Reprocess;
-        RunRequest {
-            tables: Some(TableSelection::Named(tables.to_vec())),
-            mode: Some(mode),
-            from: self.from.filter(|_| dated),
-            to: self.to.filter(|_| dated),
-            attempt: None,
-        }
-    }
 }
 
 fn modes() -> String {
@@ -477,22 +465,6 @@ mod tests {
         );
         let plan = RunPlan::build(&input, None, today()).unwrap();
         assert_eq!(plan.tables, ["anything"]);
-    }
-
-    #[test]
-    fn the_rerun_of_a_plan_keeps_dates_only_for_reprocess() {
-        let plan =
-            build(json!({"mode": "reprocess", "from": "2026-11-02", "to": "2026-11-04"})).unwrap();
-        let again = plan.request_for(&["orders".into()], RunMode::Reprocess);
-        assert_eq!(
-            again.to_input().to_json(),
-            r#"{"tables":["orders"],"mode":"reprocess","from":"2026-11-02","to":"2026-11-04"}"#
-        );
-        let rebuild = plan.request_for(&["orders".into()], RunMode::Rebuild);
-        assert_eq!(
-            rebuild.to_input().to_json(),
-            r#"{"tables":["orders"],"mode":"rebuild"}"#
-        );
     }
 
     #[test]

@@ -75,6 +75,25 @@ fn convert(v: Value) -> SqlValue {
         Value::Float(f) => SqlValue::Float(f.into()),
         Value::Double(f) => SqlValue::Float(f),
         Value::Text(s) => SqlValue::Text(s),
+        Value::Decimal(d) => SqlValue::Text(d.to_string()),
+        Value::Timestamp(unit, t) => {
+            let micros = match unit {
+                duckdb::types::TimeUnit::Second => t.saturating_mul(1_000_000),
+                duckdb::types::TimeUnit::Millisecond => t.saturating_mul(1_000),
+                duckdb::types::TimeUnit::Microsecond => t,
+                duckdb::types::TimeUnit::Nanosecond => t / 1_000,
+            };
+            match chrono::DateTime::from_timestamp_micros(micros) {
+                Some(ts) => {
+                    SqlValue::Text(ts.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string())
+                }
+                None => SqlValue::Text(micros.to_string()),
+            }
+        }
+        Value::Date32(days) => match chrono::NaiveDate::from_num_days_from_ce_opt(days + 719_163) {
+            Some(d) => SqlValue::Text(d.to_string()),
+            None => SqlValue::Text(days.to_string()),
+        },
         other => SqlValue::Text(format!("{other:?}")),
     }
 }

@@ -58,6 +58,39 @@ pub enum LocalError {
     Engine(#[from] tidemark_core::error::EngineError),
     #[error("state machine definition: {0}")]
     Definition(String),
+    /// Another process kept the lake's warehouse for longer than the wait.
+    #[error("{0}")]
+    Busy(String),
+}
+
+/// Opens the lake's DuckDB warehouse. DuckDB lets one process at a time
+/// write a database file, so a second `tidemark run` on the same lake waits
+/// for the first (up to `wait`), then fails having changed nothing.
+fn open_warehouse(lake: &Path, wait: std::time::Duration) -> Result<DuckDbEngine, LocalError> {
+    let path = lake.join("warehouse.duckdb");
+    let started = std::time::Instant::now();
+    let mut announced = false;
+    loop {
+        match DuckDbEngine::open(&path, lake) {
+            Err(tidemark_core::error::EngineError::Query { message, .. })
+                if message.contains("Could not set lock on file") =>
+            {
+                if started.elapsed() >= wait {
+                    return Err(LocalError::Busy(format!(
+                        "another tidemark process holds {} and did not finish within {} s ([local] warehouse_wait_seconds); nothing was changed, run again when it is done. DuckDB: {message}",
+                        path.display(),
+                        wait.as_secs()
+                    )));
+                }
+                if !announced {
+                    tracing::warn!(warehouse = %path.display(), wait_seconds = wait.as_secs(), "another tidemark process is using the lake; waiting for it");
+                    announced = true;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 /// Where the local pipeline reads and writes.
@@ -113,7 +146,10 @@ impl LocalBackend {
                 .map_err(|e| io("cannot open the landing folder", &landing_dir, e))?,
         );
         let lake_store: Arc<dyn ObjectStore> = Arc::new(lake_store);
-        let engine = DuckDbEngine::open(&lake.join("warehouse.duckdb"), &lake)?;
+        let engine = open_warehouse(
+            &lake,
+            std::time::Duration::from_secs(config.local.warehouse_wait_seconds),
+        )?;
         if options.source.is_some()
             && let Some(t) = config.tables.iter().find(|t| t.mode != TableMode::Cdc)
         {
