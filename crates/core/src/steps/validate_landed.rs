@@ -347,52 +347,47 @@ fn to_validate<'a>(
             let (Some(from), Some(to)) = (work.from, work.to) else {
                 return Vec::new();
             };
-            let today = chrono::Utc::now().date_naive();
             let in_range = |d: NaiveDate| from <= d && d <= to;
-            let quarantined = ledger.quarantined(landed, generation);
-            let mut files: Vec<&ObjectInfo> = landed
-                .iter()
-                .filter(|o| {
-                    let dated = landing_date(&o.key);
-                    if unconsumed.iter().any(|u| std::ptr::eq(*u, *o)) {
-                        // Never consumed: it landed by today at the latest.
-                        in_range(dated.unwrap_or(today))
-                    } else {
-                        quarantined.iter().any(|(q, validated)| {
-                            std::ptr::eq(*q, *o) && dated.or(*validated).is_some_and(in_range)
-                        })
-                    }
-                })
+            // Never consumed: it landed by today at the latest.
+            let today = chrono::Utc::now().date_naive();
+            let mut files: Vec<&ObjectInfo> = unconsumed
+                .into_iter()
+                .filter(|o| in_range(landing_date(&o.key).unwrap_or(today)))
                 .collect();
-            files.dedup_by_key(|o| (&o.key, &o.etag));
+            // Disjoint from the unconsumed: each of these a batch consumed.
+            files.extend(
+                ledger
+                    .quarantined(landed, generation)
+                    .into_iter()
+                    .filter(|(o, validated)| {
+                        landing_date(&o.key).or(*validated).is_some_and(in_range)
+                    })
+                    .map(|(o, _)| o),
+            );
+            // Landing order: the listing's, by key.
+            files.sort_by(|a, b| a.key.cmp(&b.key));
             vec![files]
         }
         RunMode::Rebuild | RunMode::Reload => match table_mode {
             // One batch: a CDC history does not depend on how changes were split.
             TableMode::Cdc => vec![unconsumed],
-            // An extract deletes what it lacks, so each keeps the batch it
-            // was merged in (the live generation's), in order; what no batch
-            // consumed yet is one more.
+            // An extract deletes what it lacks, so each keeps the batch of the
+            // live generation it was last consumed by (a reprocess batch, for a
+            // file first quarantined), in order; what no batch consumed yet is
+            // one more.
             TableMode::Snapshot => {
-                let mut groups: Vec<Vec<&ObjectInfo>> = ledger
+                let merged: Vec<&Batch> = ledger
                     .batches_of(ledger.generation)
                     .filter(|b| matches!(b.status, BatchStatus::Validated | BatchStatus::Merged))
-                    .map(|b| {
-                        unconsumed
-                            .iter()
-                            .copied()
-                            .filter(|o| b.files.iter().any(|f| f.key == o.key && f.etag == o.etag))
-                            .collect()
-                    })
                     .collect();
-                let grouped: Vec<&ObjectInfo> = groups.iter().flatten().copied().collect();
-                groups.push(
-                    unconsumed
+                let mut groups = vec![Vec::new(); merged.len() + 1];
+                for o in unconsumed {
+                    let batch = merged
                         .iter()
-                        .copied()
-                        .filter(|o| !grouped.iter().any(|g| std::ptr::eq(*g, *o)))
-                        .collect(),
-                );
+                        .rposition(|b| b.files.iter().any(|f| f.key == o.key && f.etag == o.etag))
+                        .unwrap_or(merged.len());
+                    groups[batch].push(o);
+                }
                 groups
             }
         },
@@ -550,4 +545,161 @@ async fn validate_batch(
         ));
     }
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validate::OpCounts;
+
+    fn object(key: &str) -> ObjectInfo {
+        ObjectInfo {
+            key: key.into(),
+            size: 1,
+            etag: "e".into(),
+        }
+    }
+
+    fn batch(id: &str, mode: RunMode, files: &[(&str, bool)]) -> Batch {
+        Batch {
+            id: id.into(),
+            status: BatchStatus::Merged,
+            run_id: "r".into(),
+            mode,
+            generation: 0,
+            metadata_version: 1,
+            files: files
+                .iter()
+                .map(|(key, accepted)| ConsumedFile {
+                    key: key.to_string(),
+                    etag: "e".into(),
+                    size: 1,
+                    accepted: *accepted,
+                })
+                .collect(),
+            ops: OpCounts::default(),
+            max_valid_from: None,
+            validated_at: "2026-11-03T10:00:00Z".into(),
+            merged_at: None,
+        }
+    }
+
+    fn work(run_mode: RunMode, range: Option<(u32, u32)>) -> TableWork {
+        let day = |d| NaiveDate::from_ymd_opt(2026, 11, d);
+        TableWork {
+            table: "t".into(),
+            table_mode: TableMode::Snapshot,
+            run_mode,
+            metadata_version: 1,
+            drift: Drift::None,
+            from: range.and_then(|(f, _)| day(f)),
+            to: range.and_then(|(_, t)| day(t)),
+        }
+    }
+
+    fn keys(groups: Vec<Vec<&ObjectInfo>>) -> Vec<Vec<&str>> {
+        groups
+            .into_iter()
+            .map(|g| g.into_iter().map(|o| o.key.as_str()).collect())
+            .collect()
+    }
+
+    /// Extract 2 was quarantined, then accepted by a reprocess batch after
+    /// extract 3; extract 4 landed since. Day by day, extract 2 was merged by
+    /// the reprocess: a rebuild merges it there too, once.
+    #[test]
+    fn a_snapshot_rebuild_keeps_each_extract_in_the_batch_that_last_consumed_it() {
+        let landed = [
+            object("t/20261101-000000000.parquet"),
+            object("t/20261102-000000000.parquet"),
+            object("t/20261103-000000000.parquet"),
+            object("t/20261104-000000000.parquet"),
+        ];
+        let ledger = Ledger {
+            batches: vec![
+                batch(
+                    "b000001",
+                    RunMode::Incremental,
+                    &[("t/20261101-000000000.parquet", true)],
+                ),
+                batch(
+                    "b000002",
+                    RunMode::Incremental,
+                    &[("t/20261102-000000000.parquet", false)],
+                ),
+                batch(
+                    "b000003",
+                    RunMode::Incremental,
+                    &[("t/20261103-000000000.parquet", true)],
+                ),
+                batch(
+                    "b000004",
+                    RunMode::Reprocess,
+                    &[("t/20261102-000000000.parquet", true)],
+                ),
+            ],
+            ..Ledger::default()
+        };
+        let groups = to_validate(
+            &ledger,
+            &landed,
+            &work(RunMode::Rebuild, None),
+            TableMode::Snapshot,
+            1,
+        );
+        assert_eq!(
+            keys(groups),
+            [
+                vec!["t/20261101-000000000.parquet"],
+                vec![],
+                vec!["t/20261103-000000000.parquet"],
+                vec!["t/20261102-000000000.parquet"],
+                vec!["t/20261104-000000000.parquet"],
+            ]
+        );
+    }
+
+    #[test]
+    fn reprocess_takes_the_quarantined_and_never_consumed_files_of_its_dates_in_landing_order() {
+        let landed = [
+            object("t/20261101-000000000.parquet"),
+            object("t/20261102-000000000.parquet"),
+            object("t/20261103-000000000.parquet"),
+            object("t/LOAD00000001.parquet"),
+        ];
+        let ledger = Ledger {
+            batches: vec![
+                batch(
+                    "b000001",
+                    RunMode::Incremental,
+                    &[("t/20261101-000000000.parquet", false)],
+                ),
+                batch(
+                    "b000002",
+                    RunMode::Incremental,
+                    &[
+                        ("t/20261103-000000000.parquet", false),
+                        ("t/LOAD00000001.parquet", false),
+                    ],
+                ),
+            ],
+            ..Ledger::default()
+        };
+        let groups = to_validate(
+            &ledger,
+            &landed,
+            &work(RunMode::Reprocess, Some((2, 3))),
+            TableMode::Cdc,
+            0,
+        );
+        // 11-01 is out of range; the LOAD file's date is its batch's (11-03).
+        assert_eq!(
+            keys(groups),
+            [vec![
+                "t/20261102-000000000.parquet",
+                "t/20261103-000000000.parquet",
+                "t/LOAD00000001.parquet"
+            ]]
+        );
+    }
 }
