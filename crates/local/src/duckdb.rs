@@ -99,14 +99,27 @@ fn convert(v: Value) -> SqlValue {
 }
 
 impl DuckDbEngine {
-    /// Runs `statements` in one transaction: all of them, or (on an error,
-    /// or a kill) none.
-    pub async fn transaction(&self, statements: Vec<String>) -> Result<(), EngineError> {
+    /// Runs `work` on the connection, on a blocking thread: statements run
+    /// one at a time.
+    async fn with_connection<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&duckdb::Connection) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, EngineError> {
         let conn = self.conn.clone();
         tokio::task::spawn_blocking(move || {
             let conn = conn.lock().map_err(|_| {
                 EngineError::Transient("the DuckDB connection was poisoned by a panic".into())
             })?;
+            work(&conn)
+        })
+        .await
+        .map_err(|e| EngineError::Transient(format!("DuckDB task failed: {e}")))?
+    }
+
+    /// Runs `statements` in one transaction: all of them, or (on an error,
+    /// or a kill) none.
+    pub async fn transaction(&self, statements: Vec<String>) -> Result<(), EngineError> {
+        self.with_connection(move |conn| {
             let failed = |statement: &str, e: duckdb::Error| EngineError::Query {
                 statement: statement.to_string(),
                 message: e.to_string(),
@@ -124,7 +137,6 @@ impl DuckDbEngine {
                 .map_err(|e| failed("COMMIT", e))
         })
         .await
-        .map_err(|e| EngineError::Transient(format!("DuckDB task failed: {e}")))?
     }
 }
 
@@ -135,19 +147,14 @@ impl QueryEngine for DuckDbEngine {
     }
 
     async fn execute(&self, sql: &str) -> Result<QueryResult, EngineError> {
-        let conn = self.conn.clone();
         let statement = sql.to_string();
-        tokio::task::spawn_blocking(move || {
-            let conn = conn.lock().map_err(|_| {
-                EngineError::Transient("the DuckDB connection was poisoned by a panic".into())
-            })?;
+        self.with_connection(move |conn| {
             tracing::debug!(sql = %statement, "duckdb");
-            DuckDbEngine::run(&conn, &statement).map_err(|e| EngineError::Query {
+            DuckDbEngine::run(conn, &statement).map_err(|e| EngineError::Query {
                 statement: statement.clone(),
                 message: e.to_string(),
             })
         })
         .await
-        .map_err(|e| EngineError::Transient(format!("DuckDB task failed: {e}")))?
     }
 }

@@ -90,8 +90,11 @@ async fn swap_in_rebuilt(ports: &Ports, event: &MergeEvent) -> Result<bool, Erro
 
 /// Whether a rebuild's `generation` has merged batches and none left to merge.
 fn rebuilt(ledger: &StoredLedger, generation: u32) -> bool {
-    let mut batches = ledger.ledger.batches_of(generation);
-    ledger.ledger.pending(generation).is_empty() && batches.any(|b| b.status == BatchStatus::Merged)
+    let ledger = &ledger.ledger;
+    ledger.pending(generation).is_empty()
+        && ledger
+            .batches_of(generation)
+            .any(|b| b.status == BatchStatus::Merged)
 }
 
 /// How far one invocation got with a batch.
