@@ -3,6 +3,7 @@
 //! schema drift reported by the next run. Needs `make pg` (CI runs it).
 
 use std::path::Path;
+use std::sync::Arc;
 use tidemark_core::events::ExecutionInput;
 use tidemark_core::ports::MetadataSource;
 use tidemark_local::LocalOptions;
@@ -10,7 +11,7 @@ use tidemark_local::pipeline::LocalBackend;
 use tidemark_local::postgres::PgMetadata;
 use tidemark_local::statemachine::ExecutionStatus;
 use tidemark_tests::pg::TestDb;
-use tidemark_tests::run_and_dump;
+use tidemark_tests::{KilledSwap, run_and_dump};
 
 const CONFIG: &str = r#"
 [source]
@@ -244,4 +245,124 @@ async fn an_unreachable_source_fails_the_run_as_a_replication_error_that_says_wh
         alert.contains("cannot connect to PostgreSQL") && alert.contains("make pg"),
         "{alert}"
     );
+}
+
+/// Mode reload after the replication lost changes: the slot is advanced past
+/// them, as when DMS loses its position. A fresh full load of the table
+/// becomes the start of a new history, swapped in whole; the lost state is
+/// back, the old history is kept beside it, and CDC goes on from the load.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_takes_a_fresh_full_load_and_rebuilds_the_history_from_it() {
+    let db = TestDb::create("pgreload").await;
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(10,2));
+             INSERT INTO items VALUES (1, 'pen', 1.50), (2, 'ink', 2.00), (3, 'pad', 0.99);",
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::write(dir.join("tidemark.toml"), CONFIG).unwrap();
+    let (status, _) = run(dir, &db.url, "day-1").await;
+    assert_eq!(status, ExecutionStatus::Succeeded);
+
+    // Changes the replication never delivers: the slot skips past them.
+    client
+        .batch_execute(
+            "UPDATE items SET price = 2.50 WHERE id = 2;
+             DELETE FROM items WHERE id = 3;",
+        )
+        .await
+        .unwrap();
+    let slot = tidemark_local::postgres::slot_name(&db.url, "shop");
+    client
+        .execute(
+            "SELECT pg_replication_slot_advance($1, pg_current_wal_lsn())",
+            &[&slot],
+        )
+        .await
+        .unwrap();
+    let (status, stale) = run(dir, &db.url, "day-2").await;
+    assert_eq!(status, ExecutionStatus::Succeeded);
+    assert_eq!(
+        rows(&stale),
+        [
+            "1 pen 1.50 L true false",
+            "2 ink 2.00 L true false",
+            "3 pad 0.99 L true false"
+        ],
+        "the lost changes are not in history"
+    );
+
+    let reload_input = ExecutionInput(serde_json::json!({"mode": "reload", "tables": ["items"]}));
+    let order = "id, valid_from, change_seq";
+
+    // Killed between the ledger's commit and the swap: the old history is
+    // read until the next step completes the swap.
+    let mut backend = open(dir, &db.url);
+    backend.ports.catalog = Arc::new(KilledSwap(backend.ports.catalog.clone()));
+    let killed = backend.run("reload", &reload_input, 0.0).await.unwrap();
+    assert!(matches!(killed.status, ExecutionStatus::Failed { .. }));
+    let during = tidemark_tests::dump_table(&backend.engine, "shop", "items", order).await;
+    assert_eq!(during, stale, "the old history is read until the swap");
+    drop(backend);
+
+    let (status, reloaded) = run(dir, &db.url, "day-2-again").await;
+    assert_eq!(status, ExecutionStatus::Succeeded, "{reloaded}");
+    assert_eq!(
+        rows(&reloaded),
+        ["1 pen 1.50 L true false", "2 ink 2.50 L true false"],
+        "{reloaded}"
+    );
+    let backend = open(dir, &db.url);
+    let previous =
+        tidemark_tests::dump_table(&backend.engine, "shop", "items__previous", order).await;
+    let body = |dump: &str| dump.split_once('\n').unwrap().1.to_string();
+    assert_eq!(
+        body(&previous),
+        body(&stale),
+        "the replaced history is kept"
+    );
+    drop(backend);
+    let ledger = || {
+        let text = std::fs::read(dir.join("lake/state/shop/items/ledger.json")).unwrap();
+        serde_json::from_slice::<serde_json::Value>(&text).unwrap()
+    };
+    assert_eq!(ledger()["generation"], 1);
+
+    // CDC goes on after the fresh load, and nothing of it comes twice.
+    client
+        .batch_execute("UPDATE items SET price = 3.00 WHERE id = 1;")
+        .await
+        .unwrap();
+    let (status, after) = run(dir, &db.url, "day-3").await;
+    assert_eq!(status, ExecutionStatus::Succeeded, "{after}");
+    assert_eq!(
+        rows(&after),
+        [
+            "1 pen 1.50 L false false",
+            "1 pen 3.00 U true false",
+            "2 ink 2.50 L true false"
+        ],
+        "{after}"
+    );
+    let (_, again) = run(dir, &db.url, "day-3-again").await;
+    assert_eq!(again, after);
+
+    // Reloaded again: a new history from the source as it is now.
+    let backend = open(dir, &db.url);
+    let reload = backend.run("reload-2", &reload_input, 0.0).await.unwrap();
+    assert_eq!(reload.status, ExecutionStatus::Succeeded);
+    let history = tidemark_tests::dump_table(&backend.engine, "shop", "items", order).await;
+    assert_eq!(
+        rows(&history),
+        ["1 pen 3.00 L true false", "2 ink 2.50 L true false"],
+        "{history}"
+    );
+    drop(backend);
+    assert_eq!(ledger()["generation"], 2);
+    drop(client);
+    db.drop_all().await;
 }

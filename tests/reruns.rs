@@ -8,11 +8,11 @@ use std::sync::Arc;
 use tidemark_core::error::Error;
 use tidemark_core::events::ExecutionInput;
 use tidemark_core::lease::Lease;
-use tidemark_core::ports::{Catalog, CatalogEntry, QueryEngine};
+use tidemark_core::ports::QueryEngine;
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::{LocalBackend, run_catching_up};
 use tidemark_local::statemachine::{Execution, ExecutionStatus};
-use tidemark_tests::{dump_table, workspace};
+use tidemark_tests::{KilledSwap, dump_table, workspace};
 
 const TABLES: [(&str, &str); 3] = [
     ("customers", "customer_id, valid_from, change_seq"),
@@ -400,39 +400,6 @@ async fn a_rebuild_of_a_snapshot_table_whose_extracts_were_overwritten_is_refuse
     assert_eq!(demo.ledger("products")["generation"], 0);
 }
 
-/// A catalog whose swap is killed: it fails the first `kills` swaps, as a
-/// process killed between the ledger's commit and the swap would leave it.
-struct KilledSwap {
-    inner: Arc<dyn Catalog>,
-    kills: std::sync::atomic::AtomicUsize,
-}
-
-#[tidemark_core::ports::async_trait]
-impl Catalog for KilledSwap {
-    async fn publish(&self, entry: &CatalogEntry) -> Result<(), Error> {
-        self.inner.publish(entry).await
-    }
-    fn swaps_history(&self) -> bool {
-        true
-    }
-    async fn swap_history(
-        &self,
-        database: &str,
-        live: &str,
-        staged: &str,
-        previous: &str,
-    ) -> Result<(), Error> {
-        use std::sync::atomic::Ordering;
-        if self.kills.load(Ordering::SeqCst) > 0 {
-            self.kills.fetch_sub(1, Ordering::SeqCst);
-            return Err(Error::Transient("killed before the swap".into()));
-        }
-        self.inner
-            .swap_history(database, live, staged, previous)
-            .await
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rebuild_killed_before_during_or_after_its_swap_loses_nothing_and_completes_on_rerun() {
     let demo = Demo::new("continue");
@@ -454,10 +421,7 @@ async fn a_rebuild_killed_before_during_or_after_its_swap_loses_nothing_and_comp
     // Killed between the ledger's commit and the swap (every retry of it too):
     // the old history stays readable and the swap stays recorded.
     let mut backend = LocalBackend::open(&demo.options()).unwrap();
-    backend.ports.catalog = Arc::new(KilledSwap {
-        inner: backend.ports.catalog.clone(),
-        kills: usize::MAX.into(),
-    });
+    backend.ports.catalog = Arc::new(KilledSwap(backend.ports.catalog.clone()));
     let execution = backend
         .run("rebuild-killed", &ExecutionInput(rebuild.clone()), 0.0)
         .await
@@ -492,10 +456,7 @@ async fn a_rebuild_killed_before_during_or_after_its_swap_loses_nothing_and_comp
     // Killed after its last merge, before the ledger's commit: every batch of
     // the new generation is merged into the staged table, nothing is live yet.
     let mut backend = LocalBackend::open(&demo.options()).unwrap();
-    backend.ports.catalog = Arc::new(KilledSwap {
-        inner: backend.ports.catalog.clone(),
-        kills: usize::MAX.into(),
-    });
+    backend.ports.catalog = Arc::new(KilledSwap(backend.ports.catalog.clone()));
     backend
         .run("rebuild-2", &ExecutionInput(rebuild.clone()), 0.0)
         .await

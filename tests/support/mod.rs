@@ -5,7 +5,9 @@ pub mod scd2;
 pub mod sql;
 
 use std::path::{Path, PathBuf};
-use tidemark_core::ports::{QueryEngine, SqlValue};
+use std::sync::Arc;
+use tidemark_core::error::Error;
+use tidemark_core::ports::{Catalog, CatalogEntry, QueryEngine, SqlValue};
 use tidemark_local::duckdb::DuckDbEngine;
 
 /// The workspace root.
@@ -133,5 +135,30 @@ pub fn assert_golden(path: &Path, actual: &str) {
             "{} differs from the actual output (rerun with UPDATE_GOLDEN=1 and review the diff)\n--- expected\n{expected}\n--- actual\n{actual}",
             path.display()
         );
+    }
+}
+
+/// A catalog whose every swap is killed, as a process killed between a
+/// rebuild's commit in the ledger and the swap would leave it.
+pub struct KilledSwap(pub Arc<dyn Catalog>);
+
+#[tidemark_core::ports::async_trait]
+impl Catalog for KilledSwap {
+    async fn publish(&self, entry: &CatalogEntry) -> Result<(), Error> {
+        self.0.publish(entry).await
+    }
+    fn swaps_history(&self) -> bool {
+        true
+    }
+    async fn swap_history(
+        &self,
+        database: &str,
+        _: &str,
+        staged: &str,
+        _: &str,
+    ) -> Result<(), Error> {
+        Err(Error::Transient(format!(
+            "killed before swapping {database}.{staged} in"
+        )))
     }
 }

@@ -24,11 +24,15 @@ pub struct ReplicationStatus {
 }
 
 /// Input of `start-replication`, the first step: it builds the run plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StartReplicationEvent {
     /// The execution input (`$`), which the first call turns into the plan.
     #[serde(default)]
     pub input: ExecutionInput,
+    /// The execution's name: a `reload` records under it what had landed
+    /// before the fresh full load was asked for.
+    #[serde(default)]
+    pub run_id: String,
     /// When the execution started (RFC 3339, `$$.Execution.StartTime`): a
     /// snapshot reload that started after it belongs to this run.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -43,6 +43,11 @@ impl LakeLayout<'_> {
     pub fn ledger_key(&self, table: &str) -> String {
         format!("state/{}/{table}/ledger.json", self.database)
     }
+    /// What had landed of `table` when the reload `run_id` asked for a
+    /// fresh full load: the files that load supersedes.
+    pub fn reload_mark_key(&self, table: &str, run_id: &str) -> String {
+        format!("state/{}/{table}/reloads/{run_id}.json", self.database)
+    }
     pub fn lease_key(&self, table: &str) -> String {
         format!("state/{}/{table}/lease.json", self.database)
     }

@@ -21,9 +21,13 @@ pub enum BatchStatus {
     /// Rejected by the table's `on_invalid = "fail"` policy. Its files are not
     /// consumed: the next run checks them again.
     Failed,
-    /// Validated for a rebuild that was started again under other metadata:
-    /// never merged, superseded by the new attempt's batches.
+    /// Validated for a rebuild that was started again (under other metadata,
+    /// or a reload asked again): never merged, replaced by the new attempt's.
     Abandoned,
+    /// What had landed when a `reload` asked for a fresh full load: that load
+    /// replaces these files, in this generation and every later one, so no
+    /// batch consumes them again.
+    Superseded,
 }
 
 /// A landed file as a batch consumed it. A rewritten file (new ETag) is a new file.
@@ -88,11 +92,17 @@ impl Ledger {
             .filter(move |b| b.generation == generation)
     }
 
-    /// Landed files no validated or merged batch of `generation` has consumed.
+    /// Landed files no validated or merged batch of `generation` has
+    /// consumed, and no reload up to it superseded.
     pub fn unconsumed<'a>(&self, landed: &'a [ObjectInfo], generation: u32) -> Vec<&'a ObjectInfo> {
         let consumed: BTreeSet<(&str, &str)> = self
-            .batches_of(generation)
-            .filter(|b| matches!(b.status, BatchStatus::Validated | BatchStatus::Merged))
+            .batches
+            .iter()
+            .filter(|b| match b.status {
+                BatchStatus::Validated | BatchStatus::Merged => b.generation == generation,
+                BatchStatus::Superseded => b.generation <= generation,
+                BatchStatus::Failed | BatchStatus::Abandoned => false,
+            })
             .flat_map(|b| b.files.iter().map(|f| (f.key.as_str(), f.etag.as_str())))
             .collect();
         landed
@@ -142,12 +152,56 @@ impl Ledger {
         for b in self.batches.iter_mut().filter(|b| {
             b.generation == generation
                 && b.metadata_version != metadata_version
-                && b.status != BatchStatus::Abandoned
+                && !matches!(b.status, BatchStatus::Abandoned | BatchStatus::Superseded)
         }) {
             b.status = BatchStatus::Abandoned;
             any = true;
         }
         any
+    }
+
+    /// Records, once per reload run, that the fresh full load of
+    /// `generation` replaces the files `mark` lists. An earlier attempt's
+    /// batches of that generation (a reload asked again) are abandoned: the
+    /// new load replaces theirs too. Returns whether the ledger changed.
+    pub fn supersede(&mut self, mark: &ReloadMark, generation: u32, metadata_version: u32) -> bool {
+        let done = self
+            .batches_of(generation)
+            .any(|b| b.status == BatchStatus::Superseded && b.run_id == mark.run_id);
+        if done {
+            return false;
+        }
+        for b in self
+            .batches
+            .iter_mut()
+            .filter(|b| b.generation == generation && b.status != BatchStatus::Abandoned)
+        {
+            b.status = BatchStatus::Abandoned;
+        }
+        let id = format!("b{:06}", self.batches.len() + 1);
+        self.batches.push(Batch {
+            id,
+            status: BatchStatus::Superseded,
+            run_id: mark.run_id.clone(),
+            mode: RunMode::Reload,
+            generation,
+            metadata_version,
+            files: mark
+                .files
+                .iter()
+                .map(|o| ConsumedFile {
+                    key: o.key.clone(),
+                    etag: o.etag.clone(),
+                    size: o.size,
+                    accepted: false,
+                })
+                .collect(),
+            ops: OpCounts::default(),
+            max_valid_from: None,
+            validated_at: mark.requested_at.clone(),
+            merged_at: None,
+        });
+        true
     }
 
     pub fn batch(&self, id: &str) -> Option<&Batch> {
@@ -183,6 +237,15 @@ impl Ledger {
             None => self.batches.push(batch),
         }
     }
+}
+
+/// What had landed of a table when a `reload` run asked for its fresh full
+/// load (written before asking): the files that load supersedes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReloadMark {
+    pub run_id: String,
+    pub requested_at: String,
+    pub files: Vec<ObjectInfo>,
 }
 
 /// A ledger read from the store, with the ETag its replacement must match.
@@ -327,6 +390,50 @@ mod tests {
             BatchStatus::Merged,
             "the live generation is untouched"
         );
+    }
+
+    #[test]
+    fn a_reload_supersedes_what_had_landed_in_its_generation_and_every_later_one() {
+        let landed = [
+            object("LOAD1", "old"),
+            object("cdc1", "e"),
+            object("cdc2", "e"),
+        ];
+        let mut ledger = Ledger {
+            batches: vec![
+                batch("b000001", 0, BatchStatus::Merged, &[("cdc1", true)]),
+                // An earlier attempt of the reload, killed before its swap.
+                batch("b000002", 1, BatchStatus::Validated, &[("cdc1", true)]),
+            ],
+            ..Ledger::default()
+        };
+        let mark = ReloadMark {
+            run_id: "reload-1".into(),
+            requested_at: "2026-11-05T10:00:00Z".into(),
+            files: vec![landed[0].clone(), landed[1].clone()],
+        };
+        assert!(ledger.supersede(&mark, 1, 1));
+        assert!(!ledger.supersede(&mark, 1, 1), "once per run");
+        assert_eq!(ledger.batches[1].status, BatchStatus::Abandoned);
+        // The reload rewrote LOAD1: the new version is the fresh load.
+        let now = [object("LOAD1", "new"), landed[1].clone(), landed[2].clone()];
+        let keys = |files: Vec<&ObjectInfo>| {
+            files
+                .iter()
+                .map(|o| format!("{}:{}", o.key, o.etag))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(keys(ledger.unconsumed(&now, 1)), ["LOAD1:new", "cdc2:e"]);
+        assert_eq!(keys(ledger.unconsumed(&now, 2)), ["LOAD1:new", "cdc2:e"]);
+        assert_eq!(
+            keys(ledger.unconsumed(&now, 0)).len(),
+            2,
+            "the live generation is untouched"
+        );
+        assert!(ledger.pending(1).is_empty());
+        // A rebuild under other metadata keeps what the reload superseded.
+        assert!(!ledger.abandon_other_versions(1, 2));
+        assert_eq!(ledger.batches[2].status, BatchStatus::Superseded);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! adapter (`tidemark-aws`) and a local one (`tidemark-local`), chosen at run time.
 
 use crate::alert::Alert;
-use crate::config::PipelineConfig;
+use crate::config::{PipelineConfig, TableMode};
 use crate::error::{EngineError, Error, StoreError};
 use crate::events::{ReplicationStatus, StartReplicationEvent};
 use crate::metadata::TableMetadata;
@@ -243,14 +243,36 @@ pub trait Notifier: Send + Sync {
 #[async_trait]
 pub trait Replication: Send + Sync {
     async fn start(&self, event: &StartReplicationEvent) -> Result<ReplicationStatus, Error>;
-    /// Asks for a fresh full load of `tables` (a `reload` run), before
-    /// [`Replication::start`] reports when it has landed. Refused where the
-    /// replication cannot.
-    async fn reload(&self, tables: &[String]) -> Result<(), Error> {
+    /// Asks for a fresh full load of the tables of a `reload` run, before
+    /// [`Replication::start`] is called. Refused where the replication cannot.
+    async fn reload(&self, request: &ReloadRequest) -> Result<(), Error> {
         Err(Error::InvalidInput(format!(
             "mode reload: this replication cannot take a fresh full load of {} yet; nothing was changed. To recompute history from the files landed now, run mode rebuild",
-            tables.join(", ")
+            request.names().join(", ")
         )))
+    }
+    /// The tables of `request` whose fresh full load has not landed yet
+    /// (the state machine waits while any has not).
+    async fn reloading(&self, request: &ReloadRequest) -> Result<Vec<String>, Error> {
+        let _ = request;
+        Ok(Vec::new())
+    }
+}
+
+/// The fresh full load a `reload` run asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReloadRequest {
+    /// The source schema the tables are in.
+    pub schema: String,
+    pub tables: Vec<(String, TableMode)>,
+    /// When the execution started: a full load that started earlier is not
+    /// this run's.
+    pub since: chrono::DateTime<chrono::Utc>,
+}
+
+impl ReloadRequest {
+    pub fn names(&self) -> Vec<&str> {
+        self.tables.iter().map(|(t, _)| t.as_str()).collect()
     }
 }
 

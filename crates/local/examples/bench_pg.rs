@@ -142,11 +142,7 @@ async fn main() {
     let status = backend
         .ports
         .replication
-        .start(&StartReplicationEvent {
-            input: ExecutionInput::default(),
-            started_at: None,
-            previous: None,
-        })
+        .start(&StartReplicationEvent::default())
         .await
         .expect("replicate");
     let replicate = started.elapsed().as_secs_f64();

@@ -1,6 +1,10 @@
-use crate::error::Error;
+use super::layout;
+use crate::error::{Error, StoreError};
 use crate::events::{RunMode, RunPlan, StartReplicationEvent, StartReplicationOutput};
-use crate::ports::Ports;
+use crate::layout::landing_prefix;
+use crate::ledger::ReloadMark;
+use crate::ports::{Condition, Ports, ReloadRequest};
+use chrono::{DateTime, Utc};
 
 /// The first step. Its first call turns the execution input into the run
 /// plan (bad input fails the execution here, before anything is read, as
@@ -31,10 +35,26 @@ pub async fn start_replication(
             bound,
         });
     }
-    if plan.mode == RunMode::Reload && event.previous.is_none() {
-        ports.replication.reload(&plan.tables).await?;
+    let reload = (plan.mode == RunMode::Reload).then(|| reload_request(ports, &plan, &event));
+    if let Some(request) = &reload
+        && event.previous.is_none()
+    {
+        mark_reload(ports, &event.run_id, request).await?;
+        ports.replication.reload(request).await?;
     }
-    let status = ports.replication.start(&event).await?;
+    let mut status = ports.replication.start(&event).await?;
+    if let Some(request) = &reload {
+        let loading = ports.replication.reloading(request).await?;
+        if !loading.is_empty() {
+            status.ready = false;
+            status.wait_seconds = status.wait_seconds.max(60);
+            status.message = format!(
+                "waiting for the fresh full load of {}; {}",
+                loading.join(", "),
+                status.message
+            );
+        }
+    }
     tracing::info!(state = %status.state, ready = status.ready, waited_seconds, tables_in_error = ?status.tables_in_error, "replication");
     Ok(StartReplicationOutput {
         plan,
@@ -44,13 +64,59 @@ pub async fn start_replication(
     })
 }
 
-fn plan(ports: &Ports, event: &StartReplicationEvent) -> Result<RunPlan, Error> {
-    let today = event
+/// When the execution started (now, when the event does not say).
+fn started_at(event: &StartReplicationEvent) -> DateTime<Utc> {
+    event
         .started_at
         .as_deref()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.date_naive())
-        .unwrap_or_else(|| chrono::Utc::now().date_naive());
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(Utc::now)
+}
+
+fn reload_request(ports: &Ports, plan: &RunPlan, event: &StartReplicationEvent) -> ReloadRequest {
+    ReloadRequest {
+        schema: ports.config.source.schema.clone(),
+        tables: plan
+            .tables
+            .iter()
+            .filter_map(|t| ports.config.table(t))
+            .map(|t| (t.name.clone(), t.mode))
+            .collect(),
+        since: started_at(event),
+    }
+}
+
+/// Records, per table, what had landed before the fresh full load is asked
+/// for: validate-landed supersedes those files with the new load. A retried
+/// first call keeps the first mark: what it lists is what landed before.
+async fn mark_reload(ports: &Ports, run_id: &str, request: &ReloadRequest) -> Result<(), Error> {
+    let layout = layout(ports);
+    for table in request.names() {
+        let key = layout.reload_mark_key(table, run_id);
+        let mark = ReloadMark {
+            run_id: run_id.to_string(),
+            requested_at: Utc::now().to_rfc3339(),
+            files: ports
+                .landing
+                .list(&landing_prefix(&request.schema, table))
+                .await?,
+        };
+        let body = serde_json::to_vec(&mark).unwrap_or_default();
+        match ports
+            .lake
+            .put(&key, body.into(), Some(Condition::Absent))
+            .await
+        {
+            Ok(_) | Err(StoreError::PreconditionFailed { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+fn plan(ports: &Ports, event: &StartReplicationEvent) -> Result<RunPlan, Error> {
+    let today = started_at(event).date_naive();
     let plan = RunPlan::build(&event.input, Some(&ports.config.table_names()), today)
         .map_err(Error::InvalidInput)?;
     tracing::info!(

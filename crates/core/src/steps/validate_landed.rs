@@ -4,7 +4,7 @@ use crate::dms::{ByteSource, ControlColumns, landing_date};
 use crate::error::{Error, StoreError};
 use crate::events::{RunMode, TableWork, ValidateEvent, ValidateOutput};
 use crate::layout::{LakeLayout, base_name, landing_prefix};
-use crate::ledger::{Batch, BatchStatus, ConsumedFile, Ledger, StoredLedger};
+use crate::ledger::{Batch, BatchStatus, ConsumedFile, Ledger, ReloadMark, StoredLedger};
 use crate::metadata::Drift;
 use crate::metadata::TableMetadata;
 use crate::ports::{ObjectInfo, ObjectStore, Ports};
@@ -196,8 +196,10 @@ async fn copy_object(
 /// - `reprocess`: of the landing dates `from`..`to`, those and the files
 ///   whose latest batch quarantined them (after a fix of the metadata or the
 ///   file); a file that passes now is merged, in change order, once;
-/// - `rebuild`/`reload`: every landed file, into the next generation, for a
-///   merge into a staged table that is then swapped in.
+/// - `rebuild`: every landed file, into the next generation, for a merge into
+///   a staged table that is then swapped in;
+/// - `reload`: as `rebuild`, less what had landed before the fresh full load
+///   was asked for (the new load supersedes it, now and in later generations).
 pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<ValidateOutput, Error> {
     let started_at = chrono::Utc::now().to_rfc3339();
     let work = &event.work;
@@ -237,6 +239,15 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
             "an earlier attempt of this rebuild used other metadata: starting it again"
         );
         ledger.save(ports.lake.as_ref()).await?;
+    }
+    if work.run_mode == RunMode::Reload {
+        let mark = reload_mark(ports, &layout, table, &event.run_id).await?;
+        if ledger
+            .ledger
+            .supersede(&mark, generation, work.metadata_version)
+        {
+            ledger.save(ports.lake.as_ref()).await?;
+        }
     }
     let landed = ports
         .landing
@@ -310,6 +321,28 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
         "validated"
     );
     Ok(output)
+}
+
+/// What start-replication recorded as landed before this run's reload.
+async fn reload_mark(
+    ports: &Ports,
+    layout: &LakeLayout<'_>,
+    table: &str,
+    run_id: &str,
+) -> Result<ReloadMark, Error> {
+    let key = layout.reload_mark_key(table, run_id);
+    let bytes = match ports.lake.get(&key).await {
+        Ok((bytes, _)) => bytes,
+        Err(StoreError::NotFound { .. }) => {
+            return Err(Error::InvalidInput(format!(
+                "{table}: this run ({run_id}) did not ask for a fresh full load ({} is missing); start mode reload as a new execution. Nothing was changed.",
+                ports.lake.uri(&key)
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::InvalidInput(format!("{} is corrupt: {e}", ports.lake.uri(&key))))
 }
 
 /// A rebuild recomputes history from what is landed now. When a file the

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use tidemark_core::dms::ControlColumns;
 use tidemark_core::error::{Error, StoreError};
 use tidemark_core::events::{ReplicationStatus, StartReplicationEvent};
-use tidemark_core::ports::{ObjectStore, Replication};
+use tidemark_core::ports::{ObjectStore, ReloadRequest, Replication};
 use tokio_postgres::Client;
 
 /// The landing-store key of the replicator's state (beside `<schema>/`).
@@ -56,6 +56,33 @@ struct State {
     /// When the full load's snapshot was taken (µs since the epoch, UTC).
     load_time: i64,
     snapshot: Snapshot,
+    /// The latest fresh full load of a table (a `reload` run), by table.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    reloads: BTreeMap<String, TableLoad>,
+}
+
+/// One table's fresh full load: when, and what its snapshot saw.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct TableLoad {
+    load_time: i64,
+    snapshot: Snapshot,
+}
+
+impl State {
+    /// Whether the transaction `xid`'s changes to `table` are in a full load
+    /// (the first one, or the table's latest reload), so CDC skips them.
+    fn loaded(&self, table: &str, xid: u32) -> bool {
+        self.snapshot.saw(xid) || self.reloads.get(table).is_some_and(|r| r.snapshot.saw(xid))
+    }
+
+    /// When `table` was last fully loaded (µs since the epoch).
+    fn load_time(&self, table: &str) -> Micros {
+        Micros(
+            self.reloads
+                .get(table)
+                .map_or(self.load_time, |r| r.load_time.max(self.load_time)),
+        )
+    }
 }
 
 /// `pg_current_snapshot()` of the full load.
@@ -124,6 +151,21 @@ struct Progress {
     files: u64,
     identity_set: Vec<String>,
     truncates: Vec<String>,
+}
+
+/// The snapshot `tx` reads in, and when it was taken.
+async fn take_snapshot(tx: &tokio_postgres::Transaction<'_>) -> Result<(Snapshot, Micros), Error> {
+    let row = tx
+        .query_one(
+            "SELECT pg_current_snapshot()::text, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
+            &[],
+        )
+        .await
+        .map_err(query_err("taking the full load's snapshot"))?;
+    Ok((
+        Snapshot::parse(&row.get::<_, String>(0))?,
+        Micros(row.get(1)),
+    ))
 }
 
 fn parse_lsn(text: &str) -> Result<u64, PgError> {
@@ -254,18 +296,10 @@ impl PgReplicator {
             .start()
             .await
             .map_err(query_err("starting the full load's snapshot"))?;
-        let row = tx
-            .query_one(
-                "SELECT pg_current_snapshot()::text, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
-                &[],
-            )
-            .await
-            .map_err(query_err("taking the full load's snapshot"))?;
-        let snapshot = Snapshot::parse(&row.get::<_, String>(0))?;
-        let load_time = Micros(row.get(1));
+        let (snapshot, load_time) = take_snapshot(&tx).await?;
         for table in &self.tables {
-            let rows = self.load_table(&tx, table, load_time, progress).await?;
-            progress.loaded_rows += rows;
+            self.load_table(&tx, table, load_time, false, progress)
+                .await?;
         }
         tx.commit()
             .await
@@ -275,10 +309,37 @@ impl PgReplicator {
             tables: self.tables.clone(),
             load_time: load_time.0,
             snapshot,
+            reloads: BTreeMap::new(),
         };
-        let json = serde_json::to_vec_pretty(&state).unwrap_or_default();
-        self.landing.put(STATE_KEY, Bytes::from(json), None).await?;
+        self.write_state(&state).await?;
         Ok(state)
+    }
+
+    async fn write_state(&self, state: &State) -> Result<(), Error> {
+        let json = serde_json::to_vec_pretty(state).unwrap_or_default();
+        self.landing.put(STATE_KEY, Bytes::from(json), None).await?;
+        Ok(())
+    }
+
+    /// The kept state, if a full load was taken; refused when it belongs
+    /// to another slot or table list.
+    async fn checked_state(&self) -> Result<Option<State>, Error> {
+        let Some(state) = self.read_state().await? else {
+            return Ok(None);
+        };
+        if state.slot != self.slot {
+            return Err(Error::Replication(format!(
+                "the landing folder was filled through the slot {}, this pipeline's slot is {}; use another lake, or remove {STATE_KEY} to load again",
+                state.slot, self.slot
+            )));
+        }
+        if state.tables != self.tables {
+            return Err(Error::Replication(format!(
+                "the slot {} replicates {:?}, the configuration names {:?}; a new table needs a new full load: drop the slot and remove {STATE_KEY} from the landing folder",
+                self.slot, state.tables, self.tables
+            )));
+        }
+        Ok(Some(state))
     }
 
     /// Full-load files of a load that crashed before it was recorded were
@@ -297,13 +358,17 @@ impl PgReplicator {
         Ok(())
     }
 
+    /// Lands `table` as read in `tx` as `LOAD…` files.
+    /// `empty_file`: an empty table still gets one (empty) file, so that a
+    /// reload of a table the source emptied says so.
     async fn load_table(
         &self,
         tx: &tokio_postgres::Transaction<'_>,
         table: &str,
         load_time: Micros,
+        empty_file: bool,
         progress: &mut Progress,
-    ) -> Result<u64, Error> {
+    ) -> Result<(), Error> {
         let (columns, _) = read_columns(tx, &self.schema, table)
             .await?
             .ok_or_else(|| {
@@ -329,7 +394,7 @@ impl PgReplicator {
                 .query(&format!("FETCH {LOAD_ROWS} FROM tidemark_load"), &[])
                 .await
                 .map_err(query_err(format!("reading {table}")))?;
-            if rows.is_empty() {
+            if rows.is_empty() && !(empty_file && file_no == 0) {
                 break;
             }
             let records: Vec<Record> = rows
@@ -361,8 +426,46 @@ impl PgReplicator {
         tx.batch_execute("CLOSE tidemark_load")
             .await
             .map_err(query_err(format!("reading {table}")))?;
+        progress.loaded_rows += rows_total;
         tracing::info!(table = %table, rows = rows_total, files = file_no, "full load");
-        Ok(rows_total)
+        Ok(())
+    }
+
+    /// A fresh full load of `tables` (a `reload` run), in one snapshot taken
+    /// now: each table's `LOAD…` files are written again (an older one beyond
+    /// the new load stays, superseded by the run's reload mark), and CDC then
+    /// skips, for those tables, what that snapshot saw. The state is written after the files: a crash in between
+    /// leaves changes that land twice (the merge absorbs them), never a gap.
+    async fn reload_tables(&self, tables: &[&str]) -> Result<Progress, Error> {
+        let mut progress = Progress::default();
+        let mut client = connect(&self.url).await?;
+        self.check_server(&client).await?;
+        // Before the first full load there is nothing to reload: it loads all.
+        let Some(mut state) = self.checked_state().await? else {
+            return Ok(progress);
+        };
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(query_err("starting the reload's snapshot"))?;
+        let (snapshot, load_time) = take_snapshot(&tx).await?;
+        for table in tables {
+            self.load_table(&tx, table, load_time, true, &mut progress)
+                .await?;
+            state.reloads.insert(
+                table.to_string(),
+                TableLoad {
+                    load_time: load_time.0,
+                    snapshot: snapshot.clone(),
+                },
+            );
+        }
+        tx.commit().await.map_err(query_err("ending the reload"))?;
+        self.write_state(&state).await?;
+        Ok(progress)
     }
 
     /// One landed file: the control columns, then the business columns as text
@@ -477,18 +580,20 @@ impl PgReplicator {
         state: &State,
         progress: &mut Progress,
     ) -> Result<(), Error> {
-        let load_time = Micros(state.load_time);
         let mut by_table: BTreeMap<&str, (Vec<String>, Vec<Record>, Micros)> = BTreeMap::new();
         for txn in txns {
             if state.snapshot.saw(txn.xid) {
                 continue;
             }
             progress.transactions += 1;
-            // A transaction the snapshot did not see, committed at the very
-            // moment it was taken, still comes after the load.
-            let time = txn.commit_time.max(load_time);
-            let stamp = time.dms();
             for (i, c) in txn.changes.iter().enumerate() {
+                if state.loaded(&c.table, txn.xid) {
+                    continue;
+                }
+                // A transaction the snapshot did not see, committed at the very
+                // moment it was taken, still comes after the load.
+                let time = txn.commit_time.max(state.load_time(&c.table));
+                let stamp = time.dms();
                 if c.op == 'T' {
                     progress.truncates.push(c.table.clone());
                     continue;
@@ -553,22 +658,8 @@ impl PgReplicator {
             identity_set: self.ensure_identity(&client).await?,
             ..Default::default()
         };
-        let state = match self.read_state().await? {
-            Some(state) => {
-                if state.slot != self.slot {
-                    return Err(Error::Replication(format!(
-                        "the landing folder was filled through the slot {}, this pipeline's slot is {}; use another lake, or remove {STATE_KEY} to load again",
-                        state.slot, self.slot
-                    )));
-                }
-                if state.tables != self.tables {
-                    return Err(Error::Replication(format!(
-                        "the slot {} replicates {:?}, the configuration names {:?}; a new table needs a new full load: drop the slot and remove {STATE_KEY} from the landing folder",
-                        self.slot, state.tables, self.tables
-                    )));
-                }
-                state
-            }
+        let state = match self.checked_state().await? {
+            Some(state) => state,
             None => self.initial_load(&mut client, &mut progress).await?,
         };
         let crash_at = crash_before_confirming();
@@ -781,6 +872,19 @@ fn change(v: WalRow<'_>) -> Result<Change, PgError> {
 impl Replication for PgReplicator {
     async fn start(&self, _event: &StartReplicationEvent) -> Result<ReplicationStatus, Error> {
         self.run().await
+    }
+
+    async fn reload(&self, request: &ReloadRequest) -> Result<(), Error> {
+        let tables = request.names();
+        if let Some(t) = tables.iter().find(|t| !self.tables.iter().any(|c| c == *t)) {
+            return Err(Error::InvalidInput(format!(
+                "mode reload: {t} is not replicated from {}.{}; nothing was changed",
+                self.schema, t
+            )));
+        }
+        let progress = self.reload_tables(&tables).await?;
+        tracing::info!(tables = ?tables, rows = progress.loaded_rows, files = progress.files, "reloaded");
+        Ok(())
     }
 }
 
