@@ -13,18 +13,26 @@
 //! Tables in error come from the table statistics of each replication; the
 //! CDC latency from CloudWatch (`CDCLatencyTarget`, when the function knows
 //! the `cdc` replication's metric dimensions).
+//!
+//! A `reload` run asks the `cdc` replication for a fresh full load of its cdc
+//! tables (`ReloadTables` / `ReloadReplicationTables`, `data-reload`) and
+//! waits until each table's statistics show a full load that started and
+//! ended after the execution started. Its snapshot tables need no call: the
+//! `snapshot` replication takes a fresh extract every execution already.
 
-use crate::error::{describe, is_transient};
+use crate::error::{describe, is_code, is_transient};
 use async_trait::async_trait;
 use aws_sdk_databasemigration::Client;
 use aws_sdk_databasemigration::types::{
-    Filter, ReplicationTask, StartReplicationTaskTypeValue, TableStatistics,
+    Filter, ReloadOptionValue, ReplicationTask, StartReplicationTaskTypeValue, TableStatistics,
+    TableToReload,
 };
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
+use tidemark_core::config::TableMode;
 use tidemark_core::error::Error;
 use tidemark_core::events::{ReplicationStatus, StartReplicationEvent};
-use tidemark_core::ports::Replication;
+use tidemark_core::ports::{ReloadRequest, Replication};
 
 /// How DMS runs for this source (Terraform's `replication.mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +148,22 @@ where
     } else {
         Error::Replication(format!("{what}: {}", describe(&e)))
     }
+}
+
+/// DMS reloads tables of a running replication only (`InvalidResourceStateFault`
+/// otherwise): say so, and what to do, rather than DMS's bare fault.
+fn reload_error<E, R>(arn: &str, e: aws_sdk_databasemigration::error::SdkError<E, R>) -> Error
+where
+    E: aws_sdk_databasemigration::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    if is_code(&e, &["InvalidResourceStateFault"]) {
+        return Error::Replication(format!(
+            "{arn}: DMS reloads the tables of a running replication only ({}); nothing was reloaded. Let the cdc replication resume (a daily run resumes it), then run the reload again",
+            describe(&e)
+        ));
+    }
+    replication_error(arn, e)
 }
 
 fn to_utc(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
@@ -262,7 +286,25 @@ impl DmsReplication {
         }
     }
 
-    async fn tables_in_error(&self, arn: &str) -> Result<Vec<String>, Error> {
+    /// The `cdc` replication, which a reload of cdc tables asks; refused
+    /// (nothing was changed) where there is none.
+    fn cdc_arn(&self, tables: &[&str]) -> Result<&str, Error> {
+        self.replications
+            .iter()
+            .find(|r| r.kind == "cdc")
+            .map(|r| r.arn.as_str())
+            .ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "mode reload: no cdc replication is configured to take a fresh full load of {}; nothing was changed",
+                    tables.join(", ")
+                ))
+            })
+    }
+
+    /// Every page of the replication's table statistics. No `Filters`: DMS
+    /// documents filter names for instance tasks only, and a reload names few
+    /// tables.
+    async fn table_statistics(&self, arn: &str) -> Result<Vec<TableStatistics>, Error> {
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -296,17 +338,7 @@ impl DmsReplication {
                     )
                 }
             };
-            for t in &stats {
-                let state = t.table_state().unwrap_or_default().to_ascii_lowercase();
-                if state.contains("error") || state.contains("suspended") {
-                    out.push(format!(
-                        "{}.{} ({})",
-                        t.schema_name().unwrap_or_default(),
-                        t.table_name().unwrap_or_default(),
-                        t.table_state().unwrap_or_default()
-                    ));
-                }
-            }
+            out.extend(stats);
             match next {
                 Some(m) if !m.is_empty() => marker = Some(m),
                 _ => break,
@@ -314,6 +346,81 @@ impl DmsReplication {
         }
         Ok(out)
     }
+
+    async fn tables_in_error(&self, arn: &str) -> Result<Vec<String>, Error> {
+        Ok(self
+            .table_statistics(arn)
+            .await?
+            .iter()
+            .filter(|t| in_error(t.table_state().unwrap_or_default()))
+            .map(|t| {
+                format!(
+                    "{}.{} ({})",
+                    t.schema_name().unwrap_or_default(),
+                    t.table_name().unwrap_or_default(),
+                    t.table_state().unwrap_or_default()
+                )
+            })
+            .collect())
+    }
+}
+
+/// A table state DMS does not leave by itself.
+fn in_error(state: &str) -> bool {
+    let state = state.to_ascii_lowercase();
+    state.contains("error") || state.contains("suspended")
+}
+
+/// The tables of a reload that the `cdc` replication loads.
+fn cdc_tables(request: &ReloadRequest) -> Vec<&str> {
+    request
+        .tables
+        .iter()
+        .filter(|(_, mode)| *mode == TableMode::Cdc)
+        .map(|(table, _)| table.as_str())
+        .collect()
+}
+
+/// What the statistics say about one table's full load.
+#[derive(Debug, Clone, Default)]
+struct TableLoad {
+    /// `TableState`: Table does not exist | Before load | Full load | Table
+    /// completed | Table cancelled | Table error | Table is being reloaded.
+    state: String,
+    started: Option<DateTime<Utc>>,
+    ended: Option<DateTime<Utc>>,
+}
+
+impl TableLoad {
+    fn of(t: &TableStatistics) -> Self {
+        TableLoad {
+            state: t.table_state().unwrap_or_default().to_string(),
+            started: to_utc(t.full_load_start_time()),
+            ended: to_utc(t.full_load_end_time()),
+        }
+    }
+}
+
+/// Whether a table's fresh full load landed: a completed load that started
+/// at or after `since` (an older load, or one started before the execution,
+/// is not this run's) and ended after it started. A table the statistics do
+/// not list yet is still loading (`None`); one DMS will not load without a
+/// person (in error, suspended, or missing at the source) is an `Err`
+/// naming its state, so the run fails instead of waiting out its bound.
+/// `FullLoadReloaded` is not asked: a whole-task restart since `since` loads
+/// the table afresh too.
+fn reloaded(table: Option<&TableLoad>, since: DateTime<Utc>) -> Result<bool, String> {
+    let Some(t) = table else {
+        return Ok(false);
+    };
+    if in_error(&t.state) || t.state.eq_ignore_ascii_case("Table does not exist") {
+        return Err(t.state.clone());
+    }
+    Ok(t.state.eq_ignore_ascii_case("Table completed")
+        && match (t.started, t.ended) {
+            (Some(started), Some(ended)) => started >= since && ended >= started,
+            _ => false,
+        })
 }
 
 fn observe_task(task: &ReplicationTask) -> Observed {
@@ -474,6 +581,80 @@ impl Replication for DmsReplication {
             message: messages.join("; "),
         })
     }
+
+    /// A fresh full load of the request's cdc tables, by the `cdc`
+    /// replication. Snapshot tables need nothing: the `snapshot` replication
+    /// takes a fresh extract every execution (see [`decide`]), and
+    /// [`Replication::start`] waits for it.
+    async fn reload(&self, request: &ReloadRequest) -> Result<(), Error> {
+        let tables = cdc_tables(request);
+        if tables.is_empty() {
+            return Ok(());
+        }
+        let arn = self.cdc_arn(&tables)?;
+        let to_reload = tables
+            .iter()
+            .map(|table| {
+                TableToReload::builder()
+                    .schema_name(&request.schema)
+                    .table_name(*table)
+                    .build()
+                    .map_err(|e| Error::InvalidInput(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        match self.mode {
+            DmsMode::Instance => self
+                .client
+                .reload_tables()
+                .replication_task_arn(arn)
+                .set_tables_to_reload(Some(to_reload))
+                .reload_option(ReloadOptionValue::DataReload)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| reload_error(arn, e)),
+            DmsMode::Serverless => self
+                .client
+                .reload_replication_tables()
+                .replication_config_arn(arn)
+                .set_tables_to_reload(Some(to_reload))
+                .reload_option(ReloadOptionValue::DataReload)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| reload_error(arn, e)),
+        }
+    }
+
+    /// The request's cdc tables whose fresh full load has not landed (see
+    /// [`reloaded`]), from the `cdc` replication's table statistics.
+    async fn reloading(&self, request: &ReloadRequest) -> Result<Vec<String>, Error> {
+        let tables = cdc_tables(request);
+        if tables.is_empty() {
+            return Ok(Vec::new());
+        }
+        let stats = self.table_statistics(self.cdc_arn(&tables)?).await?;
+        let mut loading = Vec::new();
+        for table in tables {
+            let load = stats
+                .iter()
+                .find(|t| {
+                    t.schema_name() == Some(request.schema.as_str())
+                        && t.table_name() == Some(table)
+                })
+                .map(TableLoad::of);
+            let landed = reloaded(load.as_ref(), request.since).map_err(|state| {
+                Error::Replication(format!(
+                    "the fresh full load of {}.{table} cannot land: DMS reports the table as {state:?}; fix the table's replication, then run the reload again",
+                    request.schema
+                ))
+            })?;
+            if !landed {
+                loading.push(table.to_string());
+            }
+        }
+        Ok(loading)
+    }
 }
 
 #[cfg(test)]
@@ -523,6 +704,59 @@ mod tests {
                 .unwrap_err()
                 .contains("ODBC connection lost")
         );
+    }
+
+    #[test]
+    fn a_reloaded_table_landed_once_a_load_started_since_the_execution_completed() {
+        let since = at("2026-11-21T06:00:00Z").unwrap();
+        let table = |state: &str, started: &str, ended: &str| TableLoad {
+            state: state.into(),
+            started: at(started),
+            ended: at(ended),
+        };
+        assert_eq!(reloaded(None, since), Ok(false), "not listed yet");
+        let old = table(
+            "Table completed",
+            "2026-11-01T06:00:00Z",
+            "2026-11-01T07:00:00Z",
+        );
+        assert_eq!(reloaded(Some(&old), since), Ok(false));
+        for state in ["Before load", "Full load", "Table is being reloaded"] {
+            let loading = TableLoad {
+                state: state.into(),
+                ..old.clone()
+            };
+            assert_eq!(reloaded(Some(&loading), since), Ok(false), "{state}");
+        }
+        let loading = TableLoad {
+            state: "Full load".into(),
+            started: at("2026-11-21T06:00:05Z"),
+            ended: None,
+        };
+        assert_eq!(reloaded(Some(&loading), since), Ok(false));
+        let landed = table(
+            "Table completed",
+            "2026-11-21T06:00:05Z",
+            "2026-11-21T06:20:00Z",
+        );
+        assert_eq!(reloaded(Some(&landed), since), Ok(true));
+        let started_before = table(
+            "Table completed",
+            "2026-11-21T05:59:00Z",
+            "2026-11-21T06:20:00Z",
+        );
+        assert_eq!(
+            reloaded(Some(&started_before), since),
+            Ok(false),
+            "a load started before the execution is not this run's"
+        );
+        for state in ["Table error", "Table suspended", "Table does not exist"] {
+            let stuck = TableLoad {
+                state: state.into(),
+                ..landed.clone()
+            };
+            assert_eq!(reloaded(Some(&stuck), since), Err(state.to_string()));
+        }
     }
 
     #[test]

@@ -300,6 +300,8 @@ impl Access {
                     actions: &[
                         "dms:DescribeReplicationTableStatistics",
                         "dms:DescribeTableStatistics",
+                        "dms:ReloadReplicationTables",
+                        "dms:ReloadTables",
                         "dms:StartReplication",
                         "dms:StartReplicationTask",
                     ],

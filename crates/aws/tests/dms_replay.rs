@@ -15,9 +15,10 @@ use aws_smithy_mocks::{mock, mock_client};
 use aws_smithy_types::body::SdkBody;
 use serde_json::{Value, json};
 use tidemark_aws::dms::{CdcLatency, DmsMode, DmsReplication, DmsReplicationRef};
+use tidemark_core::config::TableMode;
 use tidemark_core::error::ErrorName;
 use tidemark_core::events::{ExecutionInput, StartReplicationEvent};
-use tidemark_core::ports::Replication;
+use tidemark_core::ports::{ReloadRequest, Replication};
 
 const TASK: &str = "arn:aws:dms:eu-west-2:123456789012:task:CDC";
 const SNAPSHOT: &str = "arn:aws:dms:eu-west-2:123456789012:task:SNAP";
@@ -75,6 +76,7 @@ fn describe_task(arn: &str) -> Value {
 fn event(started_at: &str) -> StartReplicationEvent {
     StartReplicationEvent {
         input: ExecutionInput::default(),
+        run_id: String::new(),
         started_at: Some(started_at.into()),
         previous: None,
     }
@@ -392,4 +394,256 @@ async fn a_latency_cloudwatch_refuses_is_said_and_the_pipeline_goes_on() {
         "{}",
         status.message
     );
+}
+
+/// A reload of `tables` by an execution that started at 2026-11-21T06:00:00Z
+/// (1795240800).
+fn reload_of(tables: &[(&str, TableMode)]) -> ReloadRequest {
+    ReloadRequest {
+        schema: "public".into(),
+        tables: tables.iter().map(|(t, m)| (t.to_string(), *m)).collect(),
+        since: chrono::DateTime::parse_from_rfc3339("2026-11-21T06:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc),
+    }
+}
+
+/// One table's statistics: its state and full load's start and end.
+fn table_stats(table: &str, state: &str, start: Option<f64>, end: Option<f64>) -> Value {
+    let mut t = json!({"SchemaName": "public", "TableName": table, "TableState": state,
+                       "FullLoadRows": 1200, "LastUpdateTime": 1795240900.0});
+    if let Some(start) = start {
+        t["FullLoadStartTime"] = json!(start);
+    }
+    if let Some(end) = end {
+        t["FullLoadEndTime"] = json!(end);
+        t["FullLoadReloaded"] = json!(true);
+    }
+    t
+}
+
+#[tokio::test]
+async fn an_instance_reload_asks_reload_tables_and_waits_for_a_load_since_the_execution() {
+    let stats = |orders: Value| {
+        call(
+            "DescribeTableStatistics",
+            json!({"ReplicationTaskArn": TASK}),
+            json!({"ReplicationTaskArn": TASK, "TableStatistics": [orders]}),
+        )
+    };
+    let (dms, http) = adapter(
+        DmsMode::Instance,
+        &[("cdc", TASK), ("snapshot", SNAPSHOT)],
+        vec![
+            call(
+                "ReloadTables",
+                json!({
+                    "ReplicationTaskArn": TASK,
+                    "TablesToReload": [{"SchemaName": "public", "TableName": "orders"}],
+                    "ReloadOption": "data-reload"
+                }),
+                json!({"ReplicationTaskArn": TASK}),
+            ),
+            // Right after the ask: the statistics still show the first full
+            // load, a year old, on the second page.
+            call(
+                "DescribeTableStatistics",
+                json!({"ReplicationTaskArn": TASK}),
+                json!({"ReplicationTaskArn": TASK, "Marker": "page-2", "TableStatistics": [
+                    table_stats("customers", "Table completed", Some(1763514005.0), Some(1763517600.0))
+                ]}),
+            ),
+            call(
+                "DescribeTableStatistics",
+                json!({"ReplicationTaskArn": TASK, "Marker": "page-2"}),
+                json!({"ReplicationTaskArn": TASK, "TableStatistics": [
+                    table_stats("orders", "Table completed", Some(1763514005.0), Some(1763517600.0))
+                ]}),
+            ),
+            // Loading: the old end time, or none, is not this run's.
+            stats(table_stats(
+                "orders",
+                "Full load",
+                Some(1795240830.0),
+                Some(1763517600.0),
+            )),
+            stats(table_stats("orders", "Before load", None, None)),
+            // Landed.
+            stats(table_stats(
+                "orders",
+                "Table completed",
+                Some(1795240830.0),
+                Some(1795242600.0),
+            )),
+        ],
+    );
+    let request = reload_of(&[
+        ("orders", TableMode::Cdc),
+        ("price_list", TableMode::Snapshot),
+    ]);
+    dms.reload(&request).await.unwrap();
+    assert_eq!(dms.reloading(&request).await.unwrap(), ["orders"]);
+    assert_eq!(dms.reloading(&request).await.unwrap(), ["orders"]);
+    assert_eq!(dms.reloading(&request).await.unwrap(), ["orders"]);
+    assert!(dms.reloading(&request).await.unwrap().is_empty());
+    http.relaxed_requests_match();
+    let bodies = sent(&http);
+    assert_eq!(
+        bodies[0],
+        (
+            "AmazonDMSv20160101.ReloadTables".to_string(),
+            json!({
+                "ReplicationTaskArn": TASK,
+                "TablesToReload": [{"SchemaName": "public", "TableName": "orders"}],
+                "ReloadOption": "data-reload"
+            })
+        ),
+        "the cdc table only, by the cdc task"
+    );
+    assert!(
+        bodies[1..]
+            .iter()
+            .all(|(t, b)| t == "AmazonDMSv20160101.DescribeTableStatistics"
+                && b["ReplicationTaskArn"] == TASK),
+        "{bodies:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_serverless_reload_asks_reload_replication_tables() {
+    let (dms, http) = adapter(
+        DmsMode::Serverless,
+        &[("cdc", CONFIG)],
+        vec![
+            call(
+                "ReloadReplicationTables",
+                json!({
+                    "ReplicationConfigArn": CONFIG,
+                    "TablesToReload": [
+                        {"SchemaName": "public", "TableName": "orders"},
+                        {"SchemaName": "public", "TableName": "customers"}
+                    ],
+                    "ReloadOption": "data-reload"
+                }),
+                json!({"ReplicationConfigArn": CONFIG}),
+            ),
+            call(
+                "DescribeReplicationTableStatistics",
+                json!({"ReplicationConfigArn": CONFIG}),
+                json!({"ReplicationConfigArn": CONFIG, "ReplicationTableStatistics": [
+                    table_stats("orders", "Table completed", Some(1795240830.0), Some(1795242600.0)),
+                    table_stats("customers", "Table is being reloaded", Some(1795240830.0), None)
+                ]}),
+            ),
+        ],
+    );
+    let request = reload_of(&[("orders", TableMode::Cdc), ("customers", TableMode::Cdc)]);
+    dms.reload(&request).await.unwrap();
+    assert_eq!(
+        dms.reloading(&request).await.unwrap(),
+        ["customers"],
+        "orders landed; customers did not yet"
+    );
+    http.relaxed_requests_match();
+    let targets: Vec<String> = sent(&http).into_iter().map(|(t, _)| t).collect();
+    assert_eq!(
+        targets,
+        [
+            "AmazonDMSv20160101.ReloadReplicationTables",
+            "AmazonDMSv20160101.DescribeReplicationTableStatistics"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_reloaded_table_in_error_fails_the_run_instead_of_waiting() {
+    let (dms, http) = adapter(
+        DmsMode::Instance,
+        &[("cdc", TASK)],
+        vec![call(
+            "DescribeTableStatistics",
+            json!({"ReplicationTaskArn": TASK}),
+            json!({"ReplicationTaskArn": TASK, "TableStatistics": [
+                table_stats("orders", "Table error", Some(1795240830.0), None)
+            ]}),
+        )],
+    );
+    let e = dms
+        .reloading(&reload_of(&[("orders", TableMode::Cdc)]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.name(), ErrorName::Replication);
+    let message = e.to_string();
+    assert!(
+        message.contains("public.orders") && message.contains("Table error"),
+        "{message}"
+    );
+    http.relaxed_requests_match();
+}
+
+#[tokio::test]
+async fn dms_refusing_a_reload_of_a_stopped_task_says_what_to_do() {
+    let refused = ReplayEvent::new(
+        http::Request::builder()
+            .method("POST")
+            .uri("https://dms.eu-west-2.amazonaws.com/")
+            .header("x-amz-target", "AmazonDMSv20160101.ReloadTables")
+            .body(SdkBody::from(
+                json!({
+                    "ReplicationTaskArn": TASK,
+                    "TablesToReload": [{"SchemaName": "public", "TableName": "orders"}],
+                    "ReloadOption": "data-reload"
+                })
+                .to_string(),
+            ))
+            .unwrap(),
+        http::Response::builder()
+            .status(400)
+            .header("content-type", "application/x-amz-json-1.1")
+            .body(SdkBody::from(
+                json!({"__type": "InvalidResourceStateFault",
+                       "message": "Replication task is not running"})
+                .to_string(),
+            ))
+            .unwrap(),
+    );
+    let (dms, http) = adapter(DmsMode::Instance, &[("cdc", TASK)], vec![refused]);
+    let e = dms
+        .reload(&reload_of(&[("orders", TableMode::Cdc)]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.name(), ErrorName::Replication);
+    let message = e.to_string();
+    assert!(
+        message.contains("Replication task is not running")
+            && message.contains("nothing was reloaded"),
+        "{message}"
+    );
+    http.relaxed_requests_match();
+}
+
+#[tokio::test]
+async fn a_reload_without_a_cdc_replication_is_refused_before_any_request() {
+    let (dms, http) = adapter(DmsMode::Instance, &[("snapshot", SNAPSHOT)], vec![]);
+    let snapshots = reload_of(&[("price_list", TableMode::Snapshot)]);
+    dms.reload(&snapshots).await.unwrap();
+    assert!(dms.reloading(&snapshots).await.unwrap().is_empty());
+    let request = reload_of(&[
+        ("orders", TableMode::Cdc),
+        ("price_list", TableMode::Snapshot),
+    ]);
+    let e = dms.reload(&request).await.unwrap_err();
+    assert_eq!(e.name(), ErrorName::InvalidInput);
+    let message = e.to_string();
+    assert!(
+        message.contains("orders")
+            && !message.contains("price_list")
+            && message.contains("nothing was changed"),
+        "{message}"
+    );
+    assert_eq!(
+        dms.reloading(&request).await.unwrap_err().name(),
+        ErrorName::InvalidInput
+    );
+    assert_eq!(http.actual_requests().count(), 0, "no request sent");
 }
