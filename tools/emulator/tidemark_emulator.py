@@ -15,6 +15,12 @@ launcher adds exactly that, and nothing else:
   (Iceberg) and to the Glue table (Iceberg or Hive);
 - ``information_schema.columns`` lists the Glue tables, with the types Athena
   reports (``varchar``, ``timestamp(6)`` …);
+- Glue follows Athena's rule that an Iceberg entry is the table its
+  ``metadata_location`` names (each CTAS gets a metadata file of its own): a
+  ``CreateTable`` or ``UpdateTable`` giving an Iceberg entry the
+  ``metadata_location`` another entry holds makes its DuckDB table a copy of
+  that entry's, and a ``DeleteTable`` of an Iceberg entry drops its DuckDB
+  table (so does Athena's ``DROP TABLE``, which ministack runs through it);
 - any other statement naming an Iceberg table or view (MERGE, SELECT) runs on
   that DuckDB database, the Glue Hive tables it reads becoming DuckDB relations
   over their S3 files exactly as ministack makes them.
@@ -30,9 +36,16 @@ import os
 import re
 import shutil
 import threading
+import uuid
 
 from ministack.services import athena
 from ministack.services import glue
+
+# ministack's own Glue handlers: the launcher registers its tables with these,
+# and replaces them (below) for the calls Glue's clients make.
+_ministack_create_table = glue._create_table
+_ministack_update_table = glue._update_table
+_ministack_delete_table = glue._delete_table
 
 _WAREHOUSE = os.environ.get("TIDEMARK_WAREHOUSE", os.path.join(os.getcwd(), "athena-iceberg.duckdb"))
 _connection = None
@@ -137,12 +150,12 @@ def _register(database, table, table_input):
     table_input = dict(table_input, Name=table)
     existing = _glue_table(database, table)
     if existing is None:
-        status, _, body = glue._create_table({"DatabaseName": database, "TableInput": table_input})
+        status, _, body = _ministack_create_table({"DatabaseName": database, "TableInput": table_input})
     else:
         merged = {k: existing.get(k) for k in ("Description", "StorageDescriptor", "Parameters", "TableType")}
         merged["Parameters"] = dict(existing.get("Parameters") or {}, **table_input.get("Parameters", {}))
         merged.update({k: v for k, v in table_input.items() if k != "Parameters"})
-        status, _, body = glue._update_table({"DatabaseName": database, "TableInput": merged})
+        status, _, body = _ministack_update_table({"DatabaseName": database, "TableInput": merged})
     if status >= 300:
         raise ValueError(json.loads(body).get("message", "Glue rejected the table"))
 
@@ -171,7 +184,7 @@ def _create_iceberg(match, database):
         "TableType": "EXTERNAL_TABLE",
         "Parameters": {
             "table_type": "ICEBERG",
-            "metadata_location": f"{location.rstrip('/')}/metadata/00000-emulator.metadata.json",
+            "metadata_location": f"{location.rstrip('/')}/metadata/00000-{uuid.uuid4()}.metadata.json",
         },
         "StorageDescriptor": {"Location": location, "Columns": _columns(cursor, database, table)},
     })
@@ -251,6 +264,85 @@ def _information_schema():
     )
 
 
+def _metadata_location(table_data):
+    """The ``metadata_location`` of an Iceberg entry; None for anything else."""
+    parameters = (table_data or {}).get("Parameters") or {}
+    if parameters.get("table_type", "").upper() != "ICEBERG":
+        return None
+    return parameters.get("metadata_location")
+
+
+def _holder(metadata_location, database, table):
+    """The Iceberg entry other than ``database.table`` whose table is at
+    ``metadata_location``, as ``(database, table)``; None when there is none."""
+    if metadata_location is None:
+        return None
+    for key, table_data in list(glue._tables.items()):
+        if key != f"{database}/{table}" and _metadata_location(table_data) == metadata_location:
+            return tuple(key.split("/", 1))
+    return None
+
+
+def _copy_table(source, database, table):
+    """Makes the DuckDB table of ``database.table`` a copy of ``source``'s."""
+    with _ddl_lock:
+        cursor = _warehouse()
+        try:
+            found = cursor.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", list(source)
+            ).fetchone()[0]
+            if not found:
+                return
+            cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {_quote(database)}")
+            cursor.execute(
+                f"CREATE OR REPLACE TABLE {_quote(database)}.{_quote(table)} AS "
+                f"SELECT * FROM {_quote(source[0])}.{_quote(source[1])}"
+            )
+        finally:
+            cursor.close()
+
+
+def _create_table(data):
+    """Glue ``CreateTable``; an Iceberg entry created at another entry's
+    ``metadata_location`` gets a copy of that entry's table."""
+    database, table_input = data.get("DatabaseName"), data.get("TableInput") or {}
+    source = _holder(_metadata_location(table_input), database, table_input.get("Name"))
+    status, headers, body = _ministack_create_table(data)
+    if status < 300 and source is not None:
+        _copy_table(source, database, table_input["Name"])
+    return status, headers, body
+
+
+def _update_table(data):
+    """Glue ``UpdateTable``; an Iceberg entry moved to another entry's
+    ``metadata_location`` gets a copy of that entry's table."""
+    database, table_input = data.get("DatabaseName"), data.get("TableInput") or {}
+    table = table_input.get("Name")
+    location = _metadata_location(table_input)
+    moved = location != _metadata_location(_glue_table(database, table))
+    source = _holder(location, database, table) if moved else None
+    status, headers, body = _ministack_update_table(data)
+    if status < 300 and source is not None:
+        _copy_table(source, database, table)
+    return status, headers, body
+
+
+def _delete_table(data):
+    """Glue ``DeleteTable`` (and Athena's ``DROP TABLE``); an Iceberg entry's
+    DuckDB table goes with it."""
+    database, table = data.get("DatabaseName"), data.get("Name")
+    iceberg = _metadata_location(_glue_table(database, table)) is not None
+    status, headers, body = _ministack_delete_table(data)
+    if status < 300 and iceberg:
+        with _ddl_lock:
+            cursor = _warehouse()
+            try:
+                cursor.execute(f"DROP TABLE IF EXISTS {_quote(database)}.{_quote(table)}")
+            finally:
+                cursor.close()
+    return status, headers, body
+
+
 def _warehouse_query(query, database):
     """The query with each Glue Hive table read as ministack reads it, or None
     when it names no Iceberg table or view (ministack runs it then)."""
@@ -322,6 +414,9 @@ def _names_warehouse(query, database):
 
 
 athena._run_duckdb = _run_duckdb
+glue._create_table = _create_table
+glue._update_table = _update_table
+glue._delete_table = _delete_table
 
 if __name__ == "__main__":
     from ministack.app import main

@@ -167,7 +167,9 @@ pub enum Access {
     /// `Ports::engine` on Athena for DDL only (the `_current` views): the same
     /// without writing the warehouse.
     EngineDdl,
-    /// `Ports::catalog` on Glue: descriptions of the history table and its `_current` view.
+    /// `Ports::catalog` on Glue: descriptions of the history table and its
+    /// `_current` view, and a rebuild's swap (the entries of the live, staged
+    /// and previous history tables; never their data).
     Catalog,
     /// `Ports::notifier` on SNS: one message per alert to the KMS-encrypted topic.
     Notifier,
@@ -282,7 +284,12 @@ impl Access {
             }
             Access::EngineDdl => athena_grants(),
             Access::Catalog => vec![Grant {
-                actions: &["glue:GetTable", "glue:UpdateTable"],
+                actions: &[
+                    "glue:CreateTable",
+                    "glue:DeleteTable",
+                    "glue:GetTable",
+                    "glue:UpdateTable",
+                ],
                 resources: &[GlueCatalog, GlueDatabase, GlueTables],
             }],
             Access::Notifier => vec![
@@ -358,6 +365,7 @@ fn athena_grants() -> Vec<Grant> {
         Grant {
             actions: &[
                 "glue:CreateTable",
+                "glue:DeleteTable",
                 "glue:GetDatabase",
                 "glue:GetTable",
                 "glue:GetTables",
@@ -396,7 +404,14 @@ fn athena_grants() -> Vec<Grant> {
 pub const FUNCTIONS: &[(&str, &[Access])] = &[
     (
         "start-replication",
-        &[Access::Runtime, Access::Config, Access::Replication],
+        &[
+            Access::Runtime,
+            Access::Config,
+            Access::Replication,
+            // A reload's mark: what had landed before it asked for a fresh load.
+            Access::LandingRead,
+            Access::LakeWrite(LEDGER_AND_LEASE),
+        ],
     ),
     (
         "extract-metadata",
@@ -417,6 +432,9 @@ pub const FUNCTIONS: &[(&str, &[Access])] = &[
             Access::LakeRead,
             Access::LakeWrite(VALIDATION),
             Access::LakeWriteParts(VALIDATED_FILES),
+            // Completing a rebuild's pending swap, under the table's lease.
+            Access::LakeLease,
+            Access::Catalog,
         ],
     ),
     (
@@ -428,6 +446,7 @@ pub const FUNCTIONS: &[(&str, &[Access])] = &[
             Access::LakeWrite(LEDGER_AND_LEASE),
             Access::LakeLease,
             Access::EngineMerge,
+            Access::Catalog,
         ],
     ),
     (
@@ -439,6 +458,9 @@ pub const FUNCTIONS: &[(&str, &[Access])] = &[
             Access::LakeWrite(RUN_RECORDS),
             Access::EngineDdl,
             Access::Catalog,
+            // Completing a rebuild's pending swap, under the table's lease.
+            Access::LakeWrite(LEDGER_AND_LEASE),
+            Access::LakeLease,
         ],
     ),
     (
@@ -630,10 +652,23 @@ mod tests {
     }
 
     #[test]
-    fn only_merge_history_deletes_and_only_leases() {
+    fn only_the_table_lease_holders_delete_and_only_leases() {
+        let holders = ["validate-landed", "merge-history", "publish-catalog"];
         for (name, _) in FUNCTIONS {
             let deletes = actions_of(name).contains(&"s3:DeleteObject".to_string());
-            assert_eq!(deletes, *name == "merge-history", "{name}: s3:DeleteObject");
+            assert_eq!(deletes, holders.contains(name), "{name}: s3:DeleteObject");
+        }
+        for grant in all_grants() {
+            if grant.actions.contains(&"s3:DeleteObject") {
+                let history = Resource::LakeObjects("history/");
+                assert!(
+                    grant
+                        .resources
+                        .iter()
+                        .all(|r| *r == Resource::LakeObjects("state/") || *r == history),
+                    "{grant:?}"
+                );
+            }
         }
     }
 

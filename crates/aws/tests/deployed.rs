@@ -5,6 +5,8 @@
 //! execution per demo day. Days 1–3 succeed; day 4 lands the malformed orders
 //! file, so its execution fails with `Tidemark.TablesFailed` after the alert
 //! reaches SNS. The history, read back through Athena, is the golden one.
+//! Then reruns: a typo refused, a reprocess of day 4 after its fix, and two
+//! rebuilds of orders, each swapped in through Glue.
 //!
 //! What is substituted, and why:
 //! - **DMS**: no emulator serves it (ministack has none; moto's dates do not
@@ -410,16 +412,10 @@ async fn the_six_lambdas_under_the_emulators_step_functions_make_the_golden_hist
     };
     let failed = aws_sdk_sfn::types::ExecutionStatus::Failed;
     let succeeded = aws_sdk_sfn::types::ExecutionStatus::Succeeded;
-    // Bad input fails before anything is read; a rebuild is refused (Glue
-    // cannot swap yet) before anything is written.
-    for (name, input) in [
-        ("typo", json!({"tabels": ["orders"]})),
-        ("rebuild", json!({"mode": "rebuild", "tables": ["orders"]})),
-    ] {
-        let out = rerun(name, input).await;
-        assert_eq!(out.status, failed, "{name}: {:?}", out.output);
-        assert_eq!(lake.history().await, golden_history(), "{name}");
-    }
+    // Bad input fails before anything is read.
+    let out = rerun("typo", json!({"tabels": ["orders"]})).await;
+    assert_eq!(out.status, failed, "typo: {:?}", out.output);
+    assert_eq!(lake.history().await, golden_history(), "typo");
     // The fix for day 4's malformed orders file, then a reprocess of that day.
     let fixed = std::fs::read_to_string(workspace().join("examples/demo/metadata/orders.json"))
         .unwrap()
@@ -453,4 +449,61 @@ async fn the_six_lambdas_under_the_emulators_step_functions_make_the_golden_hist
     let out = rerun("reprocess-again", reprocess).await;
     assert_eq!(out.status, succeeded, "{:?}", out.cause);
     assert_eq!(lake.history().await, reprocessed, "nothing is merged twice");
+
+    // A rebuild recomputes the orders history from every landed file and
+    // swaps it in through Glue: the versions are the day-by-day ones (only
+    // the batch ids differ: one batch now), and the replaced history is kept
+    // as orders__previous. A second rebuild stages its table in a folder of
+    // its own and replaces what the first one kept.
+    let rows = |history: String| history.split_once('\n').unwrap().1.to_string();
+    let glue = aws_sdk_glue::Client::new(&lake.sdk);
+    let location = async |table: &str| {
+        glue.get_table()
+            .database_name(support::demo::DATABASE)
+            .name(table)
+            .send()
+            .await
+            .ok()
+            .and_then(|t| t.table?.storage_descriptor?.location)
+    };
+    let day_by_day = lake.table_history("orders", &[]).await;
+    let versions = lake.table_history("orders", &["batch_id"]).await;
+    let others = async || {
+        (
+            lake.table_history("customers", &[]).await,
+            lake.table_history("products", &[]).await,
+        )
+    };
+    let untouched = others().await;
+    let mut replaced = day_by_day;
+    for (generation, name) in [(1, "rebuild"), (2, "rebuild-again")] {
+        let out = rerun(name, json!({"mode": "rebuild", "tables": ["orders"]})).await;
+        assert_eq!(
+            out.status,
+            succeeded,
+            "{name}: {:?} {:?}\n{}",
+            out.error,
+            out.cause,
+            emulator.log_text()
+        );
+        assert_eq!(
+            lake.table_history("orders", &["batch_id"]).await,
+            versions,
+            "{name}"
+        );
+        let rebuilt = lake.table_history("orders", &[]).await;
+        assert_ne!(rebuilt, replaced, "{name}: the history was not swapped");
+        assert_eq!(
+            rows(lake.table_history("orders__previous", &[]).await),
+            rows(replaced),
+            "{name}: orders__previous is the replaced history"
+        );
+        assert_eq!(
+            location("orders").await.as_deref(),
+            Some(format!("s3://tm-lake/history/demo/orders.g{generation}/").as_str())
+        );
+        assert_eq!(location("orders__rebuild").await, None, "{name}");
+        assert_eq!(others().await, untouched, "{name}: only orders is rebuilt");
+        replaced = rebuilt;
+    }
 }

@@ -451,3 +451,252 @@ async fn a_rerun_starts_one_execution_however_often_it_is_submitted() {
         .unwrap();
     assert_eq!(input.input(), Some(r#"{"tables":["orders"]}"#));
 }
+
+/// A history table as Athena's CTAS leaves it: an Iceberg table at its own
+/// location, with one row per `(order_id, status)`.
+async fn iceberg_table(engine: &AthenaEngine, name: &str, folder: &str, rows: &[(i64, &str)]) {
+    let values: Vec<String> = rows
+        .iter()
+        .map(|(id, status)| format!("({id}, '{status}')"))
+        .collect();
+    engine
+        .execute(&format!(
+            "CREATE TABLE \"shop\".\"{name}\"\nWITH (table_type = 'ICEBERG', is_external = false, location = 's3://tidemark-lake/history/shop/{folder}/', format = 'PARQUET', write_compression = 'ZSTD')\nAS SELECT * FROM (VALUES {}) AS t(order_id, status)",
+            values.join(", ")
+        ))
+        .await
+        .unwrap();
+}
+
+/// The rows of a table, read through Athena, as `id status`.
+async fn rows(engine: &AthenaEngine, name: &str) -> Vec<String> {
+    engine
+        .execute(&format!(
+            "SELECT order_id, status FROM \"shop\".\"{name}\" ORDER BY order_id"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("reading shop.{name}: {e}"))
+        .rows
+        .iter()
+        .map(|r| match (&r[0], &r[1]) {
+            (SqlValue::Int(id), SqlValue::Text(status)) => format!("{id} {status}"),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+async fn glue_entry(glue: &aws_sdk_glue::Client, name: &str) -> Option<aws_sdk_glue::types::Table> {
+    match glue
+        .get_table()
+        .database_name("shop")
+        .name(name)
+        .send()
+        .await
+    {
+        Ok(out) => out.table,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_entity_not_found_exception()) =>
+        {
+            None
+        }
+        Err(e) => panic!("GetTable shop.{name}: {e:?}"),
+    }
+}
+
+fn parameter<'a>(table: &'a aws_sdk_glue::types::Table, name: &str) -> &'a str {
+    table.parameters().unwrap()[name].as_str()
+}
+
+/// The emulator's Glue, Athena over it, and the catalog under test.
+async fn swap_setup(emulator: &Emulator) -> (aws_sdk_glue::Client, AthenaEngine, GlueCatalog) {
+    let sdk = emulator.sdk().await;
+    bucket(&sdk, "tidemark-lake").await;
+    bucket(&sdk, "tidemark-results").await;
+    let glue = glue_with_database(&sdk, "shop").await;
+    let athena = support::athena_workgroup(&sdk, "tidemark", "s3://tidemark-results/").await;
+    let engine = AthenaEngine::new(
+        athena,
+        "tidemark".into(),
+        "s3://tidemark-lake".into(),
+        Polling {
+            first: std::time::Duration::from_millis(20),
+            ..Polling::default()
+        },
+        Deadline::default(),
+    );
+    (glue.clone(), engine, GlueCatalog::new(glue))
+}
+
+#[tokio::test]
+async fn a_rebuilt_history_swaps_in_on_glue_and_the_replaced_one_is_kept() {
+    let emulator = Emulator::start("s3,glue,athena");
+    let (glue, engine, catalog) = swap_setup(&emulator).await;
+    assert!(catalog.swaps_history());
+    iceberg_table(&engine, "orders", "orders", &[(1, "paid"), (2, "paid")]).await;
+    iceberg_table(&engine, "orders__previous", "orders.old", &[(9, "older")]).await;
+    iceberg_table(&engine, "orders__rebuild", "orders.g1", &[(1, "shipped")]).await;
+    let live = glue_entry(&glue, "orders").await.unwrap();
+    let staged = glue_entry(&glue, "orders__rebuild").await.unwrap();
+    assert_ne!(
+        parameter(&live, "metadata_location"),
+        parameter(&staged, "metadata_location"),
+        "each CTAS writes a metadata file of its own"
+    );
+
+    catalog
+        .swap_history("shop", "orders", "orders__rebuild", "orders__previous")
+        .await
+        .unwrap();
+
+    assert_eq!(rows(&engine, "orders").await, ["1 shipped"]);
+    assert_eq!(
+        rows(&engine, "orders__previous").await,
+        ["1 paid", "2 paid"]
+    );
+    assert!(glue_entry(&glue, "orders__rebuild").await.is_none());
+    let swapped = glue_entry(&glue, "orders").await.unwrap();
+    assert_eq!(
+        parameter(&swapped, "metadata_location"),
+        parameter(&staged, "metadata_location")
+    );
+    assert_eq!(
+        parameter(&swapped, "previous_metadata_location"),
+        parameter(&live, "metadata_location")
+    );
+    assert_eq!(parameter(&swapped, "table_type"), "ICEBERG");
+    assert_eq!(
+        swapped.storage_descriptor().unwrap().location(),
+        Some("s3://tidemark-lake/history/shop/orders.g1/")
+    );
+    let previous = glue_entry(&glue, "orders__previous").await.unwrap();
+    assert_eq!(
+        parameter(&previous, "metadata_location"),
+        parameter(&live, "metadata_location")
+    );
+    assert_eq!(
+        previous.storage_descriptor().unwrap().location(),
+        Some("s3://tidemark-lake/history/shop/orders/")
+    );
+
+    // Repeated (the ledger still says pending after a kill): nothing changes.
+    catalog
+        .swap_history("shop", "orders", "orders__rebuild", "orders__previous")
+        .await
+        .unwrap();
+    assert_eq!(rows(&engine, "orders").await, ["1 shipped"]);
+    assert_eq!(
+        rows(&engine, "orders__previous").await,
+        ["1 paid", "2 paid"]
+    );
+    for (name, before) in [("orders", &swapped), ("orders__previous", &previous)] {
+        let after = glue_entry(&glue, name).await.unwrap();
+        assert_eq!(
+            after.version_id(),
+            before.version_id(),
+            "{name} was written"
+        );
+    }
+
+    // A first history: the staged table becomes the live one.
+    iceberg_table(&engine, "returns__rebuild", "returns.g1", &[(5, "back")]).await;
+    catalog
+        .swap_history("shop", "returns", "returns__rebuild", "returns__previous")
+        .await
+        .unwrap();
+    assert_eq!(rows(&engine, "returns").await, ["5 back"]);
+    assert!(glue_entry(&glue, "returns__rebuild").await.is_none());
+    assert!(glue_entry(&glue, "returns__previous").await.is_none());
+}
+
+#[tokio::test]
+async fn a_glue_swap_killed_midway_is_completed_by_the_next_call() {
+    let emulator = Emulator::start("s3,glue,athena");
+    let (glue, engine, catalog) = swap_setup(&emulator).await;
+
+    // Killed after `previous` was created: the live entry is still the old one.
+    iceberg_table(&engine, "orders", "orders", &[(1, "paid")]).await;
+    iceberg_table(&engine, "orders__rebuild", "orders.g1", &[(1, "shipped")]).await;
+    let live = glue_entry(&glue, "orders").await.unwrap();
+    let sd = live.storage_descriptor().unwrap();
+    glue.create_table()
+        .database_name("shop")
+        .table_input(
+            TableInput::builder()
+                .name("orders__previous")
+                .set_table_type(live.table_type().map(str::to_string))
+                .storage_descriptor(
+                    StorageDescriptor::builder()
+                        .set_columns(Some(sd.columns().to_vec()))
+                        .set_location(sd.location().map(str::to_string))
+                        .build(),
+                )
+                .set_parameters(live.parameters().cloned())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rows(&engine, "orders__previous").await, ["1 paid"]);
+    let previous = glue_entry(&glue, "orders__previous").await.unwrap();
+    catalog
+        .swap_history("shop", "orders", "orders__rebuild", "orders__previous")
+        .await
+        .unwrap();
+    assert_eq!(rows(&engine, "orders").await, ["1 shipped"]);
+    assert_eq!(rows(&engine, "orders__previous").await, ["1 paid"]);
+    assert!(glue_entry(&glue, "orders__rebuild").await.is_none());
+    assert_eq!(
+        glue_entry(&glue, "orders__previous")
+            .await
+            .unwrap()
+            .version_id(),
+        previous.version_id(),
+        "the kept history is not written again"
+    );
+
+    // Killed after the live entry was updated: only the staged entry is left.
+    iceberg_table(&engine, "customers", "customers", &[(7, "old")]).await;
+    iceberg_table(&engine, "customers__rebuild", "customers.g1", &[(7, "new")]).await;
+    let live = glue_entry(&glue, "customers").await.unwrap();
+    let staged = glue_entry(&glue, "customers__rebuild").await.unwrap();
+    glue.create_table()
+        .database_name("shop")
+        .table_input(
+            TableInput::builder()
+                .name("customers__previous")
+                .set_table_type(live.table_type().map(str::to_string))
+                .set_storage_descriptor(live.storage_descriptor().cloned())
+                .set_parameters(live.parameters().cloned())
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    glue.update_table()
+        .database_name("shop")
+        .table_input(tidemark_aws::glue::swapped(&live, &staged).unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rows(&engine, "customers").await, ["7 new"]);
+    let updated = glue_entry(&glue, "customers").await.unwrap();
+    catalog
+        .swap_history(
+            "shop",
+            "customers",
+            "customers__rebuild",
+            "customers__previous",
+        )
+        .await
+        .unwrap();
+    assert!(glue_entry(&glue, "customers__rebuild").await.is_none());
+    assert_eq!(rows(&engine, "customers").await, ["7 new"]);
+    assert_eq!(rows(&engine, "customers__previous").await, ["7 old"]);
+    assert_eq!(
+        glue_entry(&glue, "customers").await.unwrap().version_id(),
+        updated.version_id()
+    );
+}

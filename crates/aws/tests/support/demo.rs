@@ -158,44 +158,57 @@ impl DemoLake {
     /// The three history tables through Athena, every column as text, in the
     /// layout of `tests/golden/demo_history.txt`.
     pub async fn history(&self) -> String {
-        let engine = self.engine();
         let mut out = String::new();
-        for (table, order) in TABLES {
-            let columns = engine
-                .execute(&format!("SELECT * FROM \"{DATABASE}\".\"{table}\" LIMIT 0"))
-                .await
-                .unwrap()
-                .columns;
-            let cast: Vec<String> = columns
+        for (table, _) in TABLES {
+            out.push_str(&self.table_history(table, &[]).await);
+        }
+        out
+    }
+
+    /// One history table of the demo (or what a rebuild kept of it, as
+    /// `<table>__previous`) in the layout of [`Self::history`], without the
+    /// columns `except`.
+    pub async fn table_history(&self, table: &str, except: &[&str]) -> String {
+        let engine = self.engine();
+        let base = table.split("__").next().unwrap_or(table);
+        let (_, order) = TABLES
+            .iter()
+            .find(|(t, _)| *t == base)
+            .unwrap_or_else(|| panic!("{table} is not a demo table"));
+        let columns: Vec<String> = engine
+            .execute(&format!("SELECT * FROM \"{DATABASE}\".\"{table}\" LIMIT 0"))
+            .await
+            .unwrap_or_else(|e| panic!("{DATABASE}.{table}: {e}"))
+            .columns
+            .into_iter()
+            .filter(|c| !except.contains(&c.as_str()))
+            .collect();
+        let cast: Vec<String> = columns
+            .iter()
+            .map(|c| format!("CAST(\"{c}\" AS varchar) AS \"{c}\""))
+            .collect();
+        let sql = format!(
+            "SELECT {} FROM \"{DATABASE}\".\"{table}\" ORDER BY {order}",
+            cast.join(", ")
+        );
+        let result = engine
+            .execute(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let mut out = format!("# {DATABASE}.{table}\n{}\n", result.columns.join(" | "));
+        for row in result.rows {
+            let cells: Vec<String> = row
                 .iter()
-                .map(|c| format!("CAST(\"{c}\" AS varchar) AS \"{c}\""))
+                .map(|v| match v {
+                    SqlValue::Null => "NULL".to_string(),
+                    SqlValue::Text(t) => t.clone(),
+                    other => format!("{other:?}"),
+                })
                 .collect();
-            let sql = format!(
-                "SELECT {} FROM \"{DATABASE}\".\"{table}\" ORDER BY {order}",
-                cast.join(", ")
-            );
-            let result = engine
-                .execute(&sql)
-                .await
-                .unwrap_or_else(|e| panic!("{sql}: {e}"));
-            out.push_str(&format!(
-                "# {DATABASE}.{table}\n{}\n",
-                result.columns.join(" | ")
-            ));
-            for row in result.rows {
-                let cells: Vec<String> = row
-                    .iter()
-                    .map(|v| match v {
-                        SqlValue::Null => "NULL".to_string(),
-                        SqlValue::Text(t) => t.clone(),
-                        other => format!("{other:?}"),
-                    })
-                    .collect();
-                out.push_str(&cells.join(" | "));
-                out.push('\n');
-            }
+            out.push_str(&cells.join(" | "));
             out.push('\n');
         }
+        out.push('\n');
         out
     }
 }

@@ -62,8 +62,16 @@ pub trait Dialect: Send + Sync {
     fn string_type(&self) -> &'static str;
     /// Makes sure the history database exists, where the engine creates it.
     fn create_schema(&self, database: &str) -> Option<Statement>;
-    /// The history table's DDL, given its columns (engine types).
-    fn create_table(&self, database: &str, table: &str, columns: &[HistoryColumn]) -> Statement;
+    /// The history table's DDL, given its columns (engine types). `folder`
+    /// is where an engine that places the table's files (Athena) puts them:
+    /// `history/<database>/<folder>/` of the lake ([`super::MergePlan::history_folder`]).
+    fn create_table(
+        &self,
+        database: &str,
+        table: &str,
+        folder: &str,
+        columns: &[HistoryColumn],
+    ) -> Statement;
     /// Adds nullable business columns to the history table (additive drift).
     fn add_columns(&self, database: &str, table: &str, columns: &[&Column]) -> Vec<Statement>;
     /// A relation over every normalised (validated) file of the table's
@@ -143,7 +151,14 @@ impl Dialect for DuckDb {
             quote_ident(database)
         )))
     }
-    fn create_table(&self, database: &str, table: &str, columns: &[HistoryColumn]) -> Statement {
+    /// DuckDB keeps the table in its database file: `folder` does not apply.
+    fn create_table(
+        &self,
+        database: &str,
+        table: &str,
+        _folder: &str,
+        columns: &[HistoryColumn],
+    ) -> Statement {
         let cols: Vec<String> = columns
             .iter()
             .map(|c| format!("  {} {}", quote_ident(&c.name), c.engine_type))
@@ -204,9 +219,9 @@ impl Athena {
         }
     }
 
-    fn location(&self, area: &str, database: &str, table: &str) -> String {
+    fn location(&self, area: &str, database: &str, folder: &str) -> String {
         string_literal(&format!(
-            "{}/{area}/{database}/{table}/",
+            "{}/{area}/{database}/{folder}/",
             self.lake_uri.trim_end_matches('/')
         ))
     }
@@ -301,7 +316,13 @@ impl Dialect for Athena {
     fn create_schema(&self, _database: &str) -> Option<Statement> {
         None
     }
-    fn create_table(&self, database: &str, table: &str, columns: &[HistoryColumn]) -> Statement {
+    fn create_table(
+        &self,
+        database: &str,
+        table: &str,
+        folder: &str,
+        columns: &[HistoryColumn],
+    ) -> Statement {
         let cols: Vec<String> = columns
             .iter()
             .map(|c| {
@@ -316,7 +337,7 @@ impl Dialect for Athena {
             "CREATE TABLE {}.{}\nWITH (table_type = 'ICEBERG', is_external = false, location = {}, format = 'PARQUET', write_compression = 'ZSTD')\nAS SELECT\n{}\nWITH NO DATA",
             quote_ident(database),
             quote_ident(table),
-            self.location("history", database, table),
+            self.location("history", database, folder),
             cols.join(",\n")
         ))
     }

@@ -124,6 +124,20 @@ impl MergePlan<'_> {
         }
     }
 
+    /// Where the history table's files go, under `history/<database>/`:
+    /// `<table>` for the live table, `<table>.g<n>` for the table a rebuild
+    /// stages for generation n. A swapped-in table keeps its files where it
+    /// was staged, so each rebuild needs a folder no earlier generation
+    /// holds: a fixed one would put the next rebuild's Iceberg table in the
+    /// folder of the live one.
+    pub fn history_folder(&self) -> String {
+        if self.target.staged {
+            format!("{}.g{}", self.meta.name, self.target.generation)
+        } else {
+            self.meta.name.clone()
+        }
+    }
+
     fn table(&self) -> String {
         format!(
             "{}.{}",
@@ -225,7 +239,12 @@ impl MergePlan<'_> {
         let mut statements = Vec::new();
         if history.is_empty() {
             statements.extend(d.create_schema(self.database));
-            statements.push(d.create_table(self.database, table, &self.history_columns(d)));
+            statements.push(d.create_table(
+                self.database,
+                table,
+                &self.history_folder(),
+                &self.history_columns(d),
+            ));
         } else {
             let has = |name: &str| history.iter().any(|c| c.name.eq_ignore_ascii_case(name));
             let mut reasons = Vec::new();
@@ -477,6 +496,47 @@ mod tests {
             target: HistoryTarget::default(),
         };
         plan.schema_statements(&duckdb(), &existing())
+    }
+
+    #[test]
+    fn each_generation_a_rebuild_stages_has_a_folder_of_its_own() {
+        let athena = crate::scd2::Athena {
+            lake_uri: "s3://lake".into(),
+        };
+        let m = meta(r#"{"name":"id","type":"int64","nullable":false}"#);
+        let location = |target: HistoryTarget| {
+            let plan = MergePlan {
+                database: "db",
+                meta: &m,
+                batch_id: "b1",
+                snapshot: None,
+                target,
+            };
+            let ddl = plan.schema_statements(&athena, &[]).unwrap();
+            let create = ddl
+                .iter()
+                .find(|s| s.sql.starts_with("CREATE TABLE"))
+                .unwrap();
+            let (_, rest) = create.sql.split_once("location = '").unwrap();
+            format!(
+                "{} {}",
+                plan.history_name(),
+                rest.split_once('\'').unwrap().0
+            )
+        };
+        assert_eq!(
+            location(HistoryTarget::default()),
+            "t s3://lake/history/db/t/"
+        );
+        for generation in [1, 2] {
+            assert_eq!(
+                location(HistoryTarget {
+                    generation,
+                    staged: true
+                }),
+                format!("t__rebuild s3://lake/history/db/t.g{generation}/")
+            );
+        }
     }
 
     #[test]
