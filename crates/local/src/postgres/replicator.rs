@@ -153,8 +153,18 @@ struct Progress {
     truncates: Vec<String>,
 }
 
-/// The snapshot `tx` reads in, and when it was taken.
-async fn take_snapshot(tx: &tokio_postgres::Transaction<'_>) -> Result<(Snapshot, Micros), Error> {
+/// A read-only `REPEATABLE READ` transaction for a full load, the snapshot
+/// it reads in, and when that was taken.
+async fn take_snapshot(
+    client: &mut Client,
+) -> Result<(tokio_postgres::Transaction<'_>, Snapshot, Micros), Error> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(query_err("starting the full load's snapshot"))?;
     let row = tx
         .query_one(
             "SELECT pg_current_snapshot()::text, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint",
@@ -162,10 +172,8 @@ async fn take_snapshot(tx: &tokio_postgres::Transaction<'_>) -> Result<(Snapshot
         )
         .await
         .map_err(query_err("taking the full load's snapshot"))?;
-    Ok((
-        Snapshot::parse(&row.get::<_, String>(0))?,
-        Micros(row.get(1)),
-    ))
+    let snapshot = Snapshot::parse(&row.get::<_, String>(0))?;
+    Ok((tx, snapshot, Micros(row.get(1))))
 }
 
 fn parse_lsn(text: &str) -> Result<u64, PgError> {
@@ -289,14 +297,7 @@ impl PgReplicator {
                 "creating the replication slot {} (is wal2json installed? `make pg` installs it)",
                 self.slot
             )))?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(query_err("starting the full load's snapshot"))?;
-        let (snapshot, load_time) = take_snapshot(&tx).await?;
+        let (tx, snapshot, load_time) = take_snapshot(client).await?;
         for table in &self.tables {
             self.load_table(&tx, table, load_time, false, progress)
                 .await?;
@@ -444,14 +445,7 @@ impl PgReplicator {
         let Some(mut state) = self.checked_state().await? else {
             return Ok(progress);
         };
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(query_err("starting the reload's snapshot"))?;
-        let (snapshot, load_time) = take_snapshot(&tx).await?;
+        let (tx, snapshot, load_time) = take_snapshot(&mut client).await?;
         for table in tables {
             self.load_table(&tx, table, load_time, true, &mut progress)
                 .await?;
