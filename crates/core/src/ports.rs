@@ -247,7 +247,7 @@ pub trait Replication: Send + Sync {
     /// [`Replication::start`] is called. Refused where the replication cannot.
     async fn reload(&self, request: &ReloadRequest) -> Result<(), Error> {
         Err(Error::InvalidInput(format!(
-            "mode reload: this replication cannot take a fresh full load of {} yet; nothing was changed. To recompute history from the files landed now, run mode rebuild",
+            "mode reload: this replication cannot take a fresh full load of {} (a replay of landed files has no source to read one from); nothing was changed. To recompute history from the files landed now, run mode rebuild",
             request.names().join(", ")
         )))
     }
