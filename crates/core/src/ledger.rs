@@ -178,9 +178,8 @@ impl Ledger {
         {
             b.status = BatchStatus::Abandoned;
         }
-        let id = format!("b{:06}", self.batches.len() + 1);
         self.batches.push(Batch {
-            id,
+            id: self.new_batch_id(),
             status: BatchStatus::Superseded,
             run_id: mark.run_id.clone(),
             mode: RunMode::Reload,
@@ -227,6 +226,11 @@ impl Ledger {
                 return last.id.clone();
             }
         }
+        self.new_batch_id()
+    }
+
+    /// An id no batch has: ids count every batch of every generation.
+    fn new_batch_id(&self) -> String {
         format!("b{:06}", self.batches.len() + 1)
     }
 
