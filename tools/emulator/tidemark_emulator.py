@@ -23,7 +23,10 @@ launcher adds exactly that, and nothing else:
   table (so does Athena's ``DROP TABLE``, which ministack runs through it);
 - any other statement naming an Iceberg table or view (MERGE, SELECT) runs on
   that DuckDB database, the Glue Hive tables it reads becoming DuckDB relations
-  over their S3 files exactly as ministack makes them.
+  over their S3 files exactly as ministack makes them;
+- for tests of overlapping executions: while the file that
+  ``$TIDEMARK_EMULATOR_HOLD_MERGES`` names exists, a MERGE into an Iceberg
+  table stays RUNNING (at most 10 minutes), as a long one on Athena would.
 
 Everything else is ministack's own behaviour. Run it as ``python
 tidemark_emulator.py`` with ministack's environment (GATEWAY_PORT, SERVICES …).
@@ -383,6 +386,15 @@ def _run_on_warehouse(query):
 
 
 _ministack_run_duckdb = athena._run_duckdb
+_HOLD_MERGES = os.environ.get("TIDEMARK_EMULATOR_HOLD_MERGES")
+
+
+async def _held():
+    """Waits while the hold file exists (see the module's documentation)."""
+    for _ in range(3000):
+        if not (_HOLD_MERGES and os.path.exists(_HOLD_MERGES)):
+            return
+        await asyncio.sleep(0.2)
 
 
 async def _run_duckdb(query, database, catalog=None):
@@ -397,6 +409,8 @@ async def _run_duckdb(query, database, catalog=None):
     try:
         if rewritten is None:
             return await _ministack_run_duckdb(query, database, catalog)
+        if _MERGE_TARGET.match(query):
+            await _held()
         return await asyncio.to_thread(_run_on_warehouse, athena._rewrite_s3_paths(rewritten))
     finally:
         for workdir in workdirs:

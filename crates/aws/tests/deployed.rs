@@ -6,7 +6,8 @@
 //! file, so its execution fails with `Tidemark.TablesFailed` after the alert
 //! reaches SNS. The history, read back through Athena, is the golden one.
 //! Then reruns: a typo refused, a reprocess of day 4 after its fix, and two
-//! rebuilds of orders, each swapped in through Glue.
+//! rebuilds of orders, each swapped in through Glue. A second emulator runs
+//! executions that overlap: a manual one fails, a scheduled one skips.
 //!
 //! What is substituted, and why:
 //! - **DMS**: no emulator serves it (ministack has none; moto's dates do not
@@ -192,129 +193,199 @@ fn create_function(endpoint: &str, dir: &Path, function: &str, environment: &Val
         .to_string()
 }
 
-async fn wait_for(
-    sfn: &aws_sdk_sfn::Client,
-    execution: &str,
-) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
-    let started = Instant::now();
-    loop {
-        let out = sfn
-            .describe_execution()
-            .execution_arn(execution)
+/// The deployed shape in an emulator: the demo's buckets, catalog and
+/// workgroup, the six functions as Lambdas, the state machine, a scripted DMS.
+struct Deployed {
+    lake: DemoLake,
+    dms: ScriptedDms,
+    sfn: aws_sdk_sfn::Client,
+    machine: String,
+    _functions: tempfile::TempDir,
+    emulator: Emulator,
+}
+
+impl Deployed {
+    /// Deploys into a new emulator started with `environment` added to its own.
+    async fn start(environment: &[(&str, &str)]) -> Deployed {
+        let emulator = Emulator::start_with(
+            "s3,glue,athena,sns,sqs,lambda,states,cloudwatch",
+            environment,
+        );
+        let lake = DemoLake::deploy(&emulator, "").await;
+        let dms = ScriptedDms::start();
+        let dir = tempfile::tempdir().unwrap();
+        // DMS publishes the CDC task's latency to CloudWatch; start-replication reads it.
+        let latency_dimensions = [
+            ("ReplicationInstanceIdentifier", "tidemark-demo"),
+            ("ReplicationTaskIdentifier", "CDC"),
+        ];
+        aws_sdk_cloudwatch::Client::new(&lake.sdk)
+            .put_metric_data()
+            .namespace("AWS/DMS")
+            .metric_data(
+                aws_sdk_cloudwatch::types::MetricDatum::builder()
+                    .metric_name("CDCLatencyTarget")
+                    .set_dimensions(Some(
+                        latency_dimensions
+                            .iter()
+                            .map(|(n, v)| {
+                                aws_sdk_cloudwatch::types::Dimension::builder()
+                                    .name(*n)
+                                    .value(*v)
+                                    .build()
+                            })
+                            .collect(),
+                    ))
+                    .value(7.0)
+                    .unit(aws_sdk_cloudwatch::types::StandardUnit::Seconds)
+                    .timestamp(std::time::SystemTime::now().into())
+                    .build(),
+            )
             .send()
             .await
             .unwrap();
-        if out.status != aws_sdk_sfn::types::ExecutionStatus::Running {
-            return out;
+
+        let env = &lake.env;
+        let mut definition =
+            std::fs::read_to_string(workspace().join("statemachines/daily-pipeline.asl.json"))
+                .unwrap();
+        for (variable, function) in FUNCTIONS {
+            let mut environment = json!({
+                "TIDEMARK_CONFIG": env.config,
+                "TIDEMARK_LANDING": format!("s3://{}/{}", env.landing.bucket, env.landing.prefix),
+                "TIDEMARK_LAKE": format!("s3://{}/{}", env.lake.bucket, env.lake.prefix),
+                "TIDEMARK_ATHENA_WORKGROUP": env.workgroup,
+                "TIDEMARK_GLUE_DATABASE": env.glue_database,
+                "AWS_ENDPOINT_URL": emulator.endpoint,
+                "RUST_LOG": "info",
+            });
+            let extra = match function {
+                "start-replication" => json!({
+                    "TIDEMARK_REPLICATION_MODE": "instance",
+                    "TIDEMARK_REPLICATION_ARNS": json!({"cdc": CDC_TASK, "snapshot": SNAPSHOT_TASK}).to_string(),
+                    "AWS_ENDPOINT_URL_DATABASE_MIGRATION_SERVICE": dms.endpoint,
+                    "TIDEMARK_CDC_LATENCY_DIMENSIONS": Value::Object(
+                        latency_dimensions.iter().map(|(n, v)| (n.to_string(), json!(v))).collect()
+                    ).to_string(),
+                }),
+                "extract-metadata" => json!({
+                    "TIDEMARK_METADATA_SOURCE": format!("s3://{}/{}", env.metadata_source.as_ref().unwrap().bucket, env.metadata_source.as_ref().unwrap().prefix),
+                }),
+                "notify" => json!({"TIDEMARK_ALERT_TOPIC_ARN": env.alert_topic_arn}),
+                _ => json!({}),
+            };
+            environment
+                .as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            let arn = create_function(&emulator.endpoint, dir.path(), function, &environment);
+            definition = definition.replace(&format!("${{{variable}}}"), &arn);
         }
         assert!(
-            started.elapsed() < Duration::from_secs(240),
-            "{execution} still runs after 4 minutes"
+            !definition.contains("${"),
+            "an unsubstituted variable: {definition}"
         );
-        tokio::time::sleep(Duration::from_millis(250)).await;
+
+        let sfn = aws_sdk_sfn::Client::new(&lake.sdk);
+        let machine = sfn
+            .create_state_machine()
+            .name("tidemark-demo-daily")
+            .definition(definition)
+            .role_arn("arn:aws:iam::000000000000:role/tidemark-states")
+            .send()
+            .await
+            .unwrap()
+            .state_machine_arn;
+        Deployed {
+            lake,
+            dms,
+            sfn,
+            machine,
+            _functions: dir,
+            emulator,
+        }
+    }
+
+    /// Starts an execution named `name` with `input`; returns its ARN.
+    async fn start_execution(&self, name: &str, input: &Value) -> String {
+        self.sfn
+            .start_execution()
+            .state_machine_arn(&self.machine)
+            .name(name)
+            .input(input.to_string())
+            .send()
+            .await
+            .unwrap()
+            .execution_arn
+    }
+
+    /// Waits for the execution to end (at most 4 minutes).
+    async fn wait_for(
+        &self,
+        execution: &str,
+    ) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
+        let started = Instant::now();
+        loop {
+            let out = self
+                .sfn
+                .describe_execution()
+                .execution_arn(execution)
+                .send()
+                .await
+                .unwrap();
+            if out.status != aws_sdk_sfn::types::ExecutionStatus::Running {
+                return out;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(240),
+                "{execution} still runs after 4 minutes"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// Starts an execution and waits for it to end.
+    async fn run(
+        &self,
+        name: &str,
+        input: Value,
+    ) -> aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput {
+        let execution = self.start_execution(name, &input).await;
+        self.wait_for(&execution).await
+    }
+
+    /// The alerts that reached the SNS topic's subscriber since the last call.
+    async fn alerts(&self) -> Vec<String> {
+        aws_sdk_sqs::Client::new(&self.lake.sdk)
+            .receive_message()
+            .queue_url(&self.lake.alerts_queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(2)
+            .send()
+            .await
+            .unwrap()
+            .messages
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| m.body.unwrap_or_default())
+            .collect()
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_six_lambdas_under_the_emulators_step_functions_make_the_golden_history() {
-    let emulator = Emulator::start("s3,glue,athena,sns,sqs,lambda,states,cloudwatch");
-    let lake = DemoLake::deploy(&emulator, "").await;
-    let dms = ScriptedDms::start();
-    let dir = tempfile::tempdir().unwrap();
-    // DMS publishes the CDC task's latency to CloudWatch; start-replication reads it.
-    let latency_dimensions = [
-        ("ReplicationInstanceIdentifier", "tidemark-demo"),
-        ("ReplicationTaskIdentifier", "CDC"),
-    ];
-    aws_sdk_cloudwatch::Client::new(&lake.sdk)
-        .put_metric_data()
-        .namespace("AWS/DMS")
-        .metric_data(
-            aws_sdk_cloudwatch::types::MetricDatum::builder()
-                .metric_name("CDCLatencyTarget")
-                .set_dimensions(Some(
-                    latency_dimensions
-                        .iter()
-                        .map(|(n, v)| {
-                            aws_sdk_cloudwatch::types::Dimension::builder()
-                                .name(*n)
-                                .value(*v)
-                                .build()
-                        })
-                        .collect(),
-                ))
-                .value(7.0)
-                .unit(aws_sdk_cloudwatch::types::StandardUnit::Seconds)
-                .timestamp(std::time::SystemTime::now().into())
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-
-    let env = &lake.env;
-    let mut definition =
-        std::fs::read_to_string(workspace().join("statemachines/daily-pipeline.asl.json")).unwrap();
-    for (variable, function) in FUNCTIONS {
-        let mut environment = json!({
-            "TIDEMARK_CONFIG": env.config,
-            "TIDEMARK_LANDING": format!("s3://{}/{}", env.landing.bucket, env.landing.prefix),
-            "TIDEMARK_LAKE": format!("s3://{}/{}", env.lake.bucket, env.lake.prefix),
-            "TIDEMARK_ATHENA_WORKGROUP": env.workgroup,
-            "TIDEMARK_GLUE_DATABASE": env.glue_database,
-            "AWS_ENDPOINT_URL": emulator.endpoint,
-            "RUST_LOG": "info",
-        });
-        let extra = match function {
-            "start-replication" => json!({
-                "TIDEMARK_REPLICATION_MODE": "instance",
-                "TIDEMARK_REPLICATION_ARNS": json!({"cdc": CDC_TASK, "snapshot": SNAPSHOT_TASK}).to_string(),
-                "AWS_ENDPOINT_URL_DATABASE_MIGRATION_SERVICE": dms.endpoint,
-                "TIDEMARK_CDC_LATENCY_DIMENSIONS": Value::Object(
-                    latency_dimensions.iter().map(|(n, v)| (n.to_string(), json!(v))).collect()
-                ).to_string(),
-            }),
-            "extract-metadata" => json!({
-                "TIDEMARK_METADATA_SOURCE": format!("s3://{}/{}", env.metadata_source.as_ref().unwrap().bucket, env.metadata_source.as_ref().unwrap().prefix),
-            }),
-            "notify" => json!({"TIDEMARK_ALERT_TOPIC_ARN": env.alert_topic_arn}),
-            _ => json!({}),
-        };
-        environment
-            .as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        let arn = create_function(&emulator.endpoint, dir.path(), function, &environment);
-        definition = definition.replace(&format!("${{{variable}}}"), &arn);
-    }
-    assert!(
-        !definition.contains("${"),
-        "an unsubstituted variable: {definition}"
-    );
-
-    let sfn = aws_sdk_sfn::Client::new(&lake.sdk);
-    let machine = sfn
-        .create_state_machine()
-        .name("tidemark-demo-daily")
-        .definition(definition)
-        .role_arn("arn:aws:iam::000000000000:role/tidemark-states")
-        .send()
-        .await
-        .unwrap()
-        .state_machine_arn;
-
+    let deployed = Deployed::start(&[]).await;
+    let Deployed {
+        lake,
+        emulator,
+        dms,
+        ..
+    } = &deployed;
     for (i, day) in days().iter().enumerate() {
         lake.land(day).await;
-        let execution = sfn
-            .start_execution()
-            .state_machine_arn(&machine)
-            .name(format!("demo-day-{}", i + 1))
-            .input("{}")
-            .send()
-            .await
-            .unwrap()
-            .execution_arn;
-        let out = wait_for(&sfn, &execution).await;
+        let out = deployed
+            .run(&format!("demo-day-{}", i + 1), json!({}))
+            .await;
         let output: Value = out
             .output
             .as_deref()
@@ -370,19 +441,9 @@ async fn the_six_lambdas_under_the_emulators_step_functions_make_the_golden_hist
     );
 
     // The alert of day 4 reached SNS, and its subscriber.
-    let sqs = aws_sdk_sqs::Client::new(&lake.sdk);
-    let messages = sqs
-        .receive_message()
-        .queue_url(&lake.alerts_queue)
-        .max_number_of_messages(10)
-        .wait_time_seconds(2)
-        .send()
-        .await
-        .unwrap()
-        .messages
-        .unwrap_or_default();
-    assert_eq!(messages.len(), 1, "one alert: {messages:?}");
-    let alert = messages[0].body.as_deref().unwrap();
+    let alerts = deployed.alerts().await;
+    assert_eq!(alerts.len(), 1, "one alert: {alerts:?}");
+    let alert = &alerts[0];
     for expected in [
         "orders",
         "Tidemark.Validation",
@@ -398,18 +459,7 @@ async fn the_six_lambdas_under_the_emulators_step_functions_make_the_golden_hist
     assert_eq!(lake.history().await, golden_history());
 
     // Reruns on the deployed shape, each a manual execution.
-    let rerun = async |name: &str, input: Value| {
-        let execution = sfn
-            .start_execution()
-            .state_machine_arn(&machine)
-            .name(name)
-            .input(input.to_string())
-            .send()
-            .await
-            .unwrap()
-            .execution_arn;
-        wait_for(&sfn, &execution).await
-    };
+    let rerun = async |name: &str, input: Value| deployed.run(name, input).await;
     let failed = aws_sdk_sfn::types::ExecutionStatus::Failed;
     let succeeded = aws_sdk_sfn::types::ExecutionStatus::Succeeded;
     // Bad input fails before anything is read.
@@ -506,4 +556,121 @@ async fn the_six_lambdas_under_the_emulators_step_functions_make_the_golden_hist
         assert_eq!(others().await, untouched, "{name}: only orders is rebuilt");
         replaced = rebuilt;
     }
+}
+
+/// Two executions at once on the deployed shape. While the first still merges
+/// (its Athena MERGEs held RUNNING by the emulator), a manual execution that
+/// touches the same table fails it with `Tidemark.Concurrency`, naming the
+/// holder, and alerts; a scheduled one records every table as skipped, alerts
+/// nobody, and the next scheduled run merges what it validated. The state
+/// machine's waits and retries run at 1/50 of their time (ministack's
+/// `SFN_WAIT_SCALE`), so the holder's lease outlasts the others' retries.
+#[tokio::test(flavor = "multi_thread")]
+async fn overlapping_executions_on_the_emulator_fail_or_skip_and_lose_nothing() {
+    let hold = tempfile::NamedTempFile::new().unwrap();
+    let hold_path = hold.path().to_str().unwrap().to_string();
+    let deployed = Deployed::start(&[
+        ("SFN_WAIT_SCALE", "0.02"),
+        ("TIDEMARK_EMULATOR_HOLD_MERGES", &hold_path),
+    ])
+    .await;
+    let lake = &deployed.lake;
+    let s3 = aws_sdk_s3::Client::new(&lake.sdk);
+    let days = days();
+    let status = |out: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput| {
+        format!(
+            "{:?} {:?} {:?}\n{}",
+            out.status,
+            out.error,
+            out.output,
+            deployed.emulator.log_text()
+        )
+    };
+
+    lake.land(&days[0]).await;
+    let holder = deployed.start_execution("holder", &json!({})).await;
+    let started = Instant::now();
+    while s3
+        .head_object()
+        .bucket("tm-lake")
+        .key("state/demo/orders/lease.json")
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the first execution never took the orders lease\n{}",
+            deployed.emulator.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // A manual execution for orders: it fails the table, naming the holder.
+    let manual = deployed
+        .run(
+            "manual",
+            json!({"mode": "incremental", "tables": ["orders"]}),
+        )
+        .await;
+    assert_eq!(
+        manual.error.as_deref(),
+        Some("Tidemark.TablesFailed"),
+        "{}",
+        status(&manual)
+    );
+    // Its alert names the table, the error, the holder and when the lease expires.
+    let alerts = deployed.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    for expected in [
+        "orders",
+        "Tidemark.Concurrency",
+        "locked by run holder until",
+        "manual",
+    ] {
+        assert!(alerts[0].contains(expected), "{expected:?}: {}", alerts[0]);
+    }
+
+    // A scheduled execution, with day 2 landed: it validates, then skips.
+    lake.land(&days[1]).await;
+    let scheduled = deployed.run("scheduled", json!({})).await;
+    assert_eq!(
+        scheduled.status,
+        aws_sdk_sfn::types::ExecutionStatus::Succeeded,
+        "{}",
+        status(&scheduled)
+    );
+    let output: Value = serde_json::from_str(scheduled.output.as_deref().unwrap()).unwrap();
+    for result in output["results"].as_array().unwrap() {
+        assert_eq!(result["status"], "skipped", "{output}");
+        assert_eq!(result["error"], "Tidemark.Concurrency", "{output}");
+    }
+    assert_eq!(output["results"].as_array().unwrap().len(), 3, "{output}");
+    assert_eq!(deployed.alerts().await, Vec::<String>::new(), "no alert");
+
+    // The holder finishes; the next scheduled run merges what was skipped,
+    // and the days after it make the golden history: nothing lost, nothing
+    // merged twice.
+    drop(hold);
+    let out = deployed.wait_for(&holder).await;
+    assert_eq!(
+        out.status,
+        aws_sdk_sfn::types::ExecutionStatus::Succeeded,
+        "{}",
+        status(&out)
+    );
+    let out = deployed.run("next", json!({})).await;
+    assert_eq!(
+        out.status,
+        aws_sdk_sfn::types::ExecutionStatus::Succeeded,
+        "{}",
+        status(&out)
+    );
+    for (i, day) in days.iter().enumerate().skip(2) {
+        lake.land(day).await;
+        deployed
+            .run(&format!("demo-day-{}", i + 1), json!({}))
+            .await;
+    }
+    assert_eq!(lake.history().await, golden_history());
 }

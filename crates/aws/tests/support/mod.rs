@@ -38,6 +38,12 @@ fn free_port() -> u16 {
 impl Emulator {
     /// Starts ministack with `services` (e.g. `"s3,sns,sqs"`) and waits until it answers.
     pub fn start(services: &str) -> Emulator {
+        Emulator::start_with(services, &[])
+    }
+
+    /// [`Emulator::start`], with more of the emulator's environment (e.g.
+    /// ministack's `SFN_WAIT_SCALE`).
+    pub fn start_with(services: &str, environment: &[(&str, &str)]) -> Emulator {
         let python = python();
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
@@ -58,6 +64,7 @@ impl Emulator {
             .env("SFTP_ENABLED", "0")
             .env("TMPDIR", dir.path())
             .env("S3_DATA_DIR", dir.path().join("s3"))
+            .envs(environment.iter().copied())
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("log"))
