@@ -11,6 +11,7 @@
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
+use tidemark_core::batch_id::BatchId;
 use tidemark_core::ports::QueryEngine;
 use tidemark_tests::scd2::{Change, HistoryRow, Lake, Model, extract};
 
@@ -117,7 +118,7 @@ async fn check_cdc(case: &CdcCase) -> Result<(), TestCaseError> {
     let mut ids = Vec::new();
     for batch in &case.batches {
         let id = lake.land(batch);
-        lake.merge(&id, 0, 0.5).await.expect("CDC has no guard");
+        lake.merge(id, 0, 0.5).await.expect("CDC has no guard");
         ids.push(id);
     }
     let mut model = Model::default();
@@ -125,7 +126,7 @@ async fn check_cdc(case: &CdcCase) -> Result<(), TestCaseError> {
     let expected = model.history();
     let actual = lake.history().await;
     prop_assert_eq!(&actual, &expected, "history differs from the model");
-    lake.merge(&ids[case.again], 0, 0.5)
+    lake.merge(ids[case.again], 0, 0.5)
         .await
         .expect("CDC has no guard");
     prop_assert_eq!(
@@ -190,12 +191,12 @@ async fn check_snapshot(case: &SnapshotCase) -> Result<(), TestCaseError> {
     let mut lake = Lake::new(true);
     lake.ensure_table(lake.engine.dialect().as_ref()).await;
     let mut model = Model::default();
-    let mut last: Option<(String, i64)> = None;
+    let mut last: Option<(BatchId, i64)> = None;
     for (i, rows) in case.extracts.iter().enumerate() {
         let at = 1_793_491_200 + 60 * i as i64;
         let before = lake.history().await;
         let id = lake.land(&extract(at, rows));
-        let merged = lake.merge(&id, at, case.max_delete_fraction).await;
+        let merged = lake.merge(id, at, case.max_delete_fraction).await;
         let modelled = model.apply_extract(at, rows, case.max_delete_fraction);
         prop_assert_eq!(
             merged.as_ref().err(),
@@ -212,7 +213,7 @@ async fn check_snapshot(case: &SnapshotCase) -> Result<(), TestCaseError> {
                 &before,
                 "a refused extract changed history"
             );
-            prop_assert!(lake.merge(&id, at, case.max_delete_fraction).await.is_err());
+            prop_assert!(lake.merge(id, at, case.max_delete_fraction).await.is_err());
             prop_assert_eq!(
                 lake.history().await,
                 before,
@@ -225,7 +226,7 @@ async fn check_snapshot(case: &SnapshotCase) -> Result<(), TestCaseError> {
     }
     if let Some((id, at)) = last {
         let expected = lake.history().await;
-        lake.merge(&id, at, case.max_delete_fraction)
+        lake.merge(id, at, case.max_delete_fraction)
             .await
             .map_err(|e| TestCaseError::fail(format!("the guard refused a repeat: {e:?}")))?;
         prop_assert_eq!(
@@ -285,9 +286,9 @@ fn rows(history: &[HistoryRow]) -> Vec<String> {
 async fn a_repeated_delete_and_a_delete_first_are_kept_once() {
     let mut lake = Lake::new(false);
     let b1 = lake.land(&[c(1, 0, 0, 'D', Some("a")), c(1, 1, 0, 'D', Some("a"))]);
-    lake.merge(&b1, 0, 0.5).await.unwrap();
+    lake.merge(b1, 0, 0.5).await.unwrap();
     let b2 = lake.land(&[c(1, 2, 0, 'I', Some("a")), c(1, 0, 0, 'D', Some("a"))]);
-    lake.merge(&b2, 0, 0.5).await.unwrap();
+    lake.merge(b2, 0, 0.5).await.unwrap();
     assert_eq!(
         rows(&lake.history().await),
         [
@@ -301,9 +302,9 @@ async fn a_repeated_delete_and_a_delete_first_are_kept_once() {
 async fn equal_timestamps_are_ordered_by_change_seq_across_batches() {
     let mut lake = Lake::new(false);
     let b1 = lake.land(&[c(1, 0, 2, 'U', Some("b"))]);
-    lake.merge(&b1, 0, 0.5).await.unwrap();
+    lake.merge(b1, 0, 0.5).await.unwrap();
     let b2 = lake.land(&[c(1, 0, 1, 'I', Some("a")), c(1, 0, 3, 'U', Some("a"))]);
-    lake.merge(&b2, 0, 0.5).await.unwrap();
+    lake.merge(b2, 0, 0.5).await.unwrap();
     assert_eq!(
         rows(&lake.history().await),
         [
@@ -321,13 +322,13 @@ async fn the_guard_refuses_an_extract_that_deletes_too_much_and_changes_nothing(
     let a = Some("a".to_string());
     let all: Vec<(i64, Option<String>)> = (1..=4).map(|k| (k, a.clone())).collect();
     let b1 = lake.land(&extract(start, &all));
-    lake.merge(&b1, start, 0.5).await.unwrap();
+    lake.merge(b1, start, 0.5).await.unwrap();
     let before = lake.history().await;
     let b2 = lake.land(&extract(start + 60, &[(1, a)]));
-    assert_eq!(lake.merge(&b2, start + 60, 0.5).await.err(), Some((3, 4)));
+    assert_eq!(lake.merge(b2, start + 60, 0.5).await.err(), Some((3, 4)));
     assert_eq!(lake.history().await, before);
     // A fraction that allows it deletes the three missing keys.
-    lake.merge(&b2, start + 60, 0.75).await.unwrap();
+    lake.merge(b2, start + 60, 0.75).await.unwrap();
     let deleted = lake
         .history()
         .await
@@ -357,7 +358,7 @@ async fn the_athena_merge_transpiled_to_duckdb_gives_the_same_history() {
     let athena = Athena {
         lake_uri: "s3://tidemark-lake".into(),
     };
-    let batch_ids: Vec<String> = (1..=most).map(|i| format!("b{i:06}")).collect();
+    let batch_ids: Vec<BatchId> = (1..=most as u64).map(BatchId::new).collect();
     let merges: Vec<String> = batch_ids
         .iter()
         .map(|id| {
@@ -365,7 +366,7 @@ async fn the_athena_merge_transpiled_to_duckdb_gives_the_same_history() {
                 target: Default::default(),
                 database: "db",
                 meta: &meta,
-                batch_id: id,
+                batch_id: *id,
                 snapshot: None,
             }
             .merge(&athena)
@@ -385,7 +386,7 @@ async fn the_athena_merge_transpiled_to_duckdb_gives_the_same_history() {
         via_athena.ensure_table(duckdb.as_ref()).await;
         for batch in &case.batches {
             let id = native.land(batch);
-            native.merge(&id, 0, 0.5).await.unwrap();
+            native.merge(id, 0, 0.5).await.unwrap();
             let same = via_athena.land(batch);
             assert_eq!(id, same);
             via_athena
@@ -413,10 +414,10 @@ async fn a_refused_extract_never_leaks_into_a_rerun_of_an_earlier_batch() {
     let mut lake = Lake::new(true);
     let start = 1_793_491_200;
     let b1 = lake.land(&extract(start, &[(2, None), (4, None), (3, None)]));
-    lake.merge(&b1, start, 0.25).await.unwrap();
+    lake.merge(b1, start, 0.25).await.unwrap();
     let before = lake.history().await;
     let b2 = lake.land(&extract(start + 60, &[(2, Some("a".into()))]));
-    assert_eq!(lake.merge(&b2, start + 60, 0.25).await.err(), Some((2, 3)));
-    lake.merge(&b1, start, 0.25).await.unwrap();
+    assert_eq!(lake.merge(b2, start + 60, 0.25).await.err(), Some((2, 3)));
+    lake.merge(b1, start, 0.25).await.unwrap();
     assert_eq!(lake.history().await, before);
 }

@@ -10,6 +10,7 @@ use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicr
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
+use tidemark_core::batch_id::BatchId;
 use tidemark_core::layout::change_log_prefix;
 use tidemark_core::metadata::TableMetadata;
 use tidemark_core::ports::{Catalog, QueryEngine, QueryResult, SqlValue};
@@ -255,7 +256,7 @@ impl Lake {
         self.dir.path()
     }
 
-    fn plan<'a>(&'a self, batch_id: &'a str, extract_time: i64, fraction: f64) -> MergePlan<'a> {
+    fn plan(&self, batch_id: BatchId, extract_time: i64, fraction: f64) -> MergePlan<'_> {
         MergePlan {
             target: self.target,
             database: "db",
@@ -269,14 +270,14 @@ impl Lake {
     }
 
     /// Writes `changes` as the validated file of a new batch; returns its id.
-    pub fn land(&mut self, changes: &[Change]) -> String {
+    pub fn land(&mut self, changes: &[Change]) -> BatchId {
         self.batches += 1;
-        let batch_id = format!("b{:06}", self.batches);
+        let batch_id = BatchId::new(self.batches as u64);
         let dir = self
             .dir
             .path()
             .join(change_log_prefix("db", "t", self.target.generation))
-            .join(&batch_id);
+            .join(batch_id.to_string());
         std::fs::create_dir_all(&dir).expect("the batch folder");
         let text = |f: &dyn Fn(&Change) -> Option<String>| -> ArrayRef {
             Arc::new(StringArray::from(changes.iter().map(f).collect::<Vec<_>>()))
@@ -290,7 +291,7 @@ impl Lake {
             )),
             text(&|c| Some(c.change_seq())),
             text(&|c| Some(row_hash(c.key, &c.value))),
-            text(&|_| Some(batch_id.clone())),
+            text(&|_| Some(batch_id.to_string())),
         ];
         let schema = normalised_schema(&self.meta);
         let batch = RecordBatch::try_new(schema.clone(), columns).expect("a record batch");
@@ -308,7 +309,7 @@ impl Lake {
 
     /// Creates the history table when it does not exist yet.
     pub async fn ensure_table(&self, d: &dyn Dialect) {
-        let plan = self.plan("", 0, 0.5);
+        let plan = self.plan(BatchId::FIRST, 0, 0.5);
         let listed = self.run(&plan.columns_query(d)).await;
         for s in plan
             .schema_statements(d, &ExistingColumn::from_listing(&listed))
@@ -323,7 +324,7 @@ impl Lake {
     /// first; `Err((deletes, current))` when it refuses.
     pub async fn merge(
         &self,
-        batch_id: &str,
+        batch_id: BatchId,
         extract_time: i64,
         fraction: f64,
     ) -> Result<QueryResult, (u64, u64)> {
@@ -350,7 +351,7 @@ impl Lake {
             staged: true,
         };
         let id = self.land(changes);
-        self.merge(&id, 0, 0.5).await.expect("CDC has no guard");
+        self.merge(id, 0, 0.5).await.expect("CDC has no guard");
         let catalog = FileCatalog {
             store: Arc::new(FsStore::new(self.root()).expect("the lake folder")),
             engine: self.engine.clone(),

@@ -3,6 +3,7 @@
 //! (`athena_sql.rs`).
 
 use super::workspace;
+use tidemark_core::batch_id::BatchId;
 use tidemark_core::metadata::TableMetadata;
 use tidemark_core::scd2::{
     CHANGE_LOG_CONTROL_COLUMNS, Dialect, ExistingColumn, MergePlan, SnapshotParams, Statement,
@@ -63,7 +64,7 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
             target: Default::default(),
             database: "demo",
             meta: &meta,
-            batch_id: "b000002",
+            batch_id: BatchId::new(2),
             snapshot,
         };
         out.push((table.to_string(), plan.first_run_statements(d)));
@@ -73,7 +74,7 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
         target: Default::default(),
         database: "demo",
         meta: &meta,
-        batch_id: "b000002",
+        batch_id: BatchId::new(2),
         snapshot: None,
     };
     let added = plan

@@ -333,7 +333,7 @@ mod tests {
                     name: &name,
                     meta: &meta,
                     control: &ControlColumns::default(),
-                    batch_id: "b",
+                    batch_id: tidemark_core::batch_id::BatchId::FIRST,
                 }
                 .run(Bytes::from(std::fs::read(&path).unwrap()));
                 assert!(outcome.accepted(), "{name}: {:#?}", outcome.findings);

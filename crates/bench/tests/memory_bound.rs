@@ -75,7 +75,7 @@ fn peak_checking(path: &Path, out: &Path) -> (usize, u64) {
         name: &name,
         meta: &meta,
         control: &ControlColumns::default(),
-        batch_id: "b",
+        batch_id: tidemark_core::batch_id::BatchId::FIRST,
     }
     .check(&CheckOptions::default(), source, Some(&mut sink))
     .unwrap();

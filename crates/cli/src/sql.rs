@@ -2,6 +2,7 @@ use crate::ConfigArgs;
 use anyhow::Context;
 use std::path::Path;
 use std::process::ExitCode;
+use tidemark_core::batch_id::BatchId;
 use tidemark_core::config::{PipelineConfig, TableMode};
 use tidemark_core::metadata::TableMetadata;
 use tidemark_core::scd2::{Athena, Dialect, DuckDb, MergePlan, SnapshotParams};
@@ -16,7 +17,7 @@ pub struct SqlArgs {
     engine: Engine,
     /// The batch id to render (a run uses the ledger's next one).
     #[arg(long, default_value = "b000001")]
-    batch: String,
+    batch: BatchId,
     /// Athena: the lake's S3 location.
     #[arg(long, default_value = "s3://tidemark-lake")]
     lake_uri: String,
@@ -68,7 +69,7 @@ pub fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
         target: Default::default(),
         database: &config.source.database,
         meta: &meta,
-        batch_id: &args.batch,
+        batch_id: args.batch,
         snapshot,
     };
     println!(

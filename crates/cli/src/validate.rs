@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use tidemark_core::batch_id::BatchId;
 use tidemark_core::dms::{ByteSource, ControlColumns};
 use tidemark_core::error::StoreError;
 use tidemark_core::metadata::TableMetadata;
@@ -121,7 +122,7 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
                             name: &name,
                             meta: &meta,
                             control: &control,
-                            batch_id: "validate",
+                            batch_id: BatchId::FIRST,
                         }
                         .check(&options, source.clone(), None)
                         .map_err(anyhow::Error::from);

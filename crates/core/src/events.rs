@@ -2,6 +2,7 @@
 //! passes them between Lambda invocations as JSON; field names are the
 //! contract with `statemachines/daily-pipeline.asl.json`.
 
+use crate::batch_id::BatchId;
 use crate::config::TableMode;
 use crate::metadata::Drift;
 pub use crate::run_plan::{ExecutionInput, RunMode, RunPlan, RunRequest, TableSelection};
@@ -98,7 +99,7 @@ pub struct ValidateOutput {
     #[serde(default)]
     pub generation: u32,
     /// The batches to merge, oldest first (empty: nothing new landed).
-    pub batches: Vec<String>,
+    pub batches: Vec<BatchId>,
     pub files_landed: u64,
     pub files_accepted: u64,
     pub files_quarantined: u64,
@@ -124,7 +125,7 @@ pub struct MergeEvent {
 pub struct MergeOutput {
     pub done: bool,
     /// Batches merged so far in this run.
-    pub merged: Vec<String>,
+    pub merged: Vec<BatchId>,
     pub versions_inserted: u64,
     pub versions_updated: u64,
     pub versions_removed: u64,

@@ -1,6 +1,8 @@
 //! Where things live in the lake store. One function per kind of object, so
 //! no step spells a path by hand.
 
+use crate::batch_id::BatchId;
+
 /// Keys in the lake store for one source database.
 #[derive(Debug, Clone)]
 pub struct LakeLayout<'a> {
@@ -24,7 +26,7 @@ impl LakeLayout<'_> {
         &self,
         table: &str,
         generation: u32,
-        batch: &str,
+        batch: BatchId,
         landed_name: &str,
     ) -> String {
         let stem = landed_name.split('.').next().unwrap_or(landed_name);
@@ -33,11 +35,11 @@ impl LakeLayout<'_> {
             change_log_prefix(self.database, table, generation)
         )
     }
-    pub fn quarantine_key(&self, table: &str, batch: &str, landed_name: &str) -> String {
+    pub fn quarantine_key(&self, table: &str, batch: BatchId, landed_name: &str) -> String {
         format!("quarantine/{}/{table}/{batch}/{landed_name}", self.database)
     }
     /// The batch's validation report, without extension (`.json`, `.md`).
-    pub fn report_stem(&self, table: &str, batch: &str) -> String {
+    pub fn report_stem(&self, table: &str, batch: BatchId) -> String {
         format!("reports/{}/{table}/{batch}", self.database)
     }
     pub fn ledger_key(&self, table: &str) -> String {

@@ -2,6 +2,7 @@
 //! did. Stored as one JSON object, replaced only with a conditional write on
 //! its ETag, so two runs can never both record a batch over the same files.
 
+use crate::batch_id::BatchId;
 use crate::error::{Error, StoreError};
 use crate::ports::{Condition, ObjectInfo, ObjectStore};
 use crate::run_plan::RunMode;
@@ -41,7 +42,7 @@ pub struct ConsumedFile {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Batch {
-    pub id: String,
+    pub id: BatchId,
     pub status: BatchStatus,
     pub run_id: String,
     /// The run mode that validated it: a `reprocess` batch re-consumes files
@@ -137,10 +138,10 @@ impl Ledger {
     }
 
     /// The batches of `generation` validated but not merged yet, oldest first.
-    pub fn pending(&self, generation: u32) -> Vec<String> {
+    pub fn pending(&self, generation: u32) -> Vec<BatchId> {
         self.batches_of(generation)
             .filter(|b| b.status == BatchStatus::Validated)
-            .map(|b| b.id.clone())
+            .map(|b| b.id)
             .collect()
     }
 
@@ -203,14 +204,14 @@ impl Ledger {
         true
     }
 
-    pub fn batch(&self, id: &str) -> Option<&Batch> {
+    pub fn batch(&self, id: BatchId) -> Option<&Batch> {
         self.batches.iter().find(|b| b.id == id)
     }
 
     /// The id for a new batch over `files`: ids count every batch of every
     /// generation. A rerun over exactly the files of the last failed batch
     /// reuses its id, so repeated failures do not pile up.
-    pub fn next_batch_id(&self, files: &[&ObjectInfo], generation: u32) -> String {
+    pub fn next_batch_id(&self, files: &[&ObjectInfo], generation: u32) -> BatchId {
         if let Some(last) = self
             .batches
             .last()
@@ -223,15 +224,15 @@ impl Ledger {
                         .any(|c| c.key == f.key && c.etag == f.etag)
                 });
             if same {
-                return last.id.clone();
+                return last.id;
             }
         }
         self.new_batch_id()
     }
 
     /// An id no batch has: ids count every batch of every generation.
-    fn new_batch_id(&self) -> String {
-        format!("b{:06}", self.batches.len() + 1)
+    fn new_batch_id(&self) -> BatchId {
+        BatchId::new(self.batches.len() as u64 + 1)
     }
 
     /// Adds the batch, or replaces the batch with the same id.
@@ -297,6 +298,27 @@ impl StoredLedger {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_ledger_written_before_batch_ids_were_numbers_reads_and_orders_them_as_numbers() {
+        // The form every earlier version wrote: ids as text, padded to six digits.
+        let written = r#"{"batches": [
+            {"id": "b000002", "status": "merged", "run_id": "day-2", "metadata_version": 1,
+             "files": [], "ops": {"I": 0, "U": 0, "D": 0, "L": 0},
+             "max_valid_from": null, "validated_at": "2026-11-02T00:00:00Z"},
+            {"id": "b000010", "status": "validated", "run_id": "day-3", "metadata_version": 1,
+             "files": [], "ops": {"I": 0, "U": 0, "D": 0, "L": 0},
+             "max_valid_from": null, "validated_at": "2026-11-03T00:00:00Z"}
+        ]}"#;
+        let ledger: Ledger = serde_json::from_str(written).unwrap();
+        assert_eq!(ledger.batches[1].id, BatchId::new(10));
+        assert!(ledger.batches[0].id < ledger.batches[1].id);
+        assert_eq!(ledger.pending(0), [BatchId::new(10)]);
+        assert!(ledger.batch(BatchId::new(2)).is_some());
+        // Written back in the same form.
+        let again = serde_json::to_value(&ledger).unwrap();
+        assert_eq!(again["batches"][0]["id"], "b000002");
+    }
+
     fn object(key: &str, etag: &str) -> ObjectInfo {
         ObjectInfo {
             key: key.into(),
@@ -307,7 +329,7 @@ mod tests {
 
     fn batch(id: &str, generation: u32, status: BatchStatus, files: &[(&str, bool)]) -> Batch {
         Batch {
-            id: id.into(),
+            id: id.parse().unwrap(),
             status,
             run_id: "r".into(),
             mode: RunMode::Incremental,
@@ -357,7 +379,7 @@ mod tests {
         assert_eq!(quarantined.len(), 1);
         assert_eq!(quarantined[0].0.key, "b");
         assert_eq!(quarantined[0].1, NaiveDate::from_ymd_opt(2026, 11, 4));
-        assert_eq!(ledger.pending(1), ["b000003"]);
+        assert_eq!(ledger.pending(1), [BatchId::new(3)]);
         assert!(ledger.pending(0).is_empty());
     }
 
@@ -374,7 +396,7 @@ mod tests {
         ledger.record(again);
         assert!(ledger.quarantined(&landed, 0).is_empty());
         // Ids count every batch of every generation.
-        assert_eq!(ledger.next_batch_id(&[], 1), "b000003");
+        assert_eq!(ledger.next_batch_id(&[], 1), BatchId::new(3));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! AWS and does no I/O of its own: everything outside goes through the ports.
 
 pub mod alert;
+pub mod batch_id;
 pub mod config;
 pub mod dms;
 pub mod error;

@@ -1,5 +1,6 @@
 //! The reconciliation record each run writes per table.
 
+use crate::batch_id::BatchId;
 use crate::error::Error;
 use crate::events::TableStatus;
 use crate::ports::ObjectStore;
@@ -20,7 +21,7 @@ pub struct RunRecord {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    pub batches: Vec<String>,
+    pub batches: Vec<BatchId>,
     pub files_landed: u64,
     pub files_accepted: u64,
     pub files_quarantined: u64,

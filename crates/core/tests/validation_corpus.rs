@@ -141,7 +141,7 @@ fn check(case: &Case, meta: &TableMetadata, bytes: Vec<u8>) -> FileOutcome {
         name: case.file,
         meta,
         control: &ControlColumns::default(),
-        batch_id: "b000001",
+        batch_id: tidemark_core::batch_id::BatchId::FIRST,
     }
     .run_with(&options, Bytes::from(bytes))
 }

@@ -12,6 +12,7 @@
 
 use std::path::Path;
 use std::time::Instant;
+use tidemark_core::batch_id::BatchId;
 use tidemark_core::metadata::TableMetadata;
 use tidemark_core::ports::QueryEngine;
 use tidemark_core::scd2::{MergePlan, string_literal};
@@ -49,13 +50,13 @@ fn peak_mib() -> f64 {
 
 /// Writes one validated batch with DuckDB: `rows` is a query over `range`
 /// producing the business columns plus `op`, `valid_from`, `change_seq`.
-async fn write_batch(engine: &DuckDbEngine, lake: &Path, batch: &str, rows: &str) {
+async fn write_batch(engine: &DuckDbEngine, lake: &Path, batch: BatchId, rows: &str) {
     let dir = lake.join(format!("validated/bench/orders/{batch}"));
     std::fs::create_dir_all(&dir).expect("batch folder");
     let file = dir.join("part-0.parquet");
     let sql = format!(
         "COPY (SELECT *, md5(concat_ws('|', id, customer_id, status, amount, ordered_at, note)) AS row_hash, {b} AS batch_id FROM ({rows})) TO {f} (FORMAT parquet)",
-        b = string_literal(batch),
+        b = string_literal(&batch.to_string()),
         f = string_literal(&file.display().to_string()),
     );
     engine.execute(&sql).await.expect("batch written");
@@ -74,7 +75,7 @@ fn changes(first_seq: u64, count: u64, key: &str, op: &str, minute: u64) -> Stri
     )
 }
 
-async fn merge(engine: &DuckDbEngine, meta: &TableMetadata, batch: &str) -> (f64, f64, u64) {
+async fn merge(engine: &DuckDbEngine, meta: &TableMetadata, batch: BatchId) -> (f64, f64, u64) {
     let plan = MergePlan {
         target: Default::default(),
         database: "bench",
@@ -121,7 +122,7 @@ async fn main() {
             target: Default::default(),
             database: "bench",
             meta: &meta,
-            batch_id: "",
+            batch_id: BatchId::FIRST,
             snapshot: None,
         };
         let dialect = engine.dialect();
@@ -137,14 +138,14 @@ async fn main() {
             changes(0, keys, "i", "I", 0),
             changes(keys, keys, "i", "U", 60)
         );
-        write_batch(&engine, lake, "b000001", &initial).await;
-        let (seconds, peak, written) = merge(&engine, &meta, "b000001").await;
+        write_batch(&engine, lake, BatchId::FIRST, &initial).await;
+        let (seconds, peak, written) = merge(&engine, &meta, BatchId::FIRST).await;
         eprintln!(
             "initial load of {history} changes: {seconds:.1} s, peak {peak:.0} MiB, {written} rows written"
         );
         let mut next_key = keys;
         for (n, size) in batches.iter().enumerate() {
-            let batch = format!("b{:06}", n + 2);
+            let batch = BatchId::new(n as u64 + 2);
             let updates = size * 9 / 10;
             let inserts = size - updates;
             // Distinct existing keys, spread over the table (a prime stride).
@@ -166,9 +167,9 @@ async fn main() {
                 ),
             );
             next_key += inserts;
-            write_batch(&engine, lake, &batch, &rows).await;
+            write_batch(&engine, lake, batch, &rows).await;
             let before = count(&engine).await;
-            let (seconds, peak, written) = merge(&engine, &meta, &batch).await;
+            let (seconds, peak, written) = merge(&engine, &meta, batch).await;
             println!(
                 "| {before} | {size} | {seconds:.2} | {:.0} | {peak:.0} | {written} |",
                 *size as f64 / seconds

@@ -4,6 +4,7 @@
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use std::sync::Arc;
+use tidemark_core::batch_id::BatchId;
 use tidemark_core::dms::ControlColumns;
 use tidemark_core::metadata::TableMetadata;
 use tidemark_core::ports::{QueryEngine, QueryResult, SqlValue};
@@ -41,7 +42,8 @@ impl Lake {
     }
 
     /// Validates `changes` as one landed CDC file and merges them as `batch`.
-    async fn apply(&mut self, batch: &str, changes: &[Change]) -> QueryResult {
+    async fn apply(&mut self, batch: u64, changes: &[Change]) -> QueryResult {
+        let batch = BatchId::new(batch);
         self.files += 1;
         let col = |f: &dyn Fn(&Change) -> String| -> ArrayRef {
             Arc::new(StringArray::from(changes.iter().map(f).collect::<Vec<_>>()))
@@ -132,18 +134,26 @@ impl Lake {
 
 #[tokio::test]
 async fn a_late_change_lands_between_a_version_and_a_dropped_no_op() {
+    // Batch ids are numbers: the millionth batch comes after the 999,999th
+    // although its written form (b1000000) sorts before b999999.
+    for [first, second, third] in [[1, 2, 3], [999_999, 1_000_000, 1_000_001]] {
+        late_change_between_a_version_and_a_dropped_no_op(first, second, third).await;
+    }
+}
+
+async fn late_change_between_a_version_and_a_dropped_no_op(first: u64, second: u64, third: u64) {
     let actions =
         |r: &QueryResult| ["INSERT", "UPDATE", "DELETE"].map(|a| r.count_where("merge_action", a));
     let mut lake = Lake::new();
     let r = lake
         .apply(
-            "b1",
+            first,
             &[(1, "A", "I", "10:00", 1), (1, "A", "U", "12:00", 3)],
         )
         .await;
     assert_eq!(lake.history().await, ["1 A I 10:00 23:59 T F"]);
     assert_eq!(actions(&r), [1, 0, 0], "{r:?}");
-    let r = lake.apply("b2", &[(1, "B", "U", "11:00", 2)]).await;
+    let r = lake.apply(second, &[(1, "B", "U", "11:00", 2)]).await;
     assert_eq!(
         lake.history().await,
         [
@@ -154,7 +164,7 @@ async fn a_late_change_lands_between_a_version_and_a_dropped_no_op() {
     );
     assert_eq!(actions(&r), [2, 1, 0], "{r:?}");
     // Back to A within the same second as B: the version at 12:00 becomes a no-op and is removed.
-    let r = lake.apply("b3", &[(1, "A", "U", "11:00", 9)]).await;
+    let r = lake.apply(third, &[(1, "A", "U", "11:00", 9)]).await;
     assert_eq!(
         lake.history().await,
         [
@@ -191,10 +201,10 @@ async fn any_order_and_any_repetition_of_batches_gives_the_same_history() {
     for order in [[b1, b2, b3], [b3, b2, b1], [b2, b1, b3]] {
         let mut lake = Lake::new();
         for (i, b) in order.iter().enumerate() {
-            lake.apply(&format!("b{i}"), b).await;
+            lake.apply(i as u64 + 1, b).await;
         }
         assert_eq!(lake.history().await, expected);
-        lake.apply("again", b2).await;
+        lake.apply(4, b2).await;
         assert_eq!(
             lake.history().await,
             expected,
@@ -203,6 +213,6 @@ async fn any_order_and_any_repetition_of_batches_gives_the_same_history() {
     }
     let mut lake = Lake::new();
     let all: Vec<Change> = [b1, b2, b3].concat();
-    lake.apply("all", &all).await;
+    lake.apply(1, &all).await;
     assert_eq!(lake.history().await, expected);
 }

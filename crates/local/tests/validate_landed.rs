@@ -128,7 +128,7 @@ async fn continue_merges_the_good_files_and_quarantines_the_bad_one_byte_for_byt
         (out.files_landed, out.files_accepted, out.files_quarantined),
         (4, 3, 1)
     );
-    assert_eq!(out.batches, ["b000001"]);
+    assert_eq!(out.batches, [tidemark_core::batch_id::BatchId::FIRST]);
     assert_eq!(
         (out.ops.inserts, out.ops.updates, out.ops.deletes),
         (6, 3, 3)

@@ -34,11 +34,11 @@ USING (
     FROM "demo"."orders" h WHERE EXISTS (SELECT 1 FROM touched k WHERE k."order_id" = h."order_id")
     UNION ALL
     SELECT l."order_id", l."customer_id", l."status", l."amount", l."ordered_at", l."note", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
-    FROM read_parquet('/lake/validated/demo/orders/*/*.parquet', union_by_name = true) l WHERE l."batch_id" <= 'b000002' AND EXISTS (SELECT 1 FROM touched k WHERE k."order_id" = l."order_id")
+    FROM read_parquet('/lake/validated/demo/orders/*/*.parquet', union_by_name = true) l WHERE CAST(substr(l."batch_id", 2) AS BIGINT) <= 2 AND EXISTS (SELECT 1 FROM touched k WHERE k."order_id" = l."order_id")
   ),
   timeline AS (
     SELECT * FROM (
-      SELECT *, row_number() OVER (PARTITION BY "order_id", "valid_from", "change_seq" ORDER BY src, "batch_id", "op", "row_hash") AS occurrence
+      SELECT *, row_number() OVER (PARTITION BY "order_id", "valid_from", "change_seq" ORDER BY src, CAST(substr("batch_id", 2) AS BIGINT), "op", "row_hash") AS occurrence
       FROM timeline_all
     ) deduplicated WHERE occurrence = 1
   ),

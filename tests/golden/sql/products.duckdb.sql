@@ -43,13 +43,13 @@ USING (
     FROM "demo"."products" h WHERE EXISTS (SELECT 1 FROM touched k WHERE k."product_id" = h."product_id")
     UNION ALL
     SELECT l."product_id", l."name", l."price", l."active", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
-    FROM read_parquet('/lake/validated/demo/products/*/*.parquet', union_by_name = true) l WHERE l."batch_id" <= 'b000002' AND EXISTS (SELECT 1 FROM touched k WHERE k."product_id" = l."product_id")
+    FROM read_parquet('/lake/validated/demo/products/*/*.parquet', union_by_name = true) l WHERE CAST(substr(l."batch_id", 2) AS BIGINT) <= 2 AND EXISTS (SELECT 1 FROM touched k WHERE k."product_id" = l."product_id")
     UNION ALL
     SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id", 2 AS src FROM snapshot_deletes
   ),
   timeline AS (
     SELECT * FROM (
-      SELECT *, row_number() OVER (PARTITION BY "product_id", "valid_from", "change_seq" ORDER BY src, "batch_id", "op", "row_hash") AS occurrence
+      SELECT *, row_number() OVER (PARTITION BY "product_id", "valid_from", "change_seq" ORDER BY src, CAST(substr("batch_id", 2) AS BIGINT), "op", "row_hash") AS occurrence
       FROM timeline_all
     ) deduplicated WHERE occurrence = 1
   ),

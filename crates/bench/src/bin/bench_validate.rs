@@ -201,7 +201,7 @@ fn child(args: &[String]) -> anyhow::Result<()> {
                 name: &name,
                 meta: &meta,
                 control: &ControlColumns::default(),
-                batch_id: "bench",
+                batch_id: tidemark_core::batch_id::BatchId::FIRST,
             };
             let sink: Option<&mut dyn ByteSink> = if mode == "validate" {
                 Some(&mut sink)

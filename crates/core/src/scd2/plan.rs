@@ -1,6 +1,7 @@
 //! The merge plan of one batch into one history table, rendered for a dialect.
 
 use super::dialect::{Dialect, Statement, quote_ident, string_literal};
+use crate::batch_id::BatchId;
 use crate::metadata::{Column, TableMetadata};
 use crate::ports::{QueryResult, SqlValue};
 
@@ -102,7 +103,7 @@ pub fn previous_table_name(table: &str) -> String {
 pub struct MergePlan<'a> {
     pub database: &'a str,
     pub meta: &'a TableMetadata,
-    pub batch_id: &'a str,
+    pub batch_id: BatchId,
     pub snapshot: Option<SnapshotParams>,
     pub target: HistoryTarget,
 }
@@ -311,7 +312,7 @@ impl MergePlan<'_> {
         Some(format!(
             "SELECT count(*) AS current_rows,\n       count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {log} b WHERE b.\"batch_id\" = {batch} AND {m})) AS deletes\nFROM {table} h\nWHERE h.\"is_current\" AND NOT h.\"is_deleted\"",
             log = self.change_log(d),
-            batch = string_literal(self.batch_id),
+            batch = string_literal(&self.batch_id.to_string()),
             m = self.key_match("b", "h"),
             table = self.table(),
         ))
@@ -326,7 +327,10 @@ impl MergePlan<'_> {
     pub fn merge(&self, d: &dyn Dialect) -> String {
         let log = self.change_log(d);
         let table = self.table();
-        let batch = string_literal(self.batch_id);
+        let batch = string_literal(&self.batch_id.to_string());
+        let number = self.batch_id.number();
+        let log_number = BatchId::sql_number("l.\"batch_id\"");
+        let row_number = BatchId::sql_number("\"batch_id\"");
         let keys = self.keys();
         let order = format!("PARTITION BY {keys} ORDER BY \"valid_from\", \"change_seq\"");
         let change_cols = "\"op\", \"valid_from\", \"change_seq\", \"row_hash\", \"batch_id\"";
@@ -370,11 +374,11 @@ USING (
     FROM {table} h WHERE EXISTS (SELECT 1 FROM touched k WHERE {mh})
     UNION ALL
     SELECT {lb}, l.\"op\", l.\"valid_from\", l.\"change_seq\", l.\"row_hash\", l.\"batch_id\", 1 AS src
-    FROM {log} l WHERE l.\"batch_id\" <= {batch} AND EXISTS (SELECT 1 FROM touched k WHERE {ml}){extra_timeline}
+    FROM {log} l WHERE {log_number} <= {number} AND EXISTS (SELECT 1 FROM touched k WHERE {ml}){extra_timeline}
   ),
   timeline AS (
     SELECT * FROM (
-      SELECT *, row_number() OVER (PARTITION BY {keys}, \"valid_from\", \"change_seq\" ORDER BY src, \"batch_id\", \"op\", \"row_hash\") AS occurrence
+      SELECT *, row_number() OVER (PARTITION BY {keys}, \"valid_from\", \"change_seq\" ORDER BY src, {row_number}, \"op\", \"row_hash\") AS occurrence
       FROM timeline_all
     ) deduplicated WHERE occurrence = 1
   ),
@@ -466,7 +470,7 @@ mod tests {
         let plan = MergePlan {
             database: "db",
             meta: &created,
-            batch_id: "b1",
+            batch_id: BatchId::FIRST,
             snapshot: None,
             target: HistoryTarget::default(),
         };
@@ -491,7 +495,7 @@ mod tests {
         let plan = MergePlan {
             database: "db",
             meta: &m,
-            batch_id: "b1",
+            batch_id: BatchId::FIRST,
             snapshot: None,
             target: HistoryTarget::default(),
         };
@@ -508,7 +512,7 @@ mod tests {
             let plan = MergePlan {
                 database: "db",
                 meta: &m,
-                batch_id: "b1",
+                batch_id: BatchId::FIRST,
                 snapshot: None,
                 target,
             };

@@ -1,4 +1,5 @@
 use super::{layout, load_metadata, swap, sync_history_schema, table_config, table_lease};
+use crate::batch_id::BatchId;
 use crate::config::TableMode;
 use crate::error::{EngineError, Error};
 use crate::events::{MergeEvent, MergeOutput};
@@ -38,7 +39,7 @@ pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutp
         .batches
         .iter()
         .find(|b| !progress.merged.contains(b))
-        .cloned()
+        .copied()
     else {
         if event.work.run_mode.rebuilds() && !progress.rebuilt {
             // A rerun of a rebuild killed after its last merge and before the
@@ -49,7 +50,7 @@ pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutp
         return Ok(progress);
     };
     let lease = table_lease(ports, table, &event.run_id).await?;
-    let result = merge_batch(ports, &event, &batch_id, &mut progress).await;
+    let result = merge_batch(ports, &event, batch_id, &mut progress).await;
     if let Ok(Merge::StillRunning) = result {
         // Keep the lease: the MERGE runs on. The next invocation (same run)
         // renews it and waits for the query instead of starting another.
@@ -110,7 +111,7 @@ enum Merge {
 async fn merge_batch(
     ports: &Ports,
     event: &MergeEvent,
-    batch_id: &str,
+    batch_id: BatchId,
     progress: &mut MergeOutput,
 ) -> Result<Merge, Error> {
     let table = event.work.table.as_str();
@@ -198,7 +199,7 @@ async fn merge_batch(
                 // Step Functions retries with this same input, naming that
                 // failed query: run the MERGE afresh instead (it is idempotent).
                 Err(EngineError::Transient(reason)) => {
-                    tracing::warn!(table, batch = batch_id, query_id, %reason, "the running MERGE failed; starting it again");
+                    tracing::warn!(table, batch = %batch_id, query_id, %reason, "the running MERGE failed; starting it again");
                     ports.engine.execute(&merge).await
                 }
                 other => other,
@@ -209,7 +210,7 @@ async fn merge_batch(
             Err(EngineError::StillRunning { query_id }) => {
                 tracing::info!(
                     table,
-                    batch = batch_id,
+                    batch = %batch_id,
                     query_id,
                     "the MERGE is still running; the next invocation waits for it"
                 );
@@ -238,7 +239,7 @@ async fn merge_batch(
     ledger.save(ports.lake.as_ref()).await?;
     tracing::info!(
         table,
-        batch = batch_id,
+        batch = %batch_id,
         inserted = progress.versions_inserted,
         updated = progress.versions_updated,
         removed = progress.versions_removed,

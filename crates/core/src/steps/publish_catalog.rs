@@ -40,7 +40,7 @@ pub async fn publish_catalog(ports: &Ports, event: PublishEvent) -> Result<Table
         target: Default::default(),
         database,
         meta: &meta,
-        batch_id: "",
+        batch_id: crate::batch_id::BatchId::FIRST,
         snapshot: None,
     };
     let dialect = ports.engine.dialect();

@@ -1,4 +1,5 @@
 use super::{layout, load_metadata, swap, table_config};
+use crate::batch_id::BatchId;
 use crate::config::{OnInvalid, TableMode};
 use crate::dms::{ByteSource, ControlColumns, landing_date};
 use crate::error::{Error, StoreError};
@@ -27,7 +28,7 @@ const CONCURRENCY: usize = 4;
 /// What every file of the batch is checked with.
 struct Context {
     table: String,
-    batch_id: String,
+    batch_id: BatchId,
     generation: u32,
     meta: Arc<TableMetadata>,
     control: ControlColumns,
@@ -87,7 +88,7 @@ async fn check_file(
 ) -> Result<Checked, Error> {
     let name = base_name(&file.key).to_string();
     let validated_key =
-        layout.validated_key(&context.table, context.generation, &context.batch_id, &name);
+        layout.validated_key(&context.table, context.generation, context.batch_id, &name);
     let mut upload = ports.lake.put_parts(&validated_key).await?;
     let (parts, mut received) = mpsc::channel::<Bytes>(1);
     let source = Arc::new(StoreSource {
@@ -109,7 +110,7 @@ async fn check_file(
             name: base_name(&key),
             meta: &c.meta,
             control: &c.control,
-            batch_id: &c.batch_id,
+            batch_id: c.batch_id,
         }
         .check(&c.options, source, Some(&mut sink))
     });
@@ -141,7 +142,7 @@ async fn check_file(
         ports.lake.uri(&validated_key)
     } else {
         upload.abort().await?;
-        let key = layout.quarantine_key(&context.table, &context.batch_id, &name);
+        let key = layout.quarantine_key(&context.table, context.batch_id, &name);
         copy_object(ports.landing.as_ref(), file, ports.lake.as_ref(), &key).await?;
         ports.lake.uri(&key)
     };
@@ -453,7 +454,7 @@ async fn validate_batch(
     let batch_id = ledger.ledger.next_batch_id(files, generation);
     let context = Arc::new(Context {
         table: table.to_string(),
-        batch_id: batch_id.clone(),
+        batch_id,
         generation,
         meta: meta.clone(),
         control: ports.config.source.control_columns.clone(),
@@ -475,7 +476,7 @@ async fn validate_batch(
     let mut report = BatchReport {
         database: ports.config.source.database.clone(),
         table: table.to_string(),
-        batch_id: batch_id.clone(),
+        batch_id,
         metadata_version: work.metadata_version,
         files: Vec::new(),
     };
@@ -521,7 +522,7 @@ async fn validate_batch(
         });
     }
 
-    let stem = layout.report_stem(table, &batch_id);
+    let stem = layout.report_stem(table, batch_id);
     let report_json = serde_json::to_vec_pretty(&report).unwrap_or_default();
     ports
         .lake
@@ -545,7 +546,7 @@ async fn validate_batch(
 
     let failed = outcome.quarantined > 0 && config.on_invalid == OnInvalid::Fail;
     ledger.ledger.record(Batch {
-        id: batch_id.clone(),
+        id: batch_id,
         status: if failed {
             BatchStatus::Failed
         } else {
@@ -595,7 +596,7 @@ mod tests {
 
     fn batch(id: &str, mode: RunMode, files: &[(&str, bool)]) -> Batch {
         Batch {
-            id: id.into(),
+            id: id.parse().unwrap(),
             status: BatchStatus::Merged,
             run_id: "r".into(),
             mode,

@@ -5,6 +5,7 @@ use super::keys::DuplicateKeys;
 use super::output::{ByteSink, Output, ToWriter, write_received};
 use super::row_hash::row_hashes;
 use super::{FileOutcome, Finding, FindingCounter, Findings, Rule, VALUE_CHARS, normalised_schema};
+use crate::batch_id::BatchId;
 use crate::dms::{
     ByteSource, ControlColumns, FileFormat, FileKind, FileName, LandedReader, ReadError,
     ReadOptions, parse_file_name,
@@ -29,7 +30,7 @@ pub struct FileCheck<'a> {
     pub name: &'a str,
     pub meta: &'a TableMetadata,
     pub control: &'a ControlColumns,
-    pub batch_id: &'a str,
+    pub batch_id: BatchId,
 }
 
 /// Settings of a check beyond the metadata.
@@ -187,7 +188,10 @@ impl FileCheck<'_> {
         columns.push(c.valid_from);
         columns.push(self.change_seqs(c.change_seq.as_ref(), c.first_row, n));
         columns.push(Arc::new(hashes));
-        columns.push(Arc::new(StringArray::from(vec![self.batch_id; n])));
+        columns.push(Arc::new(StringArray::from(vec![
+            self.batch_id.to_string();
+            n
+        ])));
         RecordBatch::try_new(schema.clone(), columns)
             .map_err(|e| self.internal(format!("cannot assemble normalised rows: {e}")))
     }

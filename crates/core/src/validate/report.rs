@@ -2,6 +2,7 @@
 //! page for people (the page the alert links to).
 
 use super::{Findings, OpCounts};
+use crate::batch_id::BatchId;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
 
@@ -25,7 +26,7 @@ pub struct FileReport {
 pub struct BatchReport {
     pub database: String,
     pub table: String,
-    pub batch_id: String,
+    pub batch_id: BatchId,
     pub metadata_version: u32,
     pub files: Vec<FileReport>,
 }
@@ -274,7 +275,7 @@ mod tests {
         BatchReport {
             database: "db".into(),
             table: "t".into(),
-            batch_id: "b000002".into(),
+            batch_id: BatchId::new(2),
             metadata_version: 3,
             files: vec![
                 FileReport {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::batch_id::BatchId;
 use crate::dms::{ByteSource, ControlColumns};
 use crate::error::StoreError;
 use arrow::array::{ArrayRef, Int64Array, StringArray};
@@ -41,7 +42,7 @@ fn check(name: &str, bytes: Bytes) -> FileOutcome {
         name,
         meta: &meta,
         control: &control,
-        batch_id: "b000001",
+        batch_id: BatchId::FIRST,
     }
     .run(bytes)
 }
@@ -286,7 +287,7 @@ fn check_with(name: &str, options: &CheckOptions, bytes: Bytes) -> FileOutcome {
         name,
         meta: &meta,
         control: &control,
-        batch_id: "b000001",
+        batch_id: BatchId::FIRST,
     }
     .run_with(options, bytes)
 }
@@ -390,7 +391,7 @@ fn a_store_failure_is_an_error_never_a_finding() {
         name: "20261101-100000000.csv",
         meta: &meta,
         control: &control,
-        batch_id: "b",
+        batch_id: BatchId::FIRST,
     }
     .check(
         &CheckOptions::default(),
@@ -425,7 +426,7 @@ fn streamed_equals_in_memory(
         name,
         meta,
         control: &control,
-        batch_id: "b000001",
+        batch_id: BatchId::FIRST,
     };
     let mut sink = Collect(Vec::new());
     let streamed = check
