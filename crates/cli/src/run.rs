@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use tidemark_core::events::TableStatus;
 use tidemark_core::layout::LakeLayout;
 use tidemark_core::run_record::RunRecord;
+use tidemark_core::steps::load_run_record;
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::run_catching_up;
 use tidemark_local::statemachine::ExecutionStatus;
@@ -60,7 +61,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .list(&layout.run_records_prefix(&execution.name))
             .await?
         {
-            if let Some(r) = RunRecord::load(backend.ports.lake.as_ref(), &info.key).await? {
+            if let Some(r) = load_run_record(backend.ports.lake.as_ref(), &info.key).await? {
                 print_record(&r);
             }
         }

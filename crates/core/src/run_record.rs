@@ -1,11 +1,8 @@
 //! The reconciliation record each run writes per table.
 
 use crate::batch_id::BatchId;
-use crate::error::Error;
 use crate::events::TableStatus;
-use crate::ports::ObjectStore;
 use crate::validate::OpCounts;
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// What one run did to one table: files in / accepted / quarantined, rows by
@@ -38,20 +35,4 @@ pub struct RunRecord {
     pub duration_ms: Option<u64>,
     /// The validation report (the HTML page; `.json` and `.md` beside it), when one was written.
     pub report: Option<String>,
-}
-
-impl RunRecord {
-    pub async fn load(store: &dyn ObjectStore, key: &str) -> Result<Option<RunRecord>, Error> {
-        match store.get(key).await {
-            Ok((bytes, _)) => Ok(serde_json::from_slice(&bytes).ok()),
-            Err(crate::error::StoreError::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    pub async fn save(&self, store: &dyn ObjectStore, key: &str) -> Result<(), Error> {
-        let body = Bytes::from(serde_json::to_vec_pretty(self).unwrap_or_default());
-        store.put(key, body, None).await?;
-        Ok(())
-    }
 }

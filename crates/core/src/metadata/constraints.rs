@@ -2,7 +2,7 @@
 //! loaded so a mistake in a document is reported once, naming the column,
 //! rather than as a finding on every row.
 
-use super::{Column, ColumnType};
+use super::{Column, ColumnType, chrono_format};
 
 impl Column {
     /// Checks that each constraint suits the column's type and is well formed.
@@ -84,29 +84,6 @@ impl ColumnType {
                 | ColumnType::UInt64
         )
     }
-}
-
-/// Translates a mojap-metadata `datetime_format` (Python strftime codes) into
-/// chrono's: the same codes, except that Python's `%f` is always six digits
-/// of microseconds where chrono's `%f` counts nanoseconds.
-pub fn chrono_format(python: &str) -> String {
-    let mut out = String::with_capacity(python.len() + 2);
-    let mut chars = python.chars();
-    while let Some(c) = chars.next() {
-        if c != '%' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('f') => out.push_str("%6f"),
-            Some(next) => {
-                out.push('%');
-                out.push(next);
-            }
-            None => out.push('%'),
-        }
-    }
-    out
 }
 
 fn check_format(format: &str) -> Result<(), String> {

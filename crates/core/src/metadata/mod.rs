@@ -8,9 +8,8 @@ mod constraints;
 mod source;
 mod types;
 
-pub use constraints::chrono_format;
 pub use source::StoreMetadataSource;
-pub use types::ColumnType;
+pub use types::{ColumnType, chrono_format};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -162,6 +162,29 @@ impl<'de> Deserialize<'de> for ColumnType {
     }
 }
 
+/// Translates a mojap-metadata `datetime_format` (Python strftime codes) into
+/// chrono's: the same codes, except that Python's `%f` is always six digits
+/// of microseconds where chrono's `%f` counts nanoseconds.
+pub fn chrono_format(python: &str) -> String {
+    let mut out = String::with_capacity(python.len() + 2);
+    let mut chars = python.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('f') => out.push_str("%6f"),
+            Some(next) => {
+                out.push('%');
+                out.push(next);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,19 @@
 //! The two SQL dialects. Everything engine-specific is here; the plan is shared.
 
-use super::plan::{CHANGE_LOG_CONTROL_COLUMNS, HistoryColumn};
 use crate::layout::change_log_prefix;
 use crate::metadata::{Column, ColumnType, TableMetadata};
+
+/// The control columns of a validated (normalised) file, after the business
+/// columns: the table's change log.
+pub const CHANGE_LOG_CONTROL_COLUMNS: [&str; 5] =
+    ["op", "valid_from", "change_seq", "row_hash", "batch_id"];
+
+/// A column of the history table and its engine type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryColumn {
+    pub name: String,
+    pub engine_type: String,
+}
 
 /// Quotes an identifier (already checked against [`crate::metadata::check_identifier`]).
 pub fn quote_ident(name: &str) -> String {

@@ -11,9 +11,11 @@
 mod dialect;
 mod plan;
 
-pub use dialect::{Athena, Dialect, DuckDb, Grammar, Statement, quote_ident, string_literal};
+pub use dialect::{
+    Athena, CHANGE_LOG_CONTROL_COLUMNS, Dialect, DuckDb, Grammar, HistoryColumn, Statement,
+    quote_ident, string_literal,
+};
 pub use plan::{
-    CHANGE_LOG_CONTROL_COLUMNS, ExistingColumn, HISTORY_CONTROL_COLUMNS, HistoryColumn,
-    HistoryTarget, MergePlan, SnapshotParams, VALID_TO_OPEN, previous_table_name,
-    staged_table_name,
+    ExistingColumn, HISTORY_CONTROL_COLUMNS, HistoryTarget, MergePlan, SnapshotParams,
+    VALID_TO_OPEN, previous_table_name, staged_table_name,
 };

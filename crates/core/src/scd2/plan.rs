@@ -1,6 +1,6 @@
 //! The merge plan of one batch into one history table, rendered for a dialect.
 
-use super::dialect::{Dialect, Statement, quote_ident, string_literal};
+use super::dialect::{Dialect, HistoryColumn, Statement, quote_ident, string_literal};
 use crate::batch_id::BatchId;
 use crate::metadata::{Column, TableMetadata};
 use crate::ports::{QueryResult, SqlValue};
@@ -19,18 +19,6 @@ pub const HISTORY_CONTROL_COLUMNS: [&str; 8] = [
     "batch_id",
     "row_hash",
 ];
-
-/// The control columns of a validated (normalised) file, after the business
-/// columns: the table's change log.
-pub const CHANGE_LOG_CONTROL_COLUMNS: [&str; 5] =
-    ["op", "valid_from", "change_seq", "row_hash", "batch_id"];
-
-/// A column of the history table and its engine type.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HistoryColumn {
-    pub name: String,
-    pub engine_type: String,
-}
 
 /// A column as the engine's `information_schema.columns` lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]

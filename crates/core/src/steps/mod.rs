@@ -19,8 +19,31 @@ pub use validate_landed::validate_landed;
 use crate::error::{Error, StoreError};
 use crate::layout::LakeLayout;
 use crate::metadata::TableMetadata;
-use crate::ports::Ports;
+use crate::ports::{ObjectStore, Ports};
+use crate::run_record::RunRecord;
 use crate::scd2::{ExistingColumn, MergePlan};
+
+/// The run record at `key`: None when none was written (or it no longer parses).
+pub async fn load_run_record(
+    store: &dyn ObjectStore,
+    key: &str,
+) -> Result<Option<RunRecord>, Error> {
+    match store.get(key).await {
+        Ok((bytes, _)) => Ok(serde_json::from_slice(&bytes).ok()),
+        Err(StoreError::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) async fn save_run_record(
+    store: &dyn ObjectStore,
+    key: &str,
+    record: &RunRecord,
+) -> Result<(), Error> {
+    let body = bytes::Bytes::from(serde_json::to_vec_pretty(record).unwrap_or_default());
+    store.put(key, body, None).await?;
+    Ok(())
+}
 
 pub(crate) fn layout(ports: &Ports) -> LakeLayout<'_> {
     LakeLayout {

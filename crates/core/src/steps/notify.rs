@@ -13,7 +13,7 @@ pub async fn notify(ports: &Ports, event: NotifyEvent) -> Result<NotifyOutput, E
     let mut tables = Vec::with_capacity(event.results.len());
     for result in &event.results {
         let key = layout.run_record_key(&event.run_id, &result.table);
-        let mut record = RunRecord::load(ports.lake.as_ref(), &key).await?;
+        let mut record = super::load_run_record(ports.lake.as_ref(), &key).await?;
         let message = result.cause.as_deref().map(cause_message);
         if result.status != TableStatus::Succeeded {
             let r = record.get_or_insert_with(|| RunRecord {
@@ -25,7 +25,7 @@ pub async fn notify(ports: &Ports, event: NotifyEvent) -> Result<NotifyOutput, E
             r.status = Some(result.status);
             r.error = result.error.clone();
             r.message = message.clone();
-            r.save(ports.lake.as_ref(), &key).await?;
+            super::save_run_record(ports.lake.as_ref(), &key, r).await?;
         }
         tables.push(AlertTable {
             table: result.table.clone(),

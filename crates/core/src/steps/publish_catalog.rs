@@ -2,7 +2,6 @@ use super::{layout, load_metadata, swap, sync_history_schema};
 use crate::error::Error;
 use crate::events::{PublishEvent, TableResult, TableStatus};
 use crate::ports::{CatalogColumn, CatalogEntry, Ports};
-use crate::run_record::RunRecord;
 use crate::scd2::{HistoryColumn, MergePlan};
 
 /// Descriptions of the control columns, for the catalog.
@@ -91,7 +90,7 @@ pub async fn publish_catalog(ports: &Ports, event: PublishEvent) -> Result<Table
         .await?;
 
     let key = layout(ports).run_record_key(&event.run_id, table);
-    let mut record = RunRecord::load(ports.lake.as_ref(), &key)
+    let mut record = super::load_run_record(ports.lake.as_ref(), &key)
         .await?
         .unwrap_or_default();
     record.run_id = event.run_id.clone();
@@ -114,7 +113,7 @@ pub async fn publish_catalog(ports: &Ports, event: PublishEvent) -> Result<Table
                 .max(0) as u64,
         );
     }
-    record.save(ports.lake.as_ref(), &key).await?;
+    super::save_run_record(ports.lake.as_ref(), &key, &record).await?;
     Ok(TableResult {
         table: table.to_string(),
         status: TableStatus::Succeeded,

@@ -303,12 +303,12 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
         report: output.report.clone(),
         ..Default::default()
     };
-    record
-        .save(
-            ports.lake.as_ref(),
-            &layout.run_record_key(&event.run_id, table),
-        )
-        .await?;
+    super::save_run_record(
+        ports.lake.as_ref(),
+        &layout.run_record_key(&event.run_id, table),
+        &record,
+    )
+    .await?;
     if let Some(message) = refused {
         return Err(Error::Validation(message));
     }

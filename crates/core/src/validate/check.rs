@@ -4,13 +4,15 @@ use super::constraints::ColumnRules;
 use super::keys::DuplicateKeys;
 use super::output::{ByteSink, Output, ToWriter, write_received};
 use super::row_hash::row_hashes;
-use super::{FileOutcome, Finding, FindingCounter, Findings, Rule, VALUE_CHARS, normalised_schema};
+use super::{
+    CheckError, FileOutcome, Finding, FindingCounter, Findings, Rule, VALUE_CHARS,
+    normalised_schema,
+};
 use crate::batch_id::BatchId;
 use crate::dms::{
     ByteSource, ControlColumns, FileFormat, FileKind, FileName, LandedReader, ReadError,
     ReadOptions, parse_file_name,
 };
-use crate::error::StoreError;
 use crate::metadata::TableMetadata;
 use arrow::array::{
     Array, ArrayRef, AsArray, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
@@ -42,25 +44,6 @@ pub struct CheckOptions {
     /// The text that stands for null in CSV files (DMS `CsvNullValue`);
     /// empty: an empty field is null.
     pub csv_null_value: String,
-}
-
-/// A check that could not finish. Never the file's fault: that is a finding.
-#[derive(Debug, thiserror::Error)]
-pub enum CheckError {
-    #[error("{file}: cannot read the landed file: {source}")]
-    Source {
-        file: String,
-        #[source]
-        source: StoreError,
-    },
-    #[error("{file}: cannot write the normalised file: {source}")]
-    Sink {
-        file: String,
-        #[source]
-        source: StoreError,
-    },
-    #[error("{file}: {message}")]
-    Encode { file: String, message: String },
 }
 
 /// A batch that passed its checks: the business columns as the metadata's
@@ -200,7 +183,7 @@ impl FileCheck<'_> {
         &self,
         options: &CheckOptions,
         source: Arc<dyn ByteSource>,
-        output: &mut Output,
+        output: &mut Output<Checked>,
     ) -> Result<FileOutcome, CheckError> {
         let mut findings = FindingCounter::default();
         let mut outcome = FileOutcome::new(self.file);
@@ -220,7 +203,7 @@ impl FileCheck<'_> {
         &self,
         options: &CheckOptions,
         source: Arc<dyn ByteSource>,
-        output: &mut Output,
+        output: &mut Output<Checked>,
         findings: &mut FindingCounter,
         outcome: &mut FileOutcome,
     ) -> Result<(), CheckError> {

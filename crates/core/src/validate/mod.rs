@@ -22,16 +22,36 @@ mod output;
 mod report;
 mod row_hash;
 
-pub use check::{CheckError, CheckOptions, FileCheck};
+pub use check::{CheckOptions, FileCheck};
 pub use constraints::ColumnRules;
 pub use output::{ByteSink, PART_BYTES};
 pub use report::{BatchReport, FileReport};
 
+use crate::error::StoreError;
 use crate::metadata::TableMetadata;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+
+/// A check that could not finish. Never the file's fault: that is a finding.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("{file}: cannot read the landed file: {source}")]
+    Source {
+        file: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("{file}: cannot write the normalised file: {source}")]
+    Sink {
+        file: String,
+        #[source]
+        source: StoreError,
+    },
+    #[error("{file}: {message}")]
+    Encode { file: String, message: String },
+}
 
 /// Findings kept verbatim per file; the rest are only counted.
 pub const SAMPLE_LIMIT: usize = 50;

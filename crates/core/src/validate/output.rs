@@ -3,8 +3,7 @@
 //! as Parquet, handed to a sink in parts (the pipeline: an S3 multipart
 //! upload, a file).
 
-use super::check::{CheckError, Checked};
-use super::normalised_schema;
+use super::{CheckError, normalised_schema};
 use crate::error::StoreError;
 use crate::metadata::{ColumnType, TableMetadata};
 use arrow::array::RecordBatch;
@@ -105,20 +104,21 @@ pub(crate) enum ToWriter<T> {
     Discard,
 }
 
-pub(crate) enum Output {
+/// Where checked rows go; `T` is what a checker hands on (its checked rows).
+pub(crate) enum Output<T> {
     /// Check only.
     Discard,
     Collect(Vec<RecordBatch>),
     /// To the thread that completes the rows; `None` once told to finish or discard.
-    Pipe(Option<SyncSender<ToWriter<Checked>>>),
+    Pipe(Option<SyncSender<ToWriter<T>>>),
 }
 
-impl Output {
+impl<T> Output<T> {
     /// Hands on a checked batch; `normalise` completes it where it is kept here.
     pub(crate) fn write(
         &mut self,
-        checked: Checked,
-        normalise: impl FnOnce(Checked) -> Result<RecordBatch, CheckError>,
+        checked: T,
+        normalise: impl FnOnce(T) -> Result<RecordBatch, CheckError>,
         file: &str,
     ) -> Result<(), CheckError> {
         match self {
