@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use tidemark_aws::permissions;
+use tidemark_core::steps::Step;
 use tidemark_tests::{assert_golden, python, workspace};
 
 fn infra() -> PathBuf {
@@ -195,20 +196,172 @@ fn each_environment_root_deploys_the_module_with_remote_state() {
     }
 }
 
+/// Names in `found` that are not steps, and steps missing from it.
+fn against_steps(place: &str, found: &BTreeSet<String>) -> Vec<String> {
+    let steps: BTreeSet<String> = Step::ALL.iter().map(|s| s.name().to_string()).collect();
+    let mut wrong: Vec<String> = steps
+        .difference(found)
+        .map(|name| format!("{place}: step {name} is missing"))
+        .collect();
+    wrong.extend(
+        found
+            .difference(&steps)
+            .map(|name| format!("{place}: {name} is not a step (crates/core/src/steps/mod.rs)")),
+    );
+    wrong
+}
+
+/// Every quoted function name in the first list after `marker` in `file`.
+fn names_after(file: &Path, marker: &str) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let at = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("{} has no {marker:?}", file.display()));
+    let list = &text[at..at + text[at..].find(']').unwrap()];
+    Regex::new(r#""([a-z-]+)""#)
+        .unwrap()
+        .captures_iter(list)
+        .map(|c| c[1].to_string())
+        .collect()
+}
+
+/// Every Task state of the definition (Map processors included), by name.
+fn task_states(states: &Value, out: &mut Vec<(String, Value)>) {
+    for (name, state) in states.as_object().unwrap() {
+        if state["Type"] == "Task" {
+            out.push((name.clone(), state.clone()));
+        }
+        if let Some(inner) = state.pointer("/ItemProcessor/States") {
+            task_states(inner, out);
+        }
+    }
+}
+
+/// One list of steps (`tidemark_core::steps::Step`), and every place that
+/// names the steps agrees with it: the function folders, their mains, the
+/// Terraform `functions` map and the checks on `var.functions`, the
+/// environments, the permissions table, the state machine's placeholders and
+/// the errors its Task states retry and catch, and `docs/errors.md`.
+#[test]
+fn every_place_that_lists_the_steps_agrees_with_the_one_list() {
+    let mut wrong = Vec::new();
+    wrong.extend(against_steps("functions/", &function_dirs()));
+    wrong.extend(against_steps(
+        "local.functions (infra/modules/pipeline/main.tf)",
+        &object_keys(&local("functions")),
+    ));
+    wrong.extend(against_steps(
+        "the validation of var.functions (infra/modules/pipeline/variables.tf)",
+        &names_after(&module_dir().join("variables.tf"), "keys(var.functions)"),
+    ));
+    for env in ["dev", "preprod", "prod"] {
+        let file = infra().join("envs").join(env).join("main.tf");
+        if std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("for fn in [")
+        {
+            wrong.extend(against_steps(
+                &format!("infra/envs/{env}/main.tf functions"),
+                &names_after(&file, "for fn in ["),
+            ));
+        }
+    }
+    wrong.extend(against_steps(
+        "crates/aws/src/permissions.rs FUNCTIONS",
+        &permissions::FUNCTIONS
+            .iter()
+            .map(|(step, _)| step.name().to_string())
+            .collect(),
+    ));
+
+    // Each function's main is thin and calls its own step.
+    for step in Step::ALL {
+        let main = workspace().join(format!("functions/{step}/src/main.rs"));
+        let Ok(text) = std::fs::read_to_string(&main) else {
+            continue; // reported above as a missing folder
+        };
+        let call = format!("tidemark_core::steps::{}(", step.name().replace('-', "_"));
+        if !text.contains(&call) {
+            wrong.push(format!("{}: does not call {call}…)", main.display()));
+        }
+        if text.lines().count() > 40 {
+            wrong.push(format!("{}: more than 40 lines", main.display()));
+        }
+    }
+
+    // The state machine names each step's ARN by the step's placeholder,
+    // and retries or catches only the errors the step may raise.
+    let asl =
+        std::fs::read_to_string(workspace().join("statemachines/daily-pipeline.asl.json")).unwrap();
+    let placeholders: BTreeSet<String> = Regex::new(r"\$\{(\w+)\}")
+        .unwrap()
+        .captures_iter(&asl)
+        .map(|c| c[1].to_string())
+        .collect();
+    let expected: BTreeSet<String> = Step::ALL
+        .iter()
+        .map(|s| s.placeholder().to_string())
+        .collect();
+    for missing in expected.difference(&placeholders) {
+        wrong.push(format!(
+            "statemachines/daily-pipeline.asl.json: no Task calls ${{{missing}}}"
+        ));
+    }
+    for extra in placeholders.difference(&expected) {
+        wrong.push(format!(
+            "statemachines/daily-pipeline.asl.json: ${{{extra}}} is no step's placeholder"
+        ));
+    }
+    let definition: Value = serde_json::from_str(&asl).unwrap();
+    let mut tasks = Vec::new();
+    task_states(&definition["States"], &mut tasks);
+    for (name, task) in tasks {
+        let function = task
+            .pointer("/Parameters/FunctionName")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Some(step) = Step::ALL
+            .into_iter()
+            .find(|s| function == format!("${{{}}}", s.placeholder()))
+        else {
+            wrong.push(format!("state {name} calls {function:?}, no step"));
+            continue;
+        };
+        let handled = ["Retry", "Catch"]
+            .iter()
+            .flat_map(|k| task[*k].as_array().cloned().unwrap_or_default())
+            .flat_map(|r| r["ErrorEquals"].as_array().cloned().unwrap_or_default())
+            .filter_map(|e| e.as_str().map(str::to_string))
+            .filter(|e| e.starts_with("Tidemark."));
+        for error in handled {
+            if !step.errors().iter().any(|e| e.as_str() == error) {
+                wrong.push(format!(
+                    "state {name} handles {error}, which {step} never raises (Step::errors)"
+                ));
+            }
+        }
+    }
+
+    // docs/errors.md lists each step's errors as Step::errors does.
+    let docs = std::fs::read_to_string(workspace().join("docs/errors.md")).unwrap();
+    for step in Step::ALL {
+        let row = format!(
+            "| `{step}` | {} |",
+            step.errors()
+                .iter()
+                .map(|e| format!("`{e}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if !docs.contains(&row) {
+            wrong.push(format!("docs/errors.md lacks the row {row}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 #[test]
 fn every_function_has_a_lambda_and_a_role() {
-    let dirs = function_dirs();
-    let in_terraform = object_keys(&local("functions"));
-    assert_eq!(
-        in_terraform, dirs,
-        "local.functions (modules/pipeline/main.tf) must list exactly the functions/ directories"
-    );
-    let in_table: BTreeSet<String> = permissions::FUNCTIONS
-        .iter()
-        .map(|(name, _)| name.to_string())
-        .collect();
-    assert_eq!(in_table, dirs, "crates/aws/src/permissions.rs FUNCTIONS");
-
     let lambda = resource("aws_lambda_function", "step");
     assert_eq!(attr_str(&lambda, "for_each"), "${local.functions}");
     assert_eq!(
@@ -291,10 +444,11 @@ fn the_state_machine_gets_every_placeholder_of_the_definition() {
         "every ${{…}} of the definition must be supplied by templatefile, and nothing else"
     );
     // The same variable → function pairs the local interpreter substitutes.
-    for (var, step) in tidemark_local::pipeline::FUNCTIONS {
+    for step in tidemark_core::steps::Step::ALL {
+        let var = step.placeholder();
         assert_eq!(
             supplied.get(var).map(String::as_str),
-            Some(step),
+            Some(step.name()),
             "{var} must be the ARN of {step}"
         );
     }

@@ -21,6 +21,7 @@
 
 use serde::Serialize;
 use std::collections::BTreeMap;
+use tidemark_core::steps::Step;
 
 /// Something a policy statement applies to, as Terraform resolves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -400,10 +401,10 @@ fn athena_grants() -> Vec<Grant> {
     ]
 }
 
-/// The table: each function (its `functions/<name>` directory) and what it touches.
-pub const FUNCTIONS: &[(&str, &[Access])] = &[
+/// The table: each step's function and what it touches.
+pub const FUNCTIONS: &[(Step, &[Access])] = &[
     (
-        "start-replication",
+        Step::StartReplication,
         &[
             Access::Runtime,
             Access::Config,
@@ -414,7 +415,7 @@ pub const FUNCTIONS: &[(&str, &[Access])] = &[
         ],
     ),
     (
-        "extract-metadata",
+        Step::ExtractMetadata,
         &[
             Access::Runtime,
             Access::Config,
@@ -424,7 +425,7 @@ pub const FUNCTIONS: &[(&str, &[Access])] = &[
         ],
     ),
     (
-        "validate-landed",
+        Step::ValidateLanded,
         &[
             Access::Runtime,
             Access::Config,
@@ -438,7 +439,7 @@ pub const FUNCTIONS: &[(&str, &[Access])] = &[
         ],
     ),
     (
-        "merge-history",
+        Step::MergeHistory,
         &[
             Access::Runtime,
             Access::Config,
@@ -450,7 +451,7 @@ pub const FUNCTIONS: &[(&str, &[Access])] = &[
         ],
     ),
     (
-        "publish-catalog",
+        Step::PublishCatalog,
         &[
             Access::Runtime,
             Access::Config,
@@ -464,7 +465,7 @@ pub const FUNCTIONS: &[(&str, &[Access])] = &[
         ],
     ),
     (
-        "notify",
+        Step::Notify,
         &[
             Access::Runtime,
             Access::Config,
@@ -569,7 +570,7 @@ pub fn policy_document() -> PolicyDocument {
         comment: "Generated from crates/aws/src/permissions.rs by tests/infra.rs (UPDATE_GOLDEN=1); do not edit by hand.",
         functions: FUNCTIONS
             .iter()
-            .map(|(name, accesses)| (name.to_string(), statements(accesses)))
+            .map(|(step, accesses)| (step.name().to_string(), statements(accesses)))
             .collect(),
     }
 }
@@ -578,7 +579,7 @@ pub fn policy_document() -> PolicyDocument {
 pub fn actions_of(function: &str) -> Vec<String> {
     let mut actions: Vec<String> = FUNCTIONS
         .iter()
-        .filter(|(name, _)| *name == function)
+        .filter(|(step, _)| step.name() == function)
         .flat_map(|(_, accesses)| accesses.iter().flat_map(|a| a.grants()))
         .flat_map(|g| g.actions.iter().map(|a| a.to_string()))
         .collect();
@@ -653,10 +654,14 @@ mod tests {
 
     #[test]
     fn only_the_table_lease_holders_delete_and_only_leases() {
-        let holders = ["validate-landed", "merge-history", "publish-catalog"];
-        for (name, _) in FUNCTIONS {
-            let deletes = actions_of(name).contains(&"s3:DeleteObject".to_string());
-            assert_eq!(deletes, holders.contains(name), "{name}: s3:DeleteObject");
+        let holders = [
+            Step::ValidateLanded,
+            Step::MergeHistory,
+            Step::PublishCatalog,
+        ];
+        for (step, _) in FUNCTIONS {
+            let deletes = actions_of(step.name()).contains(&"s3:DeleteObject".to_string());
+            assert_eq!(deletes, holders.contains(step), "{step}: s3:DeleteObject");
         }
         for grant in all_grants() {
             if grant.actions.contains(&"s3:DeleteObject") {

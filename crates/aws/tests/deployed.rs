@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::Emulator;
 use support::demo::{DemoLake, days, golden_history, workspace};
-use tidemark_local::pipeline::FUNCTIONS;
+use tidemark_core::steps::Step;
 
 const CDC_TASK: &str = "arn:aws:dms:us-east-1:000000000000:task:CDC";
 const SNAPSHOT_TASK: &str = "arn:aws:dms:us-east-1:000000000000:task:SNAPSHOT";
@@ -249,7 +249,8 @@ impl Deployed {
         let mut definition =
             std::fs::read_to_string(workspace().join("statemachines/daily-pipeline.asl.json"))
                 .unwrap();
-        for (variable, function) in FUNCTIONS {
+        for step in Step::ALL {
+            let function = step.name();
             let mut environment = json!({
                 "TIDEMARK_CONFIG": env.config,
                 "TIDEMARK_LANDING": format!("s3://{}/{}", env.landing.bucket, env.landing.prefix),
@@ -279,7 +280,7 @@ impl Deployed {
                 .unwrap()
                 .extend(extra.as_object().unwrap().clone());
             let arn = create_function(&emulator.endpoint, dir.path(), function, &environment);
-            definition = definition.replace(&format!("${{{variable}}}"), &arn);
+            definition = definition.replace(&format!("${{{}}}", step.placeholder()), &arn);
         }
         assert!(
             !definition.contains("${"),

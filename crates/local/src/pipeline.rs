@@ -21,31 +21,19 @@ use tidemark_core::config::{PipelineConfig, TableMode};
 use tidemark_core::error::Error;
 use tidemark_core::events::ExecutionInput;
 use tidemark_core::ports::{ObjectStore, Ports, Replication};
-use tidemark_core::steps;
+use tidemark_core::steps::{self, Step};
 
 /// The production definition, compiled in.
 pub const DEFINITION: &str = include_str!("../../../statemachines/daily-pipeline.asl.json");
 
-/// The definition's substitution variables and the step (function) each names.
-pub const FUNCTIONS: [(&str, &str); 6] = [
-    ("StartReplicationFunctionArn", "start-replication"),
-    ("ExtractMetadataFunctionArn", "extract-metadata"),
-    ("ValidateLandedFunctionArn", "validate-landed"),
-    ("MergeHistoryFunctionArn", "merge-history"),
-    ("PublishCatalogFunctionArn", "publish-catalog"),
-    ("NotifyFunctionArn", "notify"),
-];
-
 /// The definition with each `${...}FunctionArn` replaced by a local ARN.
 pub fn local_definition() -> String {
-    FUNCTIONS
-        .iter()
-        .fold(DEFINITION.to_string(), |def, (var, step)| {
-            def.replace(
-                &format!("${{{var}}}"),
-                &format!("arn:aws:lambda:local:000000000000:function:{step}"),
-            )
-        })
+    Step::ALL.iter().fold(DEFINITION.to_string(), |def, step| {
+        def.replace(
+            &format!("${{{}}}", step.placeholder()),
+            &format!("arn:aws:lambda:local:000000000000:function:{step}"),
+        )
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -309,29 +297,30 @@ pub struct StepInvoker {
 #[async_trait]
 impl TaskInvoker for StepInvoker {
     async fn invoke(&self, resource: &str, payload: Value) -> Result<Value, TaskFailure> {
-        let function = resource.rsplit(':').next().unwrap_or(resource);
-        invoke_step(&self.ports, function, payload).await
+        invoke_step(&self.ports, resource, payload).await
     }
 }
 
-/// Calls step `function` with a JSON payload, mapping errors the way the
-/// Lambda runtime reports them to Step Functions.
+/// Calls the step `function` names (its name or ARN) with a JSON payload,
+/// mapping errors the way the Lambda runtime reports them to Step Functions.
 pub async fn invoke_step(
     ports: &Ports,
     function: &str,
     payload: Value,
 ) -> Result<Value, TaskFailure> {
-    match function {
-        "start-replication" => respond(steps::start_replication(ports, parse(payload)?).await),
-        "extract-metadata" => respond(steps::extract_metadata(ports, parse(payload)?).await),
-        "validate-landed" => respond(steps::validate_landed(ports, parse(payload)?).await),
-        "merge-history" => respond(steps::merge_history(ports, parse(payload)?).await),
-        "publish-catalog" => respond(steps::publish_catalog(ports, parse(payload)?).await),
-        "notify" => respond(steps::notify(ports, parse(payload)?).await),
-        other => Err(failure(
+    let Some(step) = Step::from_name(function) else {
+        return Err(failure(
             "Lambda.ResourceNotFoundException",
-            &format!("no local function named {other:?}"),
-        )),
+            &format!("no local function named {function:?}"),
+        ));
+    };
+    match step {
+        Step::StartReplication => respond(steps::start_replication(ports, parse(payload)?).await),
+        Step::ExtractMetadata => respond(steps::extract_metadata(ports, parse(payload)?).await),
+        Step::ValidateLanded => respond(steps::validate_landed(ports, parse(payload)?).await),
+        Step::MergeHistory => respond(steps::merge_history(ports, parse(payload)?).await),
+        Step::PublishCatalog => respond(steps::publish_catalog(ports, parse(payload)?).await),
+        Step::Notify => respond(steps::notify(ports, parse(payload)?).await),
     }
 }
 

@@ -16,12 +16,103 @@ pub use publish_catalog::publish_catalog;
 pub use start_replication::start_replication;
 pub use validate_landed::validate_landed;
 
-use crate::error::{Error, StoreError};
+use crate::error::{Error, ErrorName, StoreError};
 use crate::layout::LakeLayout;
 use crate::metadata::TableMetadata;
 use crate::ports::{ObjectStore, Ports};
 use crate::run_record::RunRecord;
 use crate::scd2::{ExistingColumn, MergePlan};
+
+/// The pipeline's steps: the one list the local dispatch is written from and
+/// the function folders, the state machine's placeholders and the Terraform
+/// `functions` map are checked against (`tests/steps.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Step {
+    StartReplication,
+    ExtractMetadata,
+    ValidateLanded,
+    MergeHistory,
+    PublishCatalog,
+    Notify,
+}
+
+impl Step {
+    /// In the order a run calls them.
+    pub const ALL: [Step; 6] = [
+        Step::StartReplication,
+        Step::ExtractMetadata,
+        Step::ValidateLanded,
+        Step::MergeHistory,
+        Step::PublishCatalog,
+        Step::Notify,
+    ];
+
+    /// The function's name: its folder (`functions/<name>`), its Lambda and
+    /// the last part of its ARN.
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::StartReplication => "start-replication",
+            Step::ExtractMetadata => "extract-metadata",
+            Step::ValidateLanded => "validate-landed",
+            Step::MergeHistory => "merge-history",
+            Step::PublishCatalog => "publish-catalog",
+            Step::Notify => "notify",
+        }
+    }
+
+    /// The `${…}` the state machine definition names the function's ARN with.
+    pub fn placeholder(self) -> &'static str {
+        match self {
+            Step::StartReplication => "StartReplicationFunctionArn",
+            Step::ExtractMetadata => "ExtractMetadataFunctionArn",
+            Step::ValidateLanded => "ValidateLandedFunctionArn",
+            Step::MergeHistory => "MergeHistoryFunctionArn",
+            Step::PublishCatalog => "PublishCatalogFunctionArn",
+            Step::Notify => "NotifyFunctionArn",
+        }
+    }
+
+    /// The `Tidemark.*` errors the step may fail with (documented in
+    /// `docs/errors.md`; the state machine retries or catches no other).
+    pub fn errors(self) -> &'static [ErrorName] {
+        use ErrorName::*;
+        match self {
+            Step::StartReplication => &[InvalidInput, Replication, Timeout, Transient],
+            Step::ExtractMetadata => &[InvalidInput, Transient],
+            Step::ValidateLanded => &[
+                Validation,
+                SchemaDrift,
+                InvalidInput,
+                Concurrency,
+                Merge,
+                Transient,
+            ],
+            Step::MergeHistory => &[
+                Merge,
+                Validation,
+                SchemaDrift,
+                Concurrency,
+                Timeout,
+                InvalidInput,
+                Transient,
+            ],
+            Step::PublishCatalog => &[Merge, SchemaDrift, InvalidInput, Concurrency, Transient],
+            Step::Notify => &[InvalidInput, Transient],
+        }
+    }
+
+    /// The step named `name` (a function name, or the ARN that ends with it).
+    pub fn from_name(name: &str) -> Option<Step> {
+        let name = name.rsplit(':').next().unwrap_or(name);
+        Step::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// The run record at `key`: None when none was written (or it no longer parses).
 pub async fn load_run_record(
