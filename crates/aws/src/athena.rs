@@ -246,10 +246,12 @@ fn failure(execution: &QueryExecution, statement: &str) -> EngineError {
     }
 }
 
-fn sdk_error<E, R>(statement: &str, e: aws_sdk_athena::error::SdkError<E, R>) -> EngineError
+fn sdk_error<E>(
+    statement: &str,
+    e: aws_sdk_athena::error::SdkError<E, aws_sdk_athena::config::http::HttpResponse>,
+) -> EngineError
 where
     E: aws_sdk_athena::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     let message = format!("Athena: {}", describe(&e));
     if is_transient(&e) {

@@ -138,10 +138,15 @@ enum Action {
     Reload,
 }
 
-fn replication_error<E, R>(what: &str, e: aws_sdk_databasemigration::error::SdkError<E, R>) -> Error
+fn replication_error<E>(
+    what: &str,
+    e: aws_sdk_databasemigration::error::SdkError<
+        E,
+        aws_sdk_databasemigration::config::http::HttpResponse,
+    >,
+) -> Error
 where
     E: aws_sdk_databasemigration::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     if is_transient(&e) {
         Error::Transient(format!("DMS, {what}: {}", describe(&e)))
@@ -152,10 +157,15 @@ where
 
 /// DMS reloads tables of a running replication only (`InvalidResourceStateFault`
 /// otherwise): say so, and what to do, rather than DMS's bare fault.
-fn reload_error<E, R>(arn: &str, e: aws_sdk_databasemigration::error::SdkError<E, R>) -> Error
+fn reload_error<E>(
+    arn: &str,
+    e: aws_sdk_databasemigration::error::SdkError<
+        E,
+        aws_sdk_databasemigration::config::http::HttpResponse,
+    >,
+) -> Error
 where
     E: aws_sdk_databasemigration::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     if is_code(&e, &["InvalidResourceStateFault"]) {
         return Error::Replication(format!(

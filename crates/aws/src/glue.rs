@@ -14,14 +14,15 @@
 //! removes an entry and never its data (Athena's `DROP TABLE` of an Iceberg
 //! table deletes the data too, so the swap never uses it).
 
-use crate::error::{describe, is_code, is_transient};
+use crate::error::{describe, kind};
 use async_trait::async_trait;
 use aws_sdk_glue::Client;
+use aws_sdk_glue::config::http::HttpResponse;
 use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_glue::types::builders::TableInputBuilder;
 use aws_sdk_glue::types::{Column, StorageDescriptor, Table, TableInput};
 use std::collections::HashMap;
-use tidemark_core::error::Error;
+use tidemark_core::error::{CatalogError, Error, ErrorKind};
 use tidemark_core::ports::{Catalog, CatalogEntry};
 
 /// The Glue parameter naming an Iceberg table's current metadata file.
@@ -35,20 +36,32 @@ pub struct GlueCatalog {
     client: Client,
 }
 
-/// A failed Glue call: `Tidemark.Transient` when retrying can help (throttling,
-/// a service-side failure, no answer, or an entry changed under an
-/// `UpdateTable` that named its version), otherwise a catalog error.
-fn glue_error<E, R>(call: &str, database: &str, name: &str, e: SdkError<E, R>) -> Error
+/// A failed Glue call, its kind from the error code and HTTP status.
+fn glue_error<E>(
+    call: &'static str,
+    database: &str,
+    name: &str,
+    e: SdkError<E, HttpResponse>,
+) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
-    let message = format!("Glue {call} {database}.{name}: {}", describe(&e));
-    if is_transient(&e) || is_code(&e, &["ConcurrentModificationException"]) {
-        Error::Transient(message)
-    } else {
-        Error::Catalog(message)
-    }
+    catalog_error(call, database, name, describe(&e), kind(&e))
+}
+
+fn catalog_error(
+    operation: &'static str,
+    database: &str,
+    name: &str,
+    message: String,
+    kind: ErrorKind,
+) -> Error {
+    Error::Catalog(CatalogError {
+        operation,
+        table: format!("{database}.{name}"),
+        message,
+        kind,
+    })
 }
 
 fn metadata_location(table: &Table) -> Option<&str> {
@@ -74,9 +87,15 @@ impl GlueCatalog {
             .await
         {
             Ok(out) => Ok(Some(out.table.ok_or_else(|| {
-                Error::Catalog(format!("Glue returned no table for {database}.{name}"))
+                catalog_error(
+                    "GetTable",
+                    database,
+                    name,
+                    "Glue returned no table".into(),
+                    ErrorKind::Fatal,
+                )
             })?)),
-            Err(e) if is_code(&e, &["EntityNotFoundException"]) => Ok(None),
+            Err(e) if kind(&e) == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(glue_error("GetTable", database, name, e)),
         }
     }
@@ -124,7 +143,7 @@ impl GlueCatalog {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if is_code(&e, &["EntityNotFoundException"]) => Ok(()),
+            Err(e) if kind(&e) == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(glue_error("DeleteTable", database, name, e)),
         }
     }
@@ -137,9 +156,13 @@ impl GlueCatalog {
         entry: &CatalogEntry,
     ) -> Result<(), Error> {
         let table = self.get(database, name).await?.ok_or_else(|| {
-            Error::Catalog(format!(
-                "{database}.{name} is not in the Glue catalog: the merge creates the history table and publish-catalog its view; rerun the table"
-            ))
+            catalog_error(
+                "describe",
+                database,
+                name,
+                "not in the Glue catalog: the merge creates the history table and publish-catalog its view; rerun the table".into(),
+                ErrorKind::NotFound,
+            )
         })?;
         let input = described(&table, description, entry)?;
         self.update(database, input, None).await
@@ -166,7 +189,7 @@ fn input_of(table: &Table) -> TableInputBuilder {
 fn built(input: TableInputBuilder, name: &str) -> Result<TableInput, Error> {
     input
         .build()
-        .map_err(|e| Error::Catalog(format!("table {name}: {e}")))
+        .map_err(|e| catalog_error("build", "", name, e.to_string(), ErrorKind::Fatal))
 }
 
 /// `table` as an update: the same entry, with the descriptions of `entry`.
@@ -189,8 +212,15 @@ pub fn described(
             Some(d) if !d.is_empty() => b.comment(*d),
             _ => b.set_comment(c.comment().map(str::to_string)),
         };
-        b.build()
-            .map_err(|e| Error::Catalog(format!("column {}: {e}", c.name())))
+        b.build().map_err(|e| {
+            catalog_error(
+                "describe",
+                &entry.database,
+                &entry.table,
+                format!("column {}: {e}", c.name()),
+                ErrorKind::Fatal,
+            )
+        })
     };
     let storage = table
         .storage_descriptor()
@@ -310,9 +340,13 @@ impl Catalog for GlueCatalog {
             return Ok(());
         };
         let staged_metadata = metadata_location(&staged_table).ok_or_else(|| {
-            Error::Catalog(format!(
-                "{database}.{staged} has no {METADATA_LOCATION} in Glue: it is not the Iceberg table a rebuild stages; nothing was swapped"
-            ))
+            catalog_error(
+                "swap",
+                database,
+                staged,
+                format!("no {METADATA_LOCATION} in Glue: it is not the Iceberg table a rebuild stages; nothing was swapped"),
+                ErrorKind::Fatal,
+            )
         })?;
         match self.get(database, live).await? {
             None => {

@@ -3,14 +3,15 @@
 //! the ledger only at the version it read), multipart uploads and server-side
 //! copies.
 
-use crate::error::{describe, is_code};
+use crate::error::{describe, kind};
 use async_trait::async_trait;
 use aws_sdk_s3::Client;
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 use std::ops::Range;
-use tidemark_core::error::StoreError;
+use tidemark_core::error::{ErrorKind, StoreError};
 use tidemark_core::ports::{Condition, ObjectInfo, ObjectStore, PartWriter};
 
 /// A bucket, or a prefix of one: keys of the port are relative to `prefix`.
@@ -64,23 +65,27 @@ fn io(key: &str, message: String) -> StoreError {
     }
 }
 
-/// Maps an SDK error on `key`: a missing object, a lost precondition, or I/O.
-fn store_error<E, R>(key: &str, e: aws_sdk_s3::error::SdkError<E, R>) -> StoreError
+/// Maps an SDK error on `key` by its kind: a missing object, a lost
+/// precondition, worth retrying, or refused for good.
+fn store_error<E>(key: &str, e: aws_sdk_s3::error::SdkError<E, HttpResponse>) -> StoreError
 where
     E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
-    if is_code(&e, &["NoSuchKey", "NotFound"]) {
-        StoreError::NotFound {
-            key: key.to_string(),
-        }
-    } else if is_code(&e, &["PreconditionFailed", "ConditionalRequestConflict"]) {
-        StoreError::PreconditionFailed {
-            key: key.to_string(),
+    let key = key.to_string();
+    match kind(&e) {
+        ErrorKind::NotFound => StoreError::NotFound { key },
+        ErrorKind::Concurrency => StoreError::PreconditionFailed {
+            key,
             reason: describe(&e),
-        }
-    } else {
-        io(key, describe(&e))
+        },
+        ErrorKind::Transient => StoreError::Transient {
+            key,
+            message: describe(&e),
+        },
+        ErrorKind::InvalidInput | ErrorKind::Fatal => StoreError::Io {
+            key,
+            message: describe(&e),
+        },
     }
 }
 
@@ -94,7 +99,10 @@ async fn collect(key: &str, body: ByteStream) -> Result<Bytes, StoreError> {
     body.collect()
         .await
         .map(|b| b.into_bytes())
-        .map_err(|e| io(key, format!("reading the body: {e}")))
+        .map_err(|e| StoreError::Transient {
+            key: key.to_string(),
+            message: format!("reading the body: {e}"),
+        })
 }
 
 #[async_trait]

@@ -3,12 +3,12 @@
 //! other protocol), and an AWS Chatbot custom notification for the Slack
 //! channel that Chatbot subscribes over HTTPS.
 
-use crate::error::describe;
+use crate::error::{describe, kind};
 use async_trait::async_trait;
 use aws_sdk_sns::Client;
 use serde_json::json;
 use tidemark_core::alert::Alert;
-use tidemark_core::error::Error;
+use tidemark_core::error::{Error, NotifyError};
 use tidemark_core::events::TableStatus;
 use tidemark_core::ports::Notifier;
 
@@ -119,12 +119,10 @@ impl Notifier for SnsNotifier {
             .message(message(alert))
             .send()
             .await
-            .map_err(|e| {
-                Error::Notify(format!(
-                    "SNS publish to {}: {}",
-                    self.topic_arn,
-                    describe(&e)
-                ))
+            .map_err(|e| NotifyError {
+                target: self.topic_arn.clone(),
+                message: format!("SNS Publish: {}", describe(&e)),
+                kind: kind(&e),
             })?;
         Ok(vec![format!(
             "{} (message {})",

@@ -303,8 +303,15 @@ async fn publishing_describes_the_table_and_view_and_keeps_what_athena_wrote() {
         current_view: "nope_current".into(),
         ..entry
     };
-    let e = catalog.publish(&missing).await.unwrap_err().to_string();
-    assert!(e.contains("shop.nope is not in the Glue catalog"), "{e}");
+    // A missing table: NotFound, naming it; a person must act (not retried).
+    let e = catalog.publish(&missing).await.unwrap_err();
+    assert!(
+        matches!(&e, tidemark_core::Error::Catalog(c)
+            if c.kind == tidemark_core::error::ErrorKind::NotFound && c.table == "shop.nope"),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("shop.nope: not in the Glue catalog"), "{e}");
+    assert_eq!(e.name(), tidemark_core::ErrorName::InvalidInput);
 }
 
 #[tokio::test]

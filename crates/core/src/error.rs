@@ -73,6 +73,40 @@ impl fmt::Display for ErrorName {
     }
 }
 
+/// What a port's failure means for its caller: whether trying again can
+/// help, and who must act. Every port error has one ([`StoreError::kind`],
+/// [`EngineError::kind`], [`CatalogError`], [`NotifyError`]); adapters decide
+/// it from the service's error code and HTTP status, never from message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Throttling, a 5xx, a timeout, a reset connection: the same call may
+    /// work in a moment.
+    Transient,
+    /// Another writer won: a lease, a conditional write, a concurrent update.
+    Concurrency,
+    /// The request is wrong (a bad parameter, no permission): a person must act.
+    InvalidInput,
+    /// What the request names does not exist.
+    NotFound,
+    /// Anything else the service refused: retrying will not help.
+    Fatal,
+}
+
+impl ErrorKind {
+    /// The one mapping from a kind to the name Step Functions sees. `fatal`
+    /// is the port's own name for what only a fix can cure (the engine's is
+    /// `Tidemark.Merge`).
+    pub fn name(self, fatal: ErrorName) -> ErrorName {
+        match self {
+            ErrorKind::Transient => ErrorName::Transient,
+            ErrorKind::Concurrency => ErrorName::Concurrency,
+            ErrorKind::InvalidInput | ErrorKind::NotFound => ErrorName::InvalidInput,
+            ErrorKind::Fatal => fatal,
+        }
+    }
+}
+
 /// Errors of the object-store port.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -81,8 +115,45 @@ pub enum StoreError {
     /// A conditional write lost: the object exists (create) or changed (replace).
     #[error("conditional write of {key} failed: {reason}")]
     PreconditionFailed { key: String, reason: String },
-    #[error("object store I/O on {key}: {message}")]
+    /// Throttled, a server error, or no answer: worth retrying.
+    #[error("object store on {key}: {message} (transient: retried)")]
+    Transient { key: String, message: String },
+    /// Refused or failed for good (no permission, a full disk, a bad request).
+    #[error("object store on {key}: {message}")]
     Io { key: String, message: String },
+}
+
+impl StoreError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::NotFound { .. } => ErrorKind::NotFound,
+            StoreError::PreconditionFailed { .. } => ErrorKind::Concurrency,
+            StoreError::Transient { .. } => ErrorKind::Transient,
+            StoreError::Io { .. } => ErrorKind::Fatal,
+        }
+    }
+}
+
+/// Errors of the catalog port: which operation on which table, what the
+/// catalog said, and what that means.
+#[derive(Debug, thiserror::Error)]
+#[error("catalog {operation} of {table}: {message}")]
+pub struct CatalogError {
+    pub operation: &'static str,
+    /// `database.table`.
+    pub table: String,
+    pub message: String,
+    pub kind: ErrorKind,
+}
+
+/// Errors of the notifier port.
+#[derive(Debug, thiserror::Error)]
+#[error("notifier {target}: {message}")]
+pub struct NotifyError {
+    /// The topic or webhook the alert was for.
+    pub target: String,
+    pub message: String,
+    pub kind: ErrorKind,
 }
 
 /// Errors of the query-engine port.
@@ -98,6 +169,15 @@ pub enum EngineError {
     /// (Athena; DuckDB always finishes).
     #[error("query {query_id} is still running")]
     StillRunning { query_id: String },
+}
+
+impl EngineError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EngineError::Transient(_) | EngineError::StillRunning { .. } => ErrorKind::Transient,
+            EngineError::Query { .. } => ErrorKind::Fatal,
+        }
+    }
 }
 
 /// The error every pipeline step returns. [`Error::name`] is what Step Functions sees.
@@ -149,10 +229,10 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     Format(#[from] crate::dms::FormatError),
-    #[error("catalog: {0}")]
-    Catalog(String),
-    #[error("notifier: {0}")]
-    Notify(String),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
 }
 
 impl Error {
@@ -163,23 +243,16 @@ impl Error {
             Error::SchemaDrift { .. } => ErrorName::SchemaDrift,
             Error::Validation(_) | Error::Format(_) => ErrorName::Validation,
             Error::Replication(_) => ErrorName::Replication,
-            Error::Merge {
-                source: EngineError::Transient(_) | EngineError::StillRunning { .. },
-                ..
-            }
-            | Error::Engine(EngineError::Transient(_) | EngineError::StillRunning { .. }) => {
-                ErrorName::Transient
-            }
-            Error::Merge { .. } | Error::Engine(_) => ErrorName::Merge,
             Error::Concurrency { .. } => ErrorName::Concurrency,
             Error::Timeout { .. } => ErrorName::Timeout,
-            Error::Store(StoreError::PreconditionFailed { .. }) => ErrorName::Concurrency,
-            Error::Transient(_) | Error::Store(StoreError::Io { .. }) | Error::Notify(_) => {
-                ErrorName::Transient
+            Error::Transient(_) => ErrorName::Transient,
+            // The ports' errors: by kind, each port naming its own fatal failures.
+            Error::Merge { source, .. } | Error::Engine(source) => {
+                source.kind().name(ErrorName::Merge)
             }
-            Error::Store(StoreError::NotFound { .. }) | Error::Catalog(_) => {
-                ErrorName::InvalidInput
-            }
+            Error::Catalog(e) => e.kind.name(ErrorName::Merge),
+            Error::Store(e) => e.kind().name(ErrorName::InvalidInput),
+            Error::Notify(e) => e.kind.name(ErrorName::InvalidInput),
         }
     }
 }

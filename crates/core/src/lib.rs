@@ -17,6 +17,7 @@ pub mod run_plan;
 pub mod run_record;
 pub mod scd2;
 pub mod steps;
+#[cfg(feature = "contract-tests")]
 pub mod store_contract;
 pub mod validate;
 

@@ -6,7 +6,7 @@ use crate::duckdb::DuckDbEngine;
 use async_trait::async_trait;
 use bytes::Bytes;
 use std::sync::Arc;
-use tidemark_core::error::Error;
+use tidemark_core::error::{CatalogError, EngineError, Error};
 use tidemark_core::ports::{Catalog, CatalogEntry, ObjectStore, QueryEngine};
 use tidemark_core::scd2::{quote_ident, string_literal};
 
@@ -55,7 +55,7 @@ impl Catalog for FileCatalog {
             self.engine
                 .execute(&sql)
                 .await
-                .map_err(|e| Error::Catalog(e.to_string()))?;
+                .map_err(|e| failed("publish", &entry.database, &entry.table, e))?;
         }
         Ok(())
     }
@@ -92,7 +92,17 @@ impl Catalog for FileCatalog {
         self.engine
             .transaction(statements)
             .await
-            .map_err(|e| Error::Catalog(format!("swapping {staged} in for {database}.{live}: {e}")))
+            .map_err(|e| failed("swap", database, live, e).into())
+    }
+}
+
+/// A DuckDB statement of the catalog failed: as the engine's error said.
+fn failed(operation: &'static str, database: &str, table: &str, e: EngineError) -> CatalogError {
+    CatalogError {
+        operation,
+        table: format!("{database}.{table}"),
+        kind: e.kind(),
+        message: e.to_string(),
     }
 }
 
@@ -106,7 +116,7 @@ impl FileCatalog {
                 string_literal(table)
             ))
             .await
-            .map_err(|e| Error::Catalog(e.to_string()))?;
+            .map_err(|e| failed("lookup", database, table, e))?;
         Ok(found.int("n").unwrap_or_default() > 0)
     }
 }

@@ -6,7 +6,7 @@ use bytes::Bytes;
 use std::sync::Arc;
 use std::time::Duration;
 use tidemark_core::alert::Alert;
-use tidemark_core::error::Error;
+use tidemark_core::error::{Error, ErrorKind, NotifyError};
 use tidemark_core::ports::{Notifier, ObjectStore};
 
 pub struct ConsoleNotifier {
@@ -32,7 +32,11 @@ impl Notifier for ConsoleNotifier {
                 agent.post(&url).send_json(&message).map(|_| ())
             })
             .await
-            .map_err(|e| Error::Notify(e.to_string()))?;
+            .map_err(|e| NotifyError {
+                target: "the Slack webhook".into(),
+                message: e.to_string(),
+                kind: ErrorKind::Fatal,
+            })?;
             match posted {
                 Ok(()) => delivered.push("slack".into()),
                 // The alert is on the console and on disk already: a Slack outage

@@ -315,12 +315,16 @@ pub async fn invoke_step(
         ));
     };
     match step {
-        Step::StartReplication => respond(steps::start_replication(ports, parse(payload)?).await),
-        Step::ExtractMetadata => respond(steps::extract_metadata(ports, parse(payload)?).await),
-        Step::ValidateLanded => respond(steps::validate_landed(ports, parse(payload)?).await),
-        Step::MergeHistory => respond(steps::merge_history(ports, parse(payload)?).await),
-        Step::PublishCatalog => respond(steps::publish_catalog(ports, parse(payload)?).await),
-        Step::Notify => respond(steps::notify(ports, parse(payload)?).await),
+        Step::StartReplication => {
+            respond(step, steps::start_replication(ports, parse(payload)?).await)
+        }
+        Step::ExtractMetadata => {
+            respond(step, steps::extract_metadata(ports, parse(payload)?).await)
+        }
+        Step::ValidateLanded => respond(step, steps::validate_landed(ports, parse(payload)?).await),
+        Step::MergeHistory => respond(step, steps::merge_history(ports, parse(payload)?).await),
+        Step::PublishCatalog => respond(step, steps::publish_catalog(ports, parse(payload)?).await),
+        Step::Notify => respond(step, steps::notify(ports, parse(payload)?).await),
     }
 }
 
@@ -341,9 +345,17 @@ fn parse<E: DeserializeOwned>(payload: Value) -> Result<E, TaskFailure> {
     })
 }
 
-fn respond<O: Serialize>(result: Result<O, Error>) -> Result<Value, TaskFailure> {
+/// The step's output as JSON, or its error under its `Tidemark.*` name. An
+/// output that does not serialise is a bug of the step, not a failure of the
+/// table's data: it is named for what it is, with the step.
+fn respond<O: Serialize>(step: Step, result: Result<O, Error>) -> Result<Value, TaskFailure> {
     match result {
-        Ok(out) => serde_json::to_value(out).map_err(|e| failure("Tidemark.Merge", &e.to_string())),
+        Ok(out) => serde_json::to_value(out).map_err(|e| {
+            failure(
+                "Runtime.SerializationError",
+                &format!("{step}: its output cannot be serialised: {e}"),
+            )
+        }),
         Err(e) => Err(failure(e.name().as_str(), &e.to_string())),
     }
 }
