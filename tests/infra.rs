@@ -333,6 +333,15 @@ fn every_place_that_lists_the_steps_agrees_with_the_one_list() {
             .flat_map(|r| r["ErrorEquals"].as_array().cloned().unwrap_or_default())
             .filter_map(|e| e.as_str().map(str::to_string))
             .filter(|e| e.starts_with("Tidemark."));
+        let handled: Vec<String> = handled.collect();
+        let retried = task["Retry"].as_array().into_iter().flatten().any(|r| {
+            r["ErrorEquals"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e == "Tidemark.Transient"))
+        });
+        if !retried {
+            wrong.push(format!("state {name} does not retry Tidemark.Transient"));
+        }
         for error in handled {
             if !step.errors().iter().any(|e| e.as_str() == error) {
                 wrong.push(format!(

@@ -20,9 +20,11 @@
 //! ended after the execution started. Its snapshot tables need no call: the
 //! `snapshot` replication takes a fresh extract every execution already.
 
-use crate::error::{describe, is_code, is_transient};
+use crate::error::{describe, is_code, kind};
 use async_trait::async_trait;
 use aws_sdk_databasemigration::Client;
+use aws_sdk_databasemigration::config::http::HttpResponse;
+use aws_sdk_databasemigration::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_databasemigration::types::{
     Filter, ReloadOptionValue, ReplicationTask, StartReplicationTaskTypeValue, TableStatistics,
     TableToReload,
@@ -30,7 +32,7 @@ use aws_sdk_databasemigration::types::{
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use tidemark_core::config::TableMode;
-use tidemark_core::error::Error;
+use tidemark_core::error::{Error, ErrorKind};
 use tidemark_core::events::{ReplicationStatus, StartReplicationEvent};
 use tidemark_core::ports::{ReloadRequest, Replication};
 
@@ -138,34 +140,29 @@ enum Action {
     Reload,
 }
 
-fn replication_error<E>(
-    what: &str,
-    e: aws_sdk_databasemigration::error::SdkError<
-        E,
-        aws_sdk_databasemigration::config::http::HttpResponse,
-    >,
-) -> Error
+/// A failed DMS call, by its kind: worth retrying, a replication or request
+/// the configuration names wrongly (a person must act), or DMS refusing.
+fn replication_error<E>(what: &str, e: SdkError<E, HttpResponse>) -> Error
 where
-    E: aws_sdk_databasemigration::error::ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    if is_transient(&e) {
-        Error::Transient(format!("DMS, {what}: {}", describe(&e)))
-    } else {
-        Error::Replication(format!("{what}: {}", describe(&e)))
+    match kind(&e) {
+        ErrorKind::Transient => Error::Transient(format!("DMS, {what}: {}", describe(&e))),
+        ErrorKind::NotFound | ErrorKind::InvalidInput => Error::InvalidInput(format!(
+            "DMS, {what}: {} (check the replication ARNs in the function's environment)",
+            describe(&e)
+        )),
+        ErrorKind::Concurrency | ErrorKind::Fatal => {
+            Error::Replication(format!("{what}: {}", describe(&e)))
+        }
     }
 }
 
 /// DMS reloads tables of a running replication only (`InvalidResourceStateFault`
 /// otherwise): say so, and what to do, rather than DMS's bare fault.
-fn reload_error<E>(
-    arn: &str,
-    e: aws_sdk_databasemigration::error::SdkError<
-        E,
-        aws_sdk_databasemigration::config::http::HttpResponse,
-    >,
-) -> Error
+fn reload_error<E>(arn: &str, e: SdkError<E, HttpResponse>) -> Error
 where
-    E: aws_sdk_databasemigration::error::ProvideErrorMetadata + std::error::Error + 'static,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     if is_code(&e, &["InvalidResourceStateFault"]) {
         return Error::Replication(format!(

@@ -310,7 +310,10 @@ async fn publishing_describes_the_table_and_view_and_keeps_what_athena_wrote() {
             if c.kind == tidemark_core::error::ErrorKind::NotFound && c.table == "shop.nope"),
         "{e:?}"
     );
-    assert!(e.to_string().contains("shop.nope: not in the Glue catalog"), "{e}");
+    assert!(
+        e.to_string().contains("shop.nope: not in the Glue catalog"),
+        "{e}"
+    );
     assert_eq!(e.name(), tidemark_core::ErrorName::InvalidInput);
 }
 
