@@ -80,7 +80,7 @@ impl AwsEnv {
         };
         let location = |name: &'static str, meaning: &'static str| {
             S3Location::parse(&required(name, meaning)?)
-                .map_err(|message| SetupError::Invalid { name, message })
+                .map_err(|e| SetupError::Invalid { name, message: e.0 })
         };
         let replication = if needs.replication {
             let mode =
@@ -252,9 +252,9 @@ pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
 /// Reads `tidemark.toml` from S3 or a file.
 async fn load_config(s3: &aws_sdk_s3::Client, uri: &str) -> Result<PipelineConfig, SetupError> {
     let text = if uri.starts_with("s3://") {
-        let location = S3Location::parse(uri).map_err(|message| SetupError::Invalid {
+        let location = S3Location::parse(uri).map_err(|e| SetupError::Invalid {
             name: "TIDEMARK_CONFIG",
-            message,
+            message: e.0,
         })?;
         let key = location.prefix.trim_end_matches('/').to_string();
         let store = S3Store::new(

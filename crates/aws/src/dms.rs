@@ -416,12 +416,12 @@ impl TableLoad {
 /// naming its state, so the run fails instead of waiting out its bound.
 /// `FullLoadReloaded` is not asked: a whole-task restart since `since` loads
 /// the table afresh too.
-fn reloaded(table: Option<&TableLoad>, since: DateTime<Utc>) -> Result<bool, String> {
+fn reloaded(table: Option<&TableLoad>, since: DateTime<Utc>) -> Result<bool, Stuck> {
     let Some(t) = table else {
         return Ok(false);
     };
     if in_error(&t.state) || t.state.eq_ignore_ascii_case("Table does not exist") {
-        return Err(t.state.clone());
+        return Err(Stuck(t.state.clone()));
     }
     Ok(t.state.eq_ignore_ascii_case("Table completed")
         && match (t.started, t.ended) {
@@ -429,6 +429,16 @@ fn reloaded(table: Option<&TableLoad>, since: DateTime<Utc>) -> Result<bool, Str
             _ => false,
         })
 }
+
+/// A table whose load needs a person: DMS's state for it.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the table is {0:?}")]
+struct Stuck(String);
+
+/// A replication that needs a person, and why.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+struct Unhealthy(String);
 
 fn observe_task(task: &ReplicationTask) -> Observed {
     let stats = task.replication_task_stats();
@@ -456,7 +466,7 @@ fn decide(
     kind: &str,
     o: &Observed,
     execution_started: Option<DateTime<Utc>>,
-) -> Result<(Action, bool, String), String> {
+) -> Result<(Action, bool, String), Unhealthy> {
     let status = o.status.as_str();
     let why = o
         .stop_reason
@@ -470,10 +480,12 @@ fn decide(
         "starting" | "creating" | "modifying" | "stopping" | "testing" | "moving" | "initializing"
     );
     if status == "failed" || status == "failed-move" {
-        return Err(format!("the {kind} replication failed: {why}"));
+        return Err(Unhealthy(format!("the {kind} replication failed: {why}")));
     }
     if status == "deleting" || status == "deleted" {
-        return Err(format!("the {kind} replication is being deleted"));
+        return Err(Unhealthy(format!(
+            "the {kind} replication is being deleted"
+        )));
     }
     if busy {
         return Ok((Action::Nothing, false, format!("{kind}: {status}")));
@@ -555,8 +567,8 @@ impl Replication for DmsReplication {
         for r in &self.replications {
             let observed = self.observe(&r.arn).await?;
             cdc_running |= r.kind == "cdc" && observed.status == "running";
-            let (action, ok, line) =
-                decide(&r.kind, &observed, execution_started).map_err(Error::Replication)?;
+            let (action, ok, line) = decide(&r.kind, &observed, execution_started)
+                .map_err(|e| Error::Replication(e.0))?;
             self.act(&r.arn, action).await?;
             ready &= ok;
             states.push(format!("{}={}", r.kind, observed.status));
@@ -650,7 +662,7 @@ impl Replication for DmsReplication {
                         && t.table_name() == Some(table)
                 })
                 .map(TableLoad::of);
-            let landed = reloaded(load.as_ref(), request.since).map_err(|state| {
+            let landed = reloaded(load.as_ref(), request.since).map_err(|Stuck(state)| {
                 Error::Replication(format!(
                     "the fresh full load of {}.{table} cannot land: DMS reports the table as {state:?}; fix the table's replication, then run the reload again",
                     request.schema
@@ -709,6 +721,7 @@ mod tests {
         assert!(
             decide("cdc", &failed, None)
                 .unwrap_err()
+                .0
                 .contains("ODBC connection lost")
         );
     }
@@ -762,7 +775,7 @@ mod tests {
                 state: state.into(),
                 ..landed.clone()
             };
-            assert_eq!(reloaded(Some(&stuck), since), Err(state.to_string()));
+            assert_eq!(reloaded(Some(&stuck), since), Err(Stuck(state.to_string())));
         }
     }
 

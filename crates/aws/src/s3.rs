@@ -11,7 +11,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::Bytes;
 use std::ops::Range;
-use tidemark_core::error::{ErrorKind, StoreError};
+use tidemark_core::error::{ErrorKind, Invalid, StoreError};
 use tidemark_core::ports::{Condition, ObjectInfo, ObjectStore, PartWriter};
 
 /// A bucket, or a prefix of one: keys of the port are relative to `prefix`.
@@ -24,13 +24,13 @@ pub struct S3Location {
 
 impl S3Location {
     /// Parses `s3://bucket[/prefix/]`.
-    pub fn parse(uri: &str) -> Result<S3Location, String> {
+    pub fn parse(uri: &str) -> Result<S3Location, Invalid> {
         let rest = uri
             .strip_prefix("s3://")
             .ok_or_else(|| format!("{uri:?} is not an s3:// URI"))?;
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
-            return Err(format!("{uri:?} names no bucket"));
+            return Err(format!("{uri:?} names no bucket").into());
         }
         let mut prefix = prefix.to_string();
         if !prefix.is_empty() && !prefix.ends_with('/') {

@@ -5,9 +5,12 @@
 //! number, so submitting the same rerun twice cannot start two runs: Step
 //! Functions refuses the second name, and the command points at the first.
 
-use crate::error::{describe, is_code};
+use crate::error::{describe, is_code, kind};
 use aws_sdk_sfn::Client;
+use aws_sdk_sfn::config::http::HttpResponse;
+use aws_sdk_sfn::error::{ProvideErrorMetadata, SdkError};
 use chrono::NaiveDate;
+use tidemark_core::error::{ErrorKind, Invalid};
 use tidemark_core::events::{RunPlan, RunRequest};
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -57,12 +60,40 @@ fn execution_arn(state_machine_arn: &str, name: &str) -> String {
     )
 }
 
+/// Why a rerun did not start, or its executions could not be listed.
+#[derive(Debug, thiserror::Error)]
+pub enum RerunError {
+    /// The request breaks a rule of the run plan: nothing was started.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// Step Functions refused or failed the call.
+    #[error("{operation} on {state_machine}: {message}")]
+    StepFunctions {
+        operation: &'static str,
+        state_machine: String,
+        message: String,
+        kind: ErrorKind,
+    },
+}
+
 pub struct Reruns {
     client: Client,
     state_machine_arn: String,
 }
 
 impl Reruns {
+    fn failed<E>(&self, operation: &'static str, e: &SdkError<E, HttpResponse>) -> RerunError
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        RerunError::StepFunctions {
+            operation,
+            state_machine: self.state_machine_arn.clone(),
+            message: describe(e),
+            kind: kind(e),
+        }
+    }
+
     pub fn new(client: Client, state_machine_arn: String) -> Self {
         Reruns {
             client,
@@ -73,7 +104,7 @@ impl Reruns {
     /// Starts the execution named [`execution_name`], unless it exists.
     /// The request must pass the plan's rules that need no configuration
     /// (the first step checks the table names against it).
-    pub async fn submit(&self, request: &RunRequest, name: &str) -> Result<Submitted, String> {
+    pub async fn submit(&self, request: &RunRequest, name: &str) -> Result<Submitted, RerunError> {
         let input = request.to_input();
         RunPlan::build(&input, None, chrono::Utc::now().date_naive())?;
         let input = input.to_json();
@@ -99,16 +130,12 @@ impl Reruns {
                     started: false,
                 })
             }
-            Err(e) => Err(format!(
-                "StartExecution on {}: {}",
-                self.state_machine_arn,
-                describe(&e)
-            )),
+            Err(e) => Err(self.failed("StartExecution", &e)),
         }
     }
 
     /// The most recent executions, newest first.
-    pub async fn recent(&self, limit: i32) -> Result<Vec<RunSummary>, String> {
+    pub async fn recent(&self, limit: i32) -> Result<Vec<RunSummary>, RerunError> {
         let out = self
             .client
             .list_executions()
@@ -116,13 +143,7 @@ impl Reruns {
             .max_results(limit.clamp(1, 1000))
             .send()
             .await
-            .map_err(|e| {
-                format!(
-                    "ListExecutions on {}: {}",
-                    self.state_machine_arn,
-                    describe(&e)
-                )
-            })?;
+            .map_err(|e| self.failed("ListExecutions", &e))?;
         let time = |t: &aws_smithy_types::DateTime| {
             chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos())
                 .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())

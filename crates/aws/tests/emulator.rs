@@ -445,7 +445,9 @@ async fn a_rerun_starts_one_execution_however_often_it_is_submitted() {
     };
     let e = reruns.submit(&bad, "rerun-b-1").await.unwrap_err();
     assert!(
-        e.contains("mode reprocess needs \"from\" and \"to\""),
+        matches!(&e, tidemark_aws::sfn::RerunError::Invalid(_))
+            && e.to_string()
+                .contains("mode reprocess needs \"from\" and \"to\""),
         "{e}"
     );
 

@@ -24,6 +24,7 @@
 //! ```
 
 use crate::dms::ControlColumns;
+use crate::error::Invalid;
 use crate::metadata::check_identifier;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -210,11 +211,11 @@ impl PipelineConfig {
             message,
         };
         let config: PipelineConfig = toml::from_str(text).map_err(|e| err(e.to_string()))?;
-        config.check().map_err(err)?;
+        config.check().map_err(|e| err(e.0))?;
         Ok(config)
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), Invalid> {
         check_identifier(&self.source.database).map_err(|e| format!("source.database: {e}"))?;
         if self.tables.is_empty() {
             return Err("no [[tables]] configured".into());
@@ -223,13 +224,14 @@ impl PipelineConfig {
         for t in &self.tables {
             check_identifier(&t.name).map_err(|e| format!("tables: {e}"))?;
             if !seen.insert(&t.name) {
-                return Err(format!("table {} is configured twice", t.name));
+                return Err(format!("table {} is configured twice", t.name).into());
             }
             if !(0.0..=1.0).contains(&t.max_delete_fraction) {
                 return Err(format!(
                     "table {}: max_delete_fraction must be between 0 and 1",
                     t.name
-                ));
+                )
+                .into());
             }
         }
         self.source.control_columns.check()?;

@@ -5,6 +5,7 @@
 //! `statemachines/daily-pipeline.asl.json` match them, so they never change
 //! when a Rust type is renamed.
 
+pub use crate::invalid::Invalid;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

@@ -8,6 +8,7 @@ pub mod config;
 pub mod dms;
 pub mod error;
 pub mod events;
+pub mod invalid;
 pub mod layout;
 pub mod lease;
 pub mod ledger;

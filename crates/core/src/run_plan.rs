@@ -10,6 +10,7 @@
 //!
 //! The daily schedule sends `{}`: every table, incremental, as a scheduled run.
 
+use crate::error::Invalid;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -144,7 +145,7 @@ impl RunPlan {
         input: &ExecutionInput,
         configured: Option<&[&str]>,
         today: NaiveDate,
-    ) -> Result<RunPlan, String> {
+    ) -> Result<RunPlan, Invalid> {
         let empty = Map::new();
         let fields = match &input.0 {
             Value::Null => &empty,
@@ -152,7 +153,7 @@ impl RunPlan {
             other => {
                 return Err(format!(
                     "the execution input must be a JSON object such as {{\"mode\": \"incremental\"}}, not {other}"
-                ));
+                ).into());
             }
         };
         for name in fields.keys() {
@@ -161,7 +162,8 @@ impl RunPlan {
                     "unknown field {name:?} in the execution input{}; the fields are {}",
                     did_you_mean(name, FIELDS),
                     FIELDS.join(", ")
-                ));
+                )
+                .into());
             }
         }
         let mode = match fields.get("mode") {
@@ -173,14 +175,16 @@ impl RunPlan {
                     modes()
                 )
             })?,
-            Some(other) => return Err(format!("\"mode\" must be one of {}, not {other}", modes())),
+            Some(other) => {
+                return Err(format!("\"mode\" must be one of {}, not {other}", modes()).into());
+            }
         };
         let tables = match fields.get("tables") {
             None | Some(Value::Null) if mode.rebuilds() => {
                 return Err(format!(
                     "mode {} recomputes history from every landed file: name the tables, e.g. \"tables\": [\"orders\"], or \"tables\": \"*\" for every table",
                     mode.as_str()
-                ));
+                ).into());
             }
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s == "*" => None,
@@ -193,7 +197,7 @@ impl RunPlan {
                 let mut names = Vec::with_capacity(items.len());
                 for item in items {
                     let Value::String(name) = item else {
-                        return Err(format!("\"tables\" must hold table names, not {item}"));
+                        return Err(format!("\"tables\" must hold table names, not {item}").into());
                     };
                     check_table(name, configured)?;
                     if !names.contains(name) {
@@ -205,7 +209,8 @@ impl RunPlan {
             Some(other) => {
                 return Err(format!(
                     "\"tables\" must be a list of table names or \"*\", not {other}"
-                ));
+                )
+                .into());
             }
         };
         let tables = match (tables, configured) {
@@ -222,27 +227,29 @@ impl RunPlan {
                 .map(|c| c.to_string())
                 .collect(),
         };
-        let date = |field: &str| -> Result<Option<NaiveDate>, String> {
+        let date = |field: &str| -> Result<Option<NaiveDate>, Invalid> {
             match fields.get(field) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => NaiveDate::parse_from_str(s, "%Y-%m-%d")
                     .map(Some)
-                    .map_err(|_| format!("\"{field}\": {s:?} is not a date (YYYY-MM-DD)")),
+                    .map_err(|_| format!("\"{field}\": {s:?} is not a date (YYYY-MM-DD)").into()),
                 Some(other) => Err(format!(
                     "\"{field}\" must be a date such as \"2026-11-01\", not {other}"
-                )),
+                )
+                .into()),
             }
         };
         let (from, to) = (date("from")?, date("to")?);
         match (mode, from, to) {
             (RunMode::Reprocess, Some(from), Some(to)) => {
                 if from > to {
-                    return Err(format!("\"from\" ({from}) is after \"to\" ({to})"));
+                    return Err(format!("\"from\" ({from}) is after \"to\" ({to})").into());
                 }
                 if to > today {
                     return Err(format!(
                         "\"to\" ({to}) is in the future (today is {today}): nothing has landed then"
-                    ));
+                    )
+                    .into());
                 }
             }
             (RunMode::Reprocess, _, _) => {
@@ -256,7 +263,8 @@ impl RunPlan {
                 return Err(format!(
                     "\"from\" and \"to\" apply to mode reprocess only, not {}: leave them out",
                     mode.as_str()
-                ));
+                )
+                .into());
             }
         }
         let attempt = match fields.get("attempt") {
@@ -294,14 +302,15 @@ fn modes() -> String {
     RunMode::ALL.map(RunMode::as_str).join(", ")
 }
 
-fn check_table(name: &str, configured: Option<&[&str]>) -> Result<(), String> {
+fn check_table(name: &str, configured: Option<&[&str]>) -> Result<(), Invalid> {
     crate::metadata::check_identifier(name).map_err(|e| format!("\"tables\": {e}"))?;
     match configured {
         Some(configured) if !configured.contains(&name) => Err(format!(
             "\"tables\": {name:?} is not a configured table{}; the tables are {}",
             did_you_mean(name, configured.iter().copied()),
             configured.join(", ")
-        )),
+        )
+        .into()),
         _ => Ok(()),
     }
 }
@@ -349,7 +358,7 @@ mod tests {
         NaiveDate::from_ymd_opt(2026, 11, 20).unwrap()
     }
 
-    fn build(input: Value) -> Result<RunPlan, String> {
+    fn build(input: Value) -> Result<RunPlan, Invalid> {
         RunPlan::build(&ExecutionInput(input), Some(&TABLES), today())
     }
 
@@ -445,7 +454,7 @@ mod tests {
         for (input, expected) in cases {
             let message = build(input.clone()).expect_err(&input.to_string());
             assert!(
-                message.contains(expected),
+                message.0.contains(expected),
                 "{input}: {message:?} does not say {expected:?}"
             );
         }

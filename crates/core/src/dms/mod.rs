@@ -12,6 +12,7 @@ pub use read::{
     BATCH_ROWS, Batches, ByteSource, LandedReader, READ_CACHE_BYTES, ReadError, ReadOptions,
 };
 
+use crate::error::Invalid;
 use serde::{Deserialize, Serialize};
 
 /// Names of the DMS control columns in landed files.
@@ -43,7 +44,7 @@ impl Default for ControlColumns {
 }
 
 impl ControlColumns {
-    pub(crate) fn check(&self) -> Result<(), String> {
+    pub(crate) fn check(&self) -> Result<(), Invalid> {
         let names = [
             Some(&self.op),
             Some(&self.timestamp),
@@ -55,7 +56,7 @@ impl ControlColumns {
         }
         for (i, a) in names.iter().enumerate() {
             if names[i + 1..].iter().any(|b| b.eq_ignore_ascii_case(a)) {
-                return Err(format!("control_columns: {a:?} is used twice"));
+                return Err(format!("control_columns: {a:?} is used twice").into());
             }
         }
         Ok(())

@@ -15,6 +15,7 @@
 //! store's ([`ReadError::Source`], worth a retry).
 
 use super::{FileFormat, FormatError};
+use crate::error::Invalid;
 use crate::error::StoreError;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -320,7 +321,7 @@ impl LandedReader {
                 let header_len = reader
                     .read_until(b'\n', &mut header)
                     .map_err(|e| classify(file, &windows, err(format!("header row: {e}"))))?;
-                let names = header_names(&header).map_err(err)?;
+                let names = header_names(&header).map_err(|e| err(e.0))?;
                 let schema = Arc::new(Schema::new(
                     names
                         .iter()
@@ -454,7 +455,7 @@ fn csv_bytes(windows: &Arc<Windows>, gzip: bool) -> Box<dyn BufRead + Send> {
 }
 
 /// The column names of a CSV header row (RFC 4180 quoting allowed).
-fn header_names(line: &[u8]) -> Result<Vec<String>, String> {
+fn header_names(line: &[u8]) -> Result<Vec<String>, Invalid> {
     let names: Vec<String> = csv::ReaderBuilder::new()
         .has_headers(false)
         .from_reader(line)

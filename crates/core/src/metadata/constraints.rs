@@ -3,10 +3,11 @@
 //! rather than as a finding on every row.
 
 use super::{Column, ColumnType, chrono_format};
+use crate::error::Invalid;
 
 impl Column {
     /// Checks that each constraint suits the column's type and is well formed.
-    pub(crate) fn check_constraints(&self) -> Result<(), String> {
+    pub(crate) fn check_constraints(&self) -> Result<(), Invalid> {
         let c = &self.constraints;
         let ty = self.column_type;
         let is_string = matches!(ty, ColumnType::String | ColumnType::LargeString);
@@ -16,42 +17,42 @@ impl Column {
                 ty,
                 ColumnType::Float32 | ColumnType::Float64 | ColumnType::Binary
             ) {
-                return Err(format!("enum is not supported on {ty} columns"));
+                return Err(format!("enum is not supported on {ty} columns").into());
             }
             if values.is_empty() {
                 return Err("enum is empty: no value could pass".into());
             }
         }
         if c.pattern.is_some() && !is_string {
-            return Err(format!("pattern applies to string columns, not {ty}"));
+            return Err(format!("pattern applies to string columns, not {ty}").into());
         }
         if (c.minimum.is_some() || c.maximum.is_some()) && !is_numeric {
-            return Err(format!(
-                "minimum and maximum apply to numeric columns, not {ty}"
-            ));
+            return Err(format!("minimum and maximum apply to numeric columns, not {ty}").into());
         }
         if let (Some(lo), Some(hi)) = (&c.minimum, &c.maximum)
             && lo.as_f64() > hi.as_f64()
         {
-            return Err(format!("minimum {lo} is above maximum {hi}"));
+            return Err(format!("minimum {lo} is above maximum {hi}").into());
         }
         if (c.min_length.is_some() || c.max_length.is_some())
             && !(is_string || ty == ColumnType::Binary)
         {
             return Err(format!(
                 "minLength and maxLength apply to string and binary columns, not {ty}"
-            ));
+            )
+            .into());
         }
         if let (Some(lo), Some(hi)) = (c.min_length, c.max_length)
             && lo > hi
         {
-            return Err(format!("minLength {lo} is above maxLength {hi}"));
+            return Err(format!("minLength {lo} is above maxLength {hi}").into());
         }
         if let Some(format) = &c.datetime_format {
             if !matches!(ty, ColumnType::Timestamp(_) | ColumnType::Date32) {
                 return Err(format!(
                     "datetime_format applies to timestamp and date32 columns, not {ty}"
-                ));
+                )
+                .into());
             }
             check_format(format)?;
         }
@@ -86,16 +87,14 @@ impl ColumnType {
     }
 }
 
-fn check_format(format: &str) -> Result<(), String> {
+fn check_format(format: &str) -> Result<(), Invalid> {
     use chrono::format::{Item, StrftimeItems};
     if format.is_empty() {
         return Err("datetime_format is empty".into());
     }
     let translated = chrono_format(format);
     if StrftimeItems::new(&translated).any(|i| matches!(i, Item::Error)) {
-        return Err(format!(
-            "datetime_format {format:?} is not a valid strftime format"
-        ));
+        return Err(format!("datetime_format {format:?} is not a valid strftime format").into());
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ mod types;
 pub use source::StoreMetadataSource;
 pub use types::{ColumnType, chrono_format};
 
+use crate::error::Invalid;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
@@ -107,7 +108,7 @@ pub const RESERVED_COLUMNS: [&str; 9] = [
 /// Checks that `name` is a safe SQL identifier for every engine we render:
 /// lower-case letters, digits and underscores, starting with a letter or
 /// underscore, at most 128 characters (Glue and Athena lower-case names anyway).
-pub fn check_identifier(name: &str) -> Result<(), String> {
+pub fn check_identifier(name: &str) -> Result<(), Invalid> {
     let ok_start = name
         .chars()
         .next()
@@ -118,7 +119,7 @@ pub fn check_identifier(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 128 || !ok_start || !ok_rest {
         return Err(format!(
             "{name:?} is not a valid identifier (use lower-case letters, digits and _, starting with a letter or _, at most 128 characters)"
-        ));
+        ).into());
     }
     Ok(())
 }
@@ -130,9 +131,9 @@ impl TableMetadata {
             origin: origin.to_string(),
             message: e.to_string(),
         })?;
-        meta.check().map_err(|message| MetadataError::Invalid {
+        meta.check().map_err(|e| MetadataError::Invalid {
             origin: origin.to_string(),
-            message,
+            message: e.0,
         })?;
         Ok(meta)
     }
@@ -142,7 +143,7 @@ impl TableMetadata {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), Invalid> {
         check_identifier(&self.name).map_err(|e| format!("table name: {e}"))?;
         if self.columns.is_empty() {
             return Err("no columns".into());
@@ -151,13 +152,12 @@ impl TableMetadata {
         for c in &self.columns {
             check_identifier(&c.name).map_err(|e| format!("column: {e}"))?;
             if RESERVED_COLUMNS.contains(&c.name.as_str()) {
-                return Err(format!(
-                    "column {:?} clashes with a history control column",
-                    c.name
-                ));
+                return Err(
+                    format!("column {:?} clashes with a history control column", c.name).into(),
+                );
             }
             if !seen.insert(c.name.as_str()) {
-                return Err(format!("column {:?} appears twice", c.name));
+                return Err(format!("column {:?} appears twice", c.name).into());
             }
             c.check_constraints()
                 .map_err(|e| format!("column {:?}: {e}", c.name))?;
@@ -167,11 +167,13 @@ impl TableMetadata {
         }
         for k in &self.primary_key {
             match self.column(k) {
-                None => return Err(format!("primary_key names {k:?}, which is not a column")),
+                None => {
+                    return Err(format!("primary_key names {k:?}, which is not a column").into());
+                }
                 Some(c) if c.nullable => {
-                    return Err(format!(
-                        "primary_key column {k:?} must be \"nullable\": false"
-                    ));
+                    return Err(
+                        format!("primary_key column {k:?} must be \"nullable\": false").into(),
+                    );
                 }
                 Some(_) => {}
             }

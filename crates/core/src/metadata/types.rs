@@ -1,5 +1,6 @@
 //! Column types as Arrow type names (`int64`, `decimal128(38,0)`, `timestamp(us)`, ...).
 
+use crate::error::Invalid;
 use arrow::datatypes::{DataType, TimeUnit};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
@@ -53,8 +54,8 @@ impl ColumnType {
 }
 
 impl FromStr for ColumnType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
         let t = s.trim();
         let simple = match t {
             "bool" | "boolean" => Some(ColumnType::Bool),
@@ -91,7 +92,8 @@ impl FromStr for ColumnType {
                 other => {
                     return Err(format!(
                         "timestamp unit {other:?} in {s:?} is not s, ms, us or ns"
-                    ));
+                    )
+                    .into());
                 }
             };
             return Ok(ColumnType::Timestamp(unit));
@@ -104,14 +106,14 @@ impl FromStr for ColumnType {
                 Some((precision @ 1..=38, scale)) if scale >= 0 && scale as u8 <= precision => {
                     Ok(ColumnType::Decimal128 { precision, scale })
                 }
-                _ => Err(format!(
-                    "{s:?} needs decimal128(precision 1-38, scale 0-precision)"
-                )),
+                _ => {
+                    Err(format!("{s:?} needs decimal128(precision 1-38, scale 0-precision)").into())
+                }
             };
         }
         Err(format!(
             "unknown column type {s:?} (expected an Arrow type name such as int64, string, decimal128(38,0), timestamp(us), date32, bool)"
-        ))
+        ).into())
     }
 }
 

@@ -118,7 +118,7 @@ async fn mark_reload(ports: &Ports, run_id: &str, request: &ReloadRequest) -> Re
 fn plan(ports: &Ports, event: &StartReplicationEvent) -> Result<RunPlan, Error> {
     let today = started_at(event).date_naive();
     let plan = RunPlan::build(&event.input, Some(&ports.config.table_names()), today)
-        .map_err(Error::InvalidInput)?;
+        .map_err(|e| Error::InvalidInput(e.0))?;
     tracing::info!(
         mode = plan.mode.as_str(),
         tables = plan.tables.len(),

@@ -742,7 +742,7 @@ impl FileCheck<'_> {
                     let at = projection.binary_search(file).unwrap_or_default();
                     plan.rules[k].cast(batch.column(at))
                 })
-                .collect::<Result<Vec<ArrayRef>, String>>()
+                .collect::<Result<Vec<ArrayRef>, crate::error::Invalid>>()
                 .map_err(|e| self.internal(e))?;
             let first = rows + 1;
             confirm

@@ -3,6 +3,7 @@
 //! constraints every value must meet.
 
 use super::Rule;
+use crate::error::Invalid;
 use crate::metadata::{Column, ColumnType, chrono_format};
 use arrow::array::{Array, ArrayRef, AsArray, Date32Array, StringArray, TimestampMicrosecondArray};
 use arrow::compute::{CastOptions, can_cast_types, cast_with_options};
@@ -74,7 +75,7 @@ enum Bound {
 
 impl ColumnRules {
     /// Compiles a column's constraints; errors name what is wrong with the metadata.
-    pub fn compile(column: &Column) -> Result<ColumnRules, String> {
+    pub fn compile(column: &Column) -> Result<ColumnRules, Invalid> {
         let c = &column.constraints;
         let ty = column.column_type;
         let mut rules = ColumnRules {
@@ -105,18 +106,18 @@ impl ColumnRules {
         Ok(rules)
     }
 
-    fn compile_enum(&self, values: &[Value]) -> Result<EnumSet, String> {
+    fn compile_enum(&self, values: &[Value]) -> Result<EnumSet, Invalid> {
         let texts = values
             .iter()
             .map(|v| match v {
                 Value::String(s) => Ok(s.clone()),
                 Value::Number(n) => Ok(n.to_string()),
                 Value::Bool(b) => Ok(b.to_string()),
-                other => Err(format!(
-                    "enum value {other} is not a string, number or boolean"
-                )),
+                other => {
+                    Err(format!("enum value {other} is not a string, number or boolean").into())
+                }
             })
-            .collect::<Result<Vec<String>, String>>()?;
+            .collect::<Result<Vec<String>, Invalid>>()?;
         if matches!(self.ty, ColumnType::String | ColumnType::LargeString) {
             return Ok(EnumSet::Text(texts.into_iter().collect()));
         }
@@ -131,7 +132,7 @@ impl ColumnRules {
         }
         self.lossless(&source, &typed, &mut |i, _, _| bad = Some(texts[i].clone()));
         if let Some(text) = bad {
-            return Err(format!("enum value {text:?} is not a valid {}", self.ty));
+            return Err(format!("enum value {text:?} is not a valid {}", self.ty).into());
         }
         if self.ty == ColumnType::Bool {
             let b = typed.as_boolean();
@@ -176,7 +177,7 @@ impl ColumnRules {
     }
 
     /// The values as the column's type; a value that cannot be read becomes null.
-    pub(crate) fn cast(&self, source: &ArrayRef) -> Result<ArrayRef, String> {
+    pub(crate) fn cast(&self, source: &ArrayRef) -> Result<ArrayRef, Invalid> {
         if let Some(format) = &self.datetime_format
             && is_text(source.data_type())
         {
@@ -200,7 +201,7 @@ impl ColumnRules {
             safe: true,
             ..Default::default()
         };
-        cast_with_options(source, &self.target, &safe).map_err(|e| e.to_string())
+        cast_with_options(source, &self.target, &safe).map_err(|e| Invalid(e.to_string()))
     }
 
     /// Values that were read, but only by rounding or truncating them.
