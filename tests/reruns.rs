@@ -5,7 +5,6 @@
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tidemark_core::error::Error;
 use tidemark_core::events::ExecutionInput;
 use tidemark_core::lease::Lease;
 use tidemark_core::ports::QueryEngine;
@@ -742,7 +741,8 @@ impl tidemark_core::ports::Replication for NeverReady {
     async fn start(
         &self,
         _event: &tidemark_core::events::StartReplicationEvent,
-    ) -> Result<tidemark_core::events::ReplicationStatus, Error> {
+    ) -> Result<tidemark_core::events::ReplicationStatus, tidemark_core::error::ReplicationError>
+    {
         Ok(tidemark_core::events::ReplicationStatus {
             state: "reloading".into(),
             ready: false,

@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tidemark_core::alert::Alert;
 use tidemark_core::config::PipelineConfig;
-use tidemark_core::error::Error;
+use tidemark_core::error::{Error, ErrorKind, ReplicationError, SourceError};
 use tidemark_core::events::{ReplicationStatus, StartReplicationEvent};
 use tidemark_core::metadata::{StoreMetadataSource, TableMetadata};
 use tidemark_core::ports::{MetadataSource, Notifier, ObjectStore, Ports, Replication};
@@ -282,32 +282,38 @@ async fn load_config(s3: &aws_sdk_s3::Client, uri: &str) -> Result<PipelineConfi
 struct Unavailable(&'static str);
 
 impl Unavailable {
-    fn error(&self) -> Error {
-        Error::InvalidInput(format!(
+    fn unconfigured(&self) -> String {
+        format!(
             "this function was not configured with {}: it does not use this port",
             self.0
-        ))
+        )
     }
 }
 
 #[async_trait]
 impl Replication for Unavailable {
-    async fn start(&self, _: &StartReplicationEvent) -> Result<ReplicationStatus, Error> {
-        Err(self.error())
+    async fn start(
+        &self,
+        _: &StartReplicationEvent,
+    ) -> Result<ReplicationStatus, ReplicationError> {
+        Err(ReplicationError::Invalid(self.unconfigured()))
     }
 }
 
 #[async_trait]
 impl MetadataSource for Unavailable {
-    async fn read(&self, _: &str) -> Result<TableMetadata, Error> {
-        Err(self.error())
+    async fn read(&self, _: &str) -> Result<TableMetadata, SourceError> {
+        Err(SourceError::Unreadable {
+            message: self.unconfigured(),
+            kind: ErrorKind::InvalidInput,
+        })
     }
 }
 
 #[async_trait]
 impl Notifier for Unavailable {
     async fn send(&self, _: &Alert) -> Result<Vec<String>, Error> {
-        Err(self.error())
+        Err(Error::InvalidInput(self.unconfigured()))
     }
 }
 

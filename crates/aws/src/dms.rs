@@ -32,7 +32,7 @@ use aws_sdk_databasemigration::types::{
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use tidemark_core::config::TableMode;
-use tidemark_core::error::{Error, ErrorKind};
+use tidemark_core::error::{ErrorKind, ReplicationError};
 use tidemark_core::events::{ReplicationStatus, StartReplicationEvent};
 use tidemark_core::ports::{ReloadRequest, Replication};
 
@@ -74,7 +74,7 @@ impl CdcLatency {
     /// The newest five-minute maximum of `CDCLatencyTarget` (seconds from the
     /// source's commit to the file in S3) in the last 30 minutes; `None` when
     /// DMS published none (no changes flowed).
-    pub async fn read(&self, now: DateTime<Utc>) -> Result<Option<u64>, Error> {
+    pub async fn read(&self, now: DateTime<Utc>) -> Result<Option<u64>, ReplicationError> {
         use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
         let dimensions = self
             .dimensions
@@ -142,30 +142,32 @@ enum Action {
 
 /// A failed DMS call, by its kind: worth retrying, a replication or request
 /// the configuration names wrongly (a person must act), or DMS refusing.
-fn replication_error<E>(what: &str, e: SdkError<E, HttpResponse>) -> Error
+fn replication_error<E>(what: &str, e: SdkError<E, HttpResponse>) -> ReplicationError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     match kind(&e) {
-        ErrorKind::Transient => Error::Transient(format!("DMS, {what}: {}", describe(&e))),
-        ErrorKind::NotFound | ErrorKind::InvalidInput => Error::InvalidInput(format!(
+        ErrorKind::Transient => {
+            ReplicationError::Transient(format!("DMS, {what}: {}", describe(&e)))
+        }
+        ErrorKind::NotFound | ErrorKind::InvalidInput => ReplicationError::Invalid(format!(
             "DMS, {what}: {} (check the replication ARNs in the function's environment)",
             describe(&e)
         )),
         ErrorKind::Concurrency | ErrorKind::Fatal => {
-            Error::Replication(format!("{what}: {}", describe(&e)))
+            ReplicationError::Unhealthy(format!("{what}: {}", describe(&e)))
         }
     }
 }
 
 /// DMS reloads tables of a running replication only (`InvalidResourceStateFault`
 /// otherwise): say so, and what to do, rather than DMS's bare fault.
-fn reload_error<E>(arn: &str, e: SdkError<E, HttpResponse>) -> Error
+fn reload_error<E>(arn: &str, e: SdkError<E, HttpResponse>) -> ReplicationError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
     if is_code(&e, &["InvalidResourceStateFault"]) {
-        return Error::Replication(format!(
+        return ReplicationError::Unhealthy(format!(
             "{arn}: DMS reloads the tables of a running replication only ({}); nothing was reloaded. Let the cdc replication resume (a daily run resumes it), then run the reload again",
             describe(&e)
         ));
@@ -195,7 +197,7 @@ impl DmsReplication {
         self
     }
 
-    async fn observe(&self, arn: &str) -> Result<Observed, Error> {
+    async fn observe(&self, arn: &str) -> Result<Observed, ReplicationError> {
         match self.mode {
             DmsMode::Instance => {
                 let out = self
@@ -206,16 +208,15 @@ impl DmsReplication {
                             .name("replication-task-arn")
                             .values(arn)
                             .build()
-                            .map_err(|e| Error::InvalidInput(e.to_string()))?,
+                            .map_err(|e| ReplicationError::Invalid(e.to_string()))?,
                     )
                     .without_settings(true)
                     .send()
                     .await
                     .map_err(|e| replication_error(arn, e))?;
-                let task = out
-                    .replication_tasks()
-                    .first()
-                    .ok_or_else(|| Error::Replication(format!("no DMS replication task {arn}")))?;
+                let task = out.replication_tasks().first().ok_or_else(|| {
+                    ReplicationError::Unhealthy(format!("no DMS replication task {arn}"))
+                })?;
                 Ok(observe_task(task))
             }
             DmsMode::Serverless => {
@@ -227,13 +228,13 @@ impl DmsReplication {
                             .name("replication-config-arn")
                             .values(arn)
                             .build()
-                            .map_err(|e| Error::InvalidInput(e.to_string()))?,
+                            .map_err(|e| ReplicationError::Invalid(e.to_string()))?,
                     )
                     .send()
                     .await
                     .map_err(|e| replication_error(arn, e))?;
                 let r = out.replications().first().ok_or_else(|| {
-                    Error::Replication(format!("no DMS Serverless replication for {arn}"))
+                    ReplicationError::Unhealthy(format!("no DMS Serverless replication for {arn}"))
                 })?;
                 let stats = r.replication_stats();
                 Ok(Observed {
@@ -257,7 +258,7 @@ impl DmsReplication {
         }
     }
 
-    async fn act(&self, arn: &str, action: Action) -> Result<(), Error> {
+    async fn act(&self, arn: &str, action: Action) -> Result<(), ReplicationError> {
         match (self.mode, action) {
             (_, Action::Nothing) => Ok(()),
             (DmsMode::Instance, _) => {
@@ -295,13 +296,13 @@ impl DmsReplication {
 
     /// The `cdc` replication, which a reload of cdc tables asks; refused
     /// (nothing was changed) where there is none.
-    fn cdc_arn(&self, tables: &[&str]) -> Result<&str, Error> {
+    fn cdc_arn(&self, tables: &[&str]) -> Result<&str, ReplicationError> {
         self.replications
             .iter()
             .find(|r| r.kind == "cdc")
             .map(|r| r.arn.as_str())
             .ok_or_else(|| {
-                Error::InvalidInput(format!(
+                ReplicationError::Invalid(format!(
                     "mode reload: no cdc replication is configured to take a fresh full load of {}; nothing was changed",
                     tables.join(", ")
                 ))
@@ -311,7 +312,7 @@ impl DmsReplication {
     /// Every page of the replication's table statistics. No `Filters`: DMS
     /// documents filter names for instance tasks only, and a reload names few
     /// tables.
-    async fn table_statistics(&self, arn: &str) -> Result<Vec<TableStatistics>, Error> {
+    async fn table_statistics(&self, arn: &str) -> Result<Vec<TableStatistics>, ReplicationError> {
         let mut out = Vec::new();
         let mut marker: Option<String> = None;
         loop {
@@ -354,7 +355,7 @@ impl DmsReplication {
         Ok(out)
     }
 
-    async fn tables_in_error(&self, arn: &str) -> Result<Vec<String>, Error> {
+    async fn tables_in_error(&self, arn: &str) -> Result<Vec<String>, ReplicationError> {
         Ok(self
             .table_statistics(arn)
             .await?
@@ -553,7 +554,10 @@ fn decide(
 
 #[async_trait]
 impl Replication for DmsReplication {
-    async fn start(&self, event: &StartReplicationEvent) -> Result<ReplicationStatus, Error> {
+    async fn start(
+        &self,
+        event: &StartReplicationEvent,
+    ) -> Result<ReplicationStatus, ReplicationError> {
         let execution_started = event
             .started_at
             .as_deref()
@@ -568,7 +572,7 @@ impl Replication for DmsReplication {
             let observed = self.observe(&r.arn).await?;
             cdc_running |= r.kind == "cdc" && observed.status == "running";
             let (action, ok, line) = decide(&r.kind, &observed, execution_started)
-                .map_err(|e| Error::Replication(e.0))?;
+                .map_err(|e| ReplicationError::Unhealthy(e.0))?;
             self.act(&r.arn, action).await?;
             ready &= ok;
             states.push(format!("{}={}", r.kind, observed.status));
@@ -605,7 +609,7 @@ impl Replication for DmsReplication {
     /// replication. Snapshot tables need nothing: the `snapshot` replication
     /// takes a fresh extract every execution (see [`decide`]), and
     /// [`Replication::start`] waits for it.
-    async fn reload(&self, request: &ReloadRequest) -> Result<(), Error> {
+    async fn reload(&self, request: &ReloadRequest) -> Result<(), ReplicationError> {
         let tables = cdc_tables(request);
         if tables.is_empty() {
             return Ok(());
@@ -618,7 +622,7 @@ impl Replication for DmsReplication {
                     .schema_name(&request.schema)
                     .table_name(*table)
                     .build()
-                    .map_err(|e| Error::InvalidInput(e.to_string()))
+                    .map_err(|e| ReplicationError::Invalid(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
         match self.mode {
@@ -647,7 +651,7 @@ impl Replication for DmsReplication {
 
     /// The request's cdc tables whose fresh full load has not landed (see
     /// [`reloaded`]), from the `cdc` replication's table statistics.
-    async fn reloading(&self, request: &ReloadRequest) -> Result<Vec<String>, Error> {
+    async fn reloading(&self, request: &ReloadRequest) -> Result<Vec<String>, ReplicationError> {
         let tables = cdc_tables(request);
         if tables.is_empty() {
             return Ok(Vec::new());
@@ -663,7 +667,7 @@ impl Replication for DmsReplication {
                 })
                 .map(TableLoad::of);
             let landed = reloaded(load.as_ref(), request.since).map_err(|Stuck(state)| {
-                Error::Replication(format!(
+                ReplicationError::Unhealthy(format!(
                     "the fresh full load of {}.{table} cannot land: DMS reports the table as {state:?}; fix the table's replication, then run the reload again",
                     request.schema
                 ))

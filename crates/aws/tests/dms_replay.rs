@@ -16,7 +16,7 @@ use aws_smithy_types::body::SdkBody;
 use serde_json::{Value, json};
 use tidemark_aws::dms::{CdcLatency, DmsMode, DmsReplication, DmsReplicationRef};
 use tidemark_core::config::TableMode;
-use tidemark_core::error::ErrorName;
+use tidemark_core::error::{Error, ErrorName};
 use tidemark_core::events::{ExecutionInput, StartReplicationEvent};
 use tidemark_core::ports::{ReloadRequest, Replication};
 
@@ -279,6 +279,7 @@ async fn serverless_replications_are_described_and_a_failed_one_fails_the_step()
         )],
     );
     let e = dms.start(&event("2026-11-21T06:00:00Z")).await.unwrap_err();
+    let e = Error::from(e);
     assert_eq!(e.name(), ErrorName::Replication);
     assert!(
         e.to_string().contains("password authentication failed")
@@ -572,6 +573,7 @@ async fn a_reloaded_table_in_error_fails_the_run_instead_of_waiting() {
         .reloading(&reload_of(&[("orders", TableMode::Cdc)]))
         .await
         .unwrap_err();
+    let e = Error::from(e);
     assert_eq!(e.name(), ErrorName::Replication);
     let message = e.to_string();
     assert!(
@@ -612,6 +614,7 @@ async fn dms_refusing_a_reload_of_a_stopped_task_says_what_to_do() {
         .reload(&reload_of(&[("orders", TableMode::Cdc)]))
         .await
         .unwrap_err();
+    let e = Error::from(e);
     assert_eq!(e.name(), ErrorName::Replication);
     let message = e.to_string();
     assert!(
@@ -633,6 +636,7 @@ async fn a_reload_without_a_cdc_replication_is_refused_before_any_request() {
         ("price_list", TableMode::Snapshot),
     ]);
     let e = dms.reload(&request).await.unwrap_err();
+    let e = Error::from(e);
     assert_eq!(e.name(), ErrorName::InvalidInput);
     let message = e.to_string();
     assert!(
@@ -642,7 +646,7 @@ async fn a_reload_without_a_cdc_replication_is_refused_before_any_request() {
         "{message}"
     );
     assert_eq!(
-        dms.reloading(&request).await.unwrap_err().name(),
+        Error::from(dms.reloading(&request).await.unwrap_err()).name(),
         ErrorName::InvalidInput
     );
     assert_eq!(http.actual_requests().count(), 0, "no request sent");

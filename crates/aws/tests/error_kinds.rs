@@ -253,10 +253,11 @@ async fn dms_answers_become_replication_errors_of_their_kind() {
                 arn: arn.into(),
             }],
         );
-        let error = replication
+        let error: Error = replication
             .start(&StartReplicationEvent::default())
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .into();
         check("DMS DescribeReplicationTasks", &error, expected, &[]);
     }
 }

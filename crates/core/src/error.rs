@@ -157,6 +157,61 @@ pub struct NotifyError {
     pub kind: ErrorKind,
 }
 
+/// Errors of the replication port (DMS, or a local replicator).
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicationError {
+    /// The replication needs a person: failed, deleted, a table in error.
+    #[error("replication: {0}")]
+    Unhealthy(String),
+    /// What the configuration names is wrong, or does not exist.
+    #[error("replication: {0}")]
+    Invalid(String),
+    /// No answer, throttled, or a connection lost: worth retrying.
+    #[error("replication: {0} (transient: retried)")]
+    Transient(String),
+    /// Reading or writing the landing area or the replicator's state.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ReplicationError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ReplicationError::Unhealthy(_) => ErrorKind::Fatal,
+            ReplicationError::Invalid(_) => ErrorKind::InvalidInput,
+            ReplicationError::Transient(_) => ErrorKind::Transient,
+            ReplicationError::Store(e) => e.kind(),
+        }
+    }
+}
+
+/// Errors of the metadata-source port (documents, or the source's catalog).
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The table's metadata is not there: no document, no such table.
+    #[error("metadata for {table}: {message}")]
+    NotFound { table: String, message: String },
+    /// What the source holds is not valid metadata.
+    #[error(transparent)]
+    Invalid(#[from] crate::metadata::MetadataError),
+    /// The source could not be read (an unreachable database, a lost connection).
+    #[error("metadata source: {message}")]
+    Unreadable { message: String, kind: ErrorKind },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl SourceError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            SourceError::NotFound { .. } => ErrorKind::NotFound,
+            SourceError::Invalid(_) => ErrorKind::InvalidInput,
+            SourceError::Unreadable { kind, .. } => *kind,
+            SourceError::Store(e) => e.kind(),
+        }
+    }
+}
+
 /// Errors of the query-engine port.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -192,8 +247,10 @@ pub enum Error {
     SchemaDrift { table: String, details: String },
     #[error("{0}")]
     Validation(String),
-    #[error("replication: {0}")]
-    Replication(String),
+    #[error(transparent)]
+    Replication(#[from] ReplicationError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
     /// A service answered "try again": throttling, a server error, a timeout.
     #[error("{0} (transient: retried)")]
     Transient(String),
@@ -243,7 +300,6 @@ impl Error {
             Error::InvalidInput(_) | Error::Metadata(_) => ErrorName::InvalidInput,
             Error::SchemaDrift { .. } => ErrorName::SchemaDrift,
             Error::Validation(_) | Error::Format(_) => ErrorName::Validation,
-            Error::Replication(_) => ErrorName::Replication,
             Error::Concurrency { .. } => ErrorName::Concurrency,
             Error::Timeout { .. } => ErrorName::Timeout,
             Error::Transient(_) => ErrorName::Transient,
@@ -252,6 +308,8 @@ impl Error {
                 source.kind().name(ErrorName::Merge)
             }
             Error::Catalog(e) => e.kind.name(ErrorName::Merge),
+            Error::Replication(e) => e.kind().name(ErrorName::Replication),
+            Error::Source(e) => e.kind().name(ErrorName::InvalidInput),
             Error::Store(e) => e.kind().name(ErrorName::InvalidInput),
             Error::Notify(e) => e.kind.name(ErrorName::InvalidInput),
         }

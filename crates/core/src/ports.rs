@@ -3,7 +3,7 @@
 
 use crate::alert::Alert;
 use crate::config::{PipelineConfig, TableMode};
-use crate::error::{EngineError, Error, StoreError};
+use crate::error::{EngineError, Error, ReplicationError, SourceError, StoreError};
 use crate::events::{ReplicationStatus, StartReplicationEvent};
 use crate::metadata::TableMetadata;
 use crate::scd2::Dialect;
@@ -242,18 +242,21 @@ pub trait Notifier: Send + Sync {
 /// DMS, or a local replicator.
 #[async_trait]
 pub trait Replication: Send + Sync {
-    async fn start(&self, event: &StartReplicationEvent) -> Result<ReplicationStatus, Error>;
+    async fn start(
+        &self,
+        event: &StartReplicationEvent,
+    ) -> Result<ReplicationStatus, ReplicationError>;
     /// Asks for a fresh full load of the tables of a `reload` run, before
     /// [`Replication::start`] is called. Refused where the replication cannot.
-    async fn reload(&self, request: &ReloadRequest) -> Result<(), Error> {
-        Err(Error::InvalidInput(format!(
+    async fn reload(&self, request: &ReloadRequest) -> Result<(), ReplicationError> {
+        Err(ReplicationError::Invalid(format!(
             "mode reload: this replication cannot take a fresh full load of {} (a replay of landed files has no source to read one from); nothing was changed. To recompute history from the files landed now, run mode rebuild",
             request.names().join(", ")
         )))
     }
     /// The tables of `request` whose fresh full load has not landed yet
     /// (the state machine waits while any has not).
-    async fn reloading(&self, request: &ReloadRequest) -> Result<Vec<String>, Error> {
+    async fn reloading(&self, request: &ReloadRequest) -> Result<Vec<String>, ReplicationError> {
         let _ = request;
         Ok(Vec::new())
     }
@@ -279,7 +282,7 @@ impl ReloadRequest {
 /// Where the current schema of a source table comes from.
 #[async_trait]
 pub trait MetadataSource: Send + Sync {
-    async fn read(&self, table: &str) -> Result<TableMetadata, Error>;
+    async fn read(&self, table: &str) -> Result<TableMetadata, SourceError>;
 }
 
 /// Everything a pipeline step needs, built once per process.

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use std::path::PathBuf;
-use tidemark_core::error::Error;
+use tidemark_core::error::SourceError;
 use tidemark_core::metadata::TableMetadata;
 use tidemark_core::ports::MetadataSource;
 
@@ -12,13 +12,11 @@ pub struct MetadataDir {
 
 #[async_trait]
 impl MetadataSource for MetadataDir {
-    async fn read(&self, table: &str) -> Result<TableMetadata, Error> {
+    async fn read(&self, table: &str) -> Result<TableMetadata, SourceError> {
         let path = self.dir.join(format!("{table}.json"));
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            Error::InvalidInput(format!(
-                "metadata for {table}: cannot read {}: {e}",
-                path.display()
-            ))
+        let text = std::fs::read_to_string(&path).map_err(|e| SourceError::NotFound {
+            table: table.to_string(),
+            message: format!("cannot read {}: {e}", path.display()),
         })?;
         Ok(TableMetadata::from_json(
             &path.display().to_string(),

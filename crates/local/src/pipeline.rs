@@ -18,7 +18,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tidemark_core::config::{PipelineConfig, TableMode};
-use tidemark_core::error::Error;
+use tidemark_core::error::{Error, ReplicationError};
 use tidemark_core::events::ExecutionInput;
 use tidemark_core::ports::{ObjectStore, Ports, Replication};
 use tidemark_core::steps::{self, Step};
@@ -256,7 +256,7 @@ pub async fn run_catching_up(
     };
     let mut days = Vec::new();
     if let Some(dir) = replay_dir {
-        let replay_err = |e: Error| LocalError::Io(e.to_string());
+        let replay_err = |e: ReplicationError| LocalError::Io(e.to_string());
         let delivered = crate::replay::delivered_through(backend.ports.landing.as_ref())
             .await
             .map_err(replay_err)?;

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tidemark_core::error::{Error, StoreError};
+use tidemark_core::error::{ReplicationError, StoreError};
 use tidemark_core::events::{ReplicationStatus, StartReplicationEvent};
 use tidemark_core::ports::{ObjectStore, Replication};
 
@@ -23,9 +23,10 @@ pub struct ReplaySource {
 }
 
 /// The days in a replay folder, oldest first.
-pub fn replay_days(dir: &std::path::Path) -> Result<Vec<NaiveDate>, Error> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Error::Replication(format!("replay folder {}: {e}", dir.display())))?;
+pub fn replay_days(dir: &std::path::Path) -> Result<Vec<NaiveDate>, ReplicationError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        ReplicationError::Unhealthy(format!("replay folder {}: {e}", dir.display()))
+    })?;
     let mut days: Vec<NaiveDate> = entries
         .filter_map(|e| e.ok())
         .filter_map(|e| {
@@ -37,7 +38,9 @@ pub fn replay_days(dir: &std::path::Path) -> Result<Vec<NaiveDate>, Error> {
 }
 
 /// The last day a replay delivered into `landing`, if any.
-pub async fn delivered_through(landing: &dyn ObjectStore) -> Result<Option<NaiveDate>, Error> {
+pub async fn delivered_through(
+    landing: &dyn ObjectStore,
+) -> Result<Option<NaiveDate>, ReplicationError> {
     match landing.get(MARKER).await {
         Ok((bytes, _)) => {
             Ok(NaiveDate::parse_from_str(String::from_utf8_lossy(&bytes).trim(), "%Y-%m-%d").ok())
@@ -50,10 +53,13 @@ pub async fn delivered_through(landing: &dyn ObjectStore) -> Result<Option<Naive
 impl ReplaySource {
     /// The landing area as of `through`: for each key, the newest day's file
     /// (a full-load-only task reloads into the same key).
-    fn landing_as_of(&self) -> Result<(BTreeMap<String, PathBuf>, Vec<NaiveDate>), Error> {
+    fn landing_as_of(
+        &self,
+    ) -> Result<(BTreeMap<String, PathBuf>, Vec<NaiveDate>), ReplicationError> {
         let read = |p: &PathBuf| {
-            std::fs::read_dir(p)
-                .map_err(|e| Error::Replication(format!("replay folder {}: {e}", p.display())))
+            std::fs::read_dir(p).map_err(|e| {
+                ReplicationError::Unhealthy(format!("replay folder {}: {e}", p.display()))
+            })
         };
         let days: Vec<(NaiveDate, PathBuf)> = replay_days(&self.dir)?
             .into_iter()
@@ -65,7 +71,9 @@ impl ReplaySource {
             let mut stack = vec![day_dir.clone()];
             while let Some(dir) = stack.pop() {
                 for entry in read(&dir)? {
-                    let path = entry.map_err(|e| Error::Replication(e.to_string()))?.path();
+                    let path = entry
+                        .map_err(|e| ReplicationError::Unhealthy(e.to_string()))?
+                        .path();
                     if path.is_dir() {
                         stack.push(path);
                     } else if let Ok(rel) = path.strip_prefix(day_dir) {
@@ -85,13 +93,16 @@ impl ReplaySource {
 
 #[async_trait]
 impl Replication for ReplaySource {
-    async fn start(&self, _event: &StartReplicationEvent) -> Result<ReplicationStatus, Error> {
+    async fn start(
+        &self,
+        _event: &StartReplicationEvent,
+    ) -> Result<ReplicationStatus, ReplicationError> {
         let (files, days) = self.landing_as_of()?;
         let last_day = days.last().copied();
         let mut delivered = 0;
         for (key, path) in &files {
             let bytes = std::fs::read(path)
-                .map_err(|e| Error::Replication(format!("{}: {e}", path.display())))?;
+                .map_err(|e| ReplicationError::Unhealthy(format!("{}: {e}", path.display())))?;
             let same = match self.landing.get(key).await {
                 Ok((existing, _)) => existing == bytes,
                 Err(StoreError::NotFound { .. }) => false,
@@ -131,7 +142,10 @@ pub struct ExistingLanding;
 
 #[async_trait]
 impl Replication for ExistingLanding {
-    async fn start(&self, _event: &StartReplicationEvent) -> Result<ReplicationStatus, Error> {
+    async fn start(
+        &self,
+        _event: &StartReplicationEvent,
+    ) -> Result<ReplicationStatus, ReplicationError> {
         Ok(ReplicationStatus {
             state: "external".into(),
             ready: true,

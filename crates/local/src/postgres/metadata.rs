@@ -5,7 +5,7 @@
 use super::{PgError, connect, query_err};
 use async_trait::async_trait;
 use serde_json::Map;
-use tidemark_core::error::Error;
+use tidemark_core::error::SourceError;
 use tidemark_core::metadata::{Column, ColumnType, Constraints, TableMetadata};
 use tidemark_core::ports::MetadataSource;
 
@@ -137,13 +137,13 @@ pub fn arrow_type_name(pg_type: &str) -> ColumnType {
 }
 
 impl PgMetadata {
-    async fn read_table(&self, table: &str) -> Result<TableMetadata, Error> {
+    async fn read_table(&self, table: &str) -> Result<TableMetadata, SourceError> {
         let client = connect(&self.url).await?;
         let Some((columns, comment)) = read_columns(&client, &self.schema, table).await? else {
-            return Err(Error::InvalidInput(format!(
-                "metadata for {table}: the source has no table {}.{table}",
-                self.schema
-            )));
+            return Err(SourceError::NotFound {
+                table: table.to_string(),
+                message: format!("the source has no table {}.{table}", self.schema),
+            });
         };
         let primary_key = primary_key(&client, &self.schema, table).await?;
         let meta = TableMetadata {
@@ -172,7 +172,7 @@ impl PgMetadata {
 
 #[async_trait]
 impl MetadataSource for PgMetadata {
-    async fn read(&self, table: &str) -> Result<TableMetadata, Error> {
+    async fn read(&self, table: &str) -> Result<TableMetadata, SourceError> {
         self.read_table(table).await
     }
 }

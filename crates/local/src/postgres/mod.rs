@@ -9,7 +9,7 @@ mod text;
 pub use metadata::{PgMetadata, arrow_type_name};
 pub use replicator::{PgReplicator, STATE_KEY};
 
-use tidemark_core::error::Error;
+use tidemark_core::error::{ErrorKind, ReplicationError, SourceError};
 use tokio_postgres::{Client, NoTls};
 
 /// What went wrong talking to the source database.
@@ -35,9 +35,20 @@ pub enum PgError {
     Decode(String),
 }
 
-impl From<PgError> for Error {
-    fn from(e: PgError) -> Error {
-        Error::Replication(e.to_string())
+/// The source cannot be read: a person must look (its message says what to
+/// do: start the server, fix the URL, grant the rights).
+impl From<PgError> for ReplicationError {
+    fn from(e: PgError) -> ReplicationError {
+        ReplicationError::Unhealthy(e.to_string())
+    }
+}
+
+impl From<PgError> for SourceError {
+    fn from(e: PgError) -> SourceError {
+        SourceError::Unreadable {
+            message: e.to_string(),
+            kind: ErrorKind::Fatal,
+        }
     }
 }
 

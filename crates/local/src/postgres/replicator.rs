@@ -24,7 +24,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tidemark_core::dms::ControlColumns;
-use tidemark_core::error::{Error, StoreError};
+use tidemark_core::error::{ReplicationError, StoreError};
 use tidemark_core::events::{ReplicationStatus, StartReplicationEvent};
 use tidemark_core::ports::{ObjectStore, ReloadRequest, Replication};
 use tokio_postgres::Client;
@@ -157,7 +157,7 @@ struct Progress {
 /// it reads in, and when that was taken.
 async fn take_snapshot(
     client: &mut Client,
-) -> Result<(tokio_postgres::Transaction<'_>, Snapshot, Micros), Error> {
+) -> Result<(tokio_postgres::Transaction<'_>, Snapshot, Micros), ReplicationError> {
     let tx = client
         .build_transaction()
         .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
@@ -203,10 +203,10 @@ impl PgReplicator {
         literal(&self.slot)
     }
 
-    async fn read_state(&self) -> Result<Option<State>, Error> {
+    async fn read_state(&self) -> Result<Option<State>, ReplicationError> {
         match self.landing.get(STATE_KEY).await {
             Ok((bytes, _)) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-                Error::Replication(format!(
+                ReplicationError::Unhealthy(format!(
                     "{STATE_KEY} is not readable ({e}); remove it and the slot {} to load again",
                     self.slot
                 ))
@@ -266,7 +266,7 @@ impl PgReplicator {
         &self,
         client: &mut Client,
         progress: &mut Progress,
-    ) -> Result<State, Error> {
+    ) -> Result<State, ReplicationError> {
         let exists = client
             .query_opt(
                 "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1",
@@ -316,7 +316,7 @@ impl PgReplicator {
         Ok(state)
     }
 
-    async fn write_state(&self, state: &State) -> Result<(), Error> {
+    async fn write_state(&self, state: &State) -> Result<(), ReplicationError> {
         let json = serde_json::to_vec_pretty(state).unwrap_or_default();
         self.landing.put(STATE_KEY, Bytes::from(json), None).await?;
         Ok(())
@@ -324,18 +324,18 @@ impl PgReplicator {
 
     /// The kept state, if a full load was taken; refused when it belongs
     /// to another slot or table list.
-    async fn checked_state(&self) -> Result<Option<State>, Error> {
+    async fn checked_state(&self) -> Result<Option<State>, ReplicationError> {
         let Some(state) = self.read_state().await? else {
             return Ok(None);
         };
         if state.slot != self.slot {
-            return Err(Error::Replication(format!(
+            return Err(ReplicationError::Unhealthy(format!(
                 "the landing folder was filled through the slot {}, this pipeline's slot is {}; use another lake, or remove {STATE_KEY} to load again",
                 state.slot, self.slot
             )));
         }
         if state.tables != self.tables {
-            return Err(Error::Replication(format!(
+            return Err(ReplicationError::Unhealthy(format!(
                 "the slot {} replicates {:?}, the configuration names {:?}; a new table needs a new full load: drop the slot and remove {STATE_KEY} from the landing folder",
                 self.slot, state.tables, self.tables
             )));
@@ -346,7 +346,7 @@ impl PgReplicator {
     /// Full-load files of a load that crashed before it was recorded were
     /// never handed to the pipeline; remove them so a smaller reload leaves
     /// no stale file behind.
-    async fn remove_unfinished_load(&self) -> Result<(), Error> {
+    async fn remove_unfinished_load(&self) -> Result<(), ReplicationError> {
         for table in &self.tables {
             let prefix = format!("{}/{table}/", self.schema);
             for object in self.landing.list(&prefix).await? {
@@ -369,7 +369,7 @@ impl PgReplicator {
         load_time: Micros,
         empty_file: bool,
         progress: &mut Progress,
-    ) -> Result<(), Error> {
+    ) -> Result<(), ReplicationError> {
         let (columns, _) = read_columns(tx, &self.schema, table)
             .await?
             .ok_or_else(|| {
@@ -437,7 +437,7 @@ impl PgReplicator {
     /// the new load stays, superseded by the run's reload mark), and CDC then
     /// skips, for those tables, what that snapshot saw. The state is written after the files: a crash in between
     /// leaves changes that land twice (the merge absorbs them), never a gap.
-    async fn reload_tables(&self, tables: &[&str]) -> Result<Progress, Error> {
+    async fn reload_tables(&self, tables: &[&str]) -> Result<Progress, ReplicationError> {
         let mut progress = Progress::default();
         let mut client = connect(&self.url).await?;
         self.check_server(&client).await?;
@@ -464,7 +464,12 @@ impl PgReplicator {
 
     /// One landed file: the control columns, then the business columns as text
     /// (as DMS writes a CSV target; validation reads them as the metadata's types).
-    fn parquet(&self, names: &[String], records: &[Record], with_op: bool) -> Result<Bytes, Error> {
+    fn parquet(
+        &self,
+        names: &[String],
+        records: &[Record],
+        with_op: bool,
+    ) -> Result<Bytes, ReplicationError> {
         let text = |f: &dyn Fn(&Record) -> Option<&str>| -> ArrayRef {
             Arc::new(records.iter().map(f).collect::<StringArray>())
         };
@@ -486,7 +491,7 @@ impl PgReplicator {
         }
         let schema = Arc::new(Schema::new(fields));
         let batch = RecordBatch::try_new(schema.clone(), arrays)
-            .map_err(|e| Error::Replication(format!("building a landed file: {e}")))?;
+            .map_err(|e| ReplicationError::Unhealthy(format!("building a landed file: {e}")))?;
         let mut out = Vec::new();
         let write = |out: &mut Vec<u8>| -> Result<(), parquet::errors::ParquetError> {
             let mut writer = ArrowWriter::try_new(out, schema, None)?;
@@ -494,7 +499,8 @@ impl PgReplicator {
             writer.close()?;
             Ok(())
         };
-        write(&mut out).map_err(|e| Error::Replication(format!("writing a landed file: {e}")))?;
+        write(&mut out)
+            .map_err(|e| ReplicationError::Unhealthy(format!("writing a landed file: {e}")))?;
         Ok(Bytes::from(out))
     }
 
@@ -573,7 +579,7 @@ impl PgReplicator {
         txns: &[Txn],
         state: &State,
         progress: &mut Progress,
-    ) -> Result<(), Error> {
+    ) -> Result<(), ReplicationError> {
         let mut by_table: BTreeMap<&str, (Vec<String>, Vec<Record>, Micros)> = BTreeMap::new();
         for txn in txns {
             if state.snapshot.saw(txn.xid) {
@@ -633,7 +639,7 @@ impl PgReplicator {
     }
 
     /// `<schema>/<table>/<commit time>.parquet`, a millisecond later while taken.
-    async fn free_cdc_key(&self, table: &str, first: Micros) -> Result<String, Error> {
+    async fn free_cdc_key(&self, table: &str, first: Micros) -> Result<String, ReplicationError> {
         let mut time = first;
         loop {
             let key = format!("{}/{table}/{}.parquet", self.schema, time.file_stem());
@@ -645,7 +651,7 @@ impl PgReplicator {
         }
     }
 
-    async fn run(&self) -> Result<ReplicationStatus, Error> {
+    async fn run(&self) -> Result<ReplicationStatus, ReplicationError> {
         let mut client = connect(&self.url).await?;
         self.check_server(&client).await?;
         let mut progress = Progress {
@@ -864,14 +870,17 @@ fn change(v: WalRow<'_>) -> Result<Change, PgError> {
 
 #[async_trait]
 impl Replication for PgReplicator {
-    async fn start(&self, _event: &StartReplicationEvent) -> Result<ReplicationStatus, Error> {
+    async fn start(
+        &self,
+        _event: &StartReplicationEvent,
+    ) -> Result<ReplicationStatus, ReplicationError> {
         self.run().await
     }
 
-    async fn reload(&self, request: &ReloadRequest) -> Result<(), Error> {
+    async fn reload(&self, request: &ReloadRequest) -> Result<(), ReplicationError> {
         let tables = request.names();
         if let Some(t) = tables.iter().find(|t| !self.tables.iter().any(|c| c == *t)) {
-            return Err(Error::InvalidInput(format!(
+            return Err(ReplicationError::Invalid(format!(
                 "mode reload: {t} is not replicated from {}.{}; nothing was changed",
                 self.schema, t
             )));
