@@ -36,6 +36,7 @@ test: lint-asl lint-infra $(PYTHON) $(EMULATOR_PYTHON) ## the whole test suite: 
 	cargo build --workspace --bins --tests  # the function binaries the deployed-shape test runs as Lambdas
 	TIDEMARK_PYTHON=$(abspath $(PYTHON)) TIDEMARK_EMULATOR_PYTHON=$(abspath $(EMULATOR_PYTHON)) \
 	  cargo nextest run --workspace --profile $(NEXTEST_PROFILE)
+	cargo test --doc -p tidemark-asl  # the interpreter's usage example (nextest runs no doctests)
 
 check: lint-asl lint-infra ## formatting, clippy with warnings as errors, the state-machine lint and checkov over infra/
 	cargo fmt --all --check

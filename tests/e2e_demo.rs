@@ -2,10 +2,10 @@
 //! bundled replay, one daily execution per day, then once more.
 
 use std::path::Path;
+use tidemark_asl::ExecutionStatus;
 use tidemark_core::events::ExecutionInput;
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::run_catching_up;
-use tidemark_local::statemachine::ExecutionStatus;
 use tidemark_tests::{assert_golden, dump_table, workspace};
 
 const TABLES: [(&str, &str); 3] = [

@@ -4,12 +4,12 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use tidemark_asl::ExecutionStatus;
 use tidemark_core::events::ExecutionInput;
 use tidemark_core::ports::MetadataSource;
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::LocalBackend;
 use tidemark_local::postgres::PgMetadata;
-use tidemark_local::statemachine::ExecutionStatus;
 use tidemark_tests::pg::TestDb;
 use tidemark_tests::{KilledSwap, run_and_dump};
 

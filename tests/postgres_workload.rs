@@ -7,11 +7,11 @@
 //! and confirming the slot. Needs `make pg` (CI runs it).
 
 use std::path::{Path, PathBuf};
+use tidemark_asl::ExecutionStatus;
 use tidemark_core::events::ExecutionInput;
 use tidemark_core::ports::{QueryEngine, SqlValue};
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::LocalBackend;
-use tidemark_local::statemachine::ExecutionStatus;
 use tidemark_tests::pg::TestDb;
 use tokio_postgres::Client;
 

@@ -5,12 +5,12 @@
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tidemark_asl::{Execution, ExecutionStatus};
 use tidemark_core::events::ExecutionInput;
 use tidemark_core::lease::Lease;
 use tidemark_core::ports::QueryEngine;
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::{LocalBackend, run_catching_up};
-use tidemark_local::statemachine::{Execution, ExecutionStatus};
 use tidemark_tests::{KilledSwap, dump_table, workspace};
 
 const TABLES: [(&str, &str); 3] = [

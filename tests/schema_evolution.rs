@@ -6,10 +6,10 @@ use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray}
 use arrow::datatypes::{DataType, Field, Schema};
 use std::path::Path;
 use std::sync::Arc;
+use tidemark_asl::ExecutionStatus;
 use tidemark_core::validate::write_parquet;
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::LocalBackend;
-use tidemark_local::statemachine::ExecutionStatus;
 use tidemark_tests::run_and_dump;
 
 const CONFIG: &str = r#"

@@ -76,7 +76,7 @@ pub async fn run_and_dump(
     database: &str,
     table: &str,
     order: &str,
-) -> (tidemark_local::statemachine::ExecutionStatus, String) {
+) -> (tidemark_asl::ExecutionStatus, String) {
     let run = backend
         .run(
             execution,

@@ -14,13 +14,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use support::Emulator;
 use support::demo::{DemoLake, days, golden_history};
+use tidemark_asl::{Execution, ExecutionStatus, Interpreter, StateMachine};
 use tidemark_core::error::{EngineError, StoreError};
 use tidemark_core::ports::{
     Condition, ObjectInfo, ObjectStore, PartWriter, Ports, QueryEngine, QueryResult,
 };
 use tidemark_core::scd2::Dialect;
 use tidemark_local::pipeline::{StepInvoker, local_definition};
-use tidemark_local::statemachine::{Execution, ExecutionStatus, Interpreter, StateMachine};
 
 /// A merge-history invocation of one table dying right after its MERGE
 /// succeeded: from then on it writes nothing of that table's state (no

@@ -104,7 +104,7 @@ fn main() -> ExitCode {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TIDEMARK_LOG").unwrap_or_else(|_| {
                 tracing_subscriber::EnvFilter::new(
-                    "warn,tidemark_core=info,tidemark_local::statemachine=error",
+                    "warn,tidemark_core=info,tidemark_asl=error",
                 )
             }),
         )

@@ -1,13 +1,13 @@
 use crate::{ConfigArgs, PlanArgs};
 use chrono::NaiveDate;
 use std::process::ExitCode;
+use tidemark_asl::ExecutionStatus;
 use tidemark_core::events::TableStatus;
 use tidemark_core::layout::LakeLayout;
 use tidemark_core::run_record::RunRecord;
 use tidemark_core::steps::load_run_record;
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::run_catching_up;
-use tidemark_local::statemachine::ExecutionStatus;
 
 #[derive(clap::Args)]
 pub struct RunArgs {

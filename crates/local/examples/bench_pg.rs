@@ -10,10 +10,10 @@
 
 use std::path::Path;
 use std::time::Instant;
+use tidemark_asl::ExecutionStatus;
 use tidemark_core::events::{ExecutionInput, StartReplicationEvent};
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::LocalBackend;
-use tidemark_local::statemachine::ExecutionStatus;
 use tokio_postgres::NoTls;
 
 const CONFIG: &str = r#"

@@ -12,12 +12,12 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use std::path::Path;
 use std::time::Instant;
+use tidemark_asl::ExecutionStatus;
 use tidemark_bench::data::{Kind, ROW_GROUP_ROWS, batch, metadata, schema};
 use tidemark_core::events::ExecutionInput;
 use tidemark_core::ports::QueryEngine;
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::LocalBackend;
-use tidemark_local::statemachine::ExecutionStatus;
 
 /// Writes rows `start..start + rows` of `kind` as one landed Parquet file.
 fn land(path: &Path, kind: Kind, start: u64, rows: u64) {

@@ -1,6 +1,7 @@
 //! Local adapters of tidemark's ports — a folder for S3, DuckDB for Athena,
 //! a file catalog for Glue, a console/file/webhook notifier for SNS, a replay
-//! source or a PostgreSQL replicator for DMS — and the interpreter that runs the production state machine.
+//! source or a PostgreSQL replicator for DMS — and the local wiring that runs
+//! the production state machine on them with `tidemark-asl`.
 
 pub mod catalog;
 pub mod duckdb;
@@ -10,6 +11,5 @@ pub mod notifier;
 pub mod pipeline;
 pub mod postgres;
 pub mod replay;
-pub mod statemachine;
 
 pub use pipeline::{LocalBackend, LocalError, LocalOptions};

@@ -65,6 +65,38 @@
 //! Waits and retry intervals really sleep (with tokio), multiplied by the
 //! interpreter's time scale ([`Interpreter::with_time_scale`]).
 //!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tidemark_asl::{ExecutionStatus, Interpreter, StateMachine, TaskFailure, TaskInvoker, Value};
+//!
+//! struct Double;
+//!
+//! #[async_trait::async_trait]
+//! impl TaskInvoker for Double {
+//!     async fn invoke(&self, _function: &str, payload: Value) -> Result<Value, TaskFailure> {
+//!         Ok(serde_json::json!(payload["n"].as_i64().unwrap_or(0) * 2))
+//!     }
+//! }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let machine = StateMachine::from_json(r#"{
+//!   "StartAt": "Double",
+//!   "States": {"Double": {
+//!     "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+//!     "Parameters": {"FunctionName": "double", "Payload.$": "$"},
+//!     "ResultSelector": {"n.$": "$.Payload"}, "End": true}}
+//! }"#)
+//! .unwrap();
+//! let execution = Interpreter::new(Arc::new(Double))
+//!     .execute(&machine, "run-1", serde_json::json!({"n": 21}))
+//!     .await;
+//! assert_eq!(execution.status, ExecutionStatus::Succeeded);
+//! assert_eq!(execution.output, Some(serde_json::json!({"n": 42})));
+//! # });
+//! ```
+//!
 //! # What is rejected at load time
 //!
 //! Invalid JSON, duplicate keys, unknown fields, unknown state types, `Next`,
