@@ -5,6 +5,7 @@
 //! wrong type are false, like on AWS; a `Variable` (or `…Path` operand) that
 //! matches nothing is a `States.Runtime` error, except for `IsPresent`.
 
+use crate::Refused;
 use std::cmp::Ordering;
 
 use chrono::{DateTime, FixedOffset};
@@ -256,14 +257,14 @@ impl Rule {
             _ => {
                 let variable = match map.get("Variable") {
                     Some(Value::String(text)) => {
-                        Path::parse(text).map_err(|e| (field("Variable"), e))?
+                        Path::parse(text).map_err(|e| (field("Variable"), e.0))?
                     }
                     Some(_) => return Err((field("Variable"), "must be a path string".into())),
                     None => {
                         return Err((field("Variable"), "a comparison needs a Variable".into()));
                     }
                 };
-                let check = parse_check(operator, operand).map_err(|e| (field(operator), e))?;
+                let check = parse_check(operator, operand).map_err(|e| (field(operator), e.0))?;
                 Ok(Rule::Compare { variable, check })
             }
         }
@@ -333,7 +334,7 @@ fn no_variable(map: &Map<String, Value>, at: &str) -> Result<(), (String, String
     Ok(())
 }
 
-fn parse_check(operator: &str, operand: &Value) -> Result<Check, String> {
+fn parse_check(operator: &str, operand: &Value) -> Result<Check, Refused> {
     if operator == "StringMatches" {
         return match operand {
             Value::String(pattern) => Ok(Check::Matches(pattern.clone())),
@@ -373,7 +374,7 @@ fn parse_check(operator: &str, operand: &Value) -> Result<Check, String> {
             Kind::Boolean => "a boolean",
             Kind::Timestamp => "an RFC 3339 timestamp string (e.g. 2024-01-31T12:00:00Z)",
         };
-        return Err(format!("must be {expected}"));
+        return Err(format!("must be {expected}").into());
     }
     Ok(Check::Compare(kind, op, Operand::Literal(operand.clone())))
 }

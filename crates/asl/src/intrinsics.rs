@@ -7,6 +7,7 @@
 //! nested calls. Unknown functions and syntax errors are load-time errors;
 //! wrong argument counts and types are `States.IntrinsicFailure` at run time.
 
+use crate::Refused;
 use serde_json::{Map, Number, Value};
 
 use super::TaskFailure;
@@ -37,7 +38,7 @@ enum Func {
 }
 
 impl Func {
-    fn from_name(name: &str) -> Result<Func, String> {
+    fn from_name(name: &str) -> Result<Func, Refused> {
         Ok(match name {
             "States.Format" => Func::Format,
             "States.StringToJson" => Func::StringToJson,
@@ -59,7 +60,7 @@ impl Func {
             "States.Hash" => {
                 return Err("`States.Hash` is not supported by the local interpreter".into());
             }
-            other => return Err(format!("unknown intrinsic function `{other}`")),
+            other => return Err(format!("unknown intrinsic function `{other}`").into()),
         })
     }
 
@@ -115,20 +116,20 @@ impl Intrinsic {
     }
 
     /// Parses a whole call, e.g. `States.Format('{}', $.a)`.
-    pub(crate) fn parse(text: &str) -> Result<Intrinsic, String> {
+    pub(crate) fn parse(text: &str) -> Result<Intrinsic, Refused> {
         let mut parser = Parser {
             chars: text.chars().collect(),
             pos: 0,
         };
         parser.skip_spaces();
-        let call = parser
-            .call()
-            .map_err(|why| format!("invalid intrinsic function call `{text}`: {why}"))?;
+        let call = parser.call().map_err(|why| {
+            Refused::from(format!("invalid intrinsic function call `{text}`: {why}"))
+        })?;
         parser.skip_spaces();
         if parser.pos != parser.chars.len() {
             return Err(format!(
                 "invalid intrinsic function call `{text}`: unexpected text after the closing parenthesis"
-            ));
+            ).into());
         }
         Ok(call)
     }
@@ -177,7 +178,7 @@ impl Parser {
         prefix.chars().all(|c| chars.next() == Some(&c))
     }
 
-    fn call(&mut self) -> Result<Intrinsic, String> {
+    fn call(&mut self) -> Result<Intrinsic, Refused> {
         let start = self.pos;
         while self
             .peek()
@@ -189,7 +190,7 @@ impl Parser {
         let func = Func::from_name(&name)?;
         self.skip_spaces();
         if self.peek() != Some('(') {
-            return Err(format!("expected `(` after `{name}`"));
+            return Err(format!("expected `(` after `{name}`").into());
         }
         self.pos += 1;
         let mut args = Vec::new();
@@ -207,8 +208,8 @@ impl Parser {
                         self.pos += 1;
                         break;
                     }
-                    Some(c) => return Err(format!("expected `,` or `)` but found `{c}`")),
-                    None => return Err(format!("missing `)` to close `{name}(`")),
+                    Some(c) => return Err(format!("expected `,` or `)` but found `{c}`").into()),
+                    None => return Err(format!("missing `)` to close `{name}(`").into()),
                 }
             }
         }
@@ -219,7 +220,7 @@ impl Parser {
         })
     }
 
-    fn arg(&mut self) -> Result<Arg, String> {
+    fn arg(&mut self) -> Result<Arg, Refused> {
         match self.peek() {
             Some('\'') => {
                 self.pos += 1;
@@ -286,7 +287,7 @@ impl Parser {
                         Ok(number @ Value::Number(_)) => Ok(Arg::Literal(number)),
                         _ => Err(format!(
                             "`{token}` is not a string literal ('…'), a number, a boolean, null, a path or a call"
-                        )),
+                        ).into()),
                     },
                 }
             }
@@ -311,7 +312,7 @@ fn unescape(raw: &str) -> String {
     out
 }
 
-fn expect_args(func: Func, args: &[Value], counts: &[usize]) -> Result<(), String> {
+fn expect_args(func: Func, args: &[Value], counts: &[usize]) -> Result<(), Refused> {
     if counts.contains(&args.len()) {
         return Ok(());
     }
@@ -321,10 +322,11 @@ fn expect_args(func: Func, args: &[Value], counts: &[usize]) -> Result<(), Strin
         func.name(),
         expected.join(" or "),
         args.len()
-    ))
+    )
+    .into())
 }
 
-fn string_arg(func: Func, args: &[Value], index: usize) -> Result<String, String> {
+fn string_arg(func: Func, args: &[Value], index: usize) -> Result<String, Refused> {
     match args.get(index) {
         Some(Value::String(s)) => Ok(s.clone()),
         Some(other) => Err(format!(
@@ -332,12 +334,13 @@ fn string_arg(func: Func, args: &[Value], index: usize) -> Result<String, String
             index + 1,
             func.name(),
             describe_type(other)
-        )),
-        None => Err(format!("{} is missing argument {}", func.name(), index + 1)),
+        )
+        .into()),
+        None => Err(format!("{} is missing argument {}", func.name(), index + 1).into()),
     }
 }
 
-fn array_arg(func: Func, args: &[Value], index: usize) -> Result<Vec<Value>, String> {
+fn array_arg(func: Func, args: &[Value], index: usize) -> Result<Vec<Value>, Refused> {
     match args.get(index) {
         Some(Value::Array(items)) => Ok(items.clone()),
         Some(other) => Err(format!(
@@ -345,23 +348,24 @@ fn array_arg(func: Func, args: &[Value], index: usize) -> Result<Vec<Value>, Str
             index + 1,
             func.name(),
             describe_type(other)
-        )),
-        None => Err(format!("{} is missing argument {}", func.name(), index + 1)),
+        )
+        .into()),
+        None => Err(format!("{} is missing argument {}", func.name(), index + 1).into()),
     }
 }
 
 /// An integer argument (a number with no fractional part).
-fn int_arg(func: Func, args: &[Value], index: usize) -> Result<i64, String> {
-    let value = args
-        .get(index)
-        .ok_or_else(|| format!("{} is missing argument {}", func.name(), index + 1))?;
+fn int_arg(func: Func, args: &[Value], index: usize) -> Result<i64, Refused> {
+    let value = args.get(index).ok_or_else(|| {
+        Refused::from(format!("{} is missing argument {}", func.name(), index + 1))
+    })?;
     as_integer(value).ok_or_else(|| {
-        format!(
+        Refused(format!(
             "argument {} of {} must be an integer, not {}",
             index + 1,
             func.name(),
             value
-        )
+        ))
     })
 }
 
@@ -402,7 +406,7 @@ pub(crate) fn numbers_cmp(a: &Number, b: &Number) -> Option<std::cmp::Ordering> 
     }
 }
 
-fn call(func: Func, args: Vec<Value>, raw_template: Option<&str>) -> Result<Value, String> {
+fn call(func: Func, args: Vec<Value>, raw_template: Option<&str>) -> Result<Value, Refused> {
     match func {
         Func::Format => {
             let template = match raw_template {
@@ -418,7 +422,8 @@ fn call(func: Func, args: Vec<Value>, raw_template: Option<&str>) -> Result<Valu
         Func::StringToJson => {
             expect_args(func, &args, &[1])?;
             let text = string_arg(func, &args, 0)?;
-            serde_json::from_str(&text).map_err(|e| format!("the string is not valid JSON: {e}"))
+            serde_json::from_str(&text)
+                .map_err(|e| Refused::from(format!("the string is not valid JSON: {e}")))
         }
         Func::JsonToString => {
             expect_args(func, &args, &[1])?;
@@ -430,9 +435,9 @@ fn call(func: Func, args: Vec<Value>, raw_template: Option<&str>) -> Result<Valu
             let items = array_arg(func, &args, 0)?;
             let size = int_arg(func, &args, 1)?;
             if size <= 0 {
-                return Err(format!("the chunk size must be positive, not {size}"));
+                return Err(format!("the chunk size must be positive, not {size}").into());
             }
-            let size = usize::try_from(size).map_err(|e| e.to_string())?;
+            let size = usize::try_from(size).map_err(|e| Refused::from(e.to_string()))?;
             Ok(Value::Array(
                 items
                     .chunks(size)
@@ -478,7 +483,12 @@ fn call(func: Func, args: Vec<Value>, raw_template: Option<&str>) -> Result<Valu
             usize::try_from(index)
                 .ok()
                 .and_then(|i| items.get(i).cloned())
-                .ok_or_else(|| format!("index {index} is out of bounds (length {})", items.len()))
+                .ok_or_else(|| {
+                    Refused::from(format!(
+                        "index {index} is out of bounds (length {})",
+                        items.len()
+                    ))
+                })
         }
         Func::ArrayLength => {
             expect_args(func, &args, &[1])?;
@@ -505,7 +515,7 @@ fn call(func: Func, args: Vec<Value>, raw_template: Option<&str>) -> Result<Valu
             let bytes = base64_decode(&string_arg(func, &args, 0)?)?;
             String::from_utf8(bytes)
                 .map(Value::String)
-                .map_err(|_| "the decoded bytes are not UTF-8 text".to_owned())
+                .map_err(|_| Refused::from("the decoded bytes are not UTF-8 text".to_owned()))
         }
         Func::JsonMerge => {
             expect_args(func, &args, &[3])?;
@@ -524,9 +534,9 @@ fn call(func: Func, args: Vec<Value>, raw_template: Option<&str>) -> Result<Valu
             let start = int_arg(func, &args, 0)?;
             let end = int_arg(func, &args, 1)?;
             if start >= end {
-                return Err(format!(
-                    "the start ({start}) must be less than the end ({end})"
-                ));
+                return Err(
+                    format!("the start ({start}) must be less than the end ({end})").into(),
+                );
             }
             let mut rng = match args.get(2) {
                 Some(_) => SplitMix64::seeded(int_arg(func, &args, 2)? as u64),
@@ -537,11 +547,11 @@ fn call(func: Func, args: Vec<Value>, raw_template: Option<&str>) -> Result<Valu
             let value = i128::from(start) + offset as i128;
             i64::try_from(value)
                 .map(Value::from)
-                .map_err(|e| e.to_string())
+                .map_err(|e| Refused::from(e.to_string()))
         }
         Func::MathAdd => {
             expect_args(func, &args, &[2])?;
-            let operand = |index: usize| -> Result<i64, String> {
+            let operand = |index: usize| -> Result<i64, Refused> {
                 match &args[index] {
                     Value::Number(n) => match n.as_i64() {
                         Some(i) => Ok(i),
@@ -549,19 +559,20 @@ fn call(func: Func, args: Vec<Value>, raw_template: Option<&str>) -> Result<Valu
                             .as_f64()
                             .filter(|f| f.abs() < 9.0e15)
                             .map(|f| f.round() as i64)
-                            .ok_or_else(|| format!("{n} is out of range")),
+                            .ok_or_else(|| Refused::from(format!("{n} is out of range"))),
                     },
                     other => Err(format!(
                         "argument {} must be a number, not {}",
                         index + 1,
                         describe_type(other)
-                    )),
+                    )
+                    .into()),
                 }
             };
             let (a, b) = (operand(0)?, operand(1)?);
             a.checked_add(b)
                 .map(Value::from)
-                .ok_or_else(|| "the sum overflows".to_owned())
+                .ok_or_else(|| Refused::from("the sum overflows".to_owned()))
         }
         Func::StringSplit => {
             expect_args(func, &args, &[2])?;
@@ -583,7 +594,7 @@ fn call(func: Func, args: Vec<Value>, raw_template: Option<&str>) -> Result<Valu
 
 /// `States.Format`: replaces each `{}` with the next argument. With
 /// `escapes`, `\x` stands for a literal `x` (so `\{` and `\}` are braces).
-fn format(template: &str, escapes: bool, args: &[Value]) -> Result<Value, String> {
+fn format(template: &str, escapes: bool, args: &[Value]) -> Result<Value, Refused> {
     let mut out = String::new();
     let mut chars = template.chars().peekable();
     let mut next_arg = args.iter();
@@ -607,7 +618,7 @@ fn format(template: &str, escapes: bool, args: &[Value]) -> Result<Value, String
                         return Err(format!(
                             "States.Format cannot format {}: only strings, numbers, booleans and null",
                             describe_type(other)
-                        ));
+                        ).into());
                     }
                     None => {}
                 }
@@ -619,7 +630,8 @@ fn format(template: &str, escapes: bool, args: &[Value]) -> Result<Value, String
         return Err(format!(
             "the template has {placeholders} placeholder(s) but {} argument(s) were given",
             args.len()
-        ));
+        )
+        .into());
     }
     Ok(Value::String(out))
 }
@@ -659,7 +671,7 @@ fn base64_encode(bytes: &[u8]) -> String {
     out
 }
 
-fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
+fn base64_decode(text: &str) -> Result<Vec<u8>, Refused> {
     let trimmed = text.trim_end_matches('=');
     if text.len() - trimmed.len() > 2 {
         return Err("invalid base64 padding".into());
@@ -668,10 +680,9 @@ fn base64_decode(text: &str) -> Result<Vec<u8>, String> {
     let mut buffer = 0u32;
     let mut bits = 0;
     for c in trimmed.bytes() {
-        let value = BASE64
-            .iter()
-            .position(|&b| b == c)
-            .ok_or_else(|| format!("`{}` is not a base64 character", char::from(c)))?;
+        let value = BASE64.iter().position(|&b| b == c).ok_or_else(|| {
+            Refused::from(format!("`{}` is not a base64 character", char::from(c)))
+        })?;
         buffer = (buffer << 6) | value as u32;
         bits += 6;
         if bits >= 8 {

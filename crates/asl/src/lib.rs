@@ -257,5 +257,31 @@ pub struct HistoryEvent {
     pub detail: Option<String>,
 }
 
+/// Why a path, an intrinsic call, a payload template or a choice rule was
+/// refused at load time (naming the text), or failed on a value at run time.
+/// Callers wrap it with the state and the field, or make it the cause of a
+/// `States.*` runtime error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct Refused(pub(crate) String);
+
+impl From<String> for Refused {
+    fn from(message: String) -> Refused {
+        Refused(message)
+    }
+}
+
+impl From<&str> for Refused {
+    fn from(message: &str) -> Refused {
+        Refused(message.to_string())
+    }
+}
+
+impl From<Refused> for String {
+    fn from(refused: Refused) -> String {
+        refused.0
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,7 @@
 //! A *reference* path (as `ResultPath` requires) has only field names and
 //! indexes.
 
+use crate::Refused;
 use serde_json::{Map, Value};
 
 /// Which document a path applies to.
@@ -43,18 +44,18 @@ pub(crate) struct Path {
 
 impl Path {
     /// Parses `text`; the error says what is wrong with it.
-    pub(crate) fn parse(text: &str) -> Result<Path, String> {
+    pub(crate) fn parse(text: &str) -> Result<Path, Refused> {
         let (root, rest) = if let Some(rest) = text.strip_prefix("$$") {
             (Root::Context, rest)
         } else if let Some(rest) = text.strip_prefix('$') {
             (Root::Input, rest)
         } else {
-            return Err(format!("`{text}` is not a path: it must start with `$`"));
+            return Err(format!("`{text}` is not a path: it must start with `$`").into());
         };
         let chars: Vec<char> = rest.chars().collect();
         let mut segments = Vec::new();
         let mut i = 0;
-        let bad = |what: String| format!("`{text}` is not a valid path: {what}");
+        let bad = |what: String| Refused(format!("`{text}` is not a valid path: {what}"));
         while i < chars.len() {
             match chars[i] {
                 '.' => {
@@ -129,7 +130,7 @@ impl Path {
                                 i += 1;
                             }
                             let inner: String = chars[start..i].iter().collect();
-                            segments.push(parse_subscript(inner.trim()).map_err(bad)?);
+                            segments.push(parse_subscript(inner.trim()).map_err(|e| bad(e.0))?);
                         }
                     }
                     skip_spaces(&chars, &mut i);
@@ -218,7 +219,7 @@ impl Path {
 
     /// Writes `value` at this (reference) path in `doc`, creating the missing
     /// objects on the way, and returns the updated document.
-    pub(crate) fn set(&self, mut doc: Value, value: Value) -> Result<Value, String> {
+    pub(crate) fn set(&self, mut doc: Value, value: Value) -> Result<Value, Refused> {
         set_in(&mut doc, &self.segments, value).map_err(|why| {
             format!(
                 "Unable to apply ResultPath '{}' to the input: {why}",
@@ -236,15 +237,17 @@ fn skip_spaces(chars: &[char], i: &mut usize) {
 }
 
 /// Parses what is between brackets when it is not quoted nor `*`.
-fn parse_subscript(inner: &str) -> Result<Segment, String> {
-    let int = |s: &str| -> Result<Option<i64>, String> {
+fn parse_subscript(inner: &str) -> Result<Segment, Refused> {
+    let int = |s: &str| -> Result<Option<i64>, Refused> {
         let s = s.trim();
         if s.is_empty() {
             return Ok(None);
         }
-        s.parse::<i64>()
-            .map(Some)
-            .map_err(|_| format!("`[{inner}]` is not an index, a slice, `*` or a quoted name"))
+        s.parse::<i64>().map(Some).map_err(|_| {
+            Refused::from(format!(
+                "`[{inner}]` is not an index, a slice, `*` or a quoted name"
+            ))
+        })
     };
     if let Some((start, end)) = inner.split_once(':') {
         if end.contains(':') {
@@ -277,7 +280,7 @@ fn slice_bounds(start: Option<i64>, end: Option<i64>, len: usize) -> (usize, usi
     (from, to.max(from))
 }
 
-fn set_in(target: &mut Value, segments: &[Segment], value: Value) -> Result<(), String> {
+fn set_in(target: &mut Value, segments: &[Segment], value: Value) -> Result<(), Refused> {
     let Some((first, rest)) = segments.split_first() else {
         *target = value;
         return Ok(());
@@ -285,10 +288,9 @@ fn set_in(target: &mut Value, segments: &[Segment], value: Value) -> Result<(), 
     match first {
         Segment::Field(name) => {
             let Value::Object(map) = target else {
-                return Err(format!(
-                    "cannot set field `{name}` in {}",
-                    describe_type(target)
-                ));
+                return Err(
+                    format!("cannot set field `{name}` in {}", describe_type(target)).into(),
+                );
             };
             if rest.is_empty() {
                 map.insert(name.clone(), value);
@@ -301,14 +303,14 @@ fn set_in(target: &mut Value, segments: &[Segment], value: Value) -> Result<(), 
         }
         Segment::Index(index) => {
             let Value::Array(items) = target else {
-                return Err(format!(
-                    "cannot set element [{index}] in {}",
-                    describe_type(target)
-                ));
+                return Err(
+                    format!("cannot set element [{index}] in {}", describe_type(target)).into(),
+                );
             };
             let len = items.len();
-            let position = resolve_index(*index, len)
-                .ok_or_else(|| format!("index [{index}] is out of bounds (length {len})"))?;
+            let position = resolve_index(*index, len).ok_or_else(|| {
+                Refused::from(format!("index [{index}] is out of bounds (length {len})"))
+            })?;
             set_in(&mut items[position], rest, value)
         }
         Segment::Wildcard | Segment::Slice(..) => {
@@ -413,7 +415,7 @@ mod tests {
     fn refuses_to_set_inside_non_objects() {
         let path = Path::parse("$.a.b").unwrap();
         let err = path.set(json!({"a": "text"}), json!(1)).unwrap_err();
-        assert!(err.contains("cannot set field `b` in a string"), "{err}");
+        assert!(err.0.contains("cannot set field `b` in a string"), "{err}");
         assert!(Path::parse("$.x").unwrap().set(json!(5), json!(1)).is_err());
         assert!(
             Path::parse("$.l[5]")

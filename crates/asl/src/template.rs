@@ -5,6 +5,7 @@
 //! its string is a path on the input (`$…`), a path on the context object
 //! (`$$…`) or an intrinsic function call; the output key drops the `.$`.
 
+use crate::Refused;
 use std::collections::HashSet;
 
 use serde_json::{Map, Value};
@@ -38,7 +39,7 @@ pub(crate) enum Field {
 
 impl Template {
     /// Compiles a template; the error names the offending key.
-    pub(crate) fn compile(value: &Value) -> Result<Template, String> {
+    pub(crate) fn compile(value: &Value) -> Result<Template, Refused> {
         match value {
             Value::Object(map) => {
                 let mut fields = Vec::with_capacity(map.len());
@@ -50,7 +51,7 @@ impl Template {
                             let Value::String(text) = value else {
                                 return Err(format!(
                                     "the value of `{key}` must be a string (a path or an intrinsic function call)"
-                                ));
+                                ).into());
                             };
                             let field = if Intrinsic::looks_like(text) {
                                 Field::Intrinsic(
@@ -72,7 +73,8 @@ impl Template {
                     if !seen.insert(name.clone()) {
                         return Err(format!(
                             "`{name}` and `{name}.$` cannot both be present in one object"
-                        ));
+                        )
+                        .into());
                     }
                     fields.push((name, field));
                 }

@@ -73,13 +73,13 @@ impl PlanArgs {
     }
 }
 
-fn parse_mode(s: &str) -> Result<tidemark_core::events::RunMode, String> {
+fn parse_mode(s: &str) -> Result<tidemark_core::events::RunMode, tidemark_core::error::Invalid> {
     use tidemark_core::events::RunMode;
     RunMode::parse(s).ok_or_else(|| {
-        format!(
+        tidemark_core::error::Invalid(format!(
             "{s:?} is not a mode: {}",
             RunMode::ALL.map(RunMode::as_str).join(", ")
-        )
+        ))
     })
 }
 
@@ -103,9 +103,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("TIDEMARK_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new(
-                    "warn,tidemark_core=info,tidemark_asl=error",
-                )
+                tracing_subscriber::EnvFilter::new("warn,tidemark_core=info,tidemark_asl=error")
             }),
         )
         .with_target(false)
