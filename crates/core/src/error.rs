@@ -75,9 +75,10 @@ impl fmt::Display for ErrorName {
 }
 
 /// What a port's failure means for its caller: whether trying again can
-/// help, and who must act. Every port error has one ([`StoreError::kind`],
-/// [`EngineError::kind`], [`CatalogError`], [`NotifyError`]); adapters decide
-/// it from the service's error code and HTTP status, never from message text.
+/// help, and who must act. Every port's error has one ([`StoreError`],
+/// [`EngineError`], [`CatalogError`], [`NotifyError`], [`ReplicationError`],
+/// [`SourceError`]); adapters decide it from the service's error code and
+/// HTTP status, never from message text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
