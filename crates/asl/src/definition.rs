@@ -155,9 +155,8 @@ impl StateMachine {
         Self::from_value(&value)
     }
 
-    /// Parses and validates an ASL definition already parsed as JSON
-    /// (duplicate keys can then no longer be detected).
-    pub fn from_value(value: &Value) -> Result<Self, DefinitionError> {
+    /// Validates a definition parsed by [`StateMachine::from_json`].
+    fn from_value(value: &Value) -> Result<Self, DefinitionError> {
         let Value::Object(map) = value else {
             return Err(DefinitionError::Json(
                 "the definition must be a JSON object".into(),

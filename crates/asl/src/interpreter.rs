@@ -94,7 +94,7 @@ impl Interpreter {
                 name: execution_name.to_owned(),
                 input: input.clone(),
                 start_time: now(),
-                role_arn: "arn:aws:iam::000000000000:role/tidemark-local".to_owned(),
+                role_arn: "arn:aws:iam::000000000000:role/StateMachineRole".to_owned(),
                 machine_id: format!(
                     "arn:aws:states:local:000000000000:stateMachine:{}",
                     machine.name

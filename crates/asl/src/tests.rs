@@ -1780,6 +1780,9 @@ async fn context_object_fields() {
             "id.$": "$$.Execution.Id",
             "input.$": "$$.Execution.Input",
             "start.$": "$$.Execution.StartTime",
+            "role.$": "$$.Execution.RoleArn",
+            "redrives.$": "$$.Execution.RedriveCount",
+            "machine_name.$": "$$.StateMachine.Name",
             "state.$": "$$.State.Name",
             "entered.$": "$$.State.EnteredTime",
             "retries.$": "$$.State.RetryCount",
@@ -1797,6 +1800,12 @@ async fn context_object_fields() {
         json!("arn:aws:states:local:000000000000:execution:tidemark-pipeline:run-42")
     );
     assert_eq!(output["input"], json!({"original": 1}));
+    assert_eq!(
+        output["role"],
+        json!("arn:aws:iam::000000000000:role/StateMachineRole")
+    );
+    assert_eq!(output["redrives"], json!(0));
+    assert_eq!(output["machine_name"], json!("tidemark-pipeline"));
     assert_eq!(output["state"], json!("Ctx"));
     assert_eq!(output["retries"], json!(0));
     assert_eq!(
