@@ -8,7 +8,7 @@ use std::error::Error as _;
 use tidemark_core::error::ErrorKind;
 
 /// The service's error code (`NoSuchKey`, `ThrottlingException`, …), if it answered.
-pub fn code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
+fn code<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> Option<&str> {
     match e {
         SdkError::ServiceError(s) => s.err().code(),
         _ => None,
