@@ -529,26 +529,6 @@ fn normalise(value: Value) -> Value {
     }
 }
 
-fn bootstrap_zip(dir: &std::path::Path) -> Vec<u8> {
-    let script = dir.join("bootstrap");
-    std::fs::write(
-        &script,
-        format!("#!{}\n{BOOTSTRAP}", support::python().display()),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let zip = dir.join("bootstrap.zip");
-    let status = std::process::Command::new(support::python())
-        .args(["-m", "zipfile", "-c"])
-        .arg(&zip)
-        .arg(&script)
-        .status()
-        .unwrap();
-    assert!(status.success(), "zipping {}", script.display());
-    std::fs::read(zip).unwrap()
-}
-
 fn create_function(endpoint: &str, name: &str, zip: &[u8]) {
     let body = json!({
         "FunctionName": name,
@@ -558,17 +538,7 @@ fn create_function(endpoint: &str, name: &str, zip: &[u8]) {
         "Timeout": 30,
         "Code": {"ZipFile": aws_smithy_types::base64::encode(zip)},
     });
-    let mut response = ureq::post(&format!("{endpoint}/2015-03-31/functions"))
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .send_json(&body)
-        .unwrap();
-    let answer: Value = response.body_mut().read_json().unwrap();
-    assert!(
-        answer["FunctionArn"].is_string(),
-        "CreateFunction {name}: {answer}"
-    );
+    support::create_function(endpoint, &body);
 }
 
 /// Runs one execution on the emulator to its end.
@@ -654,7 +624,8 @@ async fn the_interpreter_and_step_functions_agree_on_the_features_the_pipeline_u
     let sdk = emulator.sdk().await;
     let sfn = aws_sdk_sfn::Client::new(&sdk);
     let dir = tempfile::tempdir().unwrap();
-    let zip = bootstrap_zip(dir.path());
+    let script = format!("#!{}\n{BOOTSTRAP}", support::python().display());
+    let zip = support::bootstrap_zip(dir.path(), &script);
     for function in FUNCTIONS {
         create_function(&emulator.endpoint, function, &zip);
     }

@@ -146,29 +146,11 @@ fn binary(function: &str) -> PathBuf {
     path
 }
 
-/// A zip whose `bootstrap` runs the function binary.
-fn bootstrap_zip(dir: &Path, function: &str) -> Vec<u8> {
-    let folder = dir.join(function);
-    std::fs::create_dir_all(&folder).unwrap();
-    let script = folder.join("bootstrap");
-    std::fs::write(
-        &script,
-        format!("#!/bin/sh\nexec '{}' \"$@\"\n", binary(function).display()),
-    )
-    .unwrap();
-    let zip = folder.join("bootstrap.zip");
-    let status = std::process::Command::new(support::python())
-        .args(["-m", "zipfile", "-c"])
-        .arg(&zip)
-        .arg(&script)
-        .status()
-        .unwrap();
-    assert!(status.success(), "zipping {}", script.display());
-    std::fs::read(zip).unwrap()
-}
-
-/// Creates the function in the emulator's Lambda, as Terraform would.
+/// Creates the function in the emulator's Lambda, as Terraform would: its
+/// zip's `bootstrap` runs the function binary.
 fn create_function(endpoint: &str, dir: &Path, function: &str, environment: &Value) -> String {
+    let script = format!("#!/bin/sh\nexec '{}' \"$@\"\n", binary(function).display());
+    let zip = support::bootstrap_zip(&dir.join(function), &script);
     let body = json!({
         "FunctionName": function,
         "Runtime": "provided.al2023",
@@ -177,20 +159,10 @@ fn create_function(endpoint: &str, dir: &Path, function: &str, environment: &Val
         "Architectures": ["x86_64"],
         "Timeout": 120,
         "MemorySize": 1024,
-        "Code": {"ZipFile": aws_smithy_types::base64::encode(bootstrap_zip(dir, function))},
+        "Code": {"ZipFile": aws_smithy_types::base64::encode(zip)},
         "Environment": {"Variables": environment},
     });
-    let mut response = ureq::post(&format!("{endpoint}/2015-03-31/functions"))
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .send_json(&body)
-        .unwrap();
-    let answer: Value = response.body_mut().read_json().unwrap();
-    answer["FunctionArn"]
-        .as_str()
-        .unwrap_or_else(|| panic!("CreateFunction {function}: {answer}"))
-        .to_string()
+    support::create_function(endpoint, &body)
 }
 
 /// The deployed shape in an emulator: the demo's buckets, catalog and

@@ -10,7 +10,7 @@
 pub mod demo;
 
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -128,6 +128,41 @@ impl Drop for Emulator {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A Lambda zip for the emulator's `provided.al2023` runtime: an executable
+/// `bootstrap` holding `script`, written (with the zip) into `folder`.
+pub fn bootstrap_zip(folder: &Path, script: &str) -> Vec<u8> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(folder).unwrap();
+    let bootstrap = folder.join("bootstrap");
+    std::fs::write(&bootstrap, script).unwrap();
+    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let zip = folder.join("bootstrap.zip");
+    let status = Command::new(python())
+        .args(["-m", "zipfile", "-c"])
+        .arg(&zip)
+        .arg(&bootstrap)
+        .status()
+        .unwrap();
+    assert!(status.success(), "zipping {}", bootstrap.display());
+    std::fs::read(zip).unwrap()
+}
+
+/// Lambda `CreateFunction` with `body` (name, runtime, code, …) in the
+/// emulator at `endpoint`; returns the function's ARN.
+pub fn create_function(endpoint: &str, body: &serde_json::Value) -> String {
+    let mut response = ureq::post(&format!("{endpoint}/2015-03-31/functions"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send_json(body)
+        .unwrap();
+    let answer: serde_json::Value = response.body_mut().read_json().unwrap();
+    answer["FunctionArn"]
+        .as_str()
+        .unwrap_or_else(|| panic!("CreateFunction {}: {answer}", body["FunctionName"]))
+        .to_string()
 }
 
 /// Creates the Glue database `name`; returns the client.
