@@ -19,11 +19,29 @@ pub struct DuckDbEngine {
 
 impl DuckDbEngine {
     /// Opens (or creates) the warehouse; `lake_root` is where validated files live.
+    ///
+    /// Opening runs under an exclusive lock on `<path>.open-lock`: DuckDB
+    /// writes a new file's header after creating it, so a second process
+    /// opening the same path in between would find "not a valid DuckDB
+    /// database file". Under the lock it finds either no file or a whole one
+    /// (then DuckDB's own lock on the file tells it the warehouse is in use).
     pub fn open(path: &Path, lake_root: &Path) -> Result<DuckDbEngine, EngineError> {
-        let conn = duckdb::Connection::open(path).map_err(|e| EngineError::Query {
+        let failed = |message: String| EngineError::Query {
             statement: format!("open {}", path.display()),
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".open-lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| failed(format!("{}: {e}", Path::new(&lock_path).display())))?;
+        lock.lock()
+            .map_err(|e| failed(format!("{}: {e}", Path::new(&lock_path).display())))?;
+        let conn = duckdb::Connection::open(path).map_err(|e| failed(e.to_string()))?;
+        drop(lock);
         Ok(DuckDbEngine {
             conn: Arc::new(Mutex::new(conn)),
             dialect: Arc::new(DuckDb {
