@@ -24,7 +24,7 @@ LAMBDA_VENV := tools/lambda/.venv
 LAMBDA_TOOLS := $(LAMBDA_VENV)/bin/cargo-lambda
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: pg pg-stop pg-clean bench-pg help run test check lint-asl lint-infra build plan deploy tf-init demo-data clean bench bench-merge bench-validate bench-rebuild
+.PHONY: pg pg-stop pg-clean bench-pg help run test check lint-asl lint-infra build plan deploy tf-init demo-data clean bench bench-merge bench-age bench-validate bench-rebuild
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -89,7 +89,7 @@ plan: build tf-init ## build the zips, then terraform plan ENV=dev|preprod|prod 
 deploy: build tf-init ## build the zips, then terraform apply ENV=dev|preprod|prod [SOURCE=name]
 	$(TERRAFORM) -chdir=$(TF_DIR) apply -input=false -var-file=$(TF_VARS) -var lambda_architecture=$(LAMBDA_ARCH)
 
-bench: bench-merge bench-validate bench-rebuild ## every benchmark; each prints its figures as a Markdown table
+bench: bench-merge bench-age bench-validate bench-rebuild ## every benchmark; each prints its figures as a Markdown table
 
 # The benchmarks build with the test profile (DuckDB at -O1, as the tests run it):
 # a release build would compile DuckDB a second time.
@@ -98,6 +98,10 @@ TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 bench-merge: ## SCD2 merge on DuckDB: 10k/100k/1M changes into 1M- and 10M-row histories
 	cargo build --quiet --workspace --tests --examples
 	BENCH_DIR=$(abspath $(TARGET_DIR)) $(TARGET_DIR)/debug/examples/bench_merge
+
+bench-age: ## the same 1% batch merged into tables 1, 10 and 100 days old (BENCH_KEYS=100000: 10M history rows at 100)
+	cargo build --quiet --workspace --tests --examples
+	BENCH_DIR=$(abspath $(TARGET_DIR)) $(TARGET_DIR)/debug/examples/bench_age
 
 bench-rebuild: ## a rebuild beside the daily runs it replaces: 1M landed rows of a 20-column table (BENCH_ROWS=1000000)
 	cargo build --quiet --workspace --tests --examples

@@ -1,0 +1,214 @@
+//! The same daily batch merged into tables of growing age: does a merge cost
+//! what the batch is, or what the table has become?
+//!
+//! A table of `BENCH_KEYS` keys (default 100,000) has lived `a` days for each
+//! `a` in `BENCH_AGES` (default 1, 10, 100): every day changed every key, so
+//! its history holds `a` versions per key and its change log `a` batch files
+//! (100 days of 100,000 keys: 10M history rows, 10M logged changes). The
+//! measured batch, landed the next day, updates 1% of the keys. For each age
+//! it prints the MERGE's wall time and what DuckDB's profiler counted (rows
+//! scanned, bytes read), and what the rendered Athena MERGE would read under
+//! the partition spec (history partitions, change-log files whose statistics
+//! can match).
+//!
+//! The history is written as daily merges append it: versions in day order,
+//! each closed by the next day's. `make bench-age` runs it; the figures go to
+//! `target/bench/age.json`.
+
+use std::path::Path;
+use std::time::Instant;
+use tidemark_core::batch_id::BatchId;
+use tidemark_core::metadata::TableMetadata;
+use tidemark_core::ports::QueryEngine;
+use tidemark_core::scd2::{MergePlan, string_literal};
+use tidemark_local::duckdb::DuckDbEngine;
+
+const METADATA: &str = r#"{"name":"orders","primary_key":["id"],"columns":[
+    {"name":"id","type":"int64","nullable":false},
+    {"name":"customer_id","type":"int64"},
+    {"name":"status","type":"string"},
+    {"name":"amount","type":"decimal128(12,2)"},
+    {"name":"note","type":"string"}]}"#;
+
+fn sizes(var: &str, default: &[u64]) -> Vec<u64> {
+    std::env::var(var)
+        .ok()
+        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .unwrap_or_else(|| default.to_vec())
+}
+
+/// Version `day` of key `id` (an SQL expression): the business columns and
+/// the change columns, as validation writes them.
+fn version(id: &str, day: &str, op: &str) -> String {
+    format!(
+        "{id} AS id, ({id} % 1000 + {day})::BIGINT AS customer_id, ['new','paid','shipped'][1 + ({id} + {day}) % 3] AS status, \
+         ((({id} + {day}) % 10000) / 100.0)::DECIMAL(12,2) AS amount, CASE WHEN {id} % 7 = 0 THEN 'gift' END AS note, \
+         {op} AS op, TIMESTAMP '2026-01-01' + to_days({day}::INTEGER) + to_microseconds({id}) AS valid_from, \
+         lpad(({day}::BIGINT * 100000000 + {id})::VARCHAR, 20, '0') AS change_seq"
+    )
+}
+
+const HASH: &str = "md5(concat_ws('|', id, customer_id, status, amount, note))";
+
+async fn sql(engine: &DuckDbEngine, sql: &str) -> tidemark_core::ports::QueryResult {
+    engine
+        .execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{sql}"))
+}
+
+/// Writes day `day`'s batch: `rows` is a SELECT of the version columns.
+async fn write_batch(engine: &DuckDbEngine, lake: &Path, day: u64, rows: &str) {
+    let batch = BatchId::new(day);
+    let dir = lake.join(format!("validated/bench/orders/{batch}"));
+    std::fs::create_dir_all(&dir).expect("batch folder");
+    sql(
+        engine,
+        &format!(
+            "COPY (SELECT *, {HASH} AS row_hash, {b} AS batch_id FROM ({rows})) TO {f} (FORMAT parquet)",
+            b = string_literal(&batch.to_string()),
+            f = string_literal(&dir.join("part-0.parquet").display().to_string()),
+        ),
+    )
+    .await;
+}
+
+/// A table that lived `age` days: `age` log files and the history they made.
+async fn grow(engine: &DuckDbEngine, lake: &Path, keys: u64, age: u64) {
+    for day in 1..=age {
+        let op = if day == 1 { "'I'" } else { "'U'" };
+        let rows = format!(
+            "SELECT {} FROM range({keys}) t(i)",
+            version("i", &day.to_string(), op)
+        );
+        write_batch(engine, lake, day, &rows).await;
+    }
+    // The history daily merges leave: version `day` of each key, closed by
+    // the next day's, appended day after day.
+    sql(
+        engine,
+        &format!(
+            "INSERT INTO bench.orders
+             SELECT id, customer_id, status, amount, note, valid_from, change_seq,
+                    CASE WHEN d = {age} THEN TIMESTAMP '9999-12-31 23:59:59.999999'
+                         ELSE TIMESTAMP '2026-01-01' + to_days((d + 1)::INTEGER) + to_microseconds(id) END,
+                    d = {age}, FALSE, op, 'b' || lpad(d::VARCHAR, 6, '0'), {HASH}
+             FROM (SELECT d, {v} FROM range(1, {age} + 1) days(d), range({keys}) t(i))
+             ORDER BY d, id",
+            v = version("i", "d", "CASE WHEN d = 1 THEN 'I' ELSE 'U' END")
+        ),
+    )
+    .await;
+}
+
+/// What DuckDB's profiler reports for the statement.
+struct Profile {
+    rows_scanned: u64,
+    row_groups_scanned: u64,
+    row_groups: u64,
+    /// From files (the change log's Parquet; the warehouse's blocks are cached).
+    bytes_read: u64,
+}
+
+fn profile(path: &Path) -> Profile {
+    let text = std::fs::read_to_string(path).expect("profile written");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("profile JSON");
+    let get = |k: &str| json.pointer(k).and_then(|v| v.as_u64()).unwrap_or(0);
+    Profile {
+        rows_scanned: get("/query/total_rows_scanned"),
+        row_groups_scanned: get("/query/total_row_groups_scanned"),
+        row_groups: get("/query/total_row_groups_to_scan"),
+        bytes_read: get("/io/total_bytes_read"),
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let keys = sizes("BENCH_KEYS", &[100_000])[0];
+    let ages = sizes("BENCH_AGES", &[1, 10, 100]);
+    let meta = TableMetadata::from_json("bench", METADATA).expect("metadata");
+    let root = std::env::var_os("BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let batch_keys = keys / 100;
+    println!("| table age (days) | history rows | logged changes | batch | merge (s) | rows scanned | row groups scanned | bytes read (MB) |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut figures = Vec::new();
+    for age in ages {
+        let dir = tempfile::tempdir_in(&root).expect("bench folder");
+        let lake = dir.path();
+        let engine = DuckDbEngine::open(&lake.join("warehouse.duckdb"), lake).expect("DuckDB");
+        let batch = BatchId::new(age + 1);
+        let plan = MergePlan {
+            target: Default::default(),
+            database: "bench",
+            meta: &meta,
+            batch_id: batch,
+            snapshot: None,
+        };
+        let dialect = engine.dialect();
+        for s in plan
+            .schema_statements(dialect.as_ref(), &[])
+            .expect("create")
+        {
+            sql(&engine, &s.sql).await;
+        }
+        grow(&engine, lake, keys, age).await;
+        // 1% of the keys, spread over the table (a prime stride), the next day.
+        let rows = format!(
+            "SELECT {} FROM range({batch_keys}) t(i)",
+            version(&format!("((i * 1000003) % {keys})"), &(age + 1).to_string(), "'U'")
+        );
+        write_batch(&engine, lake, age + 1, &rows).await;
+        sql(&engine, "CHECKPOINT").await;
+
+        let profile_path = lake.join("profile.json");
+        sql(&engine, "PRAGMA enable_profiling = 'json'").await;
+        sql(
+            &engine,
+            &format!(
+                "PRAGMA profiling_output = {}",
+                string_literal(&profile_path.display().to_string())
+            ),
+        )
+        .await;
+        let start = Instant::now();
+        sql(&engine, &plan.merge(dialect.as_ref())).await;
+        let seconds = start.elapsed().as_secs_f64();
+        sql(&engine, "PRAGMA disable_profiling").await;
+        let p = profile(&profile_path);
+
+        let check = sql(
+            &engine,
+            "SELECT count(*) AS n, count(*) FILTER (WHERE is_current) AS current FROM bench.orders",
+        )
+        .await;
+        let (history, current) = (check.int("n").unwrap(), check.int("current").unwrap());
+        assert_eq!(history as u64, age * keys + batch_keys, "history rows");
+        assert_eq!(current as u64, keys, "current rows");
+        println!(
+            "| {age} | {} | {} | {batch_keys} | {seconds:.2} | {} | {} of {} | {:.1} |",
+            age * keys,
+            age * keys,
+            p.rows_scanned,
+            p.row_groups_scanned,
+            p.row_groups,
+            p.bytes_read as f64 / 1e6
+        );
+        figures.push(serde_json::json!({
+            "age_days": age,
+            "history_rows": age * keys,
+            "logged_changes": age * keys,
+            "batch_changes": batch_keys,
+            "merge_seconds": seconds,
+            "rows_scanned": p.rows_scanned,
+            "row_groups_scanned": p.row_groups_scanned,
+            "row_groups": p.row_groups,
+            "bytes_read": p.bytes_read,
+        }));
+    }
+    let out = root.join("bench");
+    std::fs::create_dir_all(&out).expect("target/bench");
+    let json = serde_json::json!({ "keys": keys, "ages": figures });
+    std::fs::write(out.join("age.json"), format!("{json:#}\n")).expect("age.json");
+}
