@@ -159,6 +159,7 @@ fn hostile_names_are_rejected_or_quoted_in_both_dialects() {
         lake_uri: "s3://lake-with-'quote".into(),
     };
     let plan = MergePlan {
+        since: None,
         target: Default::default(),
         database: "union",
         meta: &meta,
@@ -210,6 +211,7 @@ async fn hostile_names_merge_on_duckdb() {
         .await
         .unwrap();
     let plan = MergePlan {
+        since: None,
         target: Default::default(),
         database: "union",
         meta: &meta,

@@ -3,8 +3,9 @@
 //! collide on purpose — few keys, few instants and change-seqs, deletes and
 //! re-inserts, no-op updates, duplicate deliveries, late batches.
 //!
-//! Cases: 256 change streams (CDC) and 128 extract sequences (snapshot) per
-//! run, each checked for equality with the model and for idempotence. The
+//! Cases: 256 change streams (CDC), 32 long ones (30 to 90 changes in many
+//! small batches, some late) and 128 extract sequences (snapshot) per run,
+//! each checked for equality with the model and for idempotence. The
 //! shrunk failures proptest finds are kept in `proptest-regressions/` and
 //! replayed first; the ones worth naming are also tests below.
 
@@ -17,6 +18,7 @@ use tidemark_tests::scd2::{Change, HistoryRow, Lake, Model, extract};
 
 const CDC_CASES: u32 = 256;
 const SNAPSHOT_CASES: u32 = 128;
+const LONG_CASES: u32 = 32;
 
 /// A stream of changes as DMS delivers it, split into batches.
 #[derive(Debug, Clone)]
@@ -152,6 +154,71 @@ fn cdc_history_equals_the_model_for_any_split_order_and_repeat() {
     let mut runner = TestRunner::new(config(CDC_CASES));
     runner
         .run(&cdc_case(), |case| rt.block_on(check_cdc(&case)))
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A table that lived long: many small batches delivered mostly in time
+/// order, some changes late by a few batches. The merge of each batch reads
+/// only what it can reach (`Since`: the batches holding changes as late as
+/// its earliest one, and history rows that end from then on); whatever it
+/// leaves out must never matter.
+fn long_case() -> impl Strategy<Value = CdcCase> {
+    (
+        prop::collection::vec(
+            (
+                1..=3i64,
+                0..40i64,
+                0..2u32,
+                prop::sample::select(vec!['I', 'U', 'U', 'U', 'D']),
+                prop::option::weighted(0.9, prop::sample::select(vec!["a", "b", "c"])),
+            ),
+            30..90,
+        ),
+        prop::collection::vec(prop::option::weighted(0.15, 1..6usize), 90),
+        prop::collection::vec(1..4usize, 90),
+        any::<prop::sample::Index>(),
+    )
+        .prop_map(|(raw, lateness, sizes, again)| {
+            let mut seen = std::collections::BTreeSet::new();
+            let mut changes: Vec<Change> = raw
+                .into_iter()
+                .filter(|(key, minute, seq, ..)| seen.insert((*key, *minute, *seq)))
+                .map(|(key, minute, seq, op, value)| Change {
+                    key,
+                    at: 1_793_491_200 + minute * 60,
+                    seq,
+                    op,
+                    value: value.map(str::to_string),
+                })
+                .collect();
+            changes.sort_by_key(|c| (c.at, c.seq));
+            // Delivery position: in time order, but some changes late by a
+            // few places.
+            let mut placed: Vec<(usize, usize, Change)> = changes
+                .into_iter()
+                .enumerate()
+                .map(|(i, c)| (i + lateness[i].unwrap_or(0) * 3, i, c))
+                .collect();
+            placed.sort_by_key(|(position, i, _)| (*position, *i));
+            let mut batches = Vec::new();
+            let mut rest: Vec<Change> = placed.into_iter().map(|(_, _, c)| c).collect();
+            let mut n = 0;
+            while !rest.is_empty() {
+                let take = sizes[n % sizes.len()].min(rest.len());
+                batches.push(rest.drain(..take).collect());
+                n += 1;
+            }
+            let again = again.index(batches.len());
+            CdcCase { batches, again }
+        })
+}
+
+#[test]
+fn long_histories_of_many_small_batches_equal_the_model() {
+    let rt = runtime();
+    let mut runner = TestRunner::new(config(LONG_CASES));
+    runner
+        .run(&long_case(), |case| rt.block_on(check_cdc(&case)))
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
@@ -363,6 +430,7 @@ async fn the_athena_merge_transpiled_to_duckdb_gives_the_same_history() {
         .iter()
         .map(|id| {
             MergePlan {
+                since: None,
                 target: Default::default(),
                 database: "db",
                 meta: &meta,

@@ -15,7 +15,7 @@ use tidemark_core::layout::change_log_prefix;
 use tidemark_core::metadata::TableMetadata;
 use tidemark_core::ports::{Catalog, QueryEngine, QueryResult, SqlValue};
 use tidemark_core::scd2::{
-    Dialect, ExistingColumn, HistoryTarget, MergePlan, SnapshotParams, previous_table_name,
+    Dialect, ExistingColumn, HistoryTarget, MergePlan, Since, SnapshotParams, previous_table_name,
     staged_table_name,
 };
 use tidemark_core::validate::{normalised_schema, write_parquet};
@@ -232,6 +232,9 @@ pub struct Lake {
     meta: TableMetadata,
     snapshot: bool,
     batches: u32,
+    /// Each landed batch's earliest and latest change (µs), by generation, as
+    /// the ledger records them.
+    reach: std::collections::BTreeMap<(u32, BatchId), (i64, i64)>,
     /// Where merges go: the live table of generation 0 until [`Lake::rebuild`].
     target: HistoryTarget,
 }
@@ -248,6 +251,7 @@ impl Lake {
             meta: metadata(),
             snapshot,
             batches: 0,
+            reach: Default::default(),
             target: HistoryTarget::default(),
         }
     }
@@ -257,7 +261,16 @@ impl Lake {
     }
 
     fn plan(&self, batch_id: BatchId, extract_time: i64, fraction: f64) -> MergePlan<'_> {
+        let generation = self.target.generation;
         MergePlan {
+            since: self.reach.get(&(generation, batch_id)).map(|&(at, _)| {
+                let latest = self
+                    .reach
+                    .iter()
+                    .filter(|((g, _), _)| *g == generation)
+                    .map(|(&(_, id), &(_, last))| (id, last));
+                Since::of(batch_id, at, latest)
+            }),
             target: self.target,
             database: "db",
             meta: &self.meta,
@@ -279,6 +292,11 @@ impl Lake {
             .join(change_log_prefix("db", "t", self.target.generation))
             .join(batch_id.to_string());
         std::fs::create_dir_all(&dir).expect("the batch folder");
+        let times = changes.iter().map(|c| c.at * 1_000_000);
+        if let (Some(earliest), Some(latest)) = (times.clone().min(), times.max()) {
+            self.reach
+                .insert((self.target.generation, batch_id), (earliest, latest));
+        }
         let text = |f: &dyn Fn(&Change) -> Option<String>| -> ArrayRef {
             Arc::new(StringArray::from(changes.iter().map(f).collect::<Vec<_>>()))
         };

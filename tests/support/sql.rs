@@ -6,7 +6,8 @@ use super::workspace;
 use tidemark_core::batch_id::BatchId;
 use tidemark_core::metadata::TableMetadata;
 use tidemark_core::scd2::{
-    CHANGE_LOG_CONTROL_COLUMNS, Dialect, ExistingColumn, MergePlan, SnapshotParams, Statement,
+    CHANGE_LOG_CONTROL_COLUMNS, Dialect, ExistingColumn, MergePlan, Since, SnapshotParams,
+    Statement,
 };
 
 fn demo_metadata(table: &str) -> TableMetadata {
@@ -61,6 +62,11 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
     ] {
         let meta = demo_metadata(table);
         let plan = MergePlan {
+            // The batch's earliest change, 2026-11-02 00:00 UTC, reaches back to batch 1.
+            since: Some(Since {
+                at: 1_793_577_600_000_000,
+                batches: vec![BatchId::FIRST, BatchId::new(2)],
+            }),
             target: Default::default(),
             database: "demo",
             meta: &meta,
@@ -71,6 +77,7 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
     }
     let meta = demo_metadata("orders");
     let plan = MergePlan {
+        since: None,
         target: Default::default(),
         database: "demo",
         meta: &meta,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use tidemark_core::batch_id::BatchId;
 use tidemark_core::config::{PipelineConfig, TableMode};
 use tidemark_core::metadata::TableMetadata;
-use tidemark_core::scd2::{Athena, Dialect, DuckDb, MergePlan, SnapshotParams};
+use tidemark_core::scd2::{Athena, Dialect, DuckDb, MergePlan, Since, SnapshotParams};
 
 #[derive(clap::Args)]
 pub struct SqlArgs {
@@ -65,7 +65,13 @@ pub fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
         extract_time: 0,
         max_delete_fraction: table.max_delete_fraction,
     });
+    // The times a batch gives (its extract time, its earliest change) show
+    // as the epoch.
     let plan = MergePlan {
+        since: Some(Since {
+            at: 0,
+            batches: vec![args.batch],
+        }),
         target: Default::default(),
         database: &config.source.database,
         meta: &meta,

@@ -6,6 +6,7 @@ use crate::batch_id::BatchId;
 use crate::error::{Error, StoreError};
 use crate::ports::{Condition, ObjectInfo, ObjectStore};
 use crate::run_plan::RunMode;
+use crate::scd2::Since;
 use crate::validate::OpCounts;
 use bytes::Bytes;
 use chrono::NaiveDate;
@@ -55,6 +56,11 @@ pub struct Batch {
     pub metadata_version: u32,
     pub files: Vec<ConsumedFile>,
     pub ops: OpCounts,
+    /// Earliest change time in the batch (µs since the epoch): the merge
+    /// reads no history or log older than it. Absent in ledgers written
+    /// before it was recorded (their merges read everything).
+    #[serde(default)]
+    pub min_valid_from: Option<i64>,
     /// Latest change time in the batch (µs since the epoch): a snapshot's extract time.
     pub max_valid_from: Option<i64>,
     pub validated_at: String,
@@ -197,6 +203,7 @@ impl Ledger {
                 })
                 .collect(),
             ops: OpCounts::default(),
+            min_valid_from: None,
             max_valid_from: None,
             validated_at: mark.requested_at.clone(),
             merged_at: None,
@@ -206,6 +213,18 @@ impl Ledger {
 
     pub fn batch(&self, id: BatchId) -> Option<&Batch> {
         self.batches.iter().find(|b| b.id == id)
+    }
+
+    /// How far back batch `id` reaches in its generation's change log: its
+    /// earliest change, and the first batch holding a change from then on
+    /// (a batch with no change holds no rows of the log). `None` for a
+    /// batch validated before the ledger recorded its earliest change.
+    pub fn since(&self, id: BatchId) -> Option<Since> {
+        let batch = self.batch(id)?;
+        let latest = self
+            .batches_of(batch.generation)
+            .filter_map(|b| Some((b.id, b.max_valid_from?)));
+        Some(Since::of(id, batch.min_valid_from?, latest))
     }
 
     /// The id for a new batch over `files`: ids count every batch of every
@@ -345,10 +364,55 @@ mod tests {
                 })
                 .collect(),
             ops: OpCounts::default(),
+            min_valid_from: None,
             max_valid_from: None,
             validated_at: "2026-11-04T10:00:00Z".into(),
             merged_at: None,
         }
+    }
+
+    #[test]
+    fn a_batch_reaches_back_to_the_batches_of_its_generation_that_hold_a_change_as_late() {
+        let at = |id: &str, generation: u32, changes: Option<(i64, i64)>| Batch {
+            min_valid_from: changes.map(|(lo, _)| lo),
+            max_valid_from: changes.map(|(_, hi)| hi),
+            ..batch(id, generation, BatchStatus::Merged, &[])
+        };
+        let ledger = Ledger {
+            batches: vec![
+                at("b000001", 0, Some((10, 20))),
+                at("b000002", 0, Some((30, 40))),
+                // Quarantined everything: no rows in the log.
+                at("b000003", 0, None),
+                at("b000004", 0, Some((45, 50))),
+                // Another generation's log is another folder.
+                at("b000005", 1, Some((0, 100))),
+                // A late change, back to 35: batches 2 and 4 hold later ones.
+                at("b000006", 0, Some((35, 60))),
+                at("b000007", 0, Some((70, 80))),
+            ],
+            ..Ledger::default()
+        };
+        let reach = |id: u64| ledger.since(BatchId::new(id)).unwrap();
+        assert_eq!(
+            reach(6),
+            Since {
+                at: 35,
+                batches: [2, 4, 6].map(BatchId::new).to_vec()
+            }
+        );
+        assert_eq!(reach(7).batches, [BatchId::new(7)]);
+        // A batch merged again later reaches no batch after it.
+        assert_eq!(reach(2).batches, [2].map(BatchId::new));
+        // Ledgers written before the earliest change was recorded: read everything.
+        let old = Ledger {
+            batches: vec![Batch {
+                min_valid_from: None,
+                ..at("b000001", 0, Some((10, 20)))
+            }],
+            ..Ledger::default()
+        };
+        assert_eq!(old.since(BatchId::FIRST), None);
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //! measured batch, landed the next day, updates 1% of the keys. For each age
 //! it prints the MERGE's wall time and what DuckDB's profiler counted (rows
 //! scanned, bytes read), and what the rendered Athena MERGE would read under
-//! the partition spec (history partitions, change-log files whose statistics
-//! can match).
+//! the partition spec (history partitions, change-log row groups whose
+//! statistics can match).
 //!
 //! The history is written as daily merges append it: versions in day order,
 //! each closed by the next day's. `make bench-age` runs it; the figures go to
@@ -20,7 +20,7 @@ use std::time::Instant;
 use tidemark_core::batch_id::BatchId;
 use tidemark_core::metadata::TableMetadata;
 use tidemark_core::ports::QueryEngine;
-use tidemark_core::scd2::{MergePlan, string_literal};
+use tidemark_core::scd2::{MergePlan, Since, string_literal};
 use tidemark_local::duckdb::DuckDbEngine;
 
 const METADATA: &str = r#"{"name":"orders","primary_key":["id"],"columns":[
@@ -101,6 +101,59 @@ async fn grow(engine: &DuckDbEngine, lake: &Path, keys: u64, age: u64) {
     .await;
 }
 
+/// Midnight of `day` (days after 2026-01-01), in µs since the epoch.
+fn day_start(day: u64) -> i64 {
+    let start = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    (start + chrono::Days::new(day))
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc()
+        .timestamp_micros()
+}
+
+/// What the rendered Athena MERGE would read: the history's partitions
+/// under `month(valid_to)` that its `valid_to >= since` keeps, and the
+/// change log's row groups whose `valid_from` statistics can reach `since`
+/// (Athena's external table has no partitions; it reads every file's footer).
+struct AthenaReads {
+    partitions: i64,
+    partitions_read: i64,
+    row_groups: i64,
+    row_groups_read: i64,
+}
+
+async fn athena_reads(engine: &DuckDbEngine, lake: &Path, since: i64) -> AthenaReads {
+    let since = chrono::DateTime::from_timestamp_micros(since)
+        .unwrap()
+        .naive_utc();
+    let history = sql(
+        engine,
+        &format!(
+            "SELECT count(DISTINCT date_trunc('month', valid_to)) AS partitions,
+                    count(DISTINCT date_trunc('month', valid_to)) FILTER (WHERE valid_to >= TIMESTAMP '{since}') AS read
+             FROM bench.orders"
+        ),
+    )
+    .await;
+    let glob = lake.join("validated/bench/orders/*/*.parquet");
+    let log = sql(
+        engine,
+        &format!(
+            "SELECT count(*) AS row_groups,
+                    count(*) FILTER (WHERE CAST(stats_max_value AS TIMESTAMP) >= TIMESTAMP '{since}') AS read
+             FROM parquet_metadata({}) WHERE path_in_schema = 'valid_from'",
+            string_literal(&glob.display().to_string())
+        ),
+    )
+    .await;
+    AthenaReads {
+        partitions: history.int("partitions").unwrap(),
+        partitions_read: history.int("read").unwrap(),
+        row_groups: log.int("row_groups").unwrap(),
+        row_groups_read: log.int("read").unwrap(),
+    }
+}
+
 /// What DuckDB's profiler reports for the statement.
 struct Profile {
     rows_scanned: u64,
@@ -131,8 +184,10 @@ async fn main() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(std::env::temp_dir);
     let batch_keys = keys / 100;
-    println!("| table age (days) | history rows | logged changes | batch | merge (s) | rows scanned | row groups scanned | bytes read (MB) |");
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| table age (days) | history rows | logged changes | batch | merge (s) | rows scanned | row groups scanned | bytes read (MB) | Athena: history partitions | Athena: log row groups |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut figures = Vec::new();
     for age in ages {
         let dir = tempfile::tempdir_in(&root).expect("bench folder");
@@ -140,6 +195,12 @@ async fn main() {
         let engine = DuckDbEngine::open(&lake.join("warehouse.duckdb"), lake).expect("DuckDB");
         let batch = BatchId::new(age + 1);
         let plan = MergePlan {
+            // What the ledger knows: the batch's earliest change is the
+            // next day's, and only the batch holds changes from then on.
+            since: Some(Since {
+                at: day_start(age + 1),
+                batches: vec![batch],
+            }),
             target: Default::default(),
             database: "bench",
             meta: &meta,
@@ -157,10 +218,15 @@ async fn main() {
         // 1% of the keys, spread over the table (a prime stride), the next day.
         let rows = format!(
             "SELECT {} FROM range({batch_keys}) t(i)",
-            version(&format!("((i * 1000003) % {keys})"), &(age + 1).to_string(), "'U'")
+            version(
+                &format!("((i * 1000003) % {keys})"),
+                &(age + 1).to_string(),
+                "'U'"
+            )
         );
         write_batch(&engine, lake, age + 1, &rows).await;
         sql(&engine, "CHECKPOINT").await;
+        let athena = athena_reads(&engine, lake, day_start(age + 1)).await;
 
         let profile_path = lake.join("profile.json");
         sql(&engine, "PRAGMA enable_profiling = 'json'").await;
@@ -187,13 +253,17 @@ async fn main() {
         assert_eq!(history as u64, age * keys + batch_keys, "history rows");
         assert_eq!(current as u64, keys, "current rows");
         println!(
-            "| {age} | {} | {} | {batch_keys} | {seconds:.2} | {} | {} of {} | {:.1} |",
+            "| {age} | {} | {} | {batch_keys} | {seconds:.2} | {} | {} of {} | {:.1} | {} of {} | {} of {} |",
             age * keys,
             age * keys,
             p.rows_scanned,
             p.row_groups_scanned,
             p.row_groups,
-            p.bytes_read as f64 / 1e6
+            p.bytes_read as f64 / 1e6,
+            athena.partitions_read,
+            athena.partitions,
+            athena.row_groups_read,
+            athena.row_groups,
         );
         figures.push(serde_json::json!({
             "age_days": age,
@@ -205,6 +275,10 @@ async fn main() {
             "row_groups_scanned": p.row_groups_scanned,
             "row_groups": p.row_groups,
             "bytes_read": p.bytes_read,
+            "athena_history_partitions": athena.partitions,
+            "athena_history_partitions_read": athena.partitions_read,
+            "athena_log_row_groups": athena.row_groups,
+            "athena_log_row_groups_read": athena.row_groups_read,
         }));
     }
     let out = root.join("bench");

@@ -3,7 +3,7 @@ WHERE table_schema = 'demo' AND table_name IN ('customers', 'customers_changes')
 ORDER BY table_name, ordinal_position;
 
 CREATE TABLE "demo"."customers"
-WITH (table_type = 'ICEBERG', is_external = false, location = 's3://tidemark-lake/history/demo/customers/', format = 'PARQUET', write_compression = 'ZSTD')
+WITH (table_type = 'ICEBERG', is_external = false, location = 's3://tidemark-lake/history/demo/customers/', format = 'PARQUET', write_compression = 'ZSTD', partitioning = ARRAY['month(valid_to)'])
 AS SELECT
   CAST(NULL AS bigint) AS "customer_id",
   CAST(NULL AS varchar) AS "name",
@@ -41,14 +41,16 @@ USING (
     SELECT "customer_id", "name", "email", "country", "created_at", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."customers_changes" WHERE "batch_id" = 'b000002'
   ),
   touched AS (
-    SELECT DISTINCT "customer_id" FROM batch
+    SELECT "customer_id", min("valid_from") AS since FROM (SELECT "customer_id", "valid_from" FROM batch) incoming GROUP BY "customer_id"
   ),
   timeline_all AS (
     SELECT h."customer_id", h."name", h."email", h."country", h."created_at", h."op", h."valid_from", h."change_seq", h."row_hash", h."batch_id", 0 AS src
-    FROM "demo"."customers" h WHERE EXISTS (SELECT 1 FROM touched k WHERE k."customer_id" = h."customer_id")
+    FROM "demo"."customers" h JOIN touched k ON k."customer_id" = h."customer_id"
+    WHERE h."valid_to" >= k.since AND h."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
     UNION ALL
     SELECT l."customer_id", l."name", l."email", l."country", l."created_at", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
-    FROM "demo"."customers_changes" l WHERE CAST(substr(l."batch_id", 2) AS BIGINT) <= 2 AND EXISTS (SELECT 1 FROM touched k WHERE k."customer_id" = l."customer_id")
+    FROM "demo"."customers_changes" l JOIN touched k ON k."customer_id" = l."customer_id"
+    WHERE CAST(substr(l."batch_id", 2) AS BIGINT) <= 2 AND l."valid_from" >= k.since AND l."valid_from" >= TIMESTAMP '2026-11-02 00:00:00.000000'
   ),
   timeline AS (
     SELECT * FROM (
@@ -75,7 +77,7 @@ USING (
   SELECT "customer_id", "name", "email", "country", "created_at", "valid_from", "change_seq", NULL, NULL, "op" = 'D', "op", "batch_id", "row_hash", TRUE
   FROM flagged WHERE is_noop
 ) AS s
-ON t."customer_id" = s."customer_id" AND t."valid_from" = s."valid_from" AND t."change_seq" = s."change_seq"
+ON t."customer_id" = s."customer_id" AND t."valid_from" = s."valid_from" AND t."change_seq" = s."change_seq" AND t."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
 WHEN MATCHED AND s.drop_row THEN DELETE
 WHEN MATCHED AND (t."valid_to" <> s."valid_to" OR t."is_current" <> s."is_current") THEN
   UPDATE SET "valid_to" = s."valid_to", "is_current" = s."is_current"
@@ -87,4 +89,4 @@ SELECT count(*) AS row_count FROM "demo"."customers";
 CREATE OR REPLACE VIEW "demo"."customers_current" AS
 SELECT "customer_id", "name", "email", "country", "created_at", "valid_from", "op", "batch_id"
 FROM "demo"."customers"
-WHERE "is_current" AND NOT "is_deleted";
+WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted";

@@ -24,17 +24,19 @@ CREATE TABLE IF NOT EXISTS "demo"."orders" (
 MERGE INTO "demo"."orders" AS t
 USING (
   WITH batch AS (
-    SELECT "order_id", "customer_id", "status", "amount", "ordered_at", "note", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM read_parquet('/lake/validated/demo/orders/*/*.parquet', union_by_name = true) WHERE "batch_id" = 'b000002'
+    SELECT "order_id", "customer_id", "status", "amount", "ordered_at", "note", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM read_parquet(['/lake/validated/demo/orders/b000001/*.parquet', '/lake/validated/demo/orders/b000002/*.parquet'], union_by_name = true) WHERE "batch_id" = 'b000002'
   ),
   touched AS (
-    SELECT DISTINCT "order_id" FROM batch
+    SELECT "order_id", min("valid_from") AS since FROM (SELECT "order_id", "valid_from" FROM batch) incoming GROUP BY "order_id"
   ),
   timeline_all AS (
     SELECT h."order_id", h."customer_id", h."status", h."amount", h."ordered_at", h."note", h."op", h."valid_from", h."change_seq", h."row_hash", h."batch_id", 0 AS src
-    FROM "demo"."orders" h WHERE EXISTS (SELECT 1 FROM touched k WHERE k."order_id" = h."order_id")
+    FROM "demo"."orders" h JOIN touched k ON k."order_id" = h."order_id"
+    WHERE h."valid_to" >= k.since AND h."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
     UNION ALL
     SELECT l."order_id", l."customer_id", l."status", l."amount", l."ordered_at", l."note", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
-    FROM read_parquet('/lake/validated/demo/orders/*/*.parquet', union_by_name = true) l WHERE CAST(substr(l."batch_id", 2) AS BIGINT) <= 2 AND EXISTS (SELECT 1 FROM touched k WHERE k."order_id" = l."order_id")
+    FROM read_parquet(['/lake/validated/demo/orders/b000001/*.parquet', '/lake/validated/demo/orders/b000002/*.parquet'], union_by_name = true) l JOIN touched k ON k."order_id" = l."order_id"
+    WHERE CAST(substr(l."batch_id", 2) AS BIGINT) <= 2 AND l."valid_from" >= k.since AND l."valid_from" >= TIMESTAMP '2026-11-02 00:00:00.000000'
   ),
   timeline AS (
     SELECT * FROM (
@@ -61,7 +63,7 @@ USING (
   SELECT "order_id", "customer_id", "status", "amount", "ordered_at", "note", "valid_from", "change_seq", NULL, NULL, "op" = 'D', "op", "batch_id", "row_hash", TRUE
   FROM flagged WHERE is_noop
 ) AS s
-ON t."order_id" = s."order_id" AND t."valid_from" = s."valid_from" AND t."change_seq" = s."change_seq"
+ON t."order_id" = s."order_id" AND t."valid_from" = s."valid_from" AND t."change_seq" = s."change_seq" AND t."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
 WHEN MATCHED AND s.drop_row THEN DELETE
 WHEN MATCHED AND (t."valid_to" <> s."valid_to" OR t."is_current" <> s."is_current") THEN
   UPDATE SET "valid_to" = s."valid_to", "is_current" = s."is_current"
@@ -74,4 +76,4 @@ SELECT count(*) AS row_count FROM "demo"."orders";
 CREATE OR REPLACE VIEW "demo"."orders_current" AS
 SELECT "order_id", "customer_id", "status", "amount", "ordered_at", "note", "valid_from", "op", "batch_id"
 FROM "demo"."orders"
-WHERE "is_current" AND NOT "is_deleted";
+WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted";

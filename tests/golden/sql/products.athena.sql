@@ -3,7 +3,7 @@ WHERE table_schema = 'demo' AND table_name IN ('products', 'products_changes')
 ORDER BY table_name, ordinal_position;
 
 CREATE TABLE "demo"."products"
-WITH (table_type = 'ICEBERG', is_external = false, location = 's3://tidemark-lake/history/demo/products/', format = 'PARQUET', write_compression = 'ZSTD')
+WITH (table_type = 'ICEBERG', is_external = false, location = 's3://tidemark-lake/history/demo/products/', format = 'PARQUET', write_compression = 'ZSTD', partitioning = ARRAY['month(valid_to)'])
 AS SELECT
   CAST(NULL AS bigint) AS "product_id",
   CAST(NULL AS varchar) AS "name",
@@ -36,7 +36,7 @@ LOCATION 's3://tidemark-lake/validated/demo/products/';
 SELECT count(*) AS current_rows,
        count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM "demo"."products_changes" b WHERE b."batch_id" = 'b000002' AND b."product_id" = h."product_id")) AS deletes
 FROM "demo"."products" h
-WHERE h."is_current" AND NOT h."is_deleted";
+WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted";
 
 MERGE INTO "demo"."products" AS t
 USING (
@@ -46,18 +46,20 @@ USING (
   snapshot_deletes AS (
     SELECT h."product_id", h."name", h."price", h."active", 'D' AS "op", TIMESTAMP '2026-11-03 05:00:00.000000' AS "valid_from", 'snapshot-delete' AS "change_seq", h."row_hash", 'b000002' AS "batch_id"
     FROM "demo"."products" h
-    WHERE h."is_current" AND NOT h."is_deleted"
+    WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted"
       AND NOT EXISTS (SELECT 1 FROM batch b WHERE b."product_id" = h."product_id")
   ),
   touched AS (
-    SELECT "product_id" FROM batch UNION SELECT "product_id" FROM snapshot_deletes
+    SELECT "product_id", min("valid_from") AS since FROM (SELECT "product_id", "valid_from" FROM batch UNION ALL SELECT "product_id", "valid_from" FROM snapshot_deletes) incoming GROUP BY "product_id"
   ),
   timeline_all AS (
     SELECT h."product_id", h."name", h."price", h."active", h."op", h."valid_from", h."change_seq", h."row_hash", h."batch_id", 0 AS src
-    FROM "demo"."products" h WHERE EXISTS (SELECT 1 FROM touched k WHERE k."product_id" = h."product_id")
+    FROM "demo"."products" h JOIN touched k ON k."product_id" = h."product_id"
+    WHERE h."valid_to" >= k.since AND h."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
     UNION ALL
     SELECT l."product_id", l."name", l."price", l."active", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
-    FROM "demo"."products_changes" l WHERE CAST(substr(l."batch_id", 2) AS BIGINT) <= 2 AND EXISTS (SELECT 1 FROM touched k WHERE k."product_id" = l."product_id")
+    FROM "demo"."products_changes" l JOIN touched k ON k."product_id" = l."product_id"
+    WHERE CAST(substr(l."batch_id", 2) AS BIGINT) <= 2 AND l."valid_from" >= k.since AND l."valid_from" >= TIMESTAMP '2026-11-02 00:00:00.000000'
     UNION ALL
     SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id", 2 AS src FROM snapshot_deletes
   ),
@@ -86,7 +88,7 @@ USING (
   SELECT "product_id", "name", "price", "active", "valid_from", "change_seq", NULL, NULL, "op" = 'D', "op", "batch_id", "row_hash", TRUE
   FROM flagged WHERE is_noop
 ) AS s
-ON t."product_id" = s."product_id" AND t."valid_from" = s."valid_from" AND t."change_seq" = s."change_seq"
+ON t."product_id" = s."product_id" AND t."valid_from" = s."valid_from" AND t."change_seq" = s."change_seq" AND t."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
 WHEN MATCHED AND s.drop_row THEN DELETE
 WHEN MATCHED AND (t."valid_to" <> s."valid_to" OR t."is_current" <> s."is_current") THEN
   UPDATE SET "valid_to" = s."valid_to", "is_current" = s."is_current"
@@ -98,4 +100,4 @@ SELECT count(*) AS row_count FROM "demo"."products";
 CREATE OR REPLACE VIEW "demo"."products_current" AS
 SELECT "product_id", "name", "price", "active", "valid_from", "op", "batch_id"
 FROM "demo"."products"
-WHERE "is_current" AND NOT "is_deleted";
+WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted";

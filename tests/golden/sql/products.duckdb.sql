@@ -20,30 +20,32 @@ CREATE TABLE IF NOT EXISTS "demo"."products" (
 );
 
 SELECT count(*) AS current_rows,
-       count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM read_parquet('/lake/validated/demo/products/*/*.parquet', union_by_name = true) b WHERE b."batch_id" = 'b000002' AND b."product_id" = h."product_id")) AS deletes
+       count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM read_parquet(['/lake/validated/demo/products/b000001/*.parquet', '/lake/validated/demo/products/b000002/*.parquet'], union_by_name = true) b WHERE b."batch_id" = 'b000002' AND b."product_id" = h."product_id")) AS deletes
 FROM "demo"."products" h
-WHERE h."is_current" AND NOT h."is_deleted";
+WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted";
 
 MERGE INTO "demo"."products" AS t
 USING (
   WITH batch AS (
-    SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM read_parquet('/lake/validated/demo/products/*/*.parquet', union_by_name = true) WHERE "batch_id" = 'b000002'
+    SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM read_parquet(['/lake/validated/demo/products/b000001/*.parquet', '/lake/validated/demo/products/b000002/*.parquet'], union_by_name = true) WHERE "batch_id" = 'b000002'
   ),
   snapshot_deletes AS (
     SELECT h."product_id", h."name", h."price", h."active", 'D' AS "op", TIMESTAMP '2026-11-03 05:00:00.000000' AS "valid_from", 'snapshot-delete' AS "change_seq", h."row_hash", 'b000002' AS "batch_id"
     FROM "demo"."products" h
-    WHERE h."is_current" AND NOT h."is_deleted"
+    WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted"
       AND NOT EXISTS (SELECT 1 FROM batch b WHERE b."product_id" = h."product_id")
   ),
   touched AS (
-    SELECT "product_id" FROM batch UNION SELECT "product_id" FROM snapshot_deletes
+    SELECT "product_id", min("valid_from") AS since FROM (SELECT "product_id", "valid_from" FROM batch UNION ALL SELECT "product_id", "valid_from" FROM snapshot_deletes) incoming GROUP BY "product_id"
   ),
   timeline_all AS (
     SELECT h."product_id", h."name", h."price", h."active", h."op", h."valid_from", h."change_seq", h."row_hash", h."batch_id", 0 AS src
-    FROM "demo"."products" h WHERE EXISTS (SELECT 1 FROM touched k WHERE k."product_id" = h."product_id")
+    FROM "demo"."products" h JOIN touched k ON k."product_id" = h."product_id"
+    WHERE h."valid_to" >= k.since AND h."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
     UNION ALL
     SELECT l."product_id", l."name", l."price", l."active", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
-    FROM read_parquet('/lake/validated/demo/products/*/*.parquet', union_by_name = true) l WHERE CAST(substr(l."batch_id", 2) AS BIGINT) <= 2 AND EXISTS (SELECT 1 FROM touched k WHERE k."product_id" = l."product_id")
+    FROM read_parquet(['/lake/validated/demo/products/b000001/*.parquet', '/lake/validated/demo/products/b000002/*.parquet'], union_by_name = true) l JOIN touched k ON k."product_id" = l."product_id"
+    WHERE CAST(substr(l."batch_id", 2) AS BIGINT) <= 2 AND l."valid_from" >= k.since AND l."valid_from" >= TIMESTAMP '2026-11-02 00:00:00.000000'
     UNION ALL
     SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id", 2 AS src FROM snapshot_deletes
   ),
@@ -72,7 +74,7 @@ USING (
   SELECT "product_id", "name", "price", "active", "valid_from", "change_seq", NULL, NULL, "op" = 'D', "op", "batch_id", "row_hash", TRUE
   FROM flagged WHERE is_noop
 ) AS s
-ON t."product_id" = s."product_id" AND t."valid_from" = s."valid_from" AND t."change_seq" = s."change_seq"
+ON t."product_id" = s."product_id" AND t."valid_from" = s."valid_from" AND t."change_seq" = s."change_seq" AND t."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
 WHEN MATCHED AND s.drop_row THEN DELETE
 WHEN MATCHED AND (t."valid_to" <> s."valid_to" OR t."is_current" <> s."is_current") THEN
   UPDATE SET "valid_to" = s."valid_to", "is_current" = s."is_current"
@@ -85,4 +87,4 @@ SELECT count(*) AS row_count FROM "demo"."products";
 CREATE OR REPLACE VIEW "demo"."products_current" AS
 SELECT "product_id", "name", "price", "active", "valid_from", "op", "batch_id"
 FROM "demo"."products"
-WHERE "is_current" AND NOT "is_deleted";
+WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted";

@@ -1,5 +1,6 @@
 //! The two SQL dialects. Everything engine-specific is here; the plan is shared.
 
+use crate::batch_id::BatchId;
 use crate::layout::change_log_prefix;
 use crate::metadata::{Column, ColumnType, TableMetadata};
 
@@ -90,6 +91,18 @@ pub trait Dialect: Send + Sync {
     fn change_log(&self, database: &str, meta: &TableMetadata, generation: u32) -> String;
     /// The name under which `information_schema` lists the change log, when
     /// it is a table the plan must create and evolve.
+    /// The part of the change log that holds `batches` (none empty), where
+    /// the engine can name it: the local engine opens only their files.
+    /// Elsewhere the whole log, pruned by the predicates on its columns.
+    fn change_log_of(
+        &self,
+        database: &str,
+        meta: &TableMetadata,
+        generation: u32,
+        _batches: &[BatchId],
+    ) -> String {
+        self.change_log(database, meta, generation)
+    }
     fn change_log_table(&self, _meta: &TableMetadata, _generation: u32) -> Option<String> {
         None
     }
@@ -124,6 +137,32 @@ pub trait Dialect: Send + Sync {
 pub struct DuckDb {
     /// Filesystem path of the lake's `validated/` root, as the engine sees it.
     pub lake_root: String,
+}
+
+impl DuckDb {
+    /// The Parquet files of the change log's `folders` (glob patterns).
+    fn read_log(
+        &self,
+        database: &str,
+        meta: &TableMetadata,
+        generation: u32,
+        folders: &[String],
+    ) -> String {
+        let prefix = format!(
+            "{}/{}",
+            self.lake_root.trim_end_matches('/'),
+            change_log_prefix(database, &meta.name, generation)
+        );
+        let globs: Vec<String> = folders
+            .iter()
+            .map(|f| string_literal(&format!("{prefix}{f}/*.parquet")))
+            .collect();
+        let files = match globs.as_slice() {
+            [one] => one.clone(),
+            many => format!("[{}]", many.join(", ")),
+        };
+        format!("read_parquet({files}, union_by_name = true)")
+    }
 }
 
 impl Dialect for DuckDb {
@@ -196,15 +235,20 @@ impl Dialect for DuckDb {
             .collect()
     }
     fn change_log(&self, database: &str, meta: &TableMetadata, generation: u32) -> String {
-        let glob = format!(
-            "{}/{}*/*.parquet",
-            self.lake_root.trim_end_matches('/'),
-            change_log_prefix(database, &meta.name, generation)
-        );
-        format!(
-            "read_parquet({}, union_by_name = true)",
-            string_literal(&glob)
-        )
+        self.read_log(database, meta, generation, &["*".to_string()])
+    }
+    /// Each batch's files are in a folder named after it. Reading by name
+    /// matters: with `union_by_name` DuckDB opens every file it is given
+    /// before a filter can leave any out.
+    fn change_log_of(
+        &self,
+        database: &str,
+        meta: &TableMetadata,
+        generation: u32,
+        batches: &[BatchId],
+    ) -> String {
+        let folders: Vec<String> = batches.iter().map(BatchId::to_string).collect();
+        self.read_log(database, meta, generation, &folders)
     }
     fn merge_returning(&self) -> Option<&'static str> {
         Some("RETURNING merge_action")
@@ -345,7 +389,7 @@ impl Dialect for Athena {
             })
             .collect();
         Statement::sql(format!(
-            "CREATE TABLE {}.{}\nWITH (table_type = 'ICEBERG', is_external = false, location = {}, format = 'PARQUET', write_compression = 'ZSTD')\nAS SELECT\n{}\nWITH NO DATA",
+            "CREATE TABLE {}.{}\nWITH (table_type = 'ICEBERG', is_external = false, location = {}, format = 'PARQUET', write_compression = 'ZSTD', partitioning = ARRAY['month(valid_to)'])\nAS SELECT\n{}\nWITH NO DATA",
             quote_ident(database),
             quote_ident(table),
             self.location("history", database, folder),

@@ -16,6 +16,6 @@ pub use dialect::{
     quote_ident, string_literal,
 };
 pub use plan::{
-    ExistingColumn, HISTORY_CONTROL_COLUMNS, HistoryTarget, MergePlan, SnapshotParams,
+    ExistingColumn, HISTORY_CONTROL_COLUMNS, HistoryTarget, MergePlan, Since, SnapshotParams,
     VALID_TO_OPEN, previous_table_name, staged_table_name,
 };

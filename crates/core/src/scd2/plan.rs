@@ -94,6 +94,45 @@ pub struct MergePlan<'a> {
     pub batch_id: BatchId,
     pub snapshot: Option<SnapshotParams>,
     pub target: HistoryTarget,
+    /// How far back the batch reaches, when the ledger knows it.
+    pub since: Option<Since>,
+}
+
+/// How far back a batch reaches (docs/merge.md, "What a merge reads"): no
+/// history row that ended before `at`, and no logged change older than it,
+/// can be affected by the batch, and only `batches` hold a change from `at`
+/// on. The MERGE says so with literals the engine prunes by (file names,
+/// row-group and file statistics, partitions).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Since {
+    /// The batch's earliest change, µs since the epoch.
+    pub at: i64,
+    /// The batches of the generation, up to the merged one and including
+    /// it, whose latest change is at or after `at`, in order.
+    pub batches: Vec<BatchId>,
+}
+
+impl Since {
+    /// How far back `batch`, whose earliest change is `at`, reaches among
+    /// the batches of its generation, each given with its latest change.
+    pub fn of(batch: BatchId, at: i64, latest: impl IntoIterator<Item = (BatchId, i64)>) -> Since {
+        let mut batches: Vec<BatchId> = latest
+            .into_iter()
+            .filter(|&(id, last)| last >= at && id < batch)
+            .map(|(id, _)| id)
+            .chain([batch])
+            .collect();
+        batches.sort();
+        batches.dedup();
+        Since { at, batches }
+    }
+}
+
+/// `valid_to` of a current row, as a literal. Current rows are selected by
+/// it rather than by `is_current` (the same rows): Iceberg keeps them in a
+/// partition of their own, `month(valid_to)` of the year 9999.
+fn open_literal() -> String {
+    format!("TIMESTAMP '{VALID_TO_OPEN}'")
 }
 
 fn timestamp_literal(micros: i64) -> String {
@@ -135,8 +174,17 @@ impl MergePlan<'_> {
         )
     }
 
+    /// The change log as far as the batch reaches (all of it when unknown).
     fn change_log(&self, d: &dyn Dialect) -> String {
-        d.change_log(self.database, self.meta, self.target.generation)
+        match &self.since {
+            Some(since) => d.change_log_of(
+                self.database,
+                self.meta,
+                self.target.generation,
+                &since.batches,
+            ),
+            None => d.change_log(self.database, self.meta, self.target.generation),
+        }
     }
 
     /// Business columns, quoted, each prefixed with `alias.` when given.
@@ -298,11 +346,12 @@ impl MergePlan<'_> {
     pub fn delete_guard(&self, d: &dyn Dialect) -> Option<String> {
         self.snapshot?;
         Some(format!(
-            "SELECT count(*) AS current_rows,\n       count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {log} b WHERE b.\"batch_id\" = {batch} AND {m})) AS deletes\nFROM {table} h\nWHERE h.\"is_current\" AND NOT h.\"is_deleted\"",
+            "SELECT count(*) AS current_rows,\n       count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {log} b WHERE b.\"batch_id\" = {batch} AND {m})) AS deletes\nFROM {table} h\nWHERE h.\"valid_to\" = {open} AND NOT h.\"is_deleted\"",
             log = self.change_log(d),
             batch = string_literal(&self.batch_id.to_string()),
             m = self.key_match("b", "h"),
             table = self.table(),
+            open = open_literal(),
         ))
     }
 
@@ -324,25 +373,42 @@ impl MergePlan<'_> {
         let change_cols = "\"op\", \"valid_from\", \"change_seq\", \"row_hash\", \"batch_id\"";
         let snapshot_deletes = match self.snapshot {
             Some(s) => format!(
-                ",\n  snapshot_deletes AS (\n    SELECT {hb}, 'D' AS \"op\", {ts} AS \"valid_from\", {seq} AS \"change_seq\", h.\"row_hash\", {batch} AS \"batch_id\"\n    FROM {table} h\n    WHERE h.\"is_current\" AND NOT h.\"is_deleted\"\n      AND NOT EXISTS (SELECT 1 FROM batch b WHERE {m})\n  )",
+                ",\n  snapshot_deletes AS (\n    SELECT {hb}, 'D' AS \"op\", {ts} AS \"valid_from\", {seq} AS \"change_seq\", h.\"row_hash\", {batch} AS \"batch_id\"\n    FROM {table} h\n    WHERE h.\"valid_to\" = {open} AND NOT h.\"is_deleted\"\n      AND NOT EXISTS (SELECT 1 FROM batch b WHERE {m})\n  )",
                 hb = self.business("h."),
                 ts = timestamp_literal(s.extract_time),
                 seq = string_literal(SNAPSHOT_DELETE_SEQ),
                 m = self.key_match("b", "h"),
+                open = open_literal(),
             ),
             None => String::new(),
         };
         let (incoming, extra_timeline) = if self.snapshot.is_some() {
             (
-                format!("SELECT {keys} FROM batch UNION SELECT {keys} FROM snapshot_deletes"),
+                format!(
+                    "SELECT {keys}, \"valid_from\" FROM batch UNION ALL SELECT {keys}, \"valid_from\" FROM snapshot_deletes"
+                ),
                 format!(
                     "\n    UNION ALL\n    SELECT {b}, {change_cols}, 2 AS src FROM snapshot_deletes",
                     b = self.business("")
                 ),
             )
         } else {
-            (format!("SELECT DISTINCT {keys} FROM batch"), String::new())
+            (
+                format!("SELECT {keys}, \"valid_from\" FROM batch"),
+                String::new(),
+            )
         };
+        // Every row the source can match ends at or after `since`: those
+        // it rewrites are versions from `since` on and the one before them.
+        let bound = |column: &str| {
+            self.since
+                .as_ref()
+                .map(|since| format!(" AND {column} >= {}", timestamp_literal(since.at)))
+                .unwrap_or_default()
+        };
+        let history_bound = bound("h.\"valid_to\"");
+        let target_bound = bound("t.\"valid_to\"");
+        let log_bound = bound("l.\"valid_from\"");
         let all_cols = self
             .history_columns(d)
             .into_iter()
@@ -355,14 +421,16 @@ USING (
     SELECT {b}, {change_cols} FROM {log} WHERE \"batch_id\" = {batch}
   ){snapshot_deletes},
   touched AS (
-    {incoming}
+    SELECT {keys}, min(\"valid_from\") AS since FROM ({incoming}) incoming GROUP BY {keys}
   ),
   timeline_all AS (
     SELECT {hb}, h.\"op\", h.\"valid_from\", h.\"change_seq\", h.\"row_hash\", h.\"batch_id\", 0 AS src
-    FROM {table} h WHERE EXISTS (SELECT 1 FROM touched k WHERE {mh})
+    FROM {table} h JOIN touched k ON {mh}
+    WHERE h.\"valid_to\" >= k.since{history_bound}
     UNION ALL
     SELECT {lb}, l.\"op\", l.\"valid_from\", l.\"change_seq\", l.\"row_hash\", l.\"batch_id\", 1 AS src
-    FROM {log} l WHERE {log_number} <= {number} AND EXISTS (SELECT 1 FROM touched k WHERE {ml}){extra_timeline}
+    FROM {log} l JOIN touched k ON {ml}
+    WHERE {log_number} <= {number} AND l.\"valid_from\" >= k.since{log_bound}{extra_timeline}
   ),
   timeline AS (
     SELECT * FROM (
@@ -389,7 +457,7 @@ USING (
   SELECT {b}, \"valid_from\", \"change_seq\", NULL, NULL, \"op\" = 'D', \"op\", \"batch_id\", \"row_hash\", TRUE
   FROM flagged WHERE is_noop
 ) AS s
-ON {on} AND t.\"valid_from\" = s.\"valid_from\" AND t.\"change_seq\" = s.\"change_seq\"
+ON {on} AND t.\"valid_from\" = s.\"valid_from\" AND t.\"change_seq\" = s.\"change_seq\"{target_bound}
 WHEN MATCHED AND s.drop_row THEN DELETE
 WHEN MATCHED AND (t.\"valid_to\" <> s.\"valid_to\" OR t.\"is_current\" <> s.\"is_current\") THEN
   UPDATE SET \"valid_to\" = s.\"valid_to\", \"is_current\" = s.\"is_current\"
@@ -425,15 +493,17 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
     }
 
     /// The `_current` view: the latest version of every key that is not
-    /// deleted (always over the live table).
+    /// deleted (always over the live table), by `valid_to`, so Athena
+    /// reads only the current rows' partition.
     pub fn current_view(&self) -> String {
         format!(
-            "CREATE OR REPLACE VIEW {}.{} AS\nSELECT {}, \"valid_from\", \"op\", \"batch_id\"\nFROM {}.{}\nWHERE \"is_current\" AND NOT \"is_deleted\"",
+            "CREATE OR REPLACE VIEW {}.{} AS\nSELECT {}, \"valid_from\", \"op\", \"batch_id\"\nFROM {}.{}\nWHERE \"valid_to\" = {} AND NOT \"is_deleted\"",
             quote_ident(self.database),
             quote_ident(&format!("{}_current", self.meta.name)),
             self.business(""),
             quote_ident(self.database),
             quote_ident(&self.meta.name),
+            open_literal(),
         )
     }
 }
@@ -456,6 +526,7 @@ mod tests {
         let created =
             meta(r#"{"name":"id","type":"int64","nullable":false},{"name":"v","type":"string"}"#);
         let plan = MergePlan {
+            since: None,
             database: "db",
             meta: &created,
             batch_id: BatchId::FIRST,
@@ -481,6 +552,7 @@ mod tests {
     fn changes(columns: &str) -> Result<Vec<Statement>, Vec<String>> {
         let m = meta(columns);
         let plan = MergePlan {
+            since: None,
             database: "db",
             meta: &m,
             batch_id: BatchId::FIRST,
@@ -498,6 +570,7 @@ mod tests {
         let m = meta(r#"{"name":"id","type":"int64","nullable":false}"#);
         let location = |target: HistoryTarget| {
             let plan = MergePlan {
+                since: None,
                 database: "db",
                 meta: &m,
                 batch_id: BatchId::FIRST,

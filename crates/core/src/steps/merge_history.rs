@@ -140,6 +140,7 @@ async fn merge_batch(
         max_delete_fraction: config.max_delete_fraction,
     });
     let plan = MergePlan {
+        since: ledger.ledger.since(batch_id),
         database: &ports.config.source.database,
         meta: &meta,
         batch_id,

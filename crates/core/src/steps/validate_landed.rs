@@ -488,7 +488,7 @@ async fn validate_batch(
         refused: None,
     };
     let mut consumed = Vec::new();
-    let mut max_valid_from: Option<i64> = None;
+    let mut valid_from: Option<(i64, i64)> = None;
     for checked in checked {
         let Checked {
             file,
@@ -496,8 +496,8 @@ async fn validate_batch(
             copied_to,
         } = checked?;
         if file_outcome.accepted() {
-            if let Some((_, hi)) = file_outcome.valid_from_range {
-                max_valid_from = Some(max_valid_from.map_or(hi, |m| m.max(hi)));
+            if let Some((lo, hi)) = file_outcome.valid_from_range {
+                valid_from = Some(valid_from.map_or((lo, hi), |(l, h)| (l.min(lo), h.max(hi))));
             }
             outcome.accepted += 1;
             outcome.ops.add(&file_outcome.ops);
@@ -558,7 +558,8 @@ async fn validate_batch(
         metadata_version: work.metadata_version,
         files: consumed,
         ops: outcome.ops,
-        max_valid_from,
+        min_valid_from: valid_from.map(|(lo, _)| lo),
+        max_valid_from: valid_from.map(|(_, hi)| hi),
         validated_at: chrono::Utc::now().to_rfc3339(),
         merged_at: None,
     });
@@ -612,6 +613,7 @@ mod tests {
                 })
                 .collect(),
             ops: OpCounts::default(),
+            min_valid_from: None,
             max_valid_from: None,
             validated_at: "2026-11-03T10:00:00Z".into(),
             merged_at: None,
