@@ -151,8 +151,10 @@ async fn validation_on_s3_matches_the_folder_store_file_for_file() {
         contents(&folder, &folder_landing).await,
         contents(lake.as_ref(), "s3://tidemark-landing/dms/").await,
     );
-    // The local engine keeps its database in the lake folder.
+    // The local engine keeps its database (and the lock it opens it under)
+    // in the lake folder.
     folder.remove("warehouse.duckdb");
+    folder.remove("warehouse.duckdb.open-lock");
     assert_eq!(
         folder.keys().collect::<Vec<_>>(),
         s3.keys().collect::<Vec<_>>(),

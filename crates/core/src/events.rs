@@ -126,6 +126,10 @@ pub struct MergeOutput {
     pub done: bool,
     /// Batches merged so far in this run.
     pub merged: Vec<BatchId>,
+    /// Those of them that were snapshot extracts holding the rows of the
+    /// last one merged: no MERGE ran for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unchanged: Vec<BatchId>,
     pub versions_inserted: u64,
     pub versions_updated: u64,
     pub versions_removed: u64,

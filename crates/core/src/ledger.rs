@@ -7,7 +7,7 @@ use crate::error::{Error, StoreError};
 use crate::ports::{Condition, ObjectInfo, ObjectStore};
 use crate::run_plan::RunMode;
 use crate::scd2::Since;
-use crate::validate::OpCounts;
+use crate::validate::{OpCounts, RowsDigest};
 use bytes::Bytes;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -63,6 +63,10 @@ pub struct Batch {
     pub min_valid_from: Option<i64>,
     /// Latest change time in the batch (µs since the epoch): a snapshot's extract time.
     pub max_valid_from: Option<i64>,
+    /// What its accepted rows hold: a snapshot extract equal to the one
+    /// merged before it needs no merge.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rows: Option<RowsDigest>,
     pub validated_at: String,
     #[serde(default)]
     pub merged_at: Option<String>,
@@ -205,6 +209,7 @@ impl Ledger {
             ops: OpCounts::default(),
             min_valid_from: None,
             max_valid_from: None,
+            rows: None,
             validated_at: mark.requested_at.clone(),
             merged_at: None,
         });
@@ -213,6 +218,20 @@ impl Ledger {
 
     pub fn batch(&self, id: BatchId) -> Option<&Batch> {
         self.batches.iter().find(|b| b.id == id)
+    }
+
+    /// Whether batch `id` holds the same rows as the batch of its
+    /// generation merged last before it: for a snapshot table, an extract
+    /// that changes nothing.
+    pub fn repeats_last_merged(&self, id: BatchId) -> bool {
+        let Some(batch) = self.batch(id) else {
+            return false;
+        };
+        let last = self
+            .batches_of(batch.generation)
+            .filter(|b| b.id < id && b.status == BatchStatus::Merged)
+            .max_by_key(|b| b.id);
+        batch.rows.is_some() && last.is_some_and(|last| last.rows == batch.rows)
     }
 
     /// How far back batch `id` reaches in its generation's change log: its
@@ -366,6 +385,7 @@ mod tests {
             ops: OpCounts::default(),
             min_valid_from: None,
             max_valid_from: None,
+            rows: None,
             validated_at: "2026-11-04T10:00:00Z".into(),
             merged_at: None,
         }
@@ -413,6 +433,31 @@ mod tests {
             ..Ledger::default()
         };
         assert_eq!(old.since(BatchId::FIRST), None);
+    }
+
+    #[test]
+    fn an_extract_repeats_the_last_merged_one_only_when_their_rows_are_equal() {
+        let digest = |rows: &str| serde_json::from_str::<RowsDigest>(rows).unwrap();
+        let with = |id: &str, status: BatchStatus, rows: Option<&str>| Batch {
+            rows: rows.map(digest),
+            ..batch(id, 0, status, &[])
+        };
+        let ledger = Ledger {
+            batches: vec![
+                with("b000001", BatchStatus::Merged, Some("\"2:aa\"")),
+                with("b000002", BatchStatus::Merged, Some("\"2:bb\"")),
+                with("b000003", BatchStatus::Validated, Some("\"2:bb\"")),
+                with("b000004", BatchStatus::Validated, Some("\"2:aa\"")),
+                with("b000005", BatchStatus::Validated, None),
+            ],
+            ..Ledger::default()
+        };
+        assert!(ledger.repeats_last_merged(BatchId::new(3)));
+        // Equal to an older extract, not to the last one merged.
+        assert!(!ledger.repeats_last_merged(BatchId::new(4)));
+        // Validated before digests were recorded, or nothing merged before.
+        assert!(!ledger.repeats_last_merged(BatchId::new(5)));
+        assert!(!ledger.repeats_last_merged(BatchId::FIRST));
     }
 
     #[test]

@@ -29,6 +29,10 @@ pub struct RunRecord {
     pub rows_before: Option<u64>,
     pub rows_after: Option<u64>,
     pub bytes_scanned: Option<u64>,
+    /// Snapshot extracts that held the rows of the last one merged, so no
+    /// MERGE ran for them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unchanged: Vec<BatchId>,
     /// Engine time of the run's statements on this table (Athena's engine execution time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_ms: Option<u64>,

@@ -40,14 +40,18 @@ WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_delete
 
 MERGE INTO "demo"."products" AS t
 USING (
-  WITH batch AS (
+  WITH extracted AS (
     SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."products_changes" WHERE "batch_id" = 'b000002'
+  ),
+  batch AS (
+    SELECT * FROM extracted e
+    WHERE NOT EXISTS (SELECT 1 FROM "demo"."products" h WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted" AND h."product_id" = e."product_id" AND h."row_hash" = e."row_hash")
   ),
   snapshot_deletes AS (
     SELECT h."product_id", h."name", h."price", h."active", 'D' AS "op", TIMESTAMP '2026-11-03 05:00:00.000000' AS "valid_from", 'snapshot-delete' AS "change_seq", h."row_hash", 'b000002' AS "batch_id"
     FROM "demo"."products" h
     WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted"
-      AND NOT EXISTS (SELECT 1 FROM batch b WHERE b."product_id" = h."product_id")
+      AND NOT EXISTS (SELECT 1 FROM extracted b WHERE b."product_id" = h."product_id")
   ),
   touched AS (
     SELECT "product_id", min("valid_from") AS since FROM (SELECT "product_id", "valid_from" FROM batch UNION ALL SELECT "product_id", "valid_from" FROM snapshot_deletes) incoming GROUP BY "product_id"

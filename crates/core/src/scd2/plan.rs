@@ -373,7 +373,7 @@ impl MergePlan<'_> {
         let change_cols = "\"op\", \"valid_from\", \"change_seq\", \"row_hash\", \"batch_id\"";
         let snapshot_deletes = match self.snapshot {
             Some(s) => format!(
-                ",\n  snapshot_deletes AS (\n    SELECT {hb}, 'D' AS \"op\", {ts} AS \"valid_from\", {seq} AS \"change_seq\", h.\"row_hash\", {batch} AS \"batch_id\"\n    FROM {table} h\n    WHERE h.\"valid_to\" = {open} AND NOT h.\"is_deleted\"\n      AND NOT EXISTS (SELECT 1 FROM batch b WHERE {m})\n  )",
+                ",\n  snapshot_deletes AS (\n    SELECT {hb}, 'D' AS \"op\", {ts} AS \"valid_from\", {seq} AS \"change_seq\", h.\"row_hash\", {batch} AS \"batch_id\"\n    FROM {table} h\n    WHERE h.\"valid_to\" = {open} AND NOT h.\"is_deleted\"\n      AND NOT EXISTS (SELECT 1 FROM extracted b WHERE {m})\n  )",
                 hb = self.business("h."),
                 ts = timestamp_literal(s.extract_time),
                 seq = string_literal(SNAPSHOT_DELETE_SEQ),
@@ -381,6 +381,20 @@ impl MergePlan<'_> {
                 open = open_literal(),
             ),
             None => String::new(),
+        };
+        let read_batch = format!(
+            "SELECT {b}, {change_cols} FROM {log} WHERE \"batch_id\" = {batch}",
+            b = self.business("")
+        );
+        // A snapshot's extract holds every key: only the rows that differ
+        // from the current version (and the keys it lacks) can change history.
+        let batch_rows = match self.snapshot {
+            Some(_) => format!(
+                "extracted AS (\n    {read_batch}\n  ),\n  batch AS (\n    SELECT * FROM extracted e\n    WHERE NOT EXISTS (SELECT 1 FROM {table} h WHERE h.\"valid_to\" = {open} AND NOT h.\"is_deleted\" AND {m} AND h.\"row_hash\" = e.\"row_hash\")\n  )",
+                m = self.key_match("h", "e"),
+                open = open_literal(),
+            ),
+            None => format!("batch AS (\n    {read_batch}\n  )"),
         };
         let (incoming, extra_timeline) = if self.snapshot.is_some() {
             (
@@ -417,9 +431,7 @@ impl MergePlan<'_> {
         format!(
             "MERGE INTO {table} AS t
 USING (
-  WITH batch AS (
-    SELECT {b}, {change_cols} FROM {log} WHERE \"batch_id\" = {batch}
-  ){snapshot_deletes},
+  WITH {batch_rows}{snapshot_deletes},
   touched AS (
     SELECT {keys}, min(\"valid_from\") AS since FROM ({incoming}) incoming GROUP BY {keys}
   ),

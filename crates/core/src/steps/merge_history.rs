@@ -180,7 +180,14 @@ async fn merge_batch(
         progress.rows_before.get_or_insert(rows_before);
     }
 
-    if batch.status == BatchStatus::Validated && batch.ops.total() > 0 {
+    // A snapshot extract with the rows of the one merged before it changes
+    // nothing: no key is new, changed or missing.
+    let unchanged = snapshot.is_some() && ledger.ledger.repeats_last_merged(batch_id);
+    if unchanged && batch.status == BatchStatus::Validated {
+        tracing::info!(table, batch = %batch_id, "the extract holds the rows of the last one merged; nothing to merge");
+        progress.unchanged.push(batch_id);
+    }
+    if batch.status == BatchStatus::Validated && batch.ops.total() > 0 && !unchanged {
         if let (None, Some(guard), Some(s)) =
             (&resuming, plan.delete_guard(dialect.as_ref()), snapshot)
         {

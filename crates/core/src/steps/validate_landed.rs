@@ -12,7 +12,7 @@ use crate::ports::{ObjectInfo, ObjectStore, Ports};
 use crate::run_record::RunRecord;
 use crate::validate::{
     BatchReport, ByteSink, CheckError, CheckOptions, FileCheck, FileOutcome, FileReport, OpCounts,
-    PART_BYTES,
+    PART_BYTES, RowsDigest,
 };
 use bytes::Bytes;
 use chrono::NaiveDate;
@@ -489,6 +489,7 @@ async fn validate_batch(
     };
     let mut consumed = Vec::new();
     let mut valid_from: Option<(i64, i64)> = None;
+    let mut digest = RowsDigest::default();
     for checked in checked {
         let Checked {
             file,
@@ -496,6 +497,7 @@ async fn validate_batch(
             copied_to,
         } = checked?;
         if file_outcome.accepted() {
+            digest = digest.combine(file_outcome.digest);
             if let Some((lo, hi)) = file_outcome.valid_from_range {
                 valid_from = Some(valid_from.map_or((lo, hi), |(l, h)| (l.min(lo), h.max(hi))));
             }
@@ -560,6 +562,7 @@ async fn validate_batch(
         ops: outcome.ops,
         min_valid_from: valid_from.map(|(lo, _)| lo),
         max_valid_from: valid_from.map(|(_, hi)| hi),
+        rows: Some(digest),
         validated_at: chrono::Utc::now().to_rfc3339(),
         merged_at: None,
     });
@@ -615,6 +618,7 @@ mod tests {
             ops: OpCounts::default(),
             min_valid_from: None,
             max_valid_from: None,
+            rows: None,
             validated_at: "2026-11-03T10:00:00Z".into(),
             merged_at: None,
         }

@@ -5,7 +5,7 @@ use super::keys::DuplicateKeys;
 use super::output::{ByteSink, Output, ToWriter, write_received};
 use super::row_hash::row_hashes;
 use super::{
-    CheckError, FileOutcome, Finding, FindingCounter, Findings, Rule, VALUE_CHARS,
+    CheckError, FileOutcome, Finding, FindingCounter, Findings, RowsDigest, Rule, VALUE_CHARS,
     normalised_schema,
 };
 use crate::batch_id::BatchId;
@@ -89,6 +89,9 @@ impl FileCheck<'_> {
         match self.check_into(options, Arc::new(bytes), &mut output) {
             Ok(mut outcome) => {
                 outcome.normalised = output.take_collected();
+                for batch in &outcome.normalised {
+                    outcome.digest.add_rows(batch);
+                }
                 outcome
             }
             // Bytes in memory always read and nothing is written: still, say so
@@ -128,15 +131,16 @@ impl FileCheck<'_> {
             let writer = scope.spawn(|| write_received(self.meta, sink, self.file, normalised));
             let normaliser = scope.spawn(|| self.normalise_received(checked, to_writer));
             let result = self.check_into(options, source, &mut Output::Pipe(Some(to_normaliser)));
-            let stopped = |what: &str| Err(self.internal(format!("the thread {what} stopped")));
+            let stopped = |what: &str| self.internal(format!("the thread {what} stopped"));
             let normalised = normaliser
                 .join()
-                .unwrap_or_else(|_| stopped("completing the normalised rows"));
+                .unwrap_or_else(|_| Err(stopped("completing the normalised rows")));
             let written = writer
                 .join()
-                .unwrap_or_else(|_| stopped("writing the normalised file"));
+                .unwrap_or_else(|_| Err(stopped("writing the normalised file")));
             // A later stage's own failure explains an earlier one's.
-            written.and(normalised).and(result)
+            let digest = written.and(normalised)?;
+            result.map(|outcome| FileOutcome { digest, ..outcome })
         })
     }
 
@@ -146,11 +150,16 @@ impl FileCheck<'_> {
         &self,
         checked: Receiver<ToWriter<Checked>>,
         to_writer: SyncSender<ToWriter<RecordBatch>>,
-    ) -> Result<(), CheckError> {
+    ) -> Result<RowsDigest, CheckError> {
         let schema = normalised_schema(self.meta);
+        let mut digest = RowsDigest::default();
         for message in checked {
             let (message, last) = match message {
-                ToWriter::Batch(c) => (ToWriter::Batch(self.normalise(c, &schema)?), false),
+                ToWriter::Batch(c) => {
+                    let batch = self.normalise(c, &schema)?;
+                    digest.add_rows(&batch);
+                    (ToWriter::Batch(batch), false)
+                }
                 ToWriter::Finish => (ToWriter::Finish, true),
                 ToWriter::Discard => (ToWriter::Discard, true),
             };
@@ -159,7 +168,7 @@ impl FileCheck<'_> {
                 break;
             }
         }
-        Ok(())
+        Ok(digest)
     }
 
     /// The normalised rows of a checked batch.

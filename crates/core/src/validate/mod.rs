@@ -304,6 +304,64 @@ pub struct FileOutcome {
     pub valid_from_range: Option<(i64, i64)>,
     /// Columns the metadata does not know, ignored under `allow_unexpected`.
     pub ignored_columns: Vec<String>,
+    /// What the normalised rows hold, whatever their order (accepted files).
+    pub digest: RowsDigest,
+}
+
+/// An order-independent digest of rows: their count and the wrapping sum of
+/// the xxh3 of their `row_hash`es. Two snapshot extracts with equal digests
+/// hold the same rows (but for a 128-bit collision), however the files that
+/// carried them were written. Written `<rows>:<sum in hex>`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RowsDigest {
+    rows: u64,
+    sum: u128,
+}
+
+impl RowsDigest {
+    /// Adds the rows of a normalised batch (its `row_hash` column).
+    pub fn add_rows(&mut self, batch: &RecordBatch) {
+        let Some(hashes) = batch
+            .column_by_name("row_hash")
+            .and_then(|c| c.as_any().downcast_ref::<arrow::array::StringArray>())
+        else {
+            return;
+        };
+        for hash in hashes.iter().flatten() {
+            self.sum = self
+                .sum
+                .wrapping_add(xxhash_rust::xxh3::xxh3_128(hash.as_bytes()));
+        }
+        self.rows += arrow::array::Array::len(hashes) as u64;
+    }
+
+    /// The digest of both sets of rows together.
+    pub fn combine(self, other: RowsDigest) -> RowsDigest {
+        RowsDigest {
+            rows: self.rows + other.rows,
+            sum: self.sum.wrapping_add(other.sum),
+        }
+    }
+}
+
+impl Serialize for RowsDigest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{}:{:032x}", self.rows, self.sum))
+    }
+}
+
+impl<'de> Deserialize<'de> for RowsDigest {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.split_once(':')
+            .and_then(|(rows, sum)| {
+                Some(RowsDigest {
+                    rows: rows.parse().ok()?,
+                    sum: u128::from_str_radix(sum, 16).ok()?,
+                })
+            })
+            .ok_or_else(|| serde::de::Error::custom(format!("not a rows digest: {text}")))
+    }
 }
 
 impl FileOutcome {
@@ -316,6 +374,7 @@ impl FileOutcome {
             normalised: Vec::new(),
             valid_from_range: None,
             ignored_columns: Vec::new(),
+            digest: RowsDigest::default(),
         }
     }
 

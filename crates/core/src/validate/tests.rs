@@ -451,7 +451,39 @@ fn streamed_equals_in_memory(
             .to_string()
     };
     assert_eq!(pretty(&read), pretty(&in_memory.normalised));
+    assert_eq!(streamed.digest, in_memory.digest);
     footer
+}
+
+#[test]
+fn the_rows_digest_ignores_order_and_sees_any_changed_value() {
+    let digest = |columns: &[(&str, Vec<Option<&str>>)]| {
+        let outcome = check("20261101-100000000.parquet", parquet(columns));
+        assert!(outcome.accepted(), "{:?}", outcome.findings);
+        outcome.digest
+    };
+    let rows = good_cdc();
+    let reversed: Vec<(&str, Vec<Option<&str>>)> = rows
+        .iter()
+        .map(|(n, v)| (*n, v.iter().rev().cloned().collect()))
+        .collect();
+    assert_eq!(digest(&rows), digest(&reversed));
+    let mut repriced = rows.clone();
+    repriced[5].1[0] = Some("10.51");
+    assert_ne!(digest(&rows), digest(&repriced));
+    let mut fewer = rows.clone();
+    for (_, v) in &mut fewer {
+        v.pop();
+    }
+    assert_ne!(digest(&rows), digest(&fewer));
+    assert_eq!(digest(&rows).combine(RowsDigest::default()), digest(&rows));
+    let written = serde_json::to_string(&digest(&rows)).unwrap();
+    assert!(written.starts_with("\"3:"), "{written}");
+    assert_eq!(
+        serde_json::from_str::<RowsDigest>(&written).unwrap(),
+        digest(&rows)
+    );
+    assert!(serde_json::from_str::<RowsDigest>("\"3\"").is_err());
 }
 
 #[test]
