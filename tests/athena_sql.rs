@@ -13,6 +13,7 @@ use tidemark_tests::sql::demo_sql;
 fn athena() -> Athena {
     Athena {
         lake_uri: "s3://tidemark-lake".into(),
+        ..Default::default()
     }
 }
 
@@ -30,7 +31,11 @@ fn check(statements: &[(String, Statement)]) -> Vec<String> {
         .map(|(name, s)| {
             json!({
                 "name": name,
-                "grammar": match s.grammar { Grammar::Sql => "sql", Grammar::HiveDdl => "hive" },
+                "grammar": match s.grammar {
+                    Grammar::Sql => "sql",
+                    Grammar::HiveDdl => "hive",
+                    Grammar::AthenaMaintenance => "athena-maintenance",
+                },
                 "sql": s.sql,
             })
         })
@@ -61,6 +66,12 @@ fn every_athena_statement_parses_with_the_grammar_athena_runs_it_with() {
             .any(|(_, s)| s.grammar == Grammar::HiveDdl && s.sql.contains(needle))
     };
     assert!(hive("CREATE EXTERNAL TABLE") && hive("ADD COLUMNS"));
+    let maintenance: Vec<&str> = statements
+        .iter()
+        .filter(|(_, s)| s.grammar == Grammar::AthenaMaintenance)
+        .map(|(_, s)| s.sql.split(' ').next().unwrap())
+        .collect();
+    assert!(maintenance.contains(&"OPTIMIZE") && maintenance.contains(&"VACUUM"));
     let failures = check(&statements);
     assert!(failures.is_empty(), "{failures:#?}");
 }
@@ -91,6 +102,20 @@ fn the_grammar_check_rejects_malformed_statements() {
                 grammar: Grammar::HiveDdl,
                 sql: "CREATE EXTERNAL TABLE `d`.`t` (`x` string) STORED AS LOCATION 's3://b/'"
                     .into(),
+            },
+        ),
+        (
+            "VACUUM with a double-quoted table, which Athena refuses",
+            Statement {
+                grammar: Grammar::AthenaMaintenance,
+                sql: "VACUUM \"d\".\"t\"".into(),
+            },
+        ),
+        (
+            "OPTIMIZE without its action",
+            Statement {
+                grammar: Grammar::AthenaMaintenance,
+                sql: "OPTIMIZE \"d\".\"t\"".into(),
             },
         ),
         (
@@ -157,6 +182,7 @@ fn hostile_names_are_rejected_or_quoted_in_both_dialects() {
     let meta = hostile_metadata();
     let athena = Athena {
         lake_uri: "s3://lake-with-'quote".into(),
+        ..Default::default()
     };
     let plan = MergePlan {
         since: None,

@@ -424,6 +424,7 @@ async fn the_athena_merge_transpiled_to_duckdb_gives_the_same_history() {
     let meta = tidemark_tests::scd2::metadata();
     let athena = Athena {
         lake_uri: "s3://tidemark-lake".into(),
+        ..Default::default()
     };
     let batch_ids: Vec<BatchId> = (1..=most as u64).map(BatchId::new).collect();
     let merges: Vec<String> = batch_ids

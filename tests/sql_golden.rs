@@ -13,6 +13,7 @@ fn merge_sql_is_pinned_for_both_dialects() {
     };
     let athena = Athena {
         lake_uri: "s3://tidemark-lake".into(),
+        ..Default::default()
     };
     for dialect in [&duckdb as &dyn Dialect, &athena] {
         for (name, statements) in demo_sql(dialect) {

@@ -13,6 +13,9 @@ launcher adds exactly that, and nothing else:
   and registers a Glue ``VIRTUAL_VIEW``;
 - ``ALTER TABLE db.t ADD COLUMNS (…)`` adds the columns to the DuckDB table
   (Iceberg) and to the Glue table (Iceberg or Hive);
+- ``OPTIMIZE db.t REWRITE DATA USING BIN_PACK`` and ``VACUUM db.`t```, on an
+  Iceberg table only, checkpoint the DuckDB file (one copy per table: nothing
+  to compact or expire);
 - ``information_schema.columns`` lists the Glue tables, with the types Athena
   reports (``varchar``, ``timestamp(6)`` …);
 - Glue follows Athena's rule that an Iceberg entry is the table its
@@ -71,6 +74,10 @@ _VIEW = re.compile(
 _ADD_COLUMNS = re.compile(
     rf"^\s*ALTER\s+TABLE\s+{_QUALIFIED}\s+ADD\s+COLUMNS\s*\((?P<columns>.*)\)\s*;?\s*$",
     re.IGNORECASE | re.DOTALL,
+)
+_MAINTENANCE = re.compile(
+    rf"^\s*(?:OPTIMIZE\s+{_QUALIFIED}\s+REWRITE\s+DATA\s+USING\s+BIN_PACK|VACUUM\s+{_QUALIFIED})\s*;?\s*$",
+    re.IGNORECASE,
 )
 _MERGE_TARGET = re.compile(rf"^\s*MERGE\s+INTO\s+{_QUALIFIED}", re.IGNORECASE)
 _PROPERTY = re.compile(r"(\w+)\s*=\s*'((?:[^']|'')*)'")
@@ -191,6 +198,18 @@ def _create_iceberg(match, database):
         },
         "StorageDescriptor": {"Location": location, "Columns": _columns(cursor, database, table)},
     })
+    return _nothing()
+
+
+def _maintain(match, database):
+    """OPTIMIZE and VACUUM of an Iceberg table: the warehouse keeps one copy
+    of each table, so there is nothing to compact or expire; a checkpoint
+    stands for both. Like Athena, only an Iceberg table can be maintained."""
+    database = _unquote(match.group(1) or match.group(3))
+    table = _unquote(match.group(2) or match.group(4))
+    if _metadata_location(_glue_table(database, table)) is None:
+        raise ValueError(f"NOT_SUPPORTED: {database}.{table} is not an Iceberg table")
+    _warehouse().execute("CHECKPOINT")
     return _nothing()
 
 
@@ -398,7 +417,8 @@ async def _held():
 
 
 async def _run_duckdb(query, database, catalog=None):
-    for pattern, handler in ((_CTAS, _create_iceberg), (_VIEW, _create_view), (_ADD_COLUMNS, _add_columns)):
+    handlers = ((_CTAS, _create_iceberg), (_VIEW, _create_view), (_ADD_COLUMNS, _add_columns), (_MAINTENANCE, _maintain))
+    for pattern, handler in handlers:
         match = pattern.match(query)
         if match and (handler is not _create_view or _names_warehouse(match.group("select"), database)):
             return await asyncio.to_thread(_one_at_a_time, handler, match, database)

@@ -1,6 +1,6 @@
 """Checks and transpiles the Athena SQL tidemark generates (called by the Rust tests).
 
-    athena_sql.py check      stdin: [{"name", "grammar": "sql"|"hive", "sql"}]
+    athena_sql.py check      stdin: [{"name", "grammar": "sql"|"hive"|"athena-maintenance", "sql"}]
                              stdout: [{"name", "error"}] for each statement that does not parse
     athena_sql.py transpile  stdin: ["athena statement", ...]
                              stdout: ["duckdb statement", ...]
@@ -11,9 +11,12 @@ ANTLR grammar (trino-query-parser), which rejects what Trino would reject.
 ADD COLUMNS), which Trino's grammar does not cover: they are parsed with
 sqlglot's Hive dialect, strictly, and must come out as the statement kind they
 claim to be rather than sqlglot's catch-all `Command`.
+"athena-maintenance" statements (OPTIMIZE, VACUUM) are Athena's own and in
+neither grammar: they must take exactly the forms Athena documents.
 """
 
 import json
+import re
 import sys
 
 import sqlglot
@@ -32,10 +35,27 @@ def check_hive(sql):
         raise ValueError(f"not parsed as Hive DDL (got {type(tree).__name__})")
 
 
+# Athena's table maintenance statements are in neither grammar; they take
+# exactly these forms (names are checked identifiers: lower-case letters,
+# digits and underscores).
+_NAME = r"[a-z_][a-z0-9_]*"
+_MAINTENANCE = re.compile(
+    rf'^(OPTIMIZE "{_NAME}"\."{_NAME}" REWRITE DATA USING BIN_PACK|VACUUM {_NAME}\.`{_NAME}`)$'
+)
+
+
+def check_maintenance(sql):
+    if not _MAINTENANCE.match(sql):
+        raise ValueError("not an Athena OPTIMIZE ... REWRITE DATA USING BIN_PACK or VACUUM statement")
+
+
+_CHECKS = {"sql": check_trino, "hive": check_hive, "athena-maintenance": check_maintenance}
+
+
 def check(statements):
     failures = []
     for s in statements:
-        parse = check_trino if s["grammar"] == "sql" else check_hive
+        parse = _CHECKS[s["grammar"]]
         try:
             parse(s["sql"])
         except Exception as e:  # every parser error is a finding

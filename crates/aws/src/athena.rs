@@ -10,6 +10,7 @@ use aws_sdk_athena::types::{QueryExecution, QueryExecutionState};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tidemark_core::config::MaintenanceConfig;
 use tidemark_core::error::EngineError;
 use tidemark_core::ports::{QueryEngine, QueryResult, SqlValue};
 use tidemark_core::scd2::{Athena, Dialect};
@@ -67,6 +68,8 @@ pub struct AthenaEngine {
     lake_uri: String,
     polling: Polling,
     deadline: Deadline,
+    /// The Iceberg properties history tables are created with.
+    maintenance: MaintenanceConfig,
 }
 
 impl AthenaEngine {
@@ -83,6 +86,15 @@ impl AthenaEngine {
             lake_uri,
             polling,
             deadline,
+            maintenance: MaintenanceConfig::default(),
+        }
+    }
+
+    /// History tables get these maintenance properties when created.
+    pub fn with_maintenance(self, maintenance: MaintenanceConfig) -> Self {
+        AthenaEngine {
+            maintenance,
+            ..self
         }
     }
 
@@ -269,6 +281,7 @@ impl QueryEngine for AthenaEngine {
     fn dialect(&self) -> Arc<dyn Dialect> {
         Arc::new(Athena {
             lake_uri: self.lake_uri.clone(),
+            maintenance: self.maintenance.clone(),
         })
     }
 

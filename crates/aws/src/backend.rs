@@ -215,18 +215,22 @@ impl AwsBackend {
             Some(arn) => Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(sdk), arn.clone())),
             None => Arc::new(Unavailable("TIDEMARK_ALERT_TOPIC_ARN")),
         };
+        let maintenance = config.maintenance.clone();
         Ok(AwsBackend {
             ports: Ports {
                 config: Arc::new(config),
                 landing,
                 lake,
-                engine: Arc::new(AthenaEngine::new(
-                    aws_sdk_athena::Client::new(sdk),
-                    env.workgroup.clone(),
-                    lake_uri,
-                    Polling::default(),
-                    deadline.clone(),
-                )),
+                engine: Arc::new(
+                    AthenaEngine::new(
+                        aws_sdk_athena::Client::new(sdk),
+                        env.workgroup.clone(),
+                        lake_uri,
+                        Polling::default(),
+                        deadline.clone(),
+                    )
+                    .with_maintenance(maintenance),
+                ),
                 catalog: Arc::new(GlueCatalog::new(aws_sdk_glue::Client::new(sdk))),
                 notifier,
                 replication,

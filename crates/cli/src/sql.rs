@@ -59,6 +59,7 @@ pub fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
         }),
         Engine::Athena => Box::new(Athena {
             lake_uri: args.lake_uri.clone(),
+            maintenance: config.maintenance.clone(),
         }),
     };
     let snapshot = (table.mode == TableMode::Snapshot).then_some(SnapshotParams {

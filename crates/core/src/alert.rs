@@ -1,7 +1,7 @@
 //! Alerts: one per failed run (or a success summary when configured), with
 //! what failed, why, where to look, and the exact command to rerun.
 
-use crate::events::{ExecutionInput, ReplicationStatus, TableStatus};
+use crate::events::{ExecutionInput, Maintenance, ReplicationStatus, TableStatus};
 use crate::run_record::RunRecord;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
@@ -19,6 +19,14 @@ pub struct AlertTable {
 }
 
 impl AlertTable {
+    /// Why the table's maintenance failed in this run, if it did.
+    pub fn maintenance_failure(&self) -> Option<&str> {
+        match self.record.as_ref()?.maintenance.as_ref()? {
+            Maintenance::Failed { message } => Some(message),
+            _ => None,
+        }
+    }
+
     /// The validation report, unless the message already names it.
     fn report_link(&self) -> Option<&str> {
         let report = self.record.as_ref()?.report.as_deref()?;
@@ -99,6 +107,12 @@ impl Alert {
                     );
                 }
             }
+            if let Some(m) = t.maintenance_failure() {
+                let _ = writeln!(
+                    out,
+                    "  ! maintenance failed (the data is merged; the next run tries again): {m}"
+                );
+            }
         }
         if let Some(r) = &self.replication {
             let _ = writeln!(out, "\nreplication: {} ({})", r.state, r.message);
@@ -126,6 +140,15 @@ impl Alert {
             );
             if let Some(report) = t.report_link() {
                 let _ = write!(text, "\n   report: {report}");
+            }
+        }
+        for t in &self.tables {
+            if let Some(m) = t.maintenance_failure() {
+                let _ = write!(
+                    text,
+                    "\n• `{}` — maintenance failed (the data is merged; the next run tries again): {m}",
+                    t.table
+                );
             }
         }
         if self.failed {

@@ -181,6 +181,37 @@ impl Default for PipelineSettings {
     }
 }
 
+/// `[maintenance]`: table housekeeping after merges (docs/merge.md,
+/// "Maintenance"). On Athena: `OPTIMIZE ... REWRITE DATA USING BIN_PACK` and
+/// `VACUUM`, with the Iceberg properties below set when a table is created;
+/// locally: the history rewritten in `valid_to` order and a checkpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaintenanceConfig {
+    /// Days between two maintenance runs of a table (0: never). A table's
+    /// first is after its first merge.
+    pub every_days: u32,
+    /// How long expired snapshots stay for time travel
+    /// (`vacuum_max_snapshot_age_seconds`).
+    pub snapshot_retention_days: u32,
+    /// Snapshots VACUUM always keeps (`vacuum_min_snapshots_to_keep`).
+    pub min_snapshots: u32,
+    /// A data file with this many delete files or more is rewritten by
+    /// OPTIMIZE (`optimize_rewrite_delete_file_threshold`).
+    pub delete_file_threshold: u32,
+}
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        MaintenanceConfig {
+            every_days: 7,
+            snapshot_retention_days: 7,
+            min_snapshots: 1,
+            delete_file_threshold: 2,
+        }
+    }
+}
+
 /// The whole validated configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -193,6 +224,8 @@ pub struct PipelineConfig {
     pub pipeline: PipelineSettings,
     #[serde(default)]
     pub local: LocalConfig,
+    #[serde(default)]
+    pub maintenance: MaintenanceConfig,
 }
 
 /// A configuration file that cannot be used.
@@ -235,6 +268,16 @@ impl PipelineConfig {
             }
         }
         self.source.control_columns.check()?;
+        let m = &self.maintenance;
+        for (key, value) in [
+            ("snapshot_retention_days", m.snapshot_retention_days),
+            ("min_snapshots", m.min_snapshots),
+            ("delete_file_threshold", m.delete_file_threshold),
+        ] {
+            if value == 0 {
+                return Err(format!("maintenance.{key} must be at least 1").into());
+            }
+        }
         Ok(())
     }
 
@@ -273,6 +316,7 @@ mod tests {
         assert_eq!(c.pipeline.lease_seconds, 900);
         assert_eq!(c.pipeline.replication_wait_seconds, 14400);
         assert_eq!(c.pipeline.max_merge_invocations, 500);
+        assert_eq!(c.maintenance, MaintenanceConfig::default());
     }
 
     #[test]
@@ -283,6 +327,11 @@ mod tests {
                 .to_string()
         };
         assert!(bad(&MINIMAL.replace("cdc", "stream")).contains("mode"));
+        assert!(
+            bad(&format!("{MINIMAL}\n[maintenance]\nmin_snapshots = 0"))
+                .contains("maintenance.min_snapshots must be at least 1")
+        );
+        assert!(bad(&format!("{MINIMAL}\n[maintenance]\nevery = 7")).contains("every"));
         assert!(bad(&MINIMAL.replace("\"orders\"", "\"Orders\"")).contains("identifier"));
         assert!(
             bad(&format!(

@@ -151,6 +151,24 @@ pub struct MergeOutput {
     /// A rebuild's history was swapped in by this run.
     #[serde(default)]
     pub rebuilt: bool,
+    /// The table's maintenance in this run, when it was due: what it did,
+    /// or why it failed (which does not fail the table).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<Maintenance>,
+}
+
+/// What a table's maintenance did ([`crate::config::MaintenanceConfig`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Maintenance {
+    Done,
+    /// A statement outlived the invocation: the engine goes on with it.
+    Running {
+        query_id: String,
+    },
+    Failed {
+        message: String,
+    },
 }
 
 /// Input of `publish-catalog`.

@@ -93,6 +93,9 @@ pub struct Ledger {
     pub generation: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swap: Option<PendingSwap>,
+    /// When the live table's maintenance last completed (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintained_at: Option<String>,
 }
 
 impl Ledger {
@@ -214,6 +217,25 @@ impl Ledger {
             merged_at: None,
         });
         true
+    }
+
+    /// Whether the live table's maintenance is due at `now`: `every_days`
+    /// after the last one, or — never maintained — after its first merge.
+    pub fn maintenance_due(&self, now: chrono::DateTime<chrono::Utc>, every_days: u32) -> bool {
+        let since = |t: &str| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|t| now - t.with_timezone(&chrono::Utc))
+                .ok()
+        };
+        match &self.maintained_at {
+            _ if every_days == 0 => false,
+            Some(last) => {
+                since(last).is_none_or(|d| d >= chrono::Duration::days(every_days.into()))
+            }
+            None => self
+                .batches_of(self.generation)
+                .any(|b| b.status == BatchStatus::Merged),
+        }
     }
 
     pub fn batch(&self, id: BatchId) -> Option<&Batch> {
@@ -476,6 +498,7 @@ mod tests {
             ],
             generation: 0,
             swap: None,
+            maintained_at: None,
         };
         let keys =
             |files: Vec<&ObjectInfo>| files.iter().map(|o| o.key.clone()).collect::<Vec<_>>();

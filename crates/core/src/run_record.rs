@@ -33,6 +33,9 @@ pub struct RunRecord {
     /// MERGE ran for them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unchanged: Vec<BatchId>,
+    /// The table's maintenance in this run, when it was due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<crate::events::Maintenance>,
     /// Engine time of the run's statements on this table (Athena's engine execution time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_ms: Option<u64>,

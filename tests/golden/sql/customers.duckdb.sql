@@ -76,3 +76,7 @@ CREATE OR REPLACE VIEW "demo"."customers_current" AS
 SELECT "customer_id", "name", "email", "country", "created_at", "valid_from", "op", "batch_id"
 FROM "demo"."customers"
 WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted";
+
+CREATE OR REPLACE TABLE "demo"."customers" AS SELECT * FROM "demo"."customers" ORDER BY "valid_to", "customer_id", "valid_from", "change_seq";
+
+CHECKPOINT;

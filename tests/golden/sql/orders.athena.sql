@@ -3,7 +3,8 @@ WHERE table_schema = 'demo' AND table_name IN ('orders', 'orders_changes')
 ORDER BY table_name, ordinal_position;
 
 CREATE TABLE "demo"."orders"
-WITH (table_type = 'ICEBERG', is_external = false, location = 's3://tidemark-lake/history/demo/orders/', format = 'PARQUET', write_compression = 'ZSTD', partitioning = ARRAY['month(valid_to)'])
+WITH (table_type = 'ICEBERG', is_external = false, location = 's3://tidemark-lake/history/demo/orders/', format = 'PARQUET', write_compression = 'ZSTD', partitioning = ARRAY['month(valid_to)'],
+      vacuum_max_snapshot_age_seconds = 604800, vacuum_min_snapshots_to_keep = 1, optimize_rewrite_delete_file_threshold = 2)
 AS SELECT
   CAST(NULL AS bigint) AS "order_id",
   CAST(NULL AS bigint) AS "customer_id",
@@ -92,3 +93,7 @@ CREATE OR REPLACE VIEW "demo"."orders_current" AS
 SELECT "order_id", "customer_id", "status", "amount", "ordered_at", "note", "valid_from", "op", "batch_id"
 FROM "demo"."orders"
 WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted";
+
+OPTIMIZE "demo"."orders" REWRITE DATA USING BIN_PACK;
+
+VACUUM demo.`orders`;

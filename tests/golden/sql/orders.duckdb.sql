@@ -77,3 +77,7 @@ CREATE OR REPLACE VIEW "demo"."orders_current" AS
 SELECT "order_id", "customer_id", "status", "amount", "ordered_at", "note", "valid_from", "op", "batch_id"
 FROM "demo"."orders"
 WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted";
+
+CREATE OR REPLACE TABLE "demo"."orders" AS SELECT * FROM "demo"."orders" ORDER BY "valid_to", "order_id", "valid_from", "change_seq";
+
+CHECKPOINT;

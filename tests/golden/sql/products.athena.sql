@@ -3,7 +3,8 @@ WHERE table_schema = 'demo' AND table_name IN ('products', 'products_changes')
 ORDER BY table_name, ordinal_position;
 
 CREATE TABLE "demo"."products"
-WITH (table_type = 'ICEBERG', is_external = false, location = 's3://tidemark-lake/history/demo/products/', format = 'PARQUET', write_compression = 'ZSTD', partitioning = ARRAY['month(valid_to)'])
+WITH (table_type = 'ICEBERG', is_external = false, location = 's3://tidemark-lake/history/demo/products/', format = 'PARQUET', write_compression = 'ZSTD', partitioning = ARRAY['month(valid_to)'],
+      vacuum_max_snapshot_age_seconds = 604800, vacuum_min_snapshots_to_keep = 1, optimize_rewrite_delete_file_threshold = 2)
 AS SELECT
   CAST(NULL AS bigint) AS "product_id",
   CAST(NULL AS varchar) AS "name",
@@ -105,3 +106,7 @@ CREATE OR REPLACE VIEW "demo"."products_current" AS
 SELECT "product_id", "name", "price", "active", "valid_from", "op", "batch_id"
 FROM "demo"."products"
 WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted";
+
+OPTIMIZE "demo"."products" REWRITE DATA USING BIN_PACK;
+
+VACUUM demo.`products`;

@@ -92,3 +92,7 @@ CREATE OR REPLACE VIEW "demo"."products_current" AS
 SELECT "product_id", "name", "price", "active", "valid_from", "op", "batch_id"
 FROM "demo"."products"
 WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted";
+
+CREATE OR REPLACE TABLE "demo"."products" AS SELECT * FROM "demo"."products" ORDER BY "valid_to", "product_id", "valid_from", "change_seq";
+
+CHECKPOINT;

@@ -1,6 +1,7 @@
 //! The two SQL dialects. Everything engine-specific is here; the plan is shared.
 
 use crate::batch_id::BatchId;
+use crate::config::MaintenanceConfig;
 use crate::layout::change_log_prefix;
 use crate::metadata::{Column, ColumnType, TableMetadata};
 
@@ -40,6 +41,9 @@ pub enum Grammar {
     Sql,
     /// Athena's Hive DDL.
     HiveDdl,
+    /// Athena's own table maintenance statements (`OPTIMIZE ... REWRITE DATA
+    /// USING BIN_PACK`, `VACUUM`), in neither grammar.
+    AthenaMaintenance,
 }
 
 /// One statement and the grammar it is written in.
@@ -118,6 +122,8 @@ pub trait Dialect: Send + Sync {
         Vec::new()
     }
     /// Drops a history table (a rebuild's staged table, before it starts again).
+    /// Housekeeping of a history table after merges ([`MergePlan::maintenance`]).
+    fn maintenance(&self, database: &str, table: &str, keys: &[String]) -> Vec<Statement>;
     fn drop_table(&self, database: &str, table: &str) -> Statement {
         Statement::sql(format!(
             "DROP TABLE IF EXISTS {}.{}",
@@ -253,16 +259,37 @@ impl Dialect for DuckDb {
     fn merge_returning(&self) -> Option<&'static str> {
         Some("RETURNING merge_action")
     }
+    /// The history rewritten in `valid_to` order: closed versions cluster by
+    /// when they closed, current rows at the end, so the row groups' zone
+    /// maps let a merge skip the versions that ended before its batch. Then a
+    /// checkpoint, which gives the old blocks back.
+    fn maintenance(&self, database: &str, table: &str, keys: &[String]) -> Vec<Statement> {
+        let table = format!("{}.{}", quote_ident(database), quote_ident(table));
+        let order: Vec<String> = std::iter::once("valid_to")
+            .chain(keys.iter().map(String::as_str))
+            .chain(["valid_from", "change_seq"])
+            .map(quote_ident)
+            .collect();
+        vec![
+            Statement::sql(format!(
+                "CREATE OR REPLACE TABLE {table} AS SELECT * FROM {table} ORDER BY {}",
+                order.join(", ")
+            )),
+            Statement::sql("CHECKPOINT".to_string()),
+        ]
+    }
 }
 
 /// Athena (engine v3, Trino) on Iceberg. The history table is created with a
 /// `CREATE TABLE ... AS ... WITH NO DATA` (Trino SQL, so its types are Trino's:
 /// `timestamp(6)`, `varchar`); the change log is an external Parquet table
 /// `<table>_changes` over the table's validated prefix (every batch's folder).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Athena {
     /// `s3://bucket/prefix` of the lake.
     pub lake_uri: String,
+    /// The Iceberg properties a history table is created with.
+    pub maintenance: MaintenanceConfig,
 }
 
 impl Athena {
@@ -389,10 +416,13 @@ impl Dialect for Athena {
             })
             .collect();
         Statement::sql(format!(
-            "CREATE TABLE {}.{}\nWITH (table_type = 'ICEBERG', is_external = false, location = {}, format = 'PARQUET', write_compression = 'ZSTD', partitioning = ARRAY['month(valid_to)'])\nAS SELECT\n{}\nWITH NO DATA",
+            "CREATE TABLE {}.{}\nWITH (table_type = 'ICEBERG', is_external = false, location = {}, format = 'PARQUET', write_compression = 'ZSTD', partitioning = ARRAY['month(valid_to)'],\n      vacuum_max_snapshot_age_seconds = {}, vacuum_min_snapshots_to_keep = {}, optimize_rewrite_delete_file_threshold = {})\nAS SELECT\n{}\nWITH NO DATA",
             quote_ident(database),
             quote_ident(table),
             self.location("history", database, folder),
+            u64::from(self.maintenance.snapshot_retention_days) * 86_400,
+            self.maintenance.min_snapshots,
+            self.maintenance.delete_file_threshold,
             cols.join(",\n")
         ))
     }
@@ -412,6 +442,26 @@ impl Dialect for Athena {
     }
     fn change_log_table(&self, meta: &TableMetadata, generation: u32) -> Option<String> {
         Some(Self::change_log_name(meta, generation))
+    }
+    /// Compaction (data files near the target size, delete files merged in)
+    /// then snapshot expiry and orphan removal, by the table's properties.
+    fn maintenance(&self, database: &str, table: &str, _keys: &[String]) -> Vec<Statement> {
+        // VACUUM takes Hive-style names: the database bare, the table in
+        // backticks (needed when it starts with `_`); double quotes fail.
+        [
+            format!(
+                "OPTIMIZE {}.{} REWRITE DATA USING BIN_PACK",
+                quote_ident(database),
+                quote_ident(table)
+            ),
+            format!("VACUUM {database}.{}", hive_ident(table)),
+        ]
+        .into_iter()
+        .map(|sql| Statement {
+            grammar: Grammar::AthenaMaintenance,
+            sql,
+        })
+        .collect()
     }
     /// `DROP TABLE` is Hive DDL on Athena; on an Iceberg table it removes the data too.
     fn drop_table(&self, database: &str, table: &str) -> Statement {

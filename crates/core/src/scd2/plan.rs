@@ -488,6 +488,11 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
         )
     }
 
+    /// Housekeeping of the history table ([`crate::config::MaintenanceConfig`]).
+    pub fn maintenance(&self, d: &dyn Dialect) -> Vec<Statement> {
+        d.maintenance(self.database, &self.history_name(), &self.meta.primary_key)
+    }
+
     /// Every statement a run of this plan executes, in order, on an engine
     /// where the history table does not exist yet: for `tidemark sql`, the
     /// golden files and the grammar checks.
@@ -501,6 +506,7 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
         statements.push(Statement::sql(self.merge(d)));
         statements.push(Statement::sql(self.count_rows()));
         statements.push(Statement::sql(self.current_view()));
+        statements.extend(self.maintenance(d));
         statements
     }
 
@@ -578,6 +584,7 @@ mod tests {
     fn each_generation_a_rebuild_stages_has_a_folder_of_its_own() {
         let athena = crate::scd2::Athena {
             lake_uri: "s3://lake".into(),
+            ..Default::default()
         };
         let m = meta(r#"{"name":"id","type":"int64","nullable":false}"#);
         let location = |target: HistoryTarget| {

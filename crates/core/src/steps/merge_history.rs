@@ -2,7 +2,7 @@ use super::{layout, load_metadata, swap, sync_history_schema, table_config, tabl
 use crate::batch_id::BatchId;
 use crate::config::TableMode;
 use crate::error::{EngineError, Error};
-use crate::events::{MergeEvent, MergeOutput};
+use crate::events::{Maintenance, MergeEvent, MergeOutput};
 use crate::ledger::{BatchStatus, StoredLedger};
 use crate::ports::Ports;
 use crate::scd2::{HistoryTarget, MergePlan, SnapshotParams};
@@ -46,6 +46,7 @@ pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutp
             // swap: nothing is left to merge, the swap is still to do.
             progress.rebuilt = swap_in_rebuilt(ports, &event).await?;
         }
+        maintain_if_due(ports, &event, &mut progress).await?;
         progress.done = true;
         return Ok(progress);
     };
@@ -66,7 +67,74 @@ pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutp
         .batches
         .iter()
         .all(|b| progress.merged.contains(b));
+    if progress.done {
+        maintain_if_due(ports, &event, &mut progress).await?;
+    }
     Ok(progress)
+}
+
+/// The live table's housekeeping, once the run's batches are merged, when
+/// `[maintenance] every_days` have passed (docs/merge.md, "Maintenance"),
+/// under the table's lease so it never overlaps a merge. It never fails the
+/// table's data: a failure is recorded in `progress.maintenance` (the run
+/// record and the alert show it) and the next run tries again. A transient
+/// engine error (an Iceberg commit conflict, throttling) fails the
+/// invocation, which the state machine retries.
+async fn maintain_if_due(
+    ports: &Ports,
+    event: &MergeEvent,
+    progress: &mut MergeOutput,
+) -> Result<(), Error> {
+    let table = event.work.table.as_str();
+    let every = ports.config.maintenance.every_days;
+    let key = layout(ports).ledger_key(table);
+    let due = |ledger: &StoredLedger| {
+        !event.work.run_mode.rebuilds() && ledger.ledger.maintenance_due(chrono::Utc::now(), every)
+    };
+    if progress.maintenance.is_some() || !due(&StoredLedger::load(ports.lake.as_ref(), &key).await?)
+    {
+        return Ok(());
+    }
+    let lease = table_lease(ports, table, &event.run_id).await?;
+    let result = async {
+        let mut ledger = StoredLedger::load(ports.lake.as_ref(), &key).await?;
+        if !due(&ledger) {
+            return Ok(None);
+        }
+        let meta = load_metadata(ports, table, event.work.metadata_version).await?;
+        let dialect = ports.engine.dialect();
+        let statements =
+            dialect.maintenance(&ports.config.source.database, table, &meta.primary_key);
+        let mut outcome = Maintenance::Done;
+        for statement in statements {
+            match ports.engine.execute(&statement.sql).await {
+                Ok(_) => {}
+                Err(EngineError::StillRunning { query_id }) => {
+                    outcome = Maintenance::Running { query_id };
+                    break;
+                }
+                Err(e @ EngineError::Transient(_)) => {
+                    return Err(Error::Merge {
+                        table: table.to_string(),
+                        source: e,
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(table, error = %e, "maintenance failed; the table's data is merged, the next run tries again");
+                    return Ok(Some(Maintenance::Failed {
+                        message: e.to_string(),
+                    }));
+                }
+            }
+        }
+        ledger.ledger.maintained_at = Some(chrono::Utc::now().to_rfc3339());
+        ledger.save(ports.lake.as_ref()).await?;
+        tracing::info!(table, outcome = ?outcome, "maintained");
+        Ok(Some(outcome))
+    }
+    .await;
+    progress.maintenance = lease.release_after(ports.lake.as_ref(), result).await?;
+    Ok(())
 }
 
 /// Swaps a rebuild's staged table in once every batch of its generation is

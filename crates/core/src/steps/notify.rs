@@ -55,7 +55,12 @@ pub async fn notify(ports: &Ports, event: NotifyEvent) -> Result<NotifyOutput, E
         rerun,
         tables,
     };
-    let send = alert.failed || ports.config.alerts.on_success;
+    // A failed maintenance alerts even when every table's data succeeded.
+    let maintenance_failed = alert
+        .tables
+        .iter()
+        .any(|t| t.maintenance_failure().is_some());
+    let send = alert.failed || maintenance_failed || ports.config.alerts.on_success;
     let delivered_to = if send {
         ports.notifier.send(&alert).await?
     } else {

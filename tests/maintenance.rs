@@ -1,0 +1,219 @@
+//! Table maintenance on the local pipeline, over a copy of the demo: it runs
+//! after a table's first merge and then every `[maintenance] every_days`,
+//! under the table's lease, leaves the history as it was, and when it fails
+//! the table's data is still merged and the alert says so.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tidemark_asl::ExecutionStatus;
+use tidemark_core::error::EngineError;
+use tidemark_core::events::ExecutionInput;
+use tidemark_core::ports::{QueryEngine, QueryResult};
+use tidemark_core::scd2::Dialect;
+use tidemark_local::LocalOptions;
+use tidemark_local::pipeline::{LocalBackend, run_catching_up};
+use tidemark_tests::{dump_table, workspace};
+
+const TABLES: [(&str, &str); 3] = [
+    ("customers", "customer_id, valid_from, change_seq"),
+    ("orders", "order_id, valid_from, change_seq"),
+    ("products", "product_id, valid_from, change_seq"),
+];
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The demo in a folder of its own, with `maintenance` as its
+/// `[maintenance]` section.
+struct Demo {
+    dir: tempfile::TempDir,
+}
+
+impl Demo {
+    fn new(maintenance: &str) -> Demo {
+        let dir = tempfile::tempdir().unwrap();
+        let from = workspace().join("examples/demo");
+        copy_dir(&from.join("metadata"), &dir.path().join("metadata"));
+        copy_dir(&from.join("replay"), &dir.path().join("replay"));
+        let config = std::fs::read_to_string(from.join("tidemark.toml")).unwrap();
+        std::fs::write(
+            dir.path().join("tidemark.toml"),
+            format!("{config}\n[maintenance]\n{maintenance}\n"),
+        )
+        .unwrap();
+        Demo { dir }
+    }
+
+    fn lake(&self) -> PathBuf {
+        self.dir.path().join("lake")
+    }
+
+    fn options(&self, through: &str) -> LocalOptions {
+        LocalOptions {
+            config_path: self.dir.path().join("tidemark.toml"),
+            lake: Some(self.lake()),
+            replay_through: Some(through.parse().unwrap()),
+            ..Default::default()
+        }
+    }
+
+    async fn run_through(&self, day: &str) -> LocalBackend {
+        run_catching_up(&self.options(day), "daily", &ExecutionInput::default(), 0.0)
+            .await
+            .unwrap()
+            .0
+    }
+
+    fn json(&self, key: &str) -> Value {
+        let path = self.lake().join(key);
+        serde_json::from_str(
+            &std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+        )
+        .unwrap()
+    }
+
+    fn ledger(&self, table: &str) -> Value {
+        self.json(&format!("state/demo/{table}/ledger.json"))
+    }
+
+    fn set_ledger(&self, table: &str, ledger: &Value) {
+        let path = self.lake().join(format!("state/demo/{table}/ledger.json"));
+        std::fs::write(path, ledger.to_string()).unwrap();
+    }
+
+    fn maintenance(&self, execution: &str, table: &str) -> Value {
+        self.json(&format!("runs/{execution}/demo/{table}.json"))["maintenance"].clone()
+    }
+}
+
+async fn histories(backend: &LocalBackend) -> String {
+    let mut out = String::new();
+    for (table, order) in TABLES {
+        out.push_str(&dump_table(&backend.engine, "demo", table, order).await);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn maintenance_runs_after_the_first_merge_then_every_n_days_and_changes_no_history() {
+    let demo = Demo::new("every_days = 7");
+    let unmaintained = Demo::new("every_days = 0");
+    drop(demo.run_through("2026-11-01").await);
+    for (table, _) in TABLES {
+        assert!(demo.ledger(table)["maintained_at"].is_string(), "{table}");
+        assert_eq!(
+            demo.maintenance("daily-2026-11-01", table)["status"],
+            "done"
+        );
+    }
+    drop(demo.run_through("2026-11-02").await);
+    assert_eq!(
+        demo.maintenance("daily-2026-11-02", "customers"),
+        Value::Null,
+        "not due"
+    );
+
+    // Long after, as far as the customers' ledger can tell.
+    let mut ledger = demo.ledger("customers");
+    ledger["maintained_at"] = Value::String("2026-01-01T00:00:00+00:00".into());
+    demo.set_ledger("customers", &ledger);
+    let backend = demo.run_through("2026-11-03").await;
+    assert_eq!(
+        demo.maintenance("daily-2026-11-03", "customers")["status"],
+        "done"
+    );
+    assert_eq!(demo.maintenance("daily-2026-11-03", "orders"), Value::Null);
+    // The history is stored in `valid_to` order, so a merge skips the row
+    // groups of versions that ended before its batch.
+    let stored = backend
+        .engine
+        .execute("SELECT valid_to::VARCHAR AS v FROM demo.customers ORDER BY rowid")
+        .await
+        .unwrap();
+    let order: Vec<String> = stored.rows.iter().map(|r| format!("{:?}", r[0])).collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted);
+
+    let reference = unmaintained.run_through("2026-11-03").await;
+    assert_eq!(histories(&backend).await, histories(&reference).await);
+    assert!(
+        unmaintained
+            .ledger("customers")
+            .get("maintained_at")
+            .is_none()
+    );
+}
+
+/// The local engine, except that the maintenance rewrite fails.
+struct FailingMaintenance(Arc<dyn QueryEngine>);
+
+#[tidemark_core::ports::async_trait]
+impl QueryEngine for FailingMaintenance {
+    fn dialect(&self) -> Arc<dyn Dialect> {
+        self.0.dialect()
+    }
+    async fn execute(&self, sql: &str) -> Result<QueryResult, EngineError> {
+        if sql.starts_with("CREATE OR REPLACE TABLE") {
+            return Err(EngineError::Query {
+                statement: sql.to_string(),
+                message: "IO Error: disk full".into(),
+            });
+        }
+        self.0.execute(sql).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_maintenance_alerts_but_the_data_is_merged_and_the_next_run_tries_again() {
+    let demo = Demo::new("every_days = 7");
+    let mut backend = LocalBackend::open(&demo.options("2026-11-01")).unwrap();
+    backend.ports.engine = Arc::new(FailingMaintenance(backend.ports.engine.clone()));
+    let run = backend
+        .run("failing", &ExecutionInput::default(), 0.0)
+        .await
+        .unwrap();
+    assert!(
+        matches!(run.status, ExecutionStatus::Succeeded),
+        "{:?}",
+        run.status
+    );
+    let rows = backend
+        .engine
+        .execute("SELECT count(*) AS n FROM demo.customers")
+        .await
+        .unwrap();
+    assert!(rows.int("n").unwrap() > 0, "the data is merged");
+    let failed = demo.maintenance("failing", "customers");
+    assert_eq!(failed["status"], "failed");
+    assert!(
+        failed["message"].as_str().unwrap().contains("disk full"),
+        "{failed}"
+    );
+    assert!(demo.ledger("customers").get("maintained_at").is_none());
+    // The alert goes out although every table succeeded, and says so.
+    let alert = demo.json("alerts/failing.json");
+    assert_eq!(alert["failed"], false);
+    let text = serde_json::to_string(&alert).unwrap();
+    assert!(text.contains("disk full"), "{text}");
+    drop(backend);
+
+    let backend = LocalBackend::open(&demo.options("2026-11-01")).unwrap();
+    backend
+        .run("again", &ExecutionInput::default(), 0.0)
+        .await
+        .unwrap();
+    assert_eq!(demo.maintenance("again", "customers")["status"], "done");
+    assert!(demo.ledger("customers")["maintained_at"].is_string());
+}
