@@ -6,17 +6,11 @@ use tidemark_asl::ExecutionStatus;
 use tidemark_core::events::ExecutionInput;
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::run_catching_up;
-use tidemark_tests::{assert_golden, dump_table, workspace};
-
-const TABLES: [(&str, &str); 3] = [
-    ("customers", "customer_id, valid_from, change_seq"),
-    ("orders", "order_id, valid_from, change_seq"),
-    ("products", "product_id, valid_from, change_seq"),
-];
+use tidemark_tests::{DEMO_TABLES, assert_golden, dump_table, workspace};
 
 async fn history(engine: &tidemark_local::duckdb::DuckDbEngine) -> String {
     let mut out = String::new();
-    for (table, order) in TABLES {
+    for (table, order) in DEMO_TABLES {
         out.push_str(&dump_table(engine, "demo", table, order).await);
         out.push('\n');
     }

@@ -4,7 +4,7 @@
 //! the table's data is still merged and the alert says so.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use tidemark_asl::ExecutionStatus;
 use tidemark_core::error::EngineError;
@@ -13,26 +13,7 @@ use tidemark_core::ports::{QueryEngine, QueryResult};
 use tidemark_core::scd2::Dialect;
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::{LocalBackend, run_catching_up};
-use tidemark_tests::{dump_table, workspace};
-
-const TABLES: [(&str, &str); 3] = [
-    ("customers", "customer_id, valid_from, change_seq"),
-    ("orders", "order_id, valid_from, change_seq"),
-    ("products", "product_id, valid_from, change_seq"),
-];
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+use tidemark_tests::{DEMO_TABLES, demo_copy, dump_table};
 
 /// The demo in a folder of its own, with `maintenance` as its
 /// `[maintenance]` section.
@@ -43,15 +24,9 @@ struct Demo {
 impl Demo {
     fn new(maintenance: &str) -> Demo {
         let dir = tempfile::tempdir().unwrap();
-        let from = workspace().join("examples/demo");
-        copy_dir(&from.join("metadata"), &dir.path().join("metadata"));
-        copy_dir(&from.join("replay"), &dir.path().join("replay"));
-        let config = std::fs::read_to_string(from.join("tidemark.toml")).unwrap();
-        std::fs::write(
-            dir.path().join("tidemark.toml"),
-            format!("{config}\n[maintenance]\n{maintenance}\n"),
-        )
-        .unwrap();
+        demo_copy(dir.path(), |config| {
+            format!("{config}\n[maintenance]\n{maintenance}\n")
+        });
         Demo { dir }
     }
 
@@ -99,7 +74,7 @@ impl Demo {
 
 async fn histories(backend: &LocalBackend) -> String {
     let mut out = String::new();
-    for (table, order) in TABLES {
+    for (table, order) in DEMO_TABLES {
         out.push_str(&dump_table(&backend.engine, "demo", table, order).await);
     }
     out
@@ -110,7 +85,7 @@ async fn maintenance_runs_after_the_first_merge_then_every_n_days_and_changes_no
     let demo = Demo::new("every_days = 7");
     let unmaintained = Demo::new("every_days = 0");
     drop(demo.run_through("2026-11-01").await);
-    for (table, _) in TABLES {
+    for (table, _) in DEMO_TABLES {
         assert!(demo.ledger(table)["maintained_at"].is_string(), "{table}");
         assert_eq!(
             demo.maintenance("daily-2026-11-01", table)["status"],

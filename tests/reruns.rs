@@ -11,13 +11,7 @@ use tidemark_core::lease::Lease;
 use tidemark_core::ports::QueryEngine;
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::{LocalBackend, run_catching_up};
-use tidemark_tests::{KilledSwap, dump_table, workspace};
-
-const TABLES: [(&str, &str); 3] = [
-    ("customers", "customer_id, valid_from, change_seq"),
-    ("orders", "order_id, valid_from, change_seq"),
-    ("products", "product_id, valid_from, change_seq"),
-];
+use tidemark_tests::{DEMO_TABLES, KilledSwap, demo_copy, dump_table};
 
 /// The demo (config, metadata, replay) copied into a folder of its own, so
 /// a test can edit its metadata; `on_invalid` is the orders table's policy.
@@ -28,15 +22,12 @@ struct Demo {
 impl Demo {
     fn new(on_invalid: &str) -> Demo {
         let dir = tempfile::tempdir().unwrap();
-        let from = workspace().join("examples/demo");
-        copy_dir(&from.join("metadata"), &dir.path().join("metadata"));
-        copy_dir(&from.join("replay"), &dir.path().join("replay"));
-        let config = std::fs::read_to_string(from.join("tidemark.toml")).unwrap();
-        let config = config.replace(
-            "on_invalid = \"fail\"",
-            &format!("on_invalid = \"{on_invalid}\""),
-        );
-        std::fs::write(dir.path().join("tidemark.toml"), config).unwrap();
+        demo_copy(dir.path(), |config| {
+            config.replace(
+                "on_invalid = \"fail\"",
+                &format!("on_invalid = \"{on_invalid}\""),
+            )
+        });
         Demo { dir }
     }
 
@@ -90,24 +81,11 @@ impl Demo {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 /// Every table's history, every column but `batch_id` (which records which
 /// batch first wrote a row, so it differs between a rebuild and daily runs).
 async fn history(backend: &LocalBackend) -> String {
     let mut out = String::new();
-    for (table, order) in TABLES {
+    for (table, order) in DEMO_TABLES {
         let dump = dump_table(&backend.engine, "demo", table, order).await;
         let header: Vec<&str> = dump.lines().nth(1).unwrap().split(" | ").collect();
         let batch = header.iter().position(|c| *c == "batch_id").unwrap();

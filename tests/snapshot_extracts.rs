@@ -9,20 +9,7 @@ use tidemark_core::ports::QueryEngine;
 use tidemark_local::LocalOptions;
 use tidemark_local::duckdb::DuckDbEngine;
 use tidemark_local::pipeline::run_catching_up;
-use tidemark_tests::{dump_table, workspace};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
+use tidemark_tests::{demo_copy, dump_table};
 
 /// Writes the products extract of `day`: the rows of the demo's 2026-11-03
 /// extract as `select` (over `e`) gives them, extracted at 06:00 that day.
@@ -58,10 +45,7 @@ fn run_records(lake: &Path) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unchanged_extract_costs_no_merge_and_a_changed_one_merges_only_its_changes() {
     let dir = tempfile::tempdir().unwrap();
-    let demo = workspace().join("examples/demo");
-    copy_dir(&demo.join("metadata"), &dir.path().join("metadata"));
-    copy_dir(&demo.join("replay"), &dir.path().join("replay"));
-    std::fs::copy(demo.join("tidemark.toml"), dir.path().join("tidemark.toml")).unwrap();
+    demo_copy(dir.path(), |config| config);
     let replay = dir.path().join("replay");
     let scratch = DuckDbEngine::open(&dir.path().join("scratch.duckdb"), dir.path()).unwrap();
     // Day 5: the same products, written in another order (another file).

@@ -18,6 +18,39 @@ pub fn workspace() -> PathBuf {
         .to_path_buf()
 }
 
+/// The demo's tables, each with the order [`dump_table`] lists its history in.
+pub const DEMO_TABLES: [(&str, &str); 3] = [
+    ("customers", "customer_id, valid_from, change_seq"),
+    ("orders", "order_id, valid_from, change_seq"),
+    ("products", "product_id, valid_from, change_seq"),
+];
+
+/// Copies a folder tree.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The demo (metadata, replay, and its config as `edit` makes it) copied
+/// into `dir`, so a test can change it; returns the config's path.
+pub fn demo_copy(dir: &Path, edit: impl FnOnce(String) -> String) -> PathBuf {
+    let from = workspace().join("examples/demo");
+    copy_dir(&from.join("metadata"), &dir.join("metadata"));
+    copy_dir(&from.join("replay"), &dir.join("replay"));
+    let config = std::fs::read_to_string(from.join("tidemark.toml")).unwrap();
+    let path = dir.join("tidemark.toml");
+    std::fs::write(&path, edit(config)).unwrap();
+    path
+}
+
 /// The Python interpreter of the tools venv (`tools/python/requirements.txt`):
 /// `$TIDEMARK_PYTHON`, set by `make test`, or the venv in the workspace.
 pub fn python() -> PathBuf {

@@ -8,6 +8,15 @@
 pub mod data;
 pub mod files;
 
+/// Sizes from the environment variable `var` (comma-separated numbers), or
+/// `default` when it is not set.
+pub fn env_sizes(var: &str, default: &[u64]) -> Vec<u64> {
+    std::env::var(var)
+        .ok()
+        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .unwrap_or_else(|| default.to_vec())
+}
+
 /// The process's peak resident set (`VmHWM`), in KiB; `None` off Linux.
 pub fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

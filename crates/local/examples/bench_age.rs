@@ -17,6 +17,7 @@
 
 use std::path::Path;
 use std::time::Instant;
+use tidemark_bench::env_sizes;
 use tidemark_core::batch_id::BatchId;
 use tidemark_core::metadata::TableMetadata;
 use tidemark_core::ports::QueryEngine;
@@ -29,13 +30,6 @@ const METADATA: &str = r#"{"name":"orders","primary_key":["id"],"columns":[
     {"name":"status","type":"string"},
     {"name":"amount","type":"decimal128(12,2)"},
     {"name":"note","type":"string"}]}"#;
-
-fn sizes(var: &str, default: &[u64]) -> Vec<u64> {
-    std::env::var(var)
-        .ok()
-        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
-        .unwrap_or_else(|| default.to_vec())
-}
 
 /// Version `day` of key `id` (an SQL expression): the business columns and
 /// the change columns, as validation writes them.
@@ -177,8 +171,8 @@ fn profile(path: &Path) -> Profile {
 
 #[tokio::main]
 async fn main() {
-    let keys = sizes("BENCH_KEYS", &[100_000])[0];
-    let ages = sizes("BENCH_AGES", &[1, 10, 100]);
+    let keys = env_sizes("BENCH_KEYS", &[100_000])[0];
+    let ages = env_sizes("BENCH_AGES", &[1, 10, 100]);
     let meta = TableMetadata::from_json("bench", METADATA).expect("metadata");
     let root = std::env::var_os("BENCH_DIR")
         .map(std::path::PathBuf::from)

@@ -12,6 +12,7 @@
 
 use std::path::Path;
 use std::time::Instant;
+use tidemark_bench::env_sizes;
 use tidemark_core::batch_id::BatchId;
 use tidemark_core::metadata::TableMetadata;
 use tidemark_core::ports::QueryEngine;
@@ -25,13 +26,6 @@ const METADATA: &str = r#"{"name":"orders","primary_key":["id"],"columns":[
     {"name":"amount","type":"decimal128(12,2)"},
     {"name":"ordered_at","type":"timestamp(us)"},
     {"name":"note","type":"string"}]}"#;
-
-fn sizes(var: &str, default: &[u64]) -> Vec<u64> {
-    std::env::var(var)
-        .ok()
-        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
-        .unwrap_or_else(|| default.to_vec())
-}
 
 /// Resets the resident-set high-water mark (Linux 4.0+).
 fn reset_peak() {
@@ -105,8 +99,8 @@ async fn count(engine: &DuckDbEngine) -> u64 {
 
 #[tokio::main]
 async fn main() {
-    let histories = sizes("BENCH_HISTORIES", &[1_000_000, 10_000_000]);
-    let batches = sizes("BENCH_BATCHES", &[10_000, 100_000, 1_000_000]);
+    let histories = env_sizes("BENCH_HISTORIES", &[1_000_000, 10_000_000]);
+    let batches = env_sizes("BENCH_BATCHES", &[10_000, 100_000, 1_000_000]);
     let meta = TableMetadata::from_json("bench", METADATA).expect("metadata");
     let root = std::env::var_os("BENCH_DIR")
         .map(std::path::PathBuf::from)
