@@ -12,7 +12,10 @@
 //! statistics can match).
 //!
 //! The history is written as daily merges append it: versions in day order,
-//! each closed by the next day's. `make bench-age` runs it; the figures go to
+//! each closed by the next day's. The oldest table is measured twice more:
+//! with its history stored in no order (as years of merges can leave it,
+//! which defeats the zone maps), and the same after the table's maintenance
+//! rewrote it. `make bench-age` runs it; the figures go to
 //! `target/bench/age.json`.
 
 use std::path::Path;
@@ -67,8 +70,29 @@ async fn write_batch(engine: &DuckDbEngine, lake: &Path, day: u64, rows: &str) {
     .await;
 }
 
+/// How the history's rows are stored.
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    /// As daily merges append them: day after day.
+    DayOrder,
+    /// In no order, as years of merges, updates and deletes can leave them.
+    Shuffled,
+    /// Shuffled, then rewritten by the table's maintenance.
+    Maintained,
+}
+
+impl Layout {
+    fn name(self) -> &'static str {
+        match self {
+            Layout::DayOrder => "day order",
+            Layout::Shuffled => "shuffled",
+            Layout::Maintained => "shuffled, then maintained",
+        }
+    }
+}
+
 /// A table that lived `age` days: `age` log files and the history they made.
-async fn grow(engine: &DuckDbEngine, lake: &Path, keys: u64, age: u64) {
+async fn grow(engine: &DuckDbEngine, lake: &Path, keys: u64, age: u64, layout: Layout) {
     for day in 1..=age {
         let op = if day == 1 { "'I'" } else { "'U'" };
         let rows = format!(
@@ -88,8 +112,12 @@ async fn grow(engine: &DuckDbEngine, lake: &Path, keys: u64, age: u64) {
                          ELSE TIMESTAMP '2026-01-01' + to_days((d + 1)::INTEGER) + to_microseconds(id) END,
                     d = {age}, FALSE, op, 'b' || lpad(d::VARCHAR, 6, '0'), {HASH}
              FROM (SELECT d, {v} FROM range(1, {age} + 1) days(d), range({keys}) t(i))
-             ORDER BY d, id",
-            v = version("i", "d", "CASE WHEN d = 1 THEN 'I' ELSE 'U' END")
+             ORDER BY {order}",
+            v = version("i", "d", "CASE WHEN d = 1 THEN 'I' ELSE 'U' END"),
+            order = match layout {
+                Layout::DayOrder => "d, id",
+                Layout::Shuffled | Layout::Maintained => "hash(d, id)",
+            }
         ),
     )
     .await;
@@ -179,11 +207,16 @@ async fn main() {
         .unwrap_or_else(std::env::temp_dir);
     let batch_keys = keys / 100;
     println!(
-        "| table age (days) | history rows | logged changes | batch | merge (s) | rows scanned | row groups scanned | bytes read (MB) | Athena: history partitions | Athena: log row groups |"
+        "| table age (days) | history stored | history rows | logged changes | batch | merge (s) | rows scanned | row groups scanned | bytes read (MB) | Athena: history partitions | Athena: log row groups |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut figures = Vec::new();
-    for age in ages {
+    let oldest = ages.iter().copied().max().unwrap_or(1);
+    let cases = ages
+        .iter()
+        .map(|&age| (age, Layout::DayOrder))
+        .chain([(oldest, Layout::Shuffled), (oldest, Layout::Maintained)]);
+    for (age, layout) in cases {
         let dir = tempfile::tempdir_in(&root).expect("bench folder");
         let lake = dir.path();
         let engine = DuckDbEngine::open(&lake.join("warehouse.duckdb"), lake).expect("DuckDB");
@@ -208,7 +241,12 @@ async fn main() {
         {
             sql(&engine, &s.sql).await;
         }
-        grow(&engine, lake, keys, age).await;
+        grow(&engine, lake, keys, age, layout).await;
+        if layout == Layout::Maintained {
+            for s in plan.maintenance(dialect.as_ref()) {
+                sql(&engine, &s.sql).await;
+            }
+        }
         // 1% of the keys, spread over the table (a prime stride), the next day.
         let rows = format!(
             "SELECT {} FROM range({batch_keys}) t(i)",
@@ -247,7 +285,8 @@ async fn main() {
         assert_eq!(history as u64, age * keys + batch_keys, "history rows");
         assert_eq!(current as u64, keys, "current rows");
         println!(
-            "| {age} | {} | {} | {batch_keys} | {seconds:.2} | {} | {} of {} | {:.1} | {} of {} | {} of {} |",
+            "| {age} | {} | {} | {} | {batch_keys} | {seconds:.2} | {} | {} of {} | {:.1} | {} of {} | {} of {} |",
+            layout.name(),
             age * keys,
             age * keys,
             p.rows_scanned,
@@ -261,6 +300,7 @@ async fn main() {
         );
         figures.push(serde_json::json!({
             "age_days": age,
+            "history_stored": layout.name(),
             "history_rows": age * keys,
             "logged_changes": age * keys,
             "batch_changes": batch_keys,
