@@ -192,3 +192,51 @@ async fn a_failed_maintenance_alerts_but_the_data_is_merged_and_the_next_run_tri
     assert_eq!(demo.maintenance("again", "customers")["status"], "done");
     assert!(demo.ledger("customers")["maintained_at"].is_string());
 }
+
+/// The local engine, except that right after the customers' MERGE another
+/// run takes the customers' lease (as a run starting at that moment would).
+struct TakenAfterTheMerge {
+    engine: Arc<dyn QueryEngine>,
+    lease: PathBuf,
+}
+
+#[tidemark_core::ports::async_trait]
+impl QueryEngine for TakenAfterTheMerge {
+    fn dialect(&self) -> Arc<dyn Dialect> {
+        self.engine.dialect()
+    }
+    async fn execute(&self, sql: &str) -> Result<QueryResult, EngineError> {
+        let result = self.engine.execute(sql).await;
+        if sql.starts_with("MERGE INTO \"demo\".\"customers\"") {
+            let held = r#"{"owner":"another-run","expires_at":"2099-01-01T00:00:00Z"}"#;
+            std::fs::write(&self.lease, held).unwrap();
+        }
+        result
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lease_lost_after_the_merge_costs_only_the_maintenance() {
+    let demo = Demo::new("every_days = 7");
+    let mut backend = LocalBackend::open(&demo.options("2026-11-01")).unwrap();
+    backend.ports.engine = Arc::new(TakenAfterTheMerge {
+        engine: backend.ports.engine.clone(),
+        lease: demo.lake().join("state/demo/customers/lease.json"),
+    });
+    let run = backend
+        .run("taken", &ExecutionInput::default(), 0.0)
+        .await
+        .unwrap();
+    assert!(
+        matches!(run.status, ExecutionStatus::Succeeded),
+        "{:?}",
+        run.status
+    );
+    // Merged and published, not skipped: the lease lost to another run
+    // costs only the maintenance.
+    let record = demo.json("runs/taken/demo/customers.json");
+    assert_eq!(record["status"], "succeeded", "{record:#}");
+    assert_eq!(demo.maintenance("taken", "customers"), Value::Null);
+    assert!(demo.ledger("customers").get("maintained_at").is_none());
+    assert_eq!(demo.maintenance("taken", "orders")["status"], "done");
+}

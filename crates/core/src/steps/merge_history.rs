@@ -95,7 +95,16 @@ async fn maintain_if_due(
     {
         return Ok(());
     }
-    let lease = table_lease(ports, table, &event.run_id).await?;
+    let lease = match table_lease(ports, table, &event.run_id).await {
+        Ok(lease) => lease,
+        // Another run took the table since this one merged: the
+        // maintenance waits for a run that holds the table alone.
+        Err(e @ Error::Concurrency { .. }) => {
+            tracing::info!(table, reason = %e, "maintenance left to a later run");
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
     let result = async {
         let mut ledger = StoredLedger::load(ports.lake.as_ref(), &key).await?;
         if !due(&ledger) {
