@@ -50,6 +50,27 @@ impl Demo {
             .0
     }
 
+    /// One run of the first day with the local engine as `wrap` makes it;
+    /// every table's data must succeed.
+    async fn run_wrapped(
+        &self,
+        name: &str,
+        wrap: impl FnOnce(Arc<dyn QueryEngine>) -> Arc<dyn QueryEngine>,
+    ) -> LocalBackend {
+        let mut backend = LocalBackend::open(&self.options("2026-11-01")).unwrap();
+        backend.ports.engine = wrap(backend.ports.engine.clone());
+        let run = backend
+            .run(name, &ExecutionInput::default(), 0.0)
+            .await
+            .unwrap();
+        assert!(
+            matches!(run.status, ExecutionStatus::Succeeded),
+            "{:?}",
+            run.status
+        );
+        backend
+    }
+
     fn json(&self, key: &str) -> Value {
         let path = self.lake().join(key);
         serde_json::from_str(
@@ -153,17 +174,9 @@ impl QueryEngine for FailingMaintenance {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_maintenance_alerts_but_the_data_is_merged_and_the_next_run_tries_again() {
     let demo = Demo::new("every_days = 7");
-    let mut backend = LocalBackend::open(&demo.options("2026-11-01")).unwrap();
-    backend.ports.engine = Arc::new(FailingMaintenance(backend.ports.engine.clone()));
-    let run = backend
-        .run("failing", &ExecutionInput::default(), 0.0)
-        .await
-        .unwrap();
-    assert!(
-        matches!(run.status, ExecutionStatus::Succeeded),
-        "{:?}",
-        run.status
-    );
+    let backend = demo
+        .run_wrapped("failing", |engine| Arc::new(FailingMaintenance(engine)))
+        .await;
     let rows = backend
         .engine
         .execute("SELECT count(*) AS n FROM demo.customers")
@@ -184,11 +197,7 @@ async fn a_failed_maintenance_alerts_but_the_data_is_merged_and_the_next_run_tri
     assert!(text.contains("disk full"), "{text}");
     drop(backend);
 
-    let backend = LocalBackend::open(&demo.options("2026-11-01")).unwrap();
-    backend
-        .run("again", &ExecutionInput::default(), 0.0)
-        .await
-        .unwrap();
+    demo.run_wrapped("again", |engine| engine).await;
     assert_eq!(demo.maintenance("again", "customers")["status"], "done");
     assert!(demo.ledger("customers")["maintained_at"].is_string());
 }
@@ -218,20 +227,11 @@ impl QueryEngine for TakenAfterTheMerge {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lease_lost_after_the_merge_costs_only_the_maintenance() {
     let demo = Demo::new("every_days = 7");
-    let mut backend = LocalBackend::open(&demo.options("2026-11-01")).unwrap();
-    backend.ports.engine = Arc::new(TakenAfterTheMerge {
-        engine: backend.ports.engine.clone(),
-        lease: demo.lake().join("state/demo/customers/lease.json"),
-    });
-    let run = backend
-        .run("taken", &ExecutionInput::default(), 0.0)
-        .await
-        .unwrap();
-    assert!(
-        matches!(run.status, ExecutionStatus::Succeeded),
-        "{:?}",
-        run.status
-    );
+    let lease = demo.lake().join("state/demo/customers/lease.json");
+    demo.run_wrapped("taken", |engine| {
+        Arc::new(TakenAfterTheMerge { engine, lease })
+    })
+    .await;
     // Merged and published, not skipped: the lease lost to another run
     // costs only the maintenance.
     let record = demo.json("runs/taken/demo/customers.json");
