@@ -32,14 +32,15 @@ impl DuckDbEngine {
         };
         let mut lock_path = path.as_os_str().to_owned();
         lock_path.push(".open-lock");
+        let lock_path = PathBuf::from(lock_path);
+        let lock_failed = |e: std::io::Error| failed(format!("{}: {e}", lock_path.display()));
         let lock = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| failed(format!("{}: {e}", Path::new(&lock_path).display())))?;
-        lock.lock()
-            .map_err(|e| failed(format!("{}: {e}", Path::new(&lock_path).display())))?;
+            .map_err(lock_failed)?;
+        lock.lock().map_err(lock_failed)?;
         let conn = duckdb::Connection::open(path).map_err(|e| failed(e.to_string()))?;
         drop(lock);
         Ok(DuckDbEngine {
