@@ -274,6 +274,20 @@ fn every_place_that_lists_the_steps_agrees_with_the_one_list() {
             .collect(),
     ));
 
+    // Local usage estimates assume each function's default memory.
+    let functions = local("functions");
+    for step in Step::ALL {
+        let memory = functions
+            .pointer(&format!("/{step}/memory_mb"))
+            .map(unwrap_attr);
+        if memory.as_ref().and_then(Value::as_u64) != Some(u64::from(step.default_memory_mb())) {
+            wrong.push(format!(
+                "local.functions[\"{step}\"].memory_mb is {memory:?}; Step::default_memory_mb says {}",
+                step.default_memory_mb()
+            ));
+        }
+    }
+
     // Each function's main is thin and calls its own step.
     for step in Step::ALL {
         let main = workspace().join(format!("functions/{step}/src/main.rs"));

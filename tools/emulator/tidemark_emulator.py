@@ -27,6 +27,10 @@ launcher adds exactly that, and nothing else:
 - any other statement naming an Iceberg table or view (MERGE, SELECT) runs on
   that DuckDB database, the Glue Hive tables it reads becoming DuckDB relations
   over their S3 files exactly as ministack makes them;
+- Step Functions records a ``<Type>StateEntered`` event (with the state's
+  input) for the states of Map iterations and Parallel branches too, as AWS
+  does (ministack records them for top-level states only): the state
+  transitions a run is billed for are counted from the history;
 - for tests of overlapping executions: while the file that
   ``$TIDEMARK_EMULATOR_HOLD_MERGES`` names exists, a MERGE into an Iceberg
   table stays RUNNING (at most 10 minutes), as a long one on Athena would.
@@ -46,6 +50,7 @@ import uuid
 
 from ministack.services import athena
 from ministack.services import glue
+from ministack.services import stepfunctions
 
 # ministack's own Glue handlers: the launcher registers its tables with these,
 # and replaces them (below) for the calls Glue's clients make.
@@ -446,6 +451,41 @@ def _names_warehouse(query, database):
     """Whether the query reads an Iceberg table or view."""
     return any(_in_warehouse(_glue_table(r.database or database, r.table)) for r in athena._table_references(query))
 
+
+# The execution each running Map iteration or Parallel branch belongs to, by
+# the id of its context object (each iteration and branch has its own copy).
+_sub_machine_executions = {}
+_ministack_run_sub_machine = stepfunctions._run_sub_machine
+
+
+def _run_sub_machine(states, start_at, input_data, execution, ctx):
+    _sub_machine_executions[id(ctx)] = execution
+    try:
+        return _ministack_run_sub_machine(states, start_at, input_data, execution, ctx)
+    finally:
+        _sub_machine_executions.pop(id(ctx), None)
+
+
+def _entered_in_sub_machines(state_type, handler):
+    """The state's handler, recording its StateEntered event inside Map
+    iterations and Parallel branches (the top level records its own)."""
+
+    def handle(state_def, raw_input, *rest):
+        ctx = rest[-1] if rest else None
+        execution = _sub_machine_executions.get(id(ctx)) if ctx is not None else None
+        if execution is not None:
+            stepfunctions._add_event(execution, f"{state_type}StateEntered", {
+                "stateEnteredEventDetails": {"name": ctx["State"]["Name"], "input": json.dumps(raw_input)},
+            })
+        return handler(state_def, raw_input, *rest)
+
+    return handle
+
+
+stepfunctions._run_sub_machine = _run_sub_machine
+for _type in ("Pass", "Task", "Choice", "Wait", "Parallel", "Map"):
+    _name = f"_execute_{_type.lower()}"
+    setattr(stepfunctions, _name, _entered_in_sub_machines(_type, getattr(stepfunctions, _name)))
 
 athena._run_duckdb = _run_duckdb
 glue._create_table = _create_table

@@ -45,7 +45,12 @@ pub struct Interpreter {
     invoker: Arc<dyn TaskInvoker>,
     time_scale: f64,
     sleeper: Arc<dyn Sleeper>,
+    observer: Option<Observer>,
 }
+
+/// Sees each history event as it is recorded, with the execution's ARN
+/// (`$$.Execution.Id`): what a running execution's history holds so far.
+pub type Observer = Arc<dyn Fn(&str, &HistoryEvent) + Send + Sync>;
 
 impl Interpreter {
     /// An interpreter that calls `invoker` for Task states and waits in real
@@ -55,6 +60,7 @@ impl Interpreter {
             invoker,
             time_scale: 1.0,
             sleeper: Arc::new(TokioSleeper),
+            observer: None,
         }
     }
 
@@ -63,6 +69,12 @@ impl Interpreter {
     /// sleeping at all; timeouts then keep their real, unscaled length.
     pub fn with_time_scale(mut self, scale: f64) -> Self {
         self.time_scale = if scale > 0.0 { scale } else { 0.0 };
+        self
+    }
+
+    /// Calls `observer` with each history event as it is recorded.
+    pub fn with_observer(mut self, observer: Observer) -> Self {
+        self.observer = Some(observer);
         self
     }
 
@@ -189,12 +201,16 @@ type Step<'g> = (Option<&'g str>, Value);
 
 impl Run<'_> {
     fn event(&self, state: &str, kind: &str, detail: Option<String>) {
-        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
-        events.push(HistoryEvent {
+        let event = HistoryEvent {
             state: state.to_owned(),
             kind: kind.to_owned(),
             detail,
-        });
+        };
+        if let Some(observer) = &self.interpreter.observer {
+            observer(&self.info.id, &event);
+        }
+        let mut events = self.events.lock().unwrap_or_else(|e| e.into_inner());
+        events.push(event);
     }
 
     fn context<'a>(

@@ -121,7 +121,7 @@ mod template;
 use std::fmt;
 
 pub use definition::{DefinitionError, StateMachine};
-pub use interpreter::Interpreter;
+pub use interpreter::{Interpreter, Observer};
 pub use serde_json::Value;
 
 /// The error names the interpreter raises itself, as AWS spells them.

@@ -21,6 +21,7 @@
 use crate::athena::{AthenaEngine, Deadline, Polling};
 use crate::dms::{CdcLatency, DmsMode, DmsReplication, DmsReplicationRef};
 use crate::glue::GlueCatalog;
+use crate::metering::AwsMetering;
 use crate::s3::{S3Location, S3Store};
 use crate::sns::SnsNotifier;
 use async_trait::async_trait;
@@ -235,6 +236,7 @@ impl AwsBackend {
                 notifier,
                 replication,
                 metadata,
+                metering: Arc::new(AwsMetering::new(aws_sdk_sfn::Client::new(sdk))),
             },
             deadline,
         })

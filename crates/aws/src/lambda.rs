@@ -5,8 +5,10 @@ use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::future::Future;
+use tidemark_core::cost::{Runtime, StepEvent};
 use tidemark_core::error::Error;
 use tidemark_core::ports::Ports;
+use tidemark_core::steps::{Step, metered};
 
 /// Maps a step error to what Step Functions sees: `error_type` is the stable
 /// `Tidemark.*` name its Retry and Catch match.
@@ -18,15 +20,24 @@ pub fn diagnostic(error: &Error) -> Diagnostic {
 }
 
 /// Builds the AWS ports once (at cold start) from the environment, then
-/// serves `step` for every event. A missing or wrong variable stops the cold
-/// start with a message naming it.
-pub async fn serve<E, O, F, Fut>(needs: Needs, step: F) -> Result<(), lambda_runtime::Error>
+/// serves `step` for every event, metered (`tidemark_core::cost`). A missing
+/// or wrong variable stops the cold start with a message naming it.
+pub async fn serve<E, O, F, Fut>(
+    which: Step,
+    needs: Needs,
+    step: F,
+) -> Result<(), lambda_runtime::Error>
 where
-    E: DeserializeOwned + Send + 'static,
+    E: DeserializeOwned + StepEvent + Send + 'static,
     O: Serialize + 'static,
     F: Fn(Ports, E) -> Fut,
     Fut: Future<Output = Result<O, Error>>,
 {
+    // Set by the Lambda runtime; the module's default when it is not.
+    let memory_mb = std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| which.default_memory_mb());
     lambda_runtime::tracing::init_default_subscriber();
     let backend = AwsBackend::from_env(needs).await.map_err(|e| {
         tracing::error!(error = %e, "cold start failed");
@@ -36,7 +47,8 @@ where
     let step = &step;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<E>| async move {
         backend.deadline.set_epoch_ms(event.context.deadline);
-        step(backend.ports.clone(), event.payload)
+        let runtime = Runtime::Lambda { memory_mb };
+        metered(&backend.ports, which, runtime, event.payload, step)
             .await
             .map_err(|e| {
                 tracing::error!(error_type = e.name().as_str(), error = %e, "step failed");

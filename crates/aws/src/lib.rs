@@ -9,6 +9,7 @@ pub mod dms;
 pub mod error;
 pub mod glue;
 pub mod lambda;
+pub mod metering;
 pub mod permissions;
 pub mod s3;
 pub mod sfn;

@@ -62,6 +62,8 @@ pub enum Resource {
     SourceSecret,
     /// The notify function's dead-letter queue (asynchronous invocations by EventBridge).
     OwnDeadLetterQueue,
+    /// Executions of the pipeline's state machine.
+    Executions,
     /// `*`: only for [`UNSCOPED_ACTIONS`].
     Any,
 }
@@ -88,6 +90,7 @@ impl Resource {
             Resource::Replications => ("replications", String::new()),
             Resource::SourceSecret => ("source_secret", String::new()),
             Resource::OwnDeadLetterQueue => ("dead_letter_queue", String::new()),
+            Resource::Executions => ("executions", String::new()),
             Resource::Any => ("any", String::new()),
         }
     }
@@ -180,6 +183,10 @@ pub enum Access {
     SourceMetadata,
     /// The function is invoked asynchronously (EventBridge) and keeps failed events in its DLQ.
     DeadLetter,
+    /// Every function: each invocation's usage, under `usage/` (`tidemark_core::cost`).
+    Usage,
+    /// `Ports::metering`: the execution's history, for its state transitions.
+    Metering,
 }
 
 /// The lake prefixes each writer owns (see `tidemark_core::layout::LakeLayout`).
@@ -193,6 +200,7 @@ const VALIDATION: &[Resource] = &[
 const VALIDATED_FILES: &[Resource] = &[Resource::LakeObjects("validated/")];
 const LEDGER_AND_LEASE: &[Resource] = &[Resource::LakeObjects("state/")];
 const RUN_RECORDS: &[Resource] = &[Resource::LakeObjects("runs/")];
+const USAGE: &[Resource] = &[Resource::LakeObjects("usage/")];
 
 impl Access {
     /// The statements this access needs.
@@ -344,6 +352,11 @@ impl Access {
                     resources: &[DataKey],
                 },
             ],
+            Access::Usage => Access::LakeWrite(USAGE).grants(),
+            Access::Metering => vec![Grant {
+                actions: &["states:GetExecutionHistory"],
+                resources: &[Executions],
+            }],
         }
     }
 }
@@ -408,6 +421,7 @@ pub const FUNCTIONS: &[(Step, &[Access])] = &[
         &[
             Access::Runtime,
             Access::Config,
+            Access::Usage,
             Access::Replication,
             // A reload's mark: what had landed before it asked for a fresh load.
             Access::LandingRead,
@@ -419,6 +433,7 @@ pub const FUNCTIONS: &[(Step, &[Access])] = &[
         &[
             Access::Runtime,
             Access::Config,
+            Access::Usage,
             Access::SourceMetadata,
             Access::LakeRead,
             Access::LakeWrite(METADATA),
@@ -429,6 +444,7 @@ pub const FUNCTIONS: &[(Step, &[Access])] = &[
         &[
             Access::Runtime,
             Access::Config,
+            Access::Usage,
             Access::LandingRead,
             Access::LakeRead,
             Access::LakeWrite(VALIDATION),
@@ -443,6 +459,7 @@ pub const FUNCTIONS: &[(Step, &[Access])] = &[
         &[
             Access::Runtime,
             Access::Config,
+            Access::Usage,
             Access::LakeRead,
             Access::LakeWrite(LEDGER_AND_LEASE),
             Access::LakeLease,
@@ -455,6 +472,7 @@ pub const FUNCTIONS: &[(Step, &[Access])] = &[
         &[
             Access::Runtime,
             Access::Config,
+            Access::Usage,
             Access::LakeRead,
             Access::LakeWrite(RUN_RECORDS),
             Access::EngineDdl,
@@ -469,10 +487,12 @@ pub const FUNCTIONS: &[(Step, &[Access])] = &[
         &[
             Access::Runtime,
             Access::Config,
+            Access::Usage,
             Access::LakeRead,
             Access::LakeWrite(RUN_RECORDS),
             Access::Notifier,
             Access::DeadLetter,
+            Access::Metering,
         ],
     ),
 ];

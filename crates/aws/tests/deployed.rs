@@ -390,6 +390,9 @@ async fn the_six_lambdas_under_the_emulators_step_functions_make_the_golden_hist
                 "{output}"
             );
             assert_eq!(output["replication"]["cdc_latency_seconds"], 7, "{output}");
+            if i == 0 {
+                check_costs(&deployed, &out).await;
+            }
         } else {
             assert_eq!(
                 out.status,
@@ -422,6 +425,7 @@ async fn the_six_lambdas_under_the_emulators_step_functions_make_the_golden_hist
         "Tidemark.Validation",
         "demo-day-4",
         "tidemark rerun",
+        "cost $",
     ] {
         assert!(
             alert.contains(expected),
@@ -529,6 +533,70 @@ async fn the_six_lambdas_under_the_emulators_step_functions_make_the_golden_hist
         assert_eq!(others().await, untouched, "{name}: only orders is rebuilt");
         replaced = rebuilt;
     }
+}
+
+/// Each table's run record carries what it cost on AWS: its transitions are
+/// the states its Map iteration entered in the execution's history, its
+/// Lambda time is at the functions' memory, its MERGEs report the bytes
+/// Athena scanned; the run's total names its three tables.
+async fn check_costs(
+    deployed: &Deployed,
+    out: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput,
+) {
+    let mut entered: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut pages = deployed
+        .sfn
+        .get_execution_history()
+        .execution_arn(out.execution_arn())
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        for event in page.unwrap().events() {
+            let table = event
+                .state_entered_event_details()
+                .and_then(|d| d.input())
+                .and_then(|i| serde_json::from_str::<Value>(i).ok())
+                .and_then(|v| v.pointer("/work/table")?.as_str().map(String::from));
+            if let Some(table) = table {
+                *entered.entry(table).or_default() += 1;
+            }
+        }
+    }
+    let lake = deployed.lake.ports().await.lake;
+    let read = async |key: String| lake.get(&key).await.unwrap().0;
+    for table in ["customers", "orders", "products"] {
+        let record: tidemark_core::run_record::RunRecord = serde_json::from_slice(
+            &read(format!("runs/{}/demo/{table}.json", out.name().unwrap())).await,
+        )
+        .unwrap();
+        let cost = record.cost.unwrap_or_else(|| panic!("{table} has no cost"));
+        assert!(!cost.estimate, "{table}: measured on AWS");
+        assert_eq!(Some(&cost.state_transitions), entered.get(table), "{table}");
+        assert!(cost.state_transitions >= 4, "{table}: {entered:?}");
+        for l in &cost.lambda {
+            // The functions have 1,024 MB: a GB-second per second.
+            assert!(
+                (l.gb_seconds - l.duration_ms as f64 / 1000.0).abs() < 1e-9,
+                "{l:?}"
+            );
+        }
+        let merges: Vec<_> = cost
+            .statements
+            .iter()
+            .filter(|s| s.usage.statement == "MERGE INTO")
+            .collect();
+        assert!(!merges.is_empty(), "{table}: {cost:?}");
+        assert!(
+            merges.iter().all(|s| s.usage.bytes_scanned > Some(0)),
+            "{table}: {merges:?}"
+        );
+        assert!(cost.usd.athena > 0.0 && cost.usd.total > cost.usd.athena);
+    }
+    let run: tidemark_core::cost::RunCost =
+        serde_json::from_slice(&read(format!("runs/{}/demo.cost.json", out.name().unwrap())).await)
+            .unwrap();
+    assert!(!run.estimate);
+    assert_eq!(run.top.len(), 3, "{run:?}");
 }
 
 /// Two executions at once on the deployed shape. While the first still merges

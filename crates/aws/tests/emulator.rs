@@ -121,6 +121,7 @@ fn alert() -> Alert {
             },
         ],
         rerun: "tidemark rerun --state-machine arn:aws:states:us-east-1:000000000000:stateMachine:p --tables orders".into(),
+        cost: None,
     }
 }
 

@@ -217,6 +217,7 @@ async fn sns_answers_become_notify_errors_of_their_kind() {
             replication: None,
             tables: Vec::new(),
             rerun: String::new(),
+            cost: None,
         };
         let error = SnsNotifier::new(client, topic.into())
             .send(&alert)

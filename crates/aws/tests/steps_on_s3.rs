@@ -29,6 +29,7 @@ async fn validate(ports: &Ports) -> Vec<Result<ValidateOutput, String>> {
     let work = extract_metadata(
         ports,
         ExtractMetadataEvent {
+            run_id: None,
             plan: RunPlan::scheduled(
                 ports
                     .config

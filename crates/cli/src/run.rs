@@ -2,6 +2,7 @@ use crate::{ConfigArgs, PlanArgs};
 use chrono::NaiveDate;
 use std::process::ExitCode;
 use tidemark_asl::ExecutionStatus;
+use tidemark_core::cost::RunCost;
 use tidemark_core::events::TableStatus;
 use tidemark_core::layout::LakeLayout;
 use tidemark_core::run_record::RunRecord;
@@ -64,6 +65,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             if let Some(r) = load_run_record(backend.ports.lake.as_ref(), &info.key).await? {
                 print_record(&r);
             }
+        }
+        let cost_key = layout.run_cost_key(&execution.name);
+        if let Ok((bytes, _)) = backend.ports.lake.get(&cost_key).await
+            && let Ok(cost) = serde_json::from_slice::<RunCost>(&bytes)
+        {
+            println!("{:<16} {}", "", cost.line());
         }
         if let ExecutionStatus::Failed { error, cause } = &execution.status {
             failed = true;

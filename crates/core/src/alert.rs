@@ -48,6 +48,9 @@ pub struct Alert {
     pub tables: Vec<AlertTable>,
     /// The command that reruns the failed tables.
     pub rerun: String,
+    /// What the run cost up to this alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::cost::RunCost>,
 }
 
 impl Alert {
@@ -117,6 +120,9 @@ impl Alert {
         if let Some(r) = &self.replication {
             let _ = writeln!(out, "\nreplication: {} ({})", r.state, r.message);
         }
+        if let Some(cost) = &self.cost {
+            let _ = writeln!(out, "\n{}", cost.line());
+        }
         if self.failed {
             let _ = writeln!(out, "\nrerun: {}", self.rerun.replace('\n', "\n       "));
         }
@@ -150,6 +156,9 @@ impl Alert {
                     t.table
                 );
             }
+        }
+        if let Some(cost) = &self.cost {
+            let _ = write!(text, "\n_{}_", cost.line());
         }
         if self.failed {
             for command in self.rerun.lines() {

@@ -226,6 +226,8 @@ pub struct PipelineConfig {
     pub local: LocalConfig,
     #[serde(default)]
     pub maintenance: MaintenanceConfig,
+    #[serde(default)]
+    pub cost: crate::cost::CostConfig,
 }
 
 /// A configuration file that cannot be used.
@@ -278,7 +280,7 @@ impl PipelineConfig {
                 return Err(format!("maintenance.{key} must be at least 1").into());
             }
         }
-        Ok(())
+        self.cost.check()
     }
 
     /// The configured table names, in order.
@@ -332,6 +334,26 @@ mod tests {
                 .contains("maintenance.min_snapshots must be at least 1")
         );
         assert!(bad(&format!("{MINIMAL}\n[maintenance]\nevery = 7")).contains("every"));
+        assert!(
+            bad(&format!("{MINIMAL}\n[cost]\nathena_usd_per_tb = -5.0"))
+                .contains("cost.athena_usd_per_tb must be a price of 0 or more, not -5")
+        );
+        assert!(
+            bad(&format!(
+                "{MINIMAL}\n[cost]\ns3_usd_per_thousand_reads = nan"
+            ))
+            .contains("cost.s3_usd_per_thousand_reads")
+        );
+        assert!(
+            bad(&format!(
+                "{MINIMAL}\n[cost]\nprices_read_on = \"last week\""
+            ))
+            .contains("cost.prices_read_on")
+        );
+        assert!(
+            bad(&format!("{MINIMAL}\n[cost]\nathena_usd_per_tb = \"five\""))
+                .contains("athena_usd_per_tb")
+        );
         assert!(bad(&MINIMAL.replace("\"orders\"", "\"Orders\"")).contains("identifier"));
         assert!(
             bad(&format!(

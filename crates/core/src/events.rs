@@ -60,6 +60,8 @@ pub struct StartReplicationOutput {
 /// Input of `extract-metadata`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExtractMetadataEvent {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
     pub plan: RunPlan,
 }
 
@@ -219,6 +221,10 @@ pub struct NotifyEvent {
     /// The state machine's ARN (`$$.StateMachine.Id`), for the rerun command.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_machine: Option<String>,
+    /// The execution's ARN (`$$.Execution.Id`): its history counts the run's
+    /// state transitions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<String>,
 }
 
 /// Output of `notify`.
@@ -228,4 +234,49 @@ pub struct NotifyOutput {
     pub succeeded_tables: u32,
     pub alert_sent: bool,
     pub delivered_to: Vec<String>,
+}
+
+impl crate::cost::StepEvent for StartReplicationEvent {
+    fn run_id(&self) -> Option<&str> {
+        Some(&self.run_id)
+    }
+}
+
+impl crate::cost::StepEvent for ExtractMetadataEvent {
+    fn run_id(&self) -> Option<&str> {
+        self.run_id.as_deref()
+    }
+}
+
+impl crate::cost::StepEvent for ValidateEvent {
+    fn run_id(&self) -> Option<&str> {
+        Some(&self.run_id)
+    }
+    fn table(&self) -> Option<&str> {
+        Some(&self.work.table)
+    }
+}
+
+impl crate::cost::StepEvent for MergeEvent {
+    fn run_id(&self) -> Option<&str> {
+        Some(&self.run_id)
+    }
+    fn table(&self) -> Option<&str> {
+        Some(&self.work.table)
+    }
+}
+
+impl crate::cost::StepEvent for PublishEvent {
+    fn run_id(&self) -> Option<&str> {
+        Some(&self.run_id)
+    }
+    fn table(&self) -> Option<&str> {
+        Some(&self.work.table)
+    }
+}
+
+impl crate::cost::StepEvent for NotifyEvent {
+    fn run_id(&self) -> Option<&str> {
+        Some(&self.run_id)
+    }
 }

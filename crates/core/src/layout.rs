@@ -62,6 +62,10 @@ impl LakeLayout<'_> {
     pub fn run_record_key(&self, run_id: &str, table: &str) -> String {
         format!("runs/{run_id}/{}/{table}.json", self.database)
     }
+    /// The run's total cost and its most expensive tables ([`crate::cost::RunCost`]).
+    pub fn run_cost_key(&self, run_id: &str) -> String {
+        format!("runs/{run_id}/{}.cost.json", self.database)
+    }
     pub fn run_records_prefix(&self, run_id: &str) -> String {
         format!("runs/{run_id}/{}/", self.database)
     }

@@ -5,6 +5,7 @@
 pub mod alert;
 pub mod batch_id;
 pub mod config;
+pub mod cost;
 pub mod dms;
 pub mod error;
 pub mod events;

@@ -285,6 +285,16 @@ pub trait MetadataSource: Send + Sync {
     async fn read(&self, table: &str) -> Result<TableMetadata, SourceError>;
 }
 
+/// What a run used outside its steps: Step Functions' record of the
+/// execution, and where cost metrics go (docs/cost.md).
+#[async_trait]
+pub trait Metering: Send + Sync {
+    /// The execution's state transitions so far (`execution`: its ARN).
+    async fn transitions(&self, execution: &str) -> Result<crate::cost::Transitions, Error>;
+    /// Publishes CloudWatch Embedded Metric Format documents, one per table.
+    async fn publish(&self, documents: &[serde_json::Value]) -> Result<(), Error>;
+}
+
 /// Everything a pipeline step needs, built once per process.
 #[derive(Clone)]
 pub struct Ports {
@@ -298,4 +308,5 @@ pub struct Ports {
     pub notifier: Arc<dyn Notifier>,
     pub replication: Arc<dyn Replication>,
     pub metadata: Arc<dyn MetadataSource>,
+    pub metering: Arc<dyn Metering>,
 }

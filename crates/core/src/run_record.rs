@@ -40,6 +40,9 @@ pub struct RunRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_ms: Option<u64>,
     pub duration_ms: Option<u64>,
+    /// What the table cost in this run (docs/cost.md); written by `notify`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<crate::cost::Cost>,
     /// The validation report (the HTML page; `.json` and `.md` beside it), when one was written.
     pub report: Option<String>,
 }

@@ -15,6 +15,58 @@ pub struct DuckDbEngine {
     conn: Arc<Mutex<duckdb::Connection>>,
     dialect: Arc<DuckDb>,
     path: PathBuf,
+    profile: Arc<Profile>,
+}
+
+/// DuckDB's profile of the last statement (a JSON file it rewrites after
+/// each one): what the statement read, for the run's cost estimates.
+struct Profile(PathBuf);
+
+impl Profile {
+    fn new() -> Profile {
+        static OPENED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = OPENED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Profile(std::env::temp_dir().join(format!(
+            "tidemark-duckdb-profile-{}-{n}.json",
+            std::process::id()
+        )))
+    }
+
+    fn enable(&self, conn: &duckdb::Connection) -> Result<(), duckdb::Error> {
+        let path = self.0.display().to_string().replace('\'', "''");
+        conn.execute_batch(&format!(
+            "PRAGMA enable_profiling = 'json'; PRAGMA profiling_output = '{path}';"
+        ))
+    }
+
+    /// Bytes read from files and the statement's time, from the profile
+    /// written since [`Profile::clear`].
+    fn read(&self) -> (Option<u64>, Option<u64>) {
+        let Ok(text) = std::fs::read(&self.0) else {
+            return (None, None);
+        };
+        let Ok(json) = serde_json::from_slice::<serde_json::Value>(&text) else {
+            return (None, None);
+        };
+        let bytes = json
+            .pointer("/io/total_bytes_read")
+            .and_then(|v| v.as_u64());
+        let ms = json
+            .pointer("/query/total_time")
+            .and_then(|v| v.as_f64())
+            .map(|s| (s * 1000.0).round() as u64);
+        (bytes, ms)
+    }
+
+    fn clear(&self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+impl Drop for Profile {
+    fn drop(&mut self) {
+        self.clear();
+    }
 }
 
 impl DuckDbEngine {
@@ -43,12 +95,15 @@ impl DuckDbEngine {
         lock.lock().map_err(lock_failed)?;
         let conn = duckdb::Connection::open(path).map_err(|e| failed(e.to_string()))?;
         drop(lock);
+        let profile = Profile::new();
+        profile.enable(&conn).map_err(|e| failed(e.to_string()))?;
         Ok(DuckDbEngine {
             conn: Arc::new(Mutex::new(conn)),
             dialect: Arc::new(DuckDb {
                 lake_root: lake_root.display().to_string(),
             }),
             path: path.to_path_buf(),
+            profile: Arc::new(profile),
         })
     }
 
@@ -167,12 +222,17 @@ impl QueryEngine for DuckDbEngine {
 
     async fn execute(&self, sql: &str) -> Result<QueryResult, EngineError> {
         let statement = sql.to_string();
+        let profile = self.profile.clone();
         self.with_connection(move |conn| {
             tracing::debug!(sql = %statement, "duckdb");
-            DuckDbEngine::run(conn, &statement).map_err(|e| EngineError::Query {
-                statement: statement.clone(),
-                message: e.to_string(),
-            })
+            profile.clear();
+            let mut result =
+                DuckDbEngine::run(conn, &statement).map_err(|e| EngineError::Query {
+                    statement: statement.clone(),
+                    message: e.to_string(),
+                })?;
+            (result.bytes_scanned, result.engine_ms) = profile.read();
+            Ok(result)
         })
         .await
     }

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod duckdb;
 pub mod fs_store;
 pub mod metadata_source;
+pub mod metering;
 pub mod notifier;
 pub mod pipeline;
 pub mod postgres;

@@ -6,6 +6,7 @@ use crate::catalog::FileCatalog;
 use crate::duckdb::DuckDbEngine;
 use crate::fs_store::FsStore;
 use crate::metadata_source::MetadataDir;
+use crate::metering::LocalMetering;
 use crate::notifier::ConsoleNotifier;
 use crate::postgres::{PgMetadata, PgReplicator};
 use crate::replay::{ExistingLanding, ReplaySource};
@@ -18,10 +19,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tidemark_asl::{Execution, Interpreter, StateMachine, TaskFailure, TaskInvoker};
 use tidemark_core::config::{PipelineConfig, TableMode};
+use tidemark_core::cost::Runtime::Local;
 use tidemark_core::error::{Error, ReplicationError};
 use tidemark_core::events::ExecutionInput;
 use tidemark_core::ports::{ObjectStore, Ports, Replication};
-use tidemark_core::steps::{self, Step};
+use tidemark_core::steps::{self, Step, metered};
 
 /// The production definition, compiled in.
 pub const DEFINITION: &str = include_str!("../../../statemachines/daily-pipeline.asl.json");
@@ -102,6 +104,7 @@ pub struct LocalBackend {
     pub ports: Ports,
     pub lake: PathBuf,
     pub engine: DuckDbEngine,
+    metering: LocalMetering,
 }
 
 impl LocalBackend {
@@ -179,7 +182,9 @@ impl LocalBackend {
                 lake.display()
             )
         });
+        let metering = LocalMetering::new(lake_store.clone());
         let ports = Ports {
+            metering: Arc::new(metering.clone()),
             landing,
             lake: lake_store.clone(),
             engine: Arc::new(engine.clone()),
@@ -207,6 +212,7 @@ impl LocalBackend {
             ports,
             lake,
             engine,
+            metering,
         })
     }
 
@@ -222,7 +228,8 @@ impl LocalBackend {
         let interpreter = Interpreter::new(Arc::new(StepInvoker {
             ports: self.ports.clone(),
         }))
-        .with_time_scale(time_scale);
+        .with_time_scale(time_scale)
+        .with_observer(self.metering.observer());
         Ok(interpreter
             .execute(&machine, execution_name, input.0.clone())
             .await)
@@ -314,17 +321,23 @@ pub async fn invoke_step(
             &format!("no local function named {function:?}"),
         ));
     };
+    // Each step as its Lambda runs it: metered, its usage recorded.
+    macro_rules! call {
+        ($step_fn:path) => {{
+            let event = parse(payload)?;
+            let ran = metered(ports, step, Local, event, |p, e| async move {
+                $step_fn(&p, e).await
+            });
+            respond(step, ran.await)
+        }};
+    }
     match step {
-        Step::StartReplication => {
-            respond(step, steps::start_replication(ports, parse(payload)?).await)
-        }
-        Step::ExtractMetadata => {
-            respond(step, steps::extract_metadata(ports, parse(payload)?).await)
-        }
-        Step::ValidateLanded => respond(step, steps::validate_landed(ports, parse(payload)?).await),
-        Step::MergeHistory => respond(step, steps::merge_history(ports, parse(payload)?).await),
-        Step::PublishCatalog => respond(step, steps::publish_catalog(ports, parse(payload)?).await),
-        Step::Notify => respond(step, steps::notify(ports, parse(payload)?).await),
+        Step::StartReplication => call!(steps::start_replication),
+        Step::ExtractMetadata => call!(steps::extract_metadata),
+        Step::ValidateLanded => call!(steps::validate_landed),
+        Step::MergeHistory => call!(steps::merge_history),
+        Step::PublishCatalog => call!(steps::publish_catalog),
+        Step::Notify => call!(steps::notify),
     }
 }
 

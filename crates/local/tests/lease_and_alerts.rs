@@ -88,6 +88,12 @@ async fn alerts_go_to_the_console_a_file_and_the_slack_webhook() {
             record: None,
         }],
         rerun: "tidemark run --tables orders".into(),
+        cost: Some(tidemark_core::cost::RunCost {
+            total_usd: 0.0312,
+            estimate: true,
+            top: vec![("orders".into(), 0.0301)],
+            prices: "eu-west-2 prices of 2026-12-04".into(),
+        }),
     };
     let delivered = notifier.send(&alert).await.unwrap();
     assert_eq!(delivered.len(), 3, "{delivered:?}");
@@ -100,6 +106,10 @@ async fn alerts_go_to_the_console_a_file_and_the_slack_webhook() {
     );
     assert!(
         text.contains("Rerun: `tidemark run --tables orders`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("_cost $0.03 (local estimate) — most: orders $0.03_"),
         "{text}"
     );
     let written: Alert =

@@ -8,8 +8,10 @@ use tidemark_aws::Needs;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tidemark_aws::lambda::serve(Needs::default(), |ports, event| async move {
-        tidemark_core::steps::merge_history(&ports, event).await
-    })
+    tidemark_aws::lambda::serve(
+        tidemark_core::steps::Step::MergeHistory,
+        Needs::default(),
+        |ports, event| async move { tidemark_core::steps::merge_history(&ports, event).await },
+    )
     .await
 }

@@ -9,6 +9,7 @@ use tidemark_aws::Needs;
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     tidemark_aws::lambda::serve(
+        tidemark_core::steps::Step::Notify,
         Needs {
             notifier: true,
             ..Needs::default()

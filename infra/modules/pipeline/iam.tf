@@ -24,6 +24,7 @@ locals {
     alert_topic       = [aws_sns_topic.alerts.arn]
     replications      = values(local.replication_arns)
     source_secret     = [var.source_database.secret_arn]
+    executions        = ["arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${local.name}:*"]
   }
 
   # Resource names whose ARNs differ per function.

@@ -3,6 +3,7 @@
 
 mod extract_metadata;
 mod merge_history;
+mod meter;
 mod notify;
 mod publish_catalog;
 mod start_replication;
@@ -11,6 +12,7 @@ mod validate_landed;
 
 pub use extract_metadata::extract_metadata;
 pub use merge_history::merge_history;
+pub use meter::{load_usage, metered};
 pub use notify::notify;
 pub use publish_catalog::publish_catalog;
 pub use start_replication::start_replication;
@@ -69,6 +71,16 @@ impl Step {
             Step::MergeHistory => "MergeHistoryFunctionArn",
             Step::PublishCatalog => "PublishCatalogFunctionArn",
             Step::Notify => "NotifyFunctionArn",
+        }
+    }
+
+    /// The function's memory in the Terraform module unless `var.functions`
+    /// overrides it: what local usage estimates assume.
+    pub fn default_memory_mb(self) -> u32 {
+        match self {
+            Step::ExtractMetadata => 512,
+            Step::ValidateLanded => 2048,
+            _ => 256,
         }
     }
 

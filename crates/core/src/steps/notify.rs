@@ -1,30 +1,57 @@
 use super::layout;
+use super::load_usage;
 use crate::alert::{Alert, AlertTable, cause_message};
+use crate::cost::{Cost, RUN_LEVEL, RunCost, StepUsage, Transitions};
 use crate::error::{Error, ErrorName};
 use crate::events::{NotifyEvent, NotifyOutput, RunMode, TableStatus};
 use crate::ports::Ports;
 use crate::run_record::RunRecord;
+use std::collections::BTreeMap;
 
 /// Sends one alert for a run with failed tables (or a summary on success, if
 /// configured), and records each failure in the table's run record.
 pub async fn notify(ports: &Ports, event: NotifyEvent) -> Result<NotifyOutput, Error> {
     let layout = layout(ports);
     let database = ports.config.source.database.clone();
+    let mut usage = load_usage(ports.lake.as_ref(), &database, &event.run_id).await?;
+    let transitions = match &event.execution {
+        Some(execution) => ports
+            .metering
+            .transitions(execution)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "state transitions not counted");
+                Transitions::default()
+            }),
+        None => Transitions::default(),
+    };
+    let prices = &ports.config.cost;
+    let mut costs = Vec::with_capacity(event.results.len());
     let mut tables = Vec::with_capacity(event.results.len());
     for result in &event.results {
         let key = layout.run_record_key(&event.run_id, &result.table);
         let mut record = super::load_run_record(ports.lake.as_ref(), &key).await?;
         let message = result.cause.as_deref().map(cause_message);
-        if result.status != TableStatus::Succeeded {
+        let cost = usage.remove(&result.table).map(|u| {
+            let transitions = transitions.tables.get(&result.table).copied();
+            Cost::price(&u, transitions.unwrap_or(0), prices)
+        });
+        if result.status != TableStatus::Succeeded || cost.is_some() {
             let r = record.get_or_insert_with(|| RunRecord {
                 run_id: event.run_id.clone(),
                 database: database.clone(),
                 table: result.table.clone(),
                 ..Default::default()
             });
-            r.status = Some(result.status);
-            r.error = result.error.clone();
-            r.message = message.clone();
+            if result.status != TableStatus::Succeeded {
+                r.status = Some(result.status);
+                r.error = result.error.clone();
+                r.message = message.clone();
+            }
+            if let Some(cost) = cost {
+                costs.push((result.table.clone(), cost.clone()));
+                r.cost = Some(cost);
+            }
             super::save_run_record(ports.lake.as_ref(), &key, r).await?;
         }
         tables.push(AlertTable {
@@ -46,6 +73,7 @@ pub async fn notify(ports: &Ports, event: NotifyEvent) -> Result<NotifyOutput, E
         &failed,
     );
     let failed = failed.len();
+    let run_cost = run_cost(ports, &event.run_id, &costs, &usage, &transitions).await?;
     let alert = Alert {
         run_id: event.run_id.clone(),
         database,
@@ -54,6 +82,7 @@ pub async fn notify(ports: &Ports, event: NotifyEvent) -> Result<NotifyOutput, E
         replication: event.replication.clone(),
         rerun,
         tables,
+        cost: Some(run_cost),
     };
     // A failed maintenance alerts even when every table's data succeeded.
     let maintenance_failed = alert
@@ -72,6 +101,38 @@ pub async fn notify(ports: &Ports, event: NotifyEvent) -> Result<NotifyOutput, E
         alert_sent: send,
         delivered_to,
     })
+}
+
+/// The run's total (its tables' and its own steps', the remaining usage under
+/// [`RUN_LEVEL`] and the transitions outside any table), saved beside the
+/// run records; and each table's figures as CloudWatch metrics.
+async fn run_cost(
+    ports: &Ports,
+    run_id: &str,
+    tables: &[(String, Cost)],
+    usage: &BTreeMap<String, Vec<StepUsage>>,
+    transitions: &Transitions,
+) -> Result<RunCost, Error> {
+    let database = &ports.config.source.database;
+    let outside_tables = transitions
+        .total
+        .saturating_sub(transitions.tables.values().sum::<u64>());
+    let rest: Vec<StepUsage> = usage.values().flatten().cloned().collect();
+    let run_level = Cost::price(&rest, outside_tables, &ports.config.cost);
+    let total = RunCost::of(tables, &run_level);
+    let key = layout(ports).run_cost_key(run_id);
+    let body = bytes::Bytes::from(serde_json::to_vec_pretty(&total).unwrap_or_default());
+    ports.lake.put(&key, body, None).await?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut documents: Vec<serde_json::Value> = tables
+        .iter()
+        .map(|(table, cost)| cost.emf(database, table, now))
+        .collect();
+    documents.push(run_level.emf(database, RUN_LEVEL, now));
+    if let Err(e) = ports.metering.publish(&documents).await {
+        tracing::warn!(error = %e, "cost metrics not published");
+    }
+    Ok(total)
 }
 
 /// The commands that rerun the failed tables, one line per mode: the
@@ -154,6 +215,7 @@ mod tests {
             replication: None,
             results: Vec::new(),
             state_machine: Some("arn:aws:states:eu-west-2:1:stateMachine:p".into()),
+            execution: None,
         }
     }
 
