@@ -185,6 +185,7 @@ fn hostile_names_are_rejected_or_quoted_in_both_dialects() {
         ..Default::default()
     };
     let plan = MergePlan {
+        retained_from: None,
         since: None,
         target: Default::default(),
         database: "union",
@@ -237,6 +238,7 @@ async fn hostile_names_merge_on_duckdb() {
         .await
         .unwrap();
     let plan = MergePlan {
+        retained_from: None,
         since: None,
         target: Default::default(),
         database: "union",

@@ -240,3 +240,74 @@ async fn a_lease_lost_after_the_merge_costs_only_the_maintenance() {
     assert!(demo.ledger("customers").get("maintained_at").is_none());
     assert_eq!(demo.maintenance("taken", "orders")["status"], "done");
 }
+
+/// `retain_closed_years`: maintenance deletes the closed versions that ended
+/// before the cutoff, keeps the current ones however old, and touches no
+/// other row.
+#[tokio::test(flavor = "multi_thread")]
+async fn maintenance_expires_the_closed_versions_older_than_the_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_copy(dir.path(), |config| {
+        config.replacen(
+            "name = \"customers\"",
+            "name = \"customers\"\nretain_closed_years = 1",
+            1,
+        )
+    });
+    let demo = Demo { dir };
+    let kept_all = Demo::new("");
+    let backend = demo.run_through("2026-11-01").await;
+    // A key the source changed long ago: a version closed in 2021, and the
+    // version after it, still current.
+    for (from, to, current) in [
+        ("2020-01-01", "2021-01-01", false),
+        ("2021-01-01", "9999-12-31 23:59:59.999999", true),
+    ] {
+        backend
+            .engine
+            .execute(&format!(
+                "INSERT INTO demo.customers SELECT * REPLACE (999 AS customer_id, \
+                 TIMESTAMP '{from}' AS valid_from, TIMESTAMP '{to}' AS valid_to, \
+                 {current} AS is_current, FALSE AS is_deleted) \
+                 FROM demo.customers LIMIT 1"
+            ))
+            .await
+            .unwrap();
+    }
+    drop(backend);
+    let mut ledger = demo.ledger("customers");
+    ledger["maintained_at"] = Value::String("2026-01-01T00:00:00+00:00".into());
+    demo.set_ledger("customers", &ledger);
+    let backend = demo.run_through("2026-11-02").await;
+    assert_eq!(
+        demo.maintenance("daily-2026-11-02", "customers")["status"],
+        "done"
+    );
+    let old = backend
+        .engine
+        .execute(
+            "SELECT valid_from::VARCHAR AS f, is_current FROM demo.customers WHERE customer_id = 999",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        old.rows,
+        vec![vec![
+            tidemark_core::ports::SqlValue::Text("2021-01-01 00:00:00".into()),
+            tidemark_core::ports::SqlValue::Bool(true)
+        ]],
+        "only the current version of the old key is kept"
+    );
+    backend
+        .engine
+        .execute("DELETE FROM demo.customers WHERE customer_id = 999")
+        .await
+        .unwrap();
+    let retained = histories(&backend).await;
+    drop(backend);
+    assert_eq!(
+        retained,
+        histories(&kept_all.run_through("2026-11-02").await).await,
+        "the demo's own versions are younger than a year: all kept"
+    );
+}

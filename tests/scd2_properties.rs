@@ -4,7 +4,8 @@
 //! re-inserts, no-op updates, duplicate deliveries, late batches.
 //!
 //! Cases: 256 change streams (CDC), 32 long ones (30 to 90 changes in many
-//! small batches, some late) and 128 extract sequences (snapshot) per run,
+//! small batches, some late; 32 more with a retention cutoff) and 128
+//! extract sequences (snapshot) per run,
 //! each checked for equality with the model and for idempotence. The
 //! shrunk failures proptest finds are kept in `proptest-regressions/` and
 //! replayed first; the ones worth naming are also tests below.
@@ -222,6 +223,68 @@ fn long_histories_of_many_small_batches_equal_the_model() {
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// Retention: with maintenance after every merge, a long history with late
+/// changes keeps exactly the model's versions that end at or after the
+/// cutoff, and no merge writes an expired version back from the change log
+/// (late data re-reads the log from its own instant on).
+async fn check_retention(case: &CdcCase, cutoff_minute: i64) -> Result<(), TestCaseError> {
+    let cutoff = 1_793_491_200 + cutoff_minute * 60;
+    let mut lake = Lake::new(false);
+    lake.retained_from = Some(cutoff * 1_000_000);
+    let dialect = tidemark_core::scd2::DuckDb {
+        lake_root: lake.root().display().to_string(),
+    };
+    lake.ensure_table(&dialect).await;
+    for batch in &case.batches {
+        let before: std::collections::BTreeSet<(i64, i64, String)> = lake
+            .history()
+            .await
+            .into_iter()
+            .map(|r| (r.key, r.valid_from, r.change_seq))
+            .collect();
+        let id = lake.land(batch);
+        lake.merge(id, 0, 0.5).await.expect("CDC has no guard");
+        for r in lake
+            .history()
+            .await
+            .into_iter()
+            .filter(|r| r.valid_to < cutoff)
+        {
+            prop_assert!(
+                before.contains(&(r.key, r.valid_from, r.change_seq.clone())),
+                "batch {} wrote back an expired version: {:?}",
+                id,
+                r
+            );
+        }
+        lake.maintain().await;
+    }
+    let mut model = Model::default();
+    model.apply_changes(&case.changes());
+    let expected: Vec<HistoryRow> = model
+        .history()
+        .into_iter()
+        .filter(|r| r.valid_to >= cutoff)
+        .collect();
+    prop_assert_eq!(
+        lake.history().await,
+        expected,
+        "history differs from the retained model"
+    );
+    Ok(())
+}
+
+#[test]
+fn retention_keeps_the_models_recent_versions_and_never_resurrects_expired_ones() {
+    let rt = runtime();
+    let mut runner = TestRunner::new(config(LONG_CASES));
+    runner
+        .run(&(long_case(), 5..35i64), |(case, cutoff)| {
+            rt.block_on(check_retention(&case, cutoff))
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
 /// A sequence of full extracts of a snapshot table, one minute apart.
 #[derive(Debug, Clone)]
 struct SnapshotCase {
@@ -431,6 +494,7 @@ async fn the_athena_merge_transpiled_to_duckdb_gives_the_same_history() {
         .iter()
         .map(|id| {
             MergePlan {
+                retained_from: None,
                 since: None,
                 target: Default::default(),
                 database: "db",

@@ -17,12 +17,14 @@ fn merge_sql_is_pinned_for_both_dialects() {
     };
     for dialect in [&duckdb as &dyn Dialect, &athena] {
         for (name, statements) in demo_sql(dialect) {
-            // One statement changes history per table and batch: the MERGE.
+            // One statement changes history per table and batch: the MERGE
+            // (maintenance's expiry of old versions is not the batch's).
             let writes = statements
                 .iter()
                 .filter(|s| {
                     let first = s.sql.split_whitespace().next().unwrap_or_default();
-                    ["MERGE", "INSERT", "UPDATE", "DELETE"].contains(&first)
+                    let expiry = first == "DELETE" && s.sql.contains("WHERE \"valid_to\" <");
+                    ["MERGE", "INSERT", "UPDATE", "DELETE"].contains(&first) && !expiry
                 })
                 .count();
             let expected = usize::from(!name.contains("add_"));

@@ -237,6 +237,8 @@ pub struct Lake {
     reach: std::collections::BTreeMap<(u32, BatchId), (i64, i64)>,
     /// Where merges go: the live table of generation 0 until [`Lake::rebuild`].
     target: HistoryTarget,
+    /// The retention cutoff (µs) merges and [`Lake::maintain`] apply.
+    pub retained_from: Option<i64>,
 }
 
 impl Lake {
@@ -253,6 +255,7 @@ impl Lake {
             batches: 0,
             reach: Default::default(),
             target: HistoryTarget::default(),
+            retained_from: None,
         }
     }
 
@@ -263,6 +266,7 @@ impl Lake {
     fn plan(&self, batch_id: BatchId, extract_time: i64, fraction: f64) -> MergePlan<'_> {
         let generation = self.target.generation;
         MergePlan {
+            retained_from: self.retained_from,
             since: self.reach.get(&(generation, batch_id)).map(|&(at, _)| {
                 let latest = self
                     .reach
@@ -358,6 +362,16 @@ impl Lake {
             }
         }
         Ok(self.run(&plan.merge(d.as_ref())).await)
+    }
+
+    /// The table's maintenance, as `merge-history` runs it when it is due
+    /// (with a retention, expired versions are deleted first).
+    pub async fn maintain(&self) {
+        let d = self.engine.dialect();
+        self.ensure_table(d.as_ref()).await;
+        for s in self.plan(BatchId::FIRST, 0, 0.5).maintenance(d.as_ref()) {
+            self.run(&s.sql).await;
+        }
     }
 
     /// What `rebuild` does: every change as one batch of the next generation,

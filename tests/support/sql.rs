@@ -48,7 +48,8 @@ fn created_without(plan: &MergePlan, d: &dyn Dialect, column: &str) -> Vec<Exist
 
 /// Named statement lists: each demo table's first run (merging batch
 /// `b000002`; products is a snapshot table, extracted 2026-11-03 05:00 UTC),
-/// and the schema change when `orders` gains its nullable `note` column.
+/// customers has a retention (`retain_closed_years = 7`), and the schema
+/// change when `orders` gains its nullable `note` column.
 pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
     let snapshot = SnapshotParams {
         extract_time: 1_793_682_000_000_000,
@@ -67,6 +68,8 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
                 at: 1_793_577_600_000_000,
                 batches: vec![BatchId::FIRST, BatchId::new(2)],
             }),
+            // customers keeps closed versions 7 years: from 2019-11-02 00:00 UTC.
+            retained_from: (table == "customers").then_some(1_572_652_800_000_000),
             target: Default::default(),
             database: "demo",
             meta: &meta,
@@ -77,6 +80,7 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
     }
     let meta = demo_metadata("orders");
     let plan = MergePlan {
+        retained_from: None,
         since: None,
         target: Default::default(),
         database: "demo",

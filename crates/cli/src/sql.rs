@@ -69,6 +69,7 @@ pub fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
     // The times a batch gives (its extract time, its earliest change) show
     // as the epoch.
     let plan = MergePlan {
+        retained_from: None,
         since: Some(Since {
             at: 0,
             batches: vec![args.batch],

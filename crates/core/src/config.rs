@@ -17,6 +17,7 @@
 //! on_invalid = "fail"      # or "continue": merge the accepted files anyway
 //! max_delete_fraction = 0.5
 //! allow_unexpected = false # true: ignore columns the metadata does not know
+//! retain_closed_years = 7  # expire closed versions 7 years after they ended (default: keep all)
 //!
 //! [alerts]
 //! on_success = false
@@ -63,6 +64,20 @@ pub struct TableConfig {
     /// Columns the metadata does not know are ignored instead of quarantining the file.
     #[serde(default)]
     pub allow_unexpected: bool,
+    /// Keep closed versions this many years after they ended; older ones
+    /// are removed by maintenance (current rows never are). None: forever.
+    #[serde(default)]
+    pub retain_closed_years: Option<u32>,
+}
+
+impl TableConfig {
+    /// The retention cutoff at `now` (µs since the epoch): closed versions
+    /// that ended before it are expired.
+    pub fn retained_from(&self, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
+        let years = self.retain_closed_years?;
+        let cutoff = now.checked_sub_months(chrono::Months::new(years.saturating_mul(12)))?;
+        Some(cutoff.timestamp_micros())
+    }
 }
 
 fn default_delete_fraction() -> f64 {
@@ -261,6 +276,13 @@ impl PipelineConfig {
             if !seen.insert(&t.name) {
                 return Err(format!("table {} is configured twice", t.name).into());
             }
+            if t.retain_closed_years == Some(0) {
+                return Err(format!(
+                    "table {}: retain_closed_years must be at least 1 (leave it out to keep every version)",
+                    t.name
+                )
+                .into());
+            }
             if !(0.0..=1.0).contains(&t.max_delete_fraction) {
                 return Err(format!(
                     "table {}: max_delete_fraction must be between 0 and 1",
@@ -334,6 +356,10 @@ mod tests {
                 .contains("maintenance.min_snapshots must be at least 1")
         );
         assert!(bad(&format!("{MINIMAL}\n[maintenance]\nevery = 7")).contains("every"));
+        assert!(
+            bad(&MINIMAL.replace("mode = \"cdc\"", "mode = \"cdc\"\nretain_closed_years = 0"))
+                .contains("table orders: retain_closed_years must be at least 1")
+        );
         assert!(
             bad(&format!("{MINIMAL}\n[cost]\nathena_usd_per_tb = -5.0"))
                 .contains("cost.athena_usd_per_tb must be a price of 0 or more, not -5")

@@ -222,6 +222,7 @@ async fn main() {
         let engine = DuckDbEngine::open(&lake.join("warehouse.duckdb"), lake).expect("DuckDB");
         let batch = BatchId::new(age + 1);
         let plan = MergePlan {
+            retained_from: None,
             // What the ledger knows: the batch's earliest change is the
             // next day's, and only the batch holds changes from then on.
             since: Some(Since {

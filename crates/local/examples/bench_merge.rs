@@ -71,6 +71,7 @@ fn changes(first_seq: u64, count: u64, key: &str, op: &str, minute: u64) -> Stri
 
 async fn merge(engine: &DuckDbEngine, meta: &TableMetadata, batch: BatchId) -> (f64, f64, u64) {
     let plan = MergePlan {
+        retained_from: None,
         since: None,
         target: Default::default(),
         database: "bench",
@@ -114,6 +115,7 @@ async fn main() {
         let lake = dir.path();
         let engine = DuckDbEngine::open(&lake.join("warehouse.duckdb"), lake).expect("DuckDB");
         let plan = MergePlan {
+            retained_from: None,
             since: None,
             target: Default::default(),
             database: "bench",

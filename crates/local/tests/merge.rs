@@ -80,6 +80,7 @@ impl Lake {
         let out = write_parquet(&normalised_schema(&meta), &outcome.normalised).unwrap();
         std::fs::write(dir.join(format!("f{}.parquet", self.files)), out).unwrap();
         let plan = MergePlan {
+            retained_from: None,
             since: None,
             target: Default::default(),
             database: "db",

@@ -74,6 +74,7 @@ USING (
          next_from IS NULL AS "is_current",
          "op" = 'D' AS "is_deleted", "op", "batch_id", "row_hash", FALSE AS drop_row
   FROM versions
+  WHERE src = 0 OR COALESCE(next_from, TIMESTAMP '9999-12-31 23:59:59.999999') >= TIMESTAMP '2019-11-02 00:00:00.000000'
   UNION ALL
   SELECT "customer_id", "name", "email", "country", "created_at", "valid_from", "change_seq", NULL, NULL, "op" = 'D', "op", "batch_id", "row_hash", TRUE
   FROM flagged WHERE is_noop
@@ -91,6 +92,8 @@ CREATE OR REPLACE VIEW "demo"."customers_current" AS
 SELECT "customer_id", "name", "email", "country", "created_at", "valid_from", "op", "batch_id"
 FROM "demo"."customers"
 WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted";
+
+DELETE FROM "demo"."customers" WHERE "valid_to" < TIMESTAMP '2019-11-02 00:00:00.000000';
 
 OPTIMIZE "demo"."customers" REWRITE DATA USING BIN_PACK;
 

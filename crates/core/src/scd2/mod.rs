@@ -17,5 +17,5 @@ pub use dialect::{
 };
 pub use plan::{
     ExistingColumn, HISTORY_CONTROL_COLUMNS, HistoryTarget, MergePlan, Since, SnapshotParams,
-    VALID_TO_OPEN, previous_table_name, staged_table_name,
+    VALID_TO_OPEN, maintenance, previous_table_name, staged_table_name,
 };

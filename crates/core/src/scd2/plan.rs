@@ -96,6 +96,34 @@ pub struct MergePlan<'a> {
     pub target: HistoryTarget,
     /// How far back the batch reaches, when the ledger knows it.
     pub since: Option<Since>,
+    /// The table's retention (`retain_closed_years`): closed versions that
+    /// ended before this instant (µs since the epoch) are removed by
+    /// maintenance, and a merge never writes one back from the change log.
+    pub retained_from: Option<i64>,
+}
+
+/// A history table's maintenance: with a retention, the closed versions that
+/// ended before its cutoff are deleted first (current rows never: they end
+/// in 9999); then the dialect's housekeeping.
+pub fn maintenance(
+    d: &dyn Dialect,
+    database: &str,
+    table: &str,
+    keys: &[String],
+    retained_from: Option<i64>,
+) -> Vec<Statement> {
+    let expire = retained_from.map(|at| {
+        Statement::sql(format!(
+            "DELETE FROM {}.{} WHERE \"valid_to\" < {}",
+            quote_ident(database),
+            quote_ident(table),
+            timestamp_literal(at)
+        ))
+    });
+    expire
+        .into_iter()
+        .chain(d.maintenance(database, table, keys))
+        .collect()
 }
 
 /// How far back a batch reaches (docs/merge.md, "What a merge reads"): no
@@ -464,7 +492,7 @@ USING (
          COALESCE(next_from, TIMESTAMP '{open}') AS \"valid_to\",
          next_from IS NULL AS \"is_current\",
          \"op\" = 'D' AS \"is_deleted\", \"op\", \"batch_id\", \"row_hash\", FALSE AS drop_row
-  FROM versions
+  FROM versions{expired}
   UNION ALL
   SELECT {b}, \"valid_from\", \"change_seq\", NULL, NULL, \"op\" = 'D', \"op\", \"batch_id\", \"row_hash\", TRUE
   FROM flagged WHERE is_noop
@@ -485,12 +513,31 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
             all = all_cols.join(", "),
             values = all_cols.iter().map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", "),
             returning = d.merge_returning().map(|r| format!("\n{r}")).unwrap_or_default(),
+            // A logged change whose version ended before the retention
+            // cutoff was removed (or is due to be): late data re-reading the
+            // log must not write it back. Versions from the history stay in,
+            // so their ends are rewritten like any other.
+            expired = self
+                .retained_from
+                .map(|at| format!(
+                    "\n  WHERE src = 0 OR COALESCE(next_from, TIMESTAMP '{VALID_TO_OPEN}') >= {}",
+                    timestamp_literal(at)
+                ))
+                .unwrap_or_default(),
         )
     }
 
     /// Housekeeping of the history table ([`crate::config::MaintenanceConfig`]).
+    /// With a retention, the closed versions that ended before its cutoff
+    /// are deleted first (current rows never: they end in 9999).
     pub fn maintenance(&self, d: &dyn Dialect) -> Vec<Statement> {
-        d.maintenance(self.database, &self.history_name(), &self.meta.primary_key)
+        maintenance(
+            d,
+            self.database,
+            &self.history_name(),
+            &self.meta.primary_key,
+            self.retained_from,
+        )
     }
 
     /// Every statement a run of this plan executes, in order, on an engine
@@ -544,6 +591,7 @@ mod tests {
         let created =
             meta(r#"{"name":"id","type":"int64","nullable":false},{"name":"v","type":"string"}"#);
         let plan = MergePlan {
+            retained_from: None,
             since: None,
             database: "db",
             meta: &created,
@@ -570,6 +618,7 @@ mod tests {
     fn changes(columns: &str) -> Result<Vec<Statement>, Vec<String>> {
         let m = meta(columns);
         let plan = MergePlan {
+            retained_from: None,
             since: None,
             database: "db",
             meta: &m,
@@ -589,6 +638,7 @@ mod tests {
         let m = meta(r#"{"name":"id","type":"int64","nullable":false}"#);
         let location = |target: HistoryTarget| {
             let plan = MergePlan {
+                retained_from: None,
                 since: None,
                 database: "db",
                 meta: &m,

@@ -112,8 +112,13 @@ async fn maintain_if_due(
         }
         let meta = load_metadata(ports, table, event.work.metadata_version).await?;
         let dialect = ports.engine.dialect();
-        let statements =
-            dialect.maintenance(&ports.config.source.database, table, &meta.primary_key);
+        let statements = crate::scd2::maintenance(
+            dialect.as_ref(),
+            &ports.config.source.database,
+            table,
+            &meta.primary_key,
+            retained_from(ports, table),
+        );
         let mut outcome = Maintenance::Done;
         for statement in statements {
             match ports.engine.execute(&statement.sql).await {
@@ -217,6 +222,7 @@ async fn merge_batch(
         max_delete_fraction: config.max_delete_fraction,
     });
     let plan = MergePlan {
+        retained_from: retained_from(ports, table),
         since: ledger.ledger.since(batch_id),
         database: &ports.config.source.database,
         meta: &meta,
@@ -336,4 +342,9 @@ async fn merge_batch(
         progress.rebuilt = true;
     }
     Ok(Merge::Done)
+}
+
+/// The table's retention cutoff now ([`crate::config::TableConfig::retained_from`]).
+fn retained_from(ports: &Ports, table: &str) -> Option<i64> {
+    ports.config.table(table)?.retained_from(chrono::Utc::now())
 }

@@ -36,6 +36,7 @@ pub async fn publish_catalog(ports: &Ports, event: PublishEvent) -> Result<Table
     swap::finish_pending(ports, table, &event.run_id).await?;
     let meta = load_metadata(ports, table, event.work.metadata_version).await?;
     let plan = MergePlan {
+        retained_from: None,
         since: None,
         target: Default::default(),
         database,
