@@ -48,9 +48,9 @@ locals {
   # files are immutable and a rebuild replays them all.
   replication_settings = jsonencode({
     TargetMetadata = {
-      SupportLobs        = true
-      FullLobMode        = false
-      LobMaxSize         = 64
+      SupportLobs         = true
+      FullLobMode         = false
+      LobMaxSize          = 64
       ParallelLoadThreads = 0
     }
     FullLoadSettings = {
@@ -65,14 +65,14 @@ locals {
       ]
     }
     ErrorBehavior = {
-      DataErrorPolicy             = "LOG_ERROR"
-      TableErrorPolicy            = "SUSPEND_TABLE"
-      RecoverableErrorCount       = -1
-      RecoverableErrorInterval    = 5
-      ApplyErrorDeletePolicy      = "LOG_ERROR"
-      ApplyErrorInsertPolicy      = "LOG_ERROR"
-      ApplyErrorUpdatePolicy      = "LOG_ERROR"
-      FailOnNoTablesCaptured      = true
+      DataErrorPolicy          = "LOG_ERROR"
+      TableErrorPolicy         = "SUSPEND_TABLE"
+      RecoverableErrorCount    = -1
+      RecoverableErrorInterval = 5
+      ApplyErrorDeletePolicy   = "LOG_ERROR"
+      ApplyErrorInsertPolicy   = "LOG_ERROR"
+      ApplyErrorUpdatePolicy   = "LOG_ERROR"
+      FailOnNoTablesCaptured   = true
     }
   })
 }

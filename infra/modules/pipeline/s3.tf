@@ -161,6 +161,18 @@ resource "aws_s3_bucket_lifecycle_configuration" "lake" {
       days_after_initiation = 7
     }
   }
+  # Each step invocation's usage (docs/cost.md): notify prices it into the
+  # run records, so the inputs need not stay.
+  rule {
+    id     = "expire-step-usage"
+    status = "Enabled"
+    filter {
+      prefix = "usage/"
+    }
+    expiration {
+      days = 35
+    }
+  }
   depends_on = [aws_s3_bucket_versioning.this]
 }
 

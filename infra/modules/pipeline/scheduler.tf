@@ -57,9 +57,9 @@ data "aws_iam_policy_document" "dead_letters" {
     }
   }
   statement {
-    sid     = "DenyInsecureTransport"
-    effect  = "Deny"
-    actions = ["sqs:*"]
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
     resources = [aws_sqs_queue.dead_letters.arn]
     principals {
       type        = "*"
