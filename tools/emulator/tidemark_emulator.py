@@ -14,8 +14,8 @@ launcher adds exactly that, and nothing else:
 - ``ALTER TABLE db.t ADD COLUMNS (…)`` adds the columns to the DuckDB table
   (Iceberg) and to the Glue table (Iceberg or Hive);
 - ``OPTIMIZE db.t REWRITE DATA USING BIN_PACK`` and ``VACUUM db.`t```, on an
-  Iceberg table only, checkpoint the DuckDB file (one copy per table: nothing
-  to compact or expire);
+  Iceberg table only, succeed doing nothing (one copy per table: nothing to
+  compact or expire);
 - ``information_schema.columns`` lists the Glue tables, with the types Athena
   reports (``varchar``, ``timestamp(6)`` …);
 - Glue follows Athena's rule that an Iceberg entry is the table its
@@ -208,19 +208,14 @@ def _create_iceberg(match, database):
 
 def _maintain(match, database):
     """OPTIMIZE and VACUUM of an Iceberg table: the warehouse keeps one copy
-    of each table, so there is nothing to compact or expire; a checkpoint
-    stands for both. Like Athena, only an Iceberg table can be maintained."""
+    of each table, so there is nothing to compact or expire. Like Athena,
+    only an Iceberg table can be maintained. (No CHECKPOINT stands in for
+    them: DuckDB refuses one while another table's MERGE writes, which
+    Athena's maintenance of one table never waits for.)"""
     database = _unquote(match.group(1) or match.group(3))
     table = _unquote(match.group(2) or match.group(4))
     if _metadata_location(_glue_table(database, table)) is None:
         raise ValueError(f"NOT_SUPPORTED: {database}.{table} is not an Iceberg table")
-    try:
-        _warehouse().execute("CHECKPOINT")
-    except Exception as error:  # duckdb.TransactionException
-        # Another table's MERGE is writing: Athena maintains one table without
-        # waiting for the others, and DuckDB checkpoints on its own later.
-        if "other write transactions" not in str(error):
-            raise
     return _nothing()
 
 

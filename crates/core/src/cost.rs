@@ -318,7 +318,7 @@ impl Cost {
         }
         let invocations: u64 = cost.lambda.iter().map(|l| l.invocations).sum();
         let gb_seconds: f64 = cost.lambda.iter().map(|l| l.gb_seconds).sum();
-        let usd = Usd {
+        let mut usd = Usd {
             athena: cost.athena_bytes_billed as f64 / 1e12 * prices.athena_usd_per_tb,
             lambda: gb_seconds * prices.lambda_usd_per_gb_second
                 + invocations as f64 / 1e6 * prices.lambda_usd_per_million_requests,
@@ -328,10 +328,8 @@ impl Cost {
                 + cost.s3.writes as f64 / 1000.0 * prices.s3_usd_per_thousand_writes,
             total: 0.0,
         };
-        cost.usd = Usd {
-            total: usd.athena + usd.lambda + usd.step_functions + usd.s3,
-            ..usd
-        };
+        usd.total = usd.athena + usd.lambda + usd.step_functions + usd.s3;
+        cost.usd = usd;
         cost
     }
 

@@ -49,11 +49,11 @@ impl Metering for LocalMetering {
     }
 
     async fn publish(&self, documents: &[serde_json::Value]) -> Result<(), Error> {
-        let Some(run) = documents.first() else {
+        let Some(first) = documents.first() else {
             return Ok(());
         };
         let day = chrono::DateTime::from_timestamp_millis(
-            run["_aws"]["Timestamp"].as_i64().unwrap_or_default(),
+            first["_aws"]["Timestamp"].as_i64().unwrap_or_default(),
         )
         .unwrap_or_default()
         .format("%Y-%m-%d");
