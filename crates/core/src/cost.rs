@@ -181,6 +181,7 @@ pub fn statement_kind(sql: &str) -> String {
         "OR",
         "PRAGMA",
         "REPLACE",
+        "SCHEMA",
         "SELECT",
         "SET",
         "SHOW",
@@ -499,6 +500,10 @@ mod tests {
         assert_eq!(
             statement_kind("CREATE TABLE IF NOT EXISTS \"db\".\"t\""),
             "CREATE TABLE IF NOT EXISTS"
+        );
+        assert_eq!(
+            statement_kind("CREATE SCHEMA IF NOT EXISTS \"db\""),
+            "CREATE SCHEMA IF NOT EXISTS"
         );
         assert_eq!(statement_kind("OPTIMIZE \"db\".\"t\" REWRITE"), "OPTIMIZE");
         assert_eq!(statement_kind("  \n(select 1)"), "(other)");
