@@ -215,7 +215,7 @@ impl PartWriter for MeteredParts<'_> {
 }
 
 /// Reads a run's usage records, by table (the run's own steps under [`RUN_LEVEL`]).
-pub async fn load_usage(
+pub(crate) async fn load_usage(
     store: &dyn ObjectStore,
     database: &str,
     run_id: &str,

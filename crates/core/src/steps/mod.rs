@@ -12,7 +12,7 @@ mod validate_landed;
 
 pub use extract_metadata::extract_metadata;
 pub use merge_history::merge_history;
-pub use meter::{load_usage, metered};
+pub use meter::metered;
 pub use notify::notify;
 pub use publish_catalog::publish_catalog;
 pub use start_replication::start_replication;

@@ -1,5 +1,5 @@
 use super::layout;
-use super::load_usage;
+use super::meter::load_usage;
 use crate::alert::{Alert, AlertTable, cause_message};
 use crate::cost::{Cost, RUN_LEVEL, RunCost, StepUsage, Transitions};
 use crate::error::{Error, ErrorName};
