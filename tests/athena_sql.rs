@@ -76,6 +76,47 @@ fn every_athena_statement_parses_with_the_grammar_athena_runs_it_with() {
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
+/// The `forget` statements, transpiled from Athena's dialect to DuckDB's by
+/// sqlglot, find and delete exactly the rows the DuckDB rendering does.
+#[tokio::test]
+async fn the_forget_statements_transpiled_to_duckdb_forget_the_same_rows() {
+    use tidemark_core::ports::QueryEngine;
+    let statements: Vec<String> = tidemark_tests::sql::forget_sql()
+        .into_iter()
+        .map(|s| s.sql)
+        .collect();
+    let transpiled: Vec<String> = serde_json::from_value(run_python(
+        "athena_sql.py",
+        &["transpile"],
+        &json!(statements),
+    ))
+    .expect("a list of statements");
+    let dir = tempfile::tempdir().unwrap();
+    let engine =
+        tidemark_local::duckdb::DuckDbEngine::open(&dir.path().join("w.duckdb"), dir.path())
+            .unwrap();
+    let mut outcomes = Vec::new();
+    for sql in [&statements, &transpiled] {
+        for setup in [
+            "CREATE SCHEMA IF NOT EXISTS demo",
+            "CREATE OR REPLACE TABLE demo.customers AS SELECT i::BIGINT AS customer_id, 'c' || i AS name FROM range(1, 50) t(i), range(2)",
+        ] {
+            engine.execute(setup).await.unwrap();
+        }
+        let exists = engine.execute(&sql[0]).await.unwrap().rows;
+        let counted = engine.execute(&sql[1]).await.unwrap().int("row_count");
+        engine.execute(&sql[2]).await.unwrap();
+        let left = engine
+            .execute("SELECT count(*) AS n, count(*) FILTER (WHERE customer_id IN (7, 42)) AS k FROM demo.customers")
+            .await
+            .unwrap();
+        outcomes.push((exists, counted, left.int("n"), left.int("k")));
+    }
+    assert_eq!(outcomes[0], outcomes[1], "{transpiled:#?}");
+    assert_eq!(outcomes[0].1, Some(4));
+    assert_eq!((outcomes[0].2, outcomes[0].3), (Some(94), Some(0)));
+}
+
 /// The check itself: Trino's grammar rejects a MERGE with a missing `THEN`
 /// (which sqlglot accepts), and Hive DDL that sqlglot only keeps as an
 /// unparsed `Command` is rejected.

@@ -6,7 +6,7 @@
 //! Then the same with the replicator crashing between writing a chunk's files
 //! and confirming the slot. Needs `make pg` (CI runs it).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use tidemark_asl::ExecutionStatus;
 use tidemark_core::events::ExecutionInput;
 use tidemark_core::ports::{QueryEngine, SqlValue};
@@ -219,29 +219,13 @@ async fn history_as_of_any_instant_equals_the_source_then() {
     db.drop_all().await;
 }
 
-/// The `tidemark` binary built beside this test.
-fn tidemark() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("tidemark"))
-        .unwrap();
-    assert!(
-        path.exists(),
-        "{} is missing: build with `cargo build --workspace --tests`",
-        path.display()
-    );
-    path
-}
-
 fn run_binary(
     dir: &Path,
     url: &str,
     name: &str,
     crash_at: Option<u32>,
 ) -> std::process::ExitStatus {
-    let mut command = std::process::Command::new(tidemark());
+    let mut command = std::process::Command::new(tidemark_tests::tidemark_binary());
     command
         .args(["run", "--time-scale", "0", "--name", name, "--source", url])
         .arg("--config")

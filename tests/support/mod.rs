@@ -51,6 +51,22 @@ pub fn demo_copy(dir: &Path, edit: impl FnOnce(String) -> String) -> PathBuf {
     path
 }
 
+/// The `tidemark` binary built beside the running test.
+pub fn tidemark_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let path = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("tidemark"))
+        .unwrap();
+    assert!(
+        path.exists(),
+        "{} is missing: build with `cargo build --workspace --bins --tests`",
+        path.display()
+    );
+    path
+}
+
 /// The Python interpreter of the tools venv (`tools/python/requirements.txt`):
 /// `$TIDEMARK_PYTHON`, set by `make test`, or the venv in the workspace.
 pub fn python() -> PathBuf {

@@ -4,11 +4,13 @@
 
 use super::workspace;
 use tidemark_core::batch_id::BatchId;
+use tidemark_core::erasure::resolve_keys;
 use tidemark_core::metadata::TableMetadata;
 use tidemark_core::scd2::{
     CHANGE_LOG_CONTROL_COLUMNS, Dialect, ExistingColumn, MergePlan, Since, SnapshotParams,
     Statement,
 };
+use tidemark_core::steps::{forget_statements, forget_tables_query};
 
 fn demo_metadata(table: &str) -> TableMetadata {
     let path = workspace().join(format!("examples/demo/metadata/{table}.json"));
@@ -48,8 +50,9 @@ fn created_without(plan: &MergePlan, d: &dyn Dialect, column: &str) -> Vec<Exist
 
 /// Named statement lists: each demo table's first run (merging batch
 /// `b000002`; products is a snapshot table, extracted 2026-11-03 05:00 UTC),
-/// customers has a retention (`retain_closed_years = 7`), and the schema
-/// change when `orders` gains its nullable `note` column.
+/// customers has a retention (`retain_closed_years = 7`), the schema
+/// change when `orders` gains its nullable `note` column, and a `forget` of
+/// two customers (the dialects render it alike).
 pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
     let snapshot = SnapshotParams {
         extract_time: 1_793_682_000_000_000,
@@ -92,5 +95,19 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
         .schema_statements(d, &created_without(&plan, d, "note"))
         .expect("a new nullable column is additive");
     out.push(("orders.add_note".to_string(), added));
+    out.push(("customers.forget".to_string(), forget_sql()));
     out
+}
+
+/// A `forget` of customers 42 and 7 (given as text): which history tables
+/// exist, then the count and the delete of the keys' rows in one of them.
+pub fn forget_sql() -> Vec<Statement> {
+    let meta = demo_metadata("customers");
+    let keys = resolve_keys(&meta, &[serde_json::json!(42), serde_json::json!("7")])
+        .expect("integer keys");
+    let names = ["customers", "customers__previous", "customers__rebuild"].map(String::from);
+    std::iter::once(forget_tables_query("demo", &names))
+        .chain(forget_statements("demo", "customers", &meta, &keys))
+        .map(Statement::sql)
+        .collect()
 }

@@ -23,6 +23,7 @@ use crate::dms::{CdcLatency, DmsMode, DmsReplication, DmsReplicationRef};
 use crate::glue::GlueCatalog;
 use crate::metering::AwsMetering;
 use crate::s3::{S3Location, S3Store};
+use crate::secrets::SecretsManager;
 use crate::sns::SnsNotifier;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -69,6 +70,8 @@ pub struct AwsEnv {
     pub cdc_latency_dimensions: BTreeMap<String, String>,
     pub metadata_source: Option<S3Location>,
     pub alert_topic_arn: Option<String>,
+    /// The erasure key's Secrets Manager secret (`docs/erasure.md`).
+    pub erasure_key_secret: Option<String>,
 }
 
 impl AwsEnv {
@@ -128,6 +131,7 @@ impl AwsEnv {
             _ => BTreeMap::new(),
         };
         Ok(AwsEnv {
+            erasure_key_secret: var("TIDEMARK_ERASURE_KEY_SECRET").filter(|v| !v.trim().is_empty()),
             cdc_latency_dimensions,
             config: required("TIDEMARK_CONFIG", "where tidemark.toml is: s3://bucket/key")?,
             landing: location(
@@ -237,6 +241,10 @@ impl AwsBackend {
                 replication,
                 metadata,
                 metering: Arc::new(AwsMetering::new(aws_sdk_sfn::Client::new(sdk))),
+                secrets: Arc::new(SecretsManager::new(
+                    aws_sdk_secretsmanager::Client::new(sdk),
+                    env.erasure_key_secret.clone(),
+                )),
             },
             deadline,
         })

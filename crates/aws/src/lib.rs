@@ -12,6 +12,7 @@ pub mod lambda;
 pub mod metering;
 pub mod permissions;
 pub mod s3;
+pub mod secrets;
 pub mod sfn;
 pub mod sns;
 

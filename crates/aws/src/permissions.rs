@@ -64,6 +64,11 @@ pub enum Resource {
     OwnDeadLetterQueue,
     /// Executions of the pipeline's state machine.
     Executions,
+    /// The erasure key's secret (docs/erasure.md).
+    ErasureKeySecret,
+    /// The landing objects, when `[erasure] rewrite_landed` lets `forget`
+    /// rewrite them (Terraform's `erasure.rewrite_landed`; none otherwise).
+    LandingRewrite,
     /// `*`: only for [`UNSCOPED_ACTIONS`].
     Any,
 }
@@ -91,6 +96,8 @@ impl Resource {
             Resource::SourceSecret => ("source_secret", String::new()),
             Resource::OwnDeadLetterQueue => ("dead_letter_queue", String::new()),
             Resource::Executions => ("executions", String::new()),
+            Resource::ErasureKeySecret => ("erasure_key_secret", String::new()),
+            Resource::LandingRewrite => ("landing_rewrite", String::new()),
             Resource::Any => ("any", String::new()),
         }
     }
@@ -124,6 +131,10 @@ pub const UNSCOPED_ACTIONS: &[(&str, &str)] = &[
     (
         "ec2:UnassignPrivateIpAddresses",
         "the function runs in the VPC",
+    ),
+    (
+        "secretsmanager:GetRandomPassword",
+        "the erasure key's first value: a random string, tied to no secret",
     ),
     (
         "dms:DescribeReplicationTasks",
@@ -187,6 +198,14 @@ pub enum Access {
     Usage,
     /// `Ports::metering`: the execution's history, for its state transitions.
     Metering,
+    /// `Ports::secrets`, reading the erasure key (to apply the erasure log).
+    ErasureKeyRead,
+    /// `Ports::secrets`, reading the erasure key or giving it its first value.
+    ErasureKey,
+    /// `forget` rewrites the table's files without a data subject's rows:
+    /// the change log, quarantined copies and reports, the erasure log, and
+    /// the landed files when `[erasure] rewrite_landed` says so.
+    Erasure,
 }
 
 /// The lake prefixes each writer owns (see `tidemark_core::layout::LakeLayout`).
@@ -201,6 +220,12 @@ const VALIDATED_FILES: &[Resource] = &[Resource::LakeObjects("validated/")];
 const LEDGER_AND_LEASE: &[Resource] = &[Resource::LakeObjects("state/")];
 const RUN_RECORDS: &[Resource] = &[Resource::LakeObjects("runs/")];
 const USAGE: &[Resource] = &[Resource::LakeObjects("usage/")];
+const ERASURE: &[Resource] = &[
+    Resource::LakeObjects("erasures/"),
+    Resource::LakeObjects("validated/"),
+    Resource::LakeObjects("quarantine/"),
+    Resource::LakeObjects("reports/"),
+];
 
 impl Access {
     /// The statements this access needs.
@@ -357,6 +382,39 @@ impl Access {
                 actions: &["states:GetExecutionHistory"],
                 resources: &[Executions],
             }],
+            Access::ErasureKeyRead => vec![Grant {
+                actions: &[
+                    "secretsmanager:DescribeSecret",
+                    "secretsmanager:GetSecretValue",
+                ],
+                resources: &[ErasureKeySecret],
+            }],
+            Access::ErasureKey => vec![
+                Grant {
+                    actions: &[
+                        "secretsmanager:DescribeSecret",
+                        "secretsmanager:GetSecretValue",
+                        "secretsmanager:PutSecretValue",
+                    ],
+                    resources: &[ErasureKeySecret],
+                },
+                Grant {
+                    actions: &["secretsmanager:GetRandomPassword"],
+                    resources: &[Any],
+                },
+                Grant {
+                    actions: &["kms:GenerateDataKey"],
+                    resources: &[DataKey],
+                },
+            ],
+            Access::Erasure => {
+                let mut grants = Access::LakeWrite(ERASURE).grants();
+                grants.push(Grant {
+                    actions: &["s3:PutObject"],
+                    resources: &[LandingRewrite],
+                });
+                grants
+            }
         }
     }
 }
@@ -452,6 +510,8 @@ pub const FUNCTIONS: &[(Step, &[Access])] = &[
             // Completing a rebuild's pending swap, under the table's lease.
             Access::LakeLease,
             Access::Catalog,
+            // Leaving forgotten keys out of what it validates.
+            Access::ErasureKeyRead,
         ],
     ),
     (
@@ -465,6 +525,8 @@ pub const FUNCTIONS: &[(Step, &[Access])] = &[
             Access::LakeLease,
             Access::EngineMerge,
             Access::Catalog,
+            Access::ErasureKey,
+            Access::Erasure,
         ],
     ),
     (

@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::Emulator;
 use support::demo::{DemoLake, days, golden_history, workspace};
+use tidemark_core::ports::QueryEngine;
 use tidemark_core::steps::Step;
 
 const CDC_TASK: &str = "arn:aws:dms:us-east-1:000000000000:task:CDC";
@@ -134,6 +135,9 @@ fn serve_dms(stream: std::net::TcpStream, calls: &Mutex<Vec<String>>) {
     }
 }
 
+/// The erasure key's secret in the emulator's Secrets Manager.
+const ERASURE_KEY: &str = "tidemark-demo-erasure-key";
+
 /// Where the function binaries are: next to this test's `deps/` folder.
 fn binary(function: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -180,7 +184,7 @@ impl Deployed {
     /// Deploys into a new emulator started with `environment` added to its own.
     async fn start(environment: &[(&str, &str)]) -> Deployed {
         let emulator = Emulator::start_with(
-            "s3,glue,athena,sns,sqs,lambda,states,cloudwatch",
+            "s3,glue,athena,sns,sqs,lambda,states,cloudwatch,secretsmanager",
             environment,
         );
         let lake = DemoLake::deploy(&emulator, "").await;
@@ -217,6 +221,14 @@ impl Deployed {
             .await
             .unwrap();
 
+        // The erasure key's secret, created without a value as Terraform does.
+        aws_sdk_secretsmanager::Client::new(&lake.sdk)
+            .create_secret()
+            .name(ERASURE_KEY)
+            .send()
+            .await
+            .unwrap();
+
         let env = &lake.env;
         let mut definition =
             std::fs::read_to_string(workspace().join("statemachines/daily-pipeline.asl.json"))
@@ -231,6 +243,7 @@ impl Deployed {
                 "TIDEMARK_GLUE_DATABASE": env.glue_database,
                 "AWS_ENDPOINT_URL": emulator.endpoint,
                 "RUST_LOG": "info",
+                "TIDEMARK_ERASURE_KEY_SECRET": ERASURE_KEY,
             });
             let extra = match function {
                 "start-replication" => json!({
@@ -533,6 +546,73 @@ async fn the_six_lambdas_under_the_emulators_step_functions_make_the_golden_hist
         assert_eq!(others().await, untouched, "{name}: only orders is rebuilt");
         replaced = rebuilt;
     }
+
+    // A data subject's erasure, as a manual execution: the order leaves the
+    // history and the replaced history (Iceberg DELETEs), and the change log
+    // (its files rewritten in S3); the erasure log holds its hash. The first
+    // forget gives the erasure key's secret its value.
+    let engine = lake.engine();
+    let order = engine
+        .execute("SELECT max(order_id) AS n FROM \"demo\".\"orders\"")
+        .await
+        .unwrap()
+        .int("n")
+        .unwrap();
+    let count = async |table: &str| {
+        engine
+            .execute(&format!(
+                "SELECT count(*) AS n FROM \"demo\".\"{table}\" WHERE order_id = {order}"
+            ))
+            .await
+            .unwrap()
+            .int("n")
+            .unwrap()
+    };
+    assert!(count("orders").await > 0 && count("orders__previous").await > 0);
+    let forget = json!({"mode": "forget", "tables": ["orders"], "keys": [order], "requested_by": "DPO ticket 7"});
+    let out = rerun("forget", forget).await;
+    assert_eq!(
+        out.status,
+        succeeded,
+        "{:?} {:?}\n{:?}",
+        out.error,
+        out.cause,
+        deployed.alerts().await
+    );
+    assert_eq!(
+        (count("orders").await, count("orders__previous").await),
+        (0, 0)
+    );
+    let store = tidemark_aws::s3::S3Store::new(
+        tidemark_aws::backend::s3_client(&lake.sdk),
+        lake.env.lake.clone(),
+    );
+    let (entry, _) =
+        tidemark_core::ports::ObjectStore::get(&store, "erasures/demo/orders/forget.json")
+            .await
+            .unwrap();
+    let entry: Value = serde_json::from_slice(&entry).unwrap();
+    assert_eq!(entry["requested_by"], "DPO ticket 7");
+    assert!(
+        entry["removed"]["change_log"].as_u64().unwrap() > 0,
+        "{entry:#}"
+    );
+    assert!(entry["completed_at"].is_string(), "{entry:#}");
+    let key = aws_sdk_secretsmanager::Client::new(&lake.sdk)
+        .get_secret_value()
+        .secret_id(ERASURE_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(key.secret_string().map(str::len), Some(64));
+    // The next rebuild validates every landed file again and leaves the order out.
+    let out = rerun(
+        "rebuild-after-forget",
+        json!({"mode": "rebuild", "tables": ["orders"]}),
+    )
+    .await;
+    assert_eq!(out.status, succeeded, "{:?} {:?}", out.error, out.cause);
+    assert_eq!(count("orders").await, 0);
 }
 
 /// Each table's run record carries what it cost on AWS: its transitions are

@@ -1,6 +1,7 @@
 //! `tidemark`: run the pipeline locally, validate files, print SQL, show
 //! history; start and list executions of the deployed pipeline.
 
+mod forget;
 mod history;
 mod rerun;
 mod run;
@@ -69,6 +70,8 @@ impl PlanArgs {
             from: self.from,
             to: self.to,
             attempt,
+            keys: None,
+            requested_by: None,
         }
     }
 }
@@ -93,6 +96,9 @@ enum Command {
     Sql(sql::SqlArgs),
     /// Show the history of one key.
     History(history::HistoryArgs),
+    /// Forget a data subject: remove a table's keys from its history and the
+    /// lake's files, and record it in the erasure log (UK GDPR erasure).
+    Forget(forget::ForgetArgs),
     /// Start a manual execution of the deployed pipeline (AWS Step Functions).
     Rerun(rerun::RerunArgs),
     /// List the deployed pipeline's recent executions.
@@ -125,6 +131,7 @@ fn main() -> ExitCode {
             Command::Validate(args) => validate::validate(args),
             Command::Sql(args) => sql::sql(args),
             Command::History(args) => history::history(args).await,
+            Command::Forget(args) => forget::forget(args).await,
             Command::Rerun(args) => rerun::rerun(args).await,
             Command::Runs(args) => rerun::runs(args).await,
         }

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use chrono::Utc;
 use std::process::ExitCode;
 use tidemark_aws::sfn::{Reruns, execution_name};
-use tidemark_core::events::RunPlan;
+use tidemark_core::events::{RunPlan, RunRequest};
 
 #[derive(clap::Args)]
 pub struct StateMachineArgs {
@@ -57,29 +57,40 @@ pub async fn rerun(args: RerunArgs) -> anyhow::Result<ExitCode> {
     let request = args
         .plan
         .request((args.attempt > 1).then_some(args.attempt));
+    start(&args.target, &request, args.attempt, args.dry_run).await
+}
+
+/// Starts `request` as an execution of the deployed state machine, once:
+/// the name is derived from the request, so a repeated submit starts nothing.
+pub async fn start(
+    target: &StateMachineArgs,
+    request: &RunRequest,
+    attempt: u32,
+    dry_run: bool,
+) -> anyhow::Result<ExitCode> {
     let today = Utc::now().date_naive();
     if let Err(e) = RunPlan::build(&request.to_input(), None, today) {
         bail!("{e}");
     }
-    let name = execution_name(&request, today, args.attempt);
-    if args.dry_run {
+    let name = execution_name(request, today, attempt);
+    if dry_run {
         println!("{name}");
         println!("  input: {}", request.to_input().to_json());
         println!("  (dry run: nothing was started)");
         return Ok(ExitCode::SUCCESS);
     }
-    let submitted = reruns(&args.target)
+    let submitted = reruns(target)
         .await?
-        .submit(&request, &name)
+        .submit(request, &name)
         .await
         .map_err(anyhow::Error::msg)
-        .context("the rerun was not started")?;
+        .context("the execution was not started")?;
     if submitted.started {
         println!("started {name}");
     } else {
         println!(
             "{name} was submitted already: nothing new started (pass --attempt {} to run it again)",
-            args.attempt + 1
+            attempt + 1
         );
     }
     println!("  {}", submitted.execution_arn);

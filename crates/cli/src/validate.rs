@@ -79,6 +79,7 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let options = CheckOptions {
         allow_unexpected: args.allow_unexpected,
         csv_null_value: args.csv_null_value.clone(),
+        ..Default::default()
     };
     // Every file is opened first, so a typo stops the command before any check.
     let sources = args

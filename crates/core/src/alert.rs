@@ -35,6 +35,35 @@ impl AlertTable {
     }
 }
 
+/// `forgot 2 key(s): 9 row(s) removed (customers 3, change_log 6); log: <uri>`.
+pub fn erasure_line(e: &crate::events::ErasureOutput) -> String {
+    let parts: Vec<String> = e
+        .removed
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(place, n)| format!("{place} {n}"))
+        .collect();
+    let mut line = format!(
+        "forgot {} key(s): {} row(s) removed ({}); log: {}",
+        e.keys,
+        e.removed.values().sum::<u64>(),
+        if parts.is_empty() {
+            "none held them".to_string()
+        } else {
+            parts.join(", ")
+        },
+        e.log
+    );
+    if !e.unreadable.is_empty() {
+        let _ = write!(
+            line,
+            "; could not read, check by hand: {}",
+            e.unreadable.join(", ")
+        );
+    }
+    line
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     pub run_id: String,
@@ -109,6 +138,9 @@ impl Alert {
                         t.message.as_deref().unwrap_or("another run holds it")
                     );
                 }
+            }
+            if let Some(e) = t.record.as_ref().and_then(|r| r.erasure.as_ref()) {
+                let _ = writeln!(out, "  {}", erasure_line(e));
             }
             if let Some(m) = t.maintenance_failure() {
                 let _ = writeln!(

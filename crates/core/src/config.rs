@@ -227,6 +227,18 @@ impl Default for MaintenanceConfig {
     }
 }
 
+/// `[erasure]`: what `forget` does beyond the lake (docs/erasure.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ErasureConfig {
+    /// Rewrite the landed files (DMS's record, in the landing bucket)
+    /// without the forgotten rows too. Off by default: the landed files are
+    /// the record a rebuild replays, the pipeline otherwise never writes
+    /// them (nor may its roles), and the erasure log keeps forgotten keys
+    /// out of everything validated from them.
+    pub rewrite_landed: bool,
+}
+
 /// The whole validated configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -243,6 +255,8 @@ pub struct PipelineConfig {
     pub maintenance: MaintenanceConfig,
     #[serde(default)]
     pub cost: crate::cost::CostConfig,
+    #[serde(default)]
+    pub erasure: ErasureConfig,
 }
 
 /// A configuration file that cannot be used.

@@ -77,6 +77,9 @@ pub struct TableWork {
     pub from: Option<chrono::NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<chrono::NaiveDate>,
+    /// `forget`: the keys and who asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forget: Option<crate::run_plan::ForgetRequest>,
 }
 
 /// Output of `extract-metadata`.
@@ -157,6 +160,23 @@ pub struct MergeOutput {
     /// or why it failed (which does not fail the table).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<Maintenance>,
+    /// Mode `forget`: what the erasure removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erasure: Option<ErasureOutput>,
+}
+
+/// What a `forget` removed from a table (docs/erasure.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErasureOutput {
+    /// Distinct keys forgotten.
+    pub keys: u64,
+    /// Rows removed, by where (a history table, `change_log`, `quarantine`, `landed`).
+    pub removed: std::collections::BTreeMap<String, u64>,
+    /// The erasure log's entry.
+    pub log: String,
+    /// Files that could not be read to be checked: a person must look at them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<String>,
 }
 
 /// What a table's maintenance did ([`crate::config::MaintenanceConfig`]).

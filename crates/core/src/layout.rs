@@ -36,7 +36,7 @@ impl LakeLayout<'_> {
         )
     }
     pub fn quarantine_key(&self, table: &str, batch: BatchId, landed_name: &str) -> String {
-        format!("quarantine/{}/{table}/{batch}/{landed_name}", self.database)
+        format!("{}{batch}/{landed_name}", self.quarantine_prefix(table))
     }
     /// The batch's validation report, without extension (`.json`, `.md`).
     pub fn report_stem(&self, table: &str, batch: BatchId) -> String {
@@ -49,6 +49,17 @@ impl LakeLayout<'_> {
     /// fresh full load: the files that load supersedes.
     pub fn reload_mark_key(&self, table: &str, run_id: &str) -> String {
         format!("state/{}/{table}/reloads/{run_id}.json", self.database)
+    }
+    /// The table's erasure log: one entry per `forget` ([`crate::erasure::Erasure`]).
+    pub fn erasure_prefix(&self, table: &str) -> String {
+        format!("erasures/{}/{table}/", self.database)
+    }
+    pub fn erasure_key(&self, table: &str, run_id: &str) -> String {
+        format!("{}{run_id}.json", self.erasure_prefix(table))
+    }
+    /// The folder of the table's quarantined files, every batch's.
+    pub fn quarantine_prefix(&self, table: &str) -> String {
+        format!("quarantine/{}/{table}/", self.database)
     }
     pub fn lease_key(&self, table: &str) -> String {
         format!("state/{}/{table}/lease.json", self.database)

@@ -32,7 +32,8 @@ pub enum BatchStatus {
     Superseded,
 }
 
-/// A landed file as a batch consumed it. A rewritten file (new ETag) is a new file.
+/// A landed file as a batch consumed it. A rewritten file (new ETag) is a
+/// new file, but for an erasure's rewrite ([`Ledger::replace_etags`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsumedFile {
     pub key: String,
@@ -236,6 +237,23 @@ impl Ledger {
                 .batches_of(self.generation)
                 .any(|b| b.status == BatchStatus::Merged),
         }
+    }
+
+    /// Records that `forget` rewrote landed files (key, old ETag, new ETag)
+    /// without a data subject's rows: the batches that consumed them
+    /// consumed the rewritten file. Returns whether anything changed.
+    pub fn replace_etags(&mut self, rewritten: &[(String, String, String)]) -> bool {
+        let mut changed = false;
+        for file in self.batches.iter_mut().flat_map(|b| b.files.iter_mut()) {
+            if let Some((_, _, new)) = rewritten
+                .iter()
+                .find(|(key, old, _)| *key == file.key && *old == file.etag)
+            {
+                file.etag = new.clone();
+                changed = true;
+            }
+        }
+        changed
     }
 
     pub fn batch(&self, id: BatchId) -> Option<&Batch> {

@@ -7,6 +7,7 @@ pub mod batch_id;
 pub mod config;
 pub mod cost;
 pub mod dms;
+pub mod erasure;
 pub mod error;
 pub mod events;
 pub mod invalid;

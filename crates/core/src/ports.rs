@@ -295,6 +295,14 @@ pub trait Metering: Send + Sync {
     async fn publish(&self, documents: &[serde_json::Value]) -> Result<(), Error>;
 }
 
+/// Secrets the pipeline keeps outside the lake's data.
+#[async_trait]
+pub trait Secrets: Send + Sync {
+    /// The key of the erasure log's hashes, created (32 random bytes) the
+    /// first time it is asked for; the same key on every later call.
+    async fn erasure_key(&self) -> Result<crate::erasure::ErasureKey, Error>;
+}
+
 /// Everything a pipeline step needs, built once per process.
 #[derive(Clone)]
 pub struct Ports {
@@ -309,4 +317,5 @@ pub struct Ports {
     pub replication: Arc<dyn Replication>,
     pub metadata: Arc<dyn MetadataSource>,
     pub metering: Arc<dyn Metering>,
+    pub secrets: Arc<dyn Secrets>,
 }

@@ -4,8 +4,9 @@
 //! The input (`docs/reruns.md` describes it for console users):
 //!
 //! ```json
-//! {"tables": ["orders"] | "*", "mode": "incremental|reprocess|rebuild|reload",
-//!  "from": "2026-11-01", "to": "2026-11-20", "attempt": 1}
+//! {"tables": ["orders"] | "*", "mode": "incremental|reprocess|rebuild|reload|forget",
+//!  "from": "2026-11-01", "to": "2026-11-20", "attempt": 1,
+//!  "keys": [42, {"id": 7, "region": "eu"}], "requested_by": "DPO ticket 118"}
 //! ```
 //!
 //! The daily schedule sends `{}`: every table, incremental, as a scheduled run.
@@ -30,14 +31,18 @@ pub enum RunMode {
     Rebuild,
     /// Ask the replication for a fresh full load of the tables, then rebuild them.
     Reload,
+    /// Remove a data subject's keys from one table's history and files, and
+    /// record it in the erasure log (docs/erasure.md).
+    Forget,
 }
 
 impl RunMode {
-    pub const ALL: [RunMode; 4] = [
+    pub const ALL: [RunMode; 5] = [
         RunMode::Incremental,
         RunMode::Reprocess,
         RunMode::Rebuild,
         RunMode::Reload,
+        RunMode::Forget,
     ];
 
     /// The name executions and `--mode` use.
@@ -47,6 +52,7 @@ impl RunMode {
             RunMode::Reprocess => "reprocess",
             RunMode::Rebuild => "rebuild",
             RunMode::Reload => "reload",
+            RunMode::Forget => "forget",
         }
     }
 
@@ -90,6 +96,11 @@ pub struct RunRequest {
     pub to: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,
+    /// `forget`: the keys to forget, and who asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<String>,
 }
 
 impl RunRequest {
@@ -106,6 +117,16 @@ impl RunRequest {
 pub struct ExecutionInput(pub Value);
 
 impl ExecutionInput {
+    /// The input as an alert may show it: a `forget`'s keys are counted, not shown.
+    pub fn redacted(&self) -> ExecutionInput {
+        let mut value = self.0.clone();
+        if let Some(keys) = value.get_mut("keys") {
+            let n = keys.as_array().map_or(0, Vec::len);
+            *keys = Value::String(format!("({n} key(s), not shown)"));
+        }
+        ExecutionInput(value)
+    }
+
     /// Compact JSON, for an alert.
     pub fn to_json(&self) -> String {
         match &self.0 {
@@ -132,9 +153,28 @@ pub struct RunPlan {
     /// Started by the schedule (an empty input): a table another execution
     /// holds is skipped and picked up by the next run, not failed.
     pub scheduled: bool,
+    /// `forget`: what to forget (its one table is `tables`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forget: Option<ForgetRequest>,
 }
 
-const FIELDS: [&str; 5] = ["tables", "mode", "from", "to", "attempt"];
+/// The keys a `forget` removes, as the input gave them (checked against
+/// the table's primary key once its metadata is read), and who asked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ForgetRequest {
+    pub keys: Vec<Value>,
+    pub requested_by: String,
+}
+
+const FIELDS: [&str; 7] = [
+    "tables",
+    "mode",
+    "from",
+    "to",
+    "attempt",
+    "keys",
+    "requested_by",
+];
 
 impl RunPlan {
     /// Applies every rule to `input`. `configured` are the pipeline's table
@@ -180,6 +220,18 @@ impl RunPlan {
             }
         };
         let tables = match fields.get("tables") {
+            Some(Value::Array(items)) if mode == RunMode::Forget && items.len() != 1 => {
+                return Err(
+                    "mode forget acts on one table: name it, e.g. \"tables\": [\"customers\"]"
+                        .into(),
+                );
+            }
+            None | Some(Value::Null) | Some(Value::String(_)) if mode == RunMode::Forget => {
+                return Err(
+                    "mode forget acts on one table: name it, e.g. \"tables\": [\"customers\"]"
+                        .into(),
+                );
+            }
             None | Some(Value::Null) if mode.rebuilds() => {
                 return Err(format!(
                     "mode {} recomputes history from every landed file: name the tables, e.g. \"tables\": [\"orders\"], or \"tables\": \"*\" for every table",
@@ -275,6 +327,7 @@ impl RunPlan {
                 .ok_or_else(|| format!("\"attempt\" must be a whole number from 1, not {v}"))?
                 as u32,
         };
+        let forget = forget_request(mode, fields)?;
         Ok(RunPlan {
             mode,
             tables,
@@ -282,6 +335,7 @@ impl RunPlan {
             to,
             attempt,
             scheduled: fields.is_empty(),
+            forget,
         })
     }
 
@@ -294,8 +348,75 @@ impl RunPlan {
             to: None,
             attempt: 1,
             scheduled: true,
+            forget: None,
         }
     }
+}
+
+/// `keys` and `requested_by`: required by mode forget, refused by the others.
+fn forget_request(
+    mode: RunMode,
+    fields: &Map<String, Value>,
+) -> Result<Option<ForgetRequest>, Invalid> {
+    let (keys, requested_by) = (fields.get("keys"), fields.get("requested_by"));
+    if mode != RunMode::Forget {
+        return match keys.or(requested_by) {
+            Some(_) => Err(format!(
+                "\"keys\" and \"requested_by\" apply to mode forget only, not {}: leave them out",
+                mode.as_str()
+            )
+            .into()),
+            None => Ok(None),
+        };
+    }
+    let keys = match keys {
+        Some(Value::Array(keys)) if keys.is_empty() => {
+            return Err("\"keys\" is empty: name at least one key to forget".into());
+        }
+        Some(Value::Array(keys)) if keys.len() > crate::erasure::MAX_KEYS => {
+            return Err(format!(
+                "\"keys\" names {} keys; one execution forgets at most {}: split the request",
+                keys.len(),
+                crate::erasure::MAX_KEYS
+            )
+            .into());
+        }
+        Some(Value::Array(keys)) => {
+            let scalar =
+                |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_));
+            if let Some(bad) = keys.iter().find(|k| match k {
+                Value::Object(columns) => columns.is_empty() || !columns.values().all(scalar),
+                other => !scalar(other),
+            }) {
+                return Err(format!(
+                    "\"keys\" holds {bad}: a key is a value (42, \"ab-1\") or an object of the key columns' values ({{\"id\": 42, \"region\": \"eu\"}})"
+                )
+                .into());
+            }
+            keys.clone()
+        }
+        None | Some(Value::Null) => {
+            return Err(
+                "mode forget needs \"keys\": the primary-key values to forget, e.g. \"keys\": [42]"
+                    .into(),
+            );
+        }
+        Some(other) => {
+            return Err(format!("\"keys\" must be a list of keys, not {other}").into());
+        }
+    };
+    let requested_by = match requested_by {
+        Some(Value::String(who)) if !who.trim().is_empty() && who.chars().count() <= 200 => {
+            who.trim().to_string()
+        }
+        _ => {
+            return Err(
+                "mode forget needs \"requested_by\": who asked (a person or a ticket, at most 200 characters), for the erasure log"
+                    .into(),
+            );
+        }
+    };
+    Ok(Some(ForgetRequest { keys, requested_by }))
 }
 
 fn modes() -> String {
@@ -397,15 +518,15 @@ mod tests {
             (json!([1]), "must be a JSON object"),
             (
                 json!({"tabels": ["orders"]}),
-                "unknown field \"tabels\" in the execution input (did you mean \"tables\"?); the fields are tables, mode, from, to, attempt",
+                "unknown field \"tabels\" in the execution input (did you mean \"tables\"?); the fields are tables, mode, from, to, attempt, keys, requested_by",
             ),
             (
                 json!({"mode": "rebuilt", "tables": "*"}),
-                "\"mode\": \"rebuilt\" is not a mode (did you mean \"rebuild\"?); the modes are incremental, reprocess, rebuild, reload",
+                "\"mode\": \"rebuilt\" is not a mode (did you mean \"rebuild\"?); the modes are incremental, reprocess, rebuild, reload, forget",
             ),
             (
                 json!({"mode": 3}),
-                "\"mode\" must be one of incremental, reprocess, rebuild, reload, not 3",
+                "\"mode\" must be one of incremental, reprocess, rebuild, reload, forget, not 3",
             ),
             (
                 json!({"tables": ["ordres"]}),
@@ -450,6 +571,38 @@ mod tests {
                 json!({"attempt": 0}),
                 "\"attempt\" must be a whole number from 1, not 0",
             ),
+            (
+                json!({"mode": "forget", "keys": [1], "requested_by": "dpo"}),
+                "mode forget acts on one table",
+            ),
+            (
+                json!({"mode": "forget", "tables": ["orders", "customers"], "keys": [1], "requested_by": "dpo"}),
+                "mode forget acts on one table",
+            ),
+            (
+                json!({"mode": "forget", "tables": ["invoices"], "keys": [1], "requested_by": "dpo"}),
+                "\"tables\": \"invoices\" is not a configured table",
+            ),
+            (
+                json!({"mode": "forget", "tables": ["orders"], "keys": [], "requested_by": "dpo"}),
+                "\"keys\" is empty",
+            ),
+            (
+                json!({"mode": "forget", "tables": ["orders"], "requested_by": "dpo"}),
+                "mode forget needs \"keys\"",
+            ),
+            (
+                json!({"mode": "forget", "tables": ["orders"], "keys": [[1]], "requested_by": "dpo"}),
+                "\"keys\" holds [1]: a key is a value",
+            ),
+            (
+                json!({"mode": "forget", "tables": ["orders"], "keys": [1]}),
+                "mode forget needs \"requested_by\"",
+            ),
+            (
+                json!({"keys": [1]}),
+                "\"keys\" and \"requested_by\" apply to mode forget only, not incremental",
+            ),
         ];
         for (input, expected) in cases {
             let message = build(input.clone()).expect_err(&input.to_string());
@@ -458,6 +611,24 @@ mod tests {
                 "{input}: {message:?} does not say {expected:?}"
             );
         }
+    }
+
+    #[test]
+    fn forget_takes_one_table_its_keys_and_who_asked() {
+        let plan = build(json!({"mode": "forget", "tables": ["customers"], "keys": [42, {"id": "x"}], "requested_by": " DPO ticket 118 "}))
+            .unwrap();
+        assert_eq!(plan.tables, ["customers"]);
+        assert_eq!(
+            plan.forget,
+            Some(ForgetRequest {
+                keys: vec![json!(42), json!({"id": "x"})],
+                requested_by: "DPO ticket 118".into()
+            })
+        );
+        let too_many = vec![json!(1); crate::erasure::MAX_KEYS + 1];
+        let e = build(json!({"mode": "forget", "tables": ["customers"], "keys": too_many, "requested_by": "dpo"}))
+            .unwrap_err();
+        assert!(e.0.contains("at most 1000"), "{e:?}");
     }
 
     #[test]

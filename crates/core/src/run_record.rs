@@ -36,6 +36,9 @@ pub struct RunRecord {
     /// The table's maintenance in this run, when it was due.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<crate::events::Maintenance>,
+    /// Mode `forget`: what the erasure removed (docs/erasure.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erasure: Option<crate::events::ErasureOutput>,
     /// Engine time of the run's statements on this table (Athena's engine execution time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine_ms: Option<u64>,

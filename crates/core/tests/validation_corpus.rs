@@ -135,6 +135,7 @@ fn check(case: &Case, meta: &TableMetadata, bytes: Vec<u8>) -> FileOutcome {
     let options = CheckOptions {
         allow_unexpected: case.options.allow_unexpected,
         csv_null_value: case.options.csv_null_value.to_string(),
+        ..CheckOptions::default()
     };
     FileCheck {
         file: &format!("{}/{}", case.name, case.file),

@@ -12,5 +12,6 @@ pub mod notifier;
 pub mod pipeline;
 pub mod postgres;
 pub mod replay;
+pub mod secrets;
 
 pub use pipeline::{LocalBackend, LocalError, LocalOptions};

@@ -192,6 +192,9 @@ impl LocalBackend {
                 store: lake_store.clone(),
                 engine: engine.clone(),
             }),
+            secrets: Arc::new(crate::secrets::LakeSecrets {
+                store: lake_store.clone(),
+            }),
             notifier: Arc::new(ConsoleNotifier {
                 store: lake_store,
                 slack_webhook_url: config.alerts.slack_webhook_url.clone(),

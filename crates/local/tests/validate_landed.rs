@@ -95,6 +95,7 @@ fn event(table: &str) -> ValidateEvent {
             drift: Drift::None,
             from: None,
             to: None,
+            forget: None,
         },
     }
 }

@@ -11,6 +11,7 @@ locals {
     change_seq_column = var.control_columns.change_seq
     tables            = var.tables
     on_success        = var.alert_on_success
+    rewrite_landed    = var.erasure.rewrite_landed
   })
 }
 

@@ -9,22 +9,25 @@ locals {
   # The resource names of permissions.rs (Resource::reference), as ARNs.
   # A name whose list is empty drops its statements (e.g. no secret key).
   iam_arns = {
-    any               = ["*"]
-    data_key          = [aws_kms_key.data.arn]
-    source_secret_key = var.source_database.secret_kms_key_arn == null ? [] : [var.source_database.secret_kms_key_arn]
-    config_object     = ["${aws_s3_bucket.artifacts.arn}/${local.config_key}"]
-    landing_bucket    = [aws_s3_bucket.landing.arn]
-    landing_objects   = ["${aws_s3_bucket.landing.arn}/${local.landing_prefix}/*"]
-    lake_bucket       = [aws_s3_bucket.lake.arn]
-    results_bucket    = [aws_s3_bucket.results.arn]
-    workgroup         = [aws_athena_workgroup.this.arn]
-    glue_catalog      = ["arn:${local.partition}:glue:${local.region}:${local.account_id}:catalog"]
-    glue_database     = [aws_glue_catalog_database.history.arn]
-    glue_tables       = ["arn:${local.partition}:glue:${local.region}:${local.account_id}:table/${aws_glue_catalog_database.history.name}/*"]
-    alert_topic       = [aws_sns_topic.alerts.arn]
-    replications      = values(local.replication_arns)
-    source_secret     = [var.source_database.secret_arn]
-    executions        = ["arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${local.name}:*"]
+    any                = ["*"]
+    data_key           = [aws_kms_key.data.arn]
+    source_secret_key  = var.source_database.secret_kms_key_arn == null ? [] : [var.source_database.secret_kms_key_arn]
+    config_object      = ["${aws_s3_bucket.artifacts.arn}/${local.config_key}"]
+    landing_bucket     = [aws_s3_bucket.landing.arn]
+    landing_objects    = ["${aws_s3_bucket.landing.arn}/${local.landing_prefix}/*"]
+    lake_bucket        = [aws_s3_bucket.lake.arn]
+    results_bucket     = [aws_s3_bucket.results.arn]
+    workgroup          = [aws_athena_workgroup.this.arn]
+    glue_catalog       = ["arn:${local.partition}:glue:${local.region}:${local.account_id}:catalog"]
+    glue_database      = [aws_glue_catalog_database.history.arn]
+    glue_tables        = ["arn:${local.partition}:glue:${local.region}:${local.account_id}:table/${aws_glue_catalog_database.history.name}/*"]
+    alert_topic        = [aws_sns_topic.alerts.arn]
+    replications       = values(local.replication_arns)
+    source_secret      = [var.source_database.secret_arn]
+    executions         = ["arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${local.name}:*"]
+    erasure_key_secret = [aws_secretsmanager_secret.erasure_key.arn]
+    # forget may rewrite landed files only when the configuration says so.
+    landing_rewrite = var.erasure.rewrite_landed ? ["${aws_s3_bucket.landing.arn}/${local.landing_prefix}/*"] : []
   }
 
   # Resource names whose ARNs differ per function.

@@ -19,6 +19,8 @@ locals {
     TIDEMARK_LAKE             = "s3://${aws_s3_bucket.lake.id}/"
     TIDEMARK_ATHENA_WORKGROUP = aws_athena_workgroup.this.name
     TIDEMARK_GLUE_DATABASE    = aws_glue_catalog_database.history.name
+    # The key of the erasure log's hashes (erasure.tf).
+    TIDEMARK_ERASURE_KEY_SECRET = aws_secretsmanager_secret.erasure_key.arn
   }
   function_environment = {
     "start-replication" = {

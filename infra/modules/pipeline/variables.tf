@@ -200,6 +200,14 @@ variable "alert_on_success" {
   default     = false
 }
 
+variable "erasure" {
+  description = "Erasure (`tidemark forget`, docs/erasure.md). rewrite_landed: also rewrite DMS's landed files without a forgotten data subject's rows, which lets merge-history write the landing objects. Off by default: the landed files are the record a rebuild replays, and the erasure log keeps forgotten keys out of everything validated from them."
+  type = object({
+    rewrite_landed = optional(bool, false)
+  })
+  default = {}
+}
+
 variable "slack" {
   description = "Optional Slack delivery through AWS Chatbot: the workspace id (authorise the workspace in the Chatbot console once per account) and the channel id."
   type = object({

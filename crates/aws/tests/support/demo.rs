@@ -94,6 +94,7 @@ impl DemoLake {
                 cdc_latency_dimensions: Default::default(),
                 metadata_source: Some(S3Location::parse(METADATA).unwrap()),
                 alert_topic_arn: Some(topic),
+                erasure_key_secret: None,
             },
             sdk,
             alerts_queue: queue,

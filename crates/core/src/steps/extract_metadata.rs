@@ -8,7 +8,8 @@ use bytes::Bytes;
 /// Reads each table's current schema, compares it with the newest stored
 /// version, stores a new version when it changed, and classifies the drift.
 /// A breaking change is not stored (the table fails with `Tidemark.SchemaDrift`
-/// until a `rebuild` accepts it).
+/// until a `rebuild` accepts it). A `forget` reads no source: it checks its
+/// keys against the newest stored version, whose history it acts on.
 pub async fn extract_metadata(
     ports: &Ports,
     event: ExtractMetadataEvent,
@@ -18,6 +19,27 @@ pub async fn extract_metadata(
     let mut tables = Vec::with_capacity(names.len());
     for name in names.iter().cloned() {
         let config = table_config(ports, &name)?;
+        if let Some(forget) = &plan.forget {
+            let (version, stored) = newest_version(ports, &name).await?;
+            let meta = stored.ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "{name} has no history yet (no run has read its metadata): there is nothing to forget"
+                ))
+            })?;
+            crate::erasure::resolve_keys(&meta, &forget.keys)
+                .map_err(|e| Error::InvalidInput(format!("\"keys\" of {name}: {e}")))?;
+            tables.push(TableWork {
+                table: name,
+                table_mode: config.mode,
+                run_mode: plan.mode,
+                metadata_version: version,
+                drift: Drift::None,
+                from: None,
+                to: None,
+                forget: Some(forget.clone()),
+            });
+            continue;
+        }
         let current = ports.metadata.read(&name).await?;
         if current.name != name {
             return Err(Error::InvalidInput(format!(
@@ -50,6 +72,7 @@ pub async fn extract_metadata(
             drift,
             from: plan.from,
             to: plan.to,
+            forget: None,
         });
     }
     Ok(ExtractMetadataOutput { tables })

@@ -20,6 +20,10 @@ pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutp
         .started_at
         .get_or_insert_with(|| chrono::Utc::now().to_rfc3339())
         .clone();
+    if event.work.run_mode == crate::events::RunMode::Forget {
+        super::forget::forget(ports, &event, &mut progress).await?;
+        return Ok(progress);
+    }
     let bound = ports.config.pipeline.max_merge_invocations;
     if progress.invocations > bound {
         return Err(Error::Timeout {
@@ -244,6 +248,9 @@ async fn merge_batch(
         // What an earlier, unfinished attempt of this rebuild left staged.
         let drop = dialect.drop_table(plan.database, &plan.history_name());
         ports.engine.execute(&drop.sql).await.map_err(merge_err)?;
+    }
+    if progress.running_query.is_none() && batch.status == BatchStatus::Validated {
+        super::forget::forget_in_batch(ports, &meta, generation, &batch).await?;
     }
     sync_history_schema(ports, &plan).await?;
     let count =

@@ -2,6 +2,7 @@
 //! Lambda binaries and the local interpreter call exactly these.
 
 mod extract_metadata;
+mod forget;
 mod merge_history;
 mod meter;
 mod notify;
@@ -11,6 +12,7 @@ mod swap;
 mod validate_landed;
 
 pub use extract_metadata::extract_metadata;
+pub use forget::{statements as forget_statements, tables_query as forget_tables_query};
 pub use merge_history::merge_history;
 pub use meter::metered;
 pub use notify::notify;
@@ -212,6 +214,42 @@ pub(crate) async fn sync_history_schema(ports: &Ports, plan: &MergePlan<'_>) -> 
             .map_err(merge_err)?;
     }
     Ok(())
+}
+
+/// The table's erasure log, oldest first.
+pub(crate) async fn erasure_log(
+    ports: &Ports,
+    table: &str,
+) -> Result<Vec<crate::erasure::Erasure>, Error> {
+    let layout = layout(ports);
+    let mut log = Vec::new();
+    for object in ports.lake.list(&layout.erasure_prefix(table)).await? {
+        let (bytes, _) = ports.lake.get(&object.key).await?;
+        let entry = serde_json::from_slice(&bytes).map_err(|e| {
+            Error::InvalidInput(format!(
+                "the erasure log entry {} does not parse ({e}); it keeps forgotten keys out of the lake, so nothing is validated until it is repaired",
+                ports.lake.uri(&object.key)
+            ))
+        })?;
+        log.push(entry);
+    }
+    Ok(log)
+}
+
+/// The keys the table's erasure log forgot (`None`: it forgot none), to
+/// leave out of everything read from landed files.
+pub(crate) async fn erased_keys(
+    ports: &Ports,
+    table: &str,
+) -> Result<Option<std::sync::Arc<crate::erasure::ErasedKeys>>, Error> {
+    let log = erasure_log(ports, table).await?;
+    if log.is_empty() {
+        return Ok(None);
+    }
+    let key = ports.secrets.erasure_key().await?;
+    let erased =
+        crate::erasure::ErasedKeys::new(table, key, &log).map_err(|e| Error::InvalidInput(e.0))?;
+    Ok(Some(std::sync::Arc::new(erased)))
 }
 
 /// Takes (or renews) `table`'s lease for run `run_id`: one writer per table.

@@ -78,7 +78,7 @@ pub async fn notify(ports: &Ports, event: NotifyEvent) -> Result<NotifyOutput, E
         run_id: event.run_id.clone(),
         database,
         failed: failed > 0,
-        input: event.input.clone(),
+        input: event.input.redacted(),
         replication: event.replication.clone(),
         rerun,
         tables,
@@ -89,7 +89,12 @@ pub async fn notify(ports: &Ports, event: NotifyEvent) -> Result<NotifyOutput, E
         .tables
         .iter()
         .any(|t| t.maintenance_failure().is_some());
-    let send = alert.failed || maintenance_failed || ports.config.alerts.on_success;
+    // An erasure is always confirmed.
+    let erased = alert
+        .tables
+        .iter()
+        .any(|t| t.record.as_ref().is_some_and(|r| r.erasure.is_some()));
+    let send = alert.failed || maintenance_failed || erased || ports.config.alerts.on_success;
     let delivered_to = if send {
         ports.notifier.send(&alert).await?
     } else {
@@ -190,6 +195,10 @@ fn rerun_commands(
             }
             if let (RunMode::Reprocess, Some(from), Some(to)) = (mode, plan.from, plan.to) {
                 command.push_str(&format!(" --from {from} --to {to}"));
+            }
+            if mode == RunMode::Forget {
+                // The keys are not repeated in an alert.
+                command.push_str(" with the same keys (repeating an erasure is safe)");
             }
             command
         })

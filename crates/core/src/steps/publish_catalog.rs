@@ -108,6 +108,7 @@ pub async fn publish_catalog(ports: &Ports, event: PublishEvent) -> Result<Table
         record.bytes_scanned = m.bytes_scanned;
         record.unchanged = m.unchanged.clone();
         record.maintenance = m.maintenance.clone();
+        record.erasure = m.erasure.clone();
         record.engine_ms = m.engine_ms;
     }
     if let Ok(started) = chrono::DateTime::parse_from_rfc3339(&event.validation.started_at) {

@@ -42,6 +42,23 @@ pub async fn start_replication(
         mark_reload(ports, &event.run_id, request).await?;
         ports.replication.reload(request).await?;
     }
+    if plan.mode == RunMode::Forget {
+        // An erasure acts on what the lake holds: it neither needs nor waits
+        // for the replication (an unhealthy one must not delay it).
+        return Ok(StartReplicationOutput {
+            plan,
+            status: crate::events::ReplicationStatus {
+                state: "not needed".into(),
+                ready: true,
+                wait_seconds: 0,
+                cdc_latency_seconds: None,
+                tables_in_error: Vec::new(),
+                message: "mode forget: the replication is left as it is".into(),
+            },
+            waited_seconds,
+            calls,
+        });
+    }
     let mut status = ports.replication.start(&event).await?;
     if let Some(request) = &reload {
         let loading = ports.replication.reloading(request).await?;

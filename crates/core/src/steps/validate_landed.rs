@@ -226,6 +226,21 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
     }
     swap::finish_pending(ports, table, &event.run_id).await?;
     let layout = layout(ports);
+    if work.run_mode == RunMode::Forget {
+        // Nothing to validate: merge-history does the erasure.
+        let ledger = StoredLedger::load(ports.lake.as_ref(), &layout.ledger_key(table)).await?;
+        return Ok(ValidateOutput {
+            table: table.to_string(),
+            generation: ledger.ledger.generation,
+            batches: Vec::new(),
+            files_landed: 0,
+            files_accepted: 0,
+            files_quarantined: 0,
+            ops: OpCounts::default(),
+            report: None,
+            started_at,
+        });
+    }
     let meta = Arc::new(load_metadata(ports, table, work.metadata_version).await?);
     let mut ledger = StoredLedger::load(ports.lake.as_ref(), &layout.ledger_key(table)).await?;
     let generation = ledger.ledger.generation + u32::from(rebuild);
@@ -377,6 +392,7 @@ fn to_validate<'a>(
     let unconsumed = ledger.unconsumed(landed, generation);
     match work.run_mode {
         RunMode::Incremental => vec![unconsumed],
+        RunMode::Forget => Vec::new(),
         RunMode::Reprocess => {
             let (Some(from), Some(to)) = (work.from, work.to) else {
                 return Vec::new();
@@ -461,6 +477,7 @@ async fn validate_batch(
         options: CheckOptions {
             allow_unexpected: config.allow_unexpected,
             csv_null_value: ports.config.source.csv_null_value.clone(),
+            erased: super::erased_keys(ports, table).await?,
         },
     });
     // Several files at once, in landing order; each streams in bounded memory.
@@ -479,6 +496,7 @@ async fn validate_batch(
         batch_id,
         metadata_version: work.metadata_version,
         files: Vec::new(),
+        rows_forgotten: 0,
     };
     let mut outcome = BatchOutcome {
         accepted: 0,
@@ -524,6 +542,12 @@ async fn validate_batch(
         });
     }
 
+    if let Some(erased) = &context.options.erased {
+        report.rows_forgotten = erased.removed();
+        if report.rows_forgotten > 0 {
+            tracing::info!(table, batch = %batch_id, rows = report.rows_forgotten, "left out rows of forgotten keys");
+        }
+    }
     let stem = layout.report_stem(table, batch_id);
     let report_json = serde_json::to_vec_pretty(&report).unwrap_or_default();
     ports
@@ -634,6 +658,7 @@ mod tests {
             drift: Drift::None,
             from: range.and_then(|(f, _)| day(f)),
             to: range.and_then(|(_, t)| day(t)),
+            forget: None,
         }
     }
 

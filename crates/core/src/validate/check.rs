@@ -13,6 +13,7 @@ use crate::dms::{
     ByteSource, ControlColumns, FileFormat, FileKind, FileName, LandedReader, ReadError,
     ReadOptions, parse_file_name,
 };
+use crate::erasure::ErasedKeys;
 use crate::metadata::TableMetadata;
 use arrow::array::{
     Array, ArrayRef, AsArray, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
@@ -44,6 +45,9 @@ pub struct CheckOptions {
     /// The text that stands for null in CSV files (DMS `CsvNullValue`);
     /// empty: an empty field is null.
     pub csv_null_value: String,
+    /// The table's erasure log: rows of a forgotten key are left out of
+    /// the normalised file (they are checked like any other row).
+    pub erased: Option<Arc<ErasedKeys>>,
 }
 
 /// A batch that passed its checks: the business columns as the metadata's
@@ -129,7 +133,7 @@ impl FileCheck<'_> {
             let (to_normaliser, checked) = sync_channel(2);
             let (to_writer, normalised) = sync_channel(2);
             let writer = scope.spawn(|| write_received(self.meta, sink, self.file, normalised));
-            let normaliser = scope.spawn(|| self.normalise_received(checked, to_writer));
+            let normaliser = scope.spawn(|| self.normalise_received(options, checked, to_writer));
             let result = self.check_into(options, source, &mut Output::Pipe(Some(to_normaliser)));
             let stopped = |what: &str| self.internal(format!("the thread {what} stopped"));
             let normalised = normaliser
@@ -148,6 +152,7 @@ impl FileCheck<'_> {
     /// them and the verdict on to the writer.
     fn normalise_received(
         &self,
+        options: &CheckOptions,
         checked: Receiver<ToWriter<Checked>>,
         to_writer: SyncSender<ToWriter<RecordBatch>>,
     ) -> Result<RowsDigest, CheckError> {
@@ -156,7 +161,7 @@ impl FileCheck<'_> {
         for message in checked {
             let (message, last) = match message {
                 ToWriter::Batch(c) => {
-                    let batch = self.normalise(c, &schema)?;
+                    let batch = self.normalise(c, &schema, options.erased.as_deref())?;
                     digest.add_rows(&batch);
                     (ToWriter::Batch(batch), false)
                 }
@@ -172,7 +177,12 @@ impl FileCheck<'_> {
     }
 
     /// The normalised rows of a checked batch.
-    fn normalise(&self, c: Checked, schema: &SchemaRef) -> Result<RecordBatch, CheckError> {
+    fn normalise(
+        &self,
+        c: Checked,
+        schema: &SchemaRef,
+        erased: Option<&ErasedKeys>,
+    ) -> Result<RecordBatch, CheckError> {
         let n = c.ops.len();
         let hashes = row_hashes(self.meta, &c.business, n);
         let mut columns = c.business;
@@ -184,8 +194,14 @@ impl FileCheck<'_> {
             self.batch_id.to_string();
             n
         ])));
-        RecordBatch::try_new(schema.clone(), columns)
-            .map_err(|e| self.internal(format!("cannot assemble normalised rows: {e}")))
+        let batch = RecordBatch::try_new(schema.clone(), columns)
+            .map_err(|e| self.internal(format!("cannot assemble normalised rows: {e}")))?;
+        match erased {
+            Some(erased) => erased
+                .remove_from(self.meta, batch)
+                .map_err(|e| self.internal(e.0)),
+            None => Ok(batch),
+        }
     }
 
     fn check_into(
@@ -281,7 +297,11 @@ impl FileCheck<'_> {
             match normal {
                 Some(c) if findings.is_empty() => {
                     let schema = &plan.out_schema;
-                    output.write(c, |c| self.normalise(c, schema), self.file)?
+                    output.write(
+                        c,
+                        |c| self.normalise(c, schema, options.erased.as_deref()),
+                        self.file,
+                    )?
                 }
                 _ => output.discard(),
             }

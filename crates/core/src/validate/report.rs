@@ -29,9 +29,37 @@ pub struct BatchReport {
     pub batch_id: BatchId,
     pub metadata_version: u32,
     pub files: Vec<FileReport>,
+    /// Rows of keys the erasure log forgot, left out of the normalised files.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rows_forgotten: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl BatchReport {
+    /// Takes out the values of the findings on `rows` (from 1) of the file
+    /// named `name`: rows of forgotten keys. Returns whether any was taken out.
+    pub fn forget_rows(&mut self, name: &str, rows: &[u64]) -> bool {
+        let mut changed = false;
+        for file in self
+            .files
+            .iter_mut()
+            .filter(|f| crate::layout::base_name(&f.file) == name)
+        {
+            for finding in file.findings.sample.iter_mut() {
+                if finding.row.is_some_and(|r| rows.contains(&r)) && finding.value.is_some() {
+                    finding.value = None;
+                    finding.message =
+                        format!("{} (value removed: its row was forgotten)", finding.message);
+                    changed = true;
+                }
+            }
+        }
+        changed
+    }
+
     pub fn quarantined(&self) -> impl Iterator<Item = &FileReport> {
         self.files.iter().filter(|f| !f.accepted)
     }
@@ -53,6 +81,13 @@ impl BatchReport {
             self.files.len() - accepted,
             self.metadata_version
         );
+        if self.rows_forgotten > 0 {
+            let _ = writeln!(
+                md,
+                "{} row(s) of forgotten keys were left out (the erasure log).\n",
+                self.rows_forgotten
+            );
+        }
         let _ = writeln!(
             md,
             "| file | outcome | rows | findings |\n|---|---|---:|---:|"
@@ -276,6 +311,7 @@ mod tests {
             database: "db".into(),
             table: "t".into(),
             batch_id: BatchId::new(2),
+            rows_forgotten: 0,
             metadata_version: 3,
             files: vec![
                 FileReport {
