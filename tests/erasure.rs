@@ -7,7 +7,6 @@
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use tidemark_asl::{Execution, ExecutionStatus};
 use tidemark_core::error::StoreError;
 use tidemark_core::events::ExecutionInput;
@@ -53,7 +52,7 @@ impl Demo {
                 .await
                 .unwrap();
         for run in &runs {
-            assert_eq!(run.status, ExecutionStatus::Succeeded, "{}", run.name);
+            assert_succeeded(run);
         }
         backend
     }
@@ -67,11 +66,31 @@ impl Demo {
         (backend, execution)
     }
 
+    /// Forgets `keys` of `table` in an execution `name` that must succeed;
+    /// returns the backend and the erasure log's entry.
+    async fn forget(&self, name: &str, table: &str, keys: Value) -> (LocalBackend, Value) {
+        let (backend, run) = self.run(name, forget(table, keys)).await;
+        assert_succeeded(&run);
+        let entry = self.read_json(&format!("erasures/demo/{table}/{name}.json"));
+        (backend, entry)
+    }
+
     fn read_json(&self, key: &str) -> Value {
         let path = self.lake().join(key);
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
+}
+
+/// Fails with the execution's last event unless it succeeded.
+fn assert_succeeded(run: &Execution) {
+    assert_eq!(
+        run.status,
+        ExecutionStatus::Succeeded,
+        "{}: {:?}",
+        run.name,
+        run.events.last()
+    );
 }
 
 fn forget(table: &str, keys: Value) -> Value {
@@ -137,19 +156,48 @@ fn files(dir: &Path, skip: &[&str]) -> Vec<PathBuf> {
     out
 }
 
-/// Where `table`'s key `column = key` (and the text `value`) is still found
-/// in the lake (but `skip`): the table's history tables and views by query,
-/// its Parquet files by query, and every other file by its bytes. (Other
-/// tables may refer to the key: orders.customer_id.)
+/// A data subject: a key of a table, and a value only their rows hold.
+struct Subject {
+    table: &'static str,
+    column: &'static str,
+    key: i64,
+    /// Searched for in files that are not Parquet.
+    value: Option<String>,
+}
+
+/// The customer whose id `query` selects, with their email (a value only
+/// their rows hold).
+async fn customer(backend: &LocalBackend, query: &str) -> Subject {
+    let key = int(backend, query).await;
+    let email = text(
+        backend,
+        &format!("SELECT email FROM demo.customers WHERE customer_id = {key} LIMIT 1"),
+    )
+    .await;
+    Subject {
+        table: "customers",
+        column: "customer_id",
+        key,
+        value: Some(email),
+    }
+}
+
+/// Where `subject` is still found in the lake (but `skip`): the table's
+/// history tables and views by query, its Parquet files by query, and every
+/// other file by its bytes. (Other tables may refer to the key:
+/// orders.customer_id.)
 async fn found(
     backend: &LocalBackend,
     lake: &Path,
-    table: &str,
-    column: &str,
-    key: i64,
-    value: &str,
+    subject: &Subject,
     skip: &[&str],
 ) -> Vec<String> {
+    let Subject {
+        table,
+        column,
+        key,
+        value,
+    } = subject;
     let mut found = Vec::new();
     let tables = backend
         .engine
@@ -196,7 +244,9 @@ async fn found(
             }
         } else if !name.ends_with(".parquet") && !name.contains("warehouse.duckdb") {
             let bytes = std::fs::read(&path).unwrap();
-            if bytes.windows(value.len()).any(|w| w == value.as_bytes()) {
+            if let Some(value) = value
+                && bytes.windows(value.len()).any(|w| w == value.as_bytes())
+            {
                 found.push(format!("{name}: {value:?}"));
             }
         }
@@ -208,30 +258,14 @@ async fn found(
 async fn forget_removes_a_key_everywhere_and_no_rebuild_or_reprocess_brings_it_back() {
     let demo = Demo::new("");
     let backend = demo.daily().await;
-    // The customer with the most versions, and their email (a value only they have).
-    let key = int(
-        &backend,
-        "SELECT customer_id FROM demo.customers GROUP BY customer_id ORDER BY count(*) DESC, customer_id LIMIT 1",
-    )
-    .await;
-    let email = text(
-        &backend,
-        &format!("SELECT email FROM demo.customers WHERE customer_id = {key} LIMIT 1"),
-    )
-    .await;
+    // The customer with the most versions.
+    let subject = customer(&backend, "SELECT customer_id FROM demo.customers GROUP BY customer_id ORDER BY count(*) DESC, customer_id LIMIT 1").await;
+    let key = subject.key;
     let before = others(&backend, "customers", "customer_id", key).await;
     assert!(
-        !found(
-            &backend,
-            &demo.lake(),
-            "customers",
-            "customer_id",
-            key,
-            &email,
-            &["landing"]
-        )
-        .await
-        .is_empty()
+        !found(&backend, &demo.lake(), &subject, &["landing"])
+            .await
+            .is_empty()
     );
     // A rebuild first, so that a replaced history (`customers__previous`) holds the key too.
     drop(backend);
@@ -241,7 +275,7 @@ async fn forget_removes_a_key_everywhere_and_no_rebuild_or_reprocess_brings_it_b
             json!({"mode": "rebuild", "tables": ["customers"]}),
         )
         .await;
-    assert_eq!(rebuild.status, ExecutionStatus::Succeeded);
+    assert_succeeded(&rebuild);
     assert!(
         int(
             &backend,
@@ -253,32 +287,16 @@ async fn forget_removes_a_key_everywhere_and_no_rebuild_or_reprocess_brings_it_b
     drop(backend);
 
     // The key is given as text with a leading zero: it is the integer key.
-    let (backend, run) = demo
-        .run("forget-1", forget("customers", json!([format!("0{key}")])))
+    let (backend, entry) = demo
+        .forget("forget-1", "customers", json!([format!("0{key}")]))
         .await;
-    assert_eq!(
-        run.status,
-        ExecutionStatus::Succeeded,
-        "{:?}",
-        run.events.last()
-    );
-    let left = found(
-        &backend,
-        &demo.lake(),
-        "customers",
-        "customer_id",
-        key,
-        &email,
-        &["landing"],
-    )
-    .await;
+    let left = found(&backend, &demo.lake(), &subject, &["landing"]).await;
     assert!(left.is_empty(), "the key is still found: {left:#?}");
     // Every other row is as it was.
     let after = others(&backend, "customers", "customer_id", key).await;
     assert_eq!(after, before, "only the key's rows are gone");
 
     // The erasure log: who, when, what was removed; hashes, never the key.
-    let entry = demo.read_json("erasures/demo/customers/forget-1.json");
     assert_eq!(entry["requested_by"], "DPO ticket 118");
     assert_eq!(entry["key_columns"], json!(["customer_id"]));
     assert!(entry["completed_at"].is_string(), "{entry:#}");
@@ -304,11 +322,7 @@ async fn forget_removes_a_key_everywhere_and_no_rebuild_or_reprocess_brings_it_b
     drop(backend);
 
     // Repeating the erasure is safe and finds nothing more.
-    let (backend, again) = demo
-        .run("forget-2", forget("customers", json!([key])))
-        .await;
-    assert_eq!(again.status, ExecutionStatus::Succeeded);
-    let entry = demo.read_json("erasures/demo/customers/forget-2.json");
+    let (backend, entry) = demo.forget("forget-2", "customers", json!([key])).await;
     assert_eq!(
         entry["removed"]
             .as_object()
@@ -328,22 +342,8 @@ async fn forget_removes_a_key_everywhere_and_no_rebuild_or_reprocess_brings_it_b
             json!({"mode": "rebuild", "tables": ["customers"]}),
         )
         .await;
-    assert_eq!(
-        rebuild.status,
-        ExecutionStatus::Succeeded,
-        "{:?}",
-        rebuild.events.last()
-    );
-    let left = found(
-        &backend,
-        &demo.lake(),
-        "customers",
-        "customer_id",
-        key,
-        &email,
-        &["landing"],
-    )
-    .await;
+    assert_succeeded(&rebuild);
+    let left = found(&backend, &demo.lake(), &subject, &["landing"]).await;
     assert!(left.is_empty(), "a rebuild brought the key back: {left:#?}");
     assert_eq!(
         others(&backend, "customers", "customer_id", key).await,
@@ -416,33 +416,20 @@ async fn a_forgotten_row_of_a_quarantined_file_stays_forgotten_when_the_file_is_
         ),
     )
     .await;
+    let subject = Subject {
+        table: "orders",
+        column: "order_id",
+        key: order,
+        value: None,
+    };
     drop(backend);
 
-    let (backend, run) = demo
-        .run("forget-order", forget("orders", json!([order])))
-        .await;
-    assert_eq!(
-        run.status,
-        ExecutionStatus::Succeeded,
-        "{:?}",
-        run.events.last()
-    );
+    let (backend, entry) = demo.forget("forget-order", "orders", json!([order])).await;
     assert!(
-        demo.read_json("erasures/demo/orders/forget-order.json")["removed"]["quarantine"]
-            .as_u64()
-            .unwrap()
-            > 0
+        entry["removed"]["quarantine"].as_u64().unwrap() > 0,
+        "{entry:#}"
     );
-    let left = found(
-        &backend,
-        &demo.lake(),
-        "orders",
-        "order_id",
-        order,
-        "\u{0}never",
-        &["landing"],
-    )
-    .await;
+    let left = found(&backend, &demo.lake(), &subject, &["landing"]).await;
     assert!(left.is_empty(), "the key is still found: {left:#?}");
     // The report's finding on that row no longer shows its value.
     let scrubbed: Value =
@@ -471,35 +458,20 @@ async fn a_forgotten_row_of_a_quarantined_file_stays_forgotten_when_the_file_is_
     let (backend, reprocess) = demo
         .run("reprocess", json!({"mode": "reprocess", "tables": ["orders"], "from": "2026-11-01", "to": "2026-11-04"}))
         .await;
-    assert_eq!(
-        reprocess.status,
-        ExecutionStatus::Succeeded,
-        "{:?}",
-        reprocess.events.last()
-    );
+    assert_succeeded(&reprocess);
     let record = demo.read_json("runs/reprocess/demo/orders.json");
     assert!(record["files_accepted"].as_u64().unwrap() > 0, "{record:#}");
-    let left = found(
-        &backend,
-        &demo.lake(),
-        "orders",
-        "order_id",
-        order,
-        "\u{0}never",
-        &["landing"],
-    )
-    .await;
+    let left = found(&backend, &demo.lake(), &subject, &["landing"]).await;
     assert!(
         left.is_empty(),
         "a reprocess brought the key back: {left:#?}"
     );
 }
 
-/// The lake, failing every write under `prefix` while `armed`.
+/// The lake, failing every write under `prefix`.
 struct Killing {
     inner: Arc<dyn ObjectStore>,
     prefix: &'static str,
-    armed: AtomicBool,
 }
 
 #[async_trait]
@@ -519,7 +491,7 @@ impl ObjectStore for Killing {
         bytes: bytes::Bytes,
         condition: Option<Condition>,
     ) -> Result<String, StoreError> {
-        if self.armed.load(Ordering::Relaxed) && key.starts_with(self.prefix) {
+        if key.starts_with(self.prefix) {
             return Err(StoreError::Io {
                 key: key.to_string(),
                 message: "killed".into(),
@@ -542,19 +514,9 @@ impl ObjectStore for Killing {
 async fn a_forget_killed_midway_loses_nothing_and_completes_when_repeated() {
     let demo = Demo::new("");
     let backend = demo.daily().await;
-    let key = int(&backend, "SELECT min(customer_id) FROM demo.customers").await;
-    let email = text(
-        &backend,
-        &format!("SELECT email FROM demo.customers WHERE customer_id = {key} LIMIT 1"),
-    )
-    .await;
-    let others = |dump: String| {
-        dump.lines()
-            .filter(|l| !l.starts_with(&format!("{key} | ")))
-            .map(str::to_string)
-            .collect::<Vec<_>>()
-    };
-    let before = others(dump_table(&backend.engine, "demo", "customers", DEMO_TABLES[0].1).await);
+    let subject = customer(&backend, "SELECT min(customer_id) FROM demo.customers").await;
+    let key = subject.key;
+    let before = others(&backend, "customers", "customer_id", key).await;
     drop(backend);
 
     // Killed while rewriting the change log: the history is already erased.
@@ -562,7 +524,6 @@ async fn a_forget_killed_midway_loses_nothing_and_completes_when_repeated() {
     backend.ports.lake = Arc::new(Killing {
         inner: backend.ports.lake.clone(),
         prefix: "validated/",
-        armed: AtomicBool::new(true),
     });
     let run = backend
         .run(
@@ -581,48 +542,23 @@ async fn a_forget_killed_midway_loses_nothing_and_completes_when_repeated() {
     assert!(entry["completed_at"].is_null());
     assert_eq!(entry["done"], json!(["history"]));
     assert!(
-        !found(
-            &backend,
-            &demo.lake(),
-            "customers",
-            "customer_id",
-            key,
-            &email,
-            &["landing"]
-        )
-        .await
-        .is_empty()
+        !found(&backend, &demo.lake(), &subject, &["landing"])
+            .await
+            .is_empty()
     );
     assert_eq!(
-        others(dump_table(&backend.engine, "demo", "customers", DEMO_TABLES[0].1).await),
+        others(&backend, "customers", "customer_id", key).await,
         before,
         "nothing else was lost"
     );
     drop(backend);
 
     // Repeated: it completes, and the rest of the history is as it was.
-    let (backend, run) = demo
-        .run("forget-again", forget("customers", json!([key])))
-        .await;
-    assert_eq!(
-        run.status,
-        ExecutionStatus::Succeeded,
-        "{:?}",
-        run.events.last()
-    );
-    let left = found(
-        &backend,
-        &demo.lake(),
-        "customers",
-        "customer_id",
-        key,
-        &email,
-        &["landing"],
-    )
-    .await;
+    let (backend, _) = demo.forget("forget-again", "customers", json!([key])).await;
+    let left = found(&backend, &demo.lake(), &subject, &["landing"]).await;
     assert!(left.is_empty(), "{left:#?}");
     assert_eq!(
-        others(dump_table(&backend.engine, "demo", "customers", DEMO_TABLES[0].1).await),
+        others(&backend, "customers", "customer_id", key).await,
         before
     );
 }
@@ -631,38 +567,15 @@ async fn a_forget_killed_midway_loses_nothing_and_completes_when_repeated() {
 async fn with_rewrite_landed_the_landed_files_lose_the_rows_and_are_not_validated_again() {
     let demo = Demo::new("[erasure]\nrewrite_landed = true");
     let backend = demo.daily().await;
-    let key = int(&backend, "SELECT max(customer_id) FROM demo.customers").await;
-    let email = text(
-        &backend,
-        &format!("SELECT email FROM demo.customers WHERE customer_id = {key} LIMIT 1"),
-    )
-    .await;
+    let subject = customer(&backend, "SELECT max(customer_id) FROM demo.customers").await;
+    let key = subject.key;
     drop(backend);
-    let (backend, run) = demo
-        .run("forget-1", forget("customers", json!([key])))
-        .await;
-    assert_eq!(
-        run.status,
-        ExecutionStatus::Succeeded,
-        "{:?}",
-        run.events.last()
-    );
+    let (backend, entry) = demo.forget("forget-1", "customers", json!([key])).await;
     assert!(
-        demo.read_json("erasures/demo/customers/forget-1.json")["removed"]["landed"]
-            .as_u64()
-            .unwrap()
-            > 0
+        entry["removed"]["landed"].as_u64().unwrap() > 0,
+        "{entry:#}"
     );
-    let left = found(
-        &backend,
-        &demo.lake(),
-        "customers",
-        "customer_id",
-        key,
-        &email,
-        &[],
-    )
-    .await;
+    let left = found(&backend, &demo.lake(), &subject, &[]).await;
     assert!(left.is_empty(), "{left:#?}");
     drop(backend);
     // The rewritten files are the files the ledger consumed: nothing new to
@@ -676,21 +589,12 @@ async fn with_rewrite_landed_the_landed_files_lose_the_rows_and_are_not_validate
         .run("daily-after", &ExecutionInput(json!({})), 0.0)
         .await
         .unwrap();
-    assert_eq!(daily.status, ExecutionStatus::Succeeded);
+    assert_succeeded(&daily);
     assert_eq!(
         demo.read_json("runs/daily-after/demo/customers.json")["files_landed"],
         0
     );
-    let left = found(
-        &backend,
-        &demo.lake(),
-        "customers",
-        "customer_id",
-        key,
-        &email,
-        &[],
-    )
-    .await;
+    let left = found(&backend, &demo.lake(), &subject, &[]).await;
     assert!(left.is_empty(), "{left:#?}");
 }
 

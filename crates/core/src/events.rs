@@ -114,6 +114,23 @@ pub struct ValidateOutput {
     pub started_at: String,
 }
 
+impl ValidateOutput {
+    /// No file validated (yet), no batch to merge.
+    pub fn nothing(table: &str, generation: u32, started_at: String) -> ValidateOutput {
+        ValidateOutput {
+            table: table.to_string(),
+            generation,
+            batches: Vec::new(),
+            files_landed: 0,
+            files_accepted: 0,
+            files_quarantined: 0,
+            ops: OpCounts::default(),
+            report: None,
+            started_at,
+        }
+    }
+}
+
 /// Input of `merge-history`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MergeEvent {

@@ -395,20 +395,7 @@ async fn scrub_reports(
         if !report.forget_rows(base_name(quarantined), rows) {
             continue;
         }
-        let json = serde_json::to_vec_pretty(&report).unwrap_or_default();
-        ports.lake.put(&key, Bytes::from(json), None).await?;
-        ports
-            .lake
-            .put(
-                &format!("{stem}.md"),
-                Bytes::from(report.to_markdown()),
-                None,
-            )
-            .await?;
-        ports
-            .lake
-            .put(&format!("{stem}.html"), Bytes::from(report.to_html()), None)
-            .await?;
+        super::save_report(ports, &stem, &report).await?;
     }
     Ok(())
 }

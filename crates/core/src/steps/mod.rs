@@ -150,6 +150,26 @@ pub(crate) async fn save_run_record(
     Ok(())
 }
 
+/// Writes a batch's validation report as JSON, Markdown and the HTML page a
+/// person opens from the alert (self-contained: counts and samples); returns
+/// the page's key.
+pub(crate) async fn save_report(
+    ports: &Ports,
+    stem: &str,
+    report: &crate::validate::BatchReport,
+) -> Result<String, Error> {
+    let json = serde_json::to_vec_pretty(report).unwrap_or_default();
+    let html = format!("{stem}.html");
+    for (key, body) in [
+        (format!("{stem}.json"), json),
+        (format!("{stem}.md"), report.to_markdown().into_bytes()),
+        (html.clone(), report.to_html().into_bytes()),
+    ] {
+        ports.lake.put(&key, bytes::Bytes::from(body), None).await?;
+    }
+    Ok(html)
+}
+
 pub(crate) fn layout(ports: &Ports) -> LakeLayout<'_> {
     LakeLayout {
         database: &ports.config.source.database,

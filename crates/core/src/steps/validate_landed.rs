@@ -229,17 +229,11 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
     if work.run_mode == RunMode::Forget {
         // Nothing to validate: merge-history does the erasure.
         let ledger = StoredLedger::load(ports.lake.as_ref(), &layout.ledger_key(table)).await?;
-        return Ok(ValidateOutput {
-            table: table.to_string(),
-            generation: ledger.ledger.generation,
-            batches: Vec::new(),
-            files_landed: 0,
-            files_accepted: 0,
-            files_quarantined: 0,
-            ops: OpCounts::default(),
-            report: None,
+        return Ok(ValidateOutput::nothing(
+            table,
+            ledger.ledger.generation,
             started_at,
-        });
+        ));
     }
     let meta = Arc::new(load_metadata(ports, table, work.metadata_version).await?);
     let mut ledger = StoredLedger::load(ports.lake.as_ref(), &layout.ledger_key(table)).await?;
@@ -281,17 +275,7 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
         refuse_lost_files(&ledger.ledger, &landed, table)?;
     }
     let groups = to_validate(&ledger.ledger, &landed, work, config.mode, generation);
-    let mut output = ValidateOutput {
-        table: table.to_string(),
-        generation,
-        batches: Vec::new(),
-        files_landed: 0,
-        files_accepted: 0,
-        files_quarantined: 0,
-        ops: OpCounts::default(),
-        report: None,
-        started_at,
-    };
+    let mut output = ValidateOutput::nothing(table, generation, started_at);
     let mut refused = None;
     for files in groups.iter().filter(|g| !g.is_empty()) {
         let outcome = validate_batch(ports, &event, &meta, generation, &mut ledger, files).await?;
@@ -548,26 +532,7 @@ async fn validate_batch(
             tracing::info!(table, batch = %batch_id, rows = report.rows_forgotten, "left out rows of forgotten keys");
         }
     }
-    let stem = layout.report_stem(table, batch_id);
-    let report_json = serde_json::to_vec_pretty(&report).unwrap_or_default();
-    ports
-        .lake
-        .put(&format!("{stem}.json"), Bytes::from(report_json), None)
-        .await?;
-    ports
-        .lake
-        .put(
-            &format!("{stem}.md"),
-            Bytes::from(report.to_markdown()),
-            None,
-        )
-        .await?;
-    // The page a person opens from the alert: self-contained, counts and samples.
-    let html_key = format!("{stem}.html");
-    ports
-        .lake
-        .put(&html_key, Bytes::from(report.to_html()), None)
-        .await?;
+    let html_key = super::save_report(ports, &layout.report_stem(table, batch_id), &report).await?;
     outcome.report = ports.lake.uri(&html_key);
 
     let failed = outcome.quarantined > 0 && config.on_invalid == OnInvalid::Fail;
