@@ -7,7 +7,7 @@
 //! expressions as `${…}` strings.
 
 use regex::Regex;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -716,5 +716,106 @@ fn the_landing_bucket_is_the_dms_target_and_is_not_versioned() {
             .as_str()
             .is_some_and(|s| s.contains(r#"if k != "landing""#)),
         "the landing bucket must stay unversioned (DMS targets cannot be): {versioned}"
+    );
+}
+
+/// Every AWS API a function calls from its subnets has a VPC endpoint
+/// (docs/aws.md, "Network"): the services of `iam-actions.json` but those
+/// the Lambda service calls for the function (ec2: its network interfaces;
+/// sqs: the dead-letter queue), S3 through its gateway endpoint, and the
+/// services DMS calls from its subnets.
+#[test]
+fn every_aws_api_called_from_the_vpc_has_an_endpoint() {
+    let endpoints: BTreeSet<String> = local("interface_endpoints")
+        .as_array()
+        .expect("a literal list")
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let actions = iam_actions();
+    let mut called = BTreeSet::new();
+    for statements in actions["functions"].as_object().unwrap().values() {
+        for statement in statements.as_array().unwrap() {
+            for action in statement["actions"].as_array().unwrap() {
+                let service = action.as_str().unwrap().split(':').next().unwrap();
+                called.insert(match service {
+                    "cloudwatch" => "monitoring",
+                    other => other,
+                });
+            }
+        }
+    }
+    // DMS reads the source's secret with KMS and writes S3 (as functions do).
+    called.extend(["dms", "secretsmanager", "kms"]);
+    for service in called {
+        match service {
+            "ec2" | "sqs" => {}
+            "s3" => assert_eq!(
+                attr_str(&resource("aws_vpc_endpoint", "s3"), "vpc_endpoint_type"),
+                "Gateway"
+            ),
+            other => assert!(
+                endpoints.contains(other),
+                "{other} is called from the VPC but local.interface_endpoints lacks it"
+            ),
+        }
+    }
+    let interface = resource("aws_vpc_endpoint", "interface");
+    assert_eq!(attr_str(&interface, "vpc_endpoint_type"), "Interface");
+    assert_eq!(
+        attr(&interface, "private_dns_enabled"),
+        Some(Value::Bool(true))
+    );
+}
+
+/// DMS and the functions leave their subnets on 443 only to the endpoints'
+/// security group and S3's prefix list, unless the network says NAT; the
+/// endpoints admit only their security groups.
+#[test]
+fn egress_to_the_aws_apis_is_scoped_to_the_endpoints_unless_nat_is_chosen() {
+    let egress = local("aws_api_egress");
+    let egress = egress.as_str().expect("a conditional expression");
+    let (endpoints, nat) = egress.split_once(" : ").expect("endpoints ? {...} : {...}");
+    assert!(endpoints.starts_with("${local.via_endpoints ?"), "{egress}");
+    assert!(!endpoints.contains("0.0.0.0/0"), "{endpoints}");
+    assert!(
+        endpoints.contains("local.endpoint_security_group"),
+        "{endpoints}"
+    );
+    assert!(
+        endpoints.contains("data.aws_prefix_list.s3.id"),
+        "{endpoints}"
+    );
+    assert!(nat.contains("'nat'") && nat.contains("0.0.0.0/0"), "{nat}");
+    for (ty, name) in [
+        ("aws_vpc_security_group_egress_rule", "functions_to_aws"),
+        ("aws_vpc_security_group_egress_rule", "dms_to_aws"),
+    ] {
+        let rule = resource(ty, name);
+        assert_eq!(
+            attr_str(&rule, "for_each"),
+            "${local.aws_api_egress}",
+            "{name}"
+        );
+        assert_eq!(attr(&rule, "from_port"), Some(json!(443)), "{name}");
+        assert_eq!(attr_str(&rule, "cidr_ipv4"), "${each.value.cidr}", "{name}");
+    }
+    // No other rule opens egress to every address.
+    for ((ty, name), (file, body)) in typed("resource") {
+        if ty == "aws_vpc_security_group_egress_rule" {
+            assert_ne!(
+                attr(&body, "cidr_ipv4")
+                    .and_then(|v| v.as_str().map(String::from))
+                    .as_deref(),
+                Some("0.0.0.0/0"),
+                "{file}: {name}"
+            );
+        }
+    }
+    let ingress = resource("aws_vpc_security_group_ingress_rule", "endpoints");
+    assert_eq!(attr(&ingress, "from_port"), Some(json!(443)));
+    assert_eq!(
+        attr_str(&ingress, "referenced_security_group_id"),
+        "${each.value}"
     );
 }

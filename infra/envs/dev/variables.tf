@@ -47,10 +47,14 @@ variable "tables" {
 }
 
 variable "network" {
-  description = "VPC and private subnets (two or more) for DMS and the functions."
+  description = "VPC and private subnets (two or more) for DMS and the functions, and how they reach the AWS APIs (the module's network variable)."
   type = object({
-    vpc_id     = string
-    subnet_ids = list(string)
+    vpc_id                     = string
+    subnet_ids                 = list(string)
+    aws_api_access             = optional(string, "endpoints")
+    create_endpoints           = optional(bool, true)
+    route_table_ids            = optional(list(string), [])
+    endpoint_security_group_id = optional(string)
   })
 }
 

@@ -244,10 +244,13 @@ resource "aws_vpc_security_group_egress_rule" "dms_to_source" {
 }
 
 resource "aws_vpc_security_group_egress_rule" "dms_to_aws" {
-  security_group_id = aws_security_group.dms.id
-  description       = "AWS APIs (S3, KMS, Secrets Manager) over TLS, through VPC endpoints or NAT"
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
-  cidr_ipv4         = "0.0.0.0/0"
+  for_each                     = local.aws_api_egress
+  security_group_id            = aws_security_group.dms.id
+  description                  = "AWS APIs (S3, KMS, Secrets Manager) over TLS: ${each.key} (network.tf)"
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+  referenced_security_group_id = each.value.security_group
+  prefix_list_id               = each.value.prefix_list
+  cidr_ipv4                    = each.value.cidr
 }

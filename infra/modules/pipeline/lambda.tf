@@ -138,12 +138,15 @@ resource "aws_security_group" "functions" {
 }
 
 resource "aws_vpc_security_group_egress_rule" "functions_to_aws" {
-  security_group_id = aws_security_group.functions.id
-  description       = "AWS APIs over TLS, through VPC endpoints or NAT"
-  ip_protocol       = "tcp"
-  from_port         = 443
-  to_port           = 443
-  cidr_ipv4         = "0.0.0.0/0"
+  for_each                     = local.aws_api_egress
+  security_group_id            = aws_security_group.functions.id
+  description                  = "AWS APIs over TLS: ${each.key} (network.tf)"
+  ip_protocol                  = "tcp"
+  from_port                    = 443
+  to_port                      = 443
+  referenced_security_group_id = each.value.security_group
+  prefix_list_id               = each.value.prefix_list
+  cidr_ipv4                    = each.value.cidr
 }
 
 resource "aws_security_group" "metadata_reader" {

@@ -126,15 +126,31 @@ variable "control_columns" {
 # ---------------------------------------------------------------------------
 
 variable "network" {
-  description = "The VPC the replication and the functions run in. The subnets (two or more, in different AZs) must reach the source and, through VPC endpoints or NAT, the AWS APIs (S3, Athena, Glue, SNS, DMS, Secrets Manager, CloudWatch, X-Ray)."
+  description = "The VPC the replication and the functions run in: private subnets (two or more, in different AZs) that reach the source. aws_api_access says how they reach the AWS APIs: \"endpoints\" (the default: VPC endpoints, created here unless create_endpoints = false, when endpoint_security_group_id names the existing interface endpoints' group; route_table_ids are the subnets' route tables, for the S3 gateway endpoint) or \"nat\" (the subnets route through NAT; egress on 443 is then open to any address). See docs/aws.md, \"Network\"."
   type = object({
-    vpc_id     = string
-    subnet_ids = list(string)
+    vpc_id                     = string
+    subnet_ids                 = list(string)
+    aws_api_access             = optional(string, "endpoints")
+    create_endpoints           = optional(bool, true)
+    route_table_ids            = optional(list(string), [])
+    endpoint_security_group_id = optional(string)
   })
 
   validation {
     condition     = length(var.network.subnet_ids) >= 2
     error_message = "network.subnet_ids needs at least two subnets in different availability zones (DMS requires it)."
+  }
+  validation {
+    condition     = contains(["endpoints", "nat"], var.network.aws_api_access)
+    error_message = "network.aws_api_access must be \"endpoints\" or \"nat\"."
+  }
+  validation {
+    condition     = var.network.aws_api_access != "endpoints" || !var.network.create_endpoints || length(var.network.route_table_ids) > 0
+    error_message = "network.route_table_ids must name the private subnets' route tables: the S3 gateway endpoint is added to them."
+  }
+  validation {
+    condition     = var.network.aws_api_access != "endpoints" || var.network.create_endpoints || var.network.endpoint_security_group_id != null
+    error_message = "network.endpoint_security_group_id must name the existing interface endpoints' security group when create_endpoints = false."
   }
 }
 
