@@ -38,9 +38,11 @@ test: lint-asl lint-infra $(PYTHON) $(EMULATOR_PYTHON) ## the whole test suite: 
 	  cargo nextest run --workspace --profile $(NEXTEST_PROFILE)
 	cargo test --doc -p tidemark-asl  # the interpreter's usage example (nextest runs no doctests)
 
-check: lint-asl lint-infra ## formatting, clippy with warnings as errors, the state-machine lint and checkov over infra/
+check: lint-asl lint-infra ## formatting (Rust; Terraform when terraform is on PATH), clippy with warnings as errors, the state-machine lint and checkov over infra/
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	@if command -v $(TERRAFORM) >/dev/null; then $(TERRAFORM) fmt -check -recursive infra; \
+	else echo "$(TERRAFORM) is not on PATH: terraform fmt -check skipped (checkov and tests/infra.rs still check infra/)"; fi
 
 lint-asl: $(ASL_VALIDATOR) ## validate statemachines/*.asl.json with the public asl-validator
 	$(ASL_VALIDATOR) $(patsubst %,--json-path %,$(wildcard statemachines/*.asl.json))
