@@ -14,6 +14,7 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 use tidemark_core::batch_id::BatchId;
+use tidemark_core::dms::ChangeSeqKind;
 use tidemark_core::ports::QueryEngine;
 use tidemark_tests::scd2::{Change, HistoryRow, Lake, Model, extract};
 
@@ -28,6 +29,8 @@ struct CdcCase {
     batches: Vec<Vec<Change>>,
     /// Which batch is merged a second time at the end.
     again: usize,
+    /// What the change-seqs are (the merge must order each kind right).
+    kind: ChangeSeqKind,
 }
 
 impl CdcCase {
@@ -60,8 +63,13 @@ fn cdc_case() -> impl Strategy<Value = CdcCase> {
         prop::collection::vec(any::<u32>(), 32),
         prop::collection::vec(prop::bool::weighted(0.3), 32),
         any::<prop::sample::Index>(),
+        prop::sample::select(vec![
+            ChangeSeqKind::Text,
+            ChangeSeqKind::Integer,
+            ChangeSeqKind::Lsn,
+        ]),
     )
-        .prop_map(|(raw, duplicates, order, cuts, again)| {
+        .prop_map(|(raw, duplicates, order, cuts, again, kind)| {
             // One change per (key, valid_from, change_seq): DMS never sends
             // two different changes at one position.
             let mut seen = std::collections::BTreeSet::new();
@@ -89,7 +97,11 @@ fn cdc_case() -> impl Strategy<Value = CdcCase> {
                 batches.last_mut().expect("one batch at least").push(c);
             }
             let again = again.index(batches.len());
-            CdcCase { batches, again }
+            CdcCase {
+                batches,
+                again,
+                kind,
+            }
         })
 }
 
@@ -118,13 +130,14 @@ fn runtime() -> tokio::runtime::Runtime {
 /// all batches, after the repeat and after the rebuild.
 async fn check_cdc(case: &CdcCase) -> Result<(), TestCaseError> {
     let mut lake = Lake::new(false);
+    lake.seq_kind = case.kind;
     let mut ids = Vec::new();
     for batch in &case.batches {
         let id = lake.land(batch);
         lake.merge(id, 0, 0.5).await.expect("CDC has no guard");
         ids.push(id);
     }
-    let mut model = Model::default();
+    let mut model = Model::of(case.kind);
     model.apply_changes(&case.changes());
     let expected = model.history();
     let actual = lake.history().await;
@@ -210,7 +223,12 @@ fn long_case() -> impl Strategy<Value = CdcCase> {
                 n += 1;
             }
             let again = again.index(batches.len());
-            CdcCase { batches, again }
+            CdcCase {
+                batches,
+                again,
+                // Varying widths over long histories.
+                kind: ChangeSeqKind::Integer,
+            }
         })
 }
 
@@ -515,6 +533,8 @@ async fn the_athena_merge_transpiled_to_duckdb_gives_the_same_history() {
     for case in &cases {
         let mut native = Lake::new(false);
         let mut via_athena = Lake::new(false);
+        native.seq_kind = case.kind;
+        via_athena.seq_kind = case.kind;
         let duckdb = via_athena.engine.dialect();
         via_athena.ensure_table(duckdb.as_ref()).await;
         for batch in &case.batches {
@@ -531,7 +551,7 @@ async fn the_athena_merge_transpiled_to_duckdb_gives_the_same_history() {
             let i = batch_ids.iter().position(|b| *b == id).unwrap();
             via_athena.execute(&transpiled[i]).await;
         }
-        let mut model = Model::default();
+        let mut model = Model::of(case.kind);
         model.apply_changes(&case.changes());
         let expected = model.history();
         assert_eq!(native.history().await, expected, "{case:?}");

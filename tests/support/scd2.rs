@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use tidemark_core::batch_id::BatchId;
+use tidemark_core::dms::ChangeSeqKind;
 use tidemark_core::layout::change_log_prefix;
 use tidemark_core::metadata::TableMetadata;
 use tidemark_core::ports::{Catalog, QueryEngine, QueryResult, SqlValue};
@@ -32,16 +33,31 @@ pub struct Change {
     pub key: i64,
     /// `valid_from`, in seconds since the epoch.
     pub at: i64,
-    /// The change-seq column (zero-padded, so text order is number order).
+    /// The change's position within its timestamp (see [`landed_seq`]).
     pub seq: u32,
     /// `I`, `U`, `D` (before-image), or `L` (full load / snapshot row).
     pub op: char,
     pub value: Option<String>,
 }
 
+/// The change-seq DMS would land for position `seq` under `kind`: six
+/// zero-padded digits (text), the bare number (integer: its width varies,
+/// so "12" sorts before "5" as text), or an LSN `X/Y` ("0/1C" sorts before
+/// "0/A" as text). Each increases with `seq`.
+pub fn landed_seq(kind: ChangeSeqKind, seq: u32) -> String {
+    match kind {
+        ChangeSeqKind::Integer => (seq * 7 + 5).to_string(),
+        ChangeSeqKind::Lsn => format!("{:X}/{:X}", seq / 3, (seq % 3) * 9 + 10),
+        ChangeSeqKind::Auto | ChangeSeqKind::Text => format!("{seq:06}"),
+    }
+}
+
 impl Change {
-    fn change_seq(&self) -> String {
-        format!("{:06}", self.seq)
+    /// The change-seq validation writes: the landed one, normalised.
+    fn change_seq(&self, kind: ChangeSeqKind) -> String {
+        kind.normalise(&landed_seq(kind, self.seq))
+            .expect("a value of its kind")
+            .into_owned()
     }
 }
 
@@ -83,6 +99,9 @@ pub struct HistoryRow {
 #[derive(Debug, Clone)]
 struct Event {
     valid_from: i64,
+    /// Its place among the key's changes at `valid_from`, by the change's
+    /// position itself, not by any text the table stores.
+    order: String,
     change_seq: String,
     op: String,
     value: Option<String>,
@@ -101,9 +120,19 @@ impl Event {
 #[derive(Debug, Clone, Default)]
 pub struct Model {
     events: BTreeMap<i64, BTreeMap<(i64, String), Event>>,
+    /// What the table's change-seqs are.
+    seq_kind: ChangeSeqKind,
 }
 
 impl Model {
+    /// A model of a table whose change-seqs are `seq_kind`.
+    pub fn of(seq_kind: ChangeSeqKind) -> Model {
+        Model {
+            seq_kind,
+            ..Model::default()
+        }
+    }
+
     /// Adds changes (a set: a change delivered twice counts once).
     pub fn apply_changes(&mut self, changes: &[Change]) {
         for c in changes {
@@ -111,7 +140,8 @@ impl Model {
                 c.key,
                 Event {
                     valid_from: c.at,
-                    change_seq: c.change_seq(),
+                    order: format!("{:010}", c.seq),
+                    change_seq: c.change_seq(self.seq_kind),
                     op: c.op.to_string(),
                     value: c.value.clone(),
                     row_hash: row_hash(c.key, &c.value),
@@ -124,7 +154,7 @@ impl Model {
         self.events
             .entry(key)
             .or_default()
-            .entry((event.valid_from, event.change_seq.clone()))
+            .entry((event.valid_from, event.order.clone()))
             .or_insert(event);
     }
 
@@ -165,6 +195,7 @@ impl Model {
                     r.key,
                     Event {
                         valid_from: at,
+                        order: "snapshot-delete".into(),
                         change_seq: "snapshot-delete".into(),
                         op: "D".into(),
                         value: r.value.clone(),
@@ -239,6 +270,9 @@ pub struct Lake {
     target: HistoryTarget,
     /// The retention cutoff (µs) merges and [`Lake::maintain`] apply.
     pub retained_from: Option<i64>,
+    /// What the table's change-seqs are: landed files are written as
+    /// validation normalises them.
+    pub seq_kind: ChangeSeqKind,
 }
 
 impl Lake {
@@ -256,6 +290,7 @@ impl Lake {
             reach: Default::default(),
             target: HistoryTarget::default(),
             retained_from: None,
+            seq_kind: ChangeSeqKind::Text,
         }
     }
 
@@ -311,7 +346,7 @@ impl Lake {
             Arc::new(TimestampMicrosecondArray::from_iter_values(
                 changes.iter().map(|c| c.at * 1_000_000),
             )),
-            text(&|c| Some(c.change_seq())),
+            text(&|c| Some(c.change_seq(self.seq_kind))),
             text(&|c| Some(row_hash(c.key, &c.value))),
             text(&|_| Some(batch_id.to_string())),
         ];

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tidemark_core::batch_id::BatchId;
-use tidemark_core::dms::{ByteSource, ControlColumns};
+use tidemark_core::dms::{ByteSource, ChangeSeqKind, ControlColumns};
 use tidemark_core::error::StoreError;
 use tidemark_core::metadata::TableMetadata;
 use tidemark_core::validate::{CheckOptions, FileCheck, FileOutcome};
@@ -33,6 +33,9 @@ pub struct ValidateArgs {
     /// Name of the change-sequence column ("" for none).
     #[arg(long, default_value = "scn")]
     change_seq_column: String,
+    /// What the change-sequence values must be: integer, lsn or text (auto: not checked).
+    #[arg(long, default_value = "auto", value_parser = parse_kind)]
+    change_seq_kind: ChangeSeqKind,
     /// Ignore columns the metadata does not know instead of reporting them.
     #[arg(long)]
     allow_unexpected: bool,
@@ -67,6 +70,11 @@ impl ByteSource for FileSource {
     }
 }
 
+fn parse_kind(s: &str) -> Result<ChangeSeqKind, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| format!("{s:?} is not a kind: auto, integer, lsn, text"))
+}
+
 pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.metadata)
         .with_context(|| format!("cannot read {}", args.metadata.display()))?;
@@ -75,10 +83,12 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         op: args.op_column.clone(),
         timestamp: args.timestamp_column.clone(),
         change_seq: Some(args.change_seq_column.clone()).filter(|c| !c.is_empty()),
+        change_seq_kind: args.change_seq_kind,
     };
     let options = CheckOptions {
         allow_unexpected: args.allow_unexpected,
         csv_null_value: args.csv_null_value.clone(),
+        change_seq_kind: args.change_seq_kind,
         ..Default::default()
     };
     // Every file is opened first, so a typo stops the command before any check.

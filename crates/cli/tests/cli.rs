@@ -132,6 +132,7 @@ fn validate_lints_the_corpus_good_files_pass_bad_files_fail() {
                     && name.starts_with(prefix)
                     && !name.contains("null_value")
                     && !name.contains("allowed")
+                    && !name.contains("change_seq")
             })
             .flat_map(|dir| std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()))
             .filter(|p| p.file_name().unwrap() != "expected.txt")
@@ -203,6 +204,22 @@ fn validate_lints_the_corpus_good_files_pass_bad_files_fail() {
             .status
             .success()
     );
+    let lsn = ["--change-seq-kind", "lsn"];
+    let not_lsn = case("bad_change_seq");
+    assert!(run(std::slice::from_ref(&not_lsn), &[]).status.success());
+    let out = run(&[not_lsn], &lsn);
+    assert!(
+        out.status.code() == Some(1) && text(&out).contains("× change_seq"),
+        "{}",
+        text(&out)
+    );
+    let integers = [case("good_change_seq_integer")];
+    assert!(
+        run(&integers, &["--change-seq-kind", "integer"])
+            .status
+            .success()
+    );
+    assert_eq!(run(&integers, &lsn).status.code(), Some(1));
 
     let out = run(&files("bad_enum"), &["--json"]);
     let line: serde_json::Value = serde_json::from_str(text(&out).lines().next().unwrap()).unwrap();

@@ -3,6 +3,7 @@
 //! its ETag, so two runs can never both record a batch over the same files.
 
 use crate::batch_id::BatchId;
+use crate::dms::ChangeSeqKind;
 use crate::error::{Error, StoreError};
 use crate::ports::{Condition, ObjectInfo, ObjectStore};
 use crate::run_plan::RunMode;
@@ -71,6 +72,11 @@ pub struct Batch {
     pub validated_at: String,
     #[serde(default)]
     pub merged_at: Option<String>,
+    /// The change-seq kind its files were validated under (`auto`: they
+    /// held no value to decide by). Absent in batches validated before
+    /// kinds: those were ordered as text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_seq_kind: Option<ChangeSeqKind>,
 }
 
 /// A rebuild whose new history generation the ledger already records as
@@ -216,6 +222,7 @@ impl Ledger {
             rows: None,
             validated_at: mark.requested_at.clone(),
             merged_at: None,
+            change_seq_kind: Some(ChangeSeqKind::Auto),
         });
         true
     }
@@ -254,6 +261,22 @@ impl Ledger {
             }
         }
         changed
+    }
+
+    /// The change-seq kind `generation`'s history is ordered by: the one its
+    /// first deciding batch recorded; text when a batch from before kinds
+    /// were recorded is there; `None` while nothing has decided it.
+    pub fn change_seq_kind(&self, generation: u32) -> Option<ChangeSeqKind> {
+        let batches: Vec<&Batch> = self.batches_of(generation).collect();
+        batches
+            .iter()
+            .find_map(|b| b.change_seq_kind.filter(|k| *k != ChangeSeqKind::Auto))
+            .or_else(|| {
+                batches
+                    .iter()
+                    .any(|b| b.change_seq_kind.is_none())
+                    .then_some(ChangeSeqKind::Text)
+            })
     }
 
     pub fn batch(&self, id: BatchId) -> Option<&Batch> {
@@ -428,6 +451,7 @@ mod tests {
             rows: None,
             validated_at: "2026-11-04T10:00:00Z".into(),
             merged_at: None,
+            change_seq_kind: None,
         }
     }
 

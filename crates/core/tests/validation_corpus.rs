@@ -135,6 +135,7 @@ fn check(case: &Case, meta: &TableMetadata, bytes: Vec<u8>) -> FileOutcome {
     let options = CheckOptions {
         allow_unexpected: case.options.allow_unexpected,
         csv_null_value: case.options.csv_null_value.to_string(),
+        change_seq_kind: case.options.change_seq_kind,
         ..CheckOptions::default()
     };
     FileCheck {
@@ -160,8 +161,10 @@ fn render(case: &Case, bytes: usize, outcome: &FileOutcome) -> String {
     let mut out = format!("# {}: {}\n", case.name, case.intent);
     out.push_str(&format!("file: {} ({bytes} bytes)\n", case.file));
     out.push_str(&format!(
-        "options: allow_unexpected = {}, csv_null_value = {:?}\n",
-        case.options.allow_unexpected, case.options.csv_null_value
+        "options: allow_unexpected = {}, csv_null_value = {:?}, change_seq_kind = {}\n",
+        case.options.allow_unexpected,
+        case.options.csv_null_value,
+        case.options.change_seq_kind.as_str()
     ));
     let o = &outcome.ops;
     out.push_str(&format!(

@@ -243,3 +243,100 @@ async fn fail_stops_the_table_with_the_first_finding_and_the_report() {
         .unwrap_err();
     assert!(again.to_string().contains("batch b000001"), "{again}");
 }
+
+/// A table's change-seq kind is decided by the first values its history
+/// sees (integers of varying width here), written zero-padded so the merge's
+/// text order is their order, and fixed in the ledger: a configuration that
+/// says otherwise later is refused, naming the rebuild that would apply it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_change_seq_kind_is_decided_by_the_first_values_then_fixed() {
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let landed = root.join("landing/public/accounts");
+    std::fs::create_dir_all(&landed).unwrap();
+    std::fs::copy(
+        corpus("good_change_seq_integer"),
+        landed.join("20261101-100000000.parquet"),
+    )
+    .unwrap();
+    let versions = root.join("lake/metadata/shop/accounts");
+    std::fs::create_dir_all(&versions).unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../core/tests/fixtures/validation/accounts.json"),
+        versions.join("v0001.json"),
+    )
+    .unwrap();
+    let open = |kind: &str| {
+        let config = root.join("tidemark.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[source]\ndatabase = \"shop\"\n\n[source.control_columns]\nchange_seq_kind = \"{kind}\"\n\n[[tables]]\nname = \"accounts\"\nmode = \"cdc\"\n"
+            ),
+        )
+        .unwrap();
+        LocalBackend::open(&LocalOptions {
+            config_path: config,
+            lake: Some(root.join("lake")),
+            landing: Some(root.join("landing")),
+            ..Default::default()
+        })
+        .unwrap()
+    };
+
+    let backend = open("auto");
+    let out = validate_landed(&backend.ports, event("accounts"))
+        .await
+        .unwrap();
+    assert_eq!(out.files_accepted, 1);
+    let ledger: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("lake/state/shop/accounts/ledger.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(ledger["batches"][0]["change_seq_kind"], "integer");
+    let validated = root.join("lake/validated/shop/accounts/b000001/20261101-100000000.parquet");
+    let reader = LandedReader::open(
+        "validated",
+        FileFormat::Parquet,
+        Arc::new(Bytes::from(std::fs::read(validated).unwrap())),
+        &ReadOptions::default(),
+    )
+    .unwrap();
+    let index = reader
+        .schema()
+        .fields()
+        .iter()
+        .position(|f| f.name() == "change_seq")
+        .unwrap();
+    let batch = reader.batches(&[index]).unwrap().next().unwrap().unwrap();
+    let seqs: Vec<String> = (0..batch.num_rows())
+        .map(|i| {
+            arrow::array::AsArray::as_string::<i32>(batch.column(0))
+                .value(i)
+                .to_string()
+        })
+        .collect();
+    assert_eq!(seqs[0], format!("{:0>40}", 9));
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    drop(backend);
+
+    // The configuration now says lsn: the next batch is refused, nothing changes.
+    std::fs::copy(
+        corpus("good_change_seq_integer"),
+        landed.join("20261102-100000000.parquet"),
+    )
+    .unwrap();
+    let before = files(&root.join("lake"));
+    let backend = open("lsn");
+    let err = validate_landed(&backend.ports, event("accounts"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.name(), ErrorName::InvalidInput);
+    let message = err.to_string();
+    assert!(
+        message.contains("orders changes as integer") && message.contains("mode rebuild"),
+        "{message}"
+    );
+    assert_eq!(files(&root.join("lake")), before);
+}

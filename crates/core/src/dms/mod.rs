@@ -6,8 +6,10 @@
 //! Both come as Parquet or as CSV with a header row (`AddColumnName=true`),
 //! plain or gzip-compressed. [`LandedReader`] reads them in record batches.
 
+mod change_seq;
 mod read;
 
+pub use change_seq::ChangeSeqKind;
 pub use read::{
     BATCH_ROWS, Batches, ByteSource, LandedReader, READ_CACHE_BYTES, ReadError, ReadOptions,
 };
@@ -26,6 +28,9 @@ pub struct ControlColumns {
     /// Ordering within one timestamp (`$AR_H_CHANGE_SEQ`); `None` to order by file name and row.
     #[serde(deserialize_with = "empty_is_none")]
     pub change_seq: Option<String>,
+    /// How `change_seq` orders: `auto` (decided from a table's first
+    /// values, then fixed in its ledger), `integer`, `lsn` or `text`.
+    pub change_seq_kind: ChangeSeqKind,
 }
 
 fn empty_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
@@ -39,6 +44,7 @@ impl Default for ControlColumns {
             op: "op".into(),
             timestamp: "extraction_timestamp".into(),
             change_seq: Some("scn".into()),
+            change_seq_kind: ChangeSeqKind::Auto,
         }
     }
 }

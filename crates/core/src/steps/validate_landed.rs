@@ -1,7 +1,10 @@
 use super::{layout, load_metadata, swap, table_config};
 use crate::batch_id::BatchId;
 use crate::config::{OnInvalid, TableMode};
-use crate::dms::{ByteSource, ControlColumns, landing_date};
+use crate::dms::{
+    ByteSource, ChangeSeqKind, ControlColumns, FileName, LandedReader, ReadOptions, landing_date,
+    parse_file_name,
+};
 use crate::error::{Error, StoreError};
 use crate::events::{RunMode, TableWork, ValidateEvent, ValidateOutput};
 use crate::layout::{LakeLayout, base_name, landing_prefix};
@@ -428,6 +431,76 @@ fn to_validate<'a>(
     }
 }
 
+/// The change-seq kind a batch of `generation` is validated under: the one
+/// its history is ordered by, or — for a generation's first values — the
+/// configured one, else the one the first landed values show (`Auto` while
+/// there are none). A configured kind that differs from the history's is
+/// refused: only a rebuild recomputes a history under another kind.
+async fn change_seq_kind(
+    ports: &Ports,
+    ledger: &Ledger,
+    generation: u32,
+    files: &[&ObjectInfo],
+) -> Result<ChangeSeqKind, Error> {
+    let control = &ports.config.source.control_columns;
+    let configured = control.change_seq_kind;
+    if let Some(fixed) = ledger.change_seq_kind(generation) {
+        if configured != ChangeSeqKind::Auto && configured != fixed {
+            return Err(Error::InvalidInput(format!(
+                "[source.control_columns] change_seq_kind = {:?}, but this table's history orders changes as {} (fixed by its first batch); nothing was validated. Run mode rebuild to recompute the history under {}, or set change_seq_kind back",
+                configured.as_str(),
+                fixed.as_str(),
+                configured.as_str()
+            )));
+        }
+        return Ok(fixed);
+    }
+    if configured != ChangeSeqKind::Auto {
+        return Ok(configured);
+    }
+    let Some(column) = control.change_seq.clone() else {
+        return Ok(ChangeSeqKind::Auto);
+    };
+    for file in files {
+        let Some(FileName { format, .. }) = parse_file_name(base_name(&file.key)) else {
+            continue;
+        };
+        let source = Arc::new(StoreSource {
+            store: ports.landing.clone(),
+            key: file.key.clone(),
+            size: file.size,
+            runtime: Handle::current(),
+        });
+        let options = ReadOptions {
+            csv_null_value: ports.config.source.csv_null_value.clone(),
+        };
+        let (key, column) = (file.key.clone(), column.clone());
+        // A file that cannot be read is the check's to report: it decides nothing.
+        let detected = tokio::task::spawn_blocking(move || {
+            let reader = LandedReader::open(&key, format, source, &options).ok()?;
+            let index = reader
+                .schema()
+                .fields()
+                .iter()
+                .position(|f| f.name().eq_ignore_ascii_case(&column))?;
+            reader
+                .batches(&[index])
+                .ok()?
+                .map_while(Result::ok)
+                .find(|b| b.num_rows() > 0)
+                .and_then(|b| ChangeSeqKind::detect(b.column(0).as_ref()))
+        })
+        .await
+        .ok()
+        .flatten();
+        if let Some(kind) = detected {
+            tracing::info!(file = %file.key, kind = kind.as_str(), "change_seq kind decided");
+            return Ok(kind);
+        }
+    }
+    Ok(ChangeSeqKind::Auto)
+}
+
 /// What validating one batch did.
 struct BatchOutcome {
     accepted: u64,
@@ -452,6 +525,7 @@ async fn validate_batch(
     let config = table_config(ports, table)?;
     let layout = layout(ports);
     let batch_id = ledger.ledger.next_batch_id(files, generation);
+    let change_seq_kind = change_seq_kind(ports, &ledger.ledger, generation, files).await?;
     let context = Arc::new(Context {
         table: table.to_string(),
         batch_id,
@@ -462,6 +536,7 @@ async fn validate_batch(
             allow_unexpected: config.allow_unexpected,
             csv_null_value: ports.config.source.csv_null_value.clone(),
             erased: super::erased_keys(ports, table).await?,
+            change_seq_kind,
         },
     });
     // Several files at once, in landing order; each streams in bounded memory.
@@ -554,6 +629,7 @@ async fn validate_batch(
         rows: Some(digest),
         validated_at: chrono::Utc::now().to_rfc3339(),
         merged_at: None,
+        change_seq_kind: Some(change_seq_kind),
     });
     ledger.save(ports.lake.as_ref()).await?;
     if failed {
@@ -610,6 +686,7 @@ mod tests {
             rows: None,
             validated_at: "2026-11-03T10:00:00Z".into(),
             merged_at: None,
+            change_seq_kind: None,
         }
     }
 

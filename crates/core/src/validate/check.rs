@@ -10,8 +10,8 @@ use super::{
 };
 use crate::batch_id::BatchId;
 use crate::dms::{
-    ByteSource, ControlColumns, FileFormat, FileKind, FileName, LandedReader, ReadError,
-    ReadOptions, parse_file_name,
+    ByteSource, ChangeSeqKind, ControlColumns, FileFormat, FileKind, FileName, LandedReader,
+    ReadError, ReadOptions, parse_file_name,
 };
 use crate::erasure::ErasedKeys;
 use crate::metadata::TableMetadata;
@@ -48,6 +48,9 @@ pub struct CheckOptions {
     /// The table's erasure log: rows of a forgotten key are left out of
     /// the normalised file (they are checked like any other row).
     pub erased: Option<Arc<ErasedKeys>>,
+    /// What the change-seq values are: each must be one, and is written in
+    /// the form that sorts as its kind orders. `Auto` is text.
+    pub change_seq_kind: ChangeSeqKind,
 }
 
 /// A batch that passed its checks: the business columns as the metadata's
@@ -57,8 +60,9 @@ pub(crate) struct Checked {
     business: Vec<ArrayRef>,
     ops: ArrayRef,
     valid_from: ArrayRef,
-    /// The file's ordering column, if it has one.
+    /// The file's ordering column, if it has one, and what its values are.
     change_seq: Option<ArrayRef>,
+    change_seq_kind: ChangeSeqKind,
     first_row: u64,
 }
 
@@ -71,6 +75,7 @@ struct Plan {
     op: Option<usize>,
     timestamp: usize,
     change_seq: Option<usize>,
+    change_seq_kind: ChangeSeqKind,
     /// Per metadata column: its position in a projected batch, and in the file.
     columns: Vec<usize>,
     file_columns: Vec<usize>,
@@ -188,7 +193,7 @@ impl FileCheck<'_> {
         let mut columns = c.business;
         columns.push(c.ops);
         columns.push(c.valid_from);
-        columns.push(self.change_seqs(c.change_seq.as_ref(), c.first_row, n));
+        columns.push(self.change_seqs(c.change_seq.as_ref(), c.change_seq_kind, c.first_row, n));
         columns.push(Arc::new(hashes));
         columns.push(Arc::new(StringArray::from(vec![
             self.batch_id.to_string();
@@ -496,6 +501,7 @@ impl FileCheck<'_> {
             op: op.map(pos),
             timestamp: pos(timestamp),
             change_seq: change_seq.map(pos),
+            change_seq_kind: options.change_seq_kind,
             columns: file_columns.iter().map(|&i| pos(i)).collect(),
             file_columns,
             rules,
@@ -594,6 +600,9 @@ impl FileCheck<'_> {
             rules.check(&cast, &mut emit);
             columns.push(cast);
         }
+        if let Some(i) = plan.change_seq {
+            self.check_change_seqs(batch.column(i), plan.change_seq_kind, first_row, findings);
+        }
         if let Some(keys) = keys {
             let key_columns: Vec<ArrayRef> =
                 plan.keys.iter().map(|&k| columns[k].clone()).collect();
@@ -607,8 +616,42 @@ impl FileCheck<'_> {
             ops,
             valid_from,
             change_seq: plan.change_seq.map(|i| batch.column(i).clone()),
+            change_seq_kind: plan.change_seq_kind,
             first_row,
         }))
+    }
+
+    /// Each change-seq value must be one of the table's kind (text always is).
+    fn check_change_seqs(
+        &self,
+        column: &ArrayRef,
+        kind: ChangeSeqKind,
+        first_row: u64,
+        findings: &mut FindingCounter,
+    ) {
+        if matches!(kind, ChangeSeqKind::Auto | ChangeSeqKind::Text) {
+            return;
+        }
+        let Some(values) = text(column) else {
+            return;
+        };
+        let name = self.control.change_seq.as_deref();
+        for i in 0..values.len() {
+            if values.is_null(i) || values.value(i).is_empty() {
+                continue;
+            }
+            if let Err(message) = kind.normalise(values.value(i)) {
+                findings.note(Rule::ChangeSeq, name, || {
+                    self.finding(
+                        Some(first_row + i as u64 + 1),
+                        name,
+                        Rule::ChangeSeq,
+                        Some(values.value(i).to_string()),
+                        message,
+                    )
+                });
+            }
+        }
     }
 
     /// `op`: I/U/D in CDC files; full-load rows are L (an op column DMS
@@ -707,14 +750,24 @@ impl FileCheck<'_> {
 
     /// `change_seq`: the ordering column, else file name and row number
     /// (`LOAD00000001.parquet#000000000001`).
-    fn change_seqs(&self, column: Option<&ArrayRef>, first_row: u64, n: usize) -> ArrayRef {
+    fn change_seqs(
+        &self,
+        column: Option<&ArrayRef>,
+        kind: ChangeSeqKind,
+        first_row: u64,
+        n: usize,
+    ) -> ArrayRef {
         let text = column.and_then(text);
         let mut seqs = StringBuilder::with_capacity(n, n * (self.name.len() + 14));
         let mut fallback = format!("{}#{:012}", self.name, 0).into_bytes();
         let digits = fallback.len() - 12;
         for i in 0..n {
             match &text {
-                Some(a) if a.is_valid(i) && !a.value(i).is_empty() => seqs.append_value(a.value(i)),
+                Some(a) if a.is_valid(i) && !a.value(i).is_empty() => {
+                    // Checked already: a value of another kind is a finding.
+                    let value = a.value(i);
+                    seqs.append_value(kind.normalise(value).unwrap_or(value.into()))
+                }
                 _ => {
                     let row = first_row + i as u64 + 1;
                     fallback.truncate(digits);

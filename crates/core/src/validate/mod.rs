@@ -99,10 +99,12 @@ pub enum Rule {
     MinLength,
     /// A value is longer than the column's `maxLength`.
     MaxLength,
+    /// A change-seq value is not of the table's `change_seq_kind`.
+    ChangeSeq,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 17] = [
+    pub const ALL: [Rule; 18] = [
         Rule::Readable,
         Rule::FileName,
         Rule::EmptyFile,
@@ -120,6 +122,7 @@ impl Rule {
         Rule::Maximum,
         Rule::MinLength,
         Rule::MaxLength,
+        Rule::ChangeSeq,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -141,6 +144,7 @@ impl Rule {
             Rule::Maximum => "maximum",
             Rule::MinLength => "min_length",
             Rule::MaxLength => "max_length",
+            Rule::ChangeSeq => "change_seq",
         }
     }
 }

@@ -13,6 +13,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use std::sync::Arc;
+use tidemark_core::dms::ChangeSeqKind;
 use tidemark_core::validate::Rule;
 
 /// The table's metadata: every column type, every constraint.
@@ -281,6 +282,7 @@ fn full_load() -> Spec {
 pub struct Options {
     pub allow_unexpected: bool,
     pub csv_null_value: &'static str,
+    pub change_seq_kind: ChangeSeqKind,
 }
 
 pub struct Case {
@@ -608,6 +610,44 @@ pub fn cases() -> Vec<Case> {
             &[Rule::MaxLength],
             "a name longer than maxLength (in characters), a blob longer than maxLength (in bytes)",
         ),
+        Case {
+            options: Options {
+                change_seq_kind: ChangeSeqKind::Lsn,
+                ..Options::default()
+            },
+            ..case(
+                "bad_change_seq",
+                CDC_PARQUET,
+                parquet(
+                    &cdc()
+                        .set("scn", 1, Some("0/16B3748"))
+                        .set("scn", 2, Some("0/16B3749"))
+                        .set("scn", 3, Some("16B374A"))
+                        .set("scn", 4, Some("0/16B374B")),
+                ),
+                &[Rule::ChangeSeq],
+                "change_seq_kind = lsn: a change-seq that is not an LSN X/Y",
+            )
+        },
+        Case {
+            options: Options {
+                change_seq_kind: ChangeSeqKind::Integer,
+                ..Options::default()
+            },
+            ..case(
+                "good_change_seq_integer",
+                CDC_PARQUET,
+                parquet(
+                    &cdc()
+                        .set("scn", 1, Some("9"))
+                        .set("scn", 2, Some("10"))
+                        .set("scn", 3, Some("11"))
+                        .set("scn", 4, Some("99")),
+                ),
+                &[],
+                "change_seq_kind = integer: change-seqs of varying width are written zero-padded, so text order is number order",
+            )
+        },
     ]
 }
 
