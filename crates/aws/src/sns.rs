@@ -59,7 +59,14 @@ pub fn chatbot_message(alert: &Alert) -> serde_json::Value {
                 }
                 lines.push(line);
             }
-            TableStatus::Succeeded => lines.push(format!("• `{}` succeeded", t.table)),
+            TableStatus::Succeeded => match t.erasure() {
+                Some(e) => lines.push(format!(
+                    "• `{}` succeeded: {}",
+                    t.table,
+                    tidemark_core::alert::erasure_line(e)
+                )),
+                None => lines.push(format!("• `{}` succeeded", t.table)),
+            },
             TableStatus::Skipped => lines.push(format!(
                 "• `{}` skipped: {}",
                 t.table,
@@ -129,5 +136,48 @@ impl Notifier for SnsNotifier {
             self.topic_arn,
             out.message_id().unwrap_or("?")
         )])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tidemark_core::alert::AlertTable;
+    use tidemark_core::events::ErasureOutput;
+    use tidemark_core::run_record::RunRecord;
+
+    #[test]
+    fn the_chatbot_notification_says_what_an_erasure_removed() {
+        let alert = Alert {
+            run_id: "forget-1".into(),
+            database: "shop".into(),
+            failed: false,
+            input: Default::default(),
+            replication: None,
+            tables: vec![AlertTable {
+                table: "customers".into(),
+                status: TableStatus::Succeeded,
+                error: None,
+                message: None,
+                record: Some(RunRecord {
+                    erasure: Some(ErasureOutput {
+                        keys: 1,
+                        removed: [("customers".to_string(), 3)].into_iter().collect(),
+                        log: "s3://lake/erasures/shop/customers/forget-1.json".into(),
+                        unreadable: Vec::new(),
+                    }),
+                    ..Default::default()
+                }),
+            }],
+            rerun: String::new(),
+            cost: None,
+        };
+        let message = chatbot_message(&alert);
+        assert_eq!(message["source"], "custom");
+        assert_eq!(
+            message["content"]["description"],
+            "• `customers` succeeded: forgot 1 key(s): 3 row(s) removed (customers 3); log: s3://lake/erasures/shop/customers/forget-1.json"
+        );
+        assert!(message["content"].get("nextSteps").is_none());
     }
 }

@@ -27,6 +27,11 @@ impl AlertTable {
         }
     }
 
+    /// What a `forget` removed from the table in this run, if it ran.
+    pub fn erasure(&self) -> Option<&crate::events::ErasureOutput> {
+        self.record.as_ref()?.erasure.as_ref()
+    }
+
     /// The validation report, unless the message already names it.
     fn report_link(&self) -> Option<&str> {
         let report = self.record.as_ref()?.report.as_deref()?;
@@ -139,7 +144,7 @@ impl Alert {
                     );
                 }
             }
-            if let Some(e) = t.record.as_ref().and_then(|r| r.erasure.as_ref()) {
+            if let Some(e) = t.erasure() {
                 let _ = writeln!(out, "  {}", erasure_line(e));
             }
             if let Some(m) = t.maintenance_failure() {
@@ -188,6 +193,9 @@ impl Alert {
                     t.table
                 );
             }
+            if let Some(e) = t.erasure() {
+                let _ = write!(text, "\n• `{}` — {}", t.table, erasure_line(e));
+            }
         }
         if let Some(cost) = &self.cost {
             let _ = write!(text, "\n_{}_", cost.line());
@@ -212,4 +220,65 @@ pub fn cause_message(cause: &str) -> String {
                 .map(str::to_string)
         })
         .unwrap_or_else(|| cause.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::ErasureOutput;
+
+    /// An alert of a `forget` run: one table, what it removed.
+    fn erasure_alert() -> Alert {
+        let erasure = ErasureOutput {
+            keys: 2,
+            removed: [
+                ("change_log".to_string(), 2),
+                ("customers".to_string(), 3),
+                ("quarantine".to_string(), 0),
+            ]
+            .into_iter()
+            .collect(),
+            log: "s3://lake/erasures/shop/customers/forget-1.json".into(),
+            unreadable: vec!["s3://lake/quarantine/shop/customers/b000002/LOAD00000001.csv".into()],
+        };
+        Alert {
+            run_id: "forget-1".into(),
+            database: "shop".into(),
+            failed: false,
+            input: ExecutionInput(serde_json::json!({"mode": "forget", "keys": [42, 7]}))
+                .redacted(),
+            replication: None,
+            tables: vec![AlertTable {
+                table: "customers".into(),
+                status: TableStatus::Succeeded,
+                error: None,
+                message: None,
+                record: Some(RunRecord {
+                    erasure: Some(erasure),
+                    ..Default::default()
+                }),
+            }],
+            rerun: String::new(),
+            cost: None,
+        }
+    }
+
+    #[test]
+    fn an_erasure_is_confirmed_with_what_it_removed_and_never_its_keys() {
+        let alert = erasure_alert();
+        let line = "forgot 2 key(s): 5 row(s) removed (change_log 2, customers 3); log: s3://lake/erasures/shop/customers/forget-1.json; could not read, check by hand: s3://lake/quarantine/shop/customers/b000002/LOAD00000001.csv";
+        assert!(
+            alert.to_text().contains(&format!("  {line}\n")),
+            "{}",
+            alert.to_text()
+        );
+        let slack = alert.to_slack()["text"].as_str().unwrap().to_string();
+        assert!(
+            slack.contains(&format!("• `customers` — {line}")),
+            "{slack}"
+        );
+        let json = serde_json::to_string(&alert).unwrap();
+        assert!(json.contains("(2 key(s), not shown)"), "{json}");
+        assert!(!json.contains("42"), "{json}");
+    }
 }

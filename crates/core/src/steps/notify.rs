@@ -90,10 +90,7 @@ pub async fn notify(ports: &Ports, event: NotifyEvent) -> Result<NotifyOutput, E
         .iter()
         .any(|t| t.maintenance_failure().is_some());
     // An erasure is always confirmed.
-    let erased = alert
-        .tables
-        .iter()
-        .any(|t| t.record.as_ref().is_some_and(|r| r.erasure.is_some()));
+    let erased = alert.tables.iter().any(|t| t.erasure().is_some());
     let send = alert.failed || maintenance_failed || erased || ports.config.alerts.on_success;
     let delivered_to = if send {
         ports.notifier.send(&alert).await?
