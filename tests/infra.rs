@@ -819,3 +819,55 @@ fn egress_to_the_aws_apis_is_scoped_to_the_endpoints_unless_nat_is_chosen() {
         "${each.value}"
     );
 }
+
+/// Only the notify function's role and the pipeline's own alarms may
+/// publish to the alert topic (the account manages it, and may not); the
+/// Chatbot role trusts Chatbot on behalf of this account only.
+#[test]
+fn only_notify_and_the_pipelines_alarms_publish_alerts() {
+    let policy = data_source("aws_iam_policy_document", "alerts");
+    let mut publishers = Vec::new();
+    for statement in policy["statement"].as_array().unwrap() {
+        if attr(statement, "effect") == Some(Value::String("Deny".into())) {
+            continue;
+        }
+        let actions = attr(statement, "actions").unwrap();
+        if !actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "sns:Publish")
+        {
+            continue;
+        }
+        let principal = &statement["principals"][0];
+        let conditions: BTreeSet<String> = statement
+            .get("condition")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|c| attr_str(c, "variable"))
+            .collect();
+        publishers.push((
+            attr(principal, "identifiers").unwrap().to_string(),
+            conditions,
+        ));
+    }
+    let conditions = |names: &[&str]| names.iter().map(|n| n.to_string()).collect();
+    assert_eq!(
+        publishers,
+        [
+            (
+                r#"["${aws_iam_role.function[\"notify\"].arn}"]"#.to_string(),
+                BTreeSet::new()
+            ),
+            (
+                r#"["cloudwatch.amazonaws.com"]"#.to_string(),
+                conditions(&["aws:SourceAccount", "aws:SourceArn"])
+            ),
+        ]
+    );
+    let trust = data_source("aws_iam_policy_document", "chatbot_assume");
+    let condition = &trust["statement"][0]["condition"][0];
+    assert_eq!(attr_str(condition, "variable"), "aws:SourceAccount");
+}

@@ -11,14 +11,18 @@ resource "aws_sns_topic" "alerts" {
   tags              = local.tags
 }
 
+# Who may publish: the notify function's role and the pipeline's own
+# CloudWatch alarms, nothing else. The account may manage the topic
+# (subscriptions, e-mail and Chatbot's, are made by whoever deploys), not
+# publish to it.
 data "aws_iam_policy_document" "alerts" {
   statement {
-    sid       = "AccountPublishes"
-    actions   = ["sns:Publish", "sns:Subscribe", "sns:GetTopicAttributes"]
+    sid       = "NotifyPublishes"
+    actions   = ["sns:Publish"]
     resources = [aws_sns_topic.alerts.arn]
     principals {
       type        = "AWS"
-      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
+      identifiers = [aws_iam_role.function["notify"].arn]
     }
   }
   statement {
@@ -33,6 +37,24 @@ data "aws_iam_policy_document" "alerts" {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [local.account_id]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${local.name}-*"]
+    }
+  }
+  statement {
+    sid = "AccountManages"
+    actions = [
+      "sns:GetTopicAttributes",
+      "sns:ListSubscriptionsByTopic",
+      "sns:Subscribe",
+    ]
+    resources = [aws_sns_topic.alerts.arn]
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:${local.partition}:iam::${local.account_id}:root"]
     }
   }
   statement {
@@ -72,6 +94,11 @@ data "aws_iam_policy_document" "chatbot_assume" {
     principals {
       type        = "Service"
       identifiers = ["chatbot.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
     }
   }
 }
