@@ -702,3 +702,50 @@ async fn the_command_forgets_and_says_what_it_removed() {
         "{stderr}"
     );
 }
+
+/// On Lambda an invocation ends: a forget near the end of one hands back
+/// between files, and the state machine calls merge-history again, which
+/// goes on from the entry's cursor. Here every invocation is at its end
+/// (the deadline has passed), so each rewrites one file.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forget_out_of_time_hands_back_between_files_and_completes_in_later_invocations() {
+    let demo = Demo::new("");
+    let backend = demo.daily().await;
+    let subject = customer(&backend, "SELECT min(customer_id) FROM demo.customers").await;
+    let before = others(&backend, "customers", "customer_id", subject.key).await;
+    let files = files(&demo.lake().join("validated/demo/customers"), &[]).len();
+    assert!(files > 2, "{files}");
+    drop(backend);
+
+    let backend = LocalBackend::open(&demo.options()).unwrap();
+    backend.ports.deadline.set_epoch_ms(1);
+    let run = backend
+        .run(
+            "forget-sliced",
+            &ExecutionInput(forget("customers", json!([subject.key]))),
+            0.0,
+        )
+        .await
+        .unwrap();
+    assert_succeeded(&run);
+    let invocations = run
+        .events
+        .iter()
+        .filter(|e| e.state == "MergeHistory" && e.kind == "Entered")
+        .count();
+    assert!(
+        invocations > files,
+        "{invocations} invocations for {files} files"
+    );
+    let entry = demo.read_json("erasures/demo/customers/forget-sliced.json");
+    assert!(
+        entry["completed_at"].is_string() && entry.get("cursor").is_none(),
+        "{entry:#}"
+    );
+    let left = found(&backend, &demo.lake(), &subject, &["landing"]).await;
+    assert!(left.is_empty(), "{left:#?}");
+    assert_eq!(
+        others(&backend, "customers", "customer_id", subject.key).await,
+        before
+    );
+}

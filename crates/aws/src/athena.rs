@@ -8,38 +8,13 @@ use async_trait::async_trait;
 use aws_sdk_athena::Client;
 use aws_sdk_athena::types::{QueryExecution, QueryExecutionState};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tidemark_core::config::MaintenanceConfig;
 use tidemark_core::error::EngineError;
 use tidemark_core::ports::{QueryEngine, QueryResult, SqlValue};
 use tidemark_core::scd2::{Athena, Dialect};
 
-/// The end of the current Lambda invocation, shared by the runtime glue
-/// (which sets it per event) and the engine (which stops waiting before it).
-/// Unset (the CLI, tests): wait as long as the statement runs.
-#[derive(Debug, Clone, Default)]
-pub struct Deadline(Arc<AtomicU64>);
-
-impl Deadline {
-    /// Sets the deadline, in milliseconds since the Unix epoch (Lambda's `Context::deadline`).
-    pub fn set_epoch_ms(&self, ms: u64) {
-        self.0.store(ms, Ordering::Relaxed);
-    }
-
-    /// Time left, or `None` when no deadline is set.
-    pub fn remaining(&self) -> Option<Duration> {
-        let deadline = self.0.load(Ordering::Relaxed);
-        if deadline == 0 {
-            return None;
-        }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as u64;
-        Some(Duration::from_millis(deadline.saturating_sub(now)))
-    }
-}
+pub use tidemark_core::ports::Deadline;
 
 /// How the engine polls a running statement.
 #[derive(Debug, Clone)]

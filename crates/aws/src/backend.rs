@@ -241,6 +241,7 @@ impl AwsBackend {
                 replication,
                 metadata,
                 metering: Arc::new(AwsMetering::new(aws_sdk_sfn::Client::new(sdk))),
+                deadline: deadline.clone(),
                 secrets: Arc::new(SecretsManager::new(
                     aws_sdk_secretsmanager::Client::new(sdk),
                     env.erasure_key_secret.clone(),

@@ -319,6 +319,10 @@ pub struct Erasure {
     /// The stages done so far (a rerun of a killed erasure skips them).
     #[serde(default)]
     pub done: Vec<String>,
+    /// The last file the current stage went through, when an invocation
+    /// handed back before the stage's end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
     /// Files that hold rows of the table but could not be read (so could
     /// not be checked): a person must look at them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -796,6 +800,7 @@ mod tests {
             key_fingerprint: key().fingerprint(),
             removed: BTreeMap::new(),
             done: Vec::new(),
+            cursor: None,
             unreadable: Vec::new(),
             completed_at: None,
         };

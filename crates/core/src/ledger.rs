@@ -34,7 +34,7 @@ pub enum BatchStatus {
 }
 
 /// A landed file as a batch consumed it. A rewritten file (new ETag) is a
-/// new file, but for an erasure's rewrite ([`Ledger::replace_etags`]).
+/// new file, but for an erasure's rewrite ([`Ledger::replace_etag`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsumedFile {
     pub key: String,
@@ -246,17 +246,14 @@ impl Ledger {
         }
     }
 
-    /// Records that `forget` rewrote landed files (key, old ETag, new ETag)
-    /// without a data subject's rows: the batches that consumed them
-    /// consumed the rewritten file. Returns whether anything changed.
-    pub fn replace_etags(&mut self, rewritten: &[(String, String, String)]) -> bool {
+    /// Records that `forget` rewrote the landed file `key` (from ETag `old`
+    /// to `new`) without a data subject's rows: the batches that consumed
+    /// it consumed the rewritten file. Returns whether anything changed.
+    pub fn replace_etag(&mut self, key: &str, old: &str, new: &str) -> bool {
         let mut changed = false;
         for file in self.batches.iter_mut().flat_map(|b| b.files.iter_mut()) {
-            if let Some((_, _, new)) = rewritten
-                .iter()
-                .find(|(key, old, _)| *key == file.key && *old == file.etag)
-            {
-                file.etag = new.clone();
+            if file.key == key && file.etag == old {
+                file.etag = new.to_string();
                 changed = true;
             }
         }

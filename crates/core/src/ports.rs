@@ -12,6 +12,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// An object in a store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -303,6 +305,33 @@ pub trait Secrets: Send + Sync {
     async fn erasure_key(&self) -> Result<crate::erasure::ErasureKey, Error>;
 }
 
+/// The end of the current invocation (a Lambda's), shared by the runtime
+/// glue, which sets it per event, and whatever must hand back before it: the
+/// Athena engine stops waiting for a statement; `forget` stops between files.
+/// Unset (the CLI, the local pipeline): no end.
+#[derive(Debug, Clone, Default)]
+pub struct Deadline(Arc<AtomicU64>);
+
+impl Deadline {
+    /// Sets the deadline, in milliseconds since the Unix epoch (Lambda's `Context::deadline`).
+    pub fn set_epoch_ms(&self, ms: u64) {
+        self.0.store(ms, Ordering::Relaxed);
+    }
+
+    /// Time left, or `None` when no deadline is set.
+    pub fn remaining(&self) -> Option<Duration> {
+        let deadline = self.0.load(Ordering::Relaxed);
+        if deadline == 0 {
+            return None;
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        Some(Duration::from_millis(deadline.saturating_sub(now)))
+    }
+}
+
 /// Everything a pipeline step needs, built once per process.
 #[derive(Clone)]
 pub struct Ports {
@@ -318,4 +347,6 @@ pub struct Ports {
     pub metadata: Arc<dyn MetadataSource>,
     pub metering: Arc<dyn Metering>,
     pub secrets: Arc<dyn Secrets>,
+    /// When the current invocation ends (unset locally).
+    pub deadline: Deadline,
 }

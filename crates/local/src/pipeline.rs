@@ -192,6 +192,7 @@ impl LocalBackend {
                 store: lake_store.clone(),
                 engine: engine.clone(),
             }),
+            deadline: Default::default(),
             secrets: Arc::new(crate::secrets::LakeSecrets {
                 store: lake_store.clone(),
             }),

@@ -22,7 +22,9 @@ const LANDED: &str = "landed";
 
 /// Runs the erasure the work item asks for. The log entry is written first:
 /// from then on every validation leaves the keys out, so a run that
-/// overlaps this one cannot bring them back.
+/// overlaps this one cannot bring them back. An invocation near its end
+/// hands back between files (`done: false`); the next goes on from the
+/// entry's cursor.
 pub(super) async fn forget(
     ports: &Ports,
     event: &MergeEvent,
@@ -39,7 +41,11 @@ pub(super) async fn forget(
         .map_err(|e| Error::InvalidInput(format!("\"keys\" of {table}: {e}")))?;
     let lease = table_lease(ports, table, &event.run_id).await?;
     let result = erase(ports, event, &meta, &keys, &request.requested_by).await;
-    let entry = lease.release_after(ports.lake.as_ref(), result).await?;
+    let Some(entry) = lease.release_after(ports.lake.as_ref(), result).await? else {
+        tracing::info!(table, "the erasure goes on in the next invocation");
+        progress.done = false;
+        return Ok(());
+    };
     tracing::info!(table, keys = keys.len(), removed = ?entry.removed, "forgotten");
     progress.erasure = Some(ErasureOutput {
         keys: keys.len() as u64,
@@ -59,7 +65,7 @@ async fn erase(
     meta: &TableMetadata,
     keys: &[ForgetKey],
     requested_by: &str,
-) -> Result<Erasure, Error> {
+) -> Result<Option<Erasure>, Error> {
     let table = meta.name.as_str();
     let layout = layout(ports);
     let mut ledger = StoredLedger::load(ports.lake.as_ref(), &layout.ledger_key(table)).await?;
@@ -82,6 +88,7 @@ async fn erase(
                 key_fingerprint: key.fingerprint(),
                 removed: BTreeMap::new(),
                 done: Vec::new(),
+                cursor: None,
                 unreadable: Vec::new(),
                 completed_at: None,
             };
@@ -99,56 +106,74 @@ async fn erase(
     let options = crate::dms::ReadOptions {
         csv_null_value: ports.config.source.csv_null_value.clone(),
     };
-    let generations = 0..=ledger.ledger.generation + 1;
     for stage in [HISTORY, CHANGE_LOG, QUARANTINE, LANDED] {
         if entry.done.iter().any(|d| d == stage) {
             continue;
         }
-        match stage {
+        let files = match stage {
             HISTORY => {
                 for (name, rows) in erase_history(ports, meta, keys).await? {
                     entry.removed.insert(name, rows);
                 }
+                None
             }
             CHANGE_LOG => {
-                let mut rows = 0;
-                for g in generations.clone() {
-                    let prefix = change_log_prefix(&ports.config.source.database, table, g);
-                    rows += rewrite_files(ports.lake.as_ref(), &prefix, meta, &erased, None)
-                        .await?
-                        .rows;
+                let database = &ports.config.source.database;
+                let mut objects = Vec::new();
+                for g in 0..=ledger.ledger.generation + 1 {
+                    objects.extend(
+                        ports
+                            .lake
+                            .list(&change_log_prefix(database, table, g))
+                            .await?,
+                    );
                 }
-                entry.removed.insert(CHANGE_LOG.into(), rows);
+                Some((ports.lake.as_ref(), objects, None))
             }
             QUARANTINE => {
-                let prefix = layout.quarantine_prefix(table);
-                let rewritten =
-                    rewrite_files(ports.lake.as_ref(), &prefix, meta, &erased, Some(&options))
-                        .await?;
-                scrub_reports(ports, table, &rewritten.rows_by_file).await?;
-                entry.removed.insert(QUARANTINE.into(), rewritten.rows);
-                entry.unreadable.extend(rewritten.unreadable);
+                let objects = ports.lake.list(&layout.quarantine_prefix(table)).await?;
+                Some((ports.lake.as_ref(), objects, Some(&options)))
             }
             LANDED if ports.config.erasure.rewrite_landed => {
                 let prefix = landing_prefix(&ports.config.source.schema, table);
-                let rewritten = rewrite_files(
-                    ports.landing.as_ref(),
-                    &prefix,
-                    meta,
-                    &erased,
-                    Some(&options),
-                )
-                .await?;
-                // The ledger names consumed files by ETag: a rewritten file
-                // is the same file, not a new one to validate again.
-                if ledger.ledger.replace_etags(&rewritten.new_etags) {
-                    ledger.save(ports.lake.as_ref()).await?;
-                }
-                entry.removed.insert(LANDED.into(), rewritten.rows);
-                entry.unreadable.extend(rewritten.unreadable);
+                let objects = ports.landing.list(&prefix).await?;
+                Some((ports.landing.as_ref(), objects, Some(&options)))
             }
-            _ => {}
+            _ => None,
+        };
+        if let Some((store, mut objects, raw)) = files {
+            entry.removed.entry(stage.to_string()).or_default();
+            objects.sort_by(|a, b| a.key.cmp(&b.key));
+            for object in objects {
+                if entry.cursor.as_ref().is_some_and(|c| object.key <= *c) {
+                    continue;
+                }
+                let rewritten = rewrite_file(store, &object.key, meta, &erased, raw).await?;
+                match rewritten {
+                    Rewrite::Unchanged => {}
+                    Rewrite::Unreadable => entry.unreadable.push(store.uri(&object.key)),
+                    Rewrite::Done { rows, old, new } => {
+                        *entry.removed.entry(stage.to_string()).or_default() += rows.len() as u64;
+                        match stage {
+                            QUARANTINE => scrub_reports(ports, table, &object.key, &rows).await?,
+                            // The ledger names consumed files by ETag: a rewritten
+                            // file is the same file, not a new one to validate again.
+                            LANDED if ledger.ledger.replace_etag(&object.key, &old, &new) => {
+                                ledger.save(ports.lake.as_ref()).await?
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                entry.cursor = Some(object.key);
+                if out_of_time(ports) {
+                    // The next invocation goes on after this file.
+                    save(ports.lake.as_ref(), &entry_key, &entry, None).await?;
+                    return Ok(None);
+                }
+            }
         }
+        entry.cursor = None;
         entry.done.push(stage.to_string());
         save(ports.lake.as_ref(), &entry_key, &entry, None).await?;
     }
@@ -156,7 +181,16 @@ async fn erase(
         entry.completed_at = Some(chrono::Utc::now().to_rfc3339());
         save(ports.lake.as_ref(), &entry_key, &entry, None).await?;
     }
-    Ok(entry)
+    Ok(Some(entry))
+}
+
+/// What an invocation keeps for itself after its last file: saving the
+/// entry and answering the state machine.
+const MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Whether the invocation must hand back now (never locally: no deadline).
+fn out_of_time(ports: &Ports) -> bool {
+    ports.deadline.remaining().is_some_and(|left| left < MARGIN)
 }
 
 /// Leaves out of a batch's change-log files the keys forgotten after it
@@ -188,9 +222,16 @@ pub(super) async fn forget_in_batch(
         change_log_prefix(&ports.config.source.database, table, generation),
         batch.id
     );
-    let rewritten = rewrite_files(ports.lake.as_ref(), &prefix, meta, &erased, None).await?;
-    if rewritten.rows > 0 {
-        tracing::info!(table, batch = %batch.id, rows = rewritten.rows, "left out rows forgotten while the batch was validated");
+    let mut rows = 0;
+    for object in ports.lake.list(&prefix).await? {
+        if let Rewrite::Done { rows: removed, .. } =
+            rewrite_file(ports.lake.as_ref(), &object.key, meta, &erased, None).await?
+        {
+            rows += removed.len();
+        }
+    }
+    if rows > 0 {
+        tracing::info!(table, batch = %batch.id, rows, "left out rows forgotten while the batch was validated");
     }
     Ok(())
 }
@@ -299,66 +340,58 @@ pub fn statements(
     ]
 }
 
-/// What rewriting a folder's files did.
-#[derive(Default)]
-struct Rewritten {
-    rows: u64,
-    /// Rows removed, by file key, with their row numbers (from 1).
-    rows_by_file: BTreeMap<String, Vec<u64>>,
-    /// Old ETag → new, of each rewritten file.
-    new_etags: Vec<(String, String, String)>,
-    unreadable: Vec<String>,
+/// What rewriting one file did.
+enum Rewrite {
+    /// It holds none of the keys' rows.
+    Unchanged,
+    /// It could not be read to be checked: a person must look at it.
+    Unreadable,
+    /// Rewritten without the rows at these numbers (from 1); its ETags.
+    Done {
+        rows: Vec<u64>,
+        old: String,
+        new: String,
+    },
 }
 
-/// Rewrites every file under `prefix` that holds rows of the keys, without
-/// them: normalised Parquet (`raw: None`), or files in a landed format.
-/// Each write is conditional on the file being as it was read.
-async fn rewrite_files(
+/// Rewrites the file at `key` without the keys' rows, if it holds any: a
+/// normalised Parquet file (`raw: None`), or a file in a landed format. The
+/// write is conditional on the file being as it was read.
+async fn rewrite_file(
     store: &dyn ObjectStore,
-    prefix: &str,
+    key: &str,
     meta: &TableMetadata,
     erased: &ErasedKeys,
     raw: Option<&crate::dms::ReadOptions>,
-) -> Result<Rewritten, Error> {
-    let mut out = Rewritten::default();
-    for object in store.list(prefix).await? {
-        let (bytes, etag) = match store.get(&object.key).await {
-            Ok(got) => got,
-            Err(StoreError::NotFound { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        let rewritten = match raw {
-            None => crate::erasure::rewrite_normalised(meta, erased, bytes),
-            Some(options) => crate::erasure::rewrite_landed(
-                &object.key,
-                base_name(&object.key),
-                meta,
-                erased,
-                bytes,
-                options,
-            ),
-        };
-        match rewritten {
-            Ok(None) => {}
-            Ok(Some(file)) => {
-                let new_etag = store
-                    .put(
-                        &object.key,
-                        file.bytes,
-                        Some(Condition::Matches(etag.clone())),
-                    )
-                    .await?;
-                out.rows += file.removed_rows.len() as u64;
-                out.new_etags.push((object.key.clone(), etag, new_etag));
-                out.rows_by_file.insert(object.key, file.removed_rows);
-            }
-            Err(e) => {
-                tracing::warn!(file = %object.key, error = %e, "cannot read the file to forget keys in it; look at it by hand");
-                out.unreadable.push(store.uri(&object.key));
-            }
+) -> Result<Rewrite, Error> {
+    let (bytes, etag) = match store.get(key).await {
+        Ok(got) => got,
+        Err(StoreError::NotFound { .. }) => return Ok(Rewrite::Unchanged),
+        Err(e) => return Err(e.into()),
+    };
+    let rewritten = match raw {
+        None => crate::erasure::rewrite_normalised(meta, erased, bytes),
+        Some(options) => {
+            crate::erasure::rewrite_landed(key, base_name(key), meta, erased, bytes, options)
+        }
+    };
+    match rewritten {
+        Ok(None) => Ok(Rewrite::Unchanged),
+        Ok(Some(file)) => {
+            let new = store
+                .put(key, file.bytes, Some(Condition::Matches(etag.clone())))
+                .await?;
+            Ok(Rewrite::Done {
+                rows: file.removed_rows,
+                old: etag,
+                new,
+            })
+        }
+        Err(e) => {
+            tracing::warn!(file = %key, error = %e, "cannot read the file to forget keys in it; look at it by hand");
+            Ok(Rewrite::Unreadable)
         }
     }
-    Ok(out)
 }
 
 /// Takes the values of the removed rows' findings out of the table's
@@ -367,34 +400,28 @@ async fn rewrite_files(
 async fn scrub_reports(
     ports: &Ports,
     table: &str,
-    rows_by_file: &BTreeMap<String, Vec<u64>>,
+    quarantined: &str,
+    rows: &[u64],
 ) -> Result<(), Error> {
-    if rows_by_file.is_empty() {
-        return Ok(());
-    }
     let layout = layout(ports);
-    for (quarantined, rows) in rows_by_file {
-        // quarantine/<db>/<table>/<batch>/<landed name>
-        let Some(batch) = quarantined
-            .strip_prefix(&layout.quarantine_prefix(table))
-            .and_then(|rest| rest.split('/').next())
-            .and_then(|b| b.parse().ok())
-        else {
-            continue;
-        };
-        let stem = layout.report_stem(table, batch);
-        let key = format!("{stem}.json");
-        let (bytes, _) = match ports.lake.get(&key).await {
-            Ok(got) => got,
-            Err(StoreError::NotFound { .. }) => continue,
-            Err(e) => return Err(e.into()),
-        };
-        let Ok(mut report) = serde_json::from_slice::<BatchReport>(&bytes) else {
-            continue;
-        };
-        if !report.forget_rows(base_name(quarantined), rows) {
-            continue;
-        }
+    // quarantine/<db>/<table>/<batch>/<landed name>
+    let Some(batch) = quarantined
+        .strip_prefix(&layout.quarantine_prefix(table))
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|b| b.parse().ok())
+    else {
+        return Ok(());
+    };
+    let stem = layout.report_stem(table, batch);
+    let (bytes, _) = match ports.lake.get(&format!("{stem}.json")).await {
+        Ok(got) => got,
+        Err(StoreError::NotFound { .. }) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let Ok(mut report) = serde_json::from_slice::<BatchReport>(&bytes) else {
+        return Ok(());
+    };
+    if report.forget_rows(base_name(quarantined), rows) {
         super::save_report(ports, &stem, &report).await?;
     }
     Ok(())
