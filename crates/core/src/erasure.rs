@@ -614,32 +614,47 @@ pub fn rewrite_landed(
         .position(|b| *b == b'\n')
         .map_or(text.len(), |i| i + 1);
     let (header, body) = text.split_at(header_end);
-    let mut out = header.to_vec();
+    // Each record runs from where its content starts to where the next
+    // one's does: its line break (and any blank line after it) go with it.
     let mut records = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .from_reader(body);
+    let content = |mut at: usize| {
+        while at < body.len() && matches!(body[at], b'\r' | b'\n') {
+            at += 1;
+        }
+        at
+    };
+    let mut starts = Vec::with_capacity(keep.len());
     let mut record = csv::ByteRecord::new();
-    let mut removed_rows = Vec::new();
-    let mut row = 0usize;
     loop {
-        let start = records.position().byte() as usize;
+        let start = content(records.position().byte() as usize);
         if !records
             .read_byte_record(&mut record)
             .map_err(|e| format!("{file}: {e}"))?
         {
             break;
         }
-        let end = records.position().byte() as usize;
-        match keep.get(row) {
-            Some(true) => out.extend_from_slice(&body[start..end.min(body.len())]),
-            Some(false) => removed_rows.push(row as u64 + 1),
-            None => return Err(format!("{file}: more CSV records than rows read").into()),
-        }
-        row += 1;
+        starts.push(start);
     }
-    if row != keep.len() {
-        return Err(format!("{file}: {row} CSV records but {} rows read", keep.len()).into());
+    if starts.len() != keep.len() {
+        return Err(format!(
+            "{file}: {} CSV records but {} rows read",
+            starts.len(),
+            keep.len()
+        )
+        .into());
+    }
+    let mut out = header.to_vec();
+    let mut removed_rows = Vec::new();
+    for (row, &start) in starts.iter().enumerate() {
+        let end = starts.get(row + 1).copied().unwrap_or(body.len());
+        if keep[row] {
+            out.extend_from_slice(&body[start..end]);
+        } else {
+            removed_rows.push(row as u64 + 1);
+        }
     }
     let bytes = if gzip {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -786,6 +801,137 @@ mod tests {
         assert_ne!(key().fingerprint(), other.fingerprint());
         assert!(ErasureKey::new(vec![1; 31]).is_err());
         assert!(!format!("{:?}", key()).contains("7, 7"));
+    }
+
+    fn accounts() -> TableMetadata {
+        serde_json::from_value(json!({
+            "name": "accounts",
+            "primary_key": ["id"],
+            "columns": [{"name": "id", "type": "int64"}, {"name": "name", "type": "string"}]
+        }))
+        .unwrap()
+    }
+
+    /// A landed CSV file keeps every other record byte for byte (quoted line
+    /// breaks, quotes and blank lines included), plain or gzipped; a key
+    /// written `0002` is the key 2.
+    #[test]
+    fn a_landed_csv_loses_the_keys_records_and_nothing_else() {
+        let meta = accounts();
+        let erased = ErasedKeys::of(
+            "accounts",
+            key(),
+            &resolve_keys(&meta, &[json!(2)]).unwrap(),
+        );
+        let kept = "I,2026-11-01 10:00:00.000000,1,\"line one\nline two\"\r\n";
+        let text = format!(
+            "op,ts,id,name\n{kept}U,2026-11-01 10:00:01.000000,2,x\n\nD,2026-11-01 10:00:02.000000,0002,\"q,\"\"z\"\"\"\nI,2026-11-01 10:00:03.000000,3,\n"
+        );
+        let options = ReadOptions::default();
+        let out = rewrite_landed(
+            "f",
+            "20261101-100000000.csv",
+            &meta,
+            &erased,
+            Bytes::from(text.clone()),
+            &options,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(out.removed_rows, [2, 3]);
+        assert_eq!(
+            String::from_utf8(out.bytes.to_vec()).unwrap(),
+            format!("op,ts,id,name\n{kept}I,2026-11-01 10:00:03.000000,3,\n")
+        );
+
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text.as_bytes()).unwrap();
+        let out = rewrite_landed(
+            "f",
+            "20261101-100000000.csv.gz",
+            &meta,
+            &erased,
+            Bytes::from(gz.finish().unwrap()),
+            &options,
+        )
+        .unwrap()
+        .unwrap();
+        let mut plain = String::new();
+        flate2::read::GzDecoder::new(out.bytes.as_ref())
+            .read_to_string(&mut plain)
+            .unwrap();
+        assert_eq!(
+            plain,
+            format!("op,ts,id,name\n{kept}I,2026-11-01 10:00:03.000000,3,\n")
+        );
+
+        let none = ErasedKeys::of(
+            "accounts",
+            key(),
+            &resolve_keys(&meta, &[json!(9)]).unwrap(),
+        );
+        assert!(
+            rewrite_landed(
+                "f",
+                "20261101-100000000.csv",
+                &meta,
+                &none,
+                Bytes::from(text),
+                &options
+            )
+            .unwrap()
+            .is_none()
+        );
+    }
+
+    /// A landed Parquet file keeps its schema, whatever the key column's
+    /// landed type (text here), and its other rows.
+    #[test]
+    fn a_landed_parquet_file_loses_the_keys_rows_and_keeps_its_schema() {
+        let meta = accounts();
+        let erased = ErasedKeys::of(
+            "accounts",
+            key(),
+            &resolve_keys(&meta, &[json!("2")]).unwrap(),
+        );
+        let batch = RecordBatch::try_from_iter([
+            (
+                "id",
+                Arc::new(StringArray::from(vec!["1", "02", "3"])) as ArrayRef,
+            ),
+            (
+                "name",
+                Arc::new(StringArray::from(vec![Some("a"), Some("b"), None])) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        let bytes = Bytes::from(writer.into_inner().unwrap());
+        let out = rewrite_landed(
+            "f",
+            "LOAD00000001.parquet",
+            &meta,
+            &erased,
+            bytes,
+            &ReadOptions::default(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(out.removed_rows, [2]);
+        let read: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(out.bytes)
+            .unwrap()
+            .build()
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(read[0].schema(), batch.schema());
+        let ids = read[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .unwrap();
+        assert_eq!(ids.iter().collect::<Vec<_>>(), [Some("1"), Some("3")]);
     }
 
     #[test]
