@@ -651,3 +651,140 @@ async fn a_reload_without_a_cdc_replication_is_refused_before_any_request() {
     );
     assert_eq!(http.actual_requests().count(), 0, "no request sent");
 }
+
+/// A DMS Serverless replication as `DescribeReplications` returns it.
+fn serverless(status: &str, extra: Value, stats: Value) -> Value {
+    let mut r = json!({
+        "ReplicationConfigIdentifier": "tidemark-dev-shop-cdc",
+        "ReplicationConfigArn": CONFIG,
+        "Status": status,
+        "ReplicationType": "full-load-and-cdc",
+        "ReplicationCreateTime": 1763510400.0,
+        "ReplicationStats": stats,
+    });
+    r.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    json!({"Replications": [r]})
+}
+
+fn describe_serverless(response: Value) -> ReplayEvent {
+    call(
+        "DescribeReplications",
+        json!({"Filters": [{"Name": "replication-config-arn", "Values": [CONFIG]}]}),
+        response,
+    )
+}
+
+fn serverless_table_stats() -> ReplayEvent {
+    call(
+        "DescribeReplicationTableStatistics",
+        json!({"ReplicationConfigArn": CONFIG}),
+        json!({"ReplicationConfigArn": CONFIG, "ReplicationTableStatistics": [
+            table_stats("orders", "Table completed", Some(1763514005.0), Some(1763517600.0))
+        ]}),
+    )
+}
+
+/// DMS Serverless, from a replication never started to one running: start
+/// it and wait; while it provisions and loads, wait and start nothing; once
+/// the full load is done, go on.
+#[tokio::test]
+async fn a_serverless_replication_is_started_then_waited_for_until_its_full_load_is_done() {
+    let loading = json!({"FullLoadProgressPercent": 40, "TablesLoaded": 1, "TablesLoading": 1,
+                         "TablesQueued": 0, "TablesErrored": 0, "StartDate": 1763514000.0});
+    let loaded = json!({"FullLoadProgressPercent": 100, "TablesLoaded": 2, "TablesLoading": 0,
+                        "TablesQueued": 0, "TablesErrored": 0, "StartDate": 1763514000.0});
+    let (dms, http) = adapter(
+        DmsMode::Serverless,
+        &[("cdc", CONFIG)],
+        vec![
+            describe_serverless(serverless("created", json!({}), json!({}))),
+            call(
+                "StartReplication",
+                json!({"ReplicationConfigArn": CONFIG, "StartReplicationType": "start-replication"}),
+                json!({"Replication": {"ReplicationConfigArn": CONFIG, "Status": "starting"}}),
+            ),
+            serverless_table_stats(),
+            describe_serverless(serverless(
+                "starting",
+                json!({"StartReplicationType": "start-replication"}),
+                json!({}),
+            )),
+            serverless_table_stats(),
+            describe_serverless(serverless(
+                "running",
+                json!({"StartReplicationType": "start-replication"}),
+                loading,
+            )),
+            serverless_table_stats(),
+            describe_serverless(serverless(
+                "running",
+                json!({"StartReplicationType": "start-replication"}),
+                loaded,
+            )),
+            serverless_table_stats(),
+        ],
+    );
+    let run = event("2026-11-21T06:00:00Z");
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let s = dms.start(&run).await.unwrap();
+        seen.push((s.state, s.ready, s.message));
+    }
+    let s =
+        |state: &str, ready: bool, message: &str| (state.to_string(), ready, message.to_string());
+    assert_eq!(
+        seen,
+        [
+            s("cdc=created", false, "cdc: started the full load"),
+            s("cdc=starting", false, "cdc: starting"),
+            s("cdc=running", false, "cdc: the full load is running"),
+            s("cdc=running", true, "cdc: running"),
+        ]
+    );
+    http.relaxed_requests_match();
+    let starts: Vec<Value> = sent(&http)
+        .into_iter()
+        .filter(|(t, _)| t.ends_with(".StartReplication"))
+        .map(|(_, body)| body)
+        .collect();
+    assert_eq!(starts.len(), 1, "started once: {starts:?}");
+}
+
+/// A DMS Serverless replication that stopped is resumed, and the run goes
+/// on (its full load was done): CDC catches up while the run validates.
+#[tokio::test]
+async fn a_stopped_serverless_replication_is_resumed() {
+    let (dms, http) = adapter(
+        DmsMode::Serverless,
+        &[("cdc", CONFIG)],
+        vec![
+            describe_serverless(serverless(
+                "stopped",
+                json!({"StartReplicationType": "start-replication", "StopReason": "NORMAL",
+                       "ReplicationLastStopTime": 1763600000.0}),
+                json!({"FullLoadProgressPercent": 100, "TablesLoaded": 2, "TablesLoading": 0,
+                       "TablesQueued": 0, "TablesErrored": 0, "StartDate": 1763514000.0}),
+            )),
+            call(
+                "StartReplication",
+                json!({"ReplicationConfigArn": CONFIG, "StartReplicationType": "resume-processing"}),
+                json!({"Replication": {"ReplicationConfigArn": CONFIG, "Status": "starting"}}),
+            ),
+            serverless_table_stats(),
+        ],
+    );
+    let status = dms.start(&event("2026-11-21T06:00:00Z")).await.unwrap();
+    assert!(status.ready, "{status:?}");
+    assert_eq!(status.state, "cdc=stopped");
+    assert_eq!(
+        status.message,
+        "cdc: resumed processing (it stopped: NORMAL)"
+    );
+    http.relaxed_requests_match();
+    assert_eq!(
+        sent(&http)[1].1["StartReplicationType"],
+        "resume-processing"
+    );
+}
