@@ -456,7 +456,7 @@ fn the_state_machine_gets_every_placeholder_of_the_definition() {
     assert!(!placeholders.is_empty());
 
     let supplied: BTreeMap<String, String> =
-        Regex::new(r#"'(\w+)': '\$\{aws_lambda_function\.step\["([a-z-]+)"\]\.arn\}'"#)
+        Regex::new(r#"'(\w+)': '\$\{aws_lambda_function\.step\["([a-z-]+)"\]\.qualified_arn\}'"#)
             .unwrap()
             .captures_iter(&definition)
             .map(|c| (c[1].to_string(), c[2].to_string()))
@@ -870,4 +870,36 @@ fn only_notify_and_the_pipelines_alarms_publish_alerts() {
     let trust = data_source("aws_iam_policy_document", "chatbot_assume");
     let condition = &trust["statement"][0]["condition"][0];
     assert_eq!(attr_str(condition, "variable"), "aws:SourceAccount");
+}
+
+/// A deploy never changes the code of a running execution: the functions
+/// publish a version per deploy and the definition names those versions;
+/// each apply publishes a state-machine version, and the schedule, the
+/// output `tidemark rerun` uses and the alias all go through `live`.
+#[test]
+fn a_deploy_never_changes_the_code_of_a_running_execution() {
+    assert_eq!(
+        attr(&resource("aws_lambda_function", "step"), "publish"),
+        Some(Value::Bool(true))
+    );
+    let machine = resource("aws_sfn_state_machine", "pipeline");
+    assert_eq!(attr(&machine, "publish"), Some(Value::Bool(true)));
+    let alias = resource("aws_sfn_alias", "live");
+    let routing = &alias["routing_configuration"][0];
+    assert_eq!(
+        attr_str(routing, "state_machine_version_arn"),
+        "${aws_sfn_state_machine.pipeline.state_machine_version_arn}"
+    );
+    assert_eq!(attr(routing, "weight"), Some(json!(100)));
+    let schedule = resource("aws_scheduler_schedule", "daily");
+    assert_eq!(
+        attr_str(&schedule["target"][0], "arn"),
+        "${aws_sfn_alias.live.arn}"
+    );
+    let outputs: Vec<Value> = blocks("output")
+        .into_iter()
+        .filter(|(file, _)| file.starts_with("modules/pipeline/"))
+        .filter_map(|(_, b)| b.get("state_machine_arn").cloned())
+        .collect();
+    assert_eq!(attr_str(&outputs[0], "value"), "${aws_sfn_alias.live.arn}");
 }

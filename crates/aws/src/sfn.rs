@@ -52,12 +52,15 @@ pub fn console_url(execution_arn: &str) -> String {
     )
 }
 
-/// `arn:…:stateMachine:<name>` → `arn:…:execution:<name>:<execution>`.
+/// `arn:…:stateMachine:<name>` → `arn:…:execution:<name>:<execution>`. An
+/// alias or version ARN (`…:stateMachine:<name>:live`) starts executions of
+/// the same state machine, named the same way.
 fn execution_arn(state_machine_arn: &str, name: &str) -> String {
-    format!(
-        "{}:{name}",
-        state_machine_arn.replacen(":stateMachine:", ":execution:", 1)
-    )
+    let (prefix, machine) = state_machine_arn
+        .split_once(":stateMachine:")
+        .unwrap_or((state_machine_arn, ""));
+    let machine = machine.split(':').next().unwrap_or(machine);
+    format!("{prefix}:execution:{machine}:{name}")
 }
 
 /// Why a rerun did not start, or its executions could not be listed.
@@ -199,6 +202,11 @@ mod tests {
         assert_eq!(
             execution_arn(sm, "n"),
             "arn:aws:states:eu-west-2:123456789012:execution:tidemark-dev-shop:n"
+        );
+        assert_eq!(
+            execution_arn(&format!("{sm}:live"), "n"),
+            execution_arn(sm, "n"),
+            "executions started through the alias"
         );
         assert!(console_url(&execution_arn(sm, "n")).starts_with(
             "https://eu-west-2.console.aws.amazon.com/states/home?region=eu-west-2#/v2/executions/details/arn:aws:states:eu-west-2:"

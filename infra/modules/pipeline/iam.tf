@@ -268,7 +268,7 @@ data "aws_iam_policy_document" "scheduler" {
   statement {
     sid       = "StartThePipeline"
     actions   = ["states:StartExecution"]
-    resources = [aws_sfn_state_machine.pipeline.arn]
+    resources = [aws_sfn_alias.live.arn]
   }
   statement {
     sid       = "DeadLetters"

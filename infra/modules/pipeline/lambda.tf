@@ -76,6 +76,9 @@ resource "aws_lambda_function" "step" {
   function_name = "${local.name}-${each.key}"
   description   = each.value.summary
   role          = aws_iam_role.function[each.key].arn
+  # Each deploy publishes a version, which the state machine names: an
+  # execution runs the code it started with (stepfunctions.tf).
+  publish = true
 
   architectures     = [var.lambda_architecture]
   runtime           = "provided.al2023"

@@ -1,6 +1,11 @@
 output "state_machine_arn" {
-  description = "The daily pipeline; `tidemark rerun` starts manual executions of it."
-  value       = aws_sfn_state_machine.pipeline.arn
+  description = "The daily pipeline's `live` alias: the schedule starts it, and `tidemark rerun --state-machine` starts manual executions of it."
+  value       = aws_sfn_alias.live.arn
+}
+
+output "state_machine_version_arn" {
+  description = "The state-machine version this apply published (the alias's target, unless rolled back)."
+  value       = aws_sfn_state_machine.pipeline.state_machine_version_arn
 }
 
 output "function_names" {

@@ -16,7 +16,7 @@ resource "aws_scheduler_schedule" "daily" {
   }
 
   target {
-    arn      = aws_sfn_state_machine.pipeline.arn
+    arn      = aws_sfn_alias.live.arn
     role_arn = aws_iam_role.scheduler.arn
     input    = jsonencode({})
 
