@@ -139,4 +139,12 @@ async fn every_table_of_every_run_records_what_it_cost() {
         orders_doc["CostUsd"].as_f64(),
         Some(orders.cost.unwrap().usd.total)
     );
+    // The freshness alarm's metric: orders failed on the last day, customers merged.
+    assert_eq!(orders_doc["Merged"], 0);
+    let customers_doc = documents
+        .iter()
+        .rev()
+        .find(|d| d["Table"] == "customers")
+        .unwrap();
+    assert_eq!(customers_doc["Merged"], 1);
 }

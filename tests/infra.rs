@@ -820,11 +820,11 @@ fn egress_to_the_aws_apis_is_scoped_to_the_endpoints_unless_nat_is_chosen() {
     );
 }
 
-/// Only the notify function's role and the pipeline's own alarms may
-/// publish to the alert topic (the account manages it, and may not); the
+/// Only the notify function's role, the pipeline's own alarms and its
+/// budget may publish to the alert topic (the account manages it, and may not); the
 /// Chatbot role trusts Chatbot on behalf of this account only.
 #[test]
-fn only_notify_and_the_pipelines_alarms_publish_alerts() {
+fn only_notify_the_pipelines_alarms_and_its_budget_publish_alerts() {
     let policy = data_source("aws_iam_policy_document", "alerts");
     let mut publishers = Vec::new();
     for statement in policy["statement"].as_array().unwrap() {
@@ -865,6 +865,10 @@ fn only_notify_and_the_pipelines_alarms_publish_alerts() {
                 r#"["cloudwatch.amazonaws.com"]"#.to_string(),
                 conditions(&["aws:SourceAccount", "aws:SourceArn"])
             ),
+            (
+                r#"["budgets.amazonaws.com"]"#.to_string(),
+                conditions(&["aws:SourceAccount", "aws:SourceArn"])
+            ),
         ]
     );
     let trust = data_source("aws_iam_policy_document", "chatbot_assume");
@@ -902,4 +906,40 @@ fn a_deploy_never_changes_the_code_of_a_running_execution() {
         .filter_map(|(_, b)| b.get("state_machine_arn").cloned())
         .collect();
     assert_eq!(attr_str(&outputs[0], "value"), "${aws_sfn_alias.live.arn}");
+}
+
+/// Who hears what: every function has alarms on errors, throttles and a
+/// run near its timeout; every configured table has a freshness alarm on
+/// the `Merged` metric notify publishes (crates/core/src/cost.rs), missing
+/// data counting as stale; every alarm and the budget reach the topic.
+#[test]
+fn every_function_and_table_is_watched_and_every_alarm_has_an_action() {
+    for name in ["lambda_errors", "lambda_throttles", "lambda_duration"] {
+        assert_eq!(
+            attr_str(&resource("aws_cloudwatch_metric_alarm", name), "for_each"),
+            "${local.functions}",
+            "{name}"
+        );
+    }
+    let freshness = resource("aws_cloudwatch_metric_alarm", "freshness");
+    assert_eq!(attr_str(&freshness, "namespace"), "Tidemark");
+    assert_eq!(attr_str(&freshness, "metric_name"), "Merged");
+    assert_eq!(attr_str(&freshness, "treat_missing_data"), "breaching");
+    assert!(attr_str(&freshness, "for_each").contains("var.tables"));
+    for ((ty, name), (file, body)) in typed("resource") {
+        if ty == "aws_cloudwatch_metric_alarm" {
+            assert_eq!(
+                attr(&body, "alarm_actions"),
+                Some(json!(["${aws_sns_topic.alerts.arn}"])),
+                "{file}: {name} has no action"
+            );
+        }
+    }
+    let budget = resource("aws_budgets_budget", "pipeline");
+    for notification in budget["notification"].as_array().unwrap() {
+        assert_eq!(
+            attr(notification, "subscriber_sns_topic_arns"),
+            Some(json!(["${aws_sns_topic.alerts.arn}"]))
+        );
+    }
 }

@@ -336,10 +336,18 @@ impl Cost {
 
     /// The figures as one CloudWatch Embedded Metric Format document, in the
     /// `Tidemark` namespace with the database and the table as dimensions.
-    pub fn emf(&self, database: &str, table: &str, timestamp_ms: i64) -> serde_json::Value {
+    /// For a table, `merged` says whether the run succeeded for it (`Merged`
+    /// 1 or 0: the metric of the Terraform module's freshness alarm).
+    pub fn emf(
+        &self,
+        database: &str,
+        table: &str,
+        merged: Option<bool>,
+        timestamp_ms: i64,
+    ) -> serde_json::Value {
         let gb_seconds: f64 = self.lambda.iter().map(|l| l.gb_seconds).sum();
         let s3 = self.s3.reads + self.s3.writes + self.s3.deletes;
-        serde_json::json!({
+        let mut doc = serde_json::json!({
             "_aws": {
                 "Timestamp": timestamp_ms,
                 "CloudWatchMetrics": [{
@@ -362,7 +370,14 @@ impl Cost {
             "LambdaGbSeconds": gb_seconds,
             "StateTransitions": self.state_transitions,
             "S3Requests": s3,
-        })
+        });
+        if let Some(merged) = merged {
+            doc["Merged"] = serde_json::json!(u8::from(merged));
+            if let Some(metrics) = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"].as_array_mut() {
+                metrics.push(serde_json::json!({"Name": "Merged", "Unit": "Count"}));
+            }
+        }
+        doc
     }
 }
 
@@ -526,7 +541,7 @@ mod tests {
             7,
             &CostConfig::default(),
         );
-        let doc = c.emf("shop", "orders", 1);
+        let doc = c.emf("shop", "orders", Some(true), 1);
         for m in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
             .as_array()
             .unwrap()
@@ -536,5 +551,8 @@ mod tests {
         }
         assert_eq!(doc["StateTransitions"], 7);
         assert_eq!(doc["Table"], "orders");
+        assert_eq!(doc["Merged"], 1);
+        assert_eq!(c.emf("shop", "orders", Some(false), 1)["Merged"], 0);
+        assert!(c.emf("shop", RUN_LEVEL, None, 1).get("Merged").is_none());
     }
 }

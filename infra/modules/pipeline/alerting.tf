@@ -11,8 +11,8 @@ resource "aws_sns_topic" "alerts" {
   tags              = local.tags
 }
 
-# Who may publish: the notify function's role and the pipeline's own
-# CloudWatch alarms, nothing else. The account may manage the topic
+# Who may publish: the notify function's role, the pipeline's own CloudWatch
+# alarms and its budget, nothing else. The account may manage the topic
 # (subscriptions, e-mail and Chatbot's, are made by whoever deploys), not
 # publish to it.
 data "aws_iam_policy_document" "alerts" {
@@ -42,6 +42,25 @@ data "aws_iam_policy_document" "alerts" {
       test     = "ArnLike"
       variable = "aws:SourceArn"
       values   = ["arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${local.name}-*"]
+    }
+  }
+  statement {
+    sid       = "BudgetsPublish"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.alerts.arn]
+    principals {
+      type        = "Service"
+      identifiers = ["budgets.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:budgets::${local.account_id}:*"]
     }
   }
   statement {
@@ -255,6 +274,95 @@ resource "aws_cloudwatch_metric_alarm" "lambda_errors" {
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alerts.arn]
   tags                = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "lambda_throttles" {
+  for_each            = local.functions
+  alarm_name          = "${local.name}-${each.key}-throttles"
+  alarm_description   = "tidemark ${each.key} was throttled: its reserved concurrency (${local.function_settings[each.key].reserved_concurrency}) or the account's limit was reached, and Step Functions retries fewer times than it may need."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Throttles"
+  dimensions          = { FunctionName = aws_lambda_function.step[each.key].function_name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "lambda_duration" {
+  for_each            = local.functions
+  alarm_name          = "${local.name}-${each.key}-near-timeout"
+  alarm_description   = "tidemark ${each.key} ran for more than ${var.alarm_thresholds.duration_fraction * 100}% of its ${local.function_settings[each.key].timeout_seconds} s timeout: raise its timeout or memory (var.functions) before an invocation is cut short."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Duration"
+  dimensions          = { FunctionName = aws_lambda_function.step[each.key].function_name }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = local.function_settings[each.key].timeout_seconds * 1000 * var.alarm_thresholds.duration_fraction
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+  tags                = local.tags
+}
+
+# Freshness: notify publishes Merged (1 when the run succeeded for the table,
+# 0 when it did not) per table in the Tidemark namespace; no 1 for
+# freshness_hours (no run at all counts) means the table's history is stale.
+resource "aws_cloudwatch_metric_alarm" "freshness" {
+  for_each            = toset([for t in var.tables : t.name])
+  alarm_name          = "${local.name}-${each.key}-stale"
+  alarm_description   = "No run merged ${var.history_database}.${each.key} for ${var.alarm_thresholds.freshness_hours} hours: its history is stale. Read the table's last alerts, then tidemark rerun --tables ${each.key}."
+  namespace           = "Tidemark"
+  metric_name         = "Merged"
+  dimensions          = { Database = var.history_database, Table = each.key }
+  statistic           = "Maximum"
+  period              = 3600
+  evaluation_periods  = var.alarm_thresholds.freshness_hours
+  datapoints_to_alarm = var.alarm_thresholds.freshness_hours
+  threshold           = 1
+  comparison_operator = "LessThanThreshold"
+  treat_missing_data  = "breaching"
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+  ok_actions          = [aws_sns_topic.alerts.arn]
+  tags                = local.tags
+}
+
+resource "aws_budgets_budget" "pipeline" {
+  count        = var.monthly_budget_usd == null ? 0 : 1
+  name         = "${local.name}-monthly"
+  budget_type  = "COST"
+  limit_amount = tostring(var.monthly_budget_usd)
+  limit_unit   = "USD"
+  time_unit    = "MONTHLY"
+
+  # Cost-allocation tag tidemark:pipeline (activate it in Billing once per
+  # account). Values of one filter are alternatives, so the environment
+  # cannot narrow it further: one environment per account, as envs/ deploys.
+  cost_filter {
+    name   = "TagKeyValue"
+    values = [format("user:tidemark:pipeline$%s", var.pipeline_name)]
+  }
+
+  notification {
+    comparison_operator       = "GREATER_THAN"
+    threshold                 = 80
+    threshold_type            = "PERCENTAGE"
+    notification_type         = "ACTUAL"
+    subscriber_sns_topic_arns = [aws_sns_topic.alerts.arn]
+  }
+
+  notification {
+    comparison_operator       = "GREATER_THAN"
+    threshold                 = 100
+    threshold_type            = "PERCENTAGE"
+    notification_type         = "FORECASTED"
+    subscriber_sns_topic_arns = [aws_sns_topic.alerts.arn]
+  }
 }
 
 resource "aws_cloudwatch_metric_alarm" "executions" {

@@ -234,12 +234,29 @@ variable "slack" {
 }
 
 variable "alarm_thresholds" {
-  description = "CloudWatch alarm thresholds: DMS CDC latency (seconds) and Lambda errors per 5 minutes."
+  description = "CloudWatch alarm thresholds: DMS CDC latency (seconds); Lambda errors per 5 minutes; a function's longest invocation as a fraction of its timeout; hours without a successful merge of a table before it is stale (26: a daily schedule and two hours' grace)."
   type = object({
     cdc_latency_seconds = optional(number, 900)
     lambda_errors       = optional(number, 1)
+    duration_fraction   = optional(number, 0.8)
+    freshness_hours     = optional(number, 26)
   })
   default = {}
+
+  validation {
+    condition     = var.alarm_thresholds.duration_fraction > 0 && var.alarm_thresholds.duration_fraction <= 1
+    error_message = "alarm_thresholds.duration_fraction must be in (0, 1]."
+  }
+  validation {
+    condition     = var.alarm_thresholds.freshness_hours >= 1 && var.alarm_thresholds.freshness_hours <= 168 && floor(var.alarm_thresholds.freshness_hours) == var.alarm_thresholds.freshness_hours
+    error_message = "alarm_thresholds.freshness_hours must be a whole number of hours from 1 to 168 (CloudWatch evaluates at most 7 days)."
+  }
+}
+
+variable "monthly_budget_usd" {
+  description = "An AWS Budgets cost budget for this pipeline's resources (by its tidemark:pipeline cost-allocation tag, which must be activated in Billing), alerting on the alert topic at 80% of actual and 100% of forecast monthly spend. null: no budget."
+  type        = number
+  default     = null
 }
 
 # ---------------------------------------------------------------------------

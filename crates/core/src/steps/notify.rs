@@ -73,7 +73,20 @@ pub async fn notify(ports: &Ports, event: NotifyEvent) -> Result<NotifyOutput, E
         &failed,
     );
     let failed = failed.len();
-    let run_cost = run_cost(ports, &event.run_id, &costs, &usage, &transitions).await?;
+    let succeeded: Vec<&str> = tables
+        .iter()
+        .filter(|t| t.status == TableStatus::Succeeded)
+        .map(|t| t.table.as_str())
+        .collect();
+    let run_cost = run_cost(
+        ports,
+        &event.run_id,
+        &costs,
+        &succeeded,
+        &usage,
+        &transitions,
+    )
+    .await?;
     let alert = Alert {
         run_id: event.run_id.clone(),
         database,
@@ -112,6 +125,7 @@ async fn run_cost(
     ports: &Ports,
     run_id: &str,
     tables: &[(String, Cost)],
+    succeeded: &[&str],
     usage: &BTreeMap<String, Vec<StepUsage>>,
     transitions: &Transitions,
 ) -> Result<RunCost, Error> {
@@ -128,9 +142,16 @@ async fn run_cost(
     let now = chrono::Utc::now().timestamp_millis();
     let mut documents: Vec<serde_json::Value> = tables
         .iter()
-        .map(|(table, cost)| cost.emf(database, table, now))
+        .map(|(table, cost)| {
+            cost.emf(
+                database,
+                table,
+                Some(succeeded.contains(&table.as_str())),
+                now,
+            )
+        })
         .collect();
-    documents.push(run_level.emf(database, RUN_LEVEL, now));
+    documents.push(run_level.emf(database, RUN_LEVEL, None, now));
     if let Err(e) = ports.metering.publish(&documents).await {
         tracing::warn!(error = %e, "cost metrics not published");
     }
