@@ -943,3 +943,16 @@ fn every_function_and_table_is_watched_and_every_alarm_has_an_action() {
         );
     }
 }
+
+/// Prod failures page (the alerts topic's e-mail subscribers); elsewhere the
+/// topic is a notifications topic nobody is paged from, unless asked.
+#[test]
+fn only_prod_failures_page() {
+    let topic = resource("aws_sns_topic", "alerts");
+    assert!(attr_str(&topic, "name").contains(r#"local.pages ? "alerts" : "notifications""#));
+    assert_eq!(
+        attr_str(&resource("aws_sns_topic_subscription", "email"), "for_each"),
+        "${local.pages || var.email_non_prod ? toset(var.alert_emails) : toset([])}"
+    );
+    assert_eq!(local("pages"), json!("${var.environment == \"prod\"}"));
+}

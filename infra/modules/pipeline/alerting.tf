@@ -4,8 +4,15 @@
 # its Catch (or timed out, or were aborted) and DMS replication failures.
 # CloudWatch alarms publish to the same topic.
 
+locals {
+  # Prod failures page: the topic is the alerts topic, with its e-mail
+  # subscribers (and Slack). Elsewhere it is a notifications topic that
+  # nobody is paged from: Slack only, unless email_non_prod.
+  pages = var.environment == "prod"
+}
+
 resource "aws_sns_topic" "alerts" {
-  name              = "${local.name}-alerts"
+  name              = "${local.name}-${local.pages ? "alerts" : "notifications"}"
   display_name      = "tidemark ${var.pipeline_name} (${var.environment})"
   kms_master_key_id = aws_kms_key.data.arn
   tags              = local.tags
@@ -99,7 +106,7 @@ resource "aws_sns_topic_policy" "alerts" {
 }
 
 resource "aws_sns_topic_subscription" "email" {
-  for_each  = toset(var.alert_emails)
+  for_each  = local.pages || var.email_non_prod ? toset(var.alert_emails) : toset([])
   topic_arn = aws_sns_topic.alerts.arn
   protocol  = "email"
   endpoint  = each.value

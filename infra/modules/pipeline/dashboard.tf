@@ -1,5 +1,6 @@
 # One dashboard per pipeline: runs, step errors and durations, replication lag,
-# Athena bytes scanned, undeliverable events.
+# Athena bytes scanned, undeliverable events, and from notify's metrics
+# (crates/core/src/cost.rs) each table's freshness and each run's cost.
 
 locals {
   function_names = [for fn in keys(local.functions) : aws_lambda_function.step[fn].function_name]
@@ -61,6 +62,33 @@ locals {
           metrics = [
             ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.dead_letters.name],
           ]
+        }
+      },
+    ],
+    [
+      {
+        type = "metric", x = 0, y = 18, width = 12, height = 6
+        properties = {
+          title  = "Tables merged (1: the run succeeded for the table)"
+          region = local.region
+          stat   = "Maximum"
+          period = 3600
+          metrics = [
+            for t in var.tables : ["Tidemark", "Merged", "Database", var.history_database, "Table", t.name]
+          ]
+        }
+      },
+      {
+        type = "metric", x = 12, y = 18, width = 12, height = 6
+        properties = {
+          title  = "Cost per table and run (USD)"
+          region = local.region
+          stat   = "Sum"
+          period = 86400
+          metrics = concat(
+            [for t in var.tables : ["Tidemark", "CostUsd", "Database", var.history_database, "Table", t.name]],
+            [["Tidemark", "CostUsd", "Database", var.history_database, "Table", "_run"]],
+          )
         }
       },
     ],

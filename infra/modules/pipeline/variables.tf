@@ -210,6 +210,12 @@ variable "alert_emails" {
   }
 }
 
+variable "email_non_prod" {
+  description = "Also e-mail alert_emails outside prod. Off by default: only prod failures page; dev and preprod alerts go to a notifications topic (and its Slack channel) that nobody is paged from."
+  type        = bool
+  default     = false
+}
+
 variable "alert_on_success" {
   description = "Also send a summary when every table succeeded."
   type        = bool
