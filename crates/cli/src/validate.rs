@@ -36,6 +36,9 @@ pub struct ValidateArgs {
     /// What the change-sequence values must be: integer, lsn or text (auto: not checked).
     #[arg(long, default_value = "auto", value_parser = parse_kind)]
     change_seq_kind: ChangeSeqKind,
+    /// DMS's LobMaxSize in KB: a text or binary value exactly this long is reported as likely cut (0: not checked).
+    #[arg(long, default_value_t = 64)]
+    lob_max_kb: u32,
     /// Ignore columns the metadata does not know instead of reporting them.
     #[arg(long)]
     allow_unexpected: bool,
@@ -89,6 +92,7 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         allow_unexpected: args.allow_unexpected,
         csv_null_value: args.csv_null_value.clone(),
         change_seq_kind: args.change_seq_kind,
+        lob_max_bytes: (args.lob_max_kb > 0).then_some(args.lob_max_kb as usize * 1024),
         ..Default::default()
     };
     // Every file is opened first, so a typo stops the command before any check.

@@ -133,6 +133,7 @@ fn validate_lints_the_corpus_good_files_pass_bad_files_fail() {
                     && !name.contains("null_value")
                     && !name.contains("allowed")
                     && !name.contains("change_seq")
+                    && !name.contains("truncated")
             })
             .flat_map(|dir| std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()))
             .filter(|p| p.file_name().unwrap() != "expected.txt")
@@ -210,6 +211,14 @@ fn validate_lints_the_corpus_good_files_pass_bad_files_fail() {
     let out = run(&[not_lsn], &lsn);
     assert!(
         out.status.code() == Some(1) && text(&out).contains("× change_seq"),
+        "{}",
+        text(&out)
+    );
+    let cut = [case("bad_truncated")];
+    assert!(run(&cut, &[]).status.success(), "64 KB by default");
+    let out = run(&cut, &["--lob-max-kb", "1"]);
+    assert!(
+        out.status.code() == Some(1) && text(&out).contains("× truncated"),
         "{}",
         text(&out)
     );

@@ -5,6 +5,7 @@
 //! database = "demo"        # history schema (warehouse) / Glue database
 //! schema = "public"        # landed files live under <landing>/<schema>/<table>/
 //! csv_null_value = ""      # DMS CsvNullValue: how CSV files write null ("" = empty field)
+//! lob_max_kb = 64          # DMS LobMaxSize (limited LOB mode): a text or binary value this long was likely cut (0: unchecked)
 //!
 //! [source.control_columns] # the DMS control columns (these are the defaults)
 //! op = "op"
@@ -96,10 +97,19 @@ pub struct SourceConfig {
     /// endpoint). Empty (the default): an empty field is null.
     #[serde(default)]
     pub csv_null_value: String,
+    /// DMS's `LobMaxSize` in limited LOB mode, in KB: DMS cuts a LOB longer
+    /// than this silently, so a text or binary value of exactly this size is
+    /// a finding (`truncated`). 0: not checked (full LOB mode).
+    #[serde(default = "default_lob_max_kb")]
+    pub lob_max_kb: u32,
 }
 
 fn default_schema() -> String {
     "public".into()
+}
+
+fn default_lob_max_kb() -> u32 {
+    64
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

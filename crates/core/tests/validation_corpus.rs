@@ -136,6 +136,7 @@ fn check(case: &Case, meta: &TableMetadata, bytes: Vec<u8>) -> FileOutcome {
         allow_unexpected: case.options.allow_unexpected,
         csv_null_value: case.options.csv_null_value.to_string(),
         change_seq_kind: case.options.change_seq_kind,
+        lob_max_bytes: case.options.lob_max_bytes,
         ..CheckOptions::default()
     };
     FileCheck {
@@ -161,10 +162,11 @@ fn render(case: &Case, bytes: usize, outcome: &FileOutcome) -> String {
     let mut out = format!("# {}: {}\n", case.name, case.intent);
     out.push_str(&format!("file: {} ({bytes} bytes)\n", case.file));
     out.push_str(&format!(
-        "options: allow_unexpected = {}, csv_null_value = {:?}, change_seq_kind = {}\n",
+        "options: allow_unexpected = {}, csv_null_value = {:?}, change_seq_kind = {}, lob_max_bytes = {:?}\n",
         case.options.allow_unexpected,
         case.options.csv_null_value,
-        case.options.change_seq_kind.as_str()
+        case.options.change_seq_kind.as_str(),
+        case.options.lob_max_bytes
     ));
     let o = &outcome.ops;
     out.push_str(&format!(

@@ -12,6 +12,7 @@ locals {
     tables            = var.tables
     on_success        = var.alert_on_success
     rewrite_landed    = var.erasure.rewrite_landed
+    lob_max_kb        = var.lob_max_kb
   })
 }
 

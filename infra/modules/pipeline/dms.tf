@@ -50,7 +50,7 @@ locals {
     TargetMetadata = {
       SupportLobs         = true
       FullLobMode         = false
-      LobMaxSize          = 64
+      LobMaxSize          = var.lob_max_kb
       ParallelLoadThreads = 0
     }
     FullLoadSettings = {

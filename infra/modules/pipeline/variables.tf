@@ -210,6 +210,17 @@ variable "alert_emails" {
   }
 }
 
+variable "lob_max_kb" {
+  description = "DMS's LobMaxSize in limited LOB mode (KB): longer LOB values (text, bytea, json…) are cut silently, so validation reports a value of exactly this size as truncated ([source] lob_max_kb)."
+  type        = number
+  default     = 64
+
+  validation {
+    condition     = var.lob_max_kb >= 1 && floor(var.lob_max_kb) == var.lob_max_kb
+    error_message = "lob_max_kb must be a whole number of KB, at least 1."
+  }
+}
+
 variable "email_non_prod" {
   description = "Also e-mail alert_emails outside prod. Off by default: only prod failures page; dev and preprod alerts go to a notifications topic (and its Slack channel) that nobody is paged from."
   type        = bool

@@ -51,6 +51,9 @@ pub struct CheckOptions {
     /// What the change-seq values are: each must be one, and is written in
     /// the form that sorts as its kind orders. `Auto` is text.
     pub change_seq_kind: ChangeSeqKind,
+    /// DMS's `LobMaxSize` in bytes: a text or binary value of exactly this
+    /// length is a `truncated` finding. `None`: not checked.
+    pub lob_max_bytes: Option<usize>,
 }
 
 /// A batch that passed its checks: the business columns as the metadata's
@@ -76,6 +79,7 @@ struct Plan {
     timestamp: usize,
     change_seq: Option<usize>,
     change_seq_kind: ChangeSeqKind,
+    lob_max_bytes: Option<usize>,
     /// Per metadata column: its position in a projected batch, and in the file.
     columns: Vec<usize>,
     file_columns: Vec<usize>,
@@ -502,6 +506,7 @@ impl FileCheck<'_> {
             timestamp: pos(timestamp),
             change_seq: change_seq.map(pos),
             change_seq_kind: options.change_seq_kind,
+            lob_max_bytes: options.lob_max_bytes,
             columns: file_columns.iter().map(|&i| pos(i)).collect(),
             file_columns,
             rules,
@@ -598,6 +603,17 @@ impl FileCheck<'_> {
             };
             rules.lossless(source, &cast, &mut emit);
             rules.check(&cast, &mut emit);
+            if let Some(limit) = plan.lob_max_bytes {
+                for_each_len(&cast, |i, len| {
+                    if len == limit {
+                        emit(i, Rule::Truncated, &|| {
+                            format!(
+                                "{len} bytes, exactly DMS's LobMaxSize: DMS likely cut the value. Raise LobMaxSize (and [source] lob_max_kb) or use full LOB mode, then reload the table"
+                            )
+                        })
+                    }
+                });
+            }
             columns.push(cast);
         }
         if let Some(i) = plan.change_seq {
@@ -863,6 +879,24 @@ impl FileCheck<'_> {
 }
 
 /// A column as text (DMS control columns are strings, but need not be).
+/// The byte length of each text or binary value of `array` (others: none).
+fn for_each_len(array: &ArrayRef, mut f: impl FnMut(usize, usize)) {
+    let lens: Box<dyn Iterator<Item = Option<usize>>> = match array.data_type() {
+        DataType::Utf8 => Box::new(array.as_string::<i32>().iter().map(|v| v.map(str::len))),
+        DataType::LargeUtf8 => Box::new(array.as_string::<i64>().iter().map(|v| v.map(str::len))),
+        DataType::Binary => Box::new(array.as_binary::<i32>().iter().map(|v| v.map(<[u8]>::len))),
+        DataType::LargeBinary => {
+            Box::new(array.as_binary::<i64>().iter().map(|v| v.map(<[u8]>::len)))
+        }
+        _ => return,
+    };
+    for (i, len) in lens.enumerate() {
+        if let Some(len) = len {
+            f(i, len);
+        }
+    }
+}
+
 fn text(column: &ArrayRef) -> Option<StringArray> {
     let safe = CastOptions {
         safe: true,

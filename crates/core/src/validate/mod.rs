@@ -101,10 +101,13 @@ pub enum Rule {
     MaxLength,
     /// A change-seq value is not of the table's `change_seq_kind`.
     ChangeSeq,
+    /// A text or binary value exactly as long as DMS's `LobMaxSize`: DMS
+    /// likely cut it.
+    Truncated,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 18] = [
+    pub const ALL: [Rule; 19] = [
         Rule::Readable,
         Rule::FileName,
         Rule::EmptyFile,
@@ -123,6 +126,7 @@ impl Rule {
         Rule::MinLength,
         Rule::MaxLength,
         Rule::ChangeSeq,
+        Rule::Truncated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -145,6 +149,7 @@ impl Rule {
             Rule::MinLength => "min_length",
             Rule::MaxLength => "max_length",
             Rule::ChangeSeq => "change_seq",
+            Rule::Truncated => "truncated",
         }
     }
 }

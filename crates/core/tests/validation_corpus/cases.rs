@@ -283,6 +283,7 @@ pub struct Options {
     pub allow_unexpected: bool,
     pub csv_null_value: &'static str,
     pub change_seq_kind: ChangeSeqKind,
+    pub lob_max_bytes: Option<usize>,
 }
 
 pub struct Case {
@@ -627,6 +628,19 @@ pub fn cases() -> Vec<Case> {
                 ),
                 &[Rule::ChangeSeq],
                 "change_seq_kind = lsn: a change-seq that is not an LSN X/Y",
+            )
+        },
+        Case {
+            options: Options {
+                lob_max_bytes: Some(1024),
+                ..Options::default()
+            },
+            ..case(
+                "bad_truncated",
+                CDC_PARQUET,
+                parquet(&cdc().set("note", 2, Some(&"x".repeat(1024)))),
+                &[Rule::Truncated],
+                "lob_max_kb = 1: a text value exactly DMS's LobMaxSize long was likely cut by DMS",
             )
         },
         Case {
