@@ -10,7 +10,8 @@ use crate::scd2::{HistoryTarget, MergePlan, SnapshotParams};
 /// Merges the next unmerged batch of the validation into history with one
 /// MERGE, under the table's lease. Returns `done: false` while batches remain,
 /// so the state machine calls it again (each invocation stays short), at most
-/// `[pipeline] max_merge_invocations` times. A rebuild merges into its staged
+/// `[pipeline] max_merge_invocations` times. Mode `forget` erases keys
+/// instead (`forget.rs`), within the same bound. A rebuild merges into its staged
 /// table and, after its last batch, swaps that table in.
 pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutput, Error> {
     let table = event.work.table.as_str();
@@ -20,10 +21,6 @@ pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutp
         .started_at
         .get_or_insert_with(|| chrono::Utc::now().to_rfc3339())
         .clone();
-    if event.work.run_mode == crate::events::RunMode::Forget {
-        super::forget::forget(ports, &event, &mut progress).await?;
-        return Ok(progress);
-    }
     let bound = ports.config.pipeline.max_merge_invocations;
     if progress.invocations > bound {
         return Err(Error::Timeout {
@@ -37,6 +34,10 @@ pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutp
             setting: "max_merge_invocations",
             bound: bound.into(),
         });
+    }
+    if event.work.run_mode == crate::events::RunMode::Forget {
+        super::forget::forget(ports, &event, &mut progress).await?;
+        return Ok(progress);
     }
     let Some(batch_id) = event
         .validation
