@@ -527,6 +527,8 @@ pub const FUNCTIONS: &[(Step, &[Access])] = &[
             Access::Catalog,
             Access::ErasureKey,
             Access::Erasure,
+            // forget reads landed files to rewrite them ([erasure] rewrite_landed).
+            Access::LandingRead,
         ],
     ),
     (

@@ -247,7 +247,12 @@ pub fn resolve_keys(meta: &TableMetadata, keys: &[Value]) -> Result<Vec<ForgetKe
 
 /// `raw` as a one-value array of `ty`, or `None` if it is not such a value.
 fn typed_value(raw: &str, ty: ColumnType) -> Option<ArrayRef> {
-    let text: ArrayRef = Arc::new(StringArray::from(vec![raw.trim()]));
+    // A text key is exactly what was given: "bob " is not "bob".
+    let raw = match ty {
+        ColumnType::String | ColumnType::LargeString => raw,
+        _ => raw.trim(),
+    };
+    let text: ArrayRef = Arc::new(StringArray::from(vec![raw]));
     let options = CastOptions {
         safe: false,
         ..Default::default()

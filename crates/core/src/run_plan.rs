@@ -384,12 +384,14 @@ fn forget_request(
         Some(Value::Array(keys)) => {
             let scalar =
                 |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_));
-            if let Some(bad) = keys.iter().find(|k| match k {
+            // Named by position, never by value: the message reaches alerts.
+            if let Some(n) = keys.iter().position(|k| match k {
                 Value::Object(columns) => columns.is_empty() || !columns.values().all(scalar),
                 other => !scalar(other),
             }) {
                 return Err(format!(
-                    "\"keys\" holds {bad}: a key is a value (42, \"ab-1\") or an object of the key columns' values ({{\"id\": 42, \"region\": \"eu\"}})"
+                    "\"keys\": key {} is neither a value (42, \"ab-1\") nor an object of the key columns' values ({{\"id\": 42, \"region\": \"eu\"}})",
+                    n + 1
                 )
                 .into());
             }
@@ -401,8 +403,8 @@ fn forget_request(
                     .into(),
             );
         }
-        Some(other) => {
-            return Err(format!("\"keys\" must be a list of keys, not {other}").into());
+        Some(_) => {
+            return Err("\"keys\" must be a list of keys".into());
         }
     };
     let requested_by = match requested_by {
@@ -593,7 +595,7 @@ mod tests {
             ),
             (
                 json!({"mode": "forget", "tables": ["orders"], "keys": [[1]], "requested_by": "dpo"}),
-                "\"keys\" holds [1]: a key is a value",
+                "\"keys\": key 1 is neither a value",
             ),
             (
                 json!({"mode": "forget", "tables": ["orders"], "keys": [1]}),
