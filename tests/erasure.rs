@@ -749,3 +749,248 @@ async fn a_forget_out_of_time_hands_back_between_files_and_completes_in_later_in
         before
     );
 }
+
+/// The statements before one, and the one: whether it fails.
+type Kill = fn(&[String], &str) -> bool;
+
+/// The engine, recording each statement and failing those `kill` picks, as
+/// a Lambda killed at that point would.
+struct Recording {
+    inner: Arc<dyn QueryEngine>,
+    kill: Kill,
+    statements: std::sync::Mutex<Vec<String>>,
+}
+
+impl Recording {
+    fn install(backend: &mut LocalBackend, kill: Kill) -> Arc<Recording> {
+        let engine = Arc::new(Recording {
+            inner: backend.ports.engine.clone(),
+            kill,
+            statements: Default::default(),
+        });
+        backend.ports.engine = engine.clone();
+        engine
+    }
+}
+
+fn never(_: &[String], _: &str) -> bool {
+    false
+}
+
+#[async_trait]
+impl QueryEngine for Recording {
+    fn dialect(&self) -> Arc<dyn tidemark_core::scd2::Dialect> {
+        self.inner.dialect()
+    }
+    async fn execute(
+        &self,
+        sql: &str,
+    ) -> Result<tidemark_core::ports::QueryResult, tidemark_core::error::EngineError> {
+        let killed = {
+            let mut statements = self.statements.lock().unwrap();
+            let killed = (self.kill)(&statements, sql);
+            statements.push(sql.to_string());
+            killed
+        };
+        if killed {
+            return Err(tidemark_core::error::EngineError::Query {
+                statement: sql.to_string(),
+                message: "killed".into(),
+            });
+        }
+        self.inner.execute(sql).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forget_killed_after_its_delete_still_rewrites_the_history_when_repeated() {
+    let demo = Demo::new("");
+    let backend = demo.daily().await;
+    let subject = customer(&backend, "SELECT min(customer_id) FROM demo.customers").await;
+    let key = subject.key;
+    drop(backend);
+
+    let run = |name: &'static str, kill: Kill| {
+        let options = demo.options();
+        async move {
+            let mut backend = LocalBackend::open(&options).unwrap();
+            let engine = Recording::install(&mut backend, kill);
+            let run = backend
+                .run(
+                    name,
+                    &ExecutionInput(forget("customers", json!([key]))),
+                    0.0,
+                )
+                .await
+                .unwrap();
+            let statements = engine.statements.lock().unwrap().clone();
+            (backend, run, statements)
+        }
+    };
+    let (backend, killed, _) = run("forget-killed", |before, _| {
+        before.iter().any(|s| s.starts_with("DELETE"))
+    })
+    .await;
+    let ExecutionStatus::Failed { cause, .. } = &killed.status else {
+        panic!("{:?}", killed.status)
+    };
+    // The failure reaching the alert does not quote the statements, which
+    // name the key.
+    assert!(
+        !cause.contains(&format!("customer_id\" = {key}"))
+            && !cause.contains(&format!("customer_id = {key}")),
+        "{cause}"
+    );
+    let entry = demo.read_json("erasures/demo/customers/forget-killed.json");
+    assert!(
+        entry["removed"]["customers"].as_u64().unwrap() > 0,
+        "{entry:#}"
+    );
+    assert_eq!(entry["done"], json!([]));
+    drop(backend);
+
+    // Repeated: the rows are gone already, yet the table is rewritten, so
+    // they do not stay in its storage.
+    let (_backend, again, statements) = run("forget-again", never).await;
+    assert_succeeded(&again);
+    assert!(
+        statements
+            .iter()
+            .any(|s| s.starts_with("CREATE OR REPLACE TABLE \"demo\".\"customers\"")),
+        "{statements:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_quarantined_again_after_a_forget_is_copied_without_the_forgotten_rows() {
+    let demo = Demo::new("");
+    let backend = demo.daily().await;
+    let quarantine = demo.lake().join("quarantine/demo/orders");
+    let first = files(&quarantine, &[]).pop().unwrap();
+    let order = int(
+        &backend,
+        &format!(
+            "SELECT min(order_id) FROM read_parquet('{}')",
+            first.display()
+        ),
+    )
+    .await;
+    drop(backend);
+    let (backend, _) = demo.forget("forget-order", "orders", json!([order])).await;
+    drop(backend);
+
+    // Reprocessed without a fix, the file is quarantined again: a new copy,
+    // made after the forget, from the landed file that still holds the row.
+    let (backend, reprocess) = demo
+        .run("reprocess", json!({"mode": "reprocess", "tables": ["orders"], "from": "2026-11-01", "to": "2026-11-04"}))
+        .await;
+    assert_succeeded(&reprocess);
+    let copies = files(&quarantine, &[]);
+    assert!(copies.len() > 1, "{copies:#?}");
+    let subject = Subject {
+        table: "orders",
+        column: "order_id",
+        key: order,
+        value: None,
+    };
+    let left = found(&backend, &demo.lake(), &subject, &["landing"]).await;
+    assert!(left.is_empty(), "the key is still found: {left:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_batch_validated_while_a_forget_ran_is_merged_without_the_forgotten_rows() {
+    // The erasure, made on a copy of the demo.
+    let first = Demo::new("");
+    let backend = first.daily().await;
+    let subject = customer(&backend, "SELECT min(customer_id) FROM demo.customers").await;
+    drop(backend);
+    let (backend, _) = first
+        .forget("forget-overlapping", "customers", json!([subject.key]))
+        .await;
+    drop(backend);
+
+    // Another lake validates its first batch, and its merge fails: the batch
+    // is validated, not merged. The erasure lands in its log after the
+    // validation, as one that overlapped it would.
+    let demo = Demo::new("");
+    let mut backend = LocalBackend::open(&demo.options()).unwrap();
+    Recording::install(&mut backend, |_, sql| sql.contains("MERGE INTO"));
+    let run = backend
+        .run("day-1", &ExecutionInput(json!({})), 0.0)
+        .await
+        .unwrap();
+    assert!(
+        matches!(run.status, ExecutionStatus::Failed { .. }),
+        "{:?}",
+        run.status
+    );
+    drop(backend);
+    for key in [
+        "secrets/erasure-key",
+        "erasures/demo/customers/forget-overlapping.json",
+    ] {
+        let to = demo.lake().join(key);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(first.lake().join(key), to).unwrap();
+    }
+
+    // The next runs merge that batch without the key.
+    let backend = demo.daily().await;
+    let left = found(&backend, &demo.lake(), &subject, &["landing"]).await;
+    assert!(left.is_empty(), "the key is still found: {left:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_landed_rewrite_killed_before_the_ledger_knew_it_is_not_validated_again() {
+    let demo = Demo::new("[erasure]\nrewrite_landed = true");
+    let backend = demo.daily().await;
+    let subject = customer(&backend, "SELECT max(customer_id) FROM demo.customers").await;
+    drop(backend);
+
+    // Killed after a landed file was rewritten, before the ledger was told.
+    let mut backend = LocalBackend::open(&demo.options()).unwrap();
+    backend.ports.lake = Arc::new(Killing {
+        inner: backend.ports.lake.clone(),
+        prefix: "state/demo/customers/ledger",
+    });
+    let run = backend
+        .run(
+            "forget-killed",
+            &ExecutionInput(forget("customers", json!([subject.key]))),
+            0.0,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(run.status, ExecutionStatus::Failed { .. }),
+        "{:?}",
+        run.status
+    );
+    assert!(
+        demo.read_json("erasures/demo/customers/forget-killed.json")["rewriting"].is_array(),
+        "the kill came between the rewrite and the ledger"
+    );
+    drop(backend);
+
+    let (backend, _) = demo
+        .forget("forget-again", "customers", json!([subject.key]))
+        .await;
+    assert!(demo.read_json("erasures/demo/customers/forget-killed.json")["rewriting"].is_null());
+    drop(backend);
+    let options = LocalOptions {
+        landing: Some(demo.lake().join("landing")),
+        ..demo.options()
+    };
+    let backend = LocalBackend::open(&options).unwrap();
+    let daily = backend
+        .run("daily-after", &ExecutionInput(json!({})), 0.0)
+        .await
+        .unwrap();
+    assert_succeeded(&daily);
+    assert_eq!(
+        demo.read_json("runs/daily-after/demo/customers.json")["files_landed"],
+        0
+    );
+    let left = found(&backend, &demo.lake(), &subject, &[]).await;
+    assert!(left.is_empty(), "{left:#?}");
+}

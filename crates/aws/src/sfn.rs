@@ -4,6 +4,9 @@
 //! An execution's name is derived from its input, the day and an attempt
 //! number, so submitting the same rerun twice cannot start two runs: Step
 //! Functions refuses the second name, and the command points at the first.
+//! A forget's name is random instead: names show in the console, in
+//! CloudTrail and in alerts, and a hash of a few integer keys is easily
+//! reversed. Submitted twice, a forget runs twice, which removes nothing more.
 
 use crate::error::{describe, is_code, kind};
 use aws_sdk_sfn::Client;
@@ -34,8 +37,16 @@ pub struct RunSummary {
 }
 
 /// The execution name of `request` submitted on `day`: `rerun-<day>-<hash>-<attempt>`,
-/// where the hash covers the request's canonical JSON.
+/// where the hash covers the request's canonical JSON; for a forget,
+/// `forget-<day>-<random>`.
 pub fn execution_name(request: &RunRequest, day: NaiveDate, attempt: u32) -> String {
+    if request.mode == Some(tidemark_core::events::RunMode::Forget) {
+        return format!(
+            "forget-{}-{}",
+            day.format("%Y%m%d"),
+            uuid::Uuid::new_v4().simple()
+        );
+    }
     let input = serde_json::to_string(request).unwrap_or_default();
     format!(
         "rerun-{}-{:016x}-{attempt}",
@@ -194,6 +205,23 @@ mod tests {
             ..a.clone()
         };
         assert_ne!(name, execution_name(&b, day, 1));
+    }
+
+    #[test]
+    fn a_forgets_name_reveals_nothing_of_its_keys() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
+        let forget = RunRequest {
+            tables: Some(TableSelection::Named(vec!["customers".into()])),
+            mode: Some(RunMode::Forget),
+            keys: Some(vec![serde_json::json!(42)]),
+            requested_by: Some("DPO".into()),
+            ..RunRequest::default()
+        };
+        let name = execution_name(&forget, day, 1);
+        assert!(name.starts_with("forget-20261121-"), "{name}");
+        assert!(name.len() <= 80 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+        // Not derived from the request: the same request is named anew.
+        assert_ne!(name, execution_name(&forget, day, 1));
     }
 
     #[test]

@@ -332,6 +332,11 @@ pub struct Erasure {
     /// not be checked): a person must look at them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unreadable: Vec<String>,
+    /// A landed file being rewritten, with the ETag the ledger knows it by:
+    /// saved before the rewrite, so an attempt killed between the rewrite
+    /// and the ledger's update has the next update the ledger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewriting: Option<(String, String)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<String>,
 }
@@ -349,6 +354,8 @@ pub struct ErasedKeys {
     table: String,
     key: ErasureKey,
     hashes: HashSet<String>,
+    /// The log entries (their runs) the hashes come from.
+    runs: Vec<String>,
     /// Rows left out by [`ErasedKeys::remove_from`] so far.
     removed: Arc<AtomicU64>,
 }
@@ -372,6 +379,7 @@ impl ErasedKeys {
                 .iter()
                 .flat_map(|e| e.key_hashes.iter().cloned())
                 .collect(),
+            runs: log.iter().map(|e| e.run_id.clone()).collect(),
             key,
             removed: Arc::default(),
         })
@@ -382,9 +390,15 @@ impl ErasedKeys {
         ErasedKeys {
             table: table.to_string(),
             hashes: keys.iter().map(|k| key.hash(table, &k.text)).collect(),
+            runs: Vec::new(),
             key,
             removed: Arc::default(),
         }
+    }
+
+    /// The erasures (their runs) whose keys these are.
+    pub fn runs(&self) -> Vec<String> {
+        self.runs.clone()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -526,8 +540,9 @@ fn filtered(
 
 /// A file in a landed format (DMS Parquet, CSV or gzipped CSV with a
 /// header row) without the rows of `erased`'s keys; `None` when it holds
-/// none. Key values are cast to the metadata's types first, so `042` in a
-/// CSV file is the key 42; a value that does not cast is no forgotten key.
+/// none. Key values are read as validation reads them (the metadata's
+/// types and `datetime_format`), so `042` in a CSV file is the key 42; a
+/// value that does not read is no forgotten key (validation refuses it).
 /// A CSV file keeps every other line byte for byte.
 pub fn rewrite_landed(
     file: &str,
@@ -540,16 +555,17 @@ pub fn rewrite_landed(
     let format = parse_file_name(name)
         .ok_or_else(|| format!("{name} is not a DMS file name"))?
         .format;
-    let types: Vec<_> = key_columns(meta)?
+    // Read as validation reads them (a `datetime_format` included).
+    let rules = key_columns(meta)?
         .into_iter()
-        .map(|p| meta.columns[p].column_type.arrow())
-        .collect();
+        .map(|p| crate::validate::ColumnRules::compile(&meta.columns[p]))
+        .collect::<Result<Vec<_>, _>>()?;
     let keys_of = |columns: Vec<ArrayRef>| -> Result<Vec<ArrayRef>, Invalid> {
         columns
             .iter()
-            .zip(&types)
-            .map(|(c, t)| {
-                cast_with_options(c, t, &CastOptions::default())
+            .zip(&rules)
+            .map(|(c, r)| {
+                r.cast(c)
                     .map_err(|e| format!("key column of {file}: {e}").into())
             })
             .collect()
@@ -889,6 +905,42 @@ mod tests {
         );
     }
 
+    /// A key column with a `datetime_format` is read with it, as validation
+    /// reads it: the request names the day in ISO form, the file in its own.
+    #[test]
+    fn a_landed_csv_key_is_read_with_its_datetime_format() {
+        let meta: TableMetadata = serde_json::from_value(json!({
+            "name": "days",
+            "primary_key": ["day"],
+            "columns": [
+                {"name": "day", "type": "date32", "datetime_format": "%d/%m/%Y"},
+                {"name": "note", "type": "string"}
+            ]
+        }))
+        .unwrap();
+        let erased = ErasedKeys::of(
+            "days",
+            key(),
+            &resolve_keys(&meta, &[json!("2026-11-02")]).unwrap(),
+        );
+        let text = "op,ts,day,note\nI,2026-11-01 10:00:00.000000,01/11/2026,a\nI,2026-11-01 10:00:00.000000,02/11/2026,b\n";
+        let out = rewrite_landed(
+            "f",
+            "20261101-100000000.csv",
+            &meta,
+            &erased,
+            Bytes::from(text),
+            &ReadOptions::default(),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(out.removed_rows, [2]);
+        assert_eq!(
+            String::from_utf8(out.bytes.to_vec()).unwrap(),
+            "op,ts,day,note\nI,2026-11-01 10:00:00.000000,01/11/2026,a\n"
+        );
+    }
+
     /// A landed Parquet file keeps its schema, whatever the key column's
     /// landed type (text here), and its other rows.
     #[test]
@@ -953,6 +1005,7 @@ mod tests {
             done: Vec::new(),
             cursor: None,
             unreadable: Vec::new(),
+            rewriting: None,
             completed_at: None,
         };
         let log = [entry];

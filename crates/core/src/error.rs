@@ -235,6 +235,18 @@ impl EngineError {
             EngineError::Query { .. } => ErrorKind::Fatal,
         }
     }
+
+    /// The error without its statement's text (a statement that names
+    /// forgotten keys must not reach an alert).
+    pub fn without_statement(self) -> EngineError {
+        match self {
+            EngineError::Query { message, .. } => EngineError::Query {
+                statement: "(not shown: it names keys being forgotten)".into(),
+                message,
+            },
+            other => other,
+        }
+    }
 }
 
 /// The error every pipeline step returns. [`Error::name`] is what Step Functions sees.

@@ -77,6 +77,12 @@ pub struct Batch {
     /// kinds: those were ordered as text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_seq_kind: Option<ChangeSeqKind>,
+    /// The erasures (their runs) whose keys its validation left out. An
+    /// erasure that is not among them overlapped the validation, and the
+    /// batch is filtered again before it is merged. Absent in batches
+    /// validated before it was recorded: every erasure is applied again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub erasures: Option<Vec<String>>,
 }
 
 /// A rebuild whose new history generation the ledger already records as
@@ -223,6 +229,7 @@ impl Ledger {
             validated_at: mark.requested_at.clone(),
             merged_at: None,
             change_seq_kind: Some(ChangeSeqKind::Auto),
+            erasures: None,
         });
         true
     }
@@ -449,6 +456,7 @@ mod tests {
             validated_at: "2026-11-04T10:00:00Z".into(),
             merged_at: None,
             change_seq_kind: None,
+            erasures: None,
         }
     }
 

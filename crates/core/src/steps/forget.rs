@@ -74,7 +74,16 @@ async fn erase(
     let log = super::erasure_log(ports, table).await?;
     // Refuses a log hashed with another key before anything is removed.
     ErasedKeys::new(table, key.clone(), &log).map_err(|e| Error::InvalidInput(e.0))?;
+    // An earlier erasure that did not complete may have deleted rows whose
+    // table it did not rewrite: this one rewrites the tables either way.
+    let unfinished = log
+        .iter()
+        .any(|e| e.run_id != event.run_id && e.completed_at.is_none());
     let entry_key = layout.erasure_key(table, &event.run_id);
+    let mut log = log;
+    for earlier in log.iter_mut().filter(|e| e.rewriting.is_some()) {
+        finish_rewrite(ports, &mut ledger, earlier).await?;
+    }
     let mut entry = match log.into_iter().find(|e| e.run_id == event.run_id) {
         Some(entry) => entry,
         None => {
@@ -90,6 +99,7 @@ async fn erase(
                 done: Vec::new(),
                 cursor: None,
                 unreadable: Vec::new(),
+                rewriting: None,
                 completed_at: None,
             };
             save(
@@ -112,9 +122,7 @@ async fn erase(
         }
         let files = match stage {
             HISTORY => {
-                for (name, rows) in erase_history(ports, meta, keys).await? {
-                    entry.removed.insert(name, rows);
-                }
+                erase_history(ports, meta, keys, unfinished, &mut entry, &entry_key).await?;
                 None
             }
             CHANGE_LOG => {
@@ -148,7 +156,9 @@ async fn erase(
                 if entry.cursor.as_ref().is_some_and(|c| object.key <= *c) {
                     continue;
                 }
-                let rewritten = rewrite_file(store, &object.key, meta, &erased, raw).await?;
+                let journal = (stage == LANDED).then_some((entry_key.as_str(), &mut entry));
+                let rewritten =
+                    rewrite_file(store, &object.key, meta, &erased, raw, journal, ports).await?;
                 match rewritten {
                     Rewrite::Unchanged => {}
                     Rewrite::Unreadable => entry.unreadable.push(store.uri(&object.key)),
@@ -158,8 +168,11 @@ async fn erase(
                             QUARANTINE => scrub_reports(ports, table, &object.key, &rows).await?,
                             // The ledger names consumed files by ETag: a rewritten
                             // file is the same file, not a new one to validate again.
-                            LANDED if ledger.ledger.replace_etag(&object.key, &old, &new) => {
-                                ledger.save(ports.lake.as_ref()).await?
+                            LANDED => {
+                                if ledger.ledger.replace_etag(&object.key, &old, &new) {
+                                    ledger.save(ports.lake.as_ref()).await?;
+                                }
+                                entry.rewriting = None;
                             }
                             _ => {}
                         }
@@ -184,6 +197,26 @@ async fn erase(
     Ok(Some(entry))
 }
 
+/// Brings the ledger up to date with the landed file an attempt of `entry`
+/// was rewriting when it was killed (the file's ETag changed, or the write
+/// never happened), and saves the entry without it.
+async fn finish_rewrite(
+    ports: &Ports,
+    ledger: &mut StoredLedger,
+    entry: &mut Erasure,
+) -> Result<(), Error> {
+    let Some((key, old)) = entry.rewriting.take() else {
+        return Ok(());
+    };
+    let listed = ports.landing.list(&key).await?;
+    let now = listed.iter().find(|o| o.key == key).map(|o| &o.etag);
+    if now.is_some_and(|new| ledger.ledger.replace_etag(&key, &old, new)) {
+        ledger.save(ports.lake.as_ref()).await?;
+    }
+    let entry_key = layout(ports).erasure_key(&entry.table, &entry.run_id);
+    save(ports.lake.as_ref(), &entry_key, entry, None).await
+}
+
 /// What an invocation keeps for itself after its last file: saving the
 /// entry and answering the state machine.
 const MARGIN: std::time::Duration = std::time::Duration::from_secs(60);
@@ -193,9 +226,9 @@ fn out_of_time(ports: &Ports) -> bool {
     ports.deadline.remaining().is_some_and(|left| left < MARGIN)
 }
 
-/// Leaves out of a batch's change-log files the keys forgotten after it
-/// was validated (by an erasure that overlapped the run that validated it),
-/// before it is merged.
+/// Leaves the keys of erasures that overlapped a batch's validation (the
+/// log entries its validation did not apply) out of the batch's change-log
+/// files and quarantined copies, before it is merged.
 pub(super) async fn forget_in_batch(
     ports: &Ports,
     meta: &TableMetadata,
@@ -204,30 +237,46 @@ pub(super) async fn forget_in_batch(
 ) -> Result<(), Error> {
     let table = meta.name.as_str();
     let log = super::erasure_log(ports, table).await?;
-    let validated_at = chrono::DateTime::parse_from_rfc3339(&batch.validated_at).ok();
-    let later = |e: &Erasure| match (
-        chrono::DateTime::parse_from_rfc3339(&e.requested_at).ok(),
-        validated_at,
-    ) {
-        (Some(requested), Some(validated)) => requested >= validated,
-        _ => true,
+    let applied = |e: &Erasure| {
+        batch
+            .erasures
+            .as_ref()
+            .is_some_and(|runs| runs.contains(&e.run_id))
     };
-    if !log.iter().any(later) {
+    let overlapped: Vec<Erasure> = log.into_iter().filter(|e| !applied(e)).collect();
+    if overlapped.is_empty() {
         return Ok(());
     }
     let key = ports.secrets.erasure_key().await?;
-    let erased = ErasedKeys::new(table, key, &log).map_err(|e| Error::InvalidInput(e.0))?;
-    let prefix = format!(
+    let erased = ErasedKeys::new(table, key, &overlapped).map_err(|e| Error::InvalidInput(e.0))?;
+    let options = crate::dms::ReadOptions {
+        csv_null_value: ports.config.source.csv_null_value.clone(),
+    };
+    let validated = format!(
         "{}{}/",
         change_log_prefix(&ports.config.source.database, table, generation),
         batch.id
     );
+    let quarantined = format!("{}{}/", layout(ports).quarantine_prefix(table), batch.id);
     let mut rows = 0;
-    for object in ports.lake.list(&prefix).await? {
-        if let Rewrite::Done { rows: removed, .. } =
-            rewrite_file(ports.lake.as_ref(), &object.key, meta, &erased, None).await?
-        {
-            rows += removed.len();
+    for (prefix, raw) in [(validated, None), (quarantined, Some(&options))] {
+        for object in ports.lake.list(&prefix).await? {
+            let rewritten = rewrite_file(
+                ports.lake.as_ref(),
+                &object.key,
+                meta,
+                &erased,
+                raw,
+                None,
+                ports,
+            )
+            .await?;
+            if let Rewrite::Done { rows: removed, .. } = rewritten {
+                rows += removed.len();
+                if raw.is_some() {
+                    scrub_reports(ports, table, &object.key, &removed).await?;
+                }
+            }
         }
     }
     if rows > 0 {
@@ -253,17 +302,24 @@ async fn save(
 /// Deletes the keys' rows from the history table, the history a rebuild
 /// replaced (`__previous`) and a rebuild's staged table, where they exist,
 /// then rewrites each table the deletes touched (the table's maintenance),
-/// so the rows are gone from its files and not only hidden.
+/// so the rows are gone from its files and not only hidden. Each table's
+/// count is saved in the entry before its delete: an attempt killed after
+/// the delete leaves nothing to count, and the next still rewrites it (as
+/// it does every table after an `unfinished` erasure).
 async fn erase_history(
     ports: &Ports,
     meta: &TableMetadata,
     keys: &[ForgetKey],
-) -> Result<Vec<(String, u64)>, Error> {
+    unfinished: bool,
+    entry: &mut Erasure,
+    entry_key: &str,
+) -> Result<(), Error> {
     let table = meta.name.as_str();
     let database = ports.config.source.database.as_str();
+    // The statements name the keys: an error keeps their text out.
     let engine_err = |source: EngineError| Error::Merge {
         table: table.to_string(),
-        source,
+        source: source.without_statement(),
     };
     let names = [
         table.to_string(),
@@ -276,7 +332,6 @@ async fn erase_history(
         .await
         .map_err(engine_err)?;
     let dialect = ports.engine.dialect();
-    let mut removed = Vec::new();
     for name in names {
         let exists = listed
             .rows
@@ -294,8 +349,13 @@ async fn erase_history(
             .int("row_count")
             .unwrap_or_default()
             .max(0) as u64;
+        let earlier = entry.removed.get(&name).copied().unwrap_or(0);
         if rows > 0 {
+            entry.removed.insert(name.clone(), rows.max(earlier));
+            save(ports.lake.as_ref(), entry_key, entry, None).await?;
             ports.engine.execute(&delete).await.map_err(engine_err)?;
+        }
+        if rows > 0 || earlier > 0 || unfinished {
             for statement in
                 crate::scd2::maintenance(dialect.as_ref(), database, &name, &meta.primary_key, None)
             {
@@ -306,9 +366,9 @@ async fn erase_history(
                 }
             }
         }
-        removed.push((name, rows));
+        entry.removed.insert(name, rows.max(earlier));
     }
-    Ok(removed)
+    Ok(())
 }
 
 /// Which of `names` exist in `database` (from the columns' listing, which
@@ -356,13 +416,17 @@ enum Rewrite {
 
 /// Rewrites the file at `key` without the keys' rows, if it holds any: a
 /// normalised Parquet file (`raw: None`), or a file in a landed format. The
-/// write is conditional on the file being as it was read.
+/// write is conditional on the file being as it was read. With a
+/// `journal` (a landed file's erasure entry), the entry is saved naming the
+/// file before it is written.
 async fn rewrite_file(
     store: &dyn ObjectStore,
     key: &str,
     meta: &TableMetadata,
     erased: &ErasedKeys,
     raw: Option<&crate::dms::ReadOptions>,
+    journal: Option<(&str, &mut Erasure)>,
+    ports: &Ports,
 ) -> Result<Rewrite, Error> {
     let (bytes, etag) = match store.get(key).await {
         Ok(got) => got,
@@ -378,6 +442,10 @@ async fn rewrite_file(
     match rewritten {
         Ok(None) => Ok(Rewrite::Unchanged),
         Ok(Some(file)) => {
+            if let Some((entry_key, entry)) = journal {
+                entry.rewriting = Some((key.to_string(), etag.clone()));
+                save(ports.lake.as_ref(), entry_key, entry, None).await?;
+            }
             let new = store
                 .put(key, file.bytes, Some(Condition::Matches(etag.clone())))
                 .await?;

@@ -77,12 +77,15 @@ struct Checked {
     file: ObjectInfo,
     outcome: FileOutcome,
     copied_to: String,
+    /// The rows (from 1) of forgotten keys left out of its quarantined copy.
+    forgotten_rows: Vec<u64>,
 }
 
 /// Checks one landed file, streaming it from the landing store and its
 /// normalised form into the batch's validated prefix. An accepted file's
 /// upload is completed; a quarantined file's is abandoned and the landed
-/// original is copied to quarantine, byte for byte.
+/// original is copied to quarantine, byte for byte unless it holds rows of
+/// forgotten keys.
 async fn check_file(
     ports: &Ports,
     layout: &LakeLayout<'_>,
@@ -140,20 +143,61 @@ async fn check_file(
             return Err(e);
         }
     };
+    let mut forgotten_rows = Vec::new();
     let copied_to = if outcome.accepted() {
         upload.finish().await?;
         ports.lake.uri(&validated_key)
     } else {
         upload.abort().await?;
         let key = layout.quarantine_key(&context.table, context.batch_id, &name);
-        copy_object(ports.landing.as_ref(), file, ports.lake.as_ref(), &key).await?;
+        match context.options.erased.as_deref() {
+            Some(erased) if !erased.is_empty() => {
+                forgotten_rows = quarantine_without(ports, file, &key, context, erased).await?;
+            }
+            _ => copy_object(ports.landing.as_ref(), file, ports.lake.as_ref(), &key).await?,
+        }
         ports.lake.uri(&key)
     };
     Ok(Checked {
         file: file.clone(),
         outcome,
         copied_to,
+        forgotten_rows,
     })
+}
+
+/// Copies a landed file to quarantine without the rows of forgotten keys
+/// (read whole: a rewrite needs the file); returns the rows it left out. A
+/// file that cannot be read to be rewritten is copied as it is, and the
+/// warning names it (a forget's quarantine stage reports it the same way).
+async fn quarantine_without(
+    ports: &Ports,
+    file: &ObjectInfo,
+    key: &str,
+    context: &Context,
+    erased: &crate::erasure::ErasedKeys,
+) -> Result<Vec<u64>, Error> {
+    let (bytes, _) = ports.landing.get(&file.key).await?;
+    let options = crate::dms::ReadOptions {
+        csv_null_value: context.options.csv_null_value.clone(),
+    };
+    let (body, rows) = match crate::erasure::rewrite_landed(
+        &file.key,
+        base_name(&file.key),
+        &context.meta,
+        erased,
+        bytes.clone(),
+        &options,
+    ) {
+        Ok(Some(rewritten)) => (rewritten.bytes, rewritten.removed_rows),
+        Ok(None) => (bytes, Vec::new()),
+        Err(e) => {
+            tracing::warn!(file = %file.key, error = %e, "cannot read the quarantined file to leave forgotten keys out of its copy; look at it by hand");
+            (bytes, Vec::new())
+        }
+    };
+    ports.lake.put(key, body, None).await?;
+    Ok(rows)
 }
 
 fn check_error(e: CheckError) -> Error {
@@ -576,6 +620,7 @@ async fn validate_batch(
             file,
             outcome: file_outcome,
             copied_to,
+            forgotten_rows,
         } = checked?;
         if file_outcome.accepted() {
             digest = digest.combine(file_outcome.digest);
@@ -603,6 +648,7 @@ async fn validate_batch(
             copied_to: Some(copied_to),
             ignored_columns: file_outcome.ignored_columns,
         });
+        report.forget_rows(base_name(&file.key), &forgotten_rows);
     }
 
     if let Some(erased) = &context.options.erased {
@@ -634,6 +680,14 @@ async fn validate_batch(
         validated_at: chrono::Utc::now().to_rfc3339(),
         merged_at: None,
         change_seq_kind: Some(change_seq_kind),
+        erasures: Some(
+            context
+                .options
+                .erased
+                .as_ref()
+                .map(|e| e.runs())
+                .unwrap_or_default(),
+        ),
     });
     ledger.save(ports.lake.as_ref()).await?;
     if failed {
@@ -691,6 +745,7 @@ mod tests {
             validated_at: "2026-11-03T10:00:00Z".into(),
             merged_at: None,
             change_seq_kind: None,
+            erasures: None,
         }
     }
 
