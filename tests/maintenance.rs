@@ -311,3 +311,60 @@ async fn maintenance_expires_the_closed_versions_older_than_the_retention() {
         "the demo's own versions are younger than a year: all kept"
     );
 }
+
+/// `small_files` and `delete_file_ratio` bring a table's maintenance
+/// forward when its files call for it; the layout is read after merges only.
+#[tokio::test(flavor = "multi_thread")]
+async fn maintenance_runs_early_when_the_tables_files_call_for_it() {
+    // The demo's tables are small row groups (DuckDB's files), far fewer
+    // than a thousand.
+    let small = Demo::new("every_days = 30\nsmall_files = 1\ndelete_file_ratio = 0");
+    let few = Demo::new("every_days = 30\nsmall_files = 1000\ndelete_file_ratio = 0");
+    for demo in [&small, &few] {
+        drop(demo.run_through("2026-11-01").await);
+    }
+    drop(small.run_through("2026-11-02").await);
+    drop(few.run_through("2026-11-02").await);
+    assert_eq!(
+        small.maintenance("daily-2026-11-02", "customers")["status"],
+        "done"
+    );
+    assert_eq!(
+        few.maintenance("daily-2026-11-02", "customers"),
+        Value::Null
+    );
+
+    // Rows deleted but still stored: their share calls for a rewrite, which
+    // leaves none behind.
+    let deleted = Demo::new("every_days = 30\nsmall_files = 0\ndelete_file_ratio = 0.1");
+    let backend = deleted.run_through("2026-11-01").await;
+    let layout_sql = backend
+        .engine
+        .dialect()
+        .file_layout("demo", "customers")
+        .sql;
+    let share = |backend: LocalBackend| {
+        let sql = layout_sql.clone();
+        async move {
+            backend
+                .engine
+                .execute(&sql)
+                .await
+                .unwrap()
+                .float("deleted_share")
+                .unwrap()
+        }
+    };
+    backend
+        .engine
+        .execute("DELETE FROM demo.customers WHERE customer_id % 2 = 0")
+        .await
+        .unwrap();
+    assert!(share(backend).await >= 0.1);
+    let backend = deleted.run_through("2026-11-02").await;
+    assert_eq!(
+        deleted.maintenance("daily-2026-11-02", "customers")["status"],
+        "done"
+    );
+    assert_eq!(share(backend).await, 0.0);
+}

@@ -18,6 +18,10 @@ launcher adds exactly that, and nothing else:
   compact or expire);
 - ``information_schema.columns`` lists the Glue tables, with the types Athena
   reports (``varchar``, ``timestamp(6)`` …);
+- ``"db"."t$files"``, Iceberg's metadata table of an Iceberg table's files,
+  lists each row group of its DuckDB table as a data file (``content`` 0, its
+  ``record_count``; no ``file_size_in_bytes``, as there is no file), and no
+  delete files;
 - Glue follows Athena's rule that an Iceberg entry is the table its
   ``metadata_location`` names (each CTAS gets a metadata file of its own): a
   ``CreateTable`` or ``UpdateTable`` giving an Iceberg entry the
@@ -87,6 +91,7 @@ _MAINTENANCE = re.compile(
 _MERGE_TARGET = re.compile(rf"^\s*MERGE\s+INTO\s+{_QUALIFIED}", re.IGNORECASE)
 _PROPERTY = re.compile(r"(\w+)\s*=\s*'((?:[^']|'')*)'")
 _INFORMATION_SCHEMA = re.compile(r"\binformation_schema\s*\.\s*columns\b", re.IGNORECASE)
+_FILES = re.compile(r'"([^"]+)"\s*\.\s*"([^"$]+)\$files"')
 
 # DuckDB's type of a column → the Hive type Glue holds for an Iceberg table.
 _HIVE_TYPE = {
@@ -217,6 +222,18 @@ def _maintain(match, database):
     if _metadata_location(_glue_table(database, table)) is None:
         raise ValueError(f"NOT_SUPPORTED: {database}.{table} is not an Iceberg table")
     return _nothing()
+
+
+def _files(match):
+    """The relation ``"db"."t$files"`` stands for (see the module's documentation)."""
+    database, table = match.group(1), match.group(2)
+    if _metadata_location(_glue_table(database, table)) is None:
+        raise ValueError(f"TABLE_NOT_FOUND: {database}.{table}$files: {table} is not an Iceberg table")
+    name = f"{database}.{table}".replace("'", "''")
+    return (
+        "(SELECT 0 AS content, CAST(NULL AS BIGINT) AS file_size_in_bytes, sum(\"count\") AS record_count"
+        f" FROM pragma_storage_info('{name}') WHERE column_path = '[0]' GROUP BY row_group_id)"
+    )
 
 
 def _create_view(match, database):
@@ -428,6 +445,8 @@ async def _run_duckdb(query, database, catalog=None):
         match = pattern.match(query)
         if match and (handler is not _create_view or _names_warehouse(match.group("select"), database)):
             return await asyncio.to_thread(_one_at_a_time, handler, match, database)
+    if _FILES.search(query):
+        return await asyncio.to_thread(_run_on_warehouse, _FILES.sub(_files, query))
     if _INFORMATION_SCHEMA.search(query):
         query = _INFORMATION_SCHEMA.sub(_information_schema(), query)
         return await asyncio.to_thread(_run_on_warehouse, query)

@@ -224,6 +224,16 @@ pub struct MaintenanceConfig {
     /// A data file with this many delete files or more is rewritten by
     /// OPTIMIZE (`optimize_rewrite_delete_file_threshold`).
     pub delete_file_threshold: u32,
+    /// The size of the data files writes and OPTIMIZE aim at
+    /// (`write_target_data_file_size_bytes`); a data file under three
+    /// quarters of it is small.
+    pub target_file_mb: u32,
+    /// A table that has this many small data files or more after a run's
+    /// merges is maintained then, before `every_days` have passed (0: never).
+    pub small_files: u32,
+    /// ... or whose delete files are this share of its data files or more
+    /// (0: never).
+    pub delete_file_ratio: f64,
 }
 
 impl Default for MaintenanceConfig {
@@ -233,6 +243,9 @@ impl Default for MaintenanceConfig {
             snapshot_retention_days: 7,
             min_snapshots: 1,
             delete_file_threshold: 2,
+            target_file_mb: 512,
+            small_files: 100,
+            delete_file_ratio: 0.2,
         }
     }
 }
@@ -321,10 +334,18 @@ impl PipelineConfig {
             ("snapshot_retention_days", m.snapshot_retention_days),
             ("min_snapshots", m.min_snapshots),
             ("delete_file_threshold", m.delete_file_threshold),
+            ("target_file_mb", m.target_file_mb),
         ] {
             if value == 0 {
                 return Err(format!("maintenance.{key} must be at least 1").into());
             }
+        }
+        if !(m.delete_file_ratio.is_finite() && m.delete_file_ratio >= 0.0) {
+            return Err(format!(
+                "maintenance.delete_file_ratio must be a share of at least 0 (0: never), not {}",
+                m.delete_file_ratio
+            )
+            .into());
         }
         self.cost.check()
     }

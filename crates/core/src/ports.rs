@@ -137,6 +137,14 @@ impl SqlValue {
             _ => None,
         }
     }
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            SqlValue::Int(i) => Some(*i as f64),
+            SqlValue::Float(f) => Some(*f),
+            SqlValue::Text(t) => t.parse().ok(),
+            _ => None,
+        }
+    }
 }
 
 /// Rows returned by a statement, and what it cost.
@@ -165,6 +173,12 @@ impl QueryResult {
     pub fn int(&self, column: &str) -> Option<i64> {
         let i = self.columns.iter().position(|c| c == column)?;
         self.rows.first()?.get(i)?.as_i64()
+    }
+
+    /// The first row's value of `column`, as a number.
+    pub fn float(&self, column: &str) -> Option<f64> {
+        let i = self.columns.iter().position(|c| c == column)?;
+        self.rows.first()?.get(i)?.as_f64()
     }
 }
 

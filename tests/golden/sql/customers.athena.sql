@@ -4,7 +4,7 @@ ORDER BY table_name, ordinal_position;
 
 CREATE TABLE "demo"."customers"
 WITH (table_type = 'ICEBERG', is_external = false, location = 's3://tidemark-lake/history/demo/customers/', format = 'PARQUET', write_compression = 'ZSTD', partitioning = ARRAY['month(valid_to)'],
-      vacuum_max_snapshot_age_seconds = 604800, vacuum_min_snapshots_to_keep = 1, optimize_rewrite_delete_file_threshold = 2)
+      vacuum_max_snapshot_age_seconds = 604800, vacuum_min_snapshots_to_keep = 1, optimize_rewrite_delete_file_threshold = 2, write_target_data_file_size_bytes = 536870912)
 AS SELECT
   CAST(NULL AS bigint) AS "customer_id",
   CAST(NULL AS varchar) AS "name",
@@ -92,6 +92,11 @@ CREATE OR REPLACE VIEW "demo"."customers_current" AS
 SELECT "customer_id", "name", "email", "country", "created_at", "valid_from", "op", "batch_id"
 FROM "demo"."customers"
 WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted";
+
+SELECT count_if("content" = 0) AS data_files,
+       count_if("content" = 0 AND "file_size_in_bytes" < 402653184) AS small_files,
+       CAST(count_if("content" <> 0) AS DOUBLE) / greatest(count_if("content" = 0), 1) AS deleted_share
+FROM "demo"."customers$files";
 
 DELETE FROM "demo"."customers" WHERE "valid_to" < TIMESTAMP '2019-11-02 00:00:00.000000';
 

@@ -78,6 +78,10 @@ SELECT "customer_id", "name", "email", "country", "created_at", "valid_from", "o
 FROM "demo"."customers"
 WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted";
 
+SELECT count(*) AS data_files, count_if(row_count < 92160) AS small_files,
+       (SELECT CAST(estimated_size - (SELECT count(*) FROM "demo"."customers") AS DOUBLE) / greatest(estimated_size, 1) FROM duckdb_tables() WHERE schema_name = 'demo' AND table_name = 'customers') AS deleted_share
+FROM (SELECT row_group_id, sum("count") AS row_count FROM pragma_storage_info('demo.customers') WHERE column_path = '[0]' GROUP BY row_group_id);
+
 DELETE FROM "demo"."customers" WHERE "valid_to" < TIMESTAMP '2019-11-02 00:00:00.000000';
 
 CREATE OR REPLACE TABLE "demo"."customers" AS SELECT * FROM "demo"."customers" ORDER BY "valid_to", "customer_id", "valid_from", "change_seq";

@@ -78,6 +78,10 @@ SELECT "order_id", "customer_id", "status", "amount", "ordered_at", "note", "val
 FROM "demo"."orders"
 WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted";
 
+SELECT count(*) AS data_files, count_if(row_count < 92160) AS small_files,
+       (SELECT CAST(estimated_size - (SELECT count(*) FROM "demo"."orders") AS DOUBLE) / greatest(estimated_size, 1) FROM duckdb_tables() WHERE schema_name = 'demo' AND table_name = 'orders') AS deleted_share
+FROM (SELECT row_group_id, sum("count") AS row_count FROM pragma_storage_info('demo.orders') WHERE column_path = '[0]' GROUP BY row_group_id);
+
 CREATE OR REPLACE TABLE "demo"."orders" AS SELECT * FROM "demo"."orders" ORDER BY "valid_to", "order_id", "valid_from", "change_seq";
 
 CHECKPOINT;

@@ -93,6 +93,10 @@ SELECT "product_id", "name", "price", "active", "valid_from", "op", "batch_id"
 FROM "demo"."products"
 WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted";
 
+SELECT count(*) AS data_files, count_if(row_count < 92160) AS small_files,
+       (SELECT CAST(estimated_size - (SELECT count(*) FROM "demo"."products") AS DOUBLE) / greatest(estimated_size, 1) FROM duckdb_tables() WHERE schema_name = 'demo' AND table_name = 'products') AS deleted_share
+FROM (SELECT row_group_id, sum("count") AS row_count FROM pragma_storage_info('demo.products') WHERE column_path = '[0]' GROUP BY row_group_id);
+
 CREATE OR REPLACE TABLE "demo"."products" AS SELECT * FROM "demo"."products" ORDER BY "valid_to", "product_id", "valid_from", "change_seq";
 
 CHECKPOINT;

@@ -121,9 +121,14 @@ pub trait Dialect: Send + Sync {
     ) -> Vec<Statement> {
         Vec::new()
     }
-    /// Drops a history table (a rebuild's staged table, before it starts again).
     /// Housekeeping of a history table after merges ([`MergePlan::maintenance`]).
     fn maintenance(&self, database: &str, table: &str, keys: &[String]) -> Vec<Statement>;
+    /// How a history table is stored, as one row: `data_files`,
+    /// `small_files` (those that maintenance would rewrite) and
+    /// `deleted_share` (what deletes left behind, per data file), so that a
+    /// table's maintenance can run when its files call for it.
+    fn file_layout(&self, database: &str, table: &str) -> Statement;
+    /// Drops a history table (a rebuild's staged table, before it starts again).
     fn drop_table(&self, database: &str, table: &str) -> Statement {
         Statement::sql(format!(
             "DROP TABLE IF EXISTS {}.{}",
@@ -278,6 +283,18 @@ impl Dialect for DuckDb {
             Statement::sql("CHECKPOINT".to_string()),
         ]
     }
+    /// Row groups stand for files: a row group under three quarters of
+    /// DuckDB's size (122,880 rows) is small; deleted rows stay stored (and
+    /// counted by `estimated_size`) until the table is rewritten.
+    fn file_layout(&self, database: &str, table: &str) -> Statement {
+        let name = format!("{}.{}", quote_ident(database), quote_ident(table));
+        Statement::sql(format!(
+            "SELECT count(*) AS data_files, count_if(row_count < 92160) AS small_files,\n       (SELECT CAST(estimated_size - (SELECT count(*) FROM {name}) AS DOUBLE) / greatest(estimated_size, 1) FROM duckdb_tables() WHERE schema_name = {} AND table_name = {}) AS deleted_share\nFROM (SELECT row_group_id, sum(\"count\") AS row_count FROM pragma_storage_info({}) WHERE column_path = '[0]' GROUP BY row_group_id)",
+            string_literal(database),
+            string_literal(table),
+            string_literal(&format!("{database}.{table}"))
+        ))
+    }
 }
 
 /// Athena (engine v3, Trino) on Iceberg. The history table is created with a
@@ -416,13 +433,14 @@ impl Dialect for Athena {
             })
             .collect();
         Statement::sql(format!(
-            "CREATE TABLE {}.{}\nWITH (table_type = 'ICEBERG', is_external = false, location = {}, format = 'PARQUET', write_compression = 'ZSTD', partitioning = ARRAY['month(valid_to)'],\n      vacuum_max_snapshot_age_seconds = {}, vacuum_min_snapshots_to_keep = {}, optimize_rewrite_delete_file_threshold = {})\nAS SELECT\n{}\nWITH NO DATA",
+            "CREATE TABLE {}.{}\nWITH (table_type = 'ICEBERG', is_external = false, location = {}, format = 'PARQUET', write_compression = 'ZSTD', partitioning = ARRAY['month(valid_to)'],\n      vacuum_max_snapshot_age_seconds = {}, vacuum_min_snapshots_to_keep = {}, optimize_rewrite_delete_file_threshold = {}, write_target_data_file_size_bytes = {})\nAS SELECT\n{}\nWITH NO DATA",
             quote_ident(database),
             quote_ident(table),
             self.location("history", database, folder),
             u64::from(self.maintenance.snapshot_retention_days) * 86_400,
             self.maintenance.min_snapshots,
             self.maintenance.delete_file_threshold,
+            u64::from(self.maintenance.target_file_mb) << 20,
             cols.join(",\n")
         ))
     }
@@ -462,6 +480,17 @@ impl Dialect for Athena {
             sql,
         })
         .collect()
+    }
+    /// From the Iceberg `$files` metadata table: a data file under three
+    /// quarters of the target size is small (OPTIMIZE's own default bound);
+    /// delete files (position or equality) per data file.
+    fn file_layout(&self, database: &str, table: &str) -> Statement {
+        let small = (u64::from(self.maintenance.target_file_mb) << 20) / 4 * 3;
+        Statement::sql(format!(
+            "SELECT count_if(\"content\" = 0) AS data_files,\n       count_if(\"content\" = 0 AND \"file_size_in_bytes\" < {small}) AS small_files,\n       CAST(count_if(\"content\" <> 0) AS DOUBLE) / greatest(count_if(\"content\" = 0), 1) AS deleted_share\nFROM {}.{}",
+            quote_ident(database),
+            quote_ident(&format!("{table}$files"))
+        ))
     }
     /// `DROP TABLE` is Hive DDL on Athena; on an Iceberg table it removes the data too.
     fn drop_table(&self, database: &str, table: &str) -> Statement {

@@ -553,6 +553,7 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
         statements.push(Statement::sql(self.merge(d)));
         statements.push(Statement::sql(self.count_rows()));
         statements.push(Statement::sql(self.current_view()));
+        statements.push(d.file_layout(self.database, &self.history_name()));
         statements.extend(self.maintenance(d));
         statements
     }

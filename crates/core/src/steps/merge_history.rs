@@ -79,8 +79,9 @@ pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutp
 }
 
 /// The live table's housekeeping, once the run's batches are merged, when
-/// `[maintenance] every_days` have passed (docs/merge.md, "Maintenance"),
-/// under the table's lease so it never overlaps a merge. It never fails the
+/// `[maintenance] every_days` have passed or, after merges, when its files
+/// call for it (docs/merge.md, "Maintenance"), under the table's lease so
+/// it never overlaps a merge. It never fails the
 /// table's data: a failure is recorded in `progress.maintenance` (the run
 /// record and the alert show it) and the next run tries again. A transient
 /// engine error (an Iceberg commit conflict, throttling) fails the
@@ -93,13 +94,20 @@ async fn maintain_if_due(
     let table = event.work.table.as_str();
     let every = ports.config.maintenance.every_days;
     let key = layout(ports).ledger_key(table);
-    let due = |ledger: &StoredLedger| {
-        !event.work.run_mode.rebuilds() && ledger.ledger.maintenance_due(chrono::Utc::now(), every)
-    };
-    if progress.maintenance.is_some() || !due(&StoredLedger::load(ports.lake.as_ref(), &key).await?)
-    {
+    if progress.maintenance.is_some() || event.work.run_mode.rebuilds() {
         return Ok(());
     }
+    let seen = StoredLedger::load(ports.lake.as_ref(), &key).await?;
+    let reason = if seen.ledger.maintenance_due(chrono::Utc::now(), every) {
+        Some(format!("every_days = {every}"))
+    } else if progress.merged.len() > progress.unchanged.len() {
+        files_call_for_it(ports, table).await
+    } else {
+        None
+    };
+    let Some(reason) = reason else {
+        return Ok(());
+    };
     let lease = match table_lease(ports, table, &event.run_id).await {
         Ok(lease) => lease,
         // Another run took the table since this one merged: the
@@ -112,7 +120,8 @@ async fn maintain_if_due(
     };
     let result = async {
         let mut ledger = StoredLedger::load(ports.lake.as_ref(), &key).await?;
-        if !due(&ledger) {
+        if ledger.ledger.maintained_at != seen.ledger.maintained_at {
+            // Another run maintained it meanwhile.
             return Ok(None);
         }
         let meta = load_metadata(ports, table, event.work.metadata_version).await?;
@@ -148,12 +157,49 @@ async fn maintain_if_due(
         }
         ledger.ledger.maintained_at = Some(chrono::Utc::now().to_rfc3339());
         ledger.save(ports.lake.as_ref()).await?;
-        tracing::info!(table, outcome = ?outcome, "maintained");
+        tracing::info!(table, %reason, outcome = ?outcome, "maintained");
         Ok(Some(outcome))
     }
     .await;
     progress.maintenance = lease.release_after(ports.lake.as_ref(), result).await?;
     Ok(())
+}
+
+/// Why the table's files call for maintenance now, if they do: at least
+/// `[maintenance] small_files` small data files, or delete files at least
+/// `delete_file_ratio` of its data files. A look that fails is logged and
+/// calls for nothing (the time cadence still holds).
+async fn files_call_for_it(ports: &Ports, table: &str) -> Option<String> {
+    let m = &ports.config.maintenance;
+    if m.small_files == 0 && m.delete_file_ratio == 0.0 {
+        return None;
+    }
+    let statement = ports
+        .engine
+        .dialect()
+        .file_layout(&ports.config.source.database, table);
+    let layout = match ports.engine.execute(&statement.sql).await {
+        Ok(layout) => layout,
+        Err(e) => {
+            tracing::warn!(table, error = %e, "cannot see how the table's files stand; maintenance keeps to every_days");
+            return None;
+        }
+    };
+    let small = layout.int("small_files").unwrap_or_default();
+    let share = layout.float("deleted_share").unwrap_or_default();
+    if m.small_files > 0 && small >= i64::from(m.small_files) {
+        Some(format!(
+            "{small} small files (small_files = {})",
+            m.small_files
+        ))
+    } else if m.delete_file_ratio > 0.0 && share >= m.delete_file_ratio {
+        Some(format!(
+            "{share:.2} deletes per data file (delete_file_ratio = {})",
+            m.delete_file_ratio
+        ))
+    } else {
+        None
+    }
 }
 
 /// Swaps a rebuild's staged table in once every batch of its generation is
