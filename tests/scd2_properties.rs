@@ -491,7 +491,8 @@ const TRANSPILED_CASES: usize = 24;
 
 /// A sample of the property's cases, merged twice: with the DuckDB rendering,
 /// and with the Athena rendering transpiled by sqlglot (read `athena`, write
-/// `duckdb`) over a `t_changes` view standing in for the external table. Both
+/// `duckdb`) over a `t_changes` view standing in for the external table (its
+/// `batch_number` partition key included). Both
 /// histories must equal the model. (The Iceberg DDL is Athena-only, so both
 /// lakes create the table with the DuckDB rendering.)
 #[tokio::test]
@@ -513,7 +514,12 @@ async fn the_athena_merge_transpiled_to_duckdb_gives_the_same_history() {
         .map(|id| {
             MergePlan {
                 retained_from: None,
-                since: None,
+                // Half the merges name their batches' partitions (`IN`),
+                // half read every batch up to theirs (`BETWEEN`).
+                since: (id.number() % 2 == 0).then(|| tidemark_core::scd2::Since {
+                    at: 0,
+                    batches: (1..=id.number()).map(BatchId::new).collect(),
+                }),
                 target: Default::default(),
                 database: "db",
                 meta: &meta,
@@ -544,7 +550,9 @@ async fn the_athena_merge_transpiled_to_duckdb_gives_the_same_history() {
             assert_eq!(id, same);
             via_athena
                 .execute(&format!(
-                    "CREATE OR REPLACE VIEW db.t_changes AS SELECT * FROM {}",
+                    // The partition key projection gives each batch's folder.
+                    "CREATE OR REPLACE VIEW db.t_changes AS SELECT *, {} AS batch_number FROM {}",
+                    BatchId::sql_number("batch_id"),
                     duckdb.change_log("db", &meta, 0)
                 ))
                 .await;

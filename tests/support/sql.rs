@@ -7,8 +7,8 @@ use tidemark_core::batch_id::BatchId;
 use tidemark_core::erasure::resolve_keys;
 use tidemark_core::metadata::TableMetadata;
 use tidemark_core::scd2::{
-    CHANGE_LOG_CONTROL_COLUMNS, Dialect, ExistingColumn, MergePlan, Since, SnapshotParams,
-    Statement,
+    CHANGE_LOG_CONTROL_COLUMNS, CHANGE_LOG_PARTITION, Dialect, ExistingColumn, MergePlan, Since,
+    SnapshotParams, Statement,
 };
 use tidemark_core::steps::{forget_statements, forget_tables_query};
 
@@ -35,6 +35,7 @@ fn created_without(plan: &MergePlan, d: &dyn Dialect, column: &str) -> Vec<Exist
                 .iter()
                 .map(|c| c.name.clone())
                 .chain(CHANGE_LOG_CONTROL_COLUMNS.map(String::from))
+                .chain([CHANGE_LOG_PARTITION.to_string()])
                 .map(move |name| (log.clone(), name, String::new()))
         });
     history
@@ -51,7 +52,8 @@ fn created_without(plan: &MergePlan, d: &dyn Dialect, column: &str) -> Vec<Exist
 /// Named statement lists: each demo table's first run (merging batch
 /// `b000002`; products is a snapshot table, extracted 2026-11-03 05:00 UTC),
 /// customers has a retention (`retain_closed_years = 7`), the schema
-/// change when `orders` gains its nullable `note` column, and a `forget` of
+/// change when `orders` gains its nullable `note` column, an Athena change
+/// log from before it was partitioned (defined again), and a `forget` of
 /// two customers (the dialects render it alike).
 pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
     let snapshot = SnapshotParams {
@@ -95,6 +97,12 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
         .schema_statements(d, &created_without(&plan, d, "note"))
         .expect("a new nullable column is additive");
     out.push(("orders.add_note".to_string(), added));
+    if d.change_log_table(&meta, 0).is_some() {
+        let unpartitioned = plan
+            .schema_statements(d, &created_without(&plan, d, CHANGE_LOG_PARTITION))
+            .expect("the history is unchanged");
+        out.push(("orders.add_log_partition".to_string(), unpartitioned));
+    }
     out.push(("customers.forget".to_string(), forget_sql()));
     out
 }

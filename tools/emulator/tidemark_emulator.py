@@ -18,6 +18,10 @@ launcher adds exactly that, and nothing else:
   compact or expire);
 - ``information_schema.columns`` lists the Glue tables, with the types Athena
   reports (``varchar``, ``timestamp(6)`` …);
+- a Glue table with partition projection (``projection.enabled``) reads each
+  projected key's value from its files' paths, where
+  ``storage.location.template`` places it (ministack reads ``key=value``
+  folders only);
 - ``"db"."t$files"``, Iceberg's metadata table of an Iceberg table's files,
   lists each row group of its DuckDB table as a data file (``content`` 0, its
   ``record_count``; no ``file_size_in_bytes``, as there is no file), and no
@@ -236,6 +240,34 @@ def _files(match):
     )
 
 
+def _table_relation(table_data, files):
+    """ministack's relation over a table's files, or for a table with
+    partition projection (Parquet), its files with each projected key's value
+    taken from the path as ``storage.location.template`` places it."""
+    parameters = table_data.get("Parameters") or {}
+    keys = table_data.get("PartitionKeys") or []
+    template = parameters.get("storage.location.template")
+    if str(parameters.get("projection.enabled", "")).lower() != "true" or not keys or not template:
+        return _ministack_table_relation(table_data, files)
+    location = ((table_data.get("StorageDescriptor") or {}).get("Location") or "").rstrip("/") + "/"
+    if not template.startswith(location):
+        raise ValueError(f"HIVE_INVALID_METADATA: storage.location.template {template} is not under {location}")
+    pattern = re.escape(template[len(location):])
+    for key in keys:
+        pattern = pattern.replace(re.escape("${" + key["Name"] + "}"), "([^/]*)", 1)
+    # The files are copied under a folder of the query's, at their key below the location.
+    pattern = "/" + pattern + "[^/]*$"
+    values = []
+    for i, key in enumerate(keys, start=1):
+        name = str(key["Name"]).replace('"', '""')
+        literal = pattern.replace("'", "''")
+        values.append(
+            f"TRY_CAST(regexp_extract(\"filename\", '{literal}', {i}) AS {athena._duckdb_type(key)}) AS \"{name}\""
+        )
+    reader = f"read_parquet({athena._sql_list(files)}, union_by_name = true, filename = true)"
+    return f"(SELECT * EXCLUDE (\"filename\"), {', '.join(values)} FROM {reader})"
+
+
 def _create_view(match, database):
     database, view = _unquote(match.group(1)), _unquote(match.group(2))
     cursor = _warehouse()
@@ -428,6 +460,7 @@ def _run_on_warehouse(query):
 
 
 _ministack_run_duckdb = athena._run_duckdb
+_ministack_table_relation = athena._table_relation
 _HOLD_MERGES = os.environ.get("TIDEMARK_EMULATOR_HOLD_MERGES")
 
 
@@ -508,6 +541,7 @@ for _type in ("Pass", "Task", "Choice", "Wait", "Parallel", "Map"):
     setattr(stepfunctions, _name, _entered_in_sub_machines(_type, getattr(stepfunctions, _name)))
 
 athena._run_duckdb = _run_duckdb
+athena._table_relation = _table_relation
 glue._create_table = _create_table
 glue._update_table = _update_table
 glue._delete_table = _delete_table

@@ -8,7 +8,7 @@
 "sql" statements run on Athena's Trino engine: they are parsed with Trino's own
 ANTLR grammar (trino-query-parser), which rejects what Trino would reject.
 "hive" statements are Athena's Hive DDL (CREATE EXTERNAL TABLE, ALTER TABLE ...
-ADD COLUMNS), which Trino's grammar does not cover: they are parsed with
+ADD COLUMNS, DROP TABLE), which Trino's grammar does not cover: they are parsed with
 sqlglot's Hive dialect, strictly, and must come out as the statement kind they
 claim to be rather than sqlglot's catch-all `Command`.
 "athena-maintenance" statements (OPTIMIZE, VACUUM) are Athena's own and in
@@ -31,7 +31,7 @@ def check_trino(sql):
 
 def check_hive(sql):
     tree = sqlglot.parse_one(sql, read="hive", error_level=ErrorLevel.RAISE)
-    if isinstance(tree, exp.Command) or not isinstance(tree, (exp.Create, exp.Alter)):
+    if isinstance(tree, exp.Command) or not isinstance(tree, (exp.Create, exp.Alter, exp.Drop)):
         raise ValueError(f"not parsed as Hive DDL (got {type(tree).__name__})")
 
 

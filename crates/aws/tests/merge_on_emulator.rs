@@ -235,3 +235,41 @@ async fn a_merge_killed_between_merge_and_ledger_update_reruns_to_the_golden_his
     );
     assert_eq!(layout.float("deleted_share"), Some(0.0), "{layout:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_log_from_before_it_was_partitioned_is_defined_again_and_merges_the_same() {
+    let emulator = Emulator::start("s3,glue,athena,sns,sqs");
+    let lake = DemoLake::deploy(&emulator, "").await;
+    let ports = lake.ports().await;
+    // The customers' log as earlier versions created it: no partitions.
+    ports
+        .engine
+        .execute(
+            "CREATE EXTERNAL TABLE IF NOT EXISTS `demo`.`customers_changes` (\n  `customer_id` bigint,\n  `name` string\n)\nSTORED AS PARQUET\nLOCATION 's3://tm-lake/validated/demo/customers/'",
+        )
+        .await
+        .unwrap();
+    for (i, day) in days().iter().enumerate() {
+        lake.land(day).await;
+        let e = run(&ports, &format!("day-{}", i + 1)).await;
+        assert_status(&e, (i == 3).then_some("Tidemark.TablesFailed"));
+    }
+    assert_eq!(lake.history().await, golden_history());
+    let partition = ports
+        .engine
+        .execute(
+            "SELECT count(*) AS n FROM information_schema.columns WHERE table_schema = 'demo' AND table_name = 'customers_changes' AND column_name = 'batch_number'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(partition.int("n"), Some(1));
+    // The log reads each batch from its own folder.
+    let per_batch = ports
+        .engine
+        .execute(
+            "SELECT count(DISTINCT batch_id) AS n FROM demo.customers_changes WHERE batch_number = 2 AND batch_id = 'b000002'",
+        )
+        .await
+        .unwrap();
+    assert_eq!(per_batch.int("n"), Some(1));
+}

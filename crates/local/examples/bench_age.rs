@@ -8,8 +8,7 @@
 //! measured batch, landed the next day, updates 1% of the keys. For each age
 //! it prints the MERGE's wall time and what DuckDB's profiler counted (rows
 //! scanned, bytes read), and what the rendered Athena MERGE would read under
-//! the partition spec (history partitions, change-log row groups whose
-//! statistics can match).
+//! the partition specs (history partitions, change-log batch partitions).
 //!
 //! The history is written as daily merges append it: versions in day order,
 //! each closed by the next day's. The oldest table is measured twice more:
@@ -24,7 +23,7 @@ use tidemark_bench::env_sizes;
 use tidemark_core::batch_id::BatchId;
 use tidemark_core::metadata::TableMetadata;
 use tidemark_core::ports::QueryEngine;
-use tidemark_core::scd2::{MergePlan, Since, string_literal};
+use tidemark_core::scd2::{Athena, MergePlan, Since, string_literal};
 use tidemark_local::duckdb::DuckDbEngine;
 
 const METADATA: &str = r#"{"name":"orders","primary_key":["id"],"columns":[
@@ -135,16 +134,21 @@ fn day_start(day: u64) -> i64 {
 
 /// What the rendered Athena MERGE would read: the history's partitions
 /// under `month(valid_to)` that its `valid_to >= since` keeps, and the
-/// change log's row groups whose `valid_from` statistics can reach `since`
-/// (Athena's external table has no partitions; it reads every file's footer).
+/// change log's batch partitions it names (partition projection: the
+/// others are never listed).
 struct AthenaReads {
     partitions: i64,
     partitions_read: i64,
-    row_groups: i64,
-    row_groups_read: i64,
+    log_partitions: i64,
+    log_partitions_read: i64,
 }
 
-async fn athena_reads(engine: &DuckDbEngine, lake: &Path, since: i64) -> AthenaReads {
+async fn athena_reads(
+    engine: &DuckDbEngine,
+    lake: &Path,
+    since: i64,
+    plan: &MergePlan<'_>,
+) -> AthenaReads {
     let since = chrono::DateTime::from_timestamp_micros(since)
         .unwrap()
         .naive_utc();
@@ -157,22 +161,20 @@ async fn athena_reads(engine: &DuckDbEngine, lake: &Path, since: i64) -> AthenaR
         ),
     )
     .await;
-    let glob = lake.join("validated/bench/orders/*/*.parquet");
-    let log = sql(
-        engine,
-        &format!(
-            "SELECT count(*) AS row_groups,
-                    count(*) FILTER (WHERE CAST(stats_max_value AS TIMESTAMP) >= TIMESTAMP '{since}') AS read
-             FROM parquet_metadata({}) WHERE path_in_schema = 'valid_from'",
-            string_literal(&glob.display().to_string())
-        ),
-    )
-    .await;
+    let folders = std::fs::read_dir(lake.join("validated/bench/orders"))
+        .expect("the change log")
+        .count();
+    let merge = plan.merge(&Athena::default());
+    let named = merge
+        .split("\"batch_number\" IN (")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .expect("the Athena MERGE names its batches' partitions");
     AthenaReads {
         partitions: history.int("partitions").unwrap(),
         partitions_read: history.int("read").unwrap(),
-        row_groups: log.int("row_groups").unwrap(),
-        row_groups_read: log.int("read").unwrap(),
+        log_partitions: folders as i64,
+        log_partitions_read: named.split(',').count() as i64,
     }
 }
 
@@ -207,7 +209,7 @@ async fn main() {
         .unwrap_or_else(std::env::temp_dir);
     let batch_keys = keys / 100;
     println!(
-        "| table age (days) | history stored | history rows | logged changes | batch | merge (s) | rows scanned | row groups scanned | bytes read (MB) | Athena: history partitions | Athena: log row groups |"
+        "| table age (days) | history stored | history rows | logged changes | batch | merge (s) | rows scanned | row groups scanned | bytes read (MB) | Athena: history partitions | Athena: log partitions |"
     );
     println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut figures = Vec::new();
@@ -259,7 +261,7 @@ async fn main() {
         );
         write_batch(&engine, lake, age + 1, &rows).await;
         sql(&engine, "CHECKPOINT").await;
-        let athena = athena_reads(&engine, lake, day_start(age + 1)).await;
+        let athena = athena_reads(&engine, lake, day_start(age + 1), &plan).await;
 
         let profile_path = lake.join("profile.json");
         sql(&engine, "PRAGMA enable_profiling = 'json'").await;
@@ -296,8 +298,8 @@ async fn main() {
             p.bytes_read as f64 / 1e6,
             athena.partitions_read,
             athena.partitions,
-            athena.row_groups_read,
-            athena.row_groups,
+            athena.log_partitions_read,
+            athena.log_partitions,
         );
         figures.push(serde_json::json!({
             "age_days": age,
@@ -312,8 +314,8 @@ async fn main() {
             "bytes_read": p.bytes_read,
             "athena_history_partitions": athena.partitions,
             "athena_history_partitions_read": athena.partitions_read,
-            "athena_log_row_groups": athena.row_groups,
-            "athena_log_row_groups_read": athena.row_groups_read,
+            "athena_log_partitions": athena.log_partitions,
+            "athena_log_partitions_read": athena.log_partitions_read,
         }));
     }
     let out = root.join("bench");

@@ -33,13 +33,21 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `demo`.`customers_changes` (
   `row_hash` string,
   `batch_id` string
 )
+PARTITIONED BY (`batch_number` bigint)
 STORED AS PARQUET
-LOCATION 's3://tidemark-lake/validated/demo/customers/';
+LOCATION 's3://tidemark-lake/validated/demo/customers/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.batch_number.type' = 'integer',
+  'projection.batch_number.range' = '1,9999999',
+  'projection.batch_number.digits' = '6',
+  'storage.location.template' = 's3://tidemark-lake/validated/demo/customers/b${batch_number}/'
+);
 
 MERGE INTO "demo"."customers" AS t
 USING (
   WITH batch AS (
-    SELECT "customer_id", "name", "email", "country", "created_at", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."customers_changes" WHERE "batch_id" = 'b000002'
+    SELECT "customer_id", "name", "email", "country", "created_at", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM (SELECT "customer_id", "name", "email", "country", "created_at", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."customers_changes" WHERE "batch_number" IN (1, 2)) WHERE "batch_id" = 'b000002'
   ),
   touched AS (
     SELECT "customer_id", min("valid_from") AS since FROM (SELECT "customer_id", "valid_from" FROM batch) incoming GROUP BY "customer_id"
@@ -50,7 +58,7 @@ USING (
     WHERE h."valid_to" >= k.since AND h."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
     UNION ALL
     SELECT l."customer_id", l."name", l."email", l."country", l."created_at", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
-    FROM "demo"."customers_changes" l JOIN touched k ON k."customer_id" = l."customer_id"
+    FROM (SELECT "customer_id", "name", "email", "country", "created_at", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."customers_changes" WHERE "batch_number" IN (1, 2)) l JOIN touched k ON k."customer_id" = l."customer_id"
     WHERE CAST(substr(l."batch_id", 2) AS BIGINT) <= 2 AND l."valid_from" >= k.since AND l."valid_from" >= TIMESTAMP '2026-11-02 00:00:00.000000'
   ),
   timeline AS (

@@ -35,13 +35,21 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `demo`.`orders_changes` (
   `row_hash` string,
   `batch_id` string
 )
+PARTITIONED BY (`batch_number` bigint)
 STORED AS PARQUET
-LOCATION 's3://tidemark-lake/validated/demo/orders/';
+LOCATION 's3://tidemark-lake/validated/demo/orders/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.batch_number.type' = 'integer',
+  'projection.batch_number.range' = '1,9999999',
+  'projection.batch_number.digits' = '6',
+  'storage.location.template' = 's3://tidemark-lake/validated/demo/orders/b${batch_number}/'
+);
 
 MERGE INTO "demo"."orders" AS t
 USING (
   WITH batch AS (
-    SELECT "order_id", "customer_id", "status", "amount", "ordered_at", "note", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."orders_changes" WHERE "batch_id" = 'b000002'
+    SELECT "order_id", "customer_id", "status", "amount", "ordered_at", "note", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM (SELECT "order_id", "customer_id", "status", "amount", "ordered_at", "note", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."orders_changes" WHERE "batch_number" IN (1, 2)) WHERE "batch_id" = 'b000002'
   ),
   touched AS (
     SELECT "order_id", min("valid_from") AS since FROM (SELECT "order_id", "valid_from" FROM batch) incoming GROUP BY "order_id"
@@ -52,7 +60,7 @@ USING (
     WHERE h."valid_to" >= k.since AND h."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
     UNION ALL
     SELECT l."order_id", l."customer_id", l."status", l."amount", l."ordered_at", l."note", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
-    FROM "demo"."orders_changes" l JOIN touched k ON k."order_id" = l."order_id"
+    FROM (SELECT "order_id", "customer_id", "status", "amount", "ordered_at", "note", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."orders_changes" WHERE "batch_number" IN (1, 2)) l JOIN touched k ON k."order_id" = l."order_id"
     WHERE CAST(substr(l."batch_id", 2) AS BIGINT) <= 2 AND l."valid_from" >= k.since AND l."valid_from" >= TIMESTAMP '2026-11-02 00:00:00.000000'
   ),
   timeline AS (

@@ -31,18 +31,26 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `demo`.`products_changes` (
   `row_hash` string,
   `batch_id` string
 )
+PARTITIONED BY (`batch_number` bigint)
 STORED AS PARQUET
-LOCATION 's3://tidemark-lake/validated/demo/products/';
+LOCATION 's3://tidemark-lake/validated/demo/products/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.batch_number.type' = 'integer',
+  'projection.batch_number.range' = '1,9999999',
+  'projection.batch_number.digits' = '6',
+  'storage.location.template' = 's3://tidemark-lake/validated/demo/products/b${batch_number}/'
+);
 
 SELECT count(*) AS current_rows,
-       count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM "demo"."products_changes" b WHERE b."batch_id" = 'b000002' AND b."product_id" = h."product_id")) AS deletes
+       count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM (SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."products_changes" WHERE "batch_number" IN (1, 2)) b WHERE b."batch_id" = 'b000002' AND b."product_id" = h."product_id")) AS deletes
 FROM "demo"."products" h
 WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted";
 
 MERGE INTO "demo"."products" AS t
 USING (
   WITH extracted AS (
-    SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."products_changes" WHERE "batch_id" = 'b000002'
+    SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM (SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."products_changes" WHERE "batch_number" IN (1, 2)) WHERE "batch_id" = 'b000002'
   ),
   batch AS (
     SELECT * FROM extracted e
@@ -63,7 +71,7 @@ USING (
     WHERE h."valid_to" >= k.since AND h."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
     UNION ALL
     SELECT l."product_id", l."name", l."price", l."active", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
-    FROM "demo"."products_changes" l JOIN touched k ON k."product_id" = l."product_id"
+    FROM (SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."products_changes" WHERE "batch_number" IN (1, 2)) l JOIN touched k ON k."product_id" = l."product_id"
     WHERE CAST(substr(l."batch_id", 2) AS BIGINT) <= 2 AND l."valid_from" >= k.since AND l."valid_from" >= TIMESTAMP '2026-11-02 00:00:00.000000'
     UNION ALL
     SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id", 2 AS src FROM snapshot_deletes

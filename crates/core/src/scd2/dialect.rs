@@ -3,6 +3,10 @@
 use crate::batch_id::BatchId;
 use crate::config::MaintenanceConfig;
 use crate::layout::change_log_prefix;
+
+/// The Athena change log's partition key: a batch's number, its folder
+/// `b<number, 6 digits or more>` ([`BatchId`]).
+pub const CHANGE_LOG_PARTITION: &str = "batch_number";
 use crate::metadata::{Column, ColumnType, TableMetadata};
 
 /// The control columns of a validated (normalised) file, after the business
@@ -93,11 +97,9 @@ pub trait Dialect: Send + Sync {
     /// A relation over every normalised (validated) file of the table's
     /// history `generation`: its change log.
     fn change_log(&self, database: &str, meta: &TableMetadata, generation: u32) -> String;
-    /// The name under which `information_schema` lists the change log, when
-    /// it is a table the plan must create and evolve.
     /// The part of the change log that holds `batches` (none empty), where
-    /// the engine can name it: the local engine opens only their files.
-    /// Elsewhere the whole log, pruned by the predicates on its columns.
+    /// the engine can name it: the local engine opens only their files,
+    /// Athena reads only their partitions.
     fn change_log_of(
         &self,
         database: &str,
@@ -107,6 +109,19 @@ pub trait Dialect: Send + Sync {
     ) -> String {
         self.change_log(database, meta, generation)
     }
+    /// The change log up to batch `last`, for a merge that does not know how
+    /// far back its batch reaches (ledgers from before it was recorded).
+    fn change_log_through(
+        &self,
+        database: &str,
+        meta: &TableMetadata,
+        generation: u32,
+        _last: BatchId,
+    ) -> String {
+        self.change_log(database, meta, generation)
+    }
+    /// The name under which `information_schema` lists the change log, when
+    /// it is a table the plan must create and evolve.
     fn change_log_table(&self, _meta: &TableMetadata, _generation: u32) -> Option<String> {
         None
     }
@@ -352,6 +367,27 @@ impl Athena {
 
     /// The change log's columns in Hive DDL: business columns, then the
     /// control columns validation writes.
+    /// The change log's rows whose batch number is `condition`: its
+    /// columns (not the partition key), from the partitions it names.
+    fn log_where(
+        &self,
+        database: &str,
+        meta: &TableMetadata,
+        generation: u32,
+        condition: &str,
+    ) -> String {
+        let columns: Vec<String> = Self::change_log_columns(meta)
+            .iter()
+            .map(|(n, _)| quote_ident(n))
+            .collect();
+        format!(
+            "(SELECT {} FROM {} WHERE {} {condition})",
+            columns.join(", "),
+            self.change_log(database, meta, generation),
+            quote_ident(CHANGE_LOG_PARTITION)
+        )
+    }
+
     fn change_log_columns(meta: &TableMetadata) -> Vec<(String, String)> {
         meta.columns
             .iter()
@@ -365,6 +401,37 @@ impl Athena {
                 (n.to_string(), ty.to_string())
             }))
             .collect()
+    }
+
+    /// The change log: an external Parquet table over the generation's
+    /// batch folders, partitioned by batch number with partition
+    /// projection, so that a query naming batches reads only theirs and
+    /// no partition is ever added.
+    fn create_change_log(
+        &self,
+        database: &str,
+        meta: &TableMetadata,
+        generation: u32,
+    ) -> Statement {
+        let location = format!(
+            "{}/{}",
+            self.lake_uri.trim_end_matches('/'),
+            change_log_prefix(database, &meta.name, generation)
+        );
+        let cols: Vec<String> = Self::change_log_columns(meta)
+            .iter()
+            .map(|(n, t)| format!("  {} {t}", hive_ident(n)))
+            .collect();
+        let p = CHANGE_LOG_PARTITION;
+        Statement::hive(format!(
+            "CREATE EXTERNAL TABLE IF NOT EXISTS {}.{} (\n{}\n)\nPARTITIONED BY ({} bigint)\nSTORED AS PARQUET\nLOCATION {}\nTBLPROPERTIES (\n  'projection.enabled' = 'true',\n  'projection.{p}.type' = 'integer',\n  'projection.{p}.range' = '1,9999999',\n  'projection.{p}.digits' = '6',\n  'storage.location.template' = {}\n)",
+            hive_ident(database),
+            hive_ident(&Self::change_log_name(meta, generation)),
+            cols.join(",\n"),
+            hive_ident(p),
+            string_literal(&location),
+            string_literal(&format!("{location}b${{{p}}}/")),
+        ))
     }
 
     fn hive_add_columns(database: &str, table: &str, columns: &[(String, String)]) -> Statement {
@@ -458,6 +525,36 @@ impl Dialect for Athena {
             quote_ident(&Self::change_log_name(meta, generation))
         )
     }
+    /// Only the batches' partitions (partition projection: no listing).
+    fn change_log_of(
+        &self,
+        database: &str,
+        meta: &TableMetadata,
+        generation: u32,
+        batches: &[BatchId],
+    ) -> String {
+        let numbers: Vec<String> = batches.iter().map(|b| b.number().to_string()).collect();
+        self.log_where(
+            database,
+            meta,
+            generation,
+            &format!("IN ({})", numbers.join(", ")),
+        )
+    }
+    fn change_log_through(
+        &self,
+        database: &str,
+        meta: &TableMetadata,
+        generation: u32,
+        last: BatchId,
+    ) -> String {
+        self.log_where(
+            database,
+            meta,
+            generation,
+            &format!("BETWEEN 1 AND {}", last.number()),
+        )
+    }
     fn change_log_table(&self, meta: &TableMetadata, generation: u32) -> Option<String> {
         Some(Self::change_log_name(meta, generation))
     }
@@ -509,24 +606,19 @@ impl Dialect for Athena {
     ) -> Vec<Statement> {
         let table = Self::change_log_name(meta, generation);
         let columns = Self::change_log_columns(meta);
+        let partitioned = |existing: &[String]| existing.iter().any(|e| e == CHANGE_LOG_PARTITION);
         match existing {
-            None => {
-                let cols: Vec<String> = columns
-                    .iter()
-                    .map(|(n, t)| format!("  {} {t}", hive_ident(n)))
-                    .collect();
-                vec![Statement::hive(format!(
-                    "CREATE EXTERNAL TABLE IF NOT EXISTS {}.{} (\n{}\n)\nSTORED AS PARQUET\nLOCATION {}",
+            // Created before the log was partitioned: an external table is
+            // only its definition, so it is defined again (the files stay).
+            Some(existing) if !partitioned(existing) => vec![
+                Statement::hive(format!(
+                    "DROP TABLE IF EXISTS {}.{}",
                     hive_ident(database),
-                    hive_ident(&table),
-                    cols.join(",\n"),
-                    string_literal(&format!(
-                        "{}/{}",
-                        self.lake_uri.trim_end_matches('/'),
-                        change_log_prefix(database, &meta.name, generation)
-                    ))
-                ))]
-            }
+                    hive_ident(&table)
+                )),
+                self.create_change_log(database, meta, generation),
+            ],
+            None => vec![self.create_change_log(database, meta, generation)],
             Some(existing) => {
                 let missing: Vec<(String, String)> = columns
                     .into_iter()

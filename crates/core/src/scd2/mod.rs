@@ -12,8 +12,8 @@ mod dialect;
 mod plan;
 
 pub use dialect::{
-    Athena, CHANGE_LOG_CONTROL_COLUMNS, Dialect, DuckDb, Grammar, HistoryColumn, Statement,
-    quote_ident, string_literal,
+    Athena, CHANGE_LOG_CONTROL_COLUMNS, CHANGE_LOG_PARTITION, Dialect, DuckDb, Grammar,
+    HistoryColumn, Statement, quote_ident, string_literal,
 };
 pub use plan::{
     ExistingColumn, HISTORY_CONTROL_COLUMNS, HistoryTarget, MergePlan, Since, SnapshotParams,

@@ -211,7 +211,12 @@ impl MergePlan<'_> {
                 self.target.generation,
                 &since.batches,
             ),
-            None => d.change_log(self.database, self.meta, self.target.generation),
+            None => d.change_log_through(
+                self.database,
+                self.meta,
+                self.target.generation,
+                self.batch_id,
+            ),
         }
     }
 
