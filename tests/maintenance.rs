@@ -1,5 +1,5 @@
 //! Table maintenance on the local pipeline, over a copy of the demo: it runs
-//! after a table's first merge and then every `[maintenance] every_days`,
+//! every `[maintenance] every_days`, counted from a table's first merge,
 //! under the table's lease, leaves the history as it was, and when it fails
 //! the table's data is still merged and the alert says so.
 
@@ -50,14 +50,15 @@ impl Demo {
             .0
     }
 
-    /// One run of the first day with the local engine as `wrap` makes it;
+    /// One run through `day` with the local engine as `wrap` makes it;
     /// every table's data must succeed.
     async fn run_wrapped(
         &self,
         name: &str,
+        day: &str,
         wrap: impl FnOnce(Arc<dyn QueryEngine>) -> Arc<dyn QueryEngine>,
     ) -> LocalBackend {
-        let mut backend = LocalBackend::open(&self.options("2026-11-01")).unwrap();
+        let mut backend = LocalBackend::open(&self.options(day)).unwrap();
         backend.ports.engine = wrap(backend.ports.engine.clone());
         let run = backend
             .run(name, &ExecutionInput::default(), 0.0)
@@ -88,6 +89,17 @@ impl Demo {
         std::fs::write(path, ledger.to_string()).unwrap();
     }
 
+    /// Makes the table's merges long past, as far as its ledger can tell.
+    fn age_merges(&self, table: &str) {
+        let mut ledger = self.ledger(table);
+        for batch in ledger["batches"].as_array_mut().unwrap() {
+            if batch["merged_at"].is_string() {
+                batch["merged_at"] = Value::String("2026-01-01T00:00:00+00:00".into());
+            }
+        }
+        self.set_ledger(table, &ledger);
+    }
+
     fn maintenance(&self, execution: &str, table: &str) -> Value {
         self.json(&format!("runs/{execution}/demo/{table}.json"))["maintenance"].clone()
     }
@@ -102,20 +114,27 @@ async fn histories(backend: &LocalBackend) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn maintenance_runs_after_the_first_merge_then_every_n_days_and_changes_no_history() {
+async fn maintenance_runs_every_n_days_from_the_first_merge_and_changes_no_history() {
     let demo = Demo::new("every_days = 7");
     let unmaintained = Demo::new("every_days = 0");
     drop(demo.run_through("2026-11-01").await);
     for (table, _) in DEMO_TABLES {
-        assert!(demo.ledger(table)["maintained_at"].is_string(), "{table}");
+        assert!(demo.ledger(table).get("maintained_at").is_none(), "{table}");
         assert_eq!(
-            demo.maintenance("daily-2026-11-01", table)["status"],
-            "done"
+            demo.maintenance("daily-2026-11-01", table),
+            Value::Null,
+            "a table its first merge just wrote is not due"
         );
     }
+    // A week after the customers' first merge.
+    demo.age_merges("customers");
     drop(demo.run_through("2026-11-02").await);
     assert_eq!(
-        demo.maintenance("daily-2026-11-02", "customers"),
+        demo.maintenance("daily-2026-11-02", "customers")["status"],
+        "done"
+    );
+    assert_eq!(
+        demo.maintenance("daily-2026-11-02", "orders"),
         Value::Null,
         "not due"
     );
@@ -174,8 +193,12 @@ impl QueryEngine for FailingMaintenance {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_maintenance_alerts_but_the_data_is_merged_and_the_next_run_tries_again() {
     let demo = Demo::new("every_days = 7");
+    drop(demo.run_through("2026-11-01").await);
+    demo.age_merges("customers");
     let backend = demo
-        .run_wrapped("failing", |engine| Arc::new(FailingMaintenance(engine)))
+        .run_wrapped("failing", "2026-11-02", |engine| {
+            Arc::new(FailingMaintenance(engine))
+        })
         .await;
     let rows = backend
         .engine
@@ -197,7 +220,8 @@ async fn a_failed_maintenance_alerts_but_the_data_is_merged_and_the_next_run_tri
     assert!(text.contains("disk full"), "{text}");
     drop(backend);
 
-    demo.run_wrapped("again", |engine| engine).await;
+    demo.run_wrapped("again", "2026-11-02", |engine| engine)
+        .await;
     assert_eq!(demo.maintenance("again", "customers")["status"], "done");
     assert!(demo.ledger("customers")["maintained_at"].is_string());
 }
@@ -227,8 +251,12 @@ impl QueryEngine for TakenAfterTheMerge {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lease_lost_after_the_merge_costs_only_the_maintenance() {
     let demo = Demo::new("every_days = 7");
+    drop(demo.run_through("2026-11-01").await);
+    for table in ["customers", "orders"] {
+        demo.age_merges(table);
+    }
     let lease = demo.lake().join("state/demo/customers/lease.json");
-    demo.run_wrapped("taken", |engine| {
+    demo.run_wrapped("taken", "2026-11-02", |engine| {
         Arc::new(TakenAfterTheMerge { engine, lease })
     })
     .await;

@@ -214,7 +214,7 @@ impl Default for PipelineSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct MaintenanceConfig {
     /// Days between two maintenance runs of a table (0: never). A table's
-    /// first is after its first merge.
+    /// first is this many days after its first merge.
     pub every_days: u32,
     /// How long expired snapshots stay for time travel
     /// (`vacuum_max_snapshot_age_seconds`).

@@ -235,8 +235,11 @@ impl Ledger {
     }
 
     /// Whether the live table's maintenance is due at `now`: `every_days`
-    /// after the last one, or — never maintained — after its first merge.
+    /// after the last one or — never maintained — after its first merge. A
+    /// table its first merge just wrote is as compact as a rewrite would
+    /// leave it, so its first maintenance waits as long as any other.
     pub fn maintenance_due(&self, now: chrono::DateTime<chrono::Utc>, every_days: u32) -> bool {
+        let every = chrono::Duration::days(every_days.into());
         let since = |t: &str| {
             chrono::DateTime::parse_from_rfc3339(t)
                 .map(|t| now - t.with_timezone(&chrono::Utc))
@@ -244,12 +247,16 @@ impl Ledger {
         };
         match &self.maintained_at {
             _ if every_days == 0 => false,
-            Some(last) => {
-                since(last).is_none_or(|d| d >= chrono::Duration::days(every_days.into()))
-            }
+            Some(last) => since(last).is_none_or(|d| d >= every),
             None => self
                 .batches_of(self.generation)
-                .any(|b| b.status == BatchStatus::Merged),
+                .filter(|b| b.status == BatchStatus::Merged)
+                .any(|b| {
+                    b.merged_at
+                        .as_deref()
+                        .and_then(since)
+                        .is_none_or(|d| d >= every)
+                }),
         }
     }
 
@@ -639,6 +646,37 @@ mod tests {
         // A rebuild under other metadata keeps what the reload superseded.
         assert!(!ledger.abandon_other_versions(1, 2));
         assert_eq!(ledger.batches[2].status, BatchStatus::Superseded);
+    }
+
+    #[test]
+    fn maintenance_is_due_every_n_days_from_the_first_merge_then_from_the_last_maintenance() {
+        let now: chrono::DateTime<chrono::Utc> = "2026-11-20T00:00:00Z".parse().unwrap();
+        let merged = |at: &str| Batch {
+            merged_at: Some(at.into()),
+            ..batch("b000001", 0, BatchStatus::Merged, &[])
+        };
+        let mut ledger = Ledger::default();
+        assert!(!ledger.maintenance_due(now, 7), "nothing merged");
+        ledger.batches = vec![batch("b000001", 0, BatchStatus::Validated, &[])];
+        assert!(!ledger.maintenance_due(now, 7), "nothing merged");
+        ledger.batches = vec![merged("2026-11-19T00:00:00Z")];
+        assert!(!ledger.maintenance_due(now, 7), "first merged yesterday");
+        ledger.batches.push(Batch {
+            id: BatchId::new(2),
+            ..merged("2026-11-12T00:00:00Z")
+        });
+        assert!(ledger.maintenance_due(now, 7), "first merged a week ago");
+        assert!(!ledger.maintenance_due(now, 0), "never");
+        ledger.maintained_at = Some("2026-11-19T00:00:00+00:00".into());
+        assert!(!ledger.maintenance_due(now, 7), "maintained yesterday");
+        ledger.maintained_at = Some("2026-11-13T00:00:00+00:00".into());
+        assert!(ledger.maintenance_due(now, 7), "maintained a week ago");
+        // A merge recorded before merge times were: due, as it always was.
+        let ledger = Ledger {
+            batches: vec![batch("b000001", 0, BatchStatus::Merged, &[])],
+            ..Ledger::default()
+        };
+        assert!(ledger.maintenance_due(now, 7));
     }
 
     #[test]
