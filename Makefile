@@ -24,7 +24,7 @@ LAMBDA_VENV := tools/lambda/.venv
 LAMBDA_TOOLS := $(LAMBDA_VENV)/bin/cargo-lambda
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: pg pg-stop pg-clean bench-pg help run test check lint-asl lint-infra build plan deploy tf-init demo-data clean bench bench-merge bench-age bench-validate bench-rebuild
+.PHONY: pg pg-stop pg-clean bench-pg help run test check lint-asl lint-infra build plan deploy tf-init demo-data clean bench bench-merge bench-age bench-validate bench-rebuild bench-peers
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -91,7 +91,7 @@ plan: build tf-init ## build the zips, then terraform plan ENV=dev|preprod|prod 
 deploy: build tf-init ## build the zips, then terraform apply ENV=dev|preprod|prod [SOURCE=name]
 	$(TERRAFORM) -chdir=$(TF_DIR) apply -input=false -var-file=$(TF_VARS) -var lambda_architecture=$(LAMBDA_ARCH)
 
-bench: bench-merge bench-age bench-validate bench-rebuild ## every benchmark; each prints its figures as a Markdown table
+bench: bench-merge bench-age bench-validate bench-rebuild bench-peers ## every benchmark; each prints its figures as a Markdown table
 
 # The benchmarks build with the test profile (DuckDB at -O1, as the tests run it):
 # a release build would compile DuckDB a second time.
@@ -108,6 +108,20 @@ bench-age: ## the same 1% batch merged into tables 1, 10 and 100 days old (BENCH
 bench-rebuild: ## a rebuild beside the daily runs it replaces: 1M landed rows of a 20-column table (BENCH_ROWS=1000000)
 	cargo build --quiet --workspace --tests --examples
 	BENCH_DIR=$(abspath $(TARGET_DIR)) $(TARGET_DIR)/debug/examples/bench_rebuild
+
+PEERS_VENV := tools/peers/.venv
+PEERS_PYTHON := $(PEERS_VENV)/bin/python
+PEERS_ARGS ?=
+
+$(PEERS_PYTHON): tools/peers/requirements.txt ## dbt-duckdb and dlt, pinned, in a venv of their own
+	python3 -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install --quiet --disable-pip-version-check -r tools/peers/requirements.txt
+	@touch $@
+
+bench-peers: $(PEERS_PYTHON) ## tidemark beside dbt snapshots and dlt scd2: 200k keys x 5 daily extracts (PEERS_ARGS="--keys 2000000")
+	cargo build --quiet --workspace --tests  # the build `make run` runs
+	$(PEERS_PYTHON) tools/peers/bench_peers.py --tidemark $(TARGET_DIR)/debug/tidemark \
+	  --out $(TARGET_DIR)/bench/peers.json $(PEERS_ARGS)
 
 # Validation needs only tidemark-core (no DuckDB), so it builds in release, as
 # the Lambda functions do; its ~1 GB files are generated once, outside git.
