@@ -24,7 +24,7 @@ LAMBDA_VENV := tools/lambda/.venv
 LAMBDA_TOOLS := $(LAMBDA_VENV)/bin/cargo-lambda
 FUNCTIONS := $(notdir $(wildcard functions/*))
 
-.PHONY: pg pg-stop pg-clean bench-pg help run test check lint-asl lint-infra build plan deploy tf-init demo-data clean bench bench-merge bench-age bench-validate bench-rebuild bench-peers
+.PHONY: pg pg-stop pg-clean bench-pg help run test check lint-asl lint-infra build plan deploy tf-init demo-data clean bench bench-merge bench-age bench-validate bench-rebuild bench-peers soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ test: lint-asl lint-infra $(PYTHON) $(EMULATOR_PYTHON) ## the whole test suite: 
 	TIDEMARK_PYTHON=$(abspath $(PYTHON)) TIDEMARK_EMULATOR_PYTHON=$(abspath $(EMULATOR_PYTHON)) \
 	  cargo nextest run --workspace --profile $(NEXTEST_PROFILE)
 	cargo test --doc -p tidemark-asl  # the interpreter's usage example (nextest runs no doctests)
+
+soak: ## every property test with 10,000 cases (SOAK_CASES=n) instead of CI's few hundred: cases/s and failures
+	@scripts/soak.sh
 
 check: lint-asl lint-infra ## formatting (Rust; Terraform when terraform is on PATH), clippy with warnings as errors, the state-machine lint and checkov over infra/
 	cargo fmt --all --check

@@ -6,7 +6,8 @@
 //! Cases: 256 change streams (CDC), 32 long ones (30 to 90 changes in many
 //! small batches, some late; 32 more with a retention cutoff) and 128
 //! extract sequences (snapshot) per run,
-//! each checked for equality with the model and for idempotence. The
+//! each checked for equality with the model and for idempotence (`make
+//! soak` runs 10,000 of each). The
 //! shrunk failures proptest finds are kept in `proptest-regressions/` and
 //! replayed first; the ones worth naming are also tests below.
 
@@ -105,11 +106,15 @@ fn cdc_case() -> impl Strategy<Value = CdcCase> {
         })
 }
 
-/// proptest's configuration: `cases` per run, shrunk failures kept in
+/// proptest's configuration: `cases` per run (`PROPTEST_CASES` overrides
+/// it: `make soak` runs 10,000), shrunk failures kept in
 /// `tests/proptest-regressions/scd2_properties.txt` and replayed first.
 fn config(cases: u32) -> Config {
     Config {
-        cases,
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(cases),
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/proptest-regressions/scd2_properties.txt"
