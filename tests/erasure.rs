@@ -75,6 +75,28 @@ impl Demo {
         (backend, entry)
     }
 
+    /// A daily run over the landing area as it stands (landed by "DMS": the
+    /// replay would deliver its files again) validates no file, and the
+    /// subject is found nowhere after it.
+    async fn daily_validates_nothing_new(&self, subject: &Subject) {
+        let options = LocalOptions {
+            landing: Some(self.lake().join("landing")),
+            ..self.options()
+        };
+        let backend = LocalBackend::open(&options).unwrap();
+        let daily = backend
+            .run("daily-after", &ExecutionInput(json!({})), 0.0)
+            .await
+            .unwrap();
+        assert_succeeded(&daily);
+        assert_eq!(
+            self.read_json("runs/daily-after/demo/customers.json")["files_landed"],
+            0
+        );
+        let left = found(&backend, &self.lake(), subject, &[]).await;
+        assert!(left.is_empty(), "{left:#?}");
+    }
+
     fn read_json(&self, key: &str) -> Value {
         let path = self.lake().join(key);
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap())
@@ -579,23 +601,8 @@ async fn with_rewrite_landed_the_landed_files_lose_the_rows_and_are_not_validate
     assert!(left.is_empty(), "{left:#?}");
     drop(backend);
     // The rewritten files are the files the ledger consumed: nothing new to
-    // validate. (Landed by "DMS": the replay would deliver its files again.)
-    let options = LocalOptions {
-        landing: Some(demo.lake().join("landing")),
-        ..demo.options()
-    };
-    let backend = LocalBackend::open(&options).unwrap();
-    let daily = backend
-        .run("daily-after", &ExecutionInput(json!({})), 0.0)
-        .await
-        .unwrap();
-    assert_succeeded(&daily);
-    assert_eq!(
-        demo.read_json("runs/daily-after/demo/customers.json")["files_landed"],
-        0
-    );
-    let left = found(&backend, &demo.lake(), &subject, &[]).await;
-    assert!(left.is_empty(), "{left:#?}");
+    // validate.
+    demo.daily_validates_nothing_new(&subject).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -977,20 +984,5 @@ async fn a_landed_rewrite_killed_before_the_ledger_knew_it_is_not_validated_agai
         .await;
     assert!(demo.read_json("erasures/demo/customers/forget-killed.json")["rewriting"].is_null());
     drop(backend);
-    let options = LocalOptions {
-        landing: Some(demo.lake().join("landing")),
-        ..demo.options()
-    };
-    let backend = LocalBackend::open(&options).unwrap();
-    let daily = backend
-        .run("daily-after", &ExecutionInput(json!({})), 0.0)
-        .await
-        .unwrap();
-    assert_succeeded(&daily);
-    assert_eq!(
-        demo.read_json("runs/daily-after/demo/customers.json")["files_landed"],
-        0
-    );
-    let left = found(&backend, &demo.lake(), &subject, &[]).await;
-    assert!(left.is_empty(), "{left:#?}");
+    demo.daily_validates_nothing_new(&subject).await;
 }
