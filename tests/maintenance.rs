@@ -84,20 +84,21 @@ impl Demo {
         self.json(&format!("state/demo/{table}/ledger.json"))
     }
 
-    fn set_ledger(&self, table: &str, ledger: &Value) {
-        let path = self.lake().join(format!("state/demo/{table}/ledger.json"));
-        std::fs::write(path, ledger.to_string()).unwrap();
-    }
-
-    /// Makes the table's merges long past, as far as its ledger can tell.
-    fn age_merges(&self, table: &str) {
+    /// Makes the table's merges and its last maintenance, where it had one,
+    /// long past as far as its ledger can tell.
+    fn age(&self, table: &str) {
+        let age = |time: Option<&mut Value>| {
+            if let Some(time) = time.filter(|t| t.is_string()) {
+                *time = Value::String("2026-01-01T00:00:00+00:00".into());
+            }
+        };
         let mut ledger = self.ledger(table);
         for batch in ledger["batches"].as_array_mut().unwrap() {
-            if batch["merged_at"].is_string() {
-                batch["merged_at"] = Value::String("2026-01-01T00:00:00+00:00".into());
-            }
+            age(batch.get_mut("merged_at"));
         }
-        self.set_ledger(table, &ledger);
+        age(ledger.get_mut("maintained_at"));
+        let path = self.lake().join(format!("state/demo/{table}/ledger.json"));
+        std::fs::write(path, ledger.to_string()).unwrap();
     }
 
     fn maintenance(&self, execution: &str, table: &str) -> Value {
@@ -127,7 +128,7 @@ async fn maintenance_runs_every_n_days_from_the_first_merge_and_changes_no_histo
         );
     }
     // A week after the customers' first merge.
-    demo.age_merges("customers");
+    demo.age("customers");
     drop(demo.run_through("2026-11-02").await);
     assert_eq!(
         demo.maintenance("daily-2026-11-02", "customers")["status"],
@@ -139,10 +140,8 @@ async fn maintenance_runs_every_n_days_from_the_first_merge_and_changes_no_histo
         "not due"
     );
 
-    // Long after, as far as the customers' ledger can tell.
-    let mut ledger = demo.ledger("customers");
-    ledger["maintained_at"] = Value::String("2026-01-01T00:00:00+00:00".into());
-    demo.set_ledger("customers", &ledger);
+    // A week after the customers' maintenance.
+    demo.age("customers");
     let backend = demo.run_through("2026-11-03").await;
     assert_eq!(
         demo.maintenance("daily-2026-11-03", "customers")["status"],
@@ -194,7 +193,7 @@ impl QueryEngine for FailingMaintenance {
 async fn a_failed_maintenance_alerts_but_the_data_is_merged_and_the_next_run_tries_again() {
     let demo = Demo::new("every_days = 7");
     drop(demo.run_through("2026-11-01").await);
-    demo.age_merges("customers");
+    demo.age("customers");
     let backend = demo
         .run_wrapped("failing", "2026-11-02", |engine| {
             Arc::new(FailingMaintenance(engine))
@@ -253,7 +252,7 @@ async fn a_lease_lost_after_the_merge_costs_only_the_maintenance() {
     let demo = Demo::new("every_days = 7");
     drop(demo.run_through("2026-11-01").await);
     for table in ["customers", "orders"] {
-        demo.age_merges(table);
+        demo.age(table);
     }
     let lease = demo.lake().join("state/demo/customers/lease.json");
     demo.run_wrapped("taken", "2026-11-02", |engine| {
@@ -303,9 +302,7 @@ async fn maintenance_expires_the_closed_versions_older_than_the_retention() {
             .unwrap();
     }
     drop(backend);
-    let mut ledger = demo.ledger("customers");
-    ledger["maintained_at"] = Value::String("2026-01-01T00:00:00+00:00".into());
-    demo.set_ledger("customers", &ledger);
+    demo.age("customers");
     let backend = demo.run_through("2026-11-02").await;
     assert_eq!(
         demo.maintenance("daily-2026-11-02", "customers")["status"],
