@@ -303,45 +303,28 @@ def run_tool(tool: str, mode: str, files, work: Path, tidemark: Path, python: st
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
-    walls, peaks = [], []
     if tool == "tidemark":
         prepare_tidemark(work, files, mode)
-        for day in range(len(files)):
-            w, p = run_measured(
-                [tidemark, "run", "--config", "tidemark.toml", "--through", day_date(day).isoformat(),
-                 "--time-scale", "0", "--name", f"day-{day + 1}"],
-                work,
-                env={**os.environ, "TIDEMARK_LOG": "warn"},
-            )
-            walls.append(w)
-            peaks.append(p)
-        rows = counts(work / "lake" / "warehouse.duckdb", "bench.accounts", "is_current AND NOT is_deleted")
+        days = [[tidemark, "run", "--config", "tidemark.toml", "--through", day_date(day).isoformat(),
+                 "--time-scale", "0", "--name", f"day-{day + 1}"] for day in range(len(files))]
+        env = {"TIDEMARK_LOG": "warn"}
+        history = (work / "lake" / "warehouse.duckdb", "bench.accounts", "is_current AND NOT is_deleted")
     elif tool == "dbt":
         prepare_dbt(work)
         dbt = str(Path(python).parent / "dbt")
-        for path in files:
-            w, p = run_measured(
-                [dbt, "--quiet", "snapshot", "--project-dir", str(work), "--profiles-dir", str(work),
-                 "--vars", json.dumps({"day_file": str(path)})],
-                work,
-                env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
-            )
-            walls.append(w)
-            peaks.append(p)
-        rows = counts(work / "history.duckdb", "snapshots.accounts_history", "dbt_valid_to IS NULL")
+        days = [[dbt, "--quiet", "snapshot", "--project-dir", str(work), "--profiles-dir", str(work),
+                 "--vars", json.dumps({"day_file": str(path)})] for path in files]
+        env = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        history = (work / "history.duckdb", "snapshots.accounts_history", "dbt_valid_to IS NULL")
     else:
         script = work / "dlt_day.py"
         script.write_text(DLT_DAY)
-        for path in files:
-            w, p = run_measured(
-                [python, str(script), str(path), str(work / "dlt.duckdb"), str(work / "pipelines"), mode],
-                work,
-                env={**os.environ, "RUNTIME__LOG_LEVEL": "WARNING", "RUNTIME__DLTHUB_TELEMETRY": "false"},
-            )
-            walls.append(w)
-            peaks.append(p)
-        rows = counts(work / "dlt.duckdb", "history.accounts", "_dlt_valid_to IS NULL")
-    return sum(walls), max(peaks), rows
+        days = [[python, str(script), str(path), str(work / "dlt.duckdb"), str(work / "pipelines"), mode]
+                for path in files]
+        env = {"RUNTIME__LOG_LEVEL": "WARNING", "RUNTIME__DLTHUB_TELEMETRY": "false"}
+        history = (work / "dlt.duckdb", "history.accounts", "_dlt_valid_to IS NULL")
+    runs = [run_measured(argv, work, env={**os.environ, **env}) for argv in days]
+    return sum(w for w, _ in runs), max(p for _, p in runs), counts(*history)
 
 
 def version(tool: str, tidemark: Path, python: str) -> str:
