@@ -74,11 +74,12 @@ async fn every_table_of_every_run_records_what_it_cost() {
                 assert!(steps.contains(&"merge-history") && steps.contains(&"publish-catalog"));
             }
             if r.versions_inserted + r.versions_updated + r.versions_removed > 0 {
-                // Every merge reads the batch's validated Parquet files.
+                // Every merge (a first load's INSERT too) reads the batch's
+                // validated Parquet files.
                 let merges: Vec<_> = cost
                     .statements
                     .iter()
-                    .filter(|s| s.usage.statement == "MERGE INTO")
+                    .filter(|s| ["MERGE INTO", "INSERT INTO"].contains(&s.usage.statement.as_str()))
                     .collect();
                 assert!(!merges.is_empty(), "{}: {table}", execution.name);
                 assert!(merges.iter().all(|s| s.usage.bytes_scanned > Some(0)));

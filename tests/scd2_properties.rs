@@ -497,8 +497,9 @@ const TRANSPILED_CASES: usize = 24;
 /// A sample of the property's cases, merged twice: with the DuckDB rendering,
 /// and with the Athena rendering transpiled by sqlglot (read `athena`, write
 /// `duckdb`) over a `t_changes` view standing in for the external table (its
-/// `batch_number` partition key included). Both
-/// histories must equal the model. (The Iceberg DDL is Athena-only, so both
+/// `batch_number` partition key included); batch 1, into the empty table,
+/// with the Athena rendering of its INSERT. Both histories must equal the
+/// model. (The Iceberg DDL is Athena-only, so both
 /// lakes create the table with the DuckDB rendering.)
 #[tokio::test]
 async fn the_athena_merge_transpiled_to_duckdb_gives_the_same_history() {
@@ -517,21 +518,25 @@ async fn the_athena_merge_transpiled_to_duckdb_gives_the_same_history() {
     let merges: Vec<String> = batch_ids
         .iter()
         .map(|id| {
-            MergePlan {
+            let plan = MergePlan {
                 retained_from: None,
                 // Half the merges name their batches' partitions (`IN`),
-                // half read every batch up to theirs (`BETWEEN`).
-                since: (id.number() % 2 == 0).then(|| tidemark_core::scd2::Since {
-                    at: 0,
-                    batches: (1..=id.number()).map(BatchId::new).collect(),
+                // half read every batch up to theirs (`BETWEEN`); the first
+                // batch, alone, is inserted into the empty table.
+                since: (id.number() % 2 == 0 || *id == BatchId::FIRST).then(|| {
+                    tidemark_core::scd2::Since {
+                        at: 0,
+                        batches: (1..=id.number()).map(BatchId::new).collect(),
+                    }
                 }),
                 target: Default::default(),
                 database: "db",
                 meta: &meta,
                 batch_id: *id,
                 snapshot: None,
-            }
-            .merge(&athena)
+            };
+            plan.first_load(&athena)
+                .unwrap_or_else(|| plan.merge(&athena))
         })
         .collect();
     let transpiled: Vec<String> = serde_json::from_value(tidemark_tests::run_python(

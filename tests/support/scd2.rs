@@ -396,7 +396,14 @@ impl Lake {
                 return Err((deletes, current));
             }
         }
-        Ok(self.run(&plan.merge(d.as_ref())).await)
+        let rows = self.run(&plan.count_rows()).await.int("row_count");
+        let statement = match rows {
+            Some(0) => plan.first_load(d.as_ref()),
+            _ => None,
+        };
+        Ok(self
+            .run(&statement.unwrap_or_else(|| plan.merge(d.as_ref())))
+            .await)
     }
 
     /// The table's maintenance, as `merge-history` runs it when it is due

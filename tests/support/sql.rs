@@ -51,7 +51,8 @@ fn created_without(plan: &MergePlan, d: &dyn Dialect, column: &str) -> Vec<Exist
 
 /// Named statement lists: each demo table's first run (merging batch
 /// `b000002`; products is a snapshot table, extracted 2026-11-03 05:00 UTC),
-/// customers has a retention (`retain_closed_years = 7`), the schema
+/// customers has a retention (`retain_closed_years = 7`), customers' first
+/// batch into an empty history, the schema
 /// change when `orders` gains its nullable `note` column, an Athena change
 /// log from before it was partitioned (defined again), and a `forget` of
 /// two customers (the dialects render it alike).
@@ -83,6 +84,25 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
         };
         out.push((table.to_string(), plan.first_run_statements(d)));
     }
+    // customers' first batch, into its empty history: inserted, not merged.
+    let meta = demo_metadata("customers");
+    let first = MergePlan {
+        since: Some(Since {
+            at: 1_793_491_200_000_000,
+            batches: vec![BatchId::FIRST],
+        }),
+        retained_from: Some(1_572_652_800_000_000),
+        target: Default::default(),
+        database: "demo",
+        meta: &meta,
+        batch_id: BatchId::FIRST,
+        snapshot: None,
+    };
+    let insert = first.first_load(d).expect("batch 1 is the only one");
+    out.push((
+        "customers.first_load".to_string(),
+        vec![Statement::sql(insert)],
+    ));
     let meta = demo_metadata("orders");
     let plan = MergePlan {
         retained_from: None,

@@ -2,7 +2,8 @@
 
 ministack (tools/emulator/requirements.txt) answers Athena by running the SQL
 on DuckDB over the S3 files of Glue tables, but it refuses Iceberg tables and
-keeps nothing between queries, so tidemark's MERGE has nowhere to write. This
+keeps nothing between queries, so tidemark's MERGE (and the INSERT of a
+first load) has nowhere to write. This
 launcher adds exactly that, and nothing else:
 
 - ``CREATE TABLE db.t WITH (table_type = 'ICEBERG', location = …) AS SELECT …
@@ -32,7 +33,7 @@ launcher adds exactly that, and nothing else:
   ``metadata_location`` another entry holds makes its DuckDB table a copy of
   that entry's, and a ``DeleteTable`` of an Iceberg entry drops its DuckDB
   table (so does Athena's ``DROP TABLE``, which ministack runs through it);
-- any other statement naming an Iceberg table or view (MERGE, SELECT) runs on
+- any other statement naming an Iceberg table or view (MERGE, INSERT, SELECT) runs on
   that DuckDB database, the Glue Hive tables it reads becoming DuckDB relations
   over their S3 files exactly as ministack makes them;
 - Step Functions records a ``<Type>StateEntered`` event (with the state's
@@ -40,7 +41,7 @@ launcher adds exactly that, and nothing else:
   does (ministack records them for top-level states only): the state
   transitions a run is billed for are counted from the history;
 - for tests of overlapping executions: while the file that
-  ``$TIDEMARK_EMULATOR_HOLD_MERGES`` names exists, a MERGE into an Iceberg
+  ``$TIDEMARK_EMULATOR_HOLD_MERGES`` names exists, a MERGE or INSERT into an Iceberg
   table stays RUNNING (at most 10 minutes), as a long one on Athena would.
 
 Everything else is ministack's own behaviour. Run it as ``python
@@ -92,7 +93,7 @@ _MAINTENANCE = re.compile(
     rf"^\s*(?:OPTIMIZE\s+{_QUALIFIED}\s+REWRITE\s+DATA\s+USING\s+BIN_PACK|VACUUM\s+{_QUALIFIED})\s*;?\s*$",
     re.IGNORECASE,
 )
-_MERGE_TARGET = re.compile(rf"^\s*MERGE\s+INTO\s+{_QUALIFIED}", re.IGNORECASE)
+_WRITE_TARGET = re.compile(rf"^\s*(?:MERGE|INSERT)\s+INTO\s+{_QUALIFIED}", re.IGNORECASE)
 _PROPERTY = re.compile(r"(\w+)\s*=\s*'((?:[^']|'')*)'")
 _INFORMATION_SCHEMA = re.compile(r"\binformation_schema\s*\.\s*columns\b", re.IGNORECASE)
 _FILES = re.compile(r'"([^"]+)"\s*\.\s*"([^"$]+)\$files"')
@@ -423,11 +424,11 @@ def _delete_table(data):
 def _warehouse_query(query, database):
     """The query with each Glue Hive table read as ministack reads it, or None
     when it names no Iceberg table or view (ministack runs it then)."""
-    target = _MERGE_TARGET.match(query)
-    merges_into_warehouse = target is not None and _in_warehouse(
+    target = _WRITE_TARGET.match(query)
+    writes_warehouse = target is not None and _in_warehouse(
         _glue_table(_unquote(target.group(1)), _unquote(target.group(2)))
     )
-    if not (merges_into_warehouse or _names_warehouse(query, database)):
+    if not (writes_warehouse or _names_warehouse(query, database)):
         return None, []
     edits, workdirs = [], []
     for ref in athena._table_references(query):
@@ -487,7 +488,7 @@ async def _run_duckdb(query, database, catalog=None):
     try:
         if rewritten is None:
             return await _ministack_run_duckdb(query, database, catalog)
-        if _MERGE_TARGET.match(query):
+        if _WRITE_TARGET.match(query):
             await _held()
         return await asyncio.to_thread(_run_on_warehouse, athena._rewrite_s3_paths(rewritten))
     finally:

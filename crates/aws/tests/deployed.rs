@@ -663,7 +663,7 @@ async fn check_costs(
         let merges: Vec<_> = cost
             .statements
             .iter()
-            .filter(|s| s.usage.statement == "MERGE INTO")
+            .filter(|s| ["MERGE INTO", "INSERT INTO"].contains(&s.usage.statement.as_str()))
             .collect();
         assert!(!merges.is_empty(), "{table}: {cost:?}");
         assert!(

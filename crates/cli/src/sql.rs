@@ -90,5 +90,9 @@ pub fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
     for s in plan.first_run_statements(dialect.as_ref()) {
         println!("{};\n", s.sql);
     }
+    println!(
+        "-- A first run inserts its batch into the empty history; every later batch is merged:\n\n{};",
+        plan.merge(dialect.as_ref())
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -114,6 +114,7 @@ fn sql_prints_one_merge_per_engine() {
         let shown = text(&out);
         assert!(out.status.success(), "{shown}");
         assert_eq!(shown.matches("MERGE INTO").count(), 1, "{shown}");
+        assert!(shown.contains("INSERT INTO \"demo\".\"orders\""), "{shown}");
     }
 }
 

@@ -393,8 +393,107 @@ impl MergePlan<'_> {
         format!("SELECT count(*) AS row_count FROM {}", self.table())
     }
 
+    /// A batch that is the only one of its generation to reach its
+    /// changes' instants, merged into an empty history table (a table's
+    /// first batch, a full load, a rebuild's single batch): the versions
+    /// come from the batch alone, so a plain INSERT writes what the MERGE
+    /// would, without joining history, re-reading the log or matching rows.
+    /// `None` when another batch may contribute.
+    pub fn first_load(&self, d: &dyn Dialect) -> Option<String> {
+        let alone = self
+            .since
+            .as_ref()
+            .is_some_and(|s| s.batches == [self.batch_id]);
+        alone.then(|| {
+            let all_cols: Vec<String> = self
+                .history_columns(d)
+                .into_iter()
+                .map(|c| quote_ident(&c.name))
+                .collect();
+            format!(
+                "INSERT INTO {table} ({all})\n{ctes}\nSELECT {columns}\nFROM versions{expired}",
+                table = self.table(),
+                all = all_cols.join(", "),
+                ctes = self.versions_ctes(d, true),
+                columns = self.version_columns(),
+                expired = self.expired(),
+            )
+        })
+    }
+
     /// The one MERGE that applies the batch.
     pub fn merge(&self, d: &dyn Dialect) -> String {
+        let table = self.table();
+        let target_bound = self
+            .since
+            .as_ref()
+            .map(|since| format!(" AND t.\"valid_to\" >= {}", timestamp_literal(since.at)))
+            .unwrap_or_default();
+        let all_cols = self
+            .history_columns(d)
+            .into_iter()
+            .map(|c| quote_ident(&c.name))
+            .collect::<Vec<_>>();
+        format!(
+            "MERGE INTO {table} AS t
+USING (
+  {ctes}
+  SELECT {columns}, FALSE AS drop_row
+  FROM versions{expired}
+  UNION ALL
+  SELECT {b}, \"valid_from\", \"change_seq\", NULL, NULL, \"op\" = 'D', \"op\", \"batch_id\", \"row_hash\", TRUE
+  FROM flagged WHERE is_noop
+) AS s
+ON {on} AND t.\"valid_from\" = s.\"valid_from\" AND t.\"change_seq\" = s.\"change_seq\"{target_bound}
+WHEN MATCHED AND s.drop_row THEN DELETE
+WHEN MATCHED AND (t.\"valid_to\" <> s.\"valid_to\" OR t.\"is_current\" <> s.\"is_current\") THEN
+  UPDATE SET \"valid_to\" = s.\"valid_to\", \"is_current\" = s.\"is_current\"
+WHEN NOT MATCHED AND NOT s.drop_row THEN
+  INSERT ({all}) VALUES ({values}){returning}",
+            ctes = self.versions_ctes(d, false),
+            columns = self.version_columns(),
+            expired = self.expired(),
+            b = self.business(""),
+            on = self.key_match("t", "s"),
+            all = all_cols.join(", "),
+            values = all_cols.iter().map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", "),
+            returning = d.merge_returning().map(|r| format!("\n{r}")).unwrap_or_default(),
+        )
+    }
+
+    /// The history columns of a row of `versions` ([`Self::versions_ctes`]).
+    fn version_columns(&self) -> String {
+        format!(
+            "{}, \"valid_from\", \"change_seq\",
+         COALESCE(next_from, TIMESTAMP '{VALID_TO_OPEN}') AS \"valid_to\",
+         next_from IS NULL AS \"is_current\",
+         \"op\" = 'D' AS \"is_deleted\", \"op\", \"batch_id\", \"row_hash\"",
+            self.business("")
+        )
+    }
+
+    /// A logged change whose version ended before the retention cutoff was
+    /// removed (or is due to be): late data re-reading the log must not
+    /// write it back. Versions from the history stay in, so their ends are
+    /// rewritten like any other.
+    fn expired(&self) -> String {
+        self.retained_from
+            .map(|at| {
+                format!(
+                    "\n  WHERE src = 0 OR COALESCE(next_from, TIMESTAMP '{VALID_TO_OPEN}') >= {}",
+                    timestamp_literal(at)
+                )
+            })
+            .unwrap_or_default()
+    }
+
+    /// The `WITH` clause that puts the batch's keys' timeline in order:
+    /// `flagged` is every change and version once, with `is_noop` set on a
+    /// change that repeats the one before it; `versions` the rest, each with
+    /// the start of the next (`next_from`). The timeline is the touched
+    /// keys' history from the batch's earliest change on and their logged
+    /// changes since; for a `first_load`, the batch alone.
+    fn versions_ctes(&self, d: &dyn Dialect, first_load: bool) -> String {
         let log = self.change_log(d);
         let table = self.table();
         let batch = string_literal(&self.batch_id.to_string());
@@ -404,7 +503,12 @@ impl MergePlan<'_> {
         let keys = self.keys();
         let order = format!("PARTITION BY {keys} ORDER BY \"valid_from\", \"change_seq\"");
         let change_cols = "\"op\", \"valid_from\", \"change_seq\", \"row_hash\", \"batch_id\"";
-        let snapshot_deletes = match self.snapshot {
+        let read_batch = format!(
+            "SELECT {b}, {change_cols} FROM {log} WHERE \"batch_id\" = {batch}",
+            b = self.business("")
+        );
+        let snapshot = self.snapshot.filter(|_| !first_load);
+        let snapshot_deletes = match snapshot {
             Some(s) => format!(
                 ",\n  snapshot_deletes AS (\n    SELECT {hb}, 'D' AS \"op\", {ts} AS \"valid_from\", {seq} AS \"change_seq\", h.\"row_hash\", {batch} AS \"batch_id\"\n    FROM {table} h\n    WHERE h.\"valid_to\" = {open} AND NOT h.\"is_deleted\"\n      AND NOT EXISTS (SELECT 1 FROM extracted b WHERE {m})\n  )",
                 hb = self.business("h."),
@@ -415,13 +519,9 @@ impl MergePlan<'_> {
             ),
             None => String::new(),
         };
-        let read_batch = format!(
-            "SELECT {b}, {change_cols} FROM {log} WHERE \"batch_id\" = {batch}",
-            b = self.business("")
-        );
         // A snapshot's extract holds every key: only the rows that differ
         // from the current version (and the keys it lacks) can change history.
-        let batch_rows = match self.snapshot {
+        let batch_rows = match snapshot {
             Some(_) => format!(
                 "extracted AS (\n    {read_batch}\n  ),\n  batch AS (\n    SELECT * FROM extracted e\n    WHERE NOT EXISTS (SELECT 1 FROM {table} h WHERE h.\"valid_to\" = {open} AND NOT h.\"is_deleted\" AND {m} AND h.\"row_hash\" = e.\"row_hash\")\n  )",
                 m = self.key_match("h", "e"),
@@ -429,43 +529,34 @@ impl MergePlan<'_> {
             ),
             None => format!("batch AS (\n    {read_batch}\n  )"),
         };
-        let (incoming, extra_timeline) = if self.snapshot.is_some() {
-            (
-                format!(
-                    "SELECT {keys}, \"valid_from\" FROM batch UNION ALL SELECT {keys}, \"valid_from\" FROM snapshot_deletes"
-                ),
-                format!(
-                    "\n    UNION ALL\n    SELECT {b}, {change_cols}, 2 AS src FROM snapshot_deletes",
-                    b = self.business("")
-                ),
-            )
+        let timeline_all = if first_load {
+            "timeline_all AS (\n    SELECT *, 1 AS src FROM batch\n  )".to_string()
         } else {
-            (
-                format!("SELECT {keys}, \"valid_from\" FROM batch"),
-                String::new(),
-            )
-        };
-        // Every row the source can match ends at or after `since`: those
-        // it rewrites are versions from `since` on and the one before them.
-        let bound = |column: &str| {
-            self.since
-                .as_ref()
-                .map(|since| format!(" AND {column} >= {}", timestamp_literal(since.at)))
-                .unwrap_or_default()
-        };
-        let history_bound = bound("h.\"valid_to\"");
-        let target_bound = bound("t.\"valid_to\"");
-        let log_bound = bound("l.\"valid_from\"");
-        let all_cols = self
-            .history_columns(d)
-            .into_iter()
-            .map(|c| quote_ident(&c.name))
-            .collect::<Vec<_>>();
-        format!(
-            "MERGE INTO {table} AS t
-USING (
-  WITH {batch_rows}{snapshot_deletes},
-  touched AS (
+            let (incoming, extra_timeline) = match snapshot {
+                Some(_) => (
+                    format!(
+                        "SELECT {keys}, \"valid_from\" FROM batch UNION ALL SELECT {keys}, \"valid_from\" FROM snapshot_deletes"
+                    ),
+                    format!(
+                        "\n    UNION ALL\n    SELECT {b}, {change_cols}, 2 AS src FROM snapshot_deletes",
+                        b = self.business("")
+                    ),
+                ),
+                None => (
+                    format!("SELECT {keys}, \"valid_from\" FROM batch"),
+                    String::new(),
+                ),
+            };
+            // Every row the source can match ends at or after `since`: those
+            // it rewrites are versions from `since` on and the one before them.
+            let bound = |column: &str| {
+                self.since
+                    .as_ref()
+                    .map(|since| format!(" AND {column} >= {}", timestamp_literal(since.at)))
+                    .unwrap_or_default()
+            };
+            format!(
+                "touched AS (
     SELECT {keys}, min(\"valid_from\") AS since FROM ({incoming}) incoming GROUP BY {keys}
   ),
   timeline_all AS (
@@ -476,7 +567,18 @@ USING (
     SELECT {lb}, l.\"op\", l.\"valid_from\", l.\"change_seq\", l.\"row_hash\", l.\"batch_id\", 1 AS src
     FROM {log} l JOIN touched k ON {ml}
     WHERE {log_number} <= {number} AND l.\"valid_from\" >= k.since{log_bound}{extra_timeline}
-  ),
+  )",
+                hb = self.business("h."),
+                lb = self.business("l."),
+                mh = self.key_match("k", "h"),
+                ml = self.key_match("k", "l"),
+                history_bound = bound("h.\"valid_to\""),
+                log_bound = bound("l.\"valid_from\""),
+            )
+        };
+        format!(
+            "WITH {batch_rows}{snapshot_deletes},
+  {timeline_all},
   timeline AS (
     SELECT * FROM (
       SELECT *, row_number() OVER (PARTITION BY {keys}, \"valid_from\", \"change_seq\" ORDER BY src, {row_number}, \"op\", \"row_hash\") AS occurrence
@@ -492,46 +594,9 @@ USING (
   versions AS (
     SELECT *, lead(\"valid_from\") OVER ({order}) AS next_from
     FROM flagged WHERE NOT is_noop
-  )
-  SELECT {b}, \"valid_from\", \"change_seq\",
-         COALESCE(next_from, TIMESTAMP '{open}') AS \"valid_to\",
-         next_from IS NULL AS \"is_current\",
-         \"op\" = 'D' AS \"is_deleted\", \"op\", \"batch_id\", \"row_hash\", FALSE AS drop_row
-  FROM versions{expired}
-  UNION ALL
-  SELECT {b}, \"valid_from\", \"change_seq\", NULL, NULL, \"op\" = 'D', \"op\", \"batch_id\", \"row_hash\", TRUE
-  FROM flagged WHERE is_noop
-) AS s
-ON {on} AND t.\"valid_from\" = s.\"valid_from\" AND t.\"change_seq\" = s.\"change_seq\"{target_bound}
-WHEN MATCHED AND s.drop_row THEN DELETE
-WHEN MATCHED AND (t.\"valid_to\" <> s.\"valid_to\" OR t.\"is_current\" <> s.\"is_current\") THEN
-  UPDATE SET \"valid_to\" = s.\"valid_to\", \"is_current\" = s.\"is_current\"
-WHEN NOT MATCHED AND NOT s.drop_row THEN
-  INSERT ({all}) VALUES ({values}){returning}",
-            b = self.business(""),
-            hb = self.business("h."),
-            lb = self.business("l."),
-            mh = self.key_match("k", "h"),
-            ml = self.key_match("k", "l"),
-            open = VALID_TO_OPEN,
-            on = self.key_match("t", "s"),
-            all = all_cols.join(", "),
-            values = all_cols.iter().map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", "),
-            returning = d.merge_returning().map(|r| format!("\n{r}")).unwrap_or_default(),
-            // A logged change whose version ended before the retention
-            // cutoff was removed (or is due to be): late data re-reading the
-            // log must not write it back. Versions from the history stay in,
-            // so their ends are rewritten like any other.
-            expired = self
-                .retained_from
-                .map(|at| format!(
-                    "\n  WHERE src = 0 OR COALESCE(next_from, TIMESTAMP '{VALID_TO_OPEN}') >= {}",
-                    timestamp_literal(at)
-                ))
-                .unwrap_or_default(),
+  )"
         )
     }
-
     /// Housekeeping of the history table ([`crate::config::MaintenanceConfig`]).
     /// With a retention, the closed versions that ended before its cutoff
     /// are deleted first (current rows never: they end in 9999).
@@ -555,7 +620,9 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
                 .expect("creating the tables cannot be a breaking change"),
         );
         statements.extend(self.delete_guard(d).map(Statement::sql));
-        statements.push(Statement::sql(self.merge(d)));
+        statements.push(Statement::sql(
+            self.first_load(d).unwrap_or_else(|| self.merge(d)),
+        ));
         statements.push(Statement::sql(self.count_rows()));
         statements.push(Statement::sql(self.current_view()));
         statements.push(d.file_layout(self.database, &self.history_name()));
@@ -677,6 +744,31 @@ mod tests {
                 format!("t__rebuild s3://lake/history/db/t.g{generation}/")
             );
         }
+    }
+
+    #[test]
+    fn only_a_batch_no_other_reaches_is_a_first_load() {
+        let m = meta(r#"{"name":"id","type":"int64","nullable":false}"#);
+        let plan = |batch: u64, since: Option<Vec<u64>>| MergePlan {
+            retained_from: None,
+            since: since.map(|batches| Since {
+                at: 0,
+                batches: batches.into_iter().map(BatchId::new).collect(),
+            }),
+            database: "db",
+            meta: &m,
+            batch_id: BatchId::new(batch),
+            snapshot: None,
+            target: HistoryTarget::default(),
+        };
+        let insert = plan(1, Some(vec![1])).first_load(&duckdb()).unwrap();
+        assert!(insert.starts_with(r#"INSERT INTO "db"."t" ("id", "valid_from""#));
+        assert!(!insert.contains("MERGE") && !insert.contains("touched"));
+        // Another batch reaches its changes, or the ledger does not know.
+        assert_eq!(plan(2, Some(vec![1, 2])).first_load(&duckdb()), None);
+        assert_eq!(plan(1, None).first_load(&duckdb()), None);
+        // A later batch whose changes no earlier batch reaches stands alone.
+        assert!(plan(2, Some(vec![2])).first_load(&duckdb()).is_some());
     }
 
     #[test]

@@ -312,10 +312,19 @@ async fn merge_batch(
     };
     // A MERGE an earlier invocation left running: its guard and counts are done.
     let resuming = progress.running_query.take();
-    if resuming.is_none() {
-        let rows_before = count_rows().await?;
-        progress.rows_before.get_or_insert(rows_before);
+    let rows_before = match resuming {
+        Some(_) => None,
+        None => Some(count_rows().await?),
+    };
+    if let Some(n) = rows_before {
+        progress.rows_before.get_or_insert(n);
     }
+    // Into an empty history, a batch no other one reaches is inserted.
+    let first_load = match rows_before {
+        Some(0) => plan.first_load(dialect.as_ref()),
+        _ => None,
+    };
+    let inserts_only = first_load.is_some();
 
     // A snapshot extract with the rows of the one merged before it changes
     // nothing: no key is new, changed or missing.
@@ -337,19 +346,22 @@ async fn merge_batch(
                 )));
             }
         }
-        let merge = plan.merge(dialect.as_ref());
         let stats = match &resuming {
             Some(query_id) => match ports.engine.resume(query_id).await {
                 // The query failed after all (e.g. an Iceberg commit conflict).
                 // Step Functions retries with this same input, naming that
-                // failed query: run the MERGE afresh instead (it is idempotent).
+                // failed query: run the MERGE afresh instead (it is
+                // idempotent, whatever the failed statement left behind).
                 Err(EngineError::Transient(reason)) => {
                     tracing::warn!(table, batch = %batch_id, query_id, %reason, "the running MERGE failed; starting it again");
-                    ports.engine.execute(&merge).await
+                    ports.engine.execute(&plan.merge(dialect.as_ref())).await
                 }
                 other => other,
             },
-            None => ports.engine.execute(&merge).await,
+            None => {
+                let statement = first_load.unwrap_or_else(|| plan.merge(dialect.as_ref()));
+                ports.engine.execute(&statement).await
+            }
         };
         let stats = match stats {
             Err(EngineError::StillRunning { query_id }) => {
@@ -374,7 +386,11 @@ async fn merge_batch(
             *progress.engine_ms.get_or_insert(0) += ms;
         }
     }
-    progress.rows_after = Some(count_rows().await?);
+    let rows_after = count_rows().await?;
+    if inserts_only {
+        progress.versions_inserted += rows_after;
+    }
+    progress.rows_after = Some(rows_after);
 
     if let Some(b) = ledger.ledger.batches.iter_mut().find(|b| b.id == batch_id) {
         b.status = BatchStatus::Merged;
