@@ -22,8 +22,8 @@ use tidemark_core::ports::{
 use tidemark_core::scd2::Dialect;
 use tidemark_local::pipeline::{StepInvoker, local_definition};
 
-/// A merge-history invocation of one table dying right after its MERGE
-/// succeeded: from then on it writes nothing of that table's state (no
+/// A merge-history invocation of one table dying right after its MERGE (or
+/// a first load's INSERT) succeeded: from then on it writes nothing of that table's state (no
 /// ledger update, no lease release), as if its process had been killed.
 struct Kill {
     table: String,
@@ -58,8 +58,12 @@ impl QueryEngine for KillingEngine {
     }
     async fn execute(&self, sql: &str) -> Result<QueryResult, EngineError> {
         let result = self.inner.execute(sql).await?;
-        let merge = format!("MERGE INTO \"demo\".\"{}\"", self.kill.table);
-        if sql.starts_with(&merge) && self.kill.armed.swap(false, Ordering::SeqCst) {
+        // The MERGE, or a first load's INSERT.
+        let writes =
+            ["MERGE", "INSERT"].map(|verb| format!("{verb} INTO \"demo\".\"{}\"", self.kill.table));
+        if writes.iter().any(|w| sql.starts_with(w))
+            && self.kill.armed.swap(false, Ordering::SeqCst)
+        {
             self.kill.dead.store(true, Ordering::SeqCst);
         }
         Ok(result)
@@ -178,14 +182,16 @@ async fn a_merge_killed_between_merge_and_ledger_update_reruns_to_the_golden_his
     for (i, day) in days().iter().enumerate() {
         lake.land(day).await;
         let name = format!("day-{}", i + 1);
-        if i == 1 {
-            // Day 2 brings customers' updates: kill that merge after its MERGE.
+        if i <= 1 {
+            // Day 1 inserts customers' first load, day 2 merges its updates:
+            // kill each merge after its statement, before the ledger says so.
+            let batch = format!("b00000{}", i + 1);
             kill.armed.store(true, Ordering::SeqCst);
             let killed = run(&ports, &name).await;
             assert!(kill.dead.load(Ordering::SeqCst), "the kill never fired");
             assert_status(&killed, Some("Tidemark.TablesFailed"));
             assert_eq!(
-                batch_status(healthy.lake.as_ref(), "customers", "b000002").await,
+                batch_status(healthy.lake.as_ref(), "customers", &batch).await,
                 "validated",
                 "the ledger was not updated"
             );
@@ -205,13 +211,13 @@ async fn a_merge_killed_between_merge_and_ledger_update_reruns_to_the_golden_his
             let rerun = run(&ports, &format!("{name}-rerun")).await;
             assert_status(&rerun, None);
             assert_eq!(
-                batch_status(healthy.lake.as_ref(), "customers", "b000002").await,
+                batch_status(healthy.lake.as_ref(), "customers", &batch).await,
                 "merged"
             );
             assert_eq!(
                 lake.history().await,
                 after_kill,
-                "the MERGE had already reached history: running it again changes nothing"
+                "the statement had already reached history: merging it again changes nothing"
             );
             continue;
         }
