@@ -535,7 +535,8 @@ async fn the_athena_merge_transpiled_to_duckdb_gives_the_same_history() {
                 batch_id: *id,
                 snapshot: None,
             };
-            plan.first_load(&athena)
+            // Batch 1 goes into the empty table.
+            plan.first_load(&athena, 0)
                 .unwrap_or_else(|| plan.merge(&athena))
         })
         .collect();

@@ -397,10 +397,7 @@ impl Lake {
             }
         }
         let rows = self.run(&plan.count_rows()).await.int("row_count");
-        let statement = match rows {
-            Some(0) => plan.first_load(d.as_ref()),
-            _ => None,
-        };
+        let statement = rows.and_then(|n| plan.first_load(d.as_ref(), n as u64));
         Ok(self
             .run(&statement.unwrap_or_else(|| plan.merge(d.as_ref())))
             .await)

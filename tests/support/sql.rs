@@ -98,7 +98,7 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
         batch_id: BatchId::FIRST,
         snapshot: None,
     };
-    let insert = first.first_load(d).expect("batch 1 is the only one");
+    let insert = first.first_load(d, 0).expect("batch 1 is the only one");
     out.push((
         "customers.first_load".to_string(),
         vec![Statement::sql(insert)],

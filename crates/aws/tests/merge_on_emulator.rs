@@ -23,8 +23,9 @@ use tidemark_core::scd2::Dialect;
 use tidemark_local::pipeline::{StepInvoker, local_definition};
 
 /// A merge-history invocation of one table dying right after its MERGE (or
-/// a first load's INSERT) succeeded: from then on it writes nothing of that table's state (no
-/// ledger update, no lease release), as if its process had been killed.
+/// a first load's INSERT) succeeded: from then on it writes nothing of that
+/// table's state (no ledger update, no lease release), as if its process
+/// had been killed.
 struct Kill {
     table: String,
     armed: AtomicBool,

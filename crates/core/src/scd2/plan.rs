@@ -394,26 +394,22 @@ impl MergePlan<'_> {
     }
 
     /// A batch that is the only one of its generation to reach its
-    /// changes' instants, merged into an empty history table (a table's
-    /// first batch, a full load, a rebuild's single batch): the versions
-    /// come from the batch alone, so a plain INSERT writes what the MERGE
-    /// would, without joining history, re-reading the log or matching rows.
-    /// `None` when another batch may contribute.
-    pub fn first_load(&self, d: &dyn Dialect) -> Option<String> {
+    /// changes' instants, merged into a history table that holds
+    /// `history_rows = 0` rows (a table's first batch, usually the full
+    /// load, or the first batch a rebuild merges): the versions come from
+    /// the batch alone, so a plain INSERT writes what the MERGE would,
+    /// without joining history, re-reading the log or matching rows.
+    /// `None` when the history has rows or another batch may contribute.
+    pub fn first_load(&self, d: &dyn Dialect, history_rows: u64) -> Option<String> {
         let alone = self
             .since
             .as_ref()
             .is_some_and(|s| s.batches == [self.batch_id]);
-        alone.then(|| {
-            let all_cols: Vec<String> = self
-                .history_columns(d)
-                .into_iter()
-                .map(|c| quote_ident(&c.name))
-                .collect();
+        (alone && history_rows == 0).then(|| {
             format!(
                 "INSERT INTO {table} ({all})\n{ctes}\nSELECT {columns}\nFROM versions{expired}",
                 table = self.table(),
-                all = all_cols.join(", "),
+                all = self.history_column_names(d).join(", "),
                 ctes = self.versions_ctes(d, true),
                 columns = self.version_columns(),
                 expired = self.expired(),
@@ -424,16 +420,7 @@ impl MergePlan<'_> {
     /// The one MERGE that applies the batch.
     pub fn merge(&self, d: &dyn Dialect) -> String {
         let table = self.table();
-        let target_bound = self
-            .since
-            .as_ref()
-            .map(|since| format!(" AND t.\"valid_to\" >= {}", timestamp_literal(since.at)))
-            .unwrap_or_default();
-        let all_cols = self
-            .history_columns(d)
-            .into_iter()
-            .map(|c| quote_ident(&c.name))
-            .collect::<Vec<_>>();
+        let all_cols = self.history_column_names(d);
         format!(
             "MERGE INTO {table} AS t
 USING (
@@ -451,6 +438,7 @@ WHEN MATCHED AND (t.\"valid_to\" <> s.\"valid_to\" OR t.\"is_current\" <> s.\"is
 WHEN NOT MATCHED AND NOT s.drop_row THEN
   INSERT ({all}) VALUES ({values}){returning}",
             ctes = self.versions_ctes(d, false),
+            target_bound = self.since_bound("t.\"valid_to\""),
             columns = self.version_columns(),
             expired = self.expired(),
             b = self.business(""),
@@ -459,6 +447,25 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
             values = all_cols.iter().map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", "),
             returning = d.merge_returning().map(|r| format!("\n{r}")).unwrap_or_default(),
         )
+    }
+
+    /// The history table's columns, quoted, in order.
+    fn history_column_names(&self, d: &dyn Dialect) -> Vec<String> {
+        self.history_columns(d)
+            .into_iter()
+            .map(|c| quote_ident(&c.name))
+            .collect()
+    }
+
+    /// ` AND <column> >= <the batch's earliest change>`, when the ledger
+    /// knows it: every row the MERGE's source can match ends at or after
+    /// it, so the versions it rewrites are those from then on and the one
+    /// before them.
+    fn since_bound(&self, column: &str) -> String {
+        self.since
+            .as_ref()
+            .map(|since| format!(" AND {column} >= {}", timestamp_literal(since.at)))
+            .unwrap_or_default()
     }
 
     /// The history columns of a row of `versions` ([`Self::versions_ctes`]).
@@ -547,14 +554,6 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
                     String::new(),
                 ),
             };
-            // Every row the source can match ends at or after `since`: those
-            // it rewrites are versions from `since` on and the one before them.
-            let bound = |column: &str| {
-                self.since
-                    .as_ref()
-                    .map(|since| format!(" AND {column} >= {}", timestamp_literal(since.at)))
-                    .unwrap_or_default()
-            };
             format!(
                 "touched AS (
     SELECT {keys}, min(\"valid_from\") AS since FROM ({incoming}) incoming GROUP BY {keys}
@@ -572,8 +571,8 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
                 lb = self.business("l."),
                 mh = self.key_match("k", "h"),
                 ml = self.key_match("k", "l"),
-                history_bound = bound("h.\"valid_to\""),
-                log_bound = bound("l.\"valid_from\""),
+                history_bound = self.since_bound("h.\"valid_to\""),
+                log_bound = self.since_bound("l.\"valid_from\""),
             )
         };
         format!(
@@ -597,6 +596,7 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
   )"
         )
     }
+
     /// Housekeeping of the history table ([`crate::config::MaintenanceConfig`]).
     /// With a retention, the closed versions that ended before its cutoff
     /// are deleted first (current rows never: they end in 9999).
@@ -621,7 +621,7 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
         );
         statements.extend(self.delete_guard(d).map(Statement::sql));
         statements.push(Statement::sql(
-            self.first_load(d).unwrap_or_else(|| self.merge(d)),
+            self.first_load(d, 0).unwrap_or_else(|| self.merge(d)),
         ));
         statements.push(Statement::sql(self.count_rows()));
         statements.push(Statement::sql(self.current_view()));
@@ -761,14 +761,16 @@ mod tests {
             snapshot: None,
             target: HistoryTarget::default(),
         };
-        let insert = plan(1, Some(vec![1])).first_load(&duckdb()).unwrap();
+        let insert = plan(1, Some(vec![1])).first_load(&duckdb(), 0).unwrap();
         assert!(insert.starts_with(r#"INSERT INTO "db"."t" ("id", "valid_from""#));
         assert!(!insert.contains("MERGE") && !insert.contains("touched"));
-        // Another batch reaches its changes, or the ledger does not know.
-        assert_eq!(plan(2, Some(vec![1, 2])).first_load(&duckdb()), None);
-        assert_eq!(plan(1, None).first_load(&duckdb()), None);
+        // The history has rows, another batch reaches its changes, or the
+        // ledger does not know.
+        assert_eq!(plan(1, Some(vec![1])).first_load(&duckdb(), 1), None);
+        assert_eq!(plan(2, Some(vec![1, 2])).first_load(&duckdb(), 0), None);
+        assert_eq!(plan(1, None).first_load(&duckdb(), 0), None);
         // A later batch whose changes no earlier batch reaches stands alone.
-        assert!(plan(2, Some(vec![2])).first_load(&duckdb()).is_some());
+        assert!(plan(2, Some(vec![2])).first_load(&duckdb(), 0).is_some());
     }
 
     #[test]

@@ -319,11 +319,7 @@ async fn merge_batch(
     if let Some(n) = rows_before {
         progress.rows_before.get_or_insert(n);
     }
-    // Into an empty history, a batch no other one reaches is inserted.
-    let first_load = match rows_before {
-        Some(0) => plan.first_load(dialect.as_ref()),
-        _ => None,
-    };
+    let first_load = rows_before.and_then(|n| plan.first_load(dialect.as_ref(), n));
     let inserts_only = first_load.is_some();
 
     // A snapshot extract with the rows of the one merged before it changes
