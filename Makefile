@@ -23,6 +23,9 @@ LAMBDA_ARCH ?= arm64
 LAMBDA_VENV := tools/lambda/.venv
 LAMBDA_TOOLS := $(LAMBDA_VENV)/bin/cargo-lambda
 FUNCTIONS := $(notdir $(wildcard functions/*))
+# The CAs of RDS and Aurora, shipped in extract-metadata's zip for sslmode=verify-full.
+RDS_CA_BUNDLE_URL := https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+RDS_CA_BUNDLE ?= dist/rds-ca-bundle.pem
 
 .PHONY: pg pg-stop pg-clean bench-pg help run test check lint-asl lint-infra build plan deploy tf-init demo-data clean bench bench-merge bench-age bench-validate bench-rebuild bench-peers soak
 
@@ -75,6 +78,10 @@ build: $(LAMBDA_TOOLS) ## the six Lambda zips (provided.al2023; LAMBDA_ARCH=arm6
 	PATH=$(abspath $(LAMBDA_VENV))/bin:$$PATH cargo lambda build --release \
 	  $$([ "$$arch" = arm64 ] && echo --arm64 || echo --x86-64) --output-format zip \
 	  --lambda-dir $(LAMBDA_DIR) $(addprefix --package ,$(FUNCTIONS)) && \
+	if [ -s $(RDS_CA_BUNDLE) ] || curl -fsSL --max-time 60 --create-dirs -o $(RDS_CA_BUNDLE) $(RDS_CA_BUNDLE_URL); then \
+	  python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1], "a"); z.write(sys.argv[2], "rds-ca-bundle.pem"); z.close()' \
+	    $(LAMBDA_DIR)/extract-metadata/bootstrap.zip $(RDS_CA_BUNDLE); \
+	else rm -f $(RDS_CA_BUNDLE); echo "build: $(RDS_CA_BUNDLE_URL) cannot be fetched: extract-metadata ships no CA bundle (RDS_CA_BUNDLE=<pem> names one)"; fi && \
 	for f in $(FUNCTIONS); do printf '%-20s %s %8d KiB\n' $$f $$arch $$(( $$(stat -c %s $(LAMBDA_DIR)/$$f/bootstrap.zip) / 1024 )); done
 
 $(LAMBDA_TOOLS): tools/lambda/requirements.txt ## cargo-lambda and zig (PyPI), in a venv

@@ -6,6 +6,11 @@
 #   scripts/pg.sh stop     stop the server
 #   scripts/pg.sh clean    stop and remove the cluster's folder
 #   scripts/pg.sh url      print the URL (exit 1 when the server is not running)
+#   scripts/pg.sh ca       print the path of the CA that signed the server's certificate
+#
+# The server also speaks TLS (a CA of its own; its certificate names
+# 127.0.0.1 only), and the role tidemark_password (password `reader-s3cret`) must
+# log in with it, over TLS: the tests of sslmode and of a refused login.
 #
 # TIDEMARK_PG_PORT (default 54329) and TIDEMARK_PG_DIR (default
 # /var/tmp/tidemark-pg) choose where. PostgreSQL refuses to run as root, so
@@ -43,6 +48,33 @@ install() {
   mkdir -p /etc/postgresql-common/createcluster.d
   echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/tidemark.conf
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 postgresql-15-wal2json >/dev/null
+}
+
+# TLS with a CA of its own, and a role that needs a password (over TLS only).
+tls() {
+  local dir="$DIR/tls"
+  if [ ! -f "$dir/server.crt" ]; then
+    mkdir -p "$dir"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=tidemark test CA" \
+      -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=tidemark-pg" \
+      -keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+    echo "subjectAltName=IP:127.0.0.1" >"$dir/san.ext"
+    openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+      -days 3650 -extfile "$dir/san.ext" -out "$dir/server.crt" 2>/dev/null
+    chmod 600 "$dir/server.key" "$dir/ca.key"
+    if [ "$(id -u)" = 0 ]; then chown -R "$OWNER" "$dir"; fi
+  fi
+  if ! grep -q "^ssl = on" "$DIR/data/postgresql.conf"; then
+    printf "ssl = on\nssl_cert_file = '%s'\nssl_key_file = '%s'\n" "$dir/server.crt" "$dir/server.key" \
+      >>"$DIR/data/postgresql.conf"
+  fi
+  if ! grep -q tidemark_password "$DIR/data/pg_hba.conf"; then
+    { printf "hostssl all tidemark_password 127.0.0.1/32 scram-sha-256\nhost all tidemark_password 127.0.0.1/32 reject\n"
+      cat "$DIR/data/pg_hba.conf"; } >"$DIR/data/pg_hba.conf.new"
+    mv "$DIR/data/pg_hba.conf.new" "$DIR/data/pg_hba.conf"
+    if [ "$(id -u)" = 0 ]; then chown "$OWNER" "$DIR/data/pg_hba.conf"; fi
+  fi
 }
 
 running() {
@@ -88,13 +120,18 @@ EOF
     echo "output_plugin_libraries = 'pgoutput, test_decoding, wal2json'" >>"$DIR/data/postgresql.conf"
     if running; then as_owner "$BIN/pg_ctl" -D "$DIR/data" reload >/dev/null; fi
   fi
+  tls
   if running; then
+    as_owner "$BIN/pg_ctl" -D "$DIR/data" reload >/dev/null
     say "already running on 127.0.0.1:$PORT ($DIR)"
   else
     as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start >/dev/null 9>&- \
       || { say "the server did not start; see $DIR/server.log"; tail -n 20 "$DIR/server.log" >&2; exit 1; }
     say "started on 127.0.0.1:$PORT ($DIR); stop it with: make pg-stop"
   fi
+  # The role that must log in with a password (over TLS): the tests' reader.
+  as_owner "$BIN/psql" -h "$DIR" -p "$PORT" -U postgres -d postgres -qAt -c \
+    "DO \$\$ BEGIN CREATE ROLE tidemark_password; EXCEPTION WHEN duplicate_object THEN NULL; END \$\$; ALTER ROLE tidemark_password LOGIN PASSWORD 'reader-s3cret'" 9>&- >/dev/null
   echo "$URL"
 }
 
@@ -108,5 +145,8 @@ case "${1:-start}" in
   url)
     running || { say "not running: make pg"; exit 1; }
     echo "$URL" ;;
-  *) echo "usage: $0 start|stop|clean|url" >&2; exit 2 ;;
+  ca)
+    [ -f "$DIR/tls/ca.crt" ] || { say "no CA yet: make pg"; exit 1; }
+    echo "$DIR/tls/ca.crt" ;;
+  *) echo "usage: $0 start|stop|clean|url|ca" >&2; exit 2 ;;
 esac

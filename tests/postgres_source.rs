@@ -79,7 +79,7 @@ async fn metadata_comes_from_the_catalog_with_arrow_types_keys_and_comments() {
         .await
         .unwrap();
     let source = PgMetadata {
-        url: db.url.clone(),
+        source: tidemark_local::postgres::PgSource::from_url(&db.url).unwrap(),
         schema: "public".into(),
     };
     let meta = source.read("items").await.unwrap();
@@ -111,6 +111,75 @@ async fn metadata_comes_from_the_catalog_with_arrow_types_keys_and_comments() {
     );
     let missing = source.read("nothing").await.unwrap_err().to_string();
     assert!(missing.contains("no table public.nothing"), "{missing}");
+    drop(client);
+    db.drop_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn overrides_lie_over_the_catalog_and_documents_are_read_only_when_chosen() {
+    let db = TestDb::create("pgfrom").await;
+    let client = db.client().await;
+    client
+        .batch_execute("CREATE TABLE items (id bigint PRIMARY KEY, status text);")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::create_dir_all(dir.join("metadata/overrides")).unwrap();
+    std::fs::write(
+        dir.join("metadata/overrides/items.json"),
+        r#"{"columns": [{"name": "status", "description": "Where it is", "enum": ["new", "sold"]}]}"#,
+    )
+    .unwrap();
+    // A document that is not what the catalog says.
+    std::fs::write(
+        dir.join("metadata/items.json"),
+        r#"{"name": "items", "primary_key": ["id"], "columns": [{"name": "id", "type": "int32", "nullable": false}]}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("tidemark.toml"), CONFIG).unwrap();
+    let meta = open(dir, &db.url)
+        .ports
+        .metadata
+        .read("items")
+        .await
+        .unwrap();
+    assert_eq!(meta.column("id").unwrap().column_type.to_string(), "int64");
+    let status = meta.column("status").unwrap();
+    assert_eq!(status.description, "Where it is");
+    assert!(meta.to_json().contains("\"sold\""), "{}", meta.to_json());
+
+    std::fs::write(
+        dir.join("tidemark.toml"),
+        format!("{CONFIG}\n[metadata]\nfrom = \"documents\"\n"),
+    )
+    .unwrap();
+    let meta = open(dir, &db.url)
+        .ports
+        .metadata
+        .read("items")
+        .await
+        .unwrap();
+    assert_eq!(meta.column("id").unwrap().column_type.to_string(), "int32");
+    assert!(
+        meta.column("status").is_none(),
+        "the document, not the catalog"
+    );
+
+    std::fs::write(
+        dir.join("tidemark.toml"),
+        format!("{CONFIG}\n[metadata]\nfrom = \"catalog\"\n"),
+    )
+    .unwrap();
+    let refused = LocalBackend::open(&LocalOptions {
+        config_path: dir.join("tidemark.toml"),
+        lake: Some(dir.join("lake")),
+        ..Default::default()
+    })
+    .err()
+    .expect("the catalog needs a source")
+    .to_string();
+    assert!(refused.contains("--source"), "{refused}");
     drop(client);
     db.drop_all().await;
 }

@@ -12,7 +12,12 @@
 //! | `TIDEMARK_REPLICATION_MODE` | start-replication | `instance` or `serverless` |
 //! | `TIDEMARK_REPLICATION_ARNS` | start-replication | JSON `{"cdc": arn, "snapshot": arn}` |
 //! | `TIDEMARK_CDC_LATENCY_DIMENSIONS` | start-replication | optional JSON: the `cdc` replication's `AWS/DMS` CloudWatch dimensions, to report its CDC latency |
-//! | `TIDEMARK_METADATA_SOURCE` | extract-metadata | `s3://bucket/prefix/` of the tables' metadata documents |
+//! | `TIDEMARK_METADATA_SOURCE` | extract-metadata | `s3://bucket/prefix/` of the tables' metadata documents (and of the catalog's `overrides/`) |
+//! | `TIDEMARK_SOURCE_ENGINE` | extract-metadata | the DMS source engine; `postgres` and `aurora-postgresql` catalogs are read |
+//! | `TIDEMARK_SOURCE_HOST`, `_PORT`, `_DATABASE` | extract-metadata | where the source database is; unset: metadata documents only |
+//! | `TIDEMARK_SOURCE_SECRET_ARN` | extract-metadata | the secret DMS uses (`username`, `password`) |
+//! | `TIDEMARK_SOURCE_SSL_MODE` | extract-metadata | `none`, `require`, `verify-ca` or `verify-full` (the default) |
+//! | `TIDEMARK_SOURCE_CA_BUNDLE` | extract-metadata | PEM file of the CAs of the source's certificate; default `rds-ca-bundle.pem` in the package |
 //! | `TIDEMARK_ALERT_TOPIC_ARN` | notify | the SNS topic of alerts |
 //!
 //! The SDK's own variables choose the region, the credentials and, for the
@@ -25,15 +30,17 @@ use crate::metering::AwsMetering;
 use crate::s3::{S3Location, S3Store};
 use crate::secrets::SecretsManager;
 use crate::sns::SnsNotifier;
+use crate::source::{CATALOG_ENGINES, CatalogMetadata, SourceDatabase};
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tidemark_core::alert::Alert;
-use tidemark_core::config::PipelineConfig;
+use tidemark_core::config::{MetadataFrom, PipelineConfig};
 use tidemark_core::error::{Error, ErrorKind, ReplicationError, SourceError};
 use tidemark_core::events::{ReplicationStatus, StartReplicationEvent};
-use tidemark_core::metadata::{StoreMetadataSource, TableMetadata};
+use tidemark_core::metadata::{OverriddenMetadataSource, StoreMetadataSource, TableMetadata};
 use tidemark_core::ports::{MetadataSource, Notifier, ObjectStore, Ports, Replication};
+use tidemark_postgres::SslMode;
 
 /// Why the AWS backend cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +76,8 @@ pub struct AwsEnv {
     /// Empty: the CDC latency is not read.
     pub cdc_latency_dimensions: BTreeMap<String, String>,
     pub metadata_source: Option<S3Location>,
+    /// The source database and its engine, when the function may read its catalog.
+    pub source_database: Option<(String, SourceDatabase)>,
     pub alert_topic_arn: Option<String>,
     /// The erasure key's Secrets Manager secret (`docs/erasure.md`).
     pub erasure_key_secret: Option<String>,
@@ -130,6 +139,12 @@ impl AwsEnv {
             }
             _ => BTreeMap::new(),
         };
+        let source_database = match var("TIDEMARK_SOURCE_HOST") {
+            Some(host) if needs.metadata_source && !host.trim().is_empty() => {
+                Some(source_database(host, &var, &required)?)
+            }
+            _ => None,
+        };
         Ok(AwsEnv {
             erasure_key_secret: var("TIDEMARK_ERASURE_KEY_SECRET").filter(|v| !v.trim().is_empty()),
             cdc_latency_dimensions,
@@ -142,14 +157,19 @@ impl AwsEnv {
             workgroup: required("TIDEMARK_ATHENA_WORKGROUP", "the Athena workgroup")?,
             glue_database: required("TIDEMARK_GLUE_DATABASE", "the Glue database of history")?,
             replication,
-            metadata_source: if needs.metadata_source {
-                Some(location(
+            metadata_source: match var("TIDEMARK_METADATA_SOURCE") {
+                // Documents only where no source database is configured.
+                None if needs.metadata_source && source_database.is_none() => Some(location(
                     "TIDEMARK_METADATA_SOURCE",
                     "s3://bucket/prefix/ of the tables' metadata documents",
-                )?)
-            } else {
-                None
+                )?),
+                Some(v) if needs.metadata_source && !v.trim().is_empty() => Some(location(
+                    "TIDEMARK_METADATA_SOURCE",
+                    "s3://bucket/prefix/ of the tables' metadata documents",
+                )?),
+                _ => None,
             },
+            source_database,
             alert_topic_arn: if needs.notifier {
                 Some(required(
                     "TIDEMARK_ALERT_TOPIC_ARN",
@@ -160,6 +180,109 @@ impl AwsEnv {
             },
         })
     }
+}
+
+/// The source database of `TIDEMARK_SOURCE_*` (its host given).
+fn source_database(
+    host: String,
+    var: &impl Fn(&str) -> Option<String>,
+    required: &impl Fn(&'static str, &'static str) -> Result<String, SetupError>,
+) -> Result<(String, SourceDatabase), SetupError> {
+    let engine = required("TIDEMARK_SOURCE_ENGINE", "the DMS source engine")?;
+    let port = required("TIDEMARK_SOURCE_PORT", "the source database's port")?;
+    let port = port.parse().map_err(|_| SetupError::Invalid {
+        name: "TIDEMARK_SOURCE_PORT",
+        message: format!("{port:?} is not a TCP port"),
+    })?;
+    let ssl_mode = match var("TIDEMARK_SOURCE_SSL_MODE").filter(|v| !v.trim().is_empty()) {
+        Some(mode) => mode.parse().map_err(|message| SetupError::Invalid {
+            name: "TIDEMARK_SOURCE_SSL_MODE",
+            message,
+        })?,
+        None => SslMode::VerifyFull,
+    };
+    // The bundle the package ships (`make build`), unless one is named.
+    let named = var("TIDEMARK_SOURCE_CA_BUNDLE").filter(|v| !v.trim().is_empty());
+    let shipped = var("LAMBDA_TASK_ROOT")
+        .map(|root| std::path::Path::new(&root).join("rds-ca-bundle.pem"))
+        .filter(|path| path.exists())
+        .map(|path| path.display().to_string());
+    let ca_bundle = match named.clone().or(shipped) {
+        Some(path) => Some((
+            path.clone(),
+            std::fs::read(&path).map_err(|e| SetupError::Invalid {
+                name: "TIDEMARK_SOURCE_CA_BUNDLE",
+                message: format!("{path} cannot be read: {e}"),
+            })?,
+        )),
+        None => None,
+    };
+    Ok((
+        engine,
+        SourceDatabase {
+            host,
+            port,
+            database: required("TIDEMARK_SOURCE_DATABASE", "the source database's name")?,
+            secret_arn: required(
+                "TIDEMARK_SOURCE_SECRET_ARN",
+                "the secret DMS uses to connect to the source",
+            )?,
+            ssl_mode,
+            ca_bundle,
+        },
+    ))
+}
+
+/// Where `extract-metadata` reads metadata (`[metadata] from`, `docs/aws.md`).
+fn metadata_source(
+    env: &AwsEnv,
+    config: &PipelineConfig,
+    sdk: &aws_config::SdkConfig,
+    s3: &aws_sdk_s3::Client,
+) -> Result<Arc<dyn MetadataSource>, SetupError> {
+    let documents = |location: &S3Location| -> Arc<dyn ObjectStore> {
+        Arc::new(S3Store::new(s3.clone(), location.clone()))
+    };
+    let catalog = match (&env.source_database, config.metadata.from) {
+        (_, Some(MetadataFrom::Documents)) => None,
+        (Some((engine, db)), _) if CATALOG_ENGINES.contains(&engine.as_str()) => Some(db),
+        (Some((engine, _)), Some(MetadataFrom::Catalog)) => {
+            return Err(SetupError::Config(format!(
+                "[metadata] from = \"catalog\": tidemark reads the catalog of {} sources, not {engine:?}; set from = \"documents\" (docs/aws.md says what adding an engine takes)",
+                CATALOG_ENGINES.join(" and ")
+            )));
+        }
+        (None, Some(MetadataFrom::Catalog)) => {
+            return Err(SetupError::Missing {
+                name: "TIDEMARK_SOURCE_HOST",
+                meaning: "[metadata] from = \"catalog\" reads the source database's catalog",
+            });
+        }
+        (_, None) => None,
+    };
+    let Some(db) = catalog else {
+        return Ok(match &env.metadata_source {
+            Some(location) => Arc::new(StoreMetadataSource {
+                store: documents(location),
+            }),
+            None => Arc::new(Unavailable("TIDEMARK_METADATA_SOURCE")),
+        });
+    };
+    let reader = Arc::new(CatalogMetadata {
+        secrets: aws_sdk_secretsmanager::Client::new(sdk),
+        database: db.clone(),
+        schema: config.source.schema.clone(),
+    });
+    Ok(match &env.metadata_source {
+        Some(location) => Arc::new(OverriddenMetadataSource {
+            base: reader,
+            overrides: documents(&S3Location {
+                bucket: location.bucket.clone(),
+                prefix: format!("{}overrides/", location.prefix),
+            }),
+        }),
+        None => reader,
+    })
 }
 
 /// The ports on AWS, and the deadline of the invocation being served.
@@ -210,12 +333,7 @@ impl AwsBackend {
             }
             None => Arc::new(Unavailable("TIDEMARK_REPLICATION_MODE")),
         };
-        let metadata: Arc<dyn MetadataSource> = match &env.metadata_source {
-            Some(location) => Arc::new(StoreMetadataSource {
-                store: Arc::new(S3Store::new(s3.clone(), location.clone())),
-            }),
-            None => Arc::new(Unavailable("TIDEMARK_METADATA_SOURCE")),
-        };
+        let metadata = metadata_source(env, &config, sdk, &s3)?;
         let notifier: Arc<dyn Notifier> = match &env.alert_topic_arn {
             Some(arn) => Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(sdk), arn.clone())),
             None => Arc::new(Unavailable("TIDEMARK_ALERT_TOPIC_ARN")),
@@ -370,6 +488,62 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("TIDEMARK_ALERT_TOPIC_ARN"), "{e}");
+    }
+
+    #[test]
+    fn source_variables_name_the_database_its_secret_and_tls() {
+        let needs = Needs {
+            metadata_source: true,
+            ..Needs::default()
+        };
+        let e = read(needs, &base()).unwrap_err().to_string();
+        assert!(
+            e.contains("TIDEMARK_METADATA_SOURCE"),
+            "documents without a database: {e}"
+        );
+        let mut env = base();
+        env.extend([
+            ("TIDEMARK_SOURCE_ENGINE", "postgres"),
+            ("TIDEMARK_SOURCE_HOST", "db.internal"),
+            ("TIDEMARK_SOURCE_PORT", "5432"),
+            ("TIDEMARK_SOURCE_DATABASE", "shop"),
+            (
+                "TIDEMARK_SOURCE_SECRET_ARN",
+                "arn:aws:secretsmanager:eu-west-2:1:secret:dms",
+            ),
+        ]);
+        let (engine, db) = read(needs, &env).unwrap().source_database.unwrap();
+        assert_eq!(engine, "postgres");
+        assert_eq!((db.host.as_str(), db.port), ("db.internal", 5432));
+        assert_eq!(db.ssl_mode, SslMode::VerifyFull, "the default");
+        assert_eq!(db.ca_bundle, None);
+        for (name, value, expected) in [
+            (
+                "TIDEMARK_SOURCE_PORT",
+                "54x",
+                "TIDEMARK_SOURCE_PORT: \"54x\" is not a TCP port",
+            ),
+            (
+                "TIDEMARK_SOURCE_SSL_MODE",
+                "strict",
+                "sslmode \"strict\" is none of",
+            ),
+            (
+                "TIDEMARK_SOURCE_CA_BUNDLE",
+                "/nowhere/ca.pem",
+                "/nowhere/ca.pem cannot be read",
+            ),
+            (
+                "TIDEMARK_SOURCE_SECRET_ARN",
+                "",
+                "TIDEMARK_SOURCE_SECRET_ARN is not set",
+            ),
+        ] {
+            let mut bad = env.clone();
+            bad.insert(name, value);
+            let e = read(needs, &bad).unwrap_err().to_string();
+            assert!(e.contains(expected), "{name}={value}: {e}");
+        }
     }
 
     #[test]

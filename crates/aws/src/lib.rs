@@ -15,5 +15,6 @@ pub mod s3;
 pub mod secrets;
 pub mod sfn;
 pub mod sns;
+pub mod source;
 
 pub use backend::{AwsBackend, AwsEnv, Needs, SetupError};

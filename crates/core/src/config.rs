@@ -280,6 +280,29 @@ pub struct PipelineConfig {
     pub cost: crate::cost::CostConfig,
     #[serde(default)]
     pub erasure: ErasureConfig,
+    #[serde(default)]
+    pub metadata: MetadataConfig,
+}
+
+/// Where each table's metadata comes from (`[metadata]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetadataConfig {
+    /// Unset: the source database's catalog when the pipeline has one to
+    /// read (on AWS, `TIDEMARK_SOURCE_HOST`; locally, `--source`), else the
+    /// metadata documents. Set, it is that choice or an error.
+    #[serde(default)]
+    pub from: Option<MetadataFrom>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetadataFrom {
+    /// The source database's catalog, with the documents' `overrides/`.
+    Catalog,
+    /// `<table>.json` documents (on AWS under `TIDEMARK_METADATA_SOURCE`,
+    /// locally in `[local] metadata_dir`).
+    Documents,
 }
 
 /// A configuration file that cannot be used.

@@ -203,6 +203,17 @@ pub enum SourceError {
 }
 
 impl SourceError {
+    /// The error, its message naming `table` (a connection's failure does not).
+    pub fn for_table(self, table: &str) -> SourceError {
+        match self {
+            SourceError::Unreadable { message, kind } => SourceError::Unreadable {
+                message: format!("{table}: {message}"),
+                kind,
+            },
+            other => other,
+        }
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             SourceError::NotFound { .. } => ErrorKind::NotFound,

@@ -8,7 +8,7 @@ use crate::fs_store::FsStore;
 use crate::metadata_source::MetadataDir;
 use crate::metering::LocalMetering;
 use crate::notifier::ConsoleNotifier;
-use crate::postgres::{PgMetadata, PgReplicator};
+use crate::postgres::{PgMetadata, PgReplicator, PgSource};
 use crate::replay::{ExistingLanding, ReplaySource};
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -18,11 +18,12 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tidemark_asl::{Execution, Interpreter, StateMachine, TaskFailure, TaskInvoker};
-use tidemark_core::config::{PipelineConfig, TableMode};
+use tidemark_core::config::{MetadataFrom, PipelineConfig, TableMode};
 use tidemark_core::cost::Runtime::Local;
 use tidemark_core::error::{Error, ReplicationError};
 use tidemark_core::events::ExecutionInput;
-use tidemark_core::ports::{ObjectStore, Ports, Replication};
+use tidemark_core::metadata::OverriddenMetadataSource;
+use tidemark_core::ports::{MetadataSource, ObjectStore, Ports, Replication};
 use tidemark_core::steps::{self, Step, metered};
 
 /// The production definition, compiled in.
@@ -201,15 +202,7 @@ impl LocalBackend {
                 slack_webhook_url: config.alerts.slack_webhook_url.clone(),
             }),
             replication,
-            metadata: match &options.source {
-                Some(url) => Arc::new(PgMetadata {
-                    url: url.clone(),
-                    schema: config.source.schema.clone(),
-                }),
-                None => Arc::new(MetadataDir {
-                    dir: base.join(&config.local.metadata_dir),
-                }),
-            },
+            metadata: metadata_source(&config, options.source.as_deref(), &base)?,
             config: Arc::new(config),
         };
         Ok(LocalBackend {
@@ -390,4 +383,37 @@ pub fn ports_from_env() -> Result<Ports, LocalError> {
         ..Default::default()
     };
     Ok(LocalBackend::open(&options)?.ports)
+}
+
+/// Where each table's metadata comes from (`[metadata] from`): the source's
+/// catalog, with `<metadata_dir>/overrides/` laid over it when that folder
+/// exists, or the documents in `metadata_dir`.
+fn metadata_source(
+    config: &PipelineConfig,
+    source: Option<&str>,
+    base: &Path,
+) -> Result<Arc<dyn MetadataSource>, LocalError> {
+    let dir = base.join(&config.local.metadata_dir);
+    match (config.metadata.from, source) {
+        (Some(MetadataFrom::Documents), _) | (None, None) => Ok(Arc::new(MetadataDir { dir })),
+        (Some(MetadataFrom::Catalog), None) => Err(LocalError::Io(
+            "[metadata] from = \"catalog\" reads the source database's catalog: run with --source postgres://…".into(),
+        )),
+        (_, Some(url)) => {
+            let catalog = Arc::new(PgMetadata {
+                source: PgSource::from_url(url).map_err(|e| LocalError::Io(e.to_string()))?,
+                schema: config.source.schema.clone(),
+            });
+            let overrides = dir.join("overrides");
+            if !overrides.is_dir() {
+                return Ok(catalog);
+            }
+            Ok(Arc::new(OverriddenMetadataSource {
+                base: catalog,
+                overrides: Arc::new(FsStore::new(&overrides).map_err(|e| {
+                    LocalError::Io(format!("{}: {e}", overrides.display()))
+                })?),
+            }))
+        }
+    }
 }

@@ -160,8 +160,23 @@ variable "lambda_package_dir" {
 }
 
 variable "metadata_dir" {
-  description = "Folder of the tables' metadata documents (mojap-metadata, <table>.json). They are uploaded to the lake's metadata-source/ prefix, where extract-metadata reads them (TIDEMARK_METADATA_SOURCE)."
+  description = "Folder of the tables' metadata documents (mojap-metadata, <table>.json) and of the catalog's overrides (overrides/<table>.json). What metadata_from reads is uploaded to the lake's metadata-source/ prefix (TIDEMARK_METADATA_SOURCE)."
   type        = string
+}
+
+variable "metadata_from" {
+  description = "Where extract-metadata reads each table's metadata: catalog (the source database's, over TLS with the DMS secret; postgres and aurora-postgresql) or documents (metadata_dir/<table>.json)."
+  type        = string
+  default     = "catalog"
+
+  validation {
+    condition     = contains(["catalog", "documents"], var.metadata_from)
+    error_message = "metadata_from must be catalog or documents."
+  }
+  validation {
+    condition     = var.metadata_from == "documents" || contains(["postgres", "aurora-postgresql"], var.source_database.engine)
+    error_message = "metadata_from = \"catalog\" reads PostgreSQL catalogs (postgres, aurora-postgresql); for another engine use metadata_from = \"documents\"."
+  }
 }
 
 variable "lambda_architecture" {

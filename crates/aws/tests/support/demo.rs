@@ -93,6 +93,7 @@ impl DemoLake {
                 replication: None,
                 cdc_latency_dimensions: Default::default(),
                 metadata_source: Some(S3Location::parse(METADATA).unwrap()),
+                source_database: None,
                 alert_topic_arn: Some(topic),
                 erasure_key_secret: None,
             },

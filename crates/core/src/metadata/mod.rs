@@ -8,7 +8,7 @@ mod constraints;
 mod source;
 mod types;
 
-pub use source::StoreMetadataSource;
+pub use source::{OverriddenMetadataSource, StoreMetadataSource};
 pub use types::{ColumnType, chrono_format};
 
 use crate::error::Invalid;

@@ -40,7 +40,11 @@ pub async fn extract_metadata(
             });
             continue;
         }
-        let current = ports.metadata.read(&name).await?;
+        let current = ports
+            .metadata
+            .read(&name)
+            .await
+            .map_err(|e| e.for_table(&name))?;
         if current.name != name {
             return Err(Error::InvalidInput(format!(
                 "metadata for {name} names the table {:?}",

@@ -11,7 +11,6 @@
 //! A crash before the advance replays the chunk into a second file with the
 //! same changes, which the merge absorbs (same key, time and change_seq).
 
-use super::metadata::read_columns;
 use super::text::{Micros, normalise};
 use super::{PgError, connect, ident, literal, query_err};
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
@@ -27,6 +26,7 @@ use tidemark_core::dms::ControlColumns;
 use tidemark_core::error::{ReplicationError, StoreError};
 use tidemark_core::events::{ReplicationStatus, StartReplicationEvent};
 use tidemark_core::ports::{ObjectStore, ReloadRequest, Replication};
+use tidemark_postgres::read_columns;
 use tokio_postgres::Client;
 
 /// The landing-store key of the replicator's state (beside `<schema>/`).

@@ -2,21 +2,21 @@
 //! types as Arrow names, nullability, the primary key, and the comments as
 //! descriptions.
 
-use super::{PgError, connect, query_err};
+use super::{PgError, PgSource, query_err};
 use async_trait::async_trait;
 use serde_json::Map;
 use tidemark_core::error::SourceError;
 use tidemark_core::metadata::{Column, ColumnType, Constraints, TableMetadata};
 use tidemark_core::ports::MetadataSource;
 
-/// Reads `<schema>.<table>` from a PostgreSQL database.
+/// Reads `<schema>.<table>` from a PostgreSQL database's catalog.
 pub struct PgMetadata {
-    pub url: String,
+    pub source: PgSource,
     pub schema: String,
 }
 
 /// One column as the catalog describes it.
-pub(crate) struct PgColumn {
+pub struct PgColumn {
     pub name: String,
     /// `format_type` spelling (`numeric(10,2)`, `timestamp with time zone`), domains resolved.
     pub pg_type: String,
@@ -26,7 +26,7 @@ pub(crate) struct PgColumn {
 
 /// The columns of `<schema>.<table>`, in order, and the table's comment;
 /// `None` when there is no such table.
-pub(crate) async fn read_columns<C: tokio_postgres::GenericClient>(
+pub async fn read_columns<C: tokio_postgres::GenericClient>(
     client: &C,
     schema: &str,
     table: &str,
@@ -73,7 +73,9 @@ pub(crate) async fn read_columns<C: tokio_postgres::GenericClient>(
     Ok(Some((columns, comment)))
 }
 
-/// The primary key's columns, in key order (from `information_schema`).
+/// The primary key's columns, in key order. From `pg_index`, not
+/// `information_schema`, whose constraint views hide the keys of tables the
+/// user may only SELECT from (as a replication user may).
 async fn primary_key(
     client: &tokio_postgres::Client,
     schema: &str,
@@ -81,16 +83,14 @@ async fn primary_key(
 ) -> Result<Vec<String>, PgError> {
     let rows = client
         .query(
-            "SELECT k.column_name::text
-               FROM information_schema.table_constraints c
-               JOIN information_schema.key_column_usage k
-                 ON k.constraint_schema = c.constraint_schema
-                AND k.constraint_name = c.constraint_name
-                AND k.table_schema = c.table_schema
-                AND k.table_name = c.table_name
-              WHERE c.constraint_type = 'PRIMARY KEY'
-                AND c.table_schema = $1 AND c.table_name = $2
-              ORDER BY k.ordinal_position",
+            "SELECT a.attname::text
+               FROM pg_index i
+               JOIN pg_class c ON c.oid = i.indrelid
+               JOIN pg_namespace n ON n.oid = c.relnamespace
+               CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, position)
+               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+              WHERE i.indisprimary AND n.nspname = $1 AND c.relname = $2
+              ORDER BY k.position",
             &[&schema, &table],
         )
         .await
@@ -136,13 +136,41 @@ pub fn arrow_type_name(pg_type: &str) -> ColumnType {
     ColumnType::String
 }
 
+/// The tables (and partitioned tables) of `schema`, by name.
+async fn table_names(
+    client: &tokio_postgres::Client,
+    schema: &str,
+) -> Result<Vec<String>, PgError> {
+    let rows = client
+        .query(
+            "SELECT c.relname::text
+               FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+              WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+              ORDER BY 1",
+            &[&schema],
+        )
+        .await
+        .map_err(query_err(format!("listing the tables of {schema}")))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 impl PgMetadata {
     async fn read_table(&self, table: &str) -> Result<TableMetadata, SourceError> {
-        let client = connect(&self.url).await?;
+        let client = self.source.connect().await?;
         let Some((columns, comment)) = read_columns(&client, &self.schema, table).await? else {
+            let names = table_names(&client, &self.schema).await?;
+            let listed = if names.is_empty() {
+                format!("{} has no tables", self.schema)
+            } else {
+                format!("its tables: {}", names.join(", "))
+            };
             return Err(SourceError::NotFound {
                 table: table.to_string(),
-                message: format!("the source has no table {}.{table}", self.schema),
+                message: format!(
+                    "the source {} has no table {}.{table} ({listed}); check [[tables]] and [source] schema",
+                    self.source.at(),
+                    self.schema
+                ),
             });
         };
         let primary_key = primary_key(&client, &self.schema, table).await?;
