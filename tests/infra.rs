@@ -680,7 +680,7 @@ fn hand_written_policies_allow_no_wildcard_actions() {
 }
 
 #[test]
-fn the_landing_bucket_is_the_dms_target_and_is_not_versioned() {
+fn the_landing_bucket_is_the_dms_target_versioned_and_guarded() {
     let endpoint = resource("aws_dms_s3_endpoint", "landing");
     assert_eq!(
         attr_str(&endpoint, "bucket_name"),
@@ -709,14 +709,34 @@ fn the_landing_bucket_is_the_dms_target_and_is_not_versioned() {
         dms.contains("TargetTablePrepMode = \"DO_NOTHING\""),
         "a full load must not drop landed files"
     );
+    for (setting, value) in [
+        ("HandleSourceTableDropped", "false"),
+        ("HandleSourceTableTruncated", "false"),
+        ("HandleSourceTableAltered", "true"),
+    ] {
+        assert!(
+            dms.lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == [setting, "=", value]),
+            "{setting} = {value}: a DROP or TRUNCATE must not delete landed files"
+        );
+    }
 
+    // Versioned (an overwrite can be undone), with old versions expired as
+    // DMS asks; only DMS may delete landed files where force_destroy is off.
     let versioned = local("versioned_buckets");
+    assert_eq!(versioned, Value::String("${local.buckets}".into()));
+    let s3 = std::fs::read_to_string(module_dir().join("s3.tf")).unwrap();
+    let landing_lifecycle = s3
+        .split("resource \"aws_s3_bucket_lifecycle_configuration\" \"landing\"")
+        .nth(1)
+        .and_then(|rest| rest.split("\nresource ").next())
+        .unwrap();
     assert!(
-        versioned
-            .as_str()
-            .is_some_and(|s| s.contains(r#"if k != "landing""#)),
-        "the landing bucket must stay unversioned (DMS targets cannot be): {versioned}"
+        landing_lifecycle.contains("noncurrent_days = var.retention.landing_noncurrent_days"),
+        "{landing_lifecycle}"
     );
+    assert!(s3.contains("sid       = \"OnlyDmsDeletesLandedFiles\""));
+    assert!(!s3.contains("CKV_AWS_21"), "every bucket is versioned now");
 }
 
 /// Every AWS API a function calls from its subnets has a VPC endpoint
@@ -920,6 +940,13 @@ fn every_function_and_table_is_watched_and_every_alarm_has_an_action() {
             "${local.functions}",
             "{name}"
         );
+    }
+    // An RDS source's health: the slot DMS reads and the WAL it holds back.
+    let source = resource("aws_cloudwatch_metric_alarm", "source_health");
+    assert_eq!(attr_str(&source, "namespace"), "AWS/RDS");
+    let watched = attr(&source, "for_each").unwrap().to_string();
+    for metric in ["OldestReplicationSlotLag", "TransactionLogsDiskUsage"] {
+        assert!(watched.contains(metric), "{metric}: {watched}");
     }
     let freshness = resource("aws_cloudwatch_metric_alarm", "freshness");
     assert_eq!(attr_str(&freshness, "namespace"), "Tidemark");

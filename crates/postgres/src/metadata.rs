@@ -167,7 +167,9 @@ impl PgMetadata {
             return Err(SourceError::NotFound {
                 table: table.to_string(),
                 message: format!(
-                    "the source {} has no table {}.{table} ({listed}); check [[tables]] and [source] schema",
+                    "the source {} has no table {}.{table} ({listed}): check [[tables]] and [source] schema; \
+                     if it was dropped, remove it from [[tables]], or once it is back, \
+                     reload it (`--mode reload --tables {table}`): history still holds its rows",
                     self.source.at(),
                     self.schema
                 ),

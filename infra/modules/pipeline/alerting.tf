@@ -429,6 +429,35 @@ resource "aws_cloudwatch_metric_alarm" "cdc_latency" {
   tags                = local.tags
 }
 
+# The source must not suffer from being replicated (seed 004): a slot DMS
+# stops reading keeps WAL on the source's disk until it fills.
+resource "aws_cloudwatch_metric_alarm" "source_health" {
+  for_each = var.source_database.rds_instance_id == null ? {} : {
+    OldestReplicationSlotLag = {
+      gib  = var.alarm_thresholds.replication_slot_lag_gib
+      what = "the oldest replication slot (DMS's) is behind by more than ${var.alarm_thresholds.replication_slot_lag_gib} GiB of WAL: DMS is stopped or slow, and the source keeps the WAL until it reads it"
+    }
+    TransactionLogsDiskUsage = {
+      gib  = var.alarm_thresholds.transaction_logs_disk_gib
+      what = "the source's transaction logs use more than ${var.alarm_thresholds.transaction_logs_disk_gib} GiB of its disk: a replication slot holds WAL back (resume or drop the replication) before the disk fills"
+    }
+  }
+  alarm_name          = "${local.name}-source-${lower(each.key)}"
+  alarm_description   = "Source ${var.source_database.rds_instance_id}: ${each.value.what}."
+  namespace           = "AWS/RDS"
+  metric_name         = each.key
+  dimensions          = { DBInstanceIdentifier = var.source_database.rds_instance_id }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 3
+  threshold           = each.value.gib * 1024 * 1024 * 1024
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "missing"
+  alarm_actions       = [aws_sns_topic.alerts.arn]
+  ok_actions          = [aws_sns_topic.alerts.arn]
+  tags                = local.tags
+}
+
 resource "aws_cloudwatch_metric_alarm" "dead_letters" {
   alarm_name          = "${local.name}-dead-letters"
   alarm_description   = "Events that could not be delivered (a schedule start, or an alert to notify) are waiting in ${aws_sqs_queue.dead_letters.name}."

@@ -57,6 +57,15 @@ locals {
       TargetTablePrepMode = "DO_NOTHING"
       MaxFullLoadSubTasks = 8
     }
+    # DDL at the source (docs/aws.md, "DDL at the source"): on an S3 target a
+    # handled DROP or TRUNCATE deletes the table's landed files, which a
+    # rebuild replays, so DMS ignores both (a person reloads the table); an
+    # ALTER reaches the files' columns and extract-metadata reports it as drift.
+    ChangeProcessingDdlHandlingPolicy = {
+      HandleSourceTableDropped   = false
+      HandleSourceTableTruncated = false
+      HandleSourceTableAltered   = true
+    }
     Logging = {
       EnableLogging = true
       LogComponents = [

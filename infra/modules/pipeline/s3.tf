@@ -27,11 +27,10 @@ locals {
     access_logs = aws_s3_bucket.access_logs
   }
   kms_buckets       = { for k, b in local.buckets : k => b if k != "access_logs" }
-  versioned_buckets = { for k, b in local.buckets : k => b if k != "landing" }
+  versioned_buckets = local.buckets
 }
 
 resource "aws_s3_bucket" "landing" {
-  #checkov:skip=CKV_AWS_21:DMS cannot write to a versioned S3 target; landed files are immutable by contract (the pipeline only reads them) and the bucket policy denies deletes by anyone but DMS.
   #checkov:skip=CKV_AWS_144:Single-region pipeline; cross-region copies of raw change data are a data-residency decision left to the platform team (add replication outside this module).
   bucket        = local.bucket_names.landing
   force_destroy = var.force_destroy
@@ -143,6 +142,22 @@ resource "aws_s3_bucket_lifecycle_configuration" "landing" {
       days_after_initiation = 7
     }
   }
+  # Versioned, so an overwritten landed file can be got back; DMS asks that
+  # old versions be expired (its listings time out on many), and an
+  # erasure's rewrite (docs/erasure.md) must not keep the old file for long.
+  rule {
+    id     = "expire-overwritten-landed-files"
+    status = "Enabled"
+    filter {}
+    noncurrent_version_expiration {
+      noncurrent_days = var.retention.landing_noncurrent_days
+    }
+    expiration {
+      expired_object_delete_marker = true
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.this]
 }
 
 resource "aws_s3_bucket_lifecycle_configuration" "lake" {

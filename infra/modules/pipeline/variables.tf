@@ -38,6 +38,9 @@ variable "source_database" {
     secret_kms_key_arn = optional(string)
     ssl_mode           = optional(string, "verify-full")
     cidr_blocks        = list(string)
+    # The RDS instance (not Aurora's cluster) the source is, for the
+    # source-health alarms; null when it is not RDS.
+    rds_instance_id = optional(string)
   })
 
   validation {
@@ -266,12 +269,14 @@ variable "slack" {
 }
 
 variable "alarm_thresholds" {
-  description = "CloudWatch alarm thresholds: DMS CDC latency (seconds); Lambda errors per 5 minutes; a function's longest invocation as a fraction of its timeout; hours without a successful merge of a table before it is stale (26: a daily schedule and two hours' grace)."
+  description = "CloudWatch alarm thresholds: DMS CDC latency (seconds); Lambda errors per 5 minutes; a function's longest invocation as a fraction of its timeout; hours without a successful merge of a table before it is stale (26: a daily schedule and two hours' grace); on an RDS source, the replication slot's lag and the transaction logs' disk use (GiB) before the source's own disk is at risk."
   type = object({
-    cdc_latency_seconds = optional(number, 900)
-    lambda_errors       = optional(number, 1)
-    duration_fraction   = optional(number, 0.8)
-    freshness_hours     = optional(number, 26)
+    cdc_latency_seconds       = optional(number, 900)
+    lambda_errors             = optional(number, 1)
+    duration_fraction         = optional(number, 0.8)
+    freshness_hours           = optional(number, 26)
+    replication_slot_lag_gib  = optional(number, 10)
+    transaction_logs_disk_gib = optional(number, 20)
   })
   default = {}
 
@@ -351,13 +356,14 @@ variable "athena_bytes_scanned_cutoff" {
 }
 
 variable "retention" {
-  description = "Days to keep things: CloudWatch logs; noncurrent object versions; Athena results; access logs; landed files before they move to infrequent-access storage (they are never deleted: a rebuild replays them)."
+  description = "Days to keep things: CloudWatch logs; noncurrent object versions; Athena results; access logs; landed files before they move to infrequent-access storage (they are never deleted: a rebuild replays them); a landed file's overwritten or erased versions (DMS wants them expired, and an erasure's rewrite must not keep the old file for long)."
   type = object({
-    log_days            = optional(number, 365)
-    noncurrent_days     = optional(number, 90)
-    athena_results_days = optional(number, 30)
-    access_log_days     = optional(number, 365)
-    landing_ia_days     = optional(number, 90)
+    log_days                = optional(number, 365)
+    noncurrent_days         = optional(number, 90)
+    athena_results_days     = optional(number, 30)
+    access_log_days         = optional(number, 365)
+    landing_ia_days         = optional(number, 90)
+    landing_noncurrent_days = optional(number, 30)
   })
   default = {}
 
