@@ -538,8 +538,8 @@ fn filtered(
     }))
 }
 
-/// A file in a landed format (DMS Parquet, CSV or gzipped CSV with a
-/// header row) without the rows of `erased`'s keys; `None` when it holds
+/// A file in a landed format (DMS Parquet, CSV or gzipped CSV, with a
+/// header row or without) without the rows of `erased`'s keys; `None` when it holds
 /// none. Key values are read as validation reads them (the metadata's
 /// types and `datetime_format`), so `042` in a CSV file is the key 42; a
 /// value that does not read is no forgotten key (validation refuses it).
@@ -630,10 +630,14 @@ pub fn rewrite_landed(
     } else {
         bytes.to_vec()
     };
-    let header_end = text
-        .iter()
-        .position(|b| *b == b'\n')
-        .map_or(text.len(), |i| i + 1);
+    // A headerless file (DMS's default) starts with its first record.
+    let header_end = match reader.has_header_row() {
+        true => text
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(text.len(), |i| i + 1),
+        false => 0,
+    };
     let (header, body) = text.split_at(header_end);
     // Each record runs from where its content starts to where the next
     // one's does: its line break (and any blank line after it) go with it.
@@ -902,6 +906,42 @@ mod tests {
             )
             .unwrap()
             .is_none()
+        );
+    }
+
+    /// A CSV file without a header row (DMS's default) loses the key's
+    /// records too: its first line is a record, not a header to keep.
+    #[test]
+    fn a_headerless_landed_csv_loses_the_keys_records() {
+        let meta = accounts();
+        let erased = ErasedKeys::of(
+            "accounts",
+            key(),
+            &resolve_keys(&meta, &[json!(2)]).unwrap(),
+        );
+        let control = crate::dms::ControlColumns {
+            timestamp: "ts".into(),
+            change_seq: None,
+            ..Default::default()
+        };
+        let options = ReadOptions::for_table("", &control, &meta);
+        let text = "U,2026-11-01 10:00:01.000000,2,x
+I,2026-11-01 10:00:03.000000,3,y
+";
+        let out = rewrite_landed(
+            "f",
+            "20261101-100000000.csv",
+            &meta,
+            &erased,
+            Bytes::from(text),
+            &options,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(out.removed_rows, [1]);
+        assert_eq!(
+            String::from_utf8(out.bytes.to_vec()).unwrap(),
+            "I,2026-11-01 10:00:03.000000,3,y\n"
         );
     }
 

@@ -3,8 +3,10 @@
 //! Landed files live under `<prefix>/<schema>/<table>/` (optionally in date
 //! partition folders). Full-load files are `LOAD00000001.parquet` (a hex
 //! counter); CDC files are named by commit time, `20261121-104501123.parquet`.
-//! Both come as Parquet or as CSV with a header row (`AddColumnName=true`),
-//! plain or gzip-compressed. [`LandedReader`] reads them in record batches.
+//! Both come as Parquet or as CSV, plain or gzip-compressed, with a header
+//! row (`AddColumnName=true`) or, as DMS writes CSV by default, without one:
+//! then the columns are read in the metadata's order
+//! ([`headerless_layouts`]). [`LandedReader`] reads them in record batches.
 
 mod change_seq;
 mod read;
@@ -31,6 +33,23 @@ pub struct ControlColumns {
     /// How `change_seq` orders: `auto` (decided from a table's first
     /// values, then fixed in its ledger), `integer`, `lsn` or `text`.
     pub change_seq_kind: ChangeSeqKind,
+}
+
+/// The columns of a CSV file without a header row, in DMS's order: `Op`
+/// (always in CDC files; in a full load only with `IncludeOpForFullLoad`),
+/// the timestamp column (`TimestampColumnName`), the table's columns in the
+/// metadata's order, then the change-seq column (added by a transformation
+/// rule, so last). The layout with `Op` first, then the one without.
+pub fn headerless_layouts<S: Into<String>>(
+    control: &ControlColumns,
+    columns: impl IntoIterator<Item = S>,
+) -> Vec<Vec<String>> {
+    let mut without_op = vec![control.timestamp.clone()];
+    without_op.extend(columns.into_iter().map(Into::into));
+    without_op.extend(control.change_seq.clone());
+    let mut with_op = vec![control.op.clone()];
+    with_op.extend(without_op.iter().cloned());
+    vec![with_op, without_op]
 }
 
 fn empty_is_none<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

@@ -14,9 +14,10 @@
 //! ([`ReadError::Format`], a finding), bytes that cannot be fetched are the
 //! store's ([`ReadError::Source`], worth a retry).
 
-use super::{FileFormat, FormatError};
+use super::{ControlColumns, FileFormat, FileKind, FormatError};
 use crate::error::Invalid;
 use crate::error::StoreError;
+use crate::metadata::TableMetadata;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use bytes::Bytes;
@@ -78,6 +79,24 @@ pub struct ReadOptions {
     /// The text that stands for null in CSV files (DMS `CsvNullValue`); empty:
     /// an empty field is null.
     pub csv_null_value: String,
+    /// How a CSV file without a header row (DMS's default, `AddColumnName`
+    /// false) is read: [`super::headerless_layouts`], the layout with `Op`
+    /// first, then the one without. Empty: the first row must name the columns.
+    pub headerless: Vec<Vec<String>>,
+}
+
+impl ReadOptions {
+    /// How a table's landed files are read: CSV nulls as configured, and a
+    /// CSV file without a header row in the metadata's column order.
+    pub fn for_table(csv_null_value: &str, control: &ControlColumns, meta: &TableMetadata) -> Self {
+        ReadOptions {
+            csv_null_value: csv_null_value.to_string(),
+            headerless: super::headerless_layouts(
+                control,
+                meta.columns.iter().map(|c| c.name.as_str()),
+            ),
+        }
+    }
 }
 
 /// A cache of recently read ranges of one file.
@@ -321,7 +340,24 @@ impl LandedReader {
                 let header_len = reader
                     .read_until(b'\n', &mut header)
                     .map_err(|e| classify(file, &windows, err(format!("header row: {e}"))))?;
-                let names = header_names(&header).map_err(|e| err(e.0))?;
+                let (names, header_len) = if is_header(&header, &options.headerless) {
+                    (header_names(&header).map_err(|e| err(e.0))?, header_len)
+                } else {
+                    // A CDC file always has `Op`; a full load may not.
+                    let name = file.rsplit('/').next().unwrap_or(file);
+                    let cdc = super::parse_file_name(name).is_some_and(|n| n.kind == FileKind::Cdc);
+                    let layouts = match cdc {
+                        true => &options.headerless[..options.headerless.len().min(1)],
+                        false => &options.headerless[..],
+                    };
+                    let layout =
+                        headerless_layout(&header, layouts).map_err(|message| FormatError {
+                            file: file.to_string(),
+                            row: Some(1),
+                            message,
+                        })?;
+                    (layout, 0)
+                };
                 let schema = Arc::new(Schema::new(
                     names
                         .iter()
@@ -345,6 +381,12 @@ impl LandedReader {
     /// Every column of the file, with its type as written (CSV: all text).
     pub fn schema(&self) -> &SchemaRef {
         &self.schema
+    }
+
+    /// Whether a CSV file's first row names its columns (`false` for
+    /// Parquet, and for CSV read by the metadata's column order).
+    pub fn has_header_row(&self) -> bool {
+        matches!(self.opened, Opened::Csv { header_len, .. } if header_len > 0)
     }
 
     /// The number of rows, when the file says so (Parquet).
@@ -405,10 +447,12 @@ impl LandedReader {
                 null_value,
             } => {
                 let mut reader = csv_bytes(&windows, *gzip);
-                let mut skipped = Vec::with_capacity(*header_len);
-                reader
-                    .read_until(b'\n', &mut skipped)
-                    .map_err(|e| err(format!("header row: {e}")))?;
+                if *header_len > 0 {
+                    let mut skipped = Vec::with_capacity(*header_len);
+                    reader
+                        .read_until(b'\n', &mut skipped)
+                        .map_err(|e| err(format!("header row: {e}")))?;
+                }
                 let mut builder = arrow::csv::ReaderBuilder::new(self.schema.clone())
                     .with_header(false)
                     .with_batch_size(BATCH_ROWS)
@@ -454,17 +498,59 @@ fn csv_bytes(windows: &Arc<Windows>, gzip: bool) -> Box<dyn BufRead + Send> {
     }
 }
 
-/// The column names of a CSV header row (RFC 4180 quoting allowed).
-fn header_names(line: &[u8]) -> Result<Vec<String>, Invalid> {
-    let names: Vec<String> = csv::ReaderBuilder::new()
+/// The fields of a CSV row (RFC 4180 quoting allowed).
+fn fields(line: &[u8]) -> Result<Vec<String>, String> {
+    Ok(csv::ReaderBuilder::new()
         .has_headers(false)
         .from_reader(line)
         .records()
         .next()
         .transpose()
-        .map_err(|e| format!("header row: {e}"))?
+        .map_err(|e| e.to_string())?
         .map(|r| r.iter().map(str::to_string).collect())
-        .unwrap_or_default();
+        .unwrap_or_default())
+}
+
+/// Whether the first row names the columns: always, when no headerless
+/// layout is known; else when it names the `Op` or the timestamp column (a
+/// data row holds `I`/`U`/`D` and a timestamp there, never those names).
+fn is_header(line: &[u8], headerless: &[Vec<String>]) -> bool {
+    let [with_op, without_op, ..] = headerless else {
+        return true;
+    };
+    let names = [with_op.first(), without_op.first()];
+    fields(line).is_ok_and(|row| {
+        row.iter().any(|f| {
+            names
+                .iter()
+                .flatten()
+                .any(|n| f.trim().eq_ignore_ascii_case(n))
+        })
+    })
+}
+
+/// The layout of a file whose first row is data: the one with as many
+/// columns as that row; none names the DMS settings that decide the layout.
+fn headerless_layout(line: &[u8], headerless: &[Vec<String>]) -> Result<Vec<String>, String> {
+    let count = fields(line).map_err(|e| format!("row 1: {e}"))?.len();
+    if let Some(layout) = headerless.iter().find(|l| l.len() == count) {
+        return Ok(layout.clone());
+    }
+    let expected: Vec<String> = headerless
+        .iter()
+        .map(|l| format!("{} ({})", l.len(), l.join(", ")))
+        .collect();
+    Err(format!(
+        "no header row, and row 1 has {count} fields where the metadata reads a headerless file as {}: \
+         check the DMS endpoint's AddColumnName (true writes a header row), IncludeOpForFullLoad, \
+         TimestampColumnName and the change-seq column's transformation rule against the table's metadata",
+        expected.join(" or ")
+    ))
+}
+
+/// The column names of a CSV header row (RFC 4180 quoting allowed).
+fn header_names(line: &[u8]) -> Result<Vec<String>, Invalid> {
+    let names = fields(line).map_err(|e| format!("header row: {e}"))?;
     if names.is_empty() || names.iter().any(String::is_empty) {
         return Err(
             "the first row must name the columns (set AddColumnName=true on the DMS endpoint)"
@@ -572,6 +658,60 @@ mod tests {
     }
 
     #[test]
+    fn headerless_csv_is_read_by_the_metadatas_column_order() {
+        let control = ControlColumns {
+            change_seq: Some("scn".into()),
+            ..ControlColumns::default()
+        };
+        let options = ReadOptions {
+            headerless: crate::dms::headerless_layouts(&control, ["id", "name"]),
+            ..ReadOptions::default()
+        };
+        let read = |text: &str| {
+            let source: Arc<dyn ByteSource> = Arc::new(Bytes::from(text.to_string()));
+            LandedReader::open("x.csv", FileFormat::Csv, source, &options).and_then(|r| {
+                let names: Vec<String> = r
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect();
+                let batches = all(&r)?;
+                Ok((names, batches.iter().map(|b| b.num_rows()).sum::<usize>()))
+            })
+        };
+        // A CDC file (Op first), as DMS writes it by default: every row is data.
+        let (names, rows) = read(
+            "I,2026-11-01 10:00:00.000000,1,pen,0001\nD,2026-11-01 10:00:01.000000,2,ink,0002\n",
+        )
+        .unwrap();
+        assert_eq!(names, ["op", "extraction_timestamp", "id", "name", "scn"]);
+        assert_eq!(rows, 2);
+        // A full load without IncludeOpForFullLoad.
+        let (names, rows) = read("2026-11-01 10:00:00.000000,1,pen,0001\n").unwrap();
+        assert_eq!(names, ["extraction_timestamp", "id", "name", "scn"]);
+        assert_eq!(rows, 1);
+        // A header row is still a header row, in its own order.
+        let (names, rows) =
+            read("id,op,name,extraction_timestamp,scn\n1,I,pen,2026-11-01 10:00:00,1\n").unwrap();
+        assert_eq!(names, ["id", "op", "name", "extraction_timestamp", "scn"]);
+        assert_eq!(rows, 1);
+        // A layout the metadata cannot explain names the settings to check.
+        let Err(ReadError::Format(e)) = read("I,2026-11-01 10:00:00.000000,1\n") else {
+            panic!("three fields fit no layout");
+        };
+        assert_eq!(e.row, Some(1));
+        for part in [
+            "row 1 has 3 fields",
+            "5 (op, extraction_timestamp, id, name, scn)",
+            "AddColumnName",
+            "IncludeOpForFullLoad",
+        ] {
+            assert!(e.message.contains(part), "{part}: {}", e.message);
+        }
+    }
+
+    #[test]
     fn csv_null_value_is_configurable() {
         let text = "id,name\n1,\n2,NULL\n";
         let names = |null: &str| {
@@ -582,6 +722,7 @@ mod tests {
                 source,
                 &ReadOptions {
                     csv_null_value: null.into(),
+                    ..ReadOptions::default()
                 },
             )
             .unwrap();

@@ -113,9 +113,11 @@ async fn erase(
         }
     };
     let erased = ErasedKeys::of(table, key, keys);
-    let options = crate::dms::ReadOptions {
-        csv_null_value: ports.config.source.csv_null_value.clone(),
-    };
+    let options = crate::dms::ReadOptions::for_table(
+        &ports.config.source.csv_null_value,
+        &ports.config.source.control_columns,
+        meta,
+    );
     for stage in [HISTORY, CHANGE_LOG, QUARANTINE, LANDED] {
         if entry.done.iter().any(|d| d == stage) {
             continue;
@@ -249,9 +251,11 @@ pub(super) async fn forget_in_batch(
     }
     let key = ports.secrets.erasure_key().await?;
     let erased = ErasedKeys::new(table, key, &overlapped).map_err(|e| Error::InvalidInput(e.0))?;
-    let options = crate::dms::ReadOptions {
-        csv_null_value: ports.config.source.csv_null_value.clone(),
-    };
+    let options = crate::dms::ReadOptions::for_table(
+        &ports.config.source.csv_null_value,
+        &ports.config.source.control_columns,
+        meta,
+    );
     let validated = format!(
         "{}{}/",
         change_log_prefix(&ports.config.source.database, table, generation),

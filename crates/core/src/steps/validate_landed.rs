@@ -178,9 +178,11 @@ async fn quarantine_without(
     erased: &crate::erasure::ErasedKeys,
 ) -> Result<Vec<u64>, Error> {
     let (bytes, _) = ports.landing.get(&file.key).await?;
-    let options = crate::dms::ReadOptions {
-        csv_null_value: context.options.csv_null_value.clone(),
-    };
+    let options = crate::dms::ReadOptions::for_table(
+        &context.options.csv_null_value,
+        &context.control,
+        &context.meta,
+    );
     let (body, rows) = match crate::erasure::rewrite_landed(
         &file.key,
         base_name(&file.key),
@@ -482,6 +484,7 @@ fn to_validate<'a>(
 /// refused: only a rebuild recomputes a history under another kind.
 async fn change_seq_kind(
     ports: &Ports,
+    meta: &TableMetadata,
     ledger: &Ledger,
     generation: u32,
     files: &[&ObjectInfo],
@@ -515,9 +518,7 @@ async fn change_seq_kind(
             size: file.size,
             runtime: Handle::current(),
         });
-        let options = ReadOptions {
-            csv_null_value: ports.config.source.csv_null_value.clone(),
-        };
+        let options = ReadOptions::for_table(&ports.config.source.csv_null_value, control, meta);
         let (key, column) = (file.key.clone(), column.clone());
         // A file that cannot be read is the check's to report: it decides nothing.
         let detected = tokio::task::spawn_blocking(move || {
@@ -569,7 +570,7 @@ async fn validate_batch(
     let config = table_config(ports, table)?;
     let layout = layout(ports);
     let batch_id = ledger.ledger.next_batch_id(files, generation);
-    let change_seq_kind = change_seq_kind(ports, &ledger.ledger, generation, files).await?;
+    let change_seq_kind = change_seq_kind(ports, meta, &ledger.ledger, generation, files).await?;
     let context = Arc::new(Context {
         table: table.to_string(),
         batch_id,

@@ -256,9 +256,7 @@ impl FileCheck<'_> {
             );
             return Ok(());
         }
-        let read_options = ReadOptions {
-            csv_null_value: options.csv_null_value.clone(),
-        };
+        let read_options = ReadOptions::for_table(&options.csv_null_value, self.control, self.meta);
         let reader = match LandedReader::open(self.file, format, source, &read_options) {
             Ok(r) => r,
             Err(e) => return self.read_failed(e, None, findings),

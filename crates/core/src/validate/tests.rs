@@ -631,3 +631,36 @@ fn the_sample_keeps_every_rule_even_when_one_is_noisy() {
         o.findings.sample
     );
 }
+
+#[test]
+fn a_headerless_csv_is_read_in_the_metadatas_order_and_a_misfit_names_the_dms_settings() {
+    // As DMS writes CSV by default (AddColumnName=false): Op, the timestamp,
+    // the table's columns, the change-seq.
+    let o = check(
+        "20261101-100000000.csv",
+        Bytes::from(
+            "I,2026-11-01 10:00:00.000000,1,new,10.50,false,0001\n\
+             U,2026-11-01 10:00:00.000000,1,paid,10.50,t,0002\n",
+        ),
+    );
+    assert!(o.accepted(), "{:?}", o.findings);
+    assert_eq!((o.rows, o.ops.inserts, o.ops.updates), (2, 1, 1));
+    // A full load without IncludeOpForFullLoad.
+    let o = check(
+        "LOAD00000001.csv",
+        Bytes::from("2026-11-01 10:00:00.000000,1,new,10.50,false,0001\n"),
+    );
+    assert!(o.accepted(), "{:?}", o.findings);
+    // A CDC file a column short (it would fit a full load without Op): the
+    // file is refused, naming row 1 and the settings that decide the layout.
+    let o = check(
+        "20261101-100000000.csv",
+        Bytes::from("I,2026-11-01 10:00:00.000000,1,new,10.50,0001\n"),
+    );
+    assert_eq!(rules(&o), vec![(Rule::Readable, Some(1), None)]);
+    let message = &o.findings.sample[0].message;
+    assert!(
+        message.contains("AddColumnName") && message.contains("IncludeOpForFullLoad"),
+        "{message}"
+    );
+}
