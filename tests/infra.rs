@@ -983,3 +983,22 @@ fn only_prod_failures_page() {
     );
     assert_eq!(local("pages"), json!("${var.environment == \"prod\"}"));
 }
+
+/// Every EventBridge rule that alerts through notify hands it a
+/// `NotifyEvent` it can read (its placeholders filled as EventBridge would).
+#[test]
+fn every_eventbridge_alert_is_an_event_notify_reads() {
+    let alerting = std::fs::read_to_string(module_dir().join("alerting.tf")).unwrap();
+    let templates = Regex::new(r"(?s)input_template = <<-EOT\n(.*?)\n\s*EOT").unwrap();
+    let placeholder = Regex::new(r"<([a-z_]+)>").unwrap();
+    let mut rules = 0;
+    for t in templates.captures_iter(&alerting) {
+        let filled = placeholder.replace_all(&t[1], "sample-$1");
+        let event: tidemark_core::events::NotifyEvent = serde_json::from_str(&filled)
+            .unwrap_or_else(|e| panic!("notify cannot read {filled}: {e}"));
+        assert_eq!(event.results.len(), 1, "{filled}");
+        rules += 1;
+    }
+    assert_eq!(rules, 3, "execution, replication and replication_stopped");
+    assert!(alerting.contains("resources     = [local.replication_arns[\"cdc\"]]"));
+}

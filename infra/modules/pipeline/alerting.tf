@@ -177,7 +177,7 @@ resource "aws_chatbot_slack_channel_configuration" "alerts" {
 locals {
   # Each rule's event pattern, and how its event becomes notify's input (the
   # NotifyEvent of crates/core/src/events.rs: one failed pseudo-table).
-  notify_rules = {
+  notify_rules = merge({
     execution = {
       description = "Pipeline executions that failed, timed out or were aborted"
       pattern = {
@@ -224,7 +224,27 @@ locals {
         {"run_id": "dms-<id>", "input": {}, "results": [{"table": "(replication)", "status": "failed", "error": "Tidemark.Replication", "cause": "DMS reported <type>: <message>"}]}
       EOT
     }
-  }
+    }, contains(keys(local.replications), "cdc") ? {
+    # The pipeline never stops the CDC replication (a snapshot's full load
+    # stops by itself): a stop means changes are not captured until it runs.
+    replication_stopped = {
+      description = "The CDC replication of this pipeline stopped"
+      pattern = {
+        source        = ["aws.dms"]
+        "detail-type" = ["DMS Replication Task State Change", "DMS Replication State Change"]
+        resources     = [local.replication_arns["cdc"]]
+        detail        = { eventType = [{ suffix = "_STOPPED" }] }
+      }
+      input_paths = {
+        id      = "$.id"
+        type    = "$.detail.eventType"
+        message = "$.detail.detailMessage"
+      }
+      input_template = <<-EOT
+        {"run_id": "dms-<id>", "input": {}, "results": [{"table": "(replication)", "status": "failed", "error": "Tidemark.Replication", "cause": "The CDC replication stopped (<type>: <message>): changes at the source are not captured until it runs again. The next run resumes it; to resume it now, start the pipeline (tidemark rerun)."}]}
+      EOT
+    }
+  } : {})
 }
 
 resource "aws_cloudwatch_event_rule" "to_notify" {
