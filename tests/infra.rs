@@ -709,6 +709,18 @@ fn the_landing_bucket_is_the_dms_target_versioned_and_guarded() {
         dms.contains("TargetTablePrepMode = \"DO_NOTHING\""),
         "a full load must not drop landed files"
     );
+    // A table's own LOB limit reaches DMS and validation alike.
+    let squeezed: String = dms.split_whitespace().collect();
+    assert!(
+        squeezed.contains("\"rule-type\"=\"table-settings\"")
+            && squeezed.contains("\"bulk-max-size\"=local.table_lob_kb[table]")
+    );
+    let template =
+        std::fs::read_to_string(module_dir().join("templates/tidemark.toml.tftpl")).unwrap();
+    assert!(
+        template.contains("lob_max_kb = ${t.lob_max_kb}"),
+        "{template}"
+    );
     for (setting, value) in [
         ("HandleSourceTableDropped", "false"),
         ("HandleSourceTableTruncated", "false"),

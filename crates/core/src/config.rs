@@ -19,6 +19,10 @@
 //! max_delete_fraction = 0.5
 //! allow_unexpected = false # true: ignore columns the metadata does not know
 //! retain_closed_years = 7  # expire closed versions 7 years after they ended (default: keep all)
+//! lob_max_kb = 512         # this table's LOB limit, when DMS has one per table (default: [source] lob_max_kb)
+//!
+//! [metadata]
+//! from = "catalog"         # or "documents" (default: the catalog when there is a source database)
 //!
 //! [alerts]
 //! on_success = false
@@ -69,9 +73,22 @@ pub struct TableConfig {
     /// are removed by maintenance (current rows never are). None: forever.
     #[serde(default)]
     pub retain_closed_years: Option<u32>,
+    /// DMS's `LobMaxSize` for this table (its `table-settings` rule), in KB;
+    /// `None`: `[source] lob_max_kb`.
+    #[serde(default)]
+    pub lob_max_kb: Option<u32>,
 }
 
 impl TableConfig {
+    /// The byte length a text or binary value of this table is likely cut
+    /// at by DMS (limited LOB mode); `None`: not checked.
+    pub fn lob_max_bytes(&self, source: &SourceConfig) -> Option<usize> {
+        match self.lob_max_kb.unwrap_or(source.lob_max_kb) {
+            0 => None,
+            kb => Some(kb as usize * 1024),
+        }
+    }
+
     /// The retention cutoff at `now` (µs since the epoch): closed versions
     /// that ended before it are expired.
     pub fn retained_from(&self, now: chrono::DateTime<chrono::Utc>) -> Option<i64> {
@@ -409,6 +426,27 @@ mod tests {
         assert_eq!(c.pipeline.replication_wait_seconds, 14400);
         assert_eq!(c.pipeline.max_merge_invocations, 500);
         assert_eq!(c.maintenance, MaintenanceConfig::default());
+    }
+
+    #[test]
+    fn a_tables_lob_limit_overrides_the_sources_and_metadata_comes_from_where_it_says() {
+        let c = PipelineConfig::from_toml("t.toml", MINIMAL).unwrap();
+        assert_eq!(c.tables[0].lob_max_bytes(&c.source), Some(64 * 1024));
+        assert_eq!(c.metadata.from, None);
+        let c = PipelineConfig::from_toml(
+            "t.toml",
+            &format!("{MINIMAL}\nlob_max_kb = 0\n[metadata]\nfrom = \"documents\"\n"),
+        )
+        .unwrap();
+        assert_eq!(c.tables[0].lob_max_bytes(&c.source), None, "0: unchecked");
+        assert_eq!(c.metadata.from, Some(MetadataFrom::Documents));
+        let e = PipelineConfig::from_toml(
+            "t.toml",
+            &format!("{MINIMAL}\n[metadata]\nfrom = \"guess\"\n"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("guess"), "{e}");
     }
 
     #[test]

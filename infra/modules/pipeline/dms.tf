@@ -6,6 +6,8 @@
 
 locals {
   is_postgres = contains(["postgres", "aurora-postgresql"], var.source_database.engine)
+  # Each table's own LobMaxSize, where it has one.
+  table_lob_kb = { for t in var.tables : t.name => t.lob_max_kb }
 
   table_mappings = {
     for kind, spec in local.replications : kind => jsonencode({
@@ -39,6 +41,24 @@ locals {
             "expression" = "$AR_H_CHANGE_SEQ"
             "data-type"  = { type = "string", length = 50 }
           },
+        ],
+        [
+          # A table whose values run longer than the task's LobMaxSize gets
+          # its own limit (an S3 target has limited LOB mode only); the
+          # rendered tidemark.toml tells validation the same size.
+          for i, table in spec.tables : {
+            "rule-type" = "table-settings"
+            "rule-id"   = tostring(2000 + i)
+            "rule-name" = "lob-${table}"
+            "object-locator" = {
+              "schema-name" = var.source_database.schema
+              "table-name"  = table
+            }
+            "lob-settings" = {
+              mode            = "limited"
+              "bulk-max-size" = local.table_lob_kb[table]
+            }
+          } if local.table_lob_kb[table] != null
         ],
       )
     })

@@ -80,12 +80,13 @@ variable "history_database" {
 }
 
 variable "tables" {
-  description = "The tables to replicate and keep history of. mode: cdc (full load, then changes) or snapshot (full extracts only); on_invalid: fail or continue; max_delete_fraction: snapshot tables' guard against a truncated extract."
+  description = "The tables to replicate and keep history of. mode: cdc (full load, then changes) or snapshot (full extracts only); on_invalid: fail or continue; max_delete_fraction: snapshot tables' guard against a truncated extract; lob_max_kb: this table's DMS LobMaxSize when its text or binary values run longer than lob_max_kb (a table-settings rule; null: lob_max_kb)."
   type = list(object({
     name                = string
     mode                = optional(string, "cdc")
     on_invalid          = optional(string, "fail")
     max_delete_fraction = optional(number, 0.5)
+    lob_max_kb          = optional(number)
   }))
 
   validation {
@@ -107,6 +108,10 @@ variable "tables" {
   validation {
     condition     = alltrue([for t in var.tables : t.max_delete_fraction >= 0 && t.max_delete_fraction <= 1])
     error_message = "max_delete_fraction must be between 0 and 1."
+  }
+  validation {
+    condition     = alltrue([for t in var.tables : t.lob_max_kb == null || try(t.lob_max_kb >= 1 && floor(t.lob_max_kb) == t.lob_max_kb, false)])
+    error_message = "A table's lob_max_kb must be a whole number of KB, at least 1."
   }
 }
 

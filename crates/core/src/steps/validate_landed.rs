@@ -582,10 +582,7 @@ async fn validate_batch(
             csv_null_value: ports.config.source.csv_null_value.clone(),
             erased: super::erased_keys(ports, table).await?,
             change_seq_kind,
-            lob_max_bytes: match ports.config.source.lob_max_kb {
-                0 => None,
-                kb => Some(kb as usize * 1024),
-            },
+            lob_max_bytes: config.lob_max_bytes(&ports.config.source),
         },
     });
     // Several files at once, in landing order; each streams in bounded memory.
