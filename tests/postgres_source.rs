@@ -435,3 +435,54 @@ async fn a_reload_takes_a_fresh_full_load_and_rebuilds_the_history_from_it() {
     drop(client);
     db.drop_all().await;
 }
+
+/// DMS lands no change for a TRUNCATE (nor for a table dropped and
+/// re-created): the run sees the table's storage changed at the source,
+/// fails it once proposing a reload, and the reload brings history in line.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_truncate_at_the_source_fails_the_table_once_proposing_the_reload_that_fixes_it() {
+    let db = TestDb::create("pgtrunc").await;
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, price numeric(10,2));
+             INSERT INTO items VALUES (1, 'pen', 1.50), (2, 'ink', 2.00);",
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::write(dir.join("tidemark.toml"), CONFIG).unwrap();
+    let (status, day1) = run(dir, &db.url, "day-1").await;
+    assert_eq!(status, ExecutionStatus::Succeeded, "{day1}");
+
+    client
+        .batch_execute("TRUNCATE items; INSERT INTO items VALUES (3, 'pad', 0.99);")
+        .await
+        .unwrap();
+    let (status, day2) = run(dir, &db.url, "day-2").await;
+    assert!(
+        matches!(&status, ExecutionStatus::Failed { error, .. } if error == "Tidemark.TablesFailed"),
+        "{status:?}"
+    );
+    assert_eq!(day2, day1, "nothing is merged");
+    let alert = std::fs::read_to_string(dir.join("lake/alerts/day-2.json")).unwrap();
+    for part in ["TRUNCATE", "mode \\\"reload\\\" for items"] {
+        assert!(alert.contains(part), "{part} is not in {alert}");
+    }
+
+    let reload = ExecutionInput(serde_json::json!({"mode": "reload", "tables": ["items"]}));
+    let backend = open(dir, &db.url);
+    let outcome = backend.run("reload", &reload, 0.0).await.unwrap();
+    assert_eq!(outcome.status, ExecutionStatus::Succeeded);
+    drop(backend);
+    let (status, after) = run(dir, &db.url, "day-3").await;
+    assert_eq!(
+        status,
+        ExecutionStatus::Succeeded,
+        "the failure is not repeated"
+    );
+    assert_eq!(rows(&after), ["3 pad 0.99 L true false"], "{after}");
+    drop(client);
+    db.drop_all().await;
+}

@@ -84,9 +84,9 @@ impl CatalogMetadata {
     }
 }
 
-#[async_trait]
-impl MetadataSource for CatalogMetadata {
-    async fn read(&self, table: &str) -> Result<TableMetadata, SourceError> {
+impl CatalogMetadata {
+    /// The catalog reader, with the secret's user and password.
+    async fn reader(&self) -> Result<PgMetadata, SourceError> {
         let (user, password) = self.credentials().await?;
         let db = &self.database;
         let mut source = PgSource::new(
@@ -103,11 +103,20 @@ impl MetadataSource for CatalogMetadata {
         if let Some((origin, pem)) = &db.ca_bundle {
             source = source.with_ca_bundle(origin.clone(), pem.clone());
         }
-        PgMetadata {
+        Ok(PgMetadata {
             source,
             schema: self.schema.clone(),
-        }
-        .read(table)
-        .await
+        })
+    }
+}
+
+#[async_trait]
+impl MetadataSource for CatalogMetadata {
+    async fn read(&self, table: &str) -> Result<TableMetadata, SourceError> {
+        self.reader().await?.read(table).await
+    }
+
+    async fn storage_id(&self, table: &str) -> Result<Option<String>, SourceError> {
+        self.reader().await?.storage_id(table).await
     }
 }

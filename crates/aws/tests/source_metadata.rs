@@ -262,8 +262,11 @@ async fn the_lambda_reads_the_catalog_over_tls_and_classifies_drift_at_the_sourc
         .unwrap();
     let function = source.function("extract-metadata", &db.name, &[]);
 
-    // Day 1: version 1, from the catalog.
+    // Day 1: version 1, from the catalog. The first invocation starts the
+    // function (its cold start: the environment, the configuration from S3).
+    let started = std::time::Instant::now();
     let out = source.invoke(&function, &["items"]).unwrap();
+    let cold = started.elapsed();
     assert_eq!(drift(&out, "items"), (1, Drift::None));
     let v1 = source.text("metadata/shop/items/v0001.json").await;
     for expected in [
@@ -277,8 +280,35 @@ async fn the_lambda_reads_the_catalog_over_tls_and_classifies_drift_at_the_sourc
     }
 
     // The same catalog again: no new version.
+    let started = std::time::Instant::now();
     let out = source.invoke(&function, &["items"]).unwrap();
+    eprintln!(
+        "extract-metadata on the emulator: first invocation (cold) {} ms, second (warm) {} ms",
+        cold.as_millis(),
+        started.elapsed().as_millis()
+    );
     assert_eq!(drift(&out, "items"), (1, Drift::None));
+
+    // A TRUNCATE lands no change: the table's storage at the source tells.
+    // (validate-landed records the storage a run took; here, by hand.)
+    let storage = out.tables[0]
+        .source_storage
+        .clone()
+        .expect("a catalog knows it");
+    assert_eq!(storage.changed_from, None);
+    source
+        .s3
+        .put_object()
+        .bucket(BUCKET)
+        .key("state/shop/items/source-storage.json")
+        .body(json!({"id": storage.id}).to_string().into_bytes().into())
+        .send()
+        .await
+        .unwrap();
+    client.batch_execute("TRUNCATE items").await.unwrap();
+    let out = source.invoke(&function, &["items"]).unwrap();
+    let truncated = out.tables[0].source_storage.clone().unwrap();
+    assert_eq!(truncated.changed_from, Some(storage.id));
 
     // An added nullable column: additive, stored as version 2. A table added
     // at the source (and to the configuration): its first version.

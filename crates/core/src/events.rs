@@ -80,6 +80,18 @@ pub struct TableWork {
     /// `forget`: the keys and who asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forget: Option<crate::run_plan::ForgetRequest>,
+    /// The table's storage at the source now, and — when it changed since a
+    /// run last took the table's changes — what it was (a TRUNCATE, a
+    /// re-creation or a rewrite, which DMS does not land as changes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_storage: Option<SourceStorage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceStorage {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_from: Option<String>,
 }
 
 /// Output of `extract-metadata`.

@@ -64,6 +64,11 @@ impl LakeLayout<'_> {
     pub fn lease_key(&self, table: &str) -> String {
         format!("state/{}/{table}/lease.json", self.database)
     }
+    /// The table's storage at the source when a run last took its changes
+    /// ([`crate::ports::MetadataSource::storage_id`]).
+    pub fn source_storage_key(&self, table: &str) -> String {
+        format!("state/{}/{table}/source-storage.json", self.database)
+    }
     pub fn metadata_prefix(&self, table: &str) -> String {
         format!("metadata/{}/{table}/", self.database)
     }

@@ -299,6 +299,14 @@ impl ReloadRequest {
 #[async_trait]
 pub trait MetadataSource: Send + Sync {
     async fn read(&self, table: &str) -> Result<TableMetadata, SourceError>;
+
+    /// What identifies the table's storage at the source, when the source
+    /// can say: it changes when the table is emptied by `TRUNCATE`, dropped
+    /// and re-created, or rewritten, none of which DMS lands as changes.
+    /// `None`: not known (metadata documents).
+    async fn storage_id(&self, _table: &str) -> Result<Option<String>, SourceError> {
+        Ok(None)
+    }
 }
 
 /// What a run used outside its steps: Step Functions' record of the

@@ -96,6 +96,7 @@ fn event(table: &str) -> ValidateEvent {
             from: None,
             to: None,
             forget: None,
+            source_storage: None,
         },
     }
 }

@@ -205,6 +205,26 @@ impl MetadataSource for PgMetadata {
     async fn read(&self, table: &str) -> Result<TableMetadata, SourceError> {
         self.read_table(table).await
     }
+
+    /// The table's oid and its file node: `TRUNCATE`, `VACUUM FULL`,
+    /// `CLUSTER` and rewriting `ALTER`s give it a new file node; a table
+    /// dropped and re-created has a new oid.
+    async fn storage_id(&self, table: &str) -> Result<Option<String>, SourceError> {
+        let client = self.source.connect().await?;
+        let row = client
+            .query_opt(
+                "SELECT c.oid::text || '/' || coalesce(pg_relation_filenode(c.oid)::text, '')
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')",
+                &[&self.schema, &table],
+            )
+            .await
+            .map_err(query_err(format!(
+                "reading the storage of {}.{table}",
+                self.schema
+            )))?;
+        Ok(row.map(|r| r.get(0)))
+    }
 }
 
 #[cfg(test)]

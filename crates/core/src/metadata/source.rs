@@ -65,6 +65,10 @@ impl MetadataSource for OverriddenMetadataSource {
         let merged = apply_overrides(&meta, &overlay).map_err(invalid)?;
         Ok(TableMetadata::from_json(&uri, &merged.to_string())?)
     }
+
+    async fn storage_id(&self, table: &str) -> Result<Option<String>, SourceError> {
+        self.base.storage_id(table).await
+    }
 }
 
 /// `meta` as JSON with `overlay`'s keys laid over it.

@@ -1,6 +1,7 @@
 use super::{layout, table_config};
 use crate::error::Error;
-use crate::events::{ExtractMetadataEvent, ExtractMetadataOutput, TableWork};
+use crate::error::StoreError;
+use crate::events::{ExtractMetadataEvent, ExtractMetadataOutput, SourceStorage, TableWork};
 use crate::metadata::{Drift, TableMetadata, classify_drift};
 use crate::ports::Ports;
 use bytes::Bytes;
@@ -37,6 +38,7 @@ pub async fn extract_metadata(
                 from: None,
                 to: None,
                 forget: Some(forget.clone()),
+                source_storage: None,
             });
             continue;
         }
@@ -67,7 +69,8 @@ pub async fn extract_metadata(
             }
             None => (store_version(ports, &current, 1).await?, Drift::None),
         };
-        tracing::info!(table = %name, version, drift = ?drift, "metadata");
+        let source_storage = source_storage(ports, &name).await?;
+        tracing::info!(table = %name, version, drift = ?drift, source_storage = ?source_storage, "metadata");
         tables.push(TableWork {
             table: name,
             table_mode: config.mode,
@@ -77,9 +80,33 @@ pub async fn extract_metadata(
             from: plan.from,
             to: plan.to,
             forget: None,
+            source_storage,
         });
     }
     Ok(ExtractMetadataOutput { tables })
+}
+
+/// The table's storage at the source, and what it was when a run last took
+/// its changes, if that differs (validate-landed records the new one).
+async fn source_storage(ports: &Ports, table: &str) -> Result<Option<SourceStorage>, Error> {
+    let Some(id) = ports
+        .metadata
+        .storage_id(table)
+        .await
+        .map_err(|e| e.for_table(table))?
+    else {
+        return Ok(None);
+    };
+    let key = layout(ports).source_storage_key(table);
+    let recorded = match ports.lake.get(&key).await {
+        Ok((bytes, _)) => serde_json::from_slice::<SourceStorage>(&bytes)
+            .ok()
+            .map(|s| s.id),
+        Err(StoreError::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let changed_from = recorded.filter(|r| *r != id);
+    Ok(Some(SourceStorage { id, changed_from }))
 }
 
 async fn newest_version(ports: &Ports, table: &str) -> Result<(u32, Option<TableMetadata>), Error> {

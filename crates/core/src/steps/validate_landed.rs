@@ -6,7 +6,7 @@ use crate::dms::{
     parse_file_name,
 };
 use crate::error::{Error, StoreError};
-use crate::events::{RunMode, TableWork, ValidateEvent, ValidateOutput};
+use crate::events::{RunMode, SourceStorage, TableWork, ValidateEvent, ValidateOutput};
 use crate::layout::{LakeLayout, base_name, landing_prefix};
 use crate::ledger::{Batch, BatchStatus, ConsumedFile, Ledger, ReloadMark, StoredLedger};
 use crate::metadata::Drift;
@@ -266,6 +266,38 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
                 reasons.join("; ")
             ),
         });
+    }
+    if let Some(storage) = &work.source_storage {
+        // Recorded first: the failure below is alerted once, and the next
+        // run (a reload, or a plain run after a VACUUM FULL) goes on.
+        let recorded = SourceStorage {
+            id: storage.id.clone(),
+            changed_from: None,
+        };
+        ports
+            .lake
+            .put(
+                &layout(ports).source_storage_key(table),
+                Bytes::from(serde_json::to_vec(&recorded).unwrap_or_default()),
+                None,
+            )
+            .await?;
+        if let Some(before) = &storage.changed_from
+            && !rebuild
+        {
+            return Err(Error::SchemaDrift {
+                table: table.to_string(),
+                details: format!(
+                    "{table} was emptied, re-created or rewritten at the source since the last run \
+                     (its storage {before} is now {}): a TRUNCATE, a DROP and CREATE, a VACUUM FULL \
+                     or a CLUSTER, none of which DMS lands as changes. Nothing was merged. After a \
+                     TRUNCATE or a re-creation history holds rows the source no longer has: run with \
+                     mode \"reload\" for {table}. After a VACUUM FULL or a CLUSTER nothing is missing: \
+                     the next run merges as usual.",
+                    storage.id
+                ),
+            });
+        }
     }
     if rebuild && !ports.catalog.swaps_history() {
         return Err(Error::InvalidInput(format!(
@@ -758,6 +790,7 @@ mod tests {
             from: range.and_then(|(f, _)| day(f)),
             to: range.and_then(|(_, t)| day(t)),
             forget: None,
+            source_storage: None,
         }
     }
 
