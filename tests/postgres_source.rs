@@ -47,6 +47,18 @@ async fn run(dir: &Path, url: &str, name: &str) -> (ExecutionStatus, String) {
     .await
 }
 
+/// Runs `name`, which must fail the table and leave `history` as it was;
+/// returns the run's alert.
+async fn run_failing(dir: &Path, url: &str, name: &str, history: &str) -> String {
+    let (status, after) = run(dir, url, name).await;
+    assert!(
+        matches!(&status, ExecutionStatus::Failed { error, .. } if error == "Tidemark.TablesFailed"),
+        "{status:?}"
+    );
+    assert_eq!(after, history, "a failed table's history must not change");
+    std::fs::read_to_string(dir.join(format!("lake/alerts/{name}.json"))).unwrap()
+}
+
 /// (id, name, price, op, is_current, is_deleted) of every history row.
 fn rows(history: &str) -> Vec<String> {
     let header: Vec<&str> = history.lines().nth(1).unwrap().split(" | ").collect();
@@ -137,29 +149,19 @@ async fn overrides_lie_over_the_catalog_and_documents_are_read_only_when_chosen(
         r#"{"name": "items", "primary_key": ["id"], "columns": [{"name": "id", "type": "int32", "nullable": false}]}"#,
     )
     .unwrap();
-    std::fs::write(dir.join("tidemark.toml"), CONFIG).unwrap();
-    let meta = open(dir, &db.url)
-        .ports
-        .metadata
-        .read("items")
-        .await
-        .unwrap();
+    // Read as a run with `extra` in its configuration would read it.
+    let read = |extra: &str| {
+        std::fs::write(dir.join("tidemark.toml"), format!("{CONFIG}\n{extra}")).unwrap();
+        let backend = open(dir, &db.url);
+        async move { backend.ports.metadata.read("items").await.unwrap() }
+    };
+    let meta = read("").await;
     assert_eq!(meta.column("id").unwrap().column_type.to_string(), "int64");
     let status = meta.column("status").unwrap();
     assert_eq!(status.description, "Where it is");
     assert!(meta.to_json().contains("\"sold\""), "{}", meta.to_json());
 
-    std::fs::write(
-        dir.join("tidemark.toml"),
-        format!("{CONFIG}\n[metadata]\nfrom = \"documents\"\n"),
-    )
-    .unwrap();
-    let meta = open(dir, &db.url)
-        .ports
-        .metadata
-        .read("items")
-        .await
-        .unwrap();
+    let meta = read("[metadata]\nfrom = \"documents\"\n").await;
     assert_eq!(meta.column("id").unwrap().column_type.to_string(), "int32");
     assert!(
         meta.column("status").is_none(),
@@ -276,13 +278,7 @@ async fn changes_flow_into_history_and_drift_is_reported_by_the_next_run() {
         )
         .await
         .unwrap();
-    let (status, after) = run(dir, &db.url, "day-3").await;
-    assert!(
-        matches!(&status, ExecutionStatus::Failed { error, .. } if error == "Tidemark.TablesFailed"),
-        "{status:?}"
-    );
-    assert_eq!(after, history, "a breaking change must not touch history");
-    let alert = std::fs::read_to_string(dir.join("lake/alerts/day-3.json")).unwrap();
+    let alert = run_failing(dir, &db.url, "day-3", &history).await;
     assert!(alert.contains("Tidemark.SchemaDrift"), "{alert}");
     assert!(
         alert.contains("price") && alert.contains("colour was dropped"),
@@ -460,13 +456,7 @@ async fn a_truncate_at_the_source_fails_the_table_once_proposing_the_reload_that
         .batch_execute("TRUNCATE items; INSERT INTO items VALUES (3, 'pad', 0.99);")
         .await
         .unwrap();
-    let (status, day2) = run(dir, &db.url, "day-2").await;
-    assert!(
-        matches!(&status, ExecutionStatus::Failed { error, .. } if error == "Tidemark.TablesFailed"),
-        "{status:?}"
-    );
-    assert_eq!(day2, day1, "nothing is merged");
-    let alert = std::fs::read_to_string(dir.join("lake/alerts/day-2.json")).unwrap();
+    let alert = run_failing(dir, &db.url, "day-2", &day1).await;
     for part in ["TRUNCATE", "mode \\\"reload\\\" for items"] {
         assert!(alert.contains(part), "{part} is not in {alert}");
     }

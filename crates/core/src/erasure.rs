@@ -837,17 +837,22 @@ mod tests {
         .unwrap()
     }
 
+    /// The erasure of `id` from `meta`'s table.
+    fn forgetting(meta: &TableMetadata, id: i64) -> ErasedKeys {
+        ErasedKeys::of(
+            &meta.name,
+            key(),
+            &resolve_keys(meta, &[json!(id)]).unwrap(),
+        )
+    }
+
     /// A landed CSV file keeps every other record byte for byte (quoted line
     /// breaks, quotes and blank lines included), plain or gzipped; a key
     /// written `0002` is the key 2.
     #[test]
     fn a_landed_csv_loses_the_keys_records_and_nothing_else() {
         let meta = accounts();
-        let erased = ErasedKeys::of(
-            "accounts",
-            key(),
-            &resolve_keys(&meta, &[json!(2)]).unwrap(),
-        );
+        let erased = forgetting(&meta, 2);
         let kept = "I,2026-11-01 10:00:00.000000,1,\"line one\nline two\"\r\n";
         let text = format!(
             "op,ts,id,name\n{kept}U,2026-11-01 10:00:01.000000,2,x\n\nD,2026-11-01 10:00:02.000000,0002,\"q,\"\"z\"\"\"\nI,2026-11-01 10:00:03.000000,3,\n"
@@ -914,20 +919,14 @@ mod tests {
     #[test]
     fn a_headerless_landed_csv_loses_the_keys_records() {
         let meta = accounts();
-        let erased = ErasedKeys::of(
-            "accounts",
-            key(),
-            &resolve_keys(&meta, &[json!(2)]).unwrap(),
-        );
+        let erased = forgetting(&meta, 2);
         let control = crate::dms::ControlColumns {
             timestamp: "ts".into(),
             change_seq: None,
             ..Default::default()
         };
         let options = ReadOptions::for_table("", &control, &meta);
-        let text = "U,2026-11-01 10:00:01.000000,2,x
-I,2026-11-01 10:00:03.000000,3,y
-";
+        let text = "U,2026-11-01 10:00:01.000000,2,x\nI,2026-11-01 10:00:03.000000,3,y\n";
         let out = rewrite_landed(
             "f",
             "20261101-100000000.csv",
