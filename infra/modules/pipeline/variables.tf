@@ -405,13 +405,13 @@ variable "log_execution_data" {
 }
 
 variable "force_destroy" {
-  description = "Allow `terraform destroy` to empty the buckets. Never in prod: the landing bucket holds the only copy of the raw changes."
+  description = "Allow `terraform destroy` to empty the buckets, and anyone to delete landed files. dev only: the landing bucket holds the only copy of the raw changes."
   type        = bool
   default     = false
 
   validation {
-    condition     = !(var.force_destroy && var.environment == "prod")
-    error_message = "force_destroy must stay false in prod."
+    condition     = !var.force_destroy || var.environment == "dev"
+    error_message = "force_destroy is for dev only: preprod and prod keep their landed files."
   }
 }
 
