@@ -157,17 +157,17 @@ impl AwsEnv {
             workgroup: required("TIDEMARK_ATHENA_WORKGROUP", "the Athena workgroup")?,
             glue_database: required("TIDEMARK_GLUE_DATABASE", "the Glue database of history")?,
             replication,
-            metadata_source: match var("TIDEMARK_METADATA_SOURCE") {
-                // Documents only where no source database is configured.
-                None if needs.metadata_source && source_database.is_none() => Some(location(
+            // Optional beside a source database (its catalog's overrides).
+            metadata_source: if needs.metadata_source
+                && (source_database.is_none()
+                    || var("TIDEMARK_METADATA_SOURCE").is_some_and(|v| !v.trim().is_empty()))
+            {
+                Some(location(
                     "TIDEMARK_METADATA_SOURCE",
                     "s3://bucket/prefix/ of the tables' metadata documents",
-                )?),
-                Some(v) if needs.metadata_source && !v.trim().is_empty() => Some(location(
-                    "TIDEMARK_METADATA_SOURCE",
-                    "s3://bucket/prefix/ of the tables' metadata documents",
-                )?),
-                _ => None,
+                )?)
+            } else {
+                None
             },
             source_database,
             alert_topic_arn: if needs.notifier {
@@ -207,7 +207,7 @@ fn source_database(
         .map(|root| std::path::Path::new(&root).join("rds-ca-bundle.pem"))
         .filter(|path| path.exists())
         .map(|path| path.display().to_string());
-    let ca_bundle = match named.clone().or(shipped) {
+    let ca_bundle = match named.or(shipped) {
         Some(path) => Some((
             path.clone(),
             std::fs::read(&path).map_err(|e| SetupError::Invalid {
