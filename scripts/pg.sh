@@ -18,7 +18,7 @@
 set -euo pipefail
 
 PORT="${TIDEMARK_PG_PORT:-54329}"
-DIR="${TIDEMARK_PG_DIR:-/var/tmp/tidemark-pg}"
+DIR="$(realpath -m "${TIDEMARK_PG_DIR:-/var/tmp/tidemark-pg}")"
 BIN=/usr/lib/postgresql/15/bin
 URL="postgres://postgres@127.0.0.1:${PORT}/postgres"
 OWNER=tidemark-pg
@@ -27,7 +27,8 @@ say() { echo "pg: $*" >&2; }
 
 as_owner() {
   if [ "$(id -u)" = 0 ]; then
-    runuser -u "$OWNER" -- "$@"
+    # From /: the owner may not enter the caller's folder (psql and pg_ctl say so).
+    (cd / && runuser -u "$OWNER" -- "$@")
   else
     "$@"
   fi
