@@ -82,9 +82,7 @@ impl CatalogMetadata {
         };
         Ok((field("username")?, field("password")?))
     }
-}
 
-impl CatalogMetadata {
     /// The catalog reader, with the secret's user and password.
     async fn reader(&self) -> Result<PgMetadata, SourceError> {
         let (user, password) = self.credentials().await?;
