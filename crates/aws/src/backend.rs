@@ -36,10 +36,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tidemark_core::alert::Alert;
 use tidemark_core::config::{MetadataFrom, PipelineConfig};
-use tidemark_core::error::{Error, ErrorKind, ReplicationError, SourceError};
+use tidemark_core::cost::Transitions;
+use tidemark_core::erasure::ErasureKey;
+use tidemark_core::error::{EngineError, Error, ErrorKind, ReplicationError, SourceError};
 use tidemark_core::events::{ReplicationStatus, StartReplicationEvent};
 use tidemark_core::metadata::{OverriddenMetadataSource, StoreMetadataSource, TableMetadata};
-use tidemark_core::ports::{MetadataSource, Notifier, ObjectStore, Ports, Replication};
+use tidemark_core::ports::{
+    Catalog, CatalogEntry, MetadataSource, Metering, Notifier, ObjectStore, Ports, QueryEngine,
+    QueryResult, Replication, Secrets,
+};
+use tidemark_core::scd2::{Athena, Dialect};
 use tidemark_postgres::SslMode;
 
 /// Why the AWS backend cannot start.
@@ -56,12 +62,54 @@ pub enum SetupError {
     Config(String),
 }
 
-/// Which optional ports a function uses: their variables become required.
+/// Which ports a function uses besides the config and the two stores. The
+/// others are not built; the replication's, the metadata source's and the
+/// notifier's variables are required only of the functions that use them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Needs {
+    pub engine: bool,
+    pub catalog: bool,
     pub replication: bool,
     pub metadata_source: bool,
     pub notifier: bool,
+    pub metering: bool,
+    pub secrets: bool,
+}
+
+impl Needs {
+    pub const NONE: Needs = Needs {
+        engine: false,
+        catalog: false,
+        replication: false,
+        metadata_source: false,
+        notifier: false,
+        metering: false,
+        secrets: false,
+    };
+    pub const EVERY: Needs = Needs {
+        engine: true,
+        catalog: true,
+        replication: true,
+        metadata_source: true,
+        notifier: true,
+        metering: true,
+        secrets: true,
+    };
+}
+
+/// A set of ports known when the binary is compiled. [`AwsBackend::build`]
+/// branches on `NEEDS` as a constant, so a function's binary links neither
+/// the adapters nor the SDK clients of the ports it does not use: its zip
+/// stays small and its cold start short (docs/aws.md).
+pub trait PortSet {
+    const NEEDS: Needs;
+}
+
+/// Every port: what the tests wire up.
+pub struct EveryPort;
+
+impl PortSet for EveryPort {
+    const NEEDS: Needs = Needs::EVERY;
 }
 
 /// The environment of a function, parsed.
@@ -293,16 +341,18 @@ pub struct AwsBackend {
 
 impl AwsBackend {
     /// Builds the ports from the environment and the SDK's default configuration.
-    pub async fn from_env(needs: Needs) -> Result<AwsBackend, SetupError> {
-        let env = AwsEnv::read(needs, |name| std::env::var(name).ok())?;
+    pub async fn from_env<P: PortSet>() -> Result<AwsBackend, SetupError> {
+        let env = AwsEnv::read(P::NEEDS, |name| std::env::var(name).ok())?;
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        AwsBackend::build(&env, &sdk).await
+        AwsBackend::build::<P>(&env, &sdk).await
     }
 
-    pub async fn build(
+    /// The ports of `P`; the others answer that this function does not use them.
+    pub async fn build<P: PortSet>(
         env: &AwsEnv,
         sdk: &aws_config::SdkConfig,
     ) -> Result<AwsBackend, SetupError> {
+        let needs = P::NEEDS;
         let s3 = s3_client(sdk);
         let config = load_config(&s3, &env.config).await?;
         if config.source.database != env.glue_database {
@@ -316,7 +366,7 @@ impl AwsBackend {
         let deadline = Deadline::default();
         let lake_uri = format!("s3://{}/{}", env.lake.bucket, env.lake.prefix);
         let replication: Arc<dyn Replication> = match &env.replication {
-            Some((mode, refs)) => {
+            Some((mode, refs)) if needs.replication => {
                 let dms = DmsReplication::new(
                     aws_sdk_databasemigration::Client::new(sdk),
                     *mode,
@@ -331,39 +381,64 @@ impl AwsBackend {
                     })
                 })
             }
-            None => Arc::new(Unavailable("TIDEMARK_REPLICATION_MODE")),
+            _ => Arc::new(Unavailable("TIDEMARK_REPLICATION_MODE")),
         };
-        let metadata = metadata_source(env, &config, sdk, &s3)?;
+        let metadata = if needs.metadata_source {
+            metadata_source(env, &config, sdk, &s3)?
+        } else {
+            Arc::new(Unavailable("TIDEMARK_METADATA_SOURCE"))
+        };
         let notifier: Arc<dyn Notifier> = match &env.alert_topic_arn {
-            Some(arn) => Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(sdk), arn.clone())),
-            None => Arc::new(Unavailable("TIDEMARK_ALERT_TOPIC_ARN")),
+            Some(arn) if needs.notifier => {
+                Arc::new(SnsNotifier::new(aws_sdk_sns::Client::new(sdk), arn.clone()))
+            }
+            _ => Arc::new(Unavailable("TIDEMARK_ALERT_TOPIC_ARN")),
         };
-        let maintenance = config.maintenance.clone();
+        let engine: Arc<dyn QueryEngine> = if needs.engine {
+            Arc::new(
+                AthenaEngine::new(
+                    aws_sdk_athena::Client::new(sdk),
+                    env.workgroup.clone(),
+                    lake_uri,
+                    Polling::default(),
+                    deadline.clone(),
+                )
+                .with_maintenance(config.maintenance.clone()),
+            )
+        } else {
+            Arc::new(Unavailable("TIDEMARK_ATHENA_WORKGROUP"))
+        };
+        let catalog: Arc<dyn Catalog> = if needs.catalog {
+            Arc::new(GlueCatalog::new(aws_sdk_glue::Client::new(sdk)))
+        } else {
+            Arc::new(Unavailable("TIDEMARK_GLUE_DATABASE"))
+        };
+        let metering: Arc<dyn Metering> = if needs.metering {
+            Arc::new(AwsMetering::new(aws_sdk_sfn::Client::new(sdk)))
+        } else {
+            Arc::new(Unavailable("Step Functions"))
+        };
+        let secrets: Arc<dyn Secrets> = if needs.secrets {
+            Arc::new(SecretsManager::new(
+                aws_sdk_secretsmanager::Client::new(sdk),
+                env.erasure_key_secret.clone(),
+            ))
+        } else {
+            Arc::new(Unavailable("TIDEMARK_ERASURE_KEY_SECRET"))
+        };
         Ok(AwsBackend {
             ports: Ports {
                 config: Arc::new(config),
                 landing,
                 lake,
-                engine: Arc::new(
-                    AthenaEngine::new(
-                        aws_sdk_athena::Client::new(sdk),
-                        env.workgroup.clone(),
-                        lake_uri,
-                        Polling::default(),
-                        deadline.clone(),
-                    )
-                    .with_maintenance(maintenance),
-                ),
-                catalog: Arc::new(GlueCatalog::new(aws_sdk_glue::Client::new(sdk))),
+                engine,
+                catalog,
                 notifier,
                 replication,
                 metadata,
-                metering: Arc::new(AwsMetering::new(aws_sdk_sfn::Client::new(sdk))),
+                metering,
                 deadline: deadline.clone(),
-                secrets: Arc::new(SecretsManager::new(
-                    aws_sdk_secretsmanager::Client::new(sdk),
-                    env.erasure_key_secret.clone(),
-                )),
+                secrets,
             },
             deadline,
         })
@@ -446,6 +521,46 @@ impl MetadataSource for Unavailable {
 #[async_trait]
 impl Notifier for Unavailable {
     async fn send(&self, _: &Alert) -> Result<Vec<String>, Error> {
+        Err(Error::InvalidInput(self.unconfigured()))
+    }
+}
+
+#[async_trait]
+impl QueryEngine for Unavailable {
+    /// Athena's, so that SQL renders; nothing runs.
+    fn dialect(&self) -> Arc<dyn Dialect> {
+        Arc::new(Athena::default())
+    }
+
+    async fn execute(&self, sql: &str) -> Result<QueryResult, EngineError> {
+        Err(EngineError::Query {
+            statement: sql.to_string(),
+            message: self.unconfigured(),
+        })
+    }
+}
+
+#[async_trait]
+impl Catalog for Unavailable {
+    async fn publish(&self, _: &CatalogEntry) -> Result<(), Error> {
+        Err(Error::InvalidInput(self.unconfigured()))
+    }
+}
+
+#[async_trait]
+impl Metering for Unavailable {
+    async fn transitions(&self, _: &str) -> Result<Transitions, Error> {
+        Err(Error::InvalidInput(self.unconfigured()))
+    }
+
+    async fn publish(&self, _: &[serde_json::Value]) -> Result<(), Error> {
+        Err(Error::InvalidInput(self.unconfigured()))
+    }
+}
+
+#[async_trait]
+impl Secrets for Unavailable {
+    async fn erasure_key(&self) -> Result<ErasureKey, Error> {
         Err(Error::InvalidInput(self.unconfigured()))
     }
 }

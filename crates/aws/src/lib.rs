@@ -17,4 +17,4 @@ pub mod sfn;
 pub mod sns;
 pub mod source;
 
-pub use backend::{AwsBackend, AwsEnv, Needs, SetupError};
+pub use backend::{AwsBackend, AwsEnv, EveryPort, Needs, PortSet, SetupError};

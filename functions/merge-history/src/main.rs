@@ -4,13 +4,10 @@
 //! (see `tidemark_aws::backend`); the handler is the same
 //! `tidemark_core::steps::merge_history` the local interpreter calls.
 
-use tidemark_aws::Needs;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     tidemark_aws::lambda::serve(
-        tidemark_core::steps::Step::MergeHistory,
-        Needs::default(),
+        tidemark_aws::lambda::MergeHistory,
         |ports, event| async move { tidemark_core::steps::merge_history(&ports, event).await },
     )
     .await

@@ -4,17 +4,10 @@
 //! (see `tidemark_aws::backend`); the handler is the same
 //! `tidemark_core::steps::notify` the local interpreter calls.
 
-use tidemark_aws::Needs;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tidemark_aws::lambda::serve(
-        tidemark_core::steps::Step::Notify,
-        Needs {
-            notifier: true,
-            ..Needs::default()
-        },
-        |ports, event| async move { tidemark_core::steps::notify(&ports, event).await },
-    )
+    tidemark_aws::lambda::serve(tidemark_aws::lambda::Notify, |ports, event| async move {
+        tidemark_core::steps::notify(&ports, event).await
+    })
     .await
 }

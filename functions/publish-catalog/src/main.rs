@@ -4,13 +4,10 @@
 //! (see `tidemark_aws::backend`); the handler is the same
 //! `tidemark_core::steps::publish_catalog` the local interpreter calls.
 
-use tidemark_aws::Needs;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     tidemark_aws::lambda::serve(
-        tidemark_core::steps::Step::PublishCatalog,
-        Needs::default(),
+        tidemark_aws::lambda::PublishCatalog,
         |ports, event| async move { tidemark_core::steps::publish_catalog(&ports, event).await },
     )
     .await

@@ -4,16 +4,10 @@
 //! (see `tidemark_aws::backend`); the handler is the same
 //! `tidemark_core::steps::start_replication` the local interpreter calls.
 
-use tidemark_aws::Needs;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     tidemark_aws::lambda::serve(
-        tidemark_core::steps::Step::StartReplication,
-        Needs {
-            replication: true,
-            ..Needs::default()
-        },
+        tidemark_aws::lambda::StartReplication,
         |ports, event| async move { tidemark_core::steps::start_replication(&ports, event).await },
     )
     .await

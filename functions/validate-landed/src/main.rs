@@ -4,13 +4,10 @@
 //! (see `tidemark_aws::backend`); the handler is the same
 //! `tidemark_core::steps::validate_landed` the local interpreter calls.
 
-use tidemark_aws::Needs;
-
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     tidemark_aws::lambda::serve(
-        tidemark_core::steps::Step::ValidateLanded,
-        Needs::default(),
+        tidemark_aws::lambda::ValidateLanded,
         |ports, event| async move { tidemark_core::steps::validate_landed(&ports, event).await },
     )
     .await

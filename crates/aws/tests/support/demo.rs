@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tidemark_aws::athena::{AthenaEngine, Deadline, Polling};
-use tidemark_aws::backend::{AwsBackend, AwsEnv, s3_client};
+use tidemark_aws::backend::{AwsBackend, AwsEnv, EveryPort, s3_client};
 use tidemark_aws::s3::{S3Location, S3Store};
 use tidemark_core::ports::{ObjectStore, Ports, QueryEngine, SqlValue};
 
@@ -137,7 +137,10 @@ impl DemoLake {
     /// The ports a Lambda builds from this environment, with Athena polled
     /// every 20 ms and replication reporting the landed files ready.
     pub async fn ports(&self) -> Ports {
-        let mut ports = AwsBackend::build(&self.env, &self.sdk).await.unwrap().ports;
+        let mut ports = AwsBackend::build::<EveryPort>(&self.env, &self.sdk)
+            .await
+            .unwrap()
+            .ports;
         ports.engine = Arc::new(self.engine());
         ports.replication = Arc::new(tidemark_local::replay::ExistingLanding);
         ports
