@@ -75,7 +75,7 @@ build: $(LAMBDA_TOOLS) ## the six Lambda zips (provided.al2023; LAMBDA_ARCH=arm6
 	if [ "$$arch" = arm64 ] && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu \
 	   && ! rustup target add aarch64-unknown-linux-gnu; then \
 	  echo "build: the arm64 Rust target cannot be installed here: building x86_64 (deploy with LAMBDA_ARCH=x86_64)"; arch=x86_64; fi; \
-	PATH=$(abspath $(LAMBDA_VENV))/bin:$$PATH cargo lambda build --release \
+	PATH=$(abspath $(LAMBDA_VENV))/bin:$$PATH cargo lambda build --profile lambda \
 	  $$([ "$$arch" = arm64 ] && echo --arm64 || echo --x86-64) --output-format zip \
 	  --lambda-dir $(LAMBDA_DIR) $(addprefix --package ,$(FUNCTIONS)) && \
 	if [ -s $(RDS_CA_BUNDLE) ] || curl -fsSL --max-time 60 --create-dirs -o $(RDS_CA_BUNDLE) $(RDS_CA_BUNDLE_URL); then \
