@@ -114,7 +114,10 @@ impl MetadataSource for CatalogMetadata {
         self.reader().await?.read(table).await
     }
 
-    async fn storage_id(&self, table: &str) -> Result<Option<String>, SourceError> {
-        self.reader().await?.storage_id(table).await
+    async fn read_with_storage(
+        &self,
+        table: &str,
+    ) -> Result<(TableMetadata, Option<String>), SourceError> {
+        self.reader().await?.read_with_storage(table).await
     }
 }

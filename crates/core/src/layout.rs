@@ -65,7 +65,7 @@ impl LakeLayout<'_> {
         format!("state/{}/{table}/lease.json", self.database)
     }
     /// The table's storage at the source when a run last took its changes
-    /// ([`crate::ports::MetadataSource::storage_id`]).
+    /// ([`crate::ports::MetadataSource::read_with_storage`]).
     pub fn source_storage_key(&self, table: &str) -> String {
         format!("state/{}/{table}/source-storage.json", self.database)
     }

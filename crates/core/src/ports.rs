@@ -300,12 +300,16 @@ impl ReloadRequest {
 pub trait MetadataSource: Send + Sync {
     async fn read(&self, table: &str) -> Result<TableMetadata, SourceError>;
 
-    /// What identifies the table's storage at the source, when the source
-    /// can say: it changes when the table is emptied by `TRUNCATE`, dropped
-    /// and re-created, or rewritten, none of which DMS lands as changes.
+    /// The metadata, with what identifies the table's storage at the source
+    /// when the source can say, in one visit to the source. The identity
+    /// changes when the table is emptied by `TRUNCATE`, dropped and
+    /// re-created, or rewritten, none of which DMS lands as changes.
     /// `None`: not known (metadata documents).
-    async fn storage_id(&self, _table: &str) -> Result<Option<String>, SourceError> {
-        Ok(None)
+    async fn read_with_storage(
+        &self,
+        table: &str,
+    ) -> Result<(TableMetadata, Option<String>), SourceError> {
+        Ok((self.read(table).await?, None))
     }
 }
 

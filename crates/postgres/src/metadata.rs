@@ -155,10 +155,13 @@ async fn table_names(
 }
 
 impl PgMetadata {
-    async fn read_table(&self, table: &str) -> Result<TableMetadata, SourceError> {
-        let client = self.source.connect().await?;
-        let Some((columns, comment)) = read_columns(&client, &self.schema, table).await? else {
-            let names = table_names(&client, &self.schema).await?;
+    async fn read_table(
+        &self,
+        client: &tokio_postgres::Client,
+        table: &str,
+    ) -> Result<TableMetadata, SourceError> {
+        let Some((columns, comment)) = read_columns(client, &self.schema, table).await? else {
+            let names = table_names(client, &self.schema).await?;
             let listed = if names.is_empty() {
                 format!("{} has no tables", self.schema)
             } else {
@@ -175,7 +178,7 @@ impl PgMetadata {
                 ),
             });
         };
-        let primary_key = primary_key(&client, &self.schema, table).await?;
+        let primary_key = primary_key(client, &self.schema, table).await?;
         let meta = TableMetadata {
             name: table.to_string(),
             description: comment,
@@ -203,14 +206,18 @@ impl PgMetadata {
 #[async_trait]
 impl MetadataSource for PgMetadata {
     async fn read(&self, table: &str) -> Result<TableMetadata, SourceError> {
-        self.read_table(table).await
+        self.read_table(&self.source.connect().await?, table).await
     }
 
-    /// The table's oid and its file node: `TRUNCATE`, `VACUUM FULL`,
-    /// `CLUSTER` and rewriting `ALTER`s give it a new file node; a table
-    /// dropped and re-created has a new oid.
-    async fn storage_id(&self, table: &str) -> Result<Option<String>, SourceError> {
+    /// The storage is the table's oid and its file node: `TRUNCATE`,
+    /// `VACUUM FULL`, `CLUSTER` and rewriting `ALTER`s give it a new file
+    /// node; a table dropped and re-created has a new oid. One connection.
+    async fn read_with_storage(
+        &self,
+        table: &str,
+    ) -> Result<(TableMetadata, Option<String>), SourceError> {
         let client = self.source.connect().await?;
+        let meta = self.read_table(&client, table).await?;
         let row = client
             .query_opt(
                 "SELECT c.oid::text || '/' || coalesce(pg_relation_filenode(c.oid)::text, '')
@@ -223,7 +230,7 @@ impl MetadataSource for PgMetadata {
                 "reading the storage of {}.{table}",
                 self.schema
             )))?;
-        Ok(row.map(|r| r.get(0)))
+        Ok((meta, row.map(|r| r.get(0))))
     }
 }
 

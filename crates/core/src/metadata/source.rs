@@ -48,7 +48,25 @@ pub struct OverriddenMetadataSource {
 #[async_trait]
 impl MetadataSource for OverriddenMetadataSource {
     async fn read(&self, table: &str) -> Result<TableMetadata, SourceError> {
-        let meta = self.base.read(table).await?;
+        self.overlay(table, self.base.read(table).await?).await
+    }
+
+    async fn read_with_storage(
+        &self,
+        table: &str,
+    ) -> Result<(TableMetadata, Option<String>), SourceError> {
+        let (meta, storage) = self.base.read_with_storage(table).await?;
+        Ok((self.overlay(table, meta).await?, storage))
+    }
+}
+
+impl OverriddenMetadataSource {
+    /// `meta` with `<table>.json`'s overrides laid over it, if there is one.
+    async fn overlay(
+        &self,
+        table: &str,
+        meta: TableMetadata,
+    ) -> Result<TableMetadata, SourceError> {
         let key = format!("{table}.json");
         let uri = self.overrides.uri(&key);
         let bytes = match self.overrides.get(&key).await {
@@ -64,10 +82,6 @@ impl MetadataSource for OverriddenMetadataSource {
             serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
         let merged = apply_overrides(&meta, &overlay).map_err(invalid)?;
         Ok(TableMetadata::from_json(&uri, &merged.to_string())?)
-    }
-
-    async fn storage_id(&self, table: &str) -> Result<Option<String>, SourceError> {
-        self.base.storage_id(table).await
     }
 }
 

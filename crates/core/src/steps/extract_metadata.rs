@@ -42,9 +42,9 @@ pub async fn extract_metadata(
             });
             continue;
         }
-        let current = ports
+        let (current, storage_id) = ports
             .metadata
-            .read(&name)
+            .read_with_storage(&name)
             .await
             .map_err(|e| e.for_table(&name))?;
         if current.name != name {
@@ -69,7 +69,10 @@ pub async fn extract_metadata(
             }
             None => (store_version(ports, &current, 1).await?, Drift::None),
         };
-        let source_storage = source_storage(ports, &name).await?;
+        let source_storage = match storage_id {
+            Some(id) => Some(source_storage(ports, &name, id).await?),
+            None => None,
+        };
         tracing::info!(table = %name, version, drift = ?drift, source_storage = ?source_storage, "metadata");
         tables.push(TableWork {
             table: name,
@@ -88,15 +91,7 @@ pub async fn extract_metadata(
 
 /// The table's storage at the source, and what it was when a run last took
 /// its changes, if that differs (validate-landed records the new one).
-async fn source_storage(ports: &Ports, table: &str) -> Result<Option<SourceStorage>, Error> {
-    let Some(id) = ports
-        .metadata
-        .storage_id(table)
-        .await
-        .map_err(|e| e.for_table(table))?
-    else {
-        return Ok(None);
-    };
+async fn source_storage(ports: &Ports, table: &str, id: String) -> Result<SourceStorage, Error> {
     let key = layout(ports).source_storage_key(table);
     let recorded = match ports.lake.get(&key).await {
         Ok((bytes, _)) => serde_json::from_slice::<SourceStorage>(&bytes)
@@ -106,7 +101,7 @@ async fn source_storage(ports: &Ports, table: &str) -> Result<Option<SourceStora
         Err(e) => return Err(e.into()),
     };
     let changed_from = recorded.filter(|r| *r != id);
-    Ok(Some(SourceStorage { id, changed_from }))
+    Ok(SourceStorage { id, changed_from })
 }
 
 async fn newest_version(ports: &Ports, table: &str) -> Result<(u32, Option<TableMetadata>), Error> {
