@@ -65,7 +65,7 @@ pub enum SetupError {
 /// Which ports a function uses besides the config and the two stores. The
 /// others are not built; the replication's, the metadata source's and the
 /// notifier's variables are required only of the functions that use them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Needs {
     pub engine: bool,
     pub catalog: bool,
@@ -86,15 +86,6 @@ impl Needs {
         metering: false,
         secrets: false,
     };
-    pub const EVERY: Needs = Needs {
-        engine: true,
-        catalog: true,
-        replication: true,
-        metadata_source: true,
-        notifier: true,
-        metering: true,
-        secrets: true,
-    };
 }
 
 /// A set of ports known when the binary is compiled. [`AwsBackend::build`]
@@ -109,7 +100,15 @@ pub trait PortSet {
 pub struct EveryPort;
 
 impl PortSet for EveryPort {
-    const NEEDS: Needs = Needs::EVERY;
+    const NEEDS: Needs = Needs {
+        engine: true,
+        catalog: true,
+        replication: true,
+        metadata_source: true,
+        notifier: true,
+        metering: true,
+        secrets: true,
+    };
 }
 
 /// The environment of a function, parsed.
@@ -352,6 +351,8 @@ impl AwsBackend {
         env: &AwsEnv,
         sdk: &aws_config::SdkConfig,
     ) -> Result<AwsBackend, SetupError> {
+        // A constant: each `needs.<port>` test below, even where the
+        // environment already says, is what lets the linker drop that port.
         let needs = P::NEEDS;
         let s3 = s3_client(sdk);
         let config = load_config(&s3, &env.config).await?;
@@ -588,7 +589,7 @@ mod tests {
     fn a_missing_variable_is_named_with_what_it_means() {
         let mut env = base();
         env.remove("TIDEMARK_LAKE");
-        let e = read(Needs::default(), &env).unwrap_err().to_string();
+        let e = read(Needs::NONE, &env).unwrap_err().to_string();
         assert_eq!(
             e,
             "environment variable TIDEMARK_LAKE is not set (s3://bucket/ of the lake)"
@@ -596,7 +597,7 @@ mod tests {
         let e = read(
             Needs {
                 notifier: true,
-                ..Needs::default()
+                ..Needs::NONE
             },
             &base(),
         )
@@ -609,7 +610,7 @@ mod tests {
     fn source_variables_name_the_database_its_secret_and_tls() {
         let needs = Needs {
             metadata_source: true,
-            ..Needs::default()
+            ..Needs::NONE
         };
         let e = read(needs, &base()).unwrap_err().to_string();
         assert!(
@@ -672,7 +673,7 @@ mod tests {
         let parsed = read(
             Needs {
                 replication: true,
-                ..Needs::default()
+                ..Needs::NONE
             },
             &env,
         )
@@ -693,7 +694,7 @@ mod tests {
         );
         let needs = Needs {
             replication: true,
-            ..Needs::default()
+            ..Needs::NONE
         };
         assert_eq!(
             read(needs, &env).unwrap().cdc_latency_dimensions,
@@ -710,7 +711,7 @@ mod tests {
         let e = read(
             Needs {
                 replication: true,
-                ..Needs::default()
+                ..Needs::NONE
             },
             &env,
         )
@@ -721,7 +722,7 @@ mod tests {
             "{e}"
         );
         env.insert("TIDEMARK_LAKE", "lake");
-        let e = read(Needs::default(), &env).unwrap_err().to_string();
+        let e = read(Needs::NONE, &env).unwrap_err().to_string();
         assert!(
             e.contains("TIDEMARK_LAKE") && e.contains("not an s3:// URI"),
             "{e}"
