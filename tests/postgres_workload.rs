@@ -320,3 +320,149 @@ async fn a_crash_between_writing_and_confirming_loses_and_duplicates_nothing() {
     drop(client);
     db.drop_all().await;
 }
+
+/// Whether a run record under `runs` has changes validated and no outcome yet.
+fn validated_not_merged(runs: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(runs) else {
+        return false;
+    };
+    entries.flatten().any(|run| {
+        ["accounts", "tags"].iter().any(|t| {
+            std::fs::read(run.path().join("shop").join(format!("{t}.json")))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .is_some_and(|r| {
+                    r.get("status").is_none()
+                        && r["batches"].as_array().is_some_and(|b| !b.is_empty())
+                })
+        })
+    })
+}
+
+/// `tidemark run --follow` on `dir`, its lines into `out`.
+fn follow(dir: &Path, url: &str, out: &Path) -> std::process::Child {
+    std::process::Command::new(tidemark_tests::tidemark_binary())
+        .args(["run", "--follow", "--every", "1s", "--time-scale", "0"])
+        .args(["--source", url])
+        .arg("--config")
+        .arg(dir.join("tidemark.toml"))
+        .arg("--lake")
+        .arg(dir.join("lake"))
+        .env("TIDEMARK_PG_CHUNK_CHANGES", "25")
+        // Each table waits a second between validation and merge: the
+        // watcher below kills the loop in that window.
+        .env("TIDEMARK_TEST_DELAY", "merge-history:1000")
+        .stdout(std::fs::File::create(out).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The cycle lines `--follow` printed so far.
+fn cycles(out: &Path) -> Vec<String> {
+    std::fs::read_to_string(out)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(" follow-"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Waits until `ready` holds of the lines, for at most two minutes.
+async fn wait_for_cycles(out: &Path, what: &str, ready: impl Fn(&[String]) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !ready(&cycles(out)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "--follow never printed {what}: {:?}",
+            cycles(out)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_follow_loop_killed_mid_cycle_and_restarted_loses_and_duplicates_nothing() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let db = TestDb::create("pgfollow").await;
+    let client = db.client().await;
+    client.batch_execute(SCHEMA).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    // A short lease: the cycles after the kill skip the tables it left
+    // held, until it expires.
+    std::fs::write(
+        dir.join("tidemark.toml"),
+        format!("{CONFIG}\n[pipeline]\nlease_seconds = 3\n"),
+    )
+    .unwrap();
+    let out = dir.join("follow.out");
+    let mut child = follow(dir, &db.url, &out);
+    wait_for_cycles(&out, "its first cycle (the full load)", |c| !c.is_empty()).await;
+    let mut instants = vec![capture(&client).await];
+
+    // A writer beside the loop; a watcher kills it (SIGKILL) the moment a
+    // cycle has validated changes and not merged them: its run record says
+    // what was validated, and no status yet.
+    let killed = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let killed = killed.clone();
+        let runs = dir.join("lake/runs");
+        let pid = child.id().to_string();
+        std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+            while std::time::Instant::now() < deadline {
+                if validated_not_merged(&runs) {
+                    let status = std::process::Command::new("kill")
+                        .args(["-KILL", &pid])
+                        .status()
+                        .unwrap();
+                    killed.store(status.success(), Ordering::SeqCst);
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        })
+    };
+    let mut rng = Rng(0xF0110);
+    while !watcher.is_finished() {
+        instants.extend(day(&client, &mut rng, 5).await);
+    }
+    watcher.join().unwrap();
+    assert!(
+        killed.load(Ordering::SeqCst),
+        "no cycle was seen between validation and merge"
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "{status:?}"
+    );
+
+    // Restarted, with the writer going on; then the writer stops and the
+    // loop catches up: two whole cycles after it, none skipping or failing.
+    let killed_cycles = cycles(&out).len();
+    let out = dir.join("follow-again.out");
+    let mut child = follow(dir, &db.url, &out);
+    instants.extend(day(&client, &mut rng, 40).await);
+    instants.push(capture(&client).await);
+    let written = cycles(&out).len();
+    wait_for_cycles(&out, "a clean cycle after the writer stopped", |c| {
+        c.len() >= written + 2 && c.last().is_some_and(|l| l.contains("skipped 0, failed 0"))
+    })
+    .await;
+    // Ctrl-C: the loop finishes its cycle and stops cleanly.
+    let pid = child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(killed_cycles >= 1);
+    assert_as_of(dir, &db.url, &instants).await;
+    drop(client);
+    db.drop_all().await;
+}

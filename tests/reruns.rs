@@ -726,6 +726,7 @@ impl tidemark_core::ports::Replication for NeverReady {
             ready: false,
             wait_seconds: 5,
             cdc_latency_seconds: None,
+            lag_bytes: None,
             tables_in_error: Vec::new(),
             message: "a reload is running".into(),
         })

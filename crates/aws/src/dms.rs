@@ -181,6 +181,27 @@ fn to_utc(t: Option<&aws_smithy_types::DateTime>) -> Option<DateTime<Utc>> {
 }
 
 impl DmsReplication {
+    /// The `cdc` replication's latency from CloudWatch, when it runs. It is
+    /// for people reading the run: a failure to read it is said in
+    /// `messages`, and never stops the pipeline.
+    async fn cdc_latency(&self, cdc_running: bool, messages: &mut Vec<String>) -> Option<u64> {
+        let seconds = match &self.latency {
+            Some(latency) if cdc_running => match latency.read(Utc::now()).await {
+                Ok(seconds) => seconds,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the CDC latency could not be read");
+                    messages.push(format!("CDC latency unknown ({e})"));
+                    None
+                }
+            },
+            _ => None,
+        };
+        if let Some(seconds) = seconds {
+            messages.push(format!("CDC latency {seconds} s"));
+        }
+        seconds
+    }
+
     pub fn new(client: Client, mode: DmsMode, replications: Vec<DmsReplicationRef>) -> Self {
         DmsReplication {
             client,
@@ -197,7 +218,7 @@ impl DmsReplication {
         self
     }
 
-    async fn observe(&self, arn: &str) -> Result<Observed, ReplicationError> {
+    async fn describe(&self, arn: &str) -> Result<Observed, ReplicationError> {
         match self.mode {
             DmsMode::Instance => {
                 let out = self
@@ -569,7 +590,7 @@ impl Replication for DmsReplication {
         let mut tables_in_error = Vec::new();
         let mut cdc_running = false;
         for r in &self.replications {
-            let observed = self.observe(&r.arn).await?;
+            let observed = self.describe(&r.arn).await?;
             cdc_running |= r.kind == "cdc" && observed.status == "running";
             let (action, ok, line) = decide(&r.kind, &observed, execution_started)
                 .map_err(|e| ReplicationError::Unhealthy(e.0))?;
@@ -579,30 +600,86 @@ impl Replication for DmsReplication {
             messages.push(line);
             tables_in_error.extend(self.tables_in_error(&r.arn).await?);
         }
-        // The latency is for people reading the run: a failure to read it is
-        // said in the message, and never stops the pipeline.
-        let cdc_latency_seconds = match &self.latency {
-            Some(latency) if cdc_running => match latency.read(Utc::now()).await {
-                Ok(seconds) => seconds,
-                Err(e) => {
-                    tracing::warn!(error = %e, "the CDC latency could not be read");
-                    messages.push(format!("CDC latency unknown ({e})"));
-                    None
-                }
-            },
-            _ => None,
-        };
-        if let Some(seconds) = cdc_latency_seconds {
-            messages.push(format!("CDC latency {seconds} s"));
-        }
+        let cdc_latency_seconds = self.cdc_latency(cdc_running, &mut messages).await;
         Ok(ReplicationStatus {
             state: states.join(","),
             ready,
             wait_seconds: if ready { 0 } else { self.wait_seconds },
             cdc_latency_seconds,
+            lag_bytes: None,
             tables_in_error,
             message: messages.join("; "),
         })
+    }
+
+    async fn observe(&self) -> Result<ReplicationStatus, ReplicationError> {
+        let mut states = Vec::new();
+        let mut messages = Vec::new();
+        let mut tables_in_error = Vec::new();
+        let mut cdc_running = false;
+        for r in &self.replications {
+            let o = self.describe(&r.arn).await?;
+            cdc_running |= r.kind == "cdc" && o.status == "running";
+            states.push(format!("{}={}", r.kind, o.status));
+            if let Some(why) = o.failure.or(o.stop_reason) {
+                messages.push(format!("{}: {why}", r.kind));
+            }
+            tables_in_error.extend(self.tables_in_error(&r.arn).await?);
+        }
+        let cdc_latency_seconds = self.cdc_latency(cdc_running, &mut messages).await;
+        Ok(ReplicationStatus {
+            cdc_latency_seconds,
+            tables_in_error,
+            ..ReplicationStatus::ready(&states.join(","), messages.join("; "))
+        })
+    }
+
+    /// Starts or resumes the `cdc` replication as a run would (the
+    /// `snapshot` one starts with the next run).
+    async fn resume(&self) -> Result<String, ReplicationError> {
+        let mut said = Vec::new();
+        for r in self.replications.iter().filter(|r| r.kind == "cdc") {
+            let o = self.describe(&r.arn).await?;
+            let (action, _, line) =
+                decide(&r.kind, &o, None).map_err(|e| ReplicationError::Unhealthy(e.0))?;
+            self.act(&r.arn, action).await?;
+            said.push(line);
+        }
+        Ok(said.join("; "))
+    }
+
+    async fn stop(&self) -> Result<String, ReplicationError> {
+        let mut stopped = Vec::new();
+        for r in self.replications.iter().filter(|r| r.kind == "cdc") {
+            let o = self.describe(&r.arn).await?;
+            if o.status != "running" {
+                stopped.push(format!("{} was {} already", r.kind, o.status));
+                continue;
+            }
+            match self.mode {
+                DmsMode::Instance => self
+                    .client
+                    .stop_replication_task()
+                    .replication_task_arn(&r.arn)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| replication_error(&r.arn, e))?,
+                DmsMode::Serverless => self
+                    .client
+                    .stop_replication()
+                    .replication_config_arn(&r.arn)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| replication_error(&r.arn, e))?,
+            }
+            stopped.push(format!(
+                "{} stopping (it lands its current batch first)",
+                r.kind
+            ));
+        }
+        Ok(stopped.join("; "))
     }
 
     /// A fresh full load of the request's cdc tables, by the `cdc`

@@ -97,6 +97,11 @@ pub fn chatbot_message(alert: &Alert) -> serde_json::Value {
             )),
         }
     }
+    for t in &alert.tables {
+        if let Some(stale) = &t.stale {
+            lines.push(format!("• `{}` stale: {}", t.table, clip(stale, LINE_MAX)));
+        }
+    }
     if let Some(r) = &alert.replication {
         lines.push(format!("replication: {} ({})", r.state, r.message));
     }
@@ -201,6 +206,7 @@ mod tests {
 
     fn failed(table: &str, error: &str, message: String) -> AlertTable {
         AlertTable {
+            stale: None,
             table: table.into(),
             status: TableStatus::Failed,
             error: Some(error.into()),
@@ -335,6 +341,7 @@ mod tests {
             input: Default::default(),
             replication: None,
             tables: vec![AlertTable {
+                stale: None,
                 table: "customers".into(),
                 status: TableStatus::Succeeded,
                 error: None,

@@ -93,7 +93,16 @@ fn serve_dms(stream: std::net::TcpStream, calls: &Mutex<Vec<String>>) {
         reader.read_exact(&mut body).unwrap();
         let request: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
         let operation = target.rsplit('.').next().unwrap_or_default().to_string();
-        calls.lock().unwrap().push(operation.clone());
+        // The CDC task runs until stopped, and again once started.
+        let cdc_stopped = {
+            let mut calls = calls.lock().unwrap();
+            calls.push(operation.clone());
+            calls
+                .iter()
+                .rev()
+                .find(|c| *c == "StopReplicationTask" || *c == "StartReplicationTask")
+                .is_some_and(|c| c == "StopReplicationTask")
+        };
         let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
         let (status, answer) = match operation.as_str() {
             "DescribeReplicationTasks" => {
@@ -108,6 +117,14 @@ fn serve_dms(stream: std::net::TcpStream, calls: &Mutex<Vec<String>>) {
                         "ReplicationTaskStats": {"FullLoadProgressPercent": 100, "TablesErrored": 0,
                             "FullLoadStartDate": now, "FullLoadFinishDate": now}
                     })
+                } else if cdc_stopped {
+                    json!({
+                        "ReplicationTaskArn": arn, "MigrationType": "full-load-and-cdc",
+                        "Status": "stopped", "StopReason": "Stop Reason STOPPED_BY_USER",
+                        "ReplicationTaskStartDate": now - 86400.0,
+                        "ReplicationTaskStats": {"FullLoadProgressPercent": 100, "TablesErrored": 0,
+                            "FullLoadStartDate": now - 86400.0, "FullLoadFinishDate": now - 86000.0}
+                    })
                 } else {
                     json!({
                         "ReplicationTaskArn": arn, "MigrationType": "full-load-and-cdc",
@@ -119,6 +136,10 @@ fn serve_dms(stream: std::net::TcpStream, calls: &Mutex<Vec<String>>) {
                 (200, json!({"ReplicationTasks": [task]}))
             }
             "DescribeTableStatistics" => (200, json!({"TableStatistics": []})),
+            "StopReplicationTask" | "StartReplicationTask" => (
+                200,
+                json!({"ReplicationTask": {"ReplicationTaskArn": request["ReplicationTaskArn"], "Status": "stopping"}}),
+            ),
             other => (
                 400,
                 json!({"__type": "InvalidParameterValueException", "message": format!("the scripted DMS has no {other}")}),
@@ -184,7 +205,7 @@ impl Deployed {
     /// Deploys into a new emulator started with `environment` added to its own.
     async fn start(environment: &[(&str, &str)]) -> Deployed {
         let emulator = Emulator::start_with(
-            "s3,glue,athena,sns,sqs,lambda,states,cloudwatch,secretsmanager",
+            "s3,glue,athena,sns,sqs,lambda,states,cloudwatch,secretsmanager,scheduler,sts",
             environment,
         );
         let lake = DemoLake::deploy(&emulator, "").await;
@@ -794,4 +815,162 @@ async fn overlapping_executions_on_the_emulator_fail_or_skip_and_lose_nothing() 
             .await;
     }
     assert_eq!(lake.history().await, golden_history());
+}
+
+impl Deployed {
+    /// Runs the `tidemark` binary against this deployment: (exit code, stdout, stderr).
+    fn tidemark(&self, args: &[&str]) -> (i32, String, String) {
+        let out = std::process::Command::new(binary("tidemark"))
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &self.emulator.endpoint)
+            .env(
+                "AWS_ENDPOINT_URL_DATABASE_MIGRATION_SERVICE",
+                &self.dms.endpoint,
+            )
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("TIDEMARK_LOG", "error")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn dms_calls(&self, operation: &str) -> usize {
+        let calls = self.dms.calls.lock().unwrap();
+        calls.iter().filter(|c| *c == operation).count()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_pause_and_resume_drive_the_deployed_schedule_and_replication() {
+    let deployed = Deployed::start(&[]).await;
+    // The schedule Terraform creates: it starts the state machine's alias.
+    let scheduler = aws_sdk_scheduler::Client::new(&deployed.lake.sdk);
+    scheduler
+        .create_schedule()
+        .name("tidemark-demo-daily")
+        .schedule_expression("cron(0 3 1 1 ? 2099)")
+        .schedule_expression_timezone("Europe/London")
+        .flexible_time_window(
+            aws_sdk_scheduler::types::FlexibleTimeWindow::builder()
+                .mode(aws_sdk_scheduler::types::FlexibleTimeWindowMode::Off)
+                .build()
+                .unwrap(),
+        )
+        .target(
+            aws_sdk_scheduler::types::Target::builder()
+                .arn(format!("{}:live", deployed.machine))
+                .role_arn("arn:aws:iam::000000000000:role/tidemark-scheduler")
+                .input("{}")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let schedule_state = || async {
+        scheduler
+            .get_schedule()
+            .name("tidemark-demo-daily")
+            .send()
+            .await
+            .unwrap()
+            .state()
+            .cloned()
+    };
+    let run = deployed.run("first", json!({})).await;
+    assert_ne!(run.status, aws_sdk_sfn::types::ExecutionStatus::Running);
+    let machine = deployed.machine.as_str();
+
+    let (code, json, err) = deployed.tidemark(&["status", "--state-machine", machine, "--json"]);
+    assert!(code == 0 || code == 1, "{json}{err}");
+    let report: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(report["schedule"]["name"], "tidemark-demo-daily");
+    assert_eq!(report["schedule"]["enabled"], true);
+    assert_eq!(
+        report["replication"]["state"],
+        "cdc=running,snapshot=stopped"
+    );
+    let tables = report["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), 3);
+    assert!(
+        tables.iter().all(|t| t["up_to_date_by"] == "first"),
+        "{json}"
+    );
+
+    // Pause, with the replication: the schedule off, the CDC task stopped,
+    // who and why recorded.
+    let (code, said, err) = deployed.tidemark(&[
+        "pause",
+        "--state-machine",
+        machine,
+        "--replication",
+        "--reason",
+        "source upgrade",
+    ]);
+    assert_eq!(code, 0, "{said}{err}");
+    assert_eq!(
+        schedule_state().await,
+        Some(aws_sdk_scheduler::types::ScheduleState::Disabled)
+    );
+    assert_eq!(deployed.dms_calls("StopReplicationTask"), 1);
+    let (_, text, _) = deployed.tidemark(&["status", "--state-machine", machine]);
+    assert!(text.starts_with("demo: PAUSED by arn:aws:"), "{text}");
+    assert!(
+        text.contains("schedule: tidemark-demo-daily cron(0 3 1 1 ? 2099) (disabled)"),
+        "{text}"
+    );
+    assert!(text.contains("replication: cdc=stopped"), "{text}");
+    let (code, _, err) = deployed.tidemark(&["pause", "--state-machine", machine]);
+    assert_eq!(code, 2);
+    assert!(err.contains("paused already: by arn:aws:"), "{err}");
+
+    // A manual run while paused neither resumes the replication nor fails.
+    let starts = deployed.dms_calls("StartReplicationTask");
+    let run = deployed
+        .run("manual", json!({"tables": ["customers"]}))
+        .await;
+    assert_eq!(
+        run.status,
+        aws_sdk_sfn::types::ExecutionStatus::Succeeded,
+        "{run:?}"
+    );
+    assert_eq!(deployed.dms_calls("StartReplicationTask"), starts);
+
+    // Resume: the schedule on, the replication resumed, the record gone.
+    let (code, said, err) = deployed.tidemark(&["resume", "--state-machine", machine]);
+    assert_eq!(code, 0, "{said}{err}");
+    assert!(
+        said.contains("demo resumed (it was paused by arn:aws:"),
+        "{said}"
+    );
+    assert!(said.contains("The next run merges"), "{said}");
+    assert_eq!(
+        schedule_state().await,
+        Some(aws_sdk_scheduler::types::ScheduleState::Enabled)
+    );
+    assert_eq!(deployed.dms_calls("StartReplicationTask"), starts + 1);
+    let (_, said, _) = deployed.tidemark(&["resume", "--state-machine", machine]);
+    assert!(said.contains("demo is not paused"), "{said}");
+
+    // Bad input, answered before anything changes.
+    let unknown = machine.replace("tidemark-demo-daily", "no-such-pipeline");
+    let (code, _, err) = deployed.tidemark(&["pause", "--state-machine", &unknown]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("states:DescribeStateMachine on") && err.contains("no-such-pipeline"),
+        "{err}"
+    );
+    let (code, _, err) = deployed.tidemark(&["status", "--state-machine", "tidemark-demo-daily"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is not a state machine ARN"), "{err}");
+    assert_eq!(
+        schedule_state().await,
+        Some(aws_sdk_scheduler::types::ScheduleState::Enabled)
+    );
 }

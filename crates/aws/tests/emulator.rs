@@ -106,6 +106,7 @@ fn alert() -> Alert {
         replication: None,
         tables: vec![
             AlertTable {
+                stale: None,
                 table: "orders".into(),
                 status: TableStatus::Failed,
                 error: Some("Tidemark.Validation".into()),
@@ -113,6 +114,7 @@ fn alert() -> Alert {
                 record: None,
             },
             AlertTable {
+                stale: None,
                 table: "customers".into(),
                 status: TableStatus::Succeeded,
                 error: None,

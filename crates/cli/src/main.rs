@@ -1,6 +1,9 @@
 //! `tidemark`: run the pipeline locally, validate files, print SQL, show
 //! history; start and list executions of the deployed pipeline.
 
+mod control;
+mod deployed;
+mod follow;
 mod forget;
 mod history;
 mod rerun;
@@ -32,6 +35,31 @@ pub struct ConfigArgs {
     /// The lake folder (default: the config's local.lake, `.tidemark`).
     #[arg(long, env = "TIDEMARK_LAKE")]
     pub lake: Option<PathBuf>,
+}
+
+/// Where a local pipeline's changes come from, when not the replay source.
+#[derive(clap::Args, Clone, Default)]
+pub struct SourceArgs {
+    /// Read landed files from this folder (DMS S3 layout) instead of the replay source.
+    #[arg(long)]
+    pub landing: Option<PathBuf>,
+    /// Replicate this PostgreSQL database (`postgres://user@host:port/db`) with
+    /// logical decoding, and read its metadata from its catalog, instead of the
+    /// replay source. Needs wal_level=logical and wal2json; `make pg` starts one.
+    #[arg(long, env = "TIDEMARK_SOURCE", conflicts_with = "landing")]
+    pub source: Option<String>,
+}
+
+impl SourceArgs {
+    pub fn options(&self, config: &ConfigArgs) -> tidemark_local::LocalOptions {
+        tidemark_local::LocalOptions {
+            config_path: config.config.clone(),
+            lake: config.lake.clone(),
+            landing: self.landing.clone(),
+            replay_through: None,
+            source: self.source.clone(),
+        }
+    }
 }
 
 /// What an execution does: the same options for `run` and `rerun`, sent as
@@ -99,6 +127,14 @@ enum Command {
     /// Forget a data subject: remove a table's keys from its history and the
     /// lake's files, and record it in the erasure log (UK GDPR erasure).
     Forget(forget::ForgetArgs),
+    /// How each table and the replication stand: freshness, last merge,
+    /// waiting and quarantined files, lease (exit 1 when a table is stale).
+    Status(control::StatusArgs),
+    /// Pause the schedule (and with --replication the replication) without
+    /// interrupting a run.
+    Pause(control::PauseArgs),
+    /// Undo `pause`, and say what the next run will catch up.
+    Resume(control::ResumeArgs),
     /// Start a manual execution of the deployed pipeline (AWS Step Functions).
     Rerun(rerun::RerunArgs),
     /// List the deployed pipeline's recent executions.
@@ -132,6 +168,9 @@ fn main() -> ExitCode {
             Command::Sql(args) => sql::sql(args),
             Command::History(args) => history::history(args).await,
             Command::Forget(args) => forget::forget(args).await,
+            Command::Status(args) => control::status(args).await,
+            Command::Pause(args) => control::pause(args).await,
+            Command::Resume(args) => control::resume(args).await,
             Command::Rerun(args) => rerun::rerun(args).await,
             Command::Runs(args) => rerun::runs(args).await,
         }

@@ -39,13 +39,18 @@ pub struct RunsArgs {
     limit: i32,
 }
 
-async fn reruns(args: &StateMachineArgs) -> anyhow::Result<Reruns> {
-    if !args.state_machine.contains(":stateMachine:") {
+/// Refuses what is not a state machine's ARN before any call.
+pub fn check_arn(arn: &str) -> anyhow::Result<()> {
+    if !arn.contains(":stateMachine:") {
         bail!(
-            "--state-machine {:?} is not a state machine ARN (arn:aws:states:<region>:<account>:stateMachine:<name>)",
-            args.state_machine
+            "--state-machine {arn:?} is not a state machine ARN (arn:aws:states:<region>:<account>:stateMachine:<name>)"
         );
     }
+    Ok(())
+}
+
+async fn reruns(args: &StateMachineArgs) -> anyhow::Result<Reruns> {
+    check_arn(&args.state_machine)?;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     Ok(Reruns::new(
         aws_sdk_sfn::Client::new(&sdk),

@@ -1,4 +1,4 @@
-use crate::{ConfigArgs, PlanArgs};
+use crate::{ConfigArgs, PlanArgs, SourceArgs};
 use chrono::NaiveDate;
 use std::process::ExitCode;
 use tidemark_asl::ExecutionStatus;
@@ -14,14 +14,8 @@ use tidemark_local::pipeline::run_catching_up;
 pub struct RunArgs {
     #[command(flatten)]
     config: ConfigArgs,
-    /// Read landed files from this folder (DMS S3 layout) instead of the replay source.
-    #[arg(long)]
-    landing: Option<std::path::PathBuf>,
-    /// Replicate this PostgreSQL database (`postgres://user@host:port/db`) with
-    /// logical decoding, and read its metadata from its catalog, instead of the
-    /// replay source. Needs wal_level=logical and wal2json; `make pg` starts one.
-    #[arg(long, env = "TIDEMARK_SOURCE", conflicts_with = "landing")]
-    source: Option<String>,
+    #[command(flatten)]
+    source: SourceArgs,
     #[command(flatten)]
     plan: PlanArgs,
     /// Replay source: deliver the days up to and including this one (default: all).
@@ -31,19 +25,27 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1.0)]
     time_scale: f64,
     /// The execution's name (default: run-<UTC timestamp>).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "follow")]
     name: Option<String>,
+    /// Keep running, as the schedule would: a run every --every, one line
+    /// each, until Ctrl-C (which lets the running cycle finish). Pause it
+    /// with `tidemark pause`.
+    #[arg(long, conflicts_with = "through")]
+    follow: bool,
+    /// How often --follow runs: 30s, 1m, 15m, 1h.
+    #[arg(long, default_value = "1m", value_parser = crate::follow::parse_every, requires = "follow")]
+    every: std::time::Duration,
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let options = LocalOptions {
-        config_path: args.config.config.clone(),
-        lake: args.config.lake.clone(),
-        landing: args.landing.clone(),
         replay_through: args.through,
-        source: args.source.clone(),
+        ..args.source.options(&args.config)
     };
     let input = args.plan.request(None).to_input();
+    if args.follow {
+        return crate::follow::follow(&options, &input, args.every, args.time_scale).await;
+    }
     let name = args
         .name
         .clone()
@@ -100,6 +102,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_record(r: &RunRecord) {
+    if r.idle {
+        println!("{:<16} {:<10} nothing landed, no query", r.table, "idle");
+        return;
+    }
     let status = match r.status {
         Some(TableStatus::Succeeded) => "ok",
         Some(TableStatus::Failed) => "FAILED",

@@ -16,6 +16,9 @@ pub struct AlertTable {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<RunRecord>,
+    /// Past its freshness target: since when it has not been up to date.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stale: Option<String>,
 }
 
 impl AlertTable {
@@ -101,6 +104,13 @@ impl Alert {
                 self.tables.len(),
                 self.run_id
             )
+        } else if let stale @ 1.. = self.tables.iter().filter(|t| t.stale.is_some()).count() {
+            format!(
+                "tidemark {}: {stale} of {} table(s) stale in run {}",
+                self.database,
+                self.tables.len(),
+                self.run_id
+            )
         } else {
             format!(
                 "tidemark {}: all {} table(s) succeeded in run {}",
@@ -144,6 +154,9 @@ impl Alert {
                     );
                 }
             }
+            if let Some(stale) = &t.stale {
+                let _ = writeln!(out, "  ! stale: {stale}");
+            }
             if let Some(e) = t.erasure() {
                 let _ = writeln!(out, "  {}", erasure_line(e));
             }
@@ -186,6 +199,9 @@ impl Alert {
             }
         }
         for t in &self.tables {
+            if let Some(stale) = &t.stale {
+                let _ = write!(text, "\n• `{}` — stale: {stale}", t.table);
+            }
             if let Some(m) = t.maintenance_failure() {
                 let _ = write!(
                     text,
@@ -249,6 +265,7 @@ mod tests {
                 .redacted(),
             replication: None,
             tables: vec![AlertTable {
+                stale: None,
                 table: "customers".into(),
                 status: TableStatus::Succeeded,
                 error: None,

@@ -73,6 +73,9 @@ pub struct TableConfig {
     /// are removed by maintenance (current rows never are). None: forever.
     #[serde(default)]
     pub retain_closed_years: Option<u32>,
+    /// This table's freshness target, in minutes; `None`: `[pipeline] freshness_minutes`.
+    #[serde(default)]
+    pub freshness_minutes: Option<u32>,
     /// DMS's `LobMaxSize` for this table (its `table-settings` rule), in KB;
     /// `None`: `[source] lob_max_kb`.
     #[serde(default)]
@@ -201,6 +204,12 @@ pub struct PipelineSettings {
     /// the table fails as `Tidemark.Timeout`.
     #[serde(default = "default_max_merge_invocations")]
     pub max_merge_invocations: u32,
+    /// How old, in minutes, a table may get — since a run last merged it or
+    /// found nothing new — before a run alerts about it (docs/freshness.md).
+    /// A table skipped because another run held it, or failed, past this
+    /// age is named in the alert as stale. `None`: no freshness alerts.
+    #[serde(default)]
+    pub freshness_minutes: Option<u32>,
 }
 
 fn default_lease_seconds() -> u64 {
@@ -219,6 +228,7 @@ impl Default for PipelineSettings {
             lease_seconds: default_lease_seconds(),
             replication_wait_seconds: default_replication_wait_seconds(),
             max_merge_invocations: default_max_merge_invocations(),
+            freshness_minutes: None,
         }
     }
 }
@@ -397,6 +407,13 @@ impl PipelineConfig {
 
     pub fn table(&self, name: &str) -> Option<&TableConfig> {
         self.tables.iter().find(|t| t.name == name)
+    }
+
+    /// A table's freshness target in minutes: its own, else the pipeline's.
+    pub fn freshness_minutes(&self, table: &str) -> Option<u32> {
+        self.table(table)
+            .and_then(|t| t.freshness_minutes)
+            .or(self.pipeline.freshness_minutes)
     }
 }
 

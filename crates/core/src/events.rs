@@ -19,9 +19,28 @@ pub struct ReplicationStatus {
     pub wait_seconds: u64,
     #[serde(default)]
     pub cdc_latency_seconds: Option<u64>,
+    /// What the source holds that has not landed yet, in bytes (a
+    /// PostgreSQL slot's WAL behind its confirmed position).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_bytes: Option<u64>,
     #[serde(default)]
     pub tables_in_error: Vec<String>,
     pub message: String,
+}
+
+impl ReplicationStatus {
+    /// A replication with nothing to wait for, in `state`.
+    pub fn ready(state: &str, message: String) -> ReplicationStatus {
+        ReplicationStatus {
+            state: state.into(),
+            ready: true,
+            wait_seconds: 0,
+            cdc_latency_seconds: None,
+            lag_bytes: None,
+            tables_in_error: Vec::new(),
+            message,
+        }
+    }
 }
 
 /// Input of `start-replication`, the first step: it builds the run plan.
@@ -124,6 +143,11 @@ pub struct ValidateOutput {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<String>,
     pub started_at: String,
+    /// Nothing landed, nothing is pending and the catalog is current: the
+    /// table is finished without merge-history or publish-catalog, so it
+    /// costs no query (the state machine's `AnythingToMerge`).
+    #[serde(default)]
+    pub idle: bool,
 }
 
 impl ValidateOutput {
@@ -139,6 +163,7 @@ impl ValidateOutput {
             ops: OpCounts::default(),
             report: None,
             started_at,
+            idle: false,
         }
     }
 }

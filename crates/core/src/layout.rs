@@ -61,6 +61,14 @@ impl LakeLayout<'_> {
     pub fn quarantine_prefix(&self, table: &str) -> String {
         format!("quarantine/{}/{table}/", self.database)
     }
+    /// When a run last brought the table up to date ([`crate::freshness::Freshness`]).
+    pub fn freshness_key(&self, table: &str) -> String {
+        format!("state/{}/{table}/freshness.json", self.database)
+    }
+    /// The pipeline's pause record ([`crate::pause::Pause`]).
+    pub fn pause_key(&self) -> String {
+        format!("state/{}/paused.json", self.database)
+    }
     pub fn lease_key(&self, table: &str) -> String {
         format!("state/{}/{table}/lease.json", self.database)
     }

@@ -81,6 +81,21 @@ impl Lease {
         }
     }
 
+    /// Who holds the lease at `key` and until when, if anyone holds it now.
+    pub async fn holder(
+        store: &dyn ObjectStore,
+        key: &str,
+    ) -> Result<Option<(String, DateTime<Utc>)>, Error> {
+        match store.get(key).await {
+            Ok((bytes, _)) => Ok(serde_json::from_slice::<LeaseBody>(&bytes)
+                .ok()
+                .filter(|l| l.expires_at > Utc::now())
+                .map(|l| (l.owner, l.expires_at))),
+            Err(StoreError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Gives the lease back after the work it guarded, and returns that
     /// work's result: the work's own error wins over a failed release (which
     /// only delays the next run until the lease expires).

@@ -270,6 +270,27 @@ pub trait Replication: Send + Sync {
             request.names().join(", ")
         )))
     }
+    /// How the replication stands, for `tidemark status`: it only looks,
+    /// starting or landing nothing.
+    async fn observe(&self) -> Result<ReplicationStatus, ReplicationError> {
+        Err(ReplicationError::Invalid(
+            "this replication cannot report how it stands".into(),
+        ))
+    }
+    /// Stops the replication for `tidemark pause --replication`, after the
+    /// batch it is landing; [`Replication::start`] resumes it. Returns what
+    /// it did, for the person who asked.
+    async fn stop(&self) -> Result<String, ReplicationError> {
+        Err(ReplicationError::Invalid(
+            "this replication cannot be stopped from tidemark".into(),
+        ))
+    }
+    /// Resumes what [`Replication::stop`] stopped, for `tidemark resume`.
+    async fn resume(&self) -> Result<String, ReplicationError> {
+        Err(ReplicationError::Invalid(
+            "this replication cannot be resumed from tidemark".into(),
+        ))
+    }
     /// The tables of `request` whose fresh full load has not landed yet
     /// (the state machine waits while any has not).
     async fn reloading(&self, request: &ReloadRequest) -> Result<Vec<String>, ReplicationError> {

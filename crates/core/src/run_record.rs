@@ -19,6 +19,10 @@ pub struct RunRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     pub batches: Vec<BatchId>,
+    /// Nothing had landed and nothing was pending: the run checked the
+    /// table and ran no query for it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub idle: bool,
     pub files_landed: u64,
     pub files_accepted: u64,
     pub files_quarantined: u64,

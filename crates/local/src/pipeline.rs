@@ -100,23 +100,27 @@ pub struct LocalOptions {
     pub source: Option<String>,
 }
 
-/// The local backends, built once.
-pub struct LocalBackend {
-    pub ports: Ports,
-    pub lake: PathBuf,
-    pub engine: DuckDbEngine,
-    metering: LocalMetering,
+/// The lake, the landing area and the replication of a local pipeline,
+/// without its warehouse: what `tidemark status`, `pause` and `resume` read
+/// while a run holds the warehouse.
+pub struct LocalLake {
+    pub config: PipelineConfig,
+    /// The folder of the config file, which its relative paths start from.
+    pub base: PathBuf,
+    pub dir: PathBuf,
+    pub lake: Arc<dyn ObjectStore>,
+    pub landing: Arc<dyn ObjectStore>,
+    pub replication: Arc<dyn Replication>,
 }
 
-impl LocalBackend {
-    pub fn open(options: &LocalOptions) -> Result<LocalBackend, LocalError> {
+impl LocalLake {
+    pub fn open(options: &LocalOptions) -> Result<LocalLake, LocalError> {
         let io = |what: &str, p: &Path, e: std::io::Error| {
             LocalError::Io(format!("{what} {}: {e}", p.display()))
         };
         let text = std::fs::read_to_string(&options.config_path)
             .map_err(|e| io("cannot read", &options.config_path, e))?;
-        let mut config =
-            PipelineConfig::from_toml(&options.config_path.display().to_string(), &text)?;
+        let config = PipelineConfig::from_toml(&options.config_path.display().to_string(), &text)?;
         let base = options
             .config_path
             .parent()
@@ -128,20 +132,15 @@ impl LocalBackend {
             .unwrap_or_else(|| PathBuf::from(&config.local.lake));
         let lake_store =
             FsStore::new(&lake_dir).map_err(|e| io("cannot create the lake", &lake_dir, e))?;
-        let lake = lake_store.root().to_path_buf();
+        let dir = lake_store.root().to_path_buf();
         let landing_dir = options
             .landing
             .clone()
-            .unwrap_or_else(|| lake.join("landing"));
+            .unwrap_or_else(|| dir.join("landing"));
         let landing: Arc<dyn ObjectStore> = Arc::new(
             FsStore::new(&landing_dir)
                 .map_err(|e| io("cannot open the landing folder", &landing_dir, e))?,
         );
-        let lake_store: Arc<dyn ObjectStore> = Arc::new(lake_store);
-        let engine = open_warehouse(
-            &lake,
-            std::time::Duration::from_secs(config.local.warehouse_wait_seconds),
-        )?;
         if options.source.is_some()
             && let Some(t) = config.tables.iter().find(|t| t.mode != TableMode::Cdc)
         {
@@ -168,6 +167,39 @@ impl LocalBackend {
                 }),
                 _ => Arc::new(ExistingLanding),
             };
+        Ok(LocalLake {
+            config,
+            base,
+            dir,
+            lake: Arc::new(lake_store),
+            landing,
+            replication,
+        })
+    }
+}
+
+/// The local backends, built once.
+pub struct LocalBackend {
+    pub ports: Ports,
+    pub lake: PathBuf,
+    pub engine: DuckDbEngine,
+    metering: LocalMetering,
+}
+
+impl LocalBackend {
+    pub fn open(options: &LocalOptions) -> Result<LocalBackend, LocalError> {
+        let LocalLake {
+            mut config,
+            base,
+            dir: lake,
+            lake: lake_store,
+            landing,
+            replication,
+        } = LocalLake::open(options)?;
+        let engine = open_warehouse(
+            &lake,
+            std::time::Duration::from_secs(config.local.warehouse_wait_seconds),
+        )?;
         if let Ok(url) = std::env::var("TIDEMARK_SLACK_WEBHOOK_URL") {
             config.alerts.slack_webhook_url = Some(url).filter(|u| !u.is_empty());
         }
@@ -318,6 +350,11 @@ pub async fn invoke_step(
             &format!("no local function named {function:?}"),
         ));
     };
+    if let Some(delay) = test_delay(step) {
+        // Widens the window between two steps, so that a test can kill the
+        // process there (tests/postgres_workload.rs).
+        tokio::time::sleep(delay).await;
+    }
     // Each step as its Lambda runs it: metered, its usage recorded.
     macro_rules! call {
         ($step_fn:path) => {{
@@ -336,6 +373,15 @@ pub async fn invoke_step(
         Step::PublishCatalog => call!(steps::publish_catalog),
         Step::Notify => call!(steps::notify),
     }
+}
+
+/// `TIDEMARK_TEST_DELAY=<step>:<ms>`: wait that long before each call of the step.
+fn test_delay(step: Step) -> Option<std::time::Duration> {
+    let value = std::env::var("TIDEMARK_TEST_DELAY").ok()?;
+    let (name, ms) = value.split_once(':')?;
+    (name == step.to_string())
+        .then(|| ms.parse().ok().map(std::time::Duration::from_millis))
+        .flatten()
 }
 
 fn failure(error: &str, message: &str) -> TaskFailure {

@@ -122,18 +122,35 @@ impl Replication for ReplaySource {
                 .put(MARKER, Bytes::from(day.to_string()), None)
                 .await?;
         }
-        Ok(ReplicationStatus {
-            state: "replayed".into(),
-            ready: true,
-            wait_seconds: 0,
-            cdc_latency_seconds: None,
-            tables_in_error: Vec::new(),
-            message: format!(
+        Ok(ReplicationStatus::ready(
+            "replayed",
+            format!(
                 "replayed {} day(s) from {}: {delivered} new or changed file(s)",
                 days.len(),
                 self.dir.display()
             ),
-        })
+        ))
+    }
+
+    async fn observe(&self) -> Result<ReplicationStatus, ReplicationError> {
+        let days = replay_days(&self.dir)?;
+        let through = delivered_through(self.landing.as_ref()).await?;
+        let waiting = days
+            .iter()
+            .filter(|d| through.is_none_or(|t| **d > t))
+            .count();
+        let delivered = match through {
+            Some(day) => format!("delivered through {day}"),
+            None => "nothing delivered yet".into(),
+        };
+        Ok(ReplicationStatus::ready(
+            "replay",
+            format!(
+                "{delivered}; {waiting} of {} day(s) in {} still to deliver",
+                days.len(),
+                self.dir.display()
+            ),
+        ))
     }
 }
 
@@ -146,13 +163,13 @@ impl Replication for ExistingLanding {
         &self,
         _event: &StartReplicationEvent,
     ) -> Result<ReplicationStatus, ReplicationError> {
-        Ok(ReplicationStatus {
-            state: "external".into(),
-            ready: true,
-            wait_seconds: 0,
-            cdc_latency_seconds: None,
-            tables_in_error: Vec::new(),
-            message: "files are landed by something else (--landing)".into(),
-        })
+        self.observe().await
+    }
+
+    async fn observe(&self) -> Result<ReplicationStatus, ReplicationError> {
+        Ok(ReplicationStatus::ready(
+            "external",
+            "files are landed by something else (--landing)".into(),
+        ))
     }
 }

@@ -81,6 +81,7 @@ async fn alerts_go_to_the_console_a_file_and_the_slack_webhook() {
         input: Default::default(),
         replication: None,
         tables: vec![AlertTable {
+            stale: None,
             table: "orders".into(),
             status: TableStatus::Failed,
             error: Some("Tidemark.Validation".into()),

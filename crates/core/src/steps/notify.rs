@@ -4,6 +4,8 @@ use crate::alert::{Alert, AlertTable, cause_message};
 use crate::cost::{Cost, RUN_LEVEL, RunCost, StepUsage, Transitions};
 use crate::error::{Error, ErrorName};
 use crate::events::{NotifyEvent, NotifyOutput, RunMode, TableStatus};
+use crate::freshness::{Freshness, human_age};
+use crate::pause::Pause;
 use crate::ports::Ports;
 use crate::run_record::RunRecord;
 use std::collections::BTreeMap;
@@ -60,8 +62,10 @@ pub async fn notify(ports: &Ports, event: NotifyEvent) -> Result<NotifyOutput, E
             error: result.error.clone(),
             message,
             record,
+            stale: None,
         });
     }
+    let due = alerts_due(ports, &event, &mut tables).await?;
     let failed: Vec<(&str, Option<&str>)> = tables
         .iter()
         .filter(|t| t.status == TableStatus::Failed)
@@ -104,18 +108,120 @@ pub async fn notify(ports: &Ports, event: NotifyEvent) -> Result<NotifyOutput, E
         .any(|t| t.maintenance_failure().is_some());
     // An erasure is always confirmed.
     let erased = alert.tables.iter().any(|t| t.erasure().is_some());
-    let send = alert.failed || maintenance_failed || erased || ports.config.alerts.on_success;
+    let send = !due.is_empty() || maintenance_failed || erased || ports.config.alerts.on_success;
     let delivered_to = if send {
         ports.notifier.send(&alert).await?
     } else {
+        if failed > 0 {
+            tracing::info!(
+                failed,
+                "no alert: every failed table is within its freshness target"
+            );
+        }
         Vec::new()
     };
+    if send {
+        let now = chrono::Utc::now();
+        for table in &due.throttled {
+            Freshness::record_alert(ports.lake.as_ref(), &layout.freshness_key(table), now).await?;
+        }
+    }
     Ok(NotifyOutput {
         failed_tables: failed as u32,
         succeeded_tables: (event.results.len() - failed) as u32,
         alert_sent: send,
         delivered_to,
     })
+}
+
+/// What a run alerts about: every failed table of a manual run (a person
+/// waits for it) and of a scheduled run for tables with no freshness target;
+/// for a table with a target, a scheduled run alerts only when
+/// [`Freshness::alert_due`] says so — failed or skipped, the table is past
+/// its target — so a frequent schedule that recovers by itself stays quiet.
+struct AlertsDue {
+    tables: usize,
+    /// The tables alerted under their freshness target: their alert is recorded.
+    throttled: Vec<String>,
+}
+
+impl AlertsDue {
+    fn is_empty(&self) -> bool {
+        self.tables == 0
+    }
+}
+
+/// Decides [`AlertsDue`] and marks the stale tables in the alert. A setup
+/// failure (`(pipeline)`) stands for every table of the plan.
+async fn alerts_due(
+    ports: &Ports,
+    event: &NotifyEvent,
+    tables: &mut [AlertTable],
+) -> Result<AlertsDue, Error> {
+    let scheduled = event.plan.as_ref().is_some_and(|p| p.scheduled);
+    let config = &ports.config;
+    let layout = layout(ports);
+    // Paused, the schedule is off: nothing is stale.
+    let paused = Pause::load(ports.lake.as_ref(), &layout.pause_key())
+        .await?
+        .is_some();
+    let now = chrono::Utc::now();
+    let mut due = AlertsDue {
+        tables: 0,
+        throttled: Vec::new(),
+    };
+    for t in tables
+        .iter_mut()
+        .filter(|t| t.status != TableStatus::Succeeded)
+    {
+        let setup = t.table == PIPELINE;
+        let covered: Vec<&str> = if setup {
+            match &event.plan {
+                Some(plan) => plan.tables.iter().map(String::as_str).collect(),
+                None => config.table_names(),
+            }
+        } else {
+            vec![t.table.as_str()]
+        };
+        let targets: Vec<(&str, u32)> = covered
+            .into_iter()
+            .filter_map(|table| Some((table, config.freshness_minutes(table)?)))
+            .collect();
+        if !scheduled || targets.is_empty() {
+            due.tables += usize::from(t.status == TableStatus::Failed);
+            continue;
+        }
+        let mut stale = Vec::new();
+        for (table, minutes) in targets.into_iter().filter(|_| !paused) {
+            let fresh = Freshness::load(ports.lake.as_ref(), &layout.freshness_key(table)).await?;
+            if fresh.alert_due(now, minutes) {
+                let line = stale_line(&fresh, now, minutes);
+                stale.push(if setup {
+                    format!("{table} {line}")
+                } else {
+                    line
+                });
+                due.throttled.push(table.to_string());
+            }
+        }
+        if !stale.is_empty() {
+            due.tables += 1;
+            t.stale = Some(stale.join("; "));
+        }
+    }
+    Ok(due)
+}
+
+/// `last up to date 47 min ago (run r-12), freshness target 30 min`.
+fn stale_line(fresh: &Freshness, now: chrono::DateTime<chrono::Utc>, minutes: u32) -> String {
+    let target = human_age(chrono::Duration::minutes(minutes.into()));
+    match (fresh.age(now), &fresh.checked_by) {
+        (Some(age), Some(run)) => format!(
+            "last up to date {} ago (run {run}), freshness target {target}",
+            human_age(age)
+        ),
+        _ => format!("no run has brought it up to date yet, freshness target {target}"),
+    }
 }
 
 /// The run's total (its tables' and its own steps', the remaining usage under

@@ -1,6 +1,7 @@
 use super::{layout, load_metadata, swap, sync_history_schema};
 use crate::error::Error;
 use crate::events::{PublishEvent, TableResult, TableStatus};
+use crate::freshness::Freshness;
 use crate::ports::{CatalogColumn, CatalogEntry, Ports};
 use crate::scd2::{HistoryColumn, MergePlan};
 
@@ -119,6 +120,20 @@ pub async fn publish_catalog(ports: &Ports, event: PublishEvent) -> Result<Table
         );
     }
     super::save_run_record(ports.lake.as_ref(), &key, &record).await?;
+    let merged = event
+        .merge
+        .as_ref()
+        .is_some_and(|m| m.merged.len() > m.unchanged.len())
+        .then_some(event.validation.ops);
+    Freshness::record(
+        ports.lake.as_ref(),
+        &layout(ports).freshness_key(table),
+        &event.run_id,
+        chrono::Utc::now(),
+        merged,
+        Some(event.work.metadata_version),
+    )
+    .await?;
     Ok(TableResult {
         table: table.to_string(),
         status: TableStatus::Succeeded,

@@ -1,8 +1,11 @@
 use super::layout;
 use crate::error::{Error, StoreError};
-use crate::events::{RunMode, RunPlan, StartReplicationEvent, StartReplicationOutput};
+use crate::events::{
+    ReplicationStatus, RunMode, RunPlan, StartReplicationEvent, StartReplicationOutput,
+};
 use crate::layout::landing_prefix;
 use crate::ledger::ReloadMark;
+use crate::pause::Pause;
 use crate::ports::{Condition, Ports, ReloadRequest};
 use chrono::{DateTime, Utc};
 
@@ -35,6 +38,15 @@ pub async fn start_replication(
             bound,
         });
     }
+    let paused = Pause::load(ports.lake.as_ref(), &layout(ports).pause_key())
+        .await?
+        .filter(|p| p.replication);
+    if let (Some(pause), RunMode::Reload) = (&paused, plan.mode) {
+        return Err(Error::InvalidInput(format!(
+            "mode reload needs the replication, which is paused {}; nothing was changed. Run `tidemark resume --replication` first",
+            pause.describe()
+        )));
+    }
     let reload = (plan.mode == RunMode::Reload).then(|| reload_request(ports, &plan, &event));
     if let Some(request) = &reload
         && event.previous.is_none()
@@ -47,14 +59,25 @@ pub async fn start_replication(
         // for the replication (an unhealthy one must not delay it).
         return Ok(StartReplicationOutput {
             plan,
-            status: crate::events::ReplicationStatus {
-                state: "not needed".into(),
-                ready: true,
-                wait_seconds: 0,
-                cdc_latency_seconds: None,
-                tables_in_error: Vec::new(),
-                message: "mode forget: the replication is left as it is".into(),
-            },
+            status: ReplicationStatus::ready(
+                "not needed",
+                "mode forget: the replication is left as it is".into(),
+            ),
+            waited_seconds,
+            calls,
+        });
+    }
+    if let Some(pause) = paused {
+        // Starting it would undo the pause: the run merges what landed before it.
+        return Ok(StartReplicationOutput {
+            plan,
+            status: ReplicationStatus::ready(
+                "paused",
+                format!(
+                    "the replication is paused {}; not started",
+                    pause.describe()
+                ),
+            ),
             waited_seconds,
             calls,
         });

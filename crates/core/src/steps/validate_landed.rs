@@ -7,6 +7,7 @@ use crate::dms::{
 };
 use crate::error::{Error, StoreError};
 use crate::events::{RunMode, SourceStorage, TableWork, ValidateEvent, ValidateOutput};
+use crate::freshness::Freshness;
 use crate::layout::{LakeLayout, base_name, landing_prefix};
 use crate::ledger::{Batch, BatchStatus, ConsumedFile, Ledger, ReloadMark, StoredLedger};
 use crate::metadata::Drift;
@@ -356,6 +357,9 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
         refuse_lost_files(&ledger.ledger, &landed, table)?;
     }
     let groups = to_validate(&ledger.ledger, &landed, work, config.mode, generation);
+    if groups.iter().all(|g| g.is_empty()) && idle(ports, work, &ledger.ledger).await? {
+        return finish_idle(ports, &event, generation, started_at).await;
+    }
     let mut output = ValidateOutput::nothing(table, generation, started_at);
     let mut refused = None;
     for files in groups.iter().filter(|g| !g.is_empty()) {
@@ -402,6 +406,62 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
         "validated"
     );
     Ok(output)
+}
+
+/// Whether a table with nothing to validate needs nothing else either: an
+/// incremental run, no batch pending, no swap to finish, no maintenance due,
+/// and the catalog publishes its metadata version already.
+async fn idle(ports: &Ports, work: &TableWork, ledger: &Ledger) -> Result<bool, Error> {
+    if work.run_mode != RunMode::Incremental
+        || !ledger.pending(ledger.generation).is_empty()
+        || ledger.swap.is_some()
+        || ledger.maintenance_due(chrono::Utc::now(), ports.config.maintenance.every_days)
+    {
+        return Ok(false);
+    }
+    let key = layout(ports).freshness_key(&work.table);
+    let fresh = Freshness::load(ports.lake.as_ref(), &key).await?;
+    Ok(fresh.published_version == Some(work.metadata_version))
+}
+
+/// Finishes an idle table here, with its run record and freshness: merge-history
+/// and publish-catalog are not called for it, so it costs no query.
+async fn finish_idle(
+    ports: &Ports,
+    event: &ValidateEvent,
+    generation: u32,
+    started_at: String,
+) -> Result<ValidateOutput, Error> {
+    let table = event.work.table.as_str();
+    let layout = layout(ports);
+    let record = RunRecord {
+        run_id: event.run_id.clone(),
+        database: ports.config.source.database.clone(),
+        table: table.to_string(),
+        status: Some(crate::events::TableStatus::Succeeded),
+        idle: true,
+        ..Default::default()
+    };
+    super::save_run_record(
+        ports.lake.as_ref(),
+        &layout.run_record_key(&event.run_id, table),
+        &record,
+    )
+    .await?;
+    Freshness::record(
+        ports.lake.as_ref(),
+        &layout.freshness_key(table),
+        &event.run_id,
+        chrono::Utc::now(),
+        None,
+        None,
+    )
+    .await?;
+    tracing::info!(table, "nothing landed; nothing to merge");
+    Ok(ValidateOutput {
+        idle: true,
+        ..ValidateOutput::nothing(table, generation, started_at)
+    })
 }
 
 /// What start-replication recorded as landed before this run's reload.

@@ -716,12 +716,43 @@ impl PgReplicator {
             tables_in_error = progress.truncates.clone();
         }
         Ok(ReplicationStatus {
-            state: "running".into(),
-            ready: true,
-            wait_seconds: 0,
-            cdc_latency_seconds: None,
             tables_in_error,
-            message,
+            ..ReplicationStatus::ready("running", message)
+        })
+    }
+
+    /// The slot's state: what the source keeps for the next run to land.
+    async fn slot(&self) -> Result<ReplicationStatus, ReplicationError> {
+        let client = connect(&self.url).await?;
+        let row = client
+            .query_opt(
+                "SELECT active, pg_wal_lsn_diff(pg_current_wal_lsn(), confirmed_flush_lsn)::bigint \
+                 FROM pg_replication_slots WHERE slot_name = $1",
+                &[&self.slot],
+            )
+            .await
+            .map_err(query_err("reading the replication slot"))?;
+        let Some(row) = row else {
+            return Ok(ReplicationStatus::ready(
+                "not started",
+                format!(
+                    "no slot {} yet: the next run creates it and lands a full load",
+                    self.slot
+                ),
+            ));
+        };
+        let active: bool = row.get(0);
+        let lag = row.get::<_, Option<i64>>(1).unwrap_or(0).max(0) as u64;
+        Ok(ReplicationStatus {
+            lag_bytes: Some(lag),
+            ..ReplicationStatus::ready(
+                if active { "landing" } else { "waiting" },
+                format!(
+                    "slot {} keeps {} of WAL for the next run to land",
+                    self.slot,
+                    tidemark_core::freshness::human_bytes(lag)
+                ),
+            )
         })
     }
 }
@@ -875,6 +906,23 @@ impl Replication for PgReplicator {
         _event: &StartReplicationEvent,
     ) -> Result<ReplicationStatus, ReplicationError> {
         self.run().await
+    }
+
+    async fn observe(&self) -> Result<ReplicationStatus, ReplicationError> {
+        self.slot().await
+    }
+
+    /// The replicator lands changes only within runs: paused, runs land
+    /// none (start-replication reads the pause) and the slot keeps them.
+    async fn stop(&self) -> Result<String, ReplicationError> {
+        Ok(format!(
+            "runs land nothing until resume; slot {} keeps the changes meanwhile",
+            self.slot
+        ))
+    }
+
+    async fn resume(&self) -> Result<String, ReplicationError> {
+        Ok(format!("the next run lands what slot {} kept", self.slot))
     }
 
     async fn reload(&self, request: &ReloadRequest) -> Result<(), ReplicationError> {

@@ -1,0 +1,171 @@
+//! A deployed pipeline, found from its state machine's ARN alone, for
+//! `tidemark status|pause|resume --state-machine`: the definition names
+//! the start-replication function, whose environment says where the lake,
+//! the landing area, the configuration and the replication are (the same
+//! variables the function reads); the EventBridge Scheduler schedule is the
+//! one whose target is the state machine (or its alias).
+
+use anyhow::{Context, anyhow, bail};
+use aws_sdk_scheduler::types::ScheduleState;
+use serde_json::Value;
+use std::collections::HashMap;
+use tidemark_aws::error::describe;
+use tidemark_aws::{AwsBackend, AwsEnv, PortSet};
+use tidemark_core::ports::Ports;
+use tidemark_core::status::Schedule;
+
+pub struct Deployed {
+    pub machine: String,
+    pub ports: Ports,
+    scheduler: aws_sdk_scheduler::Client,
+    sts: aws_sdk_sts::Client,
+}
+
+/// What an AWS error means to the person at the terminal: the operation,
+/// the resource and the service's words; for a refusal, the permission.
+fn failed<E, R>(
+    action: &str,
+    resource: &str,
+    e: aws_sdk_sfn::error::SdkError<E, R>,
+) -> anyhow::Error
+where
+    E: aws_sdk_sfn::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let text = describe(&e);
+    if text.contains("AccessDenied") || text.contains("UnauthorizedOperation") {
+        anyhow!("not allowed to {action} on {resource}: {text}. The operator's role needs {action}")
+    } else {
+        anyhow!("{action} on {resource}: {text}")
+    }
+}
+
+impl Deployed {
+    pub async fn discover(machine: &str) -> anyhow::Result<Deployed> {
+        crate::rerun::check_arn(machine)?;
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let described = aws_sdk_sfn::Client::new(&sdk)
+            .describe_state_machine()
+            .state_machine_arn(machine)
+            .send()
+            .await
+            .map_err(|e| failed("states:DescribeStateMachine", machine, e))?;
+        let definition: Value = serde_json::from_str(described.definition())
+            .context("the state machine's definition is not JSON")?;
+        let Some(function) = definition
+            .pointer("/States/StartReplication/Parameters/FunctionName")
+            .and_then(Value::as_str)
+        else {
+            bail!(
+                "{machine} is not a tidemark pipeline: its definition has no StartReplication task"
+            );
+        };
+        let configuration = aws_sdk_lambda::Client::new(&sdk)
+            .get_function_configuration()
+            .function_name(function)
+            .send()
+            .await
+            .map_err(|e| failed("lambda:GetFunctionConfiguration", function, e))?;
+        let vars: HashMap<String, String> = configuration
+            .environment()
+            .and_then(|e| e.variables())
+            .cloned()
+            .unwrap_or_default();
+        type Ports = tidemark_aws::lambda::StartReplication;
+        let env = AwsEnv::read(Ports::NEEDS, |name| vars.get(name).cloned())
+            .with_context(|| format!("the environment of {function}"))?;
+        let backend = AwsBackend::build::<Ports>(&env, &sdk).await?;
+        Ok(Deployed {
+            machine: machine.to_string(),
+            ports: backend.ports,
+            scheduler: aws_sdk_scheduler::Client::new(&sdk),
+            sts: aws_sdk_sts::Client::new(&sdk),
+        })
+    }
+
+    /// Who is calling, for the pause record: the caller's ARN, else `fallback`.
+    pub async fn caller(&self, fallback: &str) -> String {
+        match self.sts.get_caller_identity().send().await {
+            Ok(me) => me.arn().unwrap_or(fallback).to_string(),
+            Err(_) => fallback.to_string(),
+        }
+    }
+
+    /// The schedule that starts this state machine: (group, name).
+    async fn find_schedule(&self) -> anyhow::Result<(String, String)> {
+        let mut pages = self.scheduler.list_schedules().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| failed("scheduler:ListSchedules", "*", e))?;
+            for s in page.schedules() {
+                let target = s.target().map(|t| t.arn()).unwrap_or_default();
+                if target == self.machine || target.starts_with(&format!("{}:", self.machine)) {
+                    return Ok((
+                        s.group_name().unwrap_or("default").to_string(),
+                        s.name().unwrap_or_default().to_string(),
+                    ));
+                }
+            }
+        }
+        bail!(
+            "no EventBridge Scheduler schedule starts {}: was the pipeline deployed with its schedule?",
+            self.machine
+        )
+    }
+
+    pub async fn schedule(&self) -> anyhow::Result<Schedule> {
+        let (group, name) = self.find_schedule().await?;
+        let s = self
+            .scheduler
+            .get_schedule()
+            .group_name(&group)
+            .name(&name)
+            .send()
+            .await
+            .map_err(|e| failed("scheduler:GetSchedule", &name, e))?;
+        Ok(Schedule {
+            name,
+            expression: s.schedule_expression().unwrap_or_default().to_string(),
+            enabled: s.state() != Some(&ScheduleState::Disabled),
+        })
+    }
+
+    /// Enables or disables the schedule, keeping every other setting (the
+    /// API replaces the whole schedule). Returns whether it changed.
+    pub async fn set_schedule(&self, enabled: bool) -> anyhow::Result<bool> {
+        let (group, name) = self.find_schedule().await?;
+        let s = self
+            .scheduler
+            .get_schedule()
+            .group_name(&group)
+            .name(&name)
+            .send()
+            .await
+            .map_err(|e| failed("scheduler:GetSchedule", &name, e))?;
+        let state = if enabled {
+            ScheduleState::Enabled
+        } else {
+            ScheduleState::Disabled
+        };
+        if s.state() == Some(&state) {
+            return Ok(false);
+        }
+        self.scheduler
+            .update_schedule()
+            .group_name(&group)
+            .name(&name)
+            .set_description(s.description().map(str::to_string))
+            .set_schedule_expression(s.schedule_expression().map(str::to_string))
+            .set_schedule_expression_timezone(s.schedule_expression_timezone().map(str::to_string))
+            .set_start_date(s.start_date().cloned())
+            .set_end_date(s.end_date().cloned())
+            .set_kms_key_arn(s.kms_key_arn().map(str::to_string))
+            .set_flexible_time_window(s.flexible_time_window().cloned())
+            .set_target(s.target().cloned())
+            .set_action_after_completion(s.action_after_completion().cloned())
+            .state(state)
+            .send()
+            .await
+            .map_err(|e| failed("scheduler:UpdateSchedule", &name, e))?;
+        Ok(true)
+    }
+}
