@@ -170,7 +170,7 @@ impl StatusReport {
         }
         _ = writeln!(
             out,
-            "\n{:<16} {:<24} {:<28} {:>7} {:>11}  lease",
+            "\n{:<16} {:<32} {:<30} {:>7} {:>11}  lease",
             "table", "up to date", "last merge", "waiting", "quarantined"
         );
         for t in &self.tables {
@@ -200,7 +200,7 @@ impl StatusReport {
                 .unwrap_or_else(|| "-".into());
             _ = writeln!(
                 out,
-                "{:<16} {:<24} {:<28} {:>7} {:>11}  {lease}",
+                "{:<16} {:<32} {:<30} {:>7} {:>11}  {lease}",
                 t.table, fresh, merge, t.waiting_files, t.quarantined_files
             );
         }
