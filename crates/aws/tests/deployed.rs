@@ -883,6 +883,40 @@ async fn status_pause_and_resume_drive_the_deployed_schedule_and_replication() {
             .state()
             .cloned()
     };
+    // And a table's freshness alarm, as Terraform's on notify's metric.
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&deployed.lake.sdk);
+    let dimension = |n: &str, v: &str| {
+        aws_sdk_cloudwatch::types::Dimension::builder()
+            .name(n)
+            .value(v)
+            .build()
+    };
+    cloudwatch
+        .put_metric_alarm()
+        .alarm_name("tidemark-demo-customers-stale")
+        .namespace("Tidemark")
+        .metric_name("Merged")
+        .dimensions(dimension("Database", "demo"))
+        .dimensions(dimension("Table", "customers"))
+        .statistic(aws_sdk_cloudwatch::types::Statistic::Maximum)
+        .period(3600)
+        .evaluation_periods(26)
+        .threshold(1.0)
+        .comparison_operator(aws_sdk_cloudwatch::types::ComparisonOperator::LessThanThreshold)
+        .alarm_actions(deployed.lake.env.alert_topic_arn.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let alarm_actions = || async {
+        cloudwatch
+            .describe_alarms()
+            .alarm_names("tidemark-demo-customers-stale")
+            .send()
+            .await
+            .unwrap()
+            .metric_alarms()[0]
+            .actions_enabled()
+    };
     let run = deployed.run("first", json!({})).await;
     assert_ne!(run.status, aws_sdk_sfn::types::ExecutionStatus::Running);
     let machine = deployed.machine.as_str();
@@ -919,6 +953,11 @@ async fn status_pause_and_resume_drive_the_deployed_schedule_and_replication() {
         Some(aws_sdk_scheduler::types::ScheduleState::Disabled)
     );
     assert_eq!(deployed.dms_calls("StopReplicationTask"), 1);
+    assert!(
+        said.contains("freshness alarms: 1, their actions off while paused"),
+        "{said}"
+    );
+    assert_eq!(alarm_actions().await, Some(false));
     let (_, text, _) = deployed.tidemark(&["status", "--state-machine", machine]);
     assert!(text.starts_with("demo: PAUSED by arn:aws:"), "{text}");
     assert!(
@@ -955,6 +994,7 @@ async fn status_pause_and_resume_drive_the_deployed_schedule_and_replication() {
         Some(aws_sdk_scheduler::types::ScheduleState::Enabled)
     );
     assert_eq!(deployed.dms_calls("StartReplicationTask"), starts + 1);
+    assert_eq!(alarm_actions().await, Some(true));
     let (_, said, _) = deployed.tidemark(&["resume", "--state-machine", machine]);
     assert!(said.contains("demo is not paused"), "{said}");
 

@@ -116,12 +116,25 @@ impl Target {
         Ok(report)
     }
 
-    /// Turns the schedule on or off; whether that changed it (locally
-    /// there is none: `--follow` reads the pause record).
+    /// Turns the schedule, and the freshness alarms that watch it, on or
+    /// off; whether that changed the schedule (locally there is none:
+    /// `--follow` reads the pause record).
     async fn set_schedule(&self, enabled: bool) -> anyhow::Result<bool> {
         match self {
             Target::Local(_) => Ok(false),
-            Target::Deployed(d) => d.set_schedule(enabled).await,
+            Target::Deployed(d) => {
+                let changed = d.set_schedule(enabled).await?;
+                let alarms = d.set_freshness_alarms(enabled).await?;
+                if alarms > 0 {
+                    let now = if enabled {
+                        "on again"
+                    } else {
+                        "off while paused"
+                    };
+                    println!("freshness alarms: {alarms}, their actions {now}");
+                }
+                Ok(changed)
+            }
         }
     }
 }

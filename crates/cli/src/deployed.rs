@@ -18,6 +18,7 @@ pub struct Deployed {
     pub machine: String,
     pub ports: Ports,
     scheduler: aws_sdk_scheduler::Client,
+    cloudwatch: aws_sdk_cloudwatch::Client,
     sts: aws_sdk_sts::Client,
 }
 
@@ -79,6 +80,7 @@ impl Deployed {
             machine: machine.to_string(),
             ports: backend.ports,
             scheduler: aws_sdk_scheduler::Client::new(&sdk),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&sdk),
             sts: aws_sdk_sts::Client::new(&sdk),
         })
     }
@@ -167,5 +169,57 @@ impl Deployed {
             .await
             .map_err(|e| failed("scheduler:UpdateSchedule", &name, e))?;
         Ok(true)
+    }
+
+    /// Turns the actions of the tables' freshness alarms on or off
+    /// (Terraform's `<pipeline>-<table>-stale`, on notify's `Merged`
+    /// metric): a paused pipeline merges nothing and must not page anyone
+    /// for it. Returns how many alarms there are.
+    pub async fn set_freshness_alarms(&self, enabled: bool) -> anyhow::Result<usize> {
+        use aws_sdk_cloudwatch::types::Dimension;
+        let config = &self.ports.config;
+        let mut names = Vec::new();
+        for table in config.table_names() {
+            let dimension =
+                |name: &str, value: &str| Dimension::builder().name(name).value(value).build();
+            let out = self
+                .cloudwatch
+                .describe_alarms_for_metric()
+                .namespace("Tidemark")
+                .metric_name("Merged")
+                .dimensions(dimension("Database", &config.source.database))
+                .dimensions(dimension("Table", table))
+                .send()
+                .await
+                .map_err(|e| failed("cloudwatch:DescribeAlarmsForMetric", table, e))?;
+            names.extend(
+                out.metric_alarms()
+                    .iter()
+                    .filter_map(|a| a.alarm_name().map(str::to_string)),
+            );
+        }
+        names.sort();
+        names.dedup();
+        for chunk in names.chunks(100) {
+            let result = if enabled {
+                self.cloudwatch
+                    .enable_alarm_actions()
+                    .set_alarm_names(Some(chunk.to_vec()))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| failed("cloudwatch:EnableAlarmActions", &chunk[0], e))
+            } else {
+                self.cloudwatch
+                    .disable_alarm_actions()
+                    .set_alarm_names(Some(chunk.to_vec()))
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| failed("cloudwatch:DisableAlarmActions", &chunk[0], e))
+            };
+            result?;
+        }
+        Ok(names.len())
     }
 }
