@@ -1014,3 +1014,163 @@ fn every_eventbridge_alert_is_an_event_notify_reads() {
     assert_eq!(rules, 3, "execution, replication and replication_stopped");
     assert!(alerting.contains("resources     = [local.replication_arns[\"cdc\"]]"));
 }
+
+/// `cadence.tf`'s per-run figures, by name, from its `cadence_cost` local.
+fn cadence_figures() -> BTreeMap<String, f64> {
+    let locals = blocks("locals")
+        .into_iter()
+        .find(|(file, _)| file.ends_with("cadence.tf"))
+        .expect("modules/pipeline/cadence.tf has locals")
+        .1;
+    let figures = unwrap_attr(&locals["cadence_cost"]);
+    figures
+        .as_object()
+        .expect("cadence_cost is a map")
+        .iter()
+        .map(|(k, v)| (k.clone(), unwrap_attr(v).as_f64().expect("a number")))
+        .collect()
+}
+
+/// Evaluates `expression` in a copy of `cadence.tf` with these variables,
+/// when `terraform` is on PATH (it is not required: `None` without it).
+fn terraform(command: &[&str], vars: &[(&str, String)]) -> Option<String> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        module_dir().join("cadence.tf"),
+        dir.path().join("cadence.tf"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("variables.tf"),
+        "variable \"schedule\" { type = any }\nvariable \"tables\" { type = any }\nvariable \"monthly_budget_usd\" {\n  type    = number\n  default = null\n}\n",
+    )
+    .unwrap();
+    let run = |args: &[&str], stdin: Option<&str>| {
+        let mut c = Command::new("terraform");
+        c.args(args)
+            .current_dir(dir.path())
+            .env("TF_CLI_CONFIG_FILE", "/dev/null")
+            .env("TF_IN_AUTOMATION", "1")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        for (name, value) in vars {
+            c.arg("-var").arg(format!("{name}={value}"));
+        }
+        let mut child = c.spawn().ok()?;
+        if let Some(text) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(text.as_bytes())
+                .unwrap();
+        }
+        let out = child.wait_with_output().ok()?;
+        Some(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    };
+    match command {
+        ["console", expression] => run(&["console"], Some(expression)),
+        ["plan"] => {
+            let init = Command::new("terraform")
+                .args(["init", "-input=false", "-no-color"])
+                .current_dir(dir.path())
+                .env("TF_CLI_CONFIG_FILE", "/dev/null")
+                .output()
+                .ok()?;
+            assert!(
+                init.status.success(),
+                "terraform init of cadence.tf alone needs no provider"
+            );
+            run(&["plan", "-input=false", "-no-color"], None)
+        }
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn a_cadence_that_could_cost_more_than_the_budget_is_warned_about() {
+    // The figures are the documented ones.
+    let docs = std::fs::read_to_string(workspace().join("docs/aws.md")).unwrap();
+    let figures = cadence_figures();
+    for (name, row) in [
+        ("run", "| the run itself |"),
+        ("idle_table", "| a table with nothing new |"),
+        ("busy_table", "| a table that merges |"),
+    ] {
+        let line = docs
+            .lines()
+            .find(|l| l.starts_with(row))
+            .unwrap_or_else(|| panic!("docs/aws.md has no row {row}"));
+        let documented: f64 = line.split('|').nth(2).unwrap().trim().parse().unwrap();
+        assert_eq!(Some(&documented), figures.get(name), "{name}: {line}");
+    }
+
+    if Command::new("terraform").arg("version").output().is_err() {
+        eprintln!("terraform is not on PATH: cadence.tf is not evaluated");
+        return;
+    }
+    let tables = |n: usize| {
+        format!(
+            "[{}]",
+            (0..n)
+                .map(|i| format!("{{name=\"t{i}\"}}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    };
+    for (expression, runs) in [
+        ("rate(15 minutes)", "96"),
+        ("rate(1 hour)", "24"),
+        ("rate(2 days)", "0.5"),
+        ("cron(0 6 * * ? *)", "1"),
+        ("cron(0/15 * * * ? *)", "96"),
+        ("cron(*/5 8-17 ? * MON-FRI *)", "120"),
+        ("cron(0 6,18 * * ? *)", "2"),
+    ] {
+        let out = terraform(
+            &["console", "local.runs_per_day"],
+            &[
+                ("schedule", format!("{{expression=\"{expression}\"}}")),
+                ("tables", tables(1)),
+            ],
+        )
+        .unwrap();
+        assert_eq!(out.trim().lines().last(), Some(runs), "{expression}: {out}");
+    }
+    // 200 tables every 5 minutes against $50 a month: warned, with both figures.
+    let warned = terraform(
+        &["plan"],
+        &[
+            ("schedule", "{expression=\"rate(5 minutes)\"}".into()),
+            ("tables", tables(200)),
+            ("monthly_budget_usd", "50".into()),
+        ],
+    )
+    .unwrap();
+    let warned = warned.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        warned.contains("Warning: Check block assertion failed"),
+        "{warned}"
+    );
+    assert!(
+        warned.contains("The schedule rate(5 minutes) starts about 288 runs a day. With 200 table(s) that is $175.80 a month if no table has anything new, and up to $510.25"),
+        "{warned}"
+    );
+    // Daily, the same tables fit.
+    let quiet = terraform(
+        &["plan"],
+        &[
+            ("schedule", "{expression=\"cron(0 6 * * ? *)\"}".into()),
+            ("tables", tables(200)),
+            ("monthly_budget_usd", "50".into()),
+        ],
+    )
+    .unwrap();
+    assert!(!quiet.contains("Check block assertion failed"), "{quiet}");
+}

@@ -1,10 +1,10 @@
-# The daily run: EventBridge Scheduler starts the state machine with `{}`
+# The runs: EventBridge Scheduler starts the state machine with `{}`
 # (all configured tables, incremental) in the configured time zone. Starts it
 # could not deliver after the retries land in the dead-letter queue.
 
 resource "aws_scheduler_schedule" "daily" {
   name        = "${local.name}-daily"
-  description = "Starts the tidemark pipeline for ${var.pipeline_name} once a day"
+  description = "Starts the tidemark pipeline for ${var.pipeline_name}: ${var.schedule.expression}"
   state       = var.schedule.enabled ? "ENABLED" : "DISABLED"
 
   schedule_expression          = var.schedule.expression

@@ -203,7 +203,7 @@ variable "lambda_architecture" {
 # ---------------------------------------------------------------------------
 
 variable "schedule" {
-  description = "The daily run: an EventBridge Scheduler cron expression in the given IANA time zone, retries of the start, and whether it is enabled."
+  description = "When runs start: an EventBridge Scheduler cron(...) or rate(...) expression (daily by default; rate(15 minutes) for a frequent cadence, docs/freshness.md) in the given IANA time zone, retries of the start, and whether it is enabled."
   type = object({
     expression            = optional(string, "cron(0 6 * * ? *)")
     timezone              = optional(string, "Etc/UTC")
