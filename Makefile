@@ -27,7 +27,7 @@ FUNCTIONS := $(notdir $(wildcard functions/*))
 RDS_CA_BUNDLE_URL := https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
 RDS_CA_BUNDLE ?= dist/rds-ca-bundle.pem
 
-.PHONY: pg pg-stop pg-clean bench-pg help run test check lint-asl lint-infra build plan deploy tf-init demo-data clean bench bench-merge bench-age bench-validate bench-rebuild bench-peers soak
+.PHONY: pg pg-stop pg-clean bench-pg help run test check lint-asl lint-infra build plan deploy tf-init demo-data clean bench bench-merge bench-age bench-validate bench-rebuild bench-peers bench-freshness soak
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -101,7 +101,7 @@ plan: build tf-init ## build the zips, then terraform plan ENV=dev|preprod|prod 
 deploy: build tf-init ## build the zips, then terraform apply ENV=dev|preprod|prod [SOURCE=name]
 	$(TERRAFORM) -chdir=$(TF_DIR) apply -input=false -var-file=$(TF_VARS) -var lambda_architecture=$(LAMBDA_ARCH)
 
-bench: bench-merge bench-age bench-validate bench-rebuild bench-peers ## every benchmark; each prints its figures as a Markdown table
+bench: bench-merge bench-age bench-validate bench-rebuild bench-peers bench-freshness ## every benchmark; each prints its figures as a Markdown table
 
 # The benchmarks build with the test profile (DuckDB at -O1, as the tests run it):
 # a release build would compile DuckDB a second time.
@@ -145,6 +145,10 @@ bench-validate: ## validation: rows/s and peak memory on ~1 GB Parquet and CSV f
 bench-pg: ## PostgreSQL source: changes/s from the slot to Parquet, and end to end for 1M changes (BENCH_CHANGES=1000000; needs make pg)
 	cargo build --quiet --workspace --tests --examples
 	$(or $(CARGO_TARGET_DIR),target)/debug/examples/bench_pg
+
+bench-freshness: ## commit-to-query latency of run --follow beside a steady writer: p50/p95/max, CPU, RSS, slot lag (BENCH_SECONDS=600 BENCH_RATE=200 BENCH_TABLES=10 BENCH_EVERY=30s; needs make pg)
+	cargo build --quiet --workspace --bins --tests --examples
+	BENCH_DIR=$(abspath $(TARGET_DIR)) $(TARGET_DIR)/debug/examples/bench_freshness
 
 pg: ## install (as root, with apt) and start a throwaway PostgreSQL 15 on 127.0.0.1:54329 with wal_level=logical
 	@scripts/pg.sh start
