@@ -339,23 +339,35 @@ fn validated_not_merged(runs: &Path) -> bool {
     })
 }
 
+/// A child process killed when dropped, so a failed test leaves no loop running.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `tidemark run --follow` on `dir`, its lines into `out`.
-fn follow(dir: &Path, url: &str, out: &Path) -> std::process::Child {
-    std::process::Command::new(tidemark_tests::tidemark_binary())
-        .args(["run", "--follow", "--every", "1s", "--time-scale", "0"])
-        .args(["--source", url])
-        .arg("--config")
-        .arg(dir.join("tidemark.toml"))
-        .arg("--lake")
-        .arg(dir.join("lake"))
-        .env("TIDEMARK_PG_CHUNK_CHANGES", "25")
-        // Each table waits a second between validation and merge: the
-        // watcher below kills the loop in that window.
-        .env("TIDEMARK_TEST_DELAY", "merge-history:1000")
-        .stdout(std::fs::File::create(out).unwrap())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
+fn follow(dir: &Path, url: &str, out: &Path) -> Child {
+    Child(
+        std::process::Command::new(tidemark_tests::tidemark_binary())
+            .args(["run", "--follow", "--every", "1s", "--time-scale", "0"])
+            .args(["--source", url])
+            .arg("--config")
+            .arg(dir.join("tidemark.toml"))
+            .arg("--lake")
+            .arg(dir.join("lake"))
+            .env("TIDEMARK_PG_CHUNK_CHANGES", "25")
+            // Each table waits a second between validation and merge: the
+            // watcher below kills the loop in that window.
+            .env("TIDEMARK_TEST_DELAY", "merge-history:1000")
+            .stdout(std::fs::File::create(out).unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// The cycle lines `--follow` printed so far.
@@ -399,7 +411,10 @@ async fn a_follow_loop_killed_mid_cycle_and_restarted_loses_and_duplicates_nothi
     .unwrap();
     let out = dir.join("follow.out");
     let mut child = follow(dir, &db.url, &out);
-    wait_for_cycles(&out, "its first cycle (the full load)", |c| !c.is_empty()).await;
+    wait_for_cycles(&out, "its first cycle (the full load)", |c| {
+        c.iter().any(|l| l.contains("failed 0"))
+    })
+    .await;
     let mut instants = vec![capture(&client).await];
 
     // A writer beside the loop; a watcher kills it (SIGKILL) the moment a
@@ -409,7 +424,7 @@ async fn a_follow_loop_killed_mid_cycle_and_restarted_loses_and_duplicates_nothi
     let watcher = {
         let killed = killed.clone();
         let runs = dir.join("lake/runs");
-        let pid = child.id().to_string();
+        let pid = child.0.id().to_string();
         std::thread::spawn(move || {
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
             while std::time::Instant::now() < deadline {
@@ -432,9 +447,10 @@ async fn a_follow_loop_killed_mid_cycle_and_restarted_loses_and_duplicates_nothi
     watcher.join().unwrap();
     assert!(
         killed.load(Ordering::SeqCst),
-        "no cycle was seen between validation and merge"
+        "no cycle was seen between validation and merge: {:?}",
+        std::fs::read_to_string(&out).unwrap_or_default()
     );
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert_eq!(
         std::os::unix::process::ExitStatusExt::signal(&status),
         Some(9),
@@ -454,12 +470,12 @@ async fn a_follow_loop_killed_mid_cycle_and_restarted_loses_and_duplicates_nothi
     })
     .await;
     // Ctrl-C: the loop finishes its cycle and stops cleanly.
-    let pid = child.id().to_string();
+    let pid = child.0.id().to_string();
     std::process::Command::new("kill")
         .args(["-INT", &pid])
         .status()
         .unwrap();
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "{status:?}");
     assert!(killed_cycles >= 1);
     assert_as_of(dir, &db.url, &instants).await;

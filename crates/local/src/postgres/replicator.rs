@@ -504,8 +504,13 @@ impl PgReplicator {
         Ok(Bytes::from(out))
     }
 
-    /// Peeks up to `chunk_changes` decoded rows (whole transactions).
-    async fn peek(&self, client: &Client) -> Result<(Vec<Txn>, Option<u64>, usize), PgError> {
+    /// Peeks up to `chunk_changes` decoded rows (whole transactions) of
+    /// the transactions committed before `upto` (an LSN).
+    async fn peek(
+        &self,
+        client: &Client,
+        upto: &str,
+    ) -> Result<(Vec<Txn>, Option<u64>, usize), PgError> {
         let tables = self
             .tables
             .iter()
@@ -513,10 +518,11 @@ impl PgReplicator {
             .collect::<Vec<_>>()
             .join(",");
         let sql = format!(
-            "SELECT lsn::text, data FROM pg_logical_slot_peek_changes({}, NULL, {},
+            "SELECT lsn::text, data FROM pg_logical_slot_peek_changes({}, {}::pg_lsn, {},
                'format-version', '2', 'include-xids', '1', 'include-timestamp', '1',
                'include-types', '1', 'include-type-oids', '0', 'add-tables', {})",
             self.slot_literal(),
+            literal(upto),
             self.chunk_changes,
             literal(&tables)
         );
@@ -662,10 +668,17 @@ impl PgReplicator {
             Some(state) => state,
             None => self.initial_load(&mut client, &mut progress).await?,
         };
+        // What was committed when the run began: a writer faster than the
+        // replicator must not keep a run landing forever.
+        let upto: String = client
+            .query_one("SELECT pg_current_wal_lsn()::text", &[])
+            .await
+            .map_err(query_err("reading the current WAL position"))?
+            .get(0);
         let crash_at = crash_before_confirming();
         let mut chunk = 0u32;
         loop {
-            let (txns, last_commit, rows) = self.peek(&client).await?;
+            let (txns, last_commit, rows) = self.peek(&client, &upto).await?;
             let Some(last_commit) = last_commit else {
                 break;
             };
