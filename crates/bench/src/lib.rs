@@ -35,3 +35,23 @@ pub fn cpu_seconds() -> Option<f64> {
     let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     Some(ticks as f64 / 100.0)
 }
+
+/// The PostgreSQL server benchmarks use: `TIDEMARK_PG_URL`, else `make pg`'s
+/// (started if it is not running), as `postgres://user@host:port/postgres`.
+pub fn pg_server_url() -> String {
+    if let Ok(url) = std::env::var("TIDEMARK_PG_URL") {
+        return url;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let out = std::process::Command::new("bash")
+        .arg(root.join("scripts/pg.sh"))
+        .arg("start")
+        .output()
+        .expect("run scripts/pg.sh");
+    assert!(out.status.success(), "needs PostgreSQL: make pg");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}

@@ -114,7 +114,14 @@ impl Deployed {
         )
     }
 
-    pub async fn schedule(&self) -> anyhow::Result<Schedule> {
+    /// The schedule, read whole: (group, name, schedule).
+    async fn get_schedule(
+        &self,
+    ) -> anyhow::Result<(
+        String,
+        String,
+        aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput,
+    )> {
         let (group, name) = self.find_schedule().await?;
         let s = self
             .scheduler
@@ -124,6 +131,11 @@ impl Deployed {
             .send()
             .await
             .map_err(|e| failed("scheduler:GetSchedule", &name, e))?;
+        Ok((group, name, s))
+    }
+
+    pub async fn schedule(&self) -> anyhow::Result<Schedule> {
+        let (_, name, s) = self.get_schedule().await?;
         Ok(Schedule {
             name,
             expression: s.schedule_expression().unwrap_or_default().to_string(),
@@ -134,15 +146,7 @@ impl Deployed {
     /// Enables or disables the schedule, keeping every other setting (the
     /// API replaces the whole schedule). Returns whether it changed.
     pub async fn set_schedule(&self, enabled: bool) -> anyhow::Result<bool> {
-        let (group, name) = self.find_schedule().await?;
-        let s = self
-            .scheduler
-            .get_schedule()
-            .group_name(&group)
-            .name(&name)
-            .send()
-            .await
-            .map_err(|e| failed("scheduler:GetSchedule", &name, e))?;
+        let (group, name, s) = self.get_schedule().await?;
         let state = if enabled {
             ScheduleState::Enabled
         } else {

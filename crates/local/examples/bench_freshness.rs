@@ -26,24 +26,6 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn server_url() -> String {
-    if let Ok(url) = std::env::var("TIDEMARK_PG_URL") {
-        return url;
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = std::process::Command::new("bash")
-        .arg(root.join("scripts/pg.sh"))
-        .arg("start")
-        .output()
-        .expect("run scripts/pg.sh");
-    assert!(out.status.success(), "needs PostgreSQL: make pg");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_string()
-}
-
 async fn client(url: &str) -> Client {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("connect");
     tokio::spawn(connection);
@@ -148,7 +130,7 @@ fn probe(warehouse: &Path, samples: &mut [Sample], started: Instant) -> bool {
             .map(|s| format!("({}, {})", s.id, s.v))
             .collect();
         let sql = format!(
-            "SELECT h.id, h.v, epoch_us(h.valid_from) FROM bench.t{table} h JOIN (VALUES {}) p(id, v) ON h.id = p.id AND h.v = p.v",
+            "SELECT h.id, h.v, epoch_us(h.valid_from) FROM bench.t{table} h JOIN (VALUES {}) p(id, v) ON h.id = p.id AND h.v = p.v WHERE NOT h.is_deleted",
             values.join(", ")
         );
         let Ok(mut statement) = conn.prepare(&sql) else {
@@ -192,7 +174,7 @@ async fn main() {
     let every: String = env("BENCH_EVERY", "30s".to_string());
     let sample_every: u64 = env("BENCH_SAMPLE", 20);
 
-    let server = server_url();
+    let server = tidemark_bench::pg_server_url();
     let admin = client(&server).await;
     let name = format!("bench_fresh_{}", std::process::id());
     admin

@@ -29,24 +29,6 @@ mode = "cdc"
 lake = "lake"
 "#;
 
-fn server_url() -> String {
-    if let Ok(url) = std::env::var("TIDEMARK_PG_URL") {
-        return url;
-    }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = std::process::Command::new("bash")
-        .arg(root.join("scripts/pg.sh"))
-        .arg("start")
-        .output()
-        .expect("run scripts/pg.sh");
-    assert!(out.status.success(), "needs PostgreSQL: make pg");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_string()
-}
-
 async fn client(url: &str) -> tokio_postgres::Client {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("connect");
     tokio::spawn(connection);
@@ -75,7 +57,7 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let server = server_url();
+    let server = tidemark_bench::pg_server_url();
     let admin = client(&server).await;
     let name = format!("bench_pg_{}", std::process::id());
     admin
