@@ -367,4 +367,42 @@ mod tests {
         );
         assert!(message["content"].get("nextSteps").is_none());
     }
+
+    #[test]
+    fn a_stale_table_is_named_in_every_form_with_how_old_it_is() {
+        let stale = "last up to date 1 h 00 min ago (run r-3), freshness target 30 min";
+        let alert = Alert {
+            run_id: "r-7".into(),
+            database: "shop".into(),
+            failed: false,
+            input: Default::default(),
+            replication: None,
+            tables: vec![AlertTable {
+                stale: Some(stale.into()),
+                table: "orders".into(),
+                status: TableStatus::Skipped,
+                error: Some("Tidemark.Concurrency".into()),
+                message: Some("held by r-6".into()),
+                record: None,
+            }],
+            rerun: String::new(),
+            cost: None,
+        };
+        let subject = "tidemark shop: 1 of 1 table(s) stale in run r-7";
+        assert_eq!(alert.subject(), subject);
+        let text = alert.to_text();
+        assert!(text.contains(&format!("  ! stale: {stale}\n")), "{text}");
+        let slack = alert.to_slack()["text"].as_str().unwrap().to_string();
+        assert!(
+            slack.contains(&format!("• `orders` — stale: {stale}")),
+            "{slack}"
+        );
+        let chatbot = chatbot_message(&alert);
+        assert_eq!(chatbot["content"]["title"], subject);
+        let description = chatbot["content"]["description"].as_str().unwrap();
+        assert!(
+            description.contains(&format!("• `orders` stale: {stale}")),
+            "{description}"
+        );
+    }
 }
