@@ -138,6 +138,8 @@ enum Action {
     Start,
     Resume,
     Reload,
+    /// `tidemark pause --replication`: stop after the batch being landed.
+    Stop,
 }
 
 /// A failed DMS call, by its kind: worth retrying, a replication or request
@@ -282,6 +284,22 @@ impl DmsReplication {
     async fn act(&self, arn: &str, action: Action) -> Result<(), ReplicationError> {
         match (self.mode, action) {
             (_, Action::Nothing) => Ok(()),
+            (DmsMode::Instance, Action::Stop) => self
+                .client
+                .stop_replication_task()
+                .replication_task_arn(arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| replication_error(arn, e)),
+            (DmsMode::Serverless, Action::Stop) => self
+                .client
+                .stop_replication()
+                .replication_config_arn(arn)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| replication_error(arn, e)),
             (DmsMode::Instance, _) => {
                 let kind = match action {
                     Action::Start => StartReplicationTaskTypeValue::StartReplication,
@@ -656,24 +674,7 @@ impl Replication for DmsReplication {
                 stopped.push(format!("{} was {} already", r.kind, o.status));
                 continue;
             }
-            match self.mode {
-                DmsMode::Instance => self
-                    .client
-                    .stop_replication_task()
-                    .replication_task_arn(&r.arn)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| replication_error(&r.arn, e))?,
-                DmsMode::Serverless => self
-                    .client
-                    .stop_replication()
-                    .replication_config_arn(&r.arn)
-                    .send()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| replication_error(&r.arn, e))?,
-            }
+            self.act(&r.arn, Action::Stop).await?;
             stopped.push(format!(
                 "{} stopping (it lands its current batch first)",
                 r.kind

@@ -55,3 +55,8 @@ pub fn pg_server_url() -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// The URL of database `name` on the server of [`pg_server_url`].
+pub fn pg_database_url(server: &str, name: &str) -> String {
+    format!("{}/{name}", server.rsplit_once('/').map_or("", |(b, _)| b))
+}

@@ -15,7 +15,7 @@ use tidemark_core::freshness::human_bytes;
 use tidemark_core::layout::LakeLayout;
 use tidemark_core::pause::Pause;
 use tidemark_core::run_record::RunRecord;
-use tidemark_core::steps::load_run_record;
+use tidemark_core::steps::load_run_records;
 use tidemark_core::validate::OpCounts;
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::{LocalBackend, LocalLake};
@@ -98,7 +98,10 @@ pub async fn follow(
         // Sleep out the interval, waking early to stop.
         let next = started + every;
         while !stopping() && Instant::now() < next {
-            tokio::time::sleep(Duration::from_millis(200).min(next - Instant::now())).await;
+            tokio::time::sleep(
+                Duration::from_millis(200).min(next.saturating_duration_since(Instant::now())),
+            )
+            .await;
         }
     }
     eprintln!("stopped");
@@ -138,18 +141,12 @@ async fn cycle(
 ) -> anyhow::Result<String> {
     let backend = LocalBackend::open(options)?;
     let execution = backend.run(name, input, time_scale).await?;
-    let layout = LakeLayout {
-        database: &backend.ports.config.source.database,
-    };
-    let mut records: Vec<RunRecord> = Vec::new();
-    for info in backend
-        .ports
-        .lake
-        .list(&layout.run_records_prefix(name))
-        .await?
-    {
-        records.extend(load_run_record(backend.ports.lake.as_ref(), &info.key).await?);
-    }
+    let records = load_run_records(
+        backend.ports.lake.as_ref(),
+        &backend.ports.config.source.database,
+        name,
+    )
+    .await?;
     let count = |f: &dyn Fn(&RunRecord) -> bool| records.iter().filter(|r| f(r)).count();
     let mut ops = OpCounts::default();
     for r in records

@@ -6,7 +6,7 @@ use tidemark_core::cost::RunCost;
 use tidemark_core::events::TableStatus;
 use tidemark_core::layout::LakeLayout;
 use tidemark_core::run_record::RunRecord;
-use tidemark_core::steps::load_run_record;
+use tidemark_core::steps::load_run_records;
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::run_catching_up;
 
@@ -58,15 +58,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for execution in &executions {
         println!("\n{}", execution.name);
-        for info in backend
-            .ports
-            .lake
-            .list(&layout.run_records_prefix(&execution.name))
-            .await?
+        for r in load_run_records(
+            backend.ports.lake.as_ref(),
+            &config.source.database,
+            &execution.name,
+        )
+        .await?
         {
-            if let Some(r) = load_run_record(backend.ports.lake.as_ref(), &info.key).await? {
-                print_record(&r);
-            }
+            print_record(&r);
         }
         let cost_key = layout.run_cost_key(&execution.name);
         if let Ok((bytes, _)) = backend.ports.lake.get(&cost_key).await

@@ -181,7 +181,7 @@ async fn main() {
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .await
         .expect("create database");
-    let url = format!("{}/{name}", server.rsplit_once('/').map_or("", |(b, _)| b));
+    let url = tidemark_bench::pg_database_url(&server, &name);
     let db = client(&url).await;
     let mut config = String::from(
         "[source]\ndatabase = \"bench\"\nschema = \"public\"\n\n[local]\nlake = \"lake\"\n",

@@ -64,7 +64,7 @@ async fn main() {
         .batch_execute(&format!("CREATE DATABASE {name}"))
         .await
         .expect("create database");
-    let url = format!("{}/{name}", server.rsplit_once('/').map_or("", |(b, _)| b));
+    let url = tidemark_bench::pg_database_url(&server, &name);
     let db = client(&url).await;
     db.batch_execute(
         "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint, status text NOT NULL,

@@ -140,6 +140,20 @@ pub async fn load_run_record(
     }
 }
 
+/// Every table's record of one run, in key order.
+pub async fn load_run_records(
+    store: &dyn ObjectStore,
+    database: &str,
+    run_id: &str,
+) -> Result<Vec<RunRecord>, Error> {
+    let prefix = crate::layout::LakeLayout { database }.run_records_prefix(run_id);
+    let mut records = Vec::new();
+    for info in store.list(&prefix).await? {
+        records.extend(load_run_record(store, &info.key).await?);
+    }
+    Ok(records)
+}
+
 pub(crate) async fn save_run_record(
     store: &dyn ObjectStore,
     key: &str,
