@@ -10,7 +10,7 @@ use tidemark_core::freshness::Freshness;
 use tidemark_core::run_record::RunRecord;
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::run_catching_up;
-use tidemark_tests::{DEMO_TABLES, demo_copy};
+use tidemark_tests::{DEMO_TABLES, demo_copy, states_of};
 
 struct Demo {
     dir: tempfile::TempDir,
@@ -72,20 +72,6 @@ impl Demo {
     fn state_file(&self, table: &str, name: &str) -> PathBuf {
         self.lake().join(format!("state/demo/{table}/{name}"))
     }
-}
-
-/// The states a table's Map iteration entered, in order.
-fn states_of(execution: &Execution, table: &str) -> Vec<String> {
-    execution
-        .events
-        .iter()
-        .filter(|e| e.kind == "Entered")
-        .filter(|e| {
-            let input: Value = serde_json::from_str(e.detail.as_deref().unwrap()).unwrap();
-            input.pointer("/work/table").and_then(Value::as_str) == Some(table)
-        })
-        .map(|e| e.state.clone())
-        .collect()
 }
 
 fn edit_json(path: &Path, edit: impl FnOnce(&mut Value)) {

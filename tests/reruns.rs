@@ -11,7 +11,7 @@ use tidemark_core::lease::Lease;
 use tidemark_core::ports::QueryEngine;
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::{LocalBackend, run_catching_up};
-use tidemark_tests::{DEMO_TABLES, KilledSwap, demo_copy, dump_table};
+use tidemark_tests::{DEMO_TABLES, KilledSwap, demo_copy, dump_table, states_of};
 
 /// The demo (config, metadata, replay) copied into a folder of its own, so
 /// a test can edit its metadata; `on_invalid` is the orders table's policy.
@@ -521,6 +521,18 @@ async fn a_scheduled_run_skips_a_table_another_run_holds_and_a_manual_one_fails_
         "{record:#}"
     );
     assert_eq!(history(&backend).await, before);
+    // It gave the table up at once: one call of merge-history, no wait.
+    assert_eq!(
+        states_of(&scheduled, "customers"),
+        [
+            "ValidateLanded",
+            "AnythingToMerge",
+            "StartMerge",
+            "MergeHistory",
+            "LeaseHeld",
+            "TableSkipped"
+        ]
+    );
 
     let manual = backend
         .run(
@@ -531,6 +543,23 @@ async fn a_scheduled_run_skips_a_table_another_run_holds_and_a_manual_one_fails_
         .await
         .unwrap();
     assert!(matches!(status(&manual), ExecutionStatus::Failed { .. }));
+    // A manual run waited for the holder three times (60, 120, 240 s, here
+    // at no time), then failed.
+    let waits: Vec<Value> = manual
+        .events
+        .iter()
+        .filter(|e| e.kind == "Entered" && e.state == "WaitForLease")
+        .map(|e| serde_json::from_str(e.detail.as_deref().unwrap()).unwrap())
+        .collect();
+    assert_eq!(
+        waits
+            .iter()
+            .map(|w| w["merge"]["Payload"]["lease_wait_seconds"]
+                .as_u64()
+                .unwrap())
+            .collect::<Vec<_>>(),
+        [60, 120, 240]
+    );
     let failed = failed_tables(&demo.alert("manual"));
     assert_eq!(failed[0].1, "Tidemark.Concurrency");
     assert!(

@@ -211,3 +211,21 @@ impl Catalog for KilledSwap {
         )))
     }
 }
+
+/// The states a table's Map iteration entered, in order.
+pub fn states_of(execution: &tidemark_asl::Execution, table: &str) -> Vec<String> {
+    execution
+        .events
+        .iter()
+        .filter(|e| e.kind == "Entered")
+        .filter(|e| {
+            let input: serde_json::Value =
+                serde_json::from_str(e.detail.as_deref().unwrap()).unwrap();
+            input
+                .pointer("/work/table")
+                .and_then(serde_json::Value::as_str)
+                == Some(table)
+        })
+        .map(|e| e.state.clone())
+        .collect()
+}

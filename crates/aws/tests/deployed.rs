@@ -361,6 +361,30 @@ impl Deployed {
         self.wait_for(&execution).await
     }
 
+    /// The states the execution entered, in order, each with the table its
+    /// input names (a Map iteration's states).
+    async fn entered(&self, execution: &str) -> Vec<(String, Option<String>)> {
+        let mut entered = Vec::new();
+        let mut pages = self
+            .sfn
+            .get_execution_history()
+            .execution_arn(execution)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            for event in page.unwrap().events() {
+                if let Some(details) = event.state_entered_event_details() {
+                    let table = details
+                        .input()
+                        .and_then(|i| serde_json::from_str::<Value>(i).ok())
+                        .and_then(|v| v.pointer("/work/table")?.as_str().map(String::from));
+                    entered.push((details.name().to_string(), table));
+                }
+            }
+        }
+        entered
+    }
+
     /// The alerts that reached the SNS topic's subscriber since the last call.
     async fn alerts(&self) -> Vec<String> {
         aws_sdk_sqs::Client::new(&self.lake.sdk)
@@ -645,22 +669,9 @@ async fn check_costs(
     out: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput,
 ) {
     let mut entered: std::collections::BTreeMap<String, u64> = Default::default();
-    let mut pages = deployed
-        .sfn
-        .get_execution_history()
-        .execution_arn(out.execution_arn())
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        for event in page.unwrap().events() {
-            let table = event
-                .state_entered_event_details()
-                .and_then(|d| d.input())
-                .and_then(|i| serde_json::from_str::<Value>(i).ok())
-                .and_then(|v| v.pointer("/work/table")?.as_str().map(String::from));
-            if let Some(table) = table {
-                *entered.entry(table).or_default() += 1;
-            }
+    for (_, table) in deployed.entered(out.execution_arn()).await {
+        if let Some(table) = table {
+            *entered.entry(table).or_default() += 1;
         }
     }
     let lake = deployed.lake.ports().await.lake;
@@ -703,10 +714,10 @@ async fn check_costs(
 /// Two executions at once on the deployed shape. While the first still merges
 /// (its Athena MERGEs held RUNNING by the emulator), a manual execution that
 /// touches the same table fails it with `Tidemark.Concurrency`, naming the
-/// holder, and alerts; a scheduled one records every table as skipped, alerts
-/// nobody, and the next scheduled run merges what it validated. The state
-/// machine's waits and retries run at 1/50 of their time (ministack's
-/// `SFN_WAIT_SCALE`), so the holder's lease outlasts the others' retries.
+/// holder, after waiting for it; a scheduled one gives every table up at
+/// once, records it as skipped, alerts nobody, and the next scheduled run
+/// merges what it validated. The state machine's waits run at 1/50 of their
+/// time (ministack's `SFN_WAIT_SCALE`), so the holder outlasts the waits.
 #[tokio::test(flavor = "multi_thread")]
 async fn overlapping_executions_on_the_emulator_fail_or_skip_and_lose_nothing() {
     let hold = tempfile::NamedTempFile::new().unwrap();
@@ -761,6 +772,10 @@ async fn overlapping_executions_on_the_emulator_fail_or_skip_and_lose_nothing() 
         "{}",
         status(&manual)
     );
+    // It waited for the holder three times (60, 120, 240 s, at 1/50), then failed.
+    let waits = deployed.entered(manual.execution_arn()).await;
+    let waits = waits.iter().filter(|(state, _)| state == "WaitForLease");
+    assert_eq!(waits.count(), 3, "{}", status(&manual));
     // Its alert names the table, the error, the holder and when the lease expires.
     let alerts = deployed.alerts().await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
@@ -789,6 +804,16 @@ async fn overlapping_executions_on_the_emulator_fail_or_skip_and_lose_nothing() 
     }
     assert_eq!(output["results"].as_array().unwrap().len(), 3, "{output}");
     assert_eq!(deployed.alerts().await, Vec::<String>::new(), "no alert");
+    // Each table was given up at once: one merge-history call, no wait.
+    let entered = deployed.entered(scheduled.execution_arn()).await;
+    for table in ["customers", "orders", "products"] {
+        let merges = entered
+            .iter()
+            .filter(|(state, t)| t.as_deref() == Some(table) && state.starts_with("Merge"))
+            .map(|(state, _)| state.as_str());
+        assert_eq!(merges.collect::<Vec<_>>(), ["MergeHistory"], "{table}");
+    }
+    assert!(!entered.iter().any(|(state, _)| state == "WaitForLease"));
 
     // The holder finishes; the next scheduled run merges what was skipped,
     // and the days after it make the golden history: nothing lost, nothing

@@ -177,6 +177,10 @@ pub struct MergeEvent {
     /// Progress of an earlier invocation of this step for the same table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge: Option<MergeOutput>,
+    /// Started by a schedule: a table another execution holds is given up
+    /// at once, not waited for.
+    #[serde(default)]
+    pub scheduled: bool,
 }
 
 /// Output of `merge-history`: the state machine calls it again until `done`.
@@ -217,6 +221,21 @@ pub struct MergeOutput {
     /// Mode `forget`: what the erasure removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub erasure: Option<ErasureOutput>,
+    /// A manual run found the table held by another execution: the state
+    /// machine waits this long, then calls again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_wait_seconds: Option<u64>,
+    /// Waits for the lease so far (at most [`LEASE_WAITS`]`.len()`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub lease_waits: u32,
+}
+
+/// How long a manual run waits for a table another execution holds, before
+/// each call again: about 7 minutes, then it fails naming the holder.
+pub const LEASE_WAITS: [u64; 3] = [60, 120, 240];
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// What a `forget` removed from a table (docs/erasure.md).

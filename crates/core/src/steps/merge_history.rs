@@ -2,7 +2,7 @@ use super::{layout, load_metadata, swap, sync_history_schema, table_config, tabl
 use crate::batch_id::BatchId;
 use crate::config::TableMode;
 use crate::error::{EngineError, Error};
-use crate::events::{Maintenance, MergeEvent, MergeOutput};
+use crate::events::{LEASE_WAITS, Maintenance, MergeEvent, MergeOutput};
 use crate::ledger::{BatchStatus, StoredLedger};
 use crate::ports::Ports;
 use crate::scd2::{HistoryTarget, MergePlan, SnapshotParams};
@@ -35,9 +35,46 @@ pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutp
             bound: bound.into(),
         });
     }
+    progress.lease_wait_seconds = None;
+    match merge_next(ports, &event, &mut progress).await {
+        Err(held @ Error::Concurrency { .. }) => wait_for_lease(&event, progress, held),
+        Err(e) => Err(e),
+        Ok(()) => Ok(progress),
+    }
+}
+
+/// Another execution holds the table. A scheduled run gives it up at once:
+/// the state machine records it skipped, and the next run merges what this
+/// one validated. A manual run waits ([`LEASE_WAITS`]), then fails naming
+/// the holder.
+fn wait_for_lease(
+    event: &MergeEvent,
+    mut progress: MergeOutput,
+    held: Error,
+) -> Result<MergeOutput, Error> {
+    let Some(seconds) = LEASE_WAITS.get(progress.lease_waits as usize) else {
+        return Err(held);
+    };
+    if event.scheduled {
+        return Err(held);
+    }
+    tracing::info!(table = %event.work.table, reason = %held, seconds, "waiting for the table's lease");
+    progress.lease_wait_seconds = Some(*seconds);
+    progress.lease_waits += 1;
+    progress.done = false;
+    Ok(progress)
+}
+
+/// One invocation's work: the next batch, a forget, or the swap and the
+/// maintenance after the last batch.
+async fn merge_next(
+    ports: &Ports,
+    event: &MergeEvent,
+    progress: &mut MergeOutput,
+) -> Result<(), Error> {
+    let table = event.work.table.as_str();
     if event.work.run_mode == crate::events::RunMode::Forget {
-        super::forget::forget(ports, &event, &mut progress).await?;
-        return Ok(progress);
+        return super::forget::forget(ports, event, progress).await;
     }
     let Some(batch_id) = event
         .validation
@@ -49,19 +86,19 @@ pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutp
         if event.work.run_mode.rebuilds() && !progress.rebuilt {
             // A rerun of a rebuild killed after its last merge and before the
             // swap: nothing is left to merge, the swap is still to do.
-            progress.rebuilt = swap_in_rebuilt(ports, &event).await?;
+            progress.rebuilt = swap_in_rebuilt(ports, event).await?;
         }
-        maintain_if_due(ports, &event, &mut progress).await?;
+        maintain_if_due(ports, event, progress).await?;
         progress.done = true;
-        return Ok(progress);
+        return Ok(());
     };
     let lease = table_lease(ports, table, &event.run_id).await?;
-    let result = merge_batch(ports, &event, batch_id, &mut progress).await;
+    let result = merge_batch(ports, event, batch_id, progress).await;
     if let Ok(Merge::StillRunning) = result {
         // Keep the lease: the MERGE runs on. The next invocation (same run)
         // renews it and waits for the query instead of starting another.
         progress.done = false;
-        return Ok(progress);
+        return Ok(());
     }
     match lease.release_after(ports.lake.as_ref(), result).await? {
         Merge::Stale => progress.merged = event.validation.batches.clone(),
@@ -73,9 +110,9 @@ pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutp
         .iter()
         .all(|b| progress.merged.contains(b));
     if progress.done {
-        maintain_if_due(ports, &event, &mut progress).await?;
+        maintain_if_due(ports, event, progress).await?;
     }
-    Ok(progress)
+    Ok(())
 }
 
 /// The live table's housekeeping, once the run's batches are merged, when
