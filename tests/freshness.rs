@@ -2,7 +2,7 @@
 //! query and says so in its run record; every run that finishes a table
 //! records how fresh it is.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use tidemark_asl::Execution;
 use tidemark_core::events::{ExecutionInput, Maintenance, TableStatus};
@@ -10,7 +10,7 @@ use tidemark_core::freshness::Freshness;
 use tidemark_core::run_record::RunRecord;
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::run_catching_up;
-use tidemark_tests::{DEMO_TABLES, demo_copy, states_of};
+use tidemark_tests::{DEMO_TABLES, demo_copy, metadata_of, states_of};
 
 struct Demo {
     dir: tempfile::TempDir,
@@ -374,4 +374,133 @@ async fn status_pause_and_resume_say_how_the_pipeline_stands_and_never_interrupt
         "{err}"
     );
     assert!(!demo.lake().join("state/demo/paused.json").exists());
+}
+
+/// A landed copy of orders' first CDC file with one more column, as DMS
+/// writes after an `ALTER TABLE orders ADD COLUMN colour text`.
+fn land_orders_with_a_new_column(demo: &Demo) {
+    use arrow::array::{ArrayRef, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use parquet::arrow::ArrowWriter;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use std::sync::Arc;
+    let landed = demo.lake().join("landing/public/orders");
+    let file = std::fs::File::open(landed.join("20261102-120000000.parquet")).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+    let mut fields: Vec<Field> = batches[0]
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields.push(Field::new("colour", DataType::Utf8, true));
+    let schema = Arc::new(Schema::new(fields));
+    let out = std::fs::File::create(landed.join("20261130-090000000.parquet")).unwrap();
+    let mut writer = ArrowWriter::try_new(out, schema.clone(), None).unwrap();
+    for batch in batches {
+        let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+        columns.push(Arc::new(StringArray::from(vec![
+            Some("red");
+            batch.num_rows()
+        ])));
+        writer
+            .write(&RecordBatch::try_new(schema.clone(), columns).unwrap())
+            .unwrap();
+    }
+    writer.close().unwrap();
+}
+
+/// Two cadences in one pipeline: the frequent schedule's runs take the cdc
+/// tables only and read their metadata at most every `metadata_every_minutes`;
+/// a landed file whose columns say the source's schema changed defers the
+/// table to the next run, which reads the metadata first and merges it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frequent_run_takes_the_frequent_tables_and_reads_their_metadata_at_most_hourly() {
+    let demo = Demo::new();
+    let days = demo.run("day").await;
+    let frequent = json!({"cadence": "frequent"});
+
+    let run = demo.run_with("frequent-1", frequent.clone()).await;
+    assert_eq!(run.len(), 1);
+    let run = &run[0];
+    assert!(
+        states_of(run, "products").is_empty(),
+        "a snapshot table waits for the daily run"
+    );
+    assert!(
+        !demo
+            .lake()
+            .join("runs/frequent-1/demo/products.json")
+            .exists()
+    );
+    for table in ["customers", "orders"] {
+        assert!(demo.record("frequent-1", table).idle, "{table}");
+        // Read by the daily run within the hour: not read again.
+        let (version, read_at) = metadata_of(run, table);
+        assert_eq!(version, 1);
+        assert!(read_at.is_some(), "{table}");
+    }
+    // The daily run reads every table's metadata, every time.
+    let last = days.last().unwrap();
+    assert_eq!(metadata_of(last, "orders").1, None);
+
+    // Past the hour, a frequent run reads it again.
+    edit_json(&demo.state_file("customers", "metadata_read.json"), |r| {
+        r["read_at"] = (chrono::Utc::now() - chrono::Duration::minutes(61))
+            .to_rfc3339()
+            .into();
+    });
+    let run = demo.run_with("frequent-2", frequent.clone()).await;
+    assert_eq!(metadata_of(&run[0], "customers").1, None);
+    assert!(metadata_of(&run[0], "orders").1.is_some());
+
+    // The source adds a column; DMS lands a file with it before any run
+    // reads the metadata. The frequent run defers orders, without an alert.
+    let batches = || {
+        demo.json("state/demo/orders/ledger.json")["batches"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = batches();
+    land_orders_with_a_new_column(&demo);
+    let run = demo.run_with("frequent-3", frequent.clone()).await;
+    assert_eq!(
+        states_of(&run[0], "orders"),
+        ["ValidateLanded", "AnythingToMerge", "TableDeferred"]
+    );
+    let deferred = demo.record("frequent-3", "orders");
+    assert_eq!(deferred.status, Some(TableStatus::Skipped));
+    let message = deferred.message.unwrap_or_default();
+    for expected in [
+        "20261130-090000000.parquet",
+        "column colour",
+        "next run reads the metadata",
+    ] {
+        assert!(message.contains(expected), "{expected:?}: {message}");
+    }
+    assert!(
+        demo.alert("frequent-3").is_none(),
+        "a deferral does not alert"
+    );
+    assert_eq!(batches(), before, "nothing was validated");
+
+    // The metadata has the column now (here: its document); the next
+    // frequent run reads it, stores version 2, and merges the file.
+    let path = demo.dir.path().join("metadata/orders.json");
+    edit_json(&path, |m| {
+        m["columns"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "colour", "type": "string", "nullable": true}));
+    });
+    let run = demo.run_with("frequent-4", frequent).await;
+    assert_eq!(metadata_of(&run[0], "orders"), (2, None));
+    let merged = demo.record("frequent-4", "orders");
+    assert_eq!(merged.status, Some(TableStatus::Succeeded), "{merged:?}");
+    assert_eq!((merged.files_landed, merged.files_accepted), (1, 1));
 }

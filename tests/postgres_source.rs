@@ -11,7 +11,7 @@ use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::LocalBackend;
 use tidemark_local::postgres::PgMetadata;
 use tidemark_tests::pg::TestDb;
-use tidemark_tests::{KilledSwap, run_and_dump};
+use tidemark_tests::{KilledSwap, metadata_of, run_and_dump};
 
 const CONFIG: &str = r#"
 [source]
@@ -473,6 +473,88 @@ async fn a_truncate_at_the_source_fails_the_table_once_proposing_the_reload_that
         "the failure is not repeated"
     );
     assert_eq!(rows(&after), ["3 pad 0.99 L true false"], "{after}");
+    drop(client);
+    db.drop_all().await;
+}
+
+/// What DMS installs on a PostgreSQL source with `CaptureDdls`: a log table
+/// and an event trigger that writes each DDL statement to it.
+const DMS_DDL_ARTIFACTS: &str = "
+CREATE TABLE public.awsdms_ddl_audit (
+    c_key bigserial PRIMARY KEY, c_time timestamp, c_user varchar(64), c_txn varchar(16),
+    c_tag varchar(24), c_oid integer, c_name varchar(64), c_schema varchar(64), c_ddlqry text);
+CREATE FUNCTION public.awsdms_intercept_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT * FROM pg_event_trigger_ddl_commands() WHERE object_type = 'table' LOOP
+        INSERT INTO public.awsdms_ddl_audit (c_time, c_user, c_txn, c_tag, c_name, c_schema, c_ddlqry)
+        SELECT now(), current_user, txid_current()::text, r.command_tag, c.relname, r.schema_name, current_query()
+          FROM pg_class c WHERE c.oid = r.objid;
+    END LOOP;
+END $$;
+CREATE EVENT TRIGGER awsdms_intercept_ddl ON ddl_command_end EXECUTE PROCEDURE public.awsdms_intercept_ddl();
+";
+
+/// A frequent run reads a table's metadata within the hour only when the
+/// source's DDL log (DMS's `awsdms_ddl_audit`) names the table since the
+/// last read: an added column reaches the catalog at the next frequent run,
+/// before any row carries it; DDL on another table reads nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_frequent_run_reads_the_metadata_again_when_the_ddl_log_names_the_table() {
+    let db = TestDb::create("pgddl").await;
+    let client = db.client().await;
+    client.batch_execute(DMS_DDL_ARTIFACTS).await.unwrap();
+    client
+        .batch_execute(
+            "CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL);
+             CREATE TABLE other (id bigint PRIMARY KEY);
+             INSERT INTO items VALUES (1, 'pen');",
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::write(dir.join("tidemark.toml"), CONFIG).unwrap();
+    let frequent = ExecutionInput(serde_json::json!({"cadence": "frequent"}));
+    let (status, _) = run(dir, &db.url, "daily").await;
+    assert_eq!(status, ExecutionStatus::Succeeded);
+
+    let backend = open(dir, &db.url);
+    let quiet = backend.run("frequent-1", &frequent, 0.0).await.unwrap();
+    assert_eq!(quiet.status, ExecutionStatus::Succeeded);
+    let (version, read_at) = metadata_of(&quiet, "items");
+    assert_eq!(version, 1);
+    assert!(read_at.is_some(), "no DDL since the daily run: not read");
+
+    client
+        .batch_execute("ALTER TABLE other ADD COLUMN note text")
+        .await
+        .unwrap();
+    let elsewhere = backend.run("frequent-2", &frequent, 0.0).await.unwrap();
+    assert!(
+        metadata_of(&elsewhere, "items").1.is_some(),
+        "DDL on another table"
+    );
+
+    client
+        .batch_execute("ALTER TABLE items ADD COLUMN colour text")
+        .await
+        .unwrap();
+    let after = backend.run("frequent-3", &frequent, 0.0).await.unwrap();
+    assert_eq!(after.status, ExecutionStatus::Succeeded);
+    assert_eq!(metadata_of(&after, "items"), (2, None));
+    let (v2, _) = backend
+        .ports
+        .lake
+        .get("metadata/shop/items/v0002.json")
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&v2).contains("colour"));
+    // Read now: the next frequent run has no reason to read it again.
+    let next = backend.run("frequent-4", &frequent, 0.0).await.unwrap();
+    assert_eq!(metadata_of(&next, "items").0, 2);
+    assert!(metadata_of(&next, "items").1.is_some());
+    drop(backend);
     drop(client);
     db.drop_all().await;
 }

@@ -748,6 +748,7 @@ impl tidemark_core::ports::Replication for NeverReady {
     async fn start(
         &self,
         _event: &tidemark_core::events::StartReplicationEvent,
+        _tables: &[(String, tidemark_core::config::TableMode)],
     ) -> Result<tidemark_core::events::ReplicationStatus, tidemark_core::error::ReplicationError>
     {
         Ok(tidemark_core::events::ReplicationStatus {

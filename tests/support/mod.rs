@@ -229,3 +229,26 @@ pub fn states_of(execution: &tidemark_asl::Execution, table: &str) -> Vec<String
         .map(|e| e.state.clone())
         .collect()
 }
+
+/// The metadata version a table's validation used in `execution`, and when
+/// it was read at the source if this run did not read it.
+pub fn metadata_of(execution: &tidemark_asl::Execution, table: &str) -> (u64, Option<String>) {
+    let entered = execution
+        .events
+        .iter()
+        .find(|e| {
+            e.kind == "Entered"
+                && e.state == "ValidateLanded"
+                && e.detail
+                    .as_deref()
+                    .unwrap()
+                    .contains(&format!("\"{table}\""))
+        })
+        .unwrap_or_else(|| panic!("{table} was not validated"));
+    let input: serde_json::Value =
+        serde_json::from_str(entered.detail.as_deref().unwrap()).unwrap();
+    (
+        input["work"]["metadata_version"].as_u64().unwrap(),
+        input["work"]["metadata_read_at"].as_str().map(String::from),
+    )
+}

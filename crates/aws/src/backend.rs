@@ -35,6 +35,7 @@ use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tidemark_core::alert::Alert;
+use tidemark_core::config::TableMode;
 use tidemark_core::config::{MetadataFrom, PipelineConfig};
 use tidemark_core::cost::Transitions;
 use tidemark_core::erasure::ErasureKey;
@@ -504,6 +505,7 @@ impl Replication for Unavailable {
     async fn start(
         &self,
         _: &StartReplicationEvent,
+        _: &[(String, TableMode)],
     ) -> Result<ReplicationStatus, ReplicationError> {
         Err(ReplicationError::Invalid(self.unconfigured()))
     }

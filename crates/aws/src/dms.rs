@@ -596,6 +596,7 @@ impl Replication for DmsReplication {
     async fn start(
         &self,
         event: &StartReplicationEvent,
+        tables: &[(String, TableMode)],
     ) -> Result<ReplicationStatus, ReplicationError> {
         let execution_started = event
             .started_at
@@ -607,7 +608,15 @@ impl Replication for DmsReplication {
         let mut messages = Vec::new();
         let mut tables_in_error = Vec::new();
         let mut cdc_running = false;
-        for r in &self.replications {
+        // A frequent run of cdc tables must not start the snapshot
+        // replication's full extract (nor a run of snapshot tables the cdc one).
+        let needed = |kind: &str| {
+            tables.iter().any(|(_, mode)| match mode {
+                TableMode::Cdc => kind == "cdc",
+                TableMode::Snapshot => kind == "snapshot",
+            })
+        };
+        for r in self.replications.iter().filter(|r| needed(&r.kind)) {
             let observed = self.describe(&r.arn).await?;
             cdc_running |= r.kind == "cdc" && observed.status == "running";
             let (action, ok, line) = decide(&r.kind, &observed, execution_started)

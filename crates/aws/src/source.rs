@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use aws_sdk_secretsmanager::Client;
 use tidemark_core::error::{ErrorKind, SourceError};
 use tidemark_core::metadata::TableMetadata;
-use tidemark_core::ports::MetadataSource;
+use tidemark_core::ports::{DdlLog, MetadataSource};
 use tidemark_postgres::{PgMetadata, PgSource, SslMode};
 
 /// Where the source database is (the function's `TIDEMARK_SOURCE_*`).
@@ -119,5 +119,9 @@ impl MetadataSource for CatalogMetadata {
         table: &str,
     ) -> Result<(TableMetadata, Option<String>), SourceError> {
         self.reader().await?.read_with_storage(table).await
+    }
+
+    async fn ddl_log(&self, after: i64) -> Result<Option<DdlLog>, SourceError> {
+        self.reader().await?.ddl_log(after).await
     }
 }

@@ -83,6 +83,14 @@ fn event(started_at: &str) -> StartReplicationEvent {
 }
 
 /// The bodies the adapter sent, in order, as JSON.
+/// A run of a cdc and a snapshot table: it needs both replications.
+fn both_kinds() -> Vec<(String, TableMode)> {
+    vec![
+        ("orders".into(), TableMode::Cdc),
+        ("products".into(), TableMode::Snapshot),
+    ]
+}
+
 fn sent(http: &StaticReplayClient) -> Vec<(String, Value)> {
     http.actual_requests()
         .map(|r| {
@@ -150,7 +158,10 @@ async fn a_stopped_cdc_task_is_resumed_and_its_table_errors_reported() {
             ),
         ],
     );
-    let status = dms.start(&event("2026-11-21T06:00:00Z")).await.unwrap();
+    let status = dms
+        .start(&event("2026-11-21T06:00:00Z"), &both_kinds())
+        .await
+        .unwrap();
     assert!(
         status.ready,
         "CDC goes on while the task resumes: {status:?}"
@@ -231,19 +242,19 @@ async fn a_snapshot_reload_starts_once_and_the_run_waits_for_it() {
         ],
     );
     let run = event("2026-11-21T06:00:00Z");
-    let first = dms.start(&run).await.unwrap();
+    let first = dms.start(&run, &both_kinds()).await.unwrap();
     assert!(!first.ready);
     assert_eq!(first.wait_seconds, 300);
     assert_eq!(
         first.message,
         "snapshot: started a full extract for this run"
     );
-    let second = dms.start(&run).await.unwrap();
+    let second = dms.start(&run, &both_kinds()).await.unwrap();
     assert_eq!(
         (second.ready, second.message.as_str()),
         (false, "snapshot: this run's extract is loading")
     );
-    let third = dms.start(&run).await.unwrap();
+    let third = dms.start(&run, &both_kinds()).await.unwrap();
     assert!(third.ready, "{third:?}");
     assert_eq!(third.wait_seconds, 0);
     http.relaxed_requests_match();
@@ -278,7 +289,10 @@ async fn serverless_replications_are_described_and_a_failed_one_fails_the_step()
             }]}),
         )],
     );
-    let e = dms.start(&event("2026-11-21T06:00:00Z")).await.unwrap_err();
+    let e = dms
+        .start(&event("2026-11-21T06:00:00Z"), &both_kinds())
+        .await
+        .unwrap_err();
     let e = Error::from(e);
     assert_eq!(e.name(), ErrorName::Replication);
     assert!(
@@ -325,6 +339,34 @@ fn latency(rule: &aws_smithy_mocks::Rule) -> CdcLatency {
     }
 }
 
+/// The frequent schedule's run takes cdc tables only: it checks the cdc
+/// task and leaves the snapshot task alone (no describe, no full extract).
+#[tokio::test]
+async fn a_run_of_cdc_tables_only_leaves_the_snapshot_replication_alone() {
+    let (dms, http) = adapter(
+        DmsMode::Instance,
+        &[("cdc", TASK), ("snapshot", SNAPSHOT)],
+        running_cdc_task(),
+    );
+    let status = dms
+        .start(
+            &event("2026-11-21T06:00:00Z"),
+            &[("orders".into(), TableMode::Cdc)],
+        )
+        .await
+        .unwrap();
+    assert!(status.ready, "{status:?}");
+    assert_eq!(status.state, "cdc=running");
+    http.relaxed_requests_match();
+    let sent = sent(&http);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(
+        sent.iter()
+            .all(|(_, body)| !body.to_string().contains("SNAP")),
+        "{sent:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_running_cdc_task_reports_its_latency_from_cloudwatch() {
     let rule = mock!(aws_sdk_cloudwatch::Client::get_metric_data)
@@ -360,7 +402,7 @@ async fn a_running_cdc_task_reports_its_latency_from_cloudwatch() {
     let (dms, _) = adapter(DmsMode::Instance, &[("cdc", TASK)], running_cdc_task());
     let status = dms
         .with_latency(latency(&rule))
-        .start(&event("2026-11-21T06:00:00Z"))
+        .start(&event("2026-11-21T06:00:00Z"), &both_kinds())
         .await
         .unwrap();
     assert!(status.ready, "{status:?}");
@@ -382,7 +424,7 @@ async fn a_latency_cloudwatch_refuses_is_said_and_the_pipeline_goes_on() {
     let (dms, _) = adapter(DmsMode::Instance, &[("cdc", TASK)], running_cdc_task());
     let status = dms
         .with_latency(latency(&rule))
-        .start(&event("2026-11-21T06:00:00Z"))
+        .start(&event("2026-11-21T06:00:00Z"), &both_kinds())
         .await
         .unwrap();
     assert!(status.ready);
@@ -729,7 +771,7 @@ async fn a_serverless_replication_is_started_then_waited_for_until_its_full_load
     let run = event("2026-11-21T06:00:00Z");
     let mut seen = Vec::new();
     for _ in 0..4 {
-        let s = dms.start(&run).await.unwrap();
+        let s = dms.start(&run, &both_kinds()).await.unwrap();
         seen.push((s.state, s.ready, s.message));
     }
     let s =
@@ -775,7 +817,10 @@ async fn a_stopped_serverless_replication_is_resumed() {
             serverless_table_stats(),
         ],
     );
-    let status = dms.start(&event("2026-11-21T06:00:00Z")).await.unwrap();
+    let status = dms
+        .start(&event("2026-11-21T06:00:00Z"), &both_kinds())
+        .await
+        .unwrap();
     assert!(status.ready, "{status:?}");
     assert_eq!(status.state, "cdc=stopped");
     assert_eq!(

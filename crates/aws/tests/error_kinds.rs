@@ -255,7 +255,10 @@ async fn dms_answers_become_replication_errors_of_their_kind() {
             }],
         );
         let error: Error = replication
-            .start(&StartReplicationEvent::default())
+            .start(
+                &StartReplicationEvent::default(),
+                &[("orders".into(), tidemark_core::config::TableMode::Cdc)],
+            )
             .await
             .unwrap_err()
             .into();

@@ -115,9 +115,15 @@ async fn paused_cycle(lake: &LocalLake, pause: &Pause) -> String {
     if pause.replication {
         return format!("{now} paused {}: nothing runs", pause.describe());
     }
+    let tables: Vec<_> = lake
+        .config
+        .tables
+        .iter()
+        .map(|t| (t.name.clone(), t.mode))
+        .collect();
     match lake
         .replication
-        .start(&StartReplicationEvent::default())
+        .start(&StartReplicationEvent::default(), &tables)
         .await
     {
         Ok(status) => format!(

@@ -3,7 +3,7 @@ use chrono::NaiveDate;
 use std::process::ExitCode;
 use tidemark_asl::ExecutionStatus;
 use tidemark_core::cost::RunCost;
-use tidemark_core::events::TableStatus;
+use tidemark_core::events::{ExecutionInput, TableStatus};
 use tidemark_core::layout::LakeLayout;
 use tidemark_core::run_record::RunRecord;
 use tidemark_core::steps::load_run_records;
@@ -32,6 +32,12 @@ pub struct RunArgs {
     /// with `tidemark pause`.
     #[arg(long, conflicts_with = "through")]
     follow: bool,
+    /// Run as that schedule would: `frequent` takes the tables whose
+    /// cadence is frequent (the cdc ones by default) and reads their
+    /// metadata at most every [pipeline] metadata_every_minutes; `daily`
+    /// takes every table (docs/freshness.md).
+    #[arg(long, value_parser = ["frequent", "daily"], conflicts_with_all = ["tables", "mode", "from", "to"])]
+    cadence: Option<String>,
     /// How often --follow runs: 30s, 1m, 15m, 1h.
     #[arg(long, default_value = "1m", value_parser = crate::follow::parse_every, requires = "follow")]
     every: std::time::Duration,
@@ -42,7 +48,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         replay_through: args.through,
         ..args.source.options(&args.config)
     };
-    let input = args.plan.request(None).to_input();
+    let input = match &args.cadence {
+        Some(cadence) => ExecutionInput(serde_json::json!({ "cadence": cadence })),
+        None => args.plan.request(None).to_input(),
+    };
     if args.follow {
         return crate::follow::follow(&options, &input, args.every, args.time_scale).await;
     }

@@ -45,6 +45,25 @@ pub enum TableMode {
     Snapshot,
 }
 
+/// Which scheduled runs take a table (docs/freshness.md, "Two cadences").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cadence {
+    /// The frequent schedule's runs (`{"cadence": "frequent"}`) and the daily one.
+    Frequent,
+    /// The daily run (`{}`) only.
+    Daily,
+}
+
+impl Cadence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cadence::Frequent => "frequent",
+            Cadence::Daily => "daily",
+        }
+    }
+}
+
 /// What to do with a batch when some of its files were quarantined.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -80,9 +99,21 @@ pub struct TableConfig {
     /// `None`: `[source] lob_max_kb`.
     #[serde(default)]
     pub lob_max_kb: Option<u32>,
+    /// Which scheduled runs take it; `None`: frequent for `cdc` tables,
+    /// daily for `snapshot` ones (each of their runs is a full extract).
+    #[serde(default)]
+    pub cadence: Option<Cadence>,
 }
 
 impl TableConfig {
+    /// Its cadence, or the one its mode calls for.
+    pub fn cadence(&self) -> Cadence {
+        self.cadence.unwrap_or(match self.mode {
+            TableMode::Cdc => Cadence::Frequent,
+            TableMode::Snapshot => Cadence::Daily,
+        })
+    }
+
     /// The byte length a text or binary value of this table is likely cut
     /// at by DMS (limited LOB mode); `None`: not checked.
     pub fn lob_max_bytes(&self, source: &SourceConfig) -> Option<usize> {
@@ -210,8 +241,16 @@ pub struct PipelineSettings {
     /// age is named in the alert as stale. `None`: no freshness alerts.
     #[serde(default)]
     pub freshness_minutes: Option<u32>,
+    /// A frequent run reads a table's metadata at the source at most this
+    /// often, unless the source's DDL log names the table or a landed file's
+    /// columns differ from it; the daily and manual runs always read it.
+    #[serde(default = "default_metadata_every_minutes")]
+    pub metadata_every_minutes: u32,
 }
 
+fn default_metadata_every_minutes() -> u32 {
+    60
+}
 fn default_lease_seconds() -> u64 {
     900
 }
@@ -229,6 +268,7 @@ impl Default for PipelineSettings {
             replication_wait_seconds: default_replication_wait_seconds(),
             max_merge_invocations: default_max_merge_invocations(),
             freshness_minutes: None,
+            metadata_every_minutes: default_metadata_every_minutes(),
         }
     }
 }
@@ -442,7 +482,34 @@ mod tests {
         assert_eq!(c.pipeline.lease_seconds, 900);
         assert_eq!(c.pipeline.replication_wait_seconds, 14400);
         assert_eq!(c.pipeline.max_merge_invocations, 500);
+        assert_eq!(c.pipeline.metadata_every_minutes, 60);
         assert_eq!(c.maintenance, MaintenanceConfig::default());
+    }
+
+    #[test]
+    fn a_table_is_frequent_or_daily_by_its_mode_unless_it_says() {
+        let c = PipelineConfig::from_toml(
+            "t.toml",
+            &format!(
+                "{MINIMAL}
+                [[tables]]
+                name = \"prices\"
+                mode = \"snapshot\"
+                [[tables]]
+                name = \"audit\"
+                mode = \"cdc\"
+                cadence = \"daily\""
+            ),
+        )
+        .unwrap();
+        let cadences: Vec<Cadence> = c.tables.iter().map(TableConfig::cadence).collect();
+        assert_eq!(
+            cadences,
+            [Cadence::Frequent, Cadence::Daily, Cadence::Daily]
+        );
+        let e = PipelineConfig::from_toml("t.toml", &format!("{MINIMAL}cadence = \"hourly\""))
+            .unwrap_err();
+        assert!(e.message.contains("hourly"), "{e}");
     }
 
     #[test]

@@ -104,6 +104,11 @@ pub struct TableWork {
     /// re-creation or a rewrite, which DMS does not land as changes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_storage: Option<SourceStorage>,
+    /// A frequent run that did not read the metadata at the source: when a
+    /// run last did (RFC 3339). validate-landed defers the table when a
+    /// landed file's columns say the schema changed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata_read_at: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,6 +153,11 @@ pub struct ValidateOutput {
     /// costs no query (the state machine's `AnythingToMerge`).
     #[serde(default)]
     pub idle: bool,
+    /// A frequent run that reused the metadata found a landed file whose
+    /// columns differ from it: why the table waits, unvalidated, for the
+    /// next run, which reads the metadata first (the state machine's `TableDeferred`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deferred: Option<String>,
 }
 
 impl ValidateOutput {
@@ -164,6 +174,7 @@ impl ValidateOutput {
             report: None,
             started_at,
             idle: false,
+            deferred: None,
         }
     }
 }

@@ -65,6 +65,11 @@ impl LakeLayout<'_> {
     pub fn freshness_key(&self, table: &str) -> String {
         format!("state/{}/{table}/freshness.json", self.database)
     }
+    /// When a run last read the table's metadata at the source, which
+    /// version that gave, and where the source's DDL log stood.
+    pub fn metadata_read_key(&self, table: &str) -> String {
+        format!("state/{}/{table}/metadata_read.json", self.database)
+    }
     /// The pipeline's pause record ([`crate::pause::Pause`]).
     pub fn pause_key(&self) -> String {
         format!("state/{}/paused.json", self.database)

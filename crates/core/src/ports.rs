@@ -258,9 +258,12 @@ pub trait Notifier: Send + Sync {
 /// DMS, or a local replicator.
 #[async_trait]
 pub trait Replication: Send + Sync {
+    /// Starts or resumes what the run's `tables` (with their modes) need,
+    /// and reports its health; a replication none of them needs is left alone.
     async fn start(
         &self,
         event: &StartReplicationEvent,
+        tables: &[(String, TableMode)],
     ) -> Result<ReplicationStatus, ReplicationError>;
     /// Asks for a fresh full load of the tables of a `reload` run, before
     /// [`Replication::start`] is called. Refused where the replication cannot.
@@ -332,6 +335,23 @@ pub trait MetadataSource: Send + Sync {
     ) -> Result<(TableMetadata, Option<String>), SourceError> {
         Ok((self.read(table).await?, None))
     }
+
+    /// The source's log of schema changes, where it keeps one (DMS's
+    /// `awsdms_ddl_audit` on PostgreSQL): its newest entry, and per table
+    /// the newest entry after `after`. `None`: the source keeps no such log.
+    async fn ddl_log(&self, after: i64) -> Result<Option<DdlLog>, SourceError> {
+        let _ = after;
+        Ok(None)
+    }
+}
+
+/// Where a source's DDL log stands ([`MetadataSource::ddl_log`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DdlLog {
+    /// The newest entry's position (0: the log is empty).
+    pub position: i64,
+    /// Tables with entries after the position asked about, each with its newest.
+    pub tables: std::collections::BTreeMap<String, i64>,
 }
 
 /// What a run used outside its steps: Step Functions' record of the

@@ -9,8 +9,11 @@
 //!  "keys": [42, {"id": 7, "region": "eu"}], "requested_by": "DPO ticket 118"}
 //! ```
 //!
-//! The daily schedule sends `{}`: every table, incremental, as a scheduled run.
+//! The daily schedule sends `{}`: every table, incremental, as a scheduled
+//! run. A frequent schedule sends `{"cadence": "frequent"}`: the tables whose
+//! cadence is frequent (by default the `cdc` ones), as a scheduled run.
 
+use crate::config::Cadence;
 use crate::error::Invalid;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -150,9 +153,14 @@ pub struct RunPlan {
     pub to: Option<NaiveDate>,
     /// Raised by a person to run the same rerun again on one day.
     pub attempt: u32,
-    /// Started by the schedule (an empty input): a table another execution
-    /// holds is skipped and picked up by the next run, not failed.
+    /// Started by the schedule (an empty input, or only a cadence): a table
+    /// another execution holds is skipped and picked up by the next run, not failed.
     pub scheduled: bool,
+    /// The frequent schedule's run: `tables` are the frequent ones, and a
+    /// table's metadata is read at the source at most every `[pipeline]
+    /// metadata_every_minutes`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cadence: Option<Cadence>,
     /// `forget`: what to forget (its one table is `tables`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forget: Option<ForgetRequest>,
@@ -166,7 +174,8 @@ pub struct ForgetRequest {
     pub requested_by: String,
 }
 
-const FIELDS: [&str; 7] = [
+const FIELDS: [&str; 8] = [
+    "cadence",
     "tables",
     "mode",
     "from",
@@ -206,6 +215,30 @@ impl RunPlan {
                 .into());
             }
         }
+        let cadence = match fields.get("cadence") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if fields.len() == 1 => Some(match s.as_str() {
+                "frequent" => Cadence::Frequent,
+                "daily" => Cadence::Daily,
+                _ => {
+                    return Err(format!(
+                        "\"cadence\": {s:?} is not a cadence; the cadences are frequent and daily"
+                    )
+                    .into());
+                }
+            }),
+            Some(Value::String(_)) => {
+                return Err(
+                    "\"cadence\" is a schedule's whole input ({\"cadence\": \"frequent\"}): leave out the other fields, or leave out \"cadence\" for a manual run"
+                        .into(),
+                );
+            }
+            Some(other) => {
+                return Err(
+                    format!("\"cadence\" must be \"frequent\" or \"daily\", not {other}").into(),
+                );
+            }
+        };
         let mode = match fields.get("mode") {
             None | Some(Value::Null) => RunMode::Incremental,
             Some(Value::String(s)) => RunMode::parse(s).ok_or_else(|| {
@@ -334,7 +367,8 @@ impl RunPlan {
             from,
             to,
             attempt,
-            scheduled: fields.is_empty(),
+            scheduled: fields.is_empty() || cadence.is_some(),
+            cadence: cadence.filter(|c| *c == Cadence::Frequent),
             forget,
         })
     }
@@ -348,6 +382,7 @@ impl RunPlan {
             to: None,
             attempt: 1,
             scheduled: true,
+            cadence: None,
             forget: None,
         }
     }
@@ -492,6 +527,36 @@ mod tests {
         assert_eq!(build(Value::Null).unwrap(), plan);
         let manual = build(json!({"mode": "incremental"})).unwrap();
         assert!(!manual.scheduled);
+    }
+
+    #[test]
+    fn a_cadence_is_a_schedules_whole_input() {
+        let frequent = build(json!({"cadence": "frequent"})).unwrap();
+        assert!(frequent.scheduled);
+        assert_eq!(frequent.cadence, Some(Cadence::Frequent));
+        // Which tables are frequent is the configuration's: start-replication narrows them.
+        assert_eq!(frequent.tables, TABLES);
+        assert_eq!(
+            build(json!({"cadence": "daily"})).unwrap(),
+            build(json!({})).unwrap()
+        );
+        for (input, expected) in [
+            (
+                json!({"cadence": "hourly"}),
+                "\"cadence\": \"hourly\" is not a cadence; the cadences are frequent and daily",
+            ),
+            (
+                json!({"cadence": 15}),
+                "\"cadence\" must be \"frequent\" or \"daily\", not 15",
+            ),
+            (
+                json!({"cadence": "frequent", "tables": ["orders"]}),
+                "\"cadence\" is a schedule's whole input",
+            ),
+        ] {
+            let e = build(input).unwrap_err().0;
+            assert!(e.starts_with(expected), "{e}");
+        }
     }
 
     #[test]

@@ -124,7 +124,10 @@ async fn main() {
     let status = backend
         .ports
         .replication
-        .start(&StartReplicationEvent::default())
+        .start(
+            &StartReplicationEvent::default(),
+            &[("orders".into(), tidemark_core::config::TableMode::Cdc)],
+        )
         .await
         .expect("replicate");
     let replicate = started.elapsed().as_secs_f64();

@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use tidemark_core::config::TableMode;
 use tidemark_core::error::{ReplicationError, StoreError};
 use tidemark_core::events::{ReplicationStatus, StartReplicationEvent};
 use tidemark_core::ports::{ObjectStore, Replication};
@@ -96,6 +97,7 @@ impl Replication for ReplaySource {
     async fn start(
         &self,
         _event: &StartReplicationEvent,
+        _tables: &[(String, TableMode)],
     ) -> Result<ReplicationStatus, ReplicationError> {
         let (files, days) = self.landing_as_of()?;
         let last_day = days.last().copied();
@@ -162,6 +164,7 @@ impl Replication for ExistingLanding {
     async fn start(
         &self,
         _event: &StartReplicationEvent,
+        _tables: &[(String, TableMode)],
     ) -> Result<ReplicationStatus, ReplicationError> {
         self.observe().await
     }

@@ -97,6 +97,7 @@ fn event(table: &str) -> ValidateEvent {
             to: None,
             forget: None,
             source_storage: None,
+            metadata_read_at: None,
         },
     }
 }

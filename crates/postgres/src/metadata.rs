@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde_json::Map;
 use tidemark_core::error::SourceError;
 use tidemark_core::metadata::{Column, ColumnType, Constraints, TableMetadata};
-use tidemark_core::ports::MetadataSource;
+use tidemark_core::ports::{DdlLog, MetadataSource};
 
 /// Reads `<schema>.<table>` from a PostgreSQL database's catalog.
 pub struct PgMetadata {
@@ -231,6 +231,53 @@ impl MetadataSource for PgMetadata {
                 self.schema
             )))?;
         Ok((meta, row.map(|r| r.get(0))))
+    }
+
+    /// DMS's DDL log: with `CaptureDdls` (its default) DMS keeps an event
+    /// trigger on the source that writes each DDL statement to
+    /// `awsdms_ddl_audit`, in the endpoint's `DdlArtifactsSchema` (`public`
+    /// unless set). A source without that table keeps no log.
+    async fn ddl_log(&self, after: i64) -> Result<Option<DdlLog>, SourceError> {
+        let client = self.source.connect().await?;
+        let found = client
+            .query_opt(
+                "SELECT quote_ident(n.nspname)
+                   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                  WHERE c.relname = 'awsdms_ddl_audit' AND c.relkind IN ('r', 'p')
+                  ORDER BY n.nspname = $1 DESC, n.nspname = 'public' DESC
+                  LIMIT 1",
+                &[&self.schema],
+            )
+            .await
+            .map_err(query_err("looking for DMS's DDL log (awsdms_ddl_audit)"))?;
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        let audit = format!("{}.awsdms_ddl_audit", found.get::<_, String>(0));
+        // The position first: an entry written meanwhile is found next time.
+        let position: i64 = client
+            .query_one(
+                &format!("SELECT coalesce(max(c_key), 0)::bigint FROM {audit}"),
+                &[],
+            )
+            .await
+            .map_err(query_err(format!("reading {audit}")))?
+            .get(0);
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT c_name::text, max(c_key)::bigint FROM {audit}
+                      WHERE c_schema = $1 AND c_key > $2 AND c_key <= $3 AND c_name IS NOT NULL
+                      GROUP BY c_name"
+                ),
+                &[&self.schema, &after, &position],
+            )
+            .await
+            .map_err(query_err(format!("reading {audit}")))?;
+        Ok(Some(DdlLog {
+            position,
+            tables: rows.iter().map(|r| (r.get(0), r.get(1))).collect(),
+        }))
     }
 }
 

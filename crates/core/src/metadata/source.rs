@@ -58,6 +58,10 @@ impl MetadataSource for OverriddenMetadataSource {
         let (meta, storage) = self.base.read_with_storage(table).await?;
         Ok((self.overlay(table, meta).await?, storage))
     }
+
+    async fn ddl_log(&self, after: i64) -> Result<Option<crate::ports::DdlLog>, SourceError> {
+        self.base.ddl_log(after).await
+    }
 }
 
 impl OverriddenMetadataSource {

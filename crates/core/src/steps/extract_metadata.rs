@@ -1,10 +1,15 @@
 use super::{layout, table_config};
+use crate::config::Cadence;
 use crate::error::Error;
 use crate::error::StoreError;
 use crate::events::{ExtractMetadataEvent, ExtractMetadataOutput, SourceStorage, TableWork};
 use crate::metadata::{Drift, TableMetadata, classify_drift};
-use crate::ports::Ports;
+use crate::ports::{DdlLog, Ports};
+use crate::run_plan::RunPlan;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Reads each table's current schema, compares it with the newest stored
 /// version, stores a new version when it changed, and classifies the drift.
@@ -18,6 +23,11 @@ pub async fn extract_metadata(
     let plan = &event.plan;
     let names = &plan.tables;
     let mut tables = Vec::with_capacity(names.len());
+    let reads = if plan.forget.is_none() {
+        Some(Reads::load(ports, plan).await?)
+    } else {
+        None
+    };
     for name in names.iter().cloned() {
         let config = table_config(ports, &name)?;
         if let Some(forget) = &plan.forget {
@@ -39,6 +49,24 @@ pub async fn extract_metadata(
                 to: None,
                 forget: Some(forget.clone()),
                 source_storage: None,
+                metadata_read_at: None,
+            });
+            continue;
+        }
+        let reads = reads.as_ref().expect("loaded unless forget");
+        if let Some((version, read_at)) = reads.reusable(ports, &name).await? {
+            tracing::info!(table = %name, version, read_at, "metadata read recently; not read again");
+            tables.push(TableWork {
+                table: name,
+                table_mode: config.mode,
+                run_mode: plan.mode,
+                metadata_version: version,
+                drift: Drift::None,
+                from: plan.from,
+                to: plan.to,
+                forget: None,
+                source_storage: None,
+                metadata_read_at: Some(read_at),
             });
             continue;
         }
@@ -73,6 +101,10 @@ pub async fn extract_metadata(
             Some(id) => Some(source_storage(ports, &name, id).await?),
             None => None,
         };
+        if !matches!(drift, Drift::Breaking { .. }) {
+            // A breaking change is read again by every run until a rebuild.
+            reads.record(ports, &name, version).await?;
+        }
         tracing::info!(table = %name, version, drift = ?drift, source_storage = ?source_storage, "metadata");
         tables.push(TableWork {
             table: name,
@@ -84,9 +116,130 @@ pub async fn extract_metadata(
             to: plan.to,
             forget: None,
             source_storage,
+            metadata_read_at: None,
         });
     }
     Ok(ExtractMetadataOutput { tables })
+}
+
+/// When a run last read a table's metadata at the source
+/// ([`crate::layout::LakeLayout::metadata_read_key`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct MetadataRead {
+    read_at: DateTime<Utc>,
+    version: u32,
+    /// The source's DDL log position just before that read, if it keeps one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ddl_position: Option<i64>,
+}
+
+/// This run's view of when each table's metadata was last read, and of the
+/// source's DDL log (one query per run, before any metadata is read).
+struct Reads {
+    /// A frequent run: how long a read stays good.
+    window: Option<chrono::Duration>,
+    ddl: Option<DdlLog>,
+    recorded: BTreeMap<String, MetadataRead>,
+}
+
+impl Reads {
+    async fn load(ports: &Ports, plan: &RunPlan) -> Result<Reads, Error> {
+        let layout = layout(ports);
+        let mut recorded = BTreeMap::new();
+        for table in &plan.tables {
+            match ports.lake.get(&layout.metadata_read_key(table)).await {
+                Ok((bytes, _)) => {
+                    if let Ok(read) = serde_json::from_slice::<MetadataRead>(&bytes) {
+                        recorded.insert(table.clone(), read);
+                    }
+                }
+                Err(StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let after = recorded
+            .values()
+            .filter_map(|r| r.ddl_position)
+            .min()
+            .unwrap_or(0);
+        let ddl = match ports.metadata.ddl_log(after).await {
+            Ok(ddl) => ddl,
+            // Not fatal: every read is then bounded by the window alone.
+            Err(e) => {
+                tracing::warn!(error = %e, "the source's DDL log could not be read");
+                None
+            }
+        };
+        let window = (plan.cadence == Some(Cadence::Frequent)).then(|| {
+            chrono::Duration::minutes(ports.config.pipeline.metadata_every_minutes.into())
+        });
+        Ok(Reads {
+            window,
+            ddl,
+            recorded,
+        })
+    }
+
+    /// The version to use without reading the source, and when it was
+    /// read: in a frequent run, for a table read within the window whose
+    /// DDL log (if the source keeps one) has nothing newer.
+    async fn reusable(&self, ports: &Ports, table: &str) -> Result<Option<(u32, String)>, Error> {
+        let (Some(window), Some(read)) = (self.window, self.recorded.get(table)) else {
+            return Ok(None);
+        };
+        if Utc::now() - read.read_at >= window {
+            return Ok(None);
+        }
+        if let Some(ddl) = &self.ddl {
+            let seen = read.ddl_position.unwrap_or(i64::MIN);
+            if read.ddl_position.is_none() || ddl.tables.get(table).is_some_and(|p| *p > seen) {
+                return Ok(None);
+            }
+        }
+        // A newer version stored since (a rebuild): read again.
+        match newest_version(ports, table).await? {
+            (newest, Some(_)) if newest == read.version => {
+                Ok(Some((read.version, read.read_at.to_rfc3339())))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn record(&self, ports: &Ports, table: &str, version: u32) -> Result<(), Error> {
+        let read = MetadataRead {
+            read_at: Utc::now(),
+            version,
+            ddl_position: self.ddl.as_ref().map(|d| d.position),
+        };
+        ports
+            .lake
+            .put(
+                &layout(ports).metadata_read_key(table),
+                Bytes::from(serde_json::to_vec(&read).unwrap_or_default()),
+                None,
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// Makes the next run read `table`'s metadata at the source, whatever its
+/// cadence: a landed file says the schema changed.
+pub(crate) async fn read_again(ports: &Ports, table: &str) -> Result<(), Error> {
+    let never = MetadataRead {
+        read_at: DateTime::UNIX_EPOCH,
+        version: 0,
+        ddl_position: None,
+    };
+    ports
+        .lake
+        .put(
+            &layout(ports).metadata_read_key(table),
+            Bytes::from(serde_json::to_vec(&never).unwrap_or_default()),
+            None,
+        )
+        .await?;
+    Ok(())
 }
 
 /// The table's storage at the source, and what it was when a run last took

@@ -1,4 +1,5 @@
 use super::layout;
+use crate::config::TableMode;
 use crate::error::{Error, StoreError};
 use crate::events::{
     ReplicationStatus, RunMode, RunPlan, StartReplicationEvent, StartReplicationOutput,
@@ -82,7 +83,10 @@ pub async fn start_replication(
             calls,
         });
     }
-    let mut status = ports.replication.start(&event).await?;
+    let mut status = ports
+        .replication
+        .start(&event, &table_modes(ports, &plan))
+        .await?;
     if let Some(request) = &reload {
         let loading = ports.replication.reloading(request).await?;
         if !loading.is_empty() {
@@ -117,14 +121,18 @@ fn started_at(event: &StartReplicationEvent) -> DateTime<Utc> {
 fn reload_request(ports: &Ports, plan: &RunPlan, event: &StartReplicationEvent) -> ReloadRequest {
     ReloadRequest {
         schema: ports.config.source.schema.clone(),
-        tables: plan
-            .tables
-            .iter()
-            .filter_map(|t| ports.config.table(t))
-            .map(|t| (t.name.clone(), t.mode))
-            .collect(),
+        tables: table_modes(ports, plan),
         since: started_at(event),
     }
+}
+
+/// The plan's tables, each with its mode.
+fn table_modes(ports: &Ports, plan: &RunPlan) -> Vec<(String, TableMode)> {
+    plan.tables
+        .iter()
+        .filter_map(|t| ports.config.table(t))
+        .map(|t| (t.name.clone(), t.mode))
+        .collect()
 }
 
 /// Records, per table, what had landed before the fresh full load is asked
@@ -157,12 +165,21 @@ async fn mark_reload(ports: &Ports, run_id: &str, request: &ReloadRequest) -> Re
 
 fn plan(ports: &Ports, event: &StartReplicationEvent) -> Result<RunPlan, Error> {
     let today = started_at(event).date_naive();
-    let plan = RunPlan::build(&event.input, Some(&ports.config.table_names()), today)
+    let mut plan = RunPlan::build(&event.input, Some(&ports.config.table_names()), today)
         .map_err(|e| Error::InvalidInput(e.0))?;
+    if let Some(cadence) = plan.cadence {
+        plan.tables.retain(|t| {
+            ports
+                .config
+                .table(t)
+                .is_some_and(|c| c.cadence() == cadence)
+        });
+    }
     tracing::info!(
         mode = plan.mode.as_str(),
         tables = plan.tables.len(),
         scheduled = plan.scheduled,
+        cadence = plan.cadence.map(|c| c.as_str()),
         "run plan"
     );
     Ok(plan)

@@ -357,6 +357,20 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
         refuse_lost_files(&ledger.ledger, &landed, table)?;
     }
     let groups = to_validate(&ledger.ledger, &landed, work, config.mode, generation);
+    if let Some(read_at) = &work.metadata_read_at
+        && let Some(change) = schema_changed(ports, &meta, &groups).await?
+    {
+        super::extract_metadata::read_again(ports, table).await?;
+        let reason = format!(
+            "{change}: the source's schema changed since its metadata was read ({read_at}, version {}). Nothing was validated; the next run reads the metadata first",
+            work.metadata_version
+        );
+        tracing::info!(table, reason, "deferred");
+        return Ok(ValidateOutput {
+            deferred: Some(reason),
+            ..ValidateOutput::nothing(table, generation, started_at)
+        });
+    }
     if groups.iter().all(|g| g.is_empty()) && idle(ports, work, &ledger.ledger).await? {
         return finish_idle(ports, &event, generation, started_at).await;
     }
@@ -406,6 +420,61 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
         "validated"
     );
     Ok(output)
+}
+
+/// The first of `files` whose columns (control columns aside) are not the
+/// metadata's, said as a person would: a column added, dropped or renamed
+/// at the source. Reads each file's schema only.
+async fn schema_changed(
+    ports: &Ports,
+    meta: &Arc<TableMetadata>,
+    files: &[Vec<&ObjectInfo>],
+) -> Result<Option<String>, Error> {
+    let control = &ports.config.source.control_columns;
+    for file in files.iter().flatten() {
+        let Some(FileName { format, .. }) = parse_file_name(base_name(&file.key)) else {
+            continue;
+        };
+        let source = Arc::new(StoreSource {
+            store: ports.landing.clone(),
+            key: file.key.clone(),
+            size: file.size,
+            runtime: Handle::current(),
+        });
+        let options = ReadOptions::for_table(&ports.config.source.csv_null_value, control, meta);
+        let key = file.key.clone();
+        // A file that cannot be read is validation's to report.
+        let columns = tokio::task::spawn_blocking(move || {
+            let reader = LandedReader::open(&key, format, source, &options).ok()?;
+            Some(
+                reader
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().to_ascii_lowercase())
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .await
+        .ok()
+        .flatten();
+        let Some(columns) = columns else { continue };
+        let known = |c: &str| meta.columns.iter().any(|m| m.name.eq_ignore_ascii_case(c));
+        let uri = ports.landing.uri(&file.key);
+        if let Some(added) = columns.iter().find(|c| !control.is_control(c) && !known(c)) {
+            return Ok(Some(format!(
+                "{uri} has a column {added} the metadata lacks"
+            )));
+        }
+        if let Some(dropped) = meta
+            .columns
+            .iter()
+            .find(|m| !columns.contains(&m.name.to_ascii_lowercase()))
+        {
+            return Ok(Some(format!("{uri} lacks the column {}", dropped.name)));
+        }
+    }
+    Ok(None)
 }
 
 /// Whether a table with nothing to validate needs nothing else either: an
@@ -851,6 +920,7 @@ mod tests {
             to: range.and_then(|(_, t)| day(t)),
             forget: None,
             source_storage: None,
+            metadata_read_at: None,
         }
     }
 

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use tidemark_core::config::TableMode;
 use tidemark_core::dms::ControlColumns;
 use tidemark_core::error::{ReplicationError, StoreError};
 use tidemark_core::events::{ReplicationStatus, StartReplicationEvent};
@@ -917,6 +918,7 @@ impl Replication for PgReplicator {
     async fn start(
         &self,
         _event: &StartReplicationEvent,
+        _tables: &[(String, TableMode)],
     ) -> Result<ReplicationStatus, ReplicationError> {
         self.run().await
     }
