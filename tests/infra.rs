@@ -1042,7 +1042,7 @@ fn terraform(command: &[&str], vars: &[(&str, String)]) -> Option<String> {
     .unwrap();
     std::fs::write(
         dir.path().join("variables.tf"),
-        "variable \"schedule\" { type = any }\nvariable \"tables\" { type = any }\nvariable \"monthly_budget_usd\" {\n  type    = number\n  default = null\n}\n",
+        "variable \"schedule\" { type = any }\nvariable \"tables\" { type = any }\nvariable \"frequent_schedule\" {\n  type    = any\n  default = {}\n}\nvariable \"monthly_budget_usd\" {\n  type    = number\n  default = null\n}\n",
     )
     .unwrap();
     let run = |args: &[&str], stdin: Option<&str>| {
@@ -1159,7 +1159,7 @@ fn a_cadence_that_could_cost_more_than_the_budget_is_warned_about() {
         "{warned}"
     );
     assert!(
-        warned.contains("The schedule rate(5 minutes) starts about 288 runs a day. With 200 table(s) that is $175.80 a month if no table has anything new, and up to $510.25"),
+        warned.contains("The schedules start about 288 runs a day: daily (rate(5 minutes)): 200 table(s), about 288 run(s) a day. That is $175.80 a month if no table has anything new, and up to $510.25"),
         "{warned}"
     );
     // Daily, the same tables fit.
@@ -1173,4 +1173,36 @@ fn a_cadence_that_could_cost_more_than_the_budget_is_warned_about() {
     )
     .unwrap();
     assert!(!quiet.contains("Check block assertion failed"), "{quiet}");
+
+    // Two cadences: 200 tables daily, of which the 150 cdc ones (and no
+    // snapshot one, unless it says so) every 15 minutes as well.
+    let split = format!(
+        "[{}]",
+        (0..200)
+            .map(|i| match i {
+                0..150 => format!("{{name=\"t{i}\"}}"),
+                150..199 => format!("{{name=\"t{i}\",mode=\"snapshot\"}}"),
+                _ => format!("{{name=\"t{i}\",mode=\"snapshot\",cadence=\"frequent\"}}"),
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let vars = [
+        ("schedule", "{expression=\"cron(0 6 * * ? *)\"}".into()),
+        (
+            "frequent_schedule",
+            "{expression=\"rate(15 minutes)\"}".into(),
+        ),
+        ("tables", split),
+        ("monthly_budget_usd", "50".into()),
+    ];
+    let frequent = terraform(&["console", "length(local.frequent_tables)"], &vars).unwrap();
+    assert_eq!(frequent.trim().lines().last(), Some("151"), "{frequent}");
+    let warned = terraform(&["plan"], &vars).unwrap();
+    let warned = warned.split_whitespace().collect::<Vec<_>>().join(" ");
+    // 96 × 30.4 × (0.00028 + 151 × 0.000099) + 30.4 × (0.00028 + 200 × 0.000099), and busy.
+    assert!(
+        warned.contains("The schedules start about 97 runs a day: daily (cron(0 6 * * ? *)): 200 table(s), about 1 run(s) a day; frequent (rate(15 minutes)): 151 table(s), about 96 run(s) a day. That is $45.05 a month if no table has anything new, and up to $130.39"),
+        "{warned}"
+    );
 }

@@ -874,39 +874,49 @@ impl Deployed {
 #[tokio::test(flavor = "multi_thread")]
 async fn status_pause_and_resume_drive_the_deployed_schedule_and_replication() {
     let deployed = Deployed::start(&[]).await;
-    // The schedule Terraform creates: it starts the state machine's alias.
+    // The schedules Terraform creates: both start the state machine's alias,
+    // the frequent one with {"cadence": "frequent"}.
     let scheduler = aws_sdk_scheduler::Client::new(&deployed.lake.sdk);
-    scheduler
-        .create_schedule()
-        .name("tidemark-demo-daily")
-        .schedule_expression("cron(0 3 1 1 ? 2099)")
-        .schedule_expression_timezone("Europe/London")
-        .flexible_time_window(
-            aws_sdk_scheduler::types::FlexibleTimeWindow::builder()
-                .mode(aws_sdk_scheduler::types::FlexibleTimeWindowMode::Off)
-                .build()
-                .unwrap(),
-        )
-        .target(
-            aws_sdk_scheduler::types::Target::builder()
-                .arn(format!("{}:live", deployed.machine))
-                .role_arn("arn:aws:iam::000000000000:role/tidemark-scheduler")
-                .input("{}")
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let schedule_state = || async {
+    const SCHEDULES: [(&str, &str, &str); 2] = [
+        ("tidemark-demo-daily", "cron(0 3 1 1 ? 2099)", "{}"),
+        (
+            "tidemark-demo-frequent",
+            "cron(0/15 * 1 1 ? 2099)",
+            r#"{"cadence":"frequent"}"#,
+        ),
+    ];
+    for (name, expression, input) in SCHEDULES {
         scheduler
-            .get_schedule()
-            .name("tidemark-demo-daily")
+            .create_schedule()
+            .name(name)
+            .schedule_expression(expression)
+            .schedule_expression_timezone("Europe/London")
+            .flexible_time_window(
+                aws_sdk_scheduler::types::FlexibleTimeWindow::builder()
+                    .mode(aws_sdk_scheduler::types::FlexibleTimeWindowMode::Off)
+                    .build()
+                    .unwrap(),
+            )
+            .target(
+                aws_sdk_scheduler::types::Target::builder()
+                    .arn(format!("{}:live", deployed.machine))
+                    .role_arn("arn:aws:iam::000000000000:role/tidemark-scheduler")
+                    .input(input)
+                    .build()
+                    .unwrap(),
+            )
             .send()
             .await
-            .unwrap()
-            .state()
-            .cloned()
+            .unwrap();
+    }
+    let schedule_states = || async {
+        let mut states = Vec::new();
+        for (name, _, _) in SCHEDULES {
+            let s = scheduler.get_schedule().name(name).send().await.unwrap();
+            assert_eq!(s.schedule_expression_timezone(), Some("Europe/London"));
+            states.push(s.state().cloned().unwrap());
+        }
+        states
     };
     // And a table's freshness alarm, as Terraform's on notify's metric.
     let cloudwatch = aws_sdk_cloudwatch::Client::new(&deployed.lake.sdk);
@@ -949,8 +959,16 @@ async fn status_pause_and_resume_drive_the_deployed_schedule_and_replication() {
     let (code, json, err) = deployed.tidemark(&["status", "--state-machine", machine, "--json"]);
     assert!(code == 0 || code == 1, "{json}{err}");
     let report: Value = serde_json::from_str(&json).unwrap();
-    assert_eq!(report["schedule"]["name"], "tidemark-demo-daily");
-    assert_eq!(report["schedule"]["enabled"], true);
+    assert_eq!(report["schedules"][0]["name"], "tidemark-demo-daily");
+    assert_eq!(report["schedules"][1]["name"], "tidemark-demo-frequent");
+    assert!(
+        report["schedules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["enabled"] == true),
+        "{json}"
+    );
     assert_eq!(
         report["replication"]["state"],
         "cdc=running,snapshot=stopped"
@@ -974,8 +992,8 @@ async fn status_pause_and_resume_drive_the_deployed_schedule_and_replication() {
     ]);
     assert_eq!(code, 0, "{said}{err}");
     assert_eq!(
-        schedule_state().await,
-        Some(aws_sdk_scheduler::types::ScheduleState::Disabled)
+        schedule_states().await,
+        [const { aws_sdk_scheduler::types::ScheduleState::Disabled }; 2]
     );
     assert_eq!(deployed.dms_calls("StopReplicationTask"), 1);
     assert!(
@@ -985,10 +1003,12 @@ async fn status_pause_and_resume_drive_the_deployed_schedule_and_replication() {
     assert_eq!(alarm_actions().await, Some(false));
     let (_, text, _) = deployed.tidemark(&["status", "--state-machine", machine]);
     assert!(text.starts_with("demo: PAUSED by arn:aws:"), "{text}");
-    assert!(
-        text.contains("schedule: tidemark-demo-daily cron(0 3 1 1 ? 2099) (disabled)"),
-        "{text}"
-    );
+    for line in [
+        "schedule: tidemark-demo-daily cron(0 3 1 1 ? 2099) (disabled)",
+        "schedule: tidemark-demo-frequent cron(0/15 * 1 1 ? 2099) (disabled)",
+    ] {
+        assert!(text.contains(line), "{text}");
+    }
     assert!(text.contains("replication: cdc=stopped"), "{text}");
     let (code, _, err) = deployed.tidemark(&["pause", "--state-machine", machine]);
     assert_eq!(code, 2);
@@ -1015,8 +1035,8 @@ async fn status_pause_and_resume_drive_the_deployed_schedule_and_replication() {
     );
     assert!(said.contains("The next run merges"), "{said}");
     assert_eq!(
-        schedule_state().await,
-        Some(aws_sdk_scheduler::types::ScheduleState::Enabled)
+        schedule_states().await,
+        [const { aws_sdk_scheduler::types::ScheduleState::Enabled }; 2]
     );
     assert_eq!(deployed.dms_calls("StartReplicationTask"), starts + 1);
     assert_eq!(alarm_actions().await, Some(true));
@@ -1035,7 +1055,31 @@ async fn status_pause_and_resume_drive_the_deployed_schedule_and_replication() {
     assert_eq!(code, 2);
     assert!(err.contains("is not a state machine ARN"), "{err}");
     assert_eq!(
-        schedule_state().await,
-        Some(aws_sdk_scheduler::types::ScheduleState::Enabled)
+        schedule_states().await,
+        [const { aws_sdk_scheduler::types::ScheduleState::Enabled }; 2]
+    );
+
+    // The frequent schedule's run: the cdc tables only, and the snapshot
+    // replication left alone (only the cdc task is described).
+    let described = deployed.dms_calls("DescribeReplicationTasks");
+    let run = deployed
+        .run("frequent", json!({"cadence": "frequent"}))
+        .await;
+    assert_eq!(
+        run.status,
+        aws_sdk_sfn::types::ExecutionStatus::Succeeded,
+        "{run:?}"
+    );
+    let output: Value = serde_json::from_str(run.output.as_deref().unwrap()).unwrap();
+    let tables: Vec<&str> = output["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["table"].as_str().unwrap())
+        .collect();
+    assert_eq!(tables, ["customers", "orders"], "{output}");
+    assert_eq!(
+        deployed.dms_calls("DescribeReplicationTasks"),
+        described + 1
     );
 }

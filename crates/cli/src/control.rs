@@ -111,7 +111,7 @@ impl Target {
             tidemark_core::status::status(self.config(), self.lake(), landing, self.replication())
                 .await?;
         if let Target::Deployed(d) = self {
-            report.schedule = Some(d.schedule().await?);
+            report.schedules = d.schedules().await?;
         }
         Ok(report)
     }
@@ -192,7 +192,7 @@ pub async fn pause(args: PauseArgs) -> anyhow::Result<ExitCode> {
         return Err(e.into());
     }
     let schedule = match &target {
-        Target::Deployed(_) => "its schedule is disabled",
+        Target::Deployed(_) => "its schedules are disabled",
         Target::Local(_) => "`tidemark run --follow` merges nothing",
     };
     println!(
@@ -217,7 +217,7 @@ pub async fn resume(args: ResumeArgs) -> anyhow::Result<ExitCode> {
     Pause::clear(target.lake(), &target.pause_key()).await?;
     match (&pause, enabled) {
         (Some(p), _) => println!("{database} resumed (it was paused {}).", p.describe()),
-        (None, true) => println!("{database}: the schedule was disabled; it is enabled again."),
+        (None, true) => println!("{database}: a schedule was disabled; it is enabled again."),
         (None, false) => {
             println!("{database} is not paused; nothing to resume.");
             return Ok(ExitCode::SUCCESS);

@@ -2,8 +2,9 @@
 //! `tidemark status|pause|resume --state-machine`: the definition names
 //! the start-replication function, whose environment says where the lake,
 //! the landing area, the configuration and the replication are (the same
-//! variables the function reads); the EventBridge Scheduler schedule is the
-//! one whose target is the state machine (or its alias).
+//! variables the function reads); its EventBridge Scheduler schedules are
+//! the ones whose target is the state machine (or its alias): the daily
+//! one, and the frequent one when there is one.
 
 use anyhow::{Context, anyhow, bail};
 use aws_sdk_scheduler::types::ScheduleState;
@@ -93,86 +94,97 @@ impl Deployed {
         }
     }
 
-    /// The schedule that starts this state machine: (group, name).
-    async fn find_schedule(&self) -> anyhow::Result<(String, String)> {
+    /// The schedules that start this state machine (or its alias): the
+    /// daily one, and the frequent one when there is one. Each read whole:
+    /// (group, name, schedule).
+    async fn find_schedules(
+        &self,
+    ) -> anyhow::Result<
+        Vec<(
+            String,
+            String,
+            aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput,
+        )>,
+    > {
+        let mut found = Vec::new();
         let mut pages = self.scheduler.list_schedules().into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| failed("scheduler:ListSchedules", "*", e))?;
             for s in page.schedules() {
                 let target = s.target().map(|t| t.arn()).unwrap_or_default();
                 if target == self.machine || target.starts_with(&format!("{}:", self.machine)) {
-                    return Ok((
-                        s.group_name().unwrap_or("default").to_string(),
-                        s.name().unwrap_or_default().to_string(),
-                    ));
+                    let group = s.group_name().unwrap_or("default").to_string();
+                    let name = s.name().unwrap_or_default().to_string();
+                    let whole = self
+                        .scheduler
+                        .get_schedule()
+                        .group_name(&group)
+                        .name(&name)
+                        .send()
+                        .await
+                        .map_err(|e| failed("scheduler:GetSchedule", &name, e))?;
+                    found.push((group, name, whole));
                 }
             }
         }
-        bail!(
-            "no EventBridge Scheduler schedule starts {}: was the pipeline deployed with its schedule?",
-            self.machine
-        )
+        if found.is_empty() {
+            bail!(
+                "no EventBridge Scheduler schedule starts {}: was the pipeline deployed with its schedule?",
+                self.machine
+            );
+        }
+        Ok(found)
     }
 
-    /// The schedule, read whole: (group, name, schedule).
-    async fn get_schedule(
-        &self,
-    ) -> anyhow::Result<(
-        String,
-        String,
-        aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput,
-    )> {
-        let (group, name) = self.find_schedule().await?;
-        let s = self
-            .scheduler
-            .get_schedule()
-            .group_name(&group)
-            .name(&name)
-            .send()
-            .await
-            .map_err(|e| failed("scheduler:GetSchedule", &name, e))?;
-        Ok((group, name, s))
+    pub async fn schedules(&self) -> anyhow::Result<Vec<Schedule>> {
+        Ok(self
+            .find_schedules()
+            .await?
+            .into_iter()
+            .map(|(_, name, s)| Schedule {
+                name,
+                expression: s.schedule_expression().unwrap_or_default().to_string(),
+                enabled: s.state() != Some(&ScheduleState::Disabled),
+            })
+            .collect())
     }
 
-    pub async fn schedule(&self) -> anyhow::Result<Schedule> {
-        let (_, name, s) = self.get_schedule().await?;
-        Ok(Schedule {
-            name,
-            expression: s.schedule_expression().unwrap_or_default().to_string(),
-            enabled: s.state() != Some(&ScheduleState::Disabled),
-        })
-    }
-
-    /// Enables or disables the schedule, keeping every other setting (the
-    /// API replaces the whole schedule). Returns whether it changed.
+    /// Enables or disables every schedule of the pipeline, keeping every
+    /// other setting (the API replaces the whole schedule). Returns whether
+    /// any changed.
     pub async fn set_schedule(&self, enabled: bool) -> anyhow::Result<bool> {
-        let (group, name, s) = self.get_schedule().await?;
         let state = if enabled {
             ScheduleState::Enabled
         } else {
             ScheduleState::Disabled
         };
-        if s.state() == Some(&state) {
-            return Ok(false);
+        let mut changed = false;
+        for (group, name, s) in self.find_schedules().await? {
+            if s.state() == Some(&state) {
+                continue;
+            }
+            self.scheduler
+                .update_schedule()
+                .group_name(&group)
+                .name(&name)
+                .set_description(s.description().map(str::to_string))
+                .set_schedule_expression(s.schedule_expression().map(str::to_string))
+                .set_schedule_expression_timezone(
+                    s.schedule_expression_timezone().map(str::to_string),
+                )
+                .set_start_date(s.start_date().cloned())
+                .set_end_date(s.end_date().cloned())
+                .set_kms_key_arn(s.kms_key_arn().map(str::to_string))
+                .set_flexible_time_window(s.flexible_time_window().cloned())
+                .set_target(s.target().cloned())
+                .set_action_after_completion(s.action_after_completion().cloned())
+                .state(state.clone())
+                .send()
+                .await
+                .map_err(|e| failed("scheduler:UpdateSchedule", &name, e))?;
+            changed = true;
         }
-        self.scheduler
-            .update_schedule()
-            .group_name(&group)
-            .name(&name)
-            .set_description(s.description().map(str::to_string))
-            .set_schedule_expression(s.schedule_expression().map(str::to_string))
-            .set_schedule_expression_timezone(s.schedule_expression_timezone().map(str::to_string))
-            .set_start_date(s.start_date().cloned())
-            .set_end_date(s.end_date().cloned())
-            .set_kms_key_arn(s.kms_key_arn().map(str::to_string))
-            .set_flexible_time_window(s.flexible_time_window().cloned())
-            .set_target(s.target().cloned())
-            .set_action_after_completion(s.action_after_completion().cloned())
-            .state(state)
-            .send()
-            .await
-            .map_err(|e| failed("scheduler:UpdateSchedule", &name, e))?;
-        Ok(true)
+        Ok(changed)
     }
 
     /// Turns the actions of the tables' freshness alarms on or off

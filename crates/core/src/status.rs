@@ -22,9 +22,10 @@ pub struct StatusReport {
     pub at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused: Option<Pause>,
-    /// The schedule that starts runs (a deployed pipeline's).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub schedule: Option<Schedule>,
+    /// The schedules that start runs (a deployed pipeline's: the daily one,
+    /// and the frequent one when there is one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub schedules: Vec<Schedule>,
     /// How the replication stands ...
     pub replication: Option<ReplicationStatus>,
     /// ... or why that could not be read.
@@ -115,7 +116,7 @@ pub async fn status(
         database: config.source.database.clone(),
         at: now,
         paused,
-        schedule: None,
+        schedules: Vec::new(),
         replication_error: observed.as_ref().err().map(ToString::to_string),
         replication: observed.ok(),
         tables,
@@ -138,7 +139,7 @@ impl StatusReport {
             Some(p) => _ = writeln!(out, "{}: PAUSED {}", self.database, p.describe()),
             None => _ = writeln!(out, "{}: not paused", self.database),
         }
-        if let Some(s) = &self.schedule {
+        for s in &self.schedules {
             let state = match (s.enabled, &self.paused) {
                 (true, _) => "enabled",
                 (false, Some(_)) => "disabled",

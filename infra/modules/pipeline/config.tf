@@ -14,6 +14,8 @@ locals {
     rewrite_landed    = var.erasure.rewrite_landed
     lob_max_kb        = var.lob_max_kb
     metadata_from     = var.metadata_from
+    # Read only by the frequent schedule's runs.
+    metadata_every_minutes = var.frequent_schedule.metadata_every_minutes
   })
 }
 

@@ -80,13 +80,14 @@ variable "history_database" {
 }
 
 variable "tables" {
-  description = "The tables to replicate and keep history of. mode: cdc (full load, then changes) or snapshot (full extracts only); on_invalid: fail or continue; max_delete_fraction: snapshot tables' guard against a truncated extract; lob_max_kb: this table's DMS LobMaxSize when its text or binary values run longer than lob_max_kb (a table-settings rule; null: lob_max_kb)."
+  description = "The tables to replicate and keep history of. mode: cdc (full load, then changes) or snapshot (full extracts only); on_invalid: fail or continue; max_delete_fraction: snapshot tables' guard against a truncated extract; lob_max_kb: this table's DMS LobMaxSize when its text or binary values run longer than lob_max_kb (a table-settings rule; null: lob_max_kb); cadence: frequent or daily, which scheduled runs take it (null: frequent for cdc, daily for snapshot tables; docs/freshness.md)."
   type = list(object({
     name                = string
     mode                = optional(string, "cdc")
     on_invalid          = optional(string, "fail")
     max_delete_fraction = optional(number, 0.5)
     lob_max_kb          = optional(number)
+    cadence             = optional(string)
   }))
 
   validation {
@@ -104,6 +105,10 @@ variable "tables" {
   validation {
     condition     = alltrue([for t in var.tables : contains(["cdc", "snapshot"], t.mode) && contains(["fail", "continue"], t.on_invalid)])
     error_message = "Each table's mode must be cdc or snapshot, and on_invalid fail or continue."
+  }
+  validation {
+    condition     = alltrue([for t in var.tables : t.cadence == null || contains(["frequent", "daily"], coalesce(t.cadence, "daily"))])
+    error_message = "Each table's cadence must be frequent, daily or null (frequent for cdc, daily for snapshot tables)."
   }
   validation {
     condition     = alltrue([for t in var.tables : t.max_delete_fraction >= 0 && t.max_delete_fraction <= 1])
@@ -220,6 +225,25 @@ variable "schedule" {
   validation {
     condition     = var.schedule.retry_attempts >= 0 && var.schedule.retry_attempts <= 185 && var.schedule.max_event_age_seconds >= 60 && var.schedule.max_event_age_seconds <= 86400
     error_message = "schedule.retry_attempts must be 0-185 and schedule.max_event_age_seconds 60-86400."
+  }
+}
+
+variable "frequent_schedule" {
+  description = "A second schedule for the frequent tables (docs/freshness.md, \"Two cadences\"): its runs start with {\"cadence\": \"frequent\"} and take only the tables whose cadence is frequent, reading each table's metadata at most every metadata_every_minutes unless DMS's DDL log names it. null expression: no frequent schedule; the daily schedule runs every table."
+  type = object({
+    expression             = optional(string)
+    enabled                = optional(bool, true)
+    metadata_every_minutes = optional(number, 60)
+  })
+  default = {}
+
+  validation {
+    condition     = var.frequent_schedule.expression == null || can(regex("^(cron|rate)\\(.+\\)$", coalesce(var.frequent_schedule.expression, "x")))
+    error_message = "frequent_schedule.expression must be a cron(...) or rate(...) expression, or null."
+  }
+  validation {
+    condition     = var.frequent_schedule.metadata_every_minutes >= 1
+    error_message = "frequent_schedule.metadata_every_minutes must be at least 1."
   }
 }
 
