@@ -42,7 +42,13 @@ launcher adds exactly that, and nothing else:
   transitions a run is billed for are counted from the history;
 - for tests of overlapping executions: while the file that
   ``$TIDEMARK_EMULATOR_HOLD_MERGES`` names exists, a MERGE or INSERT into an Iceberg
-  table stays RUNNING (at most 10 minutes), as a long one on Athena would.
+  table stays RUNNING (at most 10 minutes), as a long one on Athena would;
+- for tests of a caller without a permission (ministack checks no IAM
+  policy): while the file that ``$TIDEMARK_EMULATOR_DENY`` names lists an
+  operation (one ``scheduler:UpdateSchedule`` per line, optionally followed
+  by a schedule's name; the EventBridge Scheduler operations only), that
+  operation is answered as IAM refuses it: ``403 AccessDeniedException``,
+  naming the action.
 
 Everything else is ministack's own behaviour. Run it as ``python
 tidemark_emulator.py`` with ministack's environment (GATEWAY_PORT, SERVICES …).
@@ -59,6 +65,7 @@ import uuid
 
 from ministack.services import athena
 from ministack.services import glue
+from ministack.services import scheduler
 from ministack.services import stepfunctions
 
 # ministack's own Glue handlers: the launcher registers its tables with these,
@@ -535,6 +542,35 @@ def _entered_in_sub_machines(state_type, handler):
 
     return handle
 
+
+_DENY = os.environ.get("TIDEMARK_EMULATOR_DENY")
+
+
+def _denied(action, handler):
+    """``handler``, unless ``$TIDEMARK_EMULATOR_DENY`` lists ``action`` now."""
+
+    def handle(name, *rest):
+        listed = []
+        if _DENY and os.path.exists(_DENY):
+            with open(_DENY) as f:
+                listed = [line.strip() for line in f]
+        if action in listed or f"{action} {name}" in listed:
+            return scheduler._error(
+                403,
+                "AccessDeniedException",
+                f"User: arn:aws:sts::000000000000:assumed-role/operator/cli is not authorized to perform: "
+                f"{action} on resource: {scheduler._schedule_arn('default', name)} because no identity-based policy allows the {action} action",
+            )
+        return handler(name, *rest)
+
+    return handle
+
+
+for _action, _function in (
+    ("scheduler:GetSchedule", "_get_schedule"),
+    ("scheduler:UpdateSchedule", "_update_schedule"),
+):
+    setattr(scheduler, _function, _denied(_action, getattr(scheduler, _function)))
 
 stepfunctions._run_sub_machine = _run_sub_machine
 for _type in ("Pass", "Task", "Choice", "Wait", "Parallel", "Map"):

@@ -873,7 +873,9 @@ impl Deployed {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn status_pause_and_resume_drive_the_deployed_schedule_and_replication() {
-    let deployed = Deployed::start(&[]).await;
+    let deny = tempfile::tempdir().unwrap();
+    let deny = deny.path().join("deny");
+    let deployed = Deployed::start(&[("TIDEMARK_EMULATOR_DENY", deny.to_str().unwrap())]).await;
     // The schedules Terraform creates: both start the state machine's alias,
     // the frequent one with {"cadence": "frequent"}.
     let scheduler = aws_sdk_scheduler::Client::new(&deployed.lake.sdk);
@@ -1054,10 +1056,36 @@ async fn status_pause_and_resume_drive_the_deployed_schedule_and_replication() {
     let (code, _, err) = deployed.tidemark(&["status", "--state-machine", "tidemark-demo-daily"]);
     assert_eq!(code, 2);
     assert!(err.contains("is not a state machine ARN"), "{err}");
-    assert_eq!(
-        schedule_states().await,
-        [const { aws_sdk_scheduler::types::ScheduleState::Enabled }; 2]
-    );
+    // A caller who may not update the schedules, or one of them: refused,
+    // naming the permission; nothing is paused or stopped, and a schedule
+    // already disabled is set back.
+    let stops = deployed.dms_calls("StopReplicationTask");
+    for (denied, refused) in [
+        ("scheduler:UpdateSchedule", "tidemark-demo-daily"),
+        (
+            "scheduler:UpdateSchedule tidemark-demo-frequent",
+            "tidemark-demo-frequent",
+        ),
+    ] {
+        std::fs::write(&deny, format!("{denied}\n")).unwrap();
+        let (code, _, err) =
+            deployed.tidemark(&["pause", "--state-machine", machine, "--replication"]);
+        assert_eq!(code, 2);
+        assert!(
+            err.contains(&format!(
+                "not allowed to scheduler:UpdateSchedule on {refused}"
+            )) && err.contains("The operator's role needs scheduler:UpdateSchedule"),
+            "{err}"
+        );
+        assert_eq!(deployed.dms_calls("StopReplicationTask"), stops);
+        assert_eq!(
+            schedule_states().await,
+            [const { aws_sdk_scheduler::types::ScheduleState::Enabled }; 2]
+        );
+        let (_, text, _) = deployed.tidemark(&["status", "--state-machine", machine]);
+        assert!(text.starts_with("demo: not paused"), "{text}");
+    }
+    std::fs::remove_file(&deny).unwrap();
 
     // The frequent schedule's run: the cdc tables only, and the snapshot
     // replication left alone (only the cdc task is described).

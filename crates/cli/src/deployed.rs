@@ -151,40 +151,59 @@ impl Deployed {
 
     /// Enables or disables every schedule of the pipeline, keeping every
     /// other setting (the API replaces the whole schedule). Returns whether
-    /// any changed.
+    /// any changed. All change or none: on a refusal, those already
+    /// changed are set back.
     pub async fn set_schedule(&self, enabled: bool) -> anyhow::Result<bool> {
-        let state = if enabled {
-            ScheduleState::Enabled
-        } else {
-            ScheduleState::Disabled
+        let state = |enabled| {
+            if enabled {
+                ScheduleState::Enabled
+            } else {
+                ScheduleState::Disabled
+            }
         };
-        let mut changed = false;
+        let mut changed: Vec<(String, String, _)> = Vec::new();
         for (group, name, s) in self.find_schedules().await? {
-            if s.state() == Some(&state) {
+            if s.state() == Some(&state(enabled)) {
                 continue;
             }
-            self.scheduler
-                .update_schedule()
-                .group_name(&group)
-                .name(&name)
-                .set_description(s.description().map(str::to_string))
-                .set_schedule_expression(s.schedule_expression().map(str::to_string))
-                .set_schedule_expression_timezone(
-                    s.schedule_expression_timezone().map(str::to_string),
-                )
-                .set_start_date(s.start_date().cloned())
-                .set_end_date(s.end_date().cloned())
-                .set_kms_key_arn(s.kms_key_arn().map(str::to_string))
-                .set_flexible_time_window(s.flexible_time_window().cloned())
-                .set_target(s.target().cloned())
-                .set_action_after_completion(s.action_after_completion().cloned())
-                .state(state.clone())
-                .send()
-                .await
-                .map_err(|e| failed("scheduler:UpdateSchedule", &name, e))?;
-            changed = true;
+            if let Err(e) = self.update_state(&group, &name, &s, state(enabled)).await {
+                for (group, name, s) in &changed {
+                    if let Err(undo) = self.update_state(group, name, s, state(!enabled)).await {
+                        eprintln!("{name} could not be set back: {undo}");
+                    }
+                }
+                return Err(e);
+            }
+            changed.push((group, name, s));
         }
-        Ok(changed)
+        Ok(!changed.is_empty())
+    }
+
+    async fn update_state(
+        &self,
+        group: &str,
+        name: &str,
+        s: &aws_sdk_scheduler::operation::get_schedule::GetScheduleOutput,
+        state: ScheduleState,
+    ) -> anyhow::Result<()> {
+        self.scheduler
+            .update_schedule()
+            .group_name(group)
+            .name(name)
+            .set_description(s.description().map(str::to_string))
+            .set_schedule_expression(s.schedule_expression().map(str::to_string))
+            .set_schedule_expression_timezone(s.schedule_expression_timezone().map(str::to_string))
+            .set_start_date(s.start_date().cloned())
+            .set_end_date(s.end_date().cloned())
+            .set_kms_key_arn(s.kms_key_arn().map(str::to_string))
+            .set_flexible_time_window(s.flexible_time_window().cloned())
+            .set_target(s.target().cloned())
+            .set_action_after_completion(s.action_after_completion().cloned())
+            .state(state)
+            .send()
+            .await
+            .map_err(|e| failed("scheduler:UpdateSchedule", name, e))?;
+        Ok(())
     }
 
     /// Turns the actions of the tables' freshness alarms on or off
