@@ -175,7 +175,6 @@ pub struct ForgetRequest {
 }
 
 const FIELDS: [&str; 8] = [
-    "cadence",
     "tables",
     "mode",
     "from",
@@ -183,6 +182,7 @@ const FIELDS: [&str; 8] = [
     "attempt",
     "keys",
     "requested_by",
+    "cadence",
 ];
 
 impl RunPlan {
@@ -585,7 +585,7 @@ mod tests {
             (json!([1]), "must be a JSON object"),
             (
                 json!({"tabels": ["orders"]}),
-                "unknown field \"tabels\" in the execution input (did you mean \"tables\"?); the fields are tables, mode, from, to, attempt, keys, requested_by",
+                "unknown field \"tabels\" in the execution input (did you mean \"tables\"?); the fields are tables, mode, from, to, attempt, keys, requested_by, cadence",
             ),
             (
                 json!({"mode": "rebuilt", "tables": "*"}),

@@ -432,32 +432,16 @@ async fn schema_changed(
 ) -> Result<Option<String>, Error> {
     let control = &ports.config.source.control_columns;
     for file in files.iter().flatten() {
-        let Some(FileName { format, .. }) = parse_file_name(base_name(&file.key)) else {
-            continue;
-        };
-        let source = Arc::new(StoreSource {
-            store: ports.landing.clone(),
-            key: file.key.clone(),
-            size: file.size,
-            runtime: Handle::current(),
-        });
-        let options = ReadOptions::for_table(&ports.config.source.csv_null_value, control, meta);
-        let key = file.key.clone();
         // A file that cannot be read is validation's to report.
-        let columns = tokio::task::spawn_blocking(move || {
-            let reader = LandedReader::open(&key, format, source, &options).ok()?;
+        let columns = read_landed(ports, meta, file, |reader| {
+            let fields = reader.schema().fields().iter();
             Some(
-                reader
-                    .schema()
-                    .fields()
-                    .iter()
+                fields
                     .map(|f| f.name().to_ascii_lowercase())
                     .collect::<Vec<_>>(),
             )
         })
-        .await
-        .ok()
-        .flatten();
+        .await;
         let Some(columns) = columns else { continue };
         let known = |c: &str| meta.columns.iter().any(|m| m.name.eq_ignore_ascii_case(c));
         let uri = ports.landing.uri(&file.key);
@@ -475,6 +459,35 @@ async fn schema_changed(
         }
     }
     Ok(None)
+}
+
+/// What `read` finds in a landed file, off the async runtime; `None` when
+/// the file cannot be opened (validation reports that).
+async fn read_landed<T: Send + 'static>(
+    ports: &Ports,
+    meta: &TableMetadata,
+    file: &ObjectInfo,
+    read: impl FnOnce(LandedReader) -> Option<T> + Send + 'static,
+) -> Option<T> {
+    let FileName { format, .. } = parse_file_name(base_name(&file.key))?;
+    let source = Arc::new(StoreSource {
+        store: ports.landing.clone(),
+        key: file.key.clone(),
+        size: file.size,
+        runtime: Handle::current(),
+    });
+    let options = ReadOptions::for_table(
+        &ports.config.source.csv_null_value,
+        &ports.config.source.control_columns,
+        meta,
+    );
+    let key = file.key.clone();
+    tokio::task::spawn_blocking(move || {
+        read(LandedReader::open(&key, format, source, &options).ok()?)
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// Whether a table with nothing to validate needs nothing else either: an
@@ -670,20 +683,9 @@ async fn change_seq_kind(
         return Ok(ChangeSeqKind::Auto);
     };
     for file in files {
-        let Some(FileName { format, .. }) = parse_file_name(base_name(&file.key)) else {
-            continue;
-        };
-        let source = Arc::new(StoreSource {
-            store: ports.landing.clone(),
-            key: file.key.clone(),
-            size: file.size,
-            runtime: Handle::current(),
-        });
-        let options = ReadOptions::for_table(&ports.config.source.csv_null_value, control, meta);
-        let (key, column) = (file.key.clone(), column.clone());
+        let column = column.clone();
         // A file that cannot be read is the check's to report: it decides nothing.
-        let detected = tokio::task::spawn_blocking(move || {
-            let reader = LandedReader::open(&key, format, source, &options).ok()?;
+        let detected = read_landed(ports, meta, file, move |reader| {
             let index = reader
                 .schema()
                 .fields()
@@ -696,9 +698,7 @@ async fn change_seq_kind(
                 .find(|b| b.num_rows() > 0)
                 .and_then(|b| ChangeSeqKind::detect(b.column(0).as_ref()))
         })
-        .await
-        .ok()
-        .flatten();
+        .await;
         if let Some(kind) = detected {
             tracing::info!(file = %file.key, kind = kind.as_str(), "change_seq kind decided");
             return Ok(kind);
