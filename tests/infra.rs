@@ -927,7 +927,7 @@ fn a_deploy_never_changes_the_code_of_a_running_execution() {
         "${aws_sfn_state_machine.pipeline.state_machine_version_arn}"
     );
     assert_eq!(attr(routing, "weight"), Some(json!(100)));
-    let schedule = resource("aws_scheduler_schedule", "daily");
+    let schedule = resource("aws_scheduler_schedule", "run");
     assert_eq!(
         attr_str(&schedule["target"][0], "arn"),
         "${aws_sfn_alias.live.arn}"

@@ -22,15 +22,15 @@ locals {
   ]
   # Each schedule, and how many tables its runs take: the daily run every
   # table, the frequent one the frequent tables.
-  schedules = merge(
+  priced_schedules = merge(
     { daily = { expression = var.schedule.expression, tables = length(var.tables) } },
     try(var.frequent_schedule.expression, null) == null ? {} : {
       frequent = { expression = var.frequent_schedule.expression, tables = length(local.frequent_tables) }
     },
   )
 
-  rates = { for k, s in local.schedules : k => try(regex("^rate\\((\\d+) (minute|minutes|hour|hours|day|days)\\)$", s.expression), null) }
-  crons = { for k, s in local.schedules : k => try(split(" ", regex("^cron\\((.+)\\)$", s.expression)[0]), null) }
+  rates = { for k, s in local.priced_schedules : k => try(regex("^rate\\((\\d+) (minute|minutes|hour|hours|day|days)\\)$", s.expression), null) }
+  crons = { for k, s in local.priced_schedules : k => try(split(" ", regex("^cron\\((.+)\\)$", s.expression)[0]), null) }
   # How many values a cron minute (0) or hour (1) field takes: *, */k or
   # a/k, a-b, a,b,c, a. Day fields are not counted: an estimate on the high side.
   cron_counts = { for k, fields in local.crons : k => fields == null ? null : [
@@ -41,7 +41,7 @@ locals {
       length(split(",", f.field))
     )
   ] }
-  runs_per_day_of = { for k, s in local.schedules : k => (
+  runs_per_day_of = { for k, s in local.priced_schedules : k => (
     local.rates[k] != null ? (
       startswith(local.rates[k][1], "minute") ? 1440 / tonumber(local.rates[k][0]) :
       startswith(local.rates[k][1], "hour") ? 24 / tonumber(local.rates[k][0]) :
@@ -50,9 +50,9 @@ locals {
   ) }
   runs_per_day = sum(values(local.runs_per_day_of))
   # Up to: every table merging every run (a table with nothing new costs a third of that).
-  monthly_cost_up_to = sum([for k, s in local.schedules : local.runs_per_day_of[k] * 30.4 * (local.cadence_cost.run + s.tables * local.cadence_cost.busy_table)])
-  monthly_cost_idle  = sum([for k, s in local.schedules : local.runs_per_day_of[k] * 30.4 * (local.cadence_cost.run + s.tables * local.cadence_cost.idle_table)])
-  cadence_summary    = join("; ", [for k, s in local.schedules : format("%s (%s): %d table(s), about %v run(s) a day", k, s.expression, s.tables, local.runs_per_day_of[k])])
+  monthly_cost_up_to = sum([for k, s in local.priced_schedules : local.runs_per_day_of[k] * 30.4 * (local.cadence_cost.run + s.tables * local.cadence_cost.busy_table)])
+  monthly_cost_idle  = sum([for k, s in local.priced_schedules : local.runs_per_day_of[k] * 30.4 * (local.cadence_cost.run + s.tables * local.cadence_cost.idle_table)])
+  cadence_summary    = join("; ", [for k, s in local.priced_schedules : format("%s (%s): %d table(s), about %v run(s) a day", k, s.expression, s.tables, local.runs_per_day_of[k])])
 }
 
 check "cadence_within_budget" {

@@ -3,12 +3,36 @@
 # with frequent_schedule, more often with {"cadence": "frequent"}. Starts it
 # could not deliver after the retries land in the dead-letter queue.
 
-resource "aws_scheduler_schedule" "daily" {
-  name        = "${local.name}-daily"
-  description = "Starts the tidemark pipeline for ${var.pipeline_name}: ${var.schedule.expression}"
-  state       = var.schedule.enabled ? "ENABLED" : "DISABLED"
+locals {
+  # The daily run takes every table; the frequent one, when set, the
+  # frequent tables (tidemark.toml's [[tables]] cadence).
+  schedules = merge(
+    {
+      daily = {
+        description = "Starts the tidemark pipeline for ${var.pipeline_name}: ${var.schedule.expression}"
+        expression  = var.schedule.expression
+        enabled     = var.schedule.enabled
+        input       = {}
+      }
+    },
+    var.frequent_schedule.expression == null ? {} : {
+      frequent = {
+        description = "Starts the tidemark pipeline for ${var.pipeline_name}'s frequent tables: ${var.frequent_schedule.expression}"
+        expression  = var.frequent_schedule.expression
+        enabled     = var.frequent_schedule.enabled
+        input       = { cadence = "frequent" }
+      }
+    },
+  )
+}
 
-  schedule_expression          = var.schedule.expression
+resource "aws_scheduler_schedule" "run" {
+  for_each    = local.schedules
+  name        = "${local.name}-${each.key}"
+  description = each.value.description
+  state       = each.value.enabled ? "ENABLED" : "DISABLED"
+
+  schedule_expression          = each.value.expression
   schedule_expression_timezone = var.schedule.timezone
   kms_key_arn                  = aws_kms_key.data.arn
 
@@ -19,7 +43,7 @@ resource "aws_scheduler_schedule" "daily" {
   target {
     arn      = aws_sfn_alias.live.arn
     role_arn = aws_iam_role.scheduler.arn
-    input    = jsonencode({})
+    input    = jsonencode(each.value.input)
 
     retry_policy {
       maximum_retry_attempts       = var.schedule.retry_attempts
@@ -32,36 +56,9 @@ resource "aws_scheduler_schedule" "daily" {
   }
 }
 
-# The frequent schedule, when one is set: the same target with
-# {"cadence": "frequent"}, so its runs take only the frequent tables.
-resource "aws_scheduler_schedule" "frequent" {
-  count       = var.frequent_schedule.expression == null ? 0 : 1
-  name        = "${local.name}-frequent"
-  description = "Starts the tidemark pipeline for ${var.pipeline_name}'s frequent tables: ${coalesce(var.frequent_schedule.expression, "-")}"
-  state       = var.frequent_schedule.enabled ? "ENABLED" : "DISABLED"
-
-  schedule_expression          = var.frequent_schedule.expression
-  schedule_expression_timezone = var.schedule.timezone
-  kms_key_arn                  = aws_kms_key.data.arn
-
-  flexible_time_window {
-    mode = "OFF"
-  }
-
-  target {
-    arn      = aws_sfn_alias.live.arn
-    role_arn = aws_iam_role.scheduler.arn
-    input    = jsonencode({ cadence = "frequent" })
-
-    retry_policy {
-      maximum_retry_attempts       = var.schedule.retry_attempts
-      maximum_event_age_in_seconds = var.schedule.max_event_age_seconds
-    }
-
-    dead_letter_config {
-      arn = aws_sqs_queue.dead_letters.arn
-    }
-  }
+moved {
+  from = aws_scheduler_schedule.daily
+  to   = aws_scheduler_schedule.run["daily"]
 }
 
 # One queue for every undeliverable event: schedule starts, EventBridge

@@ -30,6 +30,18 @@ pub async fn extract_metadata(
     };
     for name in names.iter().cloned() {
         let config = table_config(ports, &name)?;
+        let work = |metadata_version: u32, drift: Drift| TableWork {
+            table: name.clone(),
+            table_mode: config.mode,
+            run_mode: plan.mode,
+            metadata_version,
+            drift,
+            from: plan.from,
+            to: plan.to,
+            forget: None,
+            source_storage: None,
+            metadata_read_at: None,
+        };
         if let Some(forget) = &plan.forget {
             let (version, stored) = newest_version(ports, &name).await?;
             let meta = stored.ok_or_else(|| {
@@ -40,16 +52,8 @@ pub async fn extract_metadata(
             crate::erasure::resolve_keys(&meta, &forget.keys)
                 .map_err(|e| Error::InvalidInput(format!("\"keys\" of {name}: {e}")))?;
             tables.push(TableWork {
-                table: name,
-                table_mode: config.mode,
-                run_mode: plan.mode,
-                metadata_version: version,
-                drift: Drift::None,
-                from: None,
-                to: None,
                 forget: Some(forget.clone()),
-                source_storage: None,
-                metadata_read_at: None,
+                ..work(version, Drift::None)
             });
             continue;
         }
@@ -57,16 +61,8 @@ pub async fn extract_metadata(
         if let Some((version, read_at)) = reads.reusable(ports, &name).await? {
             tracing::info!(table = %name, version, read_at, "metadata read recently; not read again");
             tables.push(TableWork {
-                table: name,
-                table_mode: config.mode,
-                run_mode: plan.mode,
-                metadata_version: version,
-                drift: Drift::None,
-                from: plan.from,
-                to: plan.to,
-                forget: None,
-                source_storage: None,
                 metadata_read_at: Some(read_at),
+                ..work(version, Drift::None)
             });
             continue;
         }
@@ -107,16 +103,8 @@ pub async fn extract_metadata(
         }
         tracing::info!(table = %name, version, drift = ?drift, source_storage = ?source_storage, "metadata");
         tables.push(TableWork {
-            table: name,
-            table_mode: config.mode,
-            run_mode: plan.mode,
-            metadata_version: version,
-            drift,
-            from: plan.from,
-            to: plan.to,
-            forget: None,
             source_storage,
-            metadata_read_at: None,
+            ..work(version, drift)
         });
     }
     Ok(ExtractMetadataOutput { tables })
@@ -206,19 +194,21 @@ impl Reads {
     }
 
     async fn record(&self, ports: &Ports, table: &str, version: u32) -> Result<(), Error> {
-        let read = MetadataRead {
+        MetadataRead {
             read_at: Utc::now(),
             version,
             ddl_position: self.ddl.as_ref().map(|d| d.position),
-        };
-        ports
-            .lake
-            .put(
-                &layout(ports).metadata_read_key(table),
-                Bytes::from(serde_json::to_vec(&read).unwrap_or_default()),
-                None,
-            )
-            .await?;
+        }
+        .save(ports, table)
+        .await
+    }
+}
+
+impl MetadataRead {
+    async fn save(&self, ports: &Ports, table: &str) -> Result<(), Error> {
+        let body = Bytes::from(serde_json::to_vec(self).unwrap_or_default());
+        let key = layout(ports).metadata_read_key(table);
+        ports.lake.put(&key, body, None).await?;
         Ok(())
     }
 }
@@ -226,20 +216,13 @@ impl Reads {
 /// Makes the next run read `table`'s metadata at the source, whatever its
 /// cadence: a landed file says the schema changed.
 pub(crate) async fn read_again(ports: &Ports, table: &str) -> Result<(), Error> {
-    let never = MetadataRead {
+    MetadataRead {
         read_at: DateTime::UNIX_EPOCH,
         version: 0,
         ddl_position: None,
-    };
-    ports
-        .lake
-        .put(
-            &layout(ports).metadata_read_key(table),
-            Bytes::from(serde_json::to_vec(&never).unwrap_or_default()),
-            None,
-        )
-        .await?;
-    Ok(())
+    }
+    .save(ports, table)
+    .await
 }
 
 /// The table's storage at the source, and what it was when a run last took
