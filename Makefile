@@ -146,7 +146,7 @@ bench-pg: ## PostgreSQL source: changes/s from the slot to Parquet, and end to e
 	cargo build --quiet --workspace --tests --examples
 	$(or $(CARGO_TARGET_DIR),target)/debug/examples/bench_pg
 
-bench-freshness: ## commit-to-query latency of run --follow beside a steady writer: p50/p95/max, CPU, RSS, slot lag (BENCH_SECONDS=600 BENCH_RATE=200 BENCH_TABLES=10 BENCH_EVERY=30s; needs make pg)
+bench-freshness: ## commit-to-query latency of run --follow beside a steady writer: p50/p95/max, CPU, RSS, slot lag (BENCH_SECONDS=600 BENCH_RATE=200 BENCH_TABLES=10 BENCH_EVERY=30s BENCH_CADENCE=frequent|daily; needs make pg)
 	cargo build --quiet --workspace --bins --tests --examples
 	BENCH_DIR=$(abspath $(TARGET_DIR)) $(TARGET_DIR)/debug/examples/bench_freshness
 

@@ -7,7 +7,8 @@
 //! `make bench-freshness` runs it; needs `make pg`'s server (or
 //! `TIDEMARK_PG_URL`). Defaults (the workload): 10 tables, 200
 //! changes a second for 600 s, a cycle every 30 s (`BENCH_TABLES`,
-//! `BENCH_RATE`, `BENCH_SECONDS`, `BENCH_EVERY`). Changes are 50 % updates,
+//! `BENCH_RATE`, `BENCH_SECONDS`, `BENCH_EVERY`; `BENCH_CADENCE=frequent`
+//! runs the loop as the frequent schedule, reading metadata hourly). Changes are 50 % updates,
 //! 20 % inserts, 15 % deletes and 15 % re-inserts of deleted keys, 20 to a
 //! transaction. At the end the loop catches up, and history as of every
 //! instant the writer captured must equal the source then. Prints a table
@@ -172,6 +173,7 @@ async fn main() {
     let rate: u64 = env("BENCH_RATE", 200);
     let seconds: u64 = env("BENCH_SECONDS", 600);
     let every: String = env("BENCH_EVERY", "30s".to_string());
+    let cadence: String = env("BENCH_CADENCE", String::new());
     let sample_every: u64 = env("BENCH_SAMPLE", 20);
 
     let server = tidemark_bench::pg_server_url();
@@ -199,8 +201,12 @@ async fn main() {
     let dir = dir.path();
     std::fs::write(dir.join("tidemark.toml"), &config).expect("config");
     let out = dir.join("follow.out");
-    let mut follow = std::process::Command::new(tidemark_binary())
-        .args(["run", "--follow", "--every", &every, "--source", &url])
+    let mut follow = std::process::Command::new(tidemark_binary());
+    follow.args(["run", "--follow", "--every", &every, "--source", &url]);
+    if !cadence.is_empty() {
+        follow.args(["--cadence", &cadence]);
+    }
+    let mut follow = follow
         .arg("--config")
         .arg(dir.join("tidemark.toml"))
         .arg("--lake")
@@ -395,15 +401,32 @@ async fn main() {
     let max_lag = slot_lag.iter().copied().max().unwrap_or(0);
     let final_lag = slot_lag.last().copied().unwrap_or(0);
 
+    // Each cycle's line ends with how long it took: "(1.4 s)".
+    let mut took: Vec<f64> = std::fs::read_to_string(&out)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(" follow-"))
+        .filter_map(|l| l.rsplit_once('(')?.1.strip_suffix(" s)")?.parse().ok())
+        .collect();
+    took.sort_by(f64::total_cmp);
+    let cycle_p50 = took.get(took.len() / 2).copied().unwrap_or_default();
+    let cadence_arg = if cadence.is_empty() {
+        String::new()
+    } else {
+        format!(" --cadence {cadence}")
+    };
     println!(
-        "| freshness: {tables} tables, {rate} changes/s for {seconds} s, --every {every} | figure |"
+        "| freshness: {tables} tables, {rate} changes/s for {seconds} s, --every {every}{cadence_arg} | figure |"
     );
     println!("|---|---|");
     println!(
         "| changes written | {changes} in {wrote:.0} s ({:.0}/s) |",
         changes as f64 / wrote
     );
-    println!("| cycles | {} |", cycles());
+    println!(
+        "| cycles: count / median time | {} / {cycle_p50:.1} s |",
+        cycles()
+    );
     println!(
         "| sampled changes | {} ({unseen} never seen) |",
         samples.len()
@@ -448,8 +471,9 @@ async fn main() {
     );
 
     let json = serde_json::json!({
-        "workload": {"tables": tables, "changes_per_second": rate, "seconds": seconds, "every": every, "changes": changes},
+        "workload": {"tables": tables, "changes_per_second": rate, "seconds": seconds, "every": every, "cadence": cadence, "changes": changes},
         "cycles": cycles(),
+        "cycle_p50_s": cycle_p50,
         "samples": samples.len(),
         "unseen": unseen,
         "latency_s": {"p50": p50, "p95": p95, "max": max},

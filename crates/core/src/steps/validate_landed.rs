@@ -11,7 +11,7 @@ use crate::freshness::Freshness;
 use crate::layout::{LakeLayout, base_name, landing_prefix};
 use crate::ledger::{Batch, BatchStatus, ConsumedFile, Ledger, ReloadMark, StoredLedger};
 use crate::metadata::Drift;
-use crate::metadata::TableMetadata;
+use crate::metadata::{Column, TableMetadata};
 use crate::ports::{ObjectInfo, ObjectStore, Ports};
 use crate::run_record::RunRecord;
 use crate::validate::{
@@ -424,7 +424,8 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
 
 /// The first of `files` whose columns (control columns aside) are not the
 /// metadata's, said as a person would: a column added, dropped or renamed
-/// at the source. Reads each file's schema only.
+/// at the source. Reads each file's schema only (a retyped column is the
+/// DDL log's, or the hourly read's, to find).
 async fn schema_changed(
     ports: &Ports,
     meta: &Arc<TableMetadata>,
@@ -443,18 +444,18 @@ async fn schema_changed(
         })
         .await;
         let Some(columns) = columns else { continue };
-        let known = |c: &str| meta.columns.iter().any(|m| m.name.eq_ignore_ascii_case(c));
         let uri = ports.landing.uri(&file.key);
-        if let Some(added) = columns.iter().find(|c| !control.is_control(c) && !known(c)) {
+        let in_meta = |c: &str| meta.columns.iter().any(|m| m.name.eq_ignore_ascii_case(c));
+        if let Some(added) = columns
+            .iter()
+            .find(|c| !control.is_control(c) && !in_meta(c))
+        {
             return Ok(Some(format!(
                 "{uri} has a column {added} the metadata lacks"
             )));
         }
-        if let Some(dropped) = meta
-            .columns
-            .iter()
-            .find(|m| !columns.contains(&m.name.to_ascii_lowercase()))
-        {
+        let in_file = |m: &&Column| columns.contains(&m.name.to_ascii_lowercase());
+        if let Some(dropped) = meta.columns.iter().find(|m| !in_file(m)) {
             return Ok(Some(format!("{uri} lacks the column {}", dropped.name)));
         }
     }
