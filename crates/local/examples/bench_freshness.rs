@@ -18,19 +18,16 @@ use duckdb::{AccessMode, Config, Connection};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
+
+#[path = "common/pg.rs"]
+mod pg;
 
 fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-async fn client(url: &str) -> Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("connect");
-    tokio::spawn(connection);
-    client
 }
 
 /// xorshift64*: a seeded stream of numbers.
@@ -176,15 +173,9 @@ async fn main() {
     let cadence: String = env("BENCH_CADENCE", String::new());
     let sample_every: u64 = env("BENCH_SAMPLE", 20);
 
-    let server = tidemark_bench::pg_server_url();
-    let admin = client(&server).await;
-    let name = format!("bench_fresh_{}", std::process::id());
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create database");
-    let url = tidemark_bench::pg_database_url(&server, &name);
-    let db = client(&url).await;
+    let bench_db = pg::BenchDb::create("bench_fresh").await;
+    let url = bench_db.url.clone();
+    let db = pg::connect(&url).await;
     let mut config = String::from(
         "[source]\ndatabase = \"bench\"\nschema = \"public\"\n\n[local]\nlake = \"lake\"\n",
     );
@@ -372,11 +363,7 @@ async fn main() {
         }
     }
     drop(conn);
-    let _ = admin
-        .batch_execute(&format!(
-            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '{name}'; DROP DATABASE {name} WITH (FORCE)"
-        ))
-        .await;
+    bench_db.drop().await;
 
     let mut latencies: Vec<f64> = samples
         .iter()

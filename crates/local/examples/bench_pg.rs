@@ -14,7 +14,9 @@ use tidemark_asl::ExecutionStatus;
 use tidemark_core::events::{ExecutionInput, StartReplicationEvent};
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::LocalBackend;
-use tokio_postgres::NoTls;
+
+#[path = "common/pg.rs"]
+mod pg;
 
 const CONFIG: &str = r#"
 [source]
@@ -28,12 +30,6 @@ mode = "cdc"
 [local]
 lake = "lake"
 "#;
-
-async fn client(url: &str) -> tokio_postgres::Client {
-    let (client, connection) = tokio_postgres::connect(url, NoTls).await.expect("connect");
-    tokio::spawn(connection);
-    client
-}
 
 fn dir_mib(dir: &Path) -> f64 {
     let mut total = 0u64;
@@ -57,15 +53,9 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
-    let server = tidemark_bench::pg_server_url();
-    let admin = client(&server).await;
-    let name = format!("bench_pg_{}", std::process::id());
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .expect("create database");
-    let url = tidemark_bench::pg_database_url(&server, &name);
-    let db = client(&url).await;
+    let bench_db = pg::BenchDb::create("bench_pg").await;
+    let url = bench_db.url.clone();
+    let db = pg::connect(&url).await;
     db.batch_execute(
         "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint, status text NOT NULL,
                               amount numeric(12,2), placed_at timestamptz, note text);
@@ -141,11 +131,7 @@ async fn main() {
     assert_eq!(run.status, ExecutionStatus::Succeeded);
     drop(backend);
     drop(db);
-    let _ = admin
-        .batch_execute(&format!(
-            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '{name}'; DROP DATABASE {name} WITH (FORCE)"
-        ))
-        .await;
+    bench_db.drop().await;
 
     println!("| PostgreSQL source, {changes} changes | figure |");
     println!("|---|---|");
