@@ -29,14 +29,20 @@ impl BenchDb {
         BenchDb { admin, name, url }
     }
 
-    /// Drops the database and the replication slots on it (best effort).
+    /// Drops the replication slots on the database, then the database (best
+    /// effort). Two statements: sent as one, they would run as one
+    /// transaction, which `DROP DATABASE` refuses.
     pub async fn drop(self) {
         let name = &self.name;
-        let _ = self
-            .admin
-            .batch_execute(&format!(
-                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '{name}'; DROP DATABASE {name} WITH (FORCE)"
-            ))
-            .await;
+        for sql in [
+            format!(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = '{name}'"
+            ),
+            format!("DROP DATABASE {name} WITH (FORCE)"),
+        ] {
+            if let Err(e) = self.admin.batch_execute(&sql).await {
+                eprintln!("{name} is left on the server: {e}");
+            }
+        }
     }
 }
