@@ -389,22 +389,18 @@ pub async fn validate_landed(ports: &Ports, event: ValidateEvent) -> Result<Vali
         }
     }
     output.batches = ledger.ledger.pending(generation);
-    let record = RunRecord {
-        run_id: event.run_id.clone(),
-        database: ports.config.source.database.clone(),
-        table: table.to_string(),
-        files_landed: output.files_landed,
-        files_accepted: output.files_accepted,
-        files_quarantined: output.files_quarantined,
-        ops: output.ops,
-        batches: output.batches.clone(),
-        report: output.report.clone(),
-        ..Default::default()
-    };
-    super::save_run_record(
-        ports.lake.as_ref(),
-        &layout.run_record_key(&event.run_id, table),
-        &record,
+    save_record(
+        ports,
+        &event,
+        RunRecord {
+            files_landed: output.files_landed,
+            files_accepted: output.files_accepted,
+            files_quarantined: output.files_quarantined,
+            ops: output.ops,
+            batches: output.batches.clone(),
+            report: output.report.clone(),
+            ..Default::default()
+        },
     )
     .await?;
     if let Some(message) = refused {
@@ -516,24 +512,19 @@ async fn finish_idle(
     started_at: String,
 ) -> Result<ValidateOutput, Error> {
     let table = event.work.table.as_str();
-    let layout = layout(ports);
-    let record = RunRecord {
-        run_id: event.run_id.clone(),
-        database: ports.config.source.database.clone(),
-        table: table.to_string(),
-        status: Some(crate::events::TableStatus::Succeeded),
-        idle: true,
-        ..Default::default()
-    };
-    super::save_run_record(
-        ports.lake.as_ref(),
-        &layout.run_record_key(&event.run_id, table),
-        &record,
+    save_record(
+        ports,
+        event,
+        RunRecord {
+            status: Some(crate::events::TableStatus::Succeeded),
+            idle: true,
+            ..Default::default()
+        },
     )
     .await?;
     Freshness::record(
         ports.lake.as_ref(),
-        &layout.freshness_key(table),
+        &layout(ports).freshness_key(table),
         &event.run_id,
         chrono::Utc::now(),
         None,
@@ -545,6 +536,20 @@ async fn finish_idle(
         idle: true,
         ..ValidateOutput::nothing(table, generation, started_at)
     })
+}
+
+/// Saves `record` as the table's run record of this run, naming the run,
+/// the database and the table.
+async fn save_record(ports: &Ports, event: &ValidateEvent, record: RunRecord) -> Result<(), Error> {
+    let table = &event.work.table;
+    let record = RunRecord {
+        run_id: event.run_id.clone(),
+        database: ports.config.source.database.clone(),
+        table: table.clone(),
+        ..record
+    };
+    let key = layout(ports).run_record_key(&event.run_id, table);
+    super::save_run_record(ports.lake.as_ref(), &key, &record).await
 }
 
 /// What start-replication recorded as landed before this run's reload.
