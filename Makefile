@@ -103,8 +103,8 @@ deploy: build tf-init ## build the zips, then terraform apply ENV=dev|preprod|pr
 
 bench: bench-merge bench-age bench-validate bench-rebuild bench-peers bench-freshness ## every benchmark; each prints its figures as a Markdown table
 
-# The benchmarks build with the test profile (DuckDB at -O1, as the tests run it):
-# a release build would compile DuckDB a second time.
+# The benchmarks build with the profile the tests and `make run` build with
+# (DuckDB is its own release library either way), so they compile nothing twice.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
 bench-merge: ## SCD2 merge on DuckDB: 10k/100k/1M changes into 1M- and 10M-row histories

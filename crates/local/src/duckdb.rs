@@ -18,8 +18,9 @@ pub struct DuckDbEngine {
     profile: Arc<Profile>,
 }
 
-/// DuckDB's profile of the last statement (a JSON file it rewrites after
-/// each one): what the statement read, for the run's cost estimates.
+/// What the last statement read and how long it took, for the run's cost
+/// estimates: the bytes from DuckDB's log of file-system reads, the time
+/// from its profile (a JSON file it rewrites after each statement).
 struct Profile(PathBuf);
 
 impl Profile {
@@ -35,37 +36,40 @@ impl Profile {
     fn enable(&self, conn: &duckdb::Connection) -> Result<(), duckdb::Error> {
         let path = self.0.display().to_string().replace('\'', "''");
         conn.execute_batch(&format!(
-            "PRAGMA enable_profiling = 'json'; PRAGMA profiling_output = '{path}';"
+            "PRAGMA enable_profiling = 'json'; PRAGMA profiling_output = '{path}'; \
+             CALL enable_logging('FileSystem');"
         ))
     }
 
-    /// Bytes read from files and the statement's time, from the profile
-    /// written since [`Profile::clear`].
-    fn read(&self) -> (Option<u64>, Option<u64>) {
-        let Ok(text) = std::fs::read(&self.0) else {
-            return (None, None);
-        };
-        let Ok(json) = serde_json::from_slice::<serde_json::Value>(&text) else {
-            return (None, None);
-        };
-        let bytes = json
-            .pointer("/io/total_bytes_read")
-            .and_then(|v| v.as_u64());
-        let ms = json
-            .pointer("/query/total_time")
-            .and_then(|v| v.as_f64())
+    /// Bytes read from files (the lake's and the warehouse's) and the
+    /// statement's time, since [`Profile::clear`].
+    fn read(&self, conn: &duckdb::Connection) -> (Option<u64>, Option<u64>) {
+        // The profile first: the query of the log rewrites it.
+        let ms = std::fs::read(&self.0)
+            .ok()
+            .and_then(|text| serde_json::from_slice::<serde_json::Value>(&text).ok())
+            .and_then(|json| json.pointer("/latency").and_then(|v| v.as_f64()))
             .map(|s| (s * 1000.0).round() as u64);
+        let bytes = conn
+            .query_row(
+                "SELECT CAST(coalesce(sum(bytes), 0) AS UBIGINT) FROM duckdb_logs_parsed('FileSystem') WHERE op = 'READ'",
+                [],
+                |row| row.get::<_, u64>(0),
+            )
+            .ok();
         (bytes, ms)
     }
 
-    fn clear(&self) {
+    fn clear(&self, conn: &duckdb::Connection) {
+        // The log first: that statement writes a profile too.
+        let _ = conn.execute_batch("CALL truncate_duckdb_logs()");
         let _ = std::fs::remove_file(&self.0);
     }
 }
 
 impl Drop for Profile {
     fn drop(&mut self) {
-        self.clear();
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
@@ -225,13 +229,13 @@ impl QueryEngine for DuckDbEngine {
         let profile = self.profile.clone();
         self.with_connection(move |conn| {
             tracing::debug!(sql = %statement, "duckdb");
-            profile.clear();
+            profile.clear(conn);
             let mut result =
                 DuckDbEngine::run(conn, &statement).map_err(|e| EngineError::Query {
                     statement: statement.clone(),
                     message: e.to_string(),
                 })?;
-            (result.bytes_scanned, result.engine_ms) = profile.read();
+            (result.bytes_scanned, result.engine_ms) = profile.read(conn);
             Ok(result)
         })
         .await
