@@ -39,7 +39,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import duckdb
@@ -280,16 +279,31 @@ pipeline.run(
 """
 
 
+# Starts one invocation and measures it from a fresh process in between.
+# Linux carries a process's peak RSS across exec, so a tool started straight
+# from this harness (which holds the generated workload: over 1 GiB at 2M
+# keys) would report at least the harness's own peak.
+MEASURE = """
+import json, os, subprocess, sys, time
+start = time.monotonic()
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as out:
+    json.dump({"wall_s": time.monotonic() - start, "peak_kib": usage.ru_maxrss,
+               "code": os.waitstatus_to_exitcode(status)}, out)
+"""
+
+
 def run_measured(argv, cwd, env=None):
     """Runs one invocation; its wall time and peak RSS (MiB)."""
-    start = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    output = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"{' '.join(map(str, argv))} failed:\n{output.decode(errors='replace')[-4000:]}")
-    return wall, usage.ru_maxrss / 1024
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = Path(tmp) / "figures.json"
+        proc = subprocess.run([sys.executable, "-c", MEASURE, figures, *argv], cwd=cwd, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        measured = json.loads(figures.read_text()) if figures.exists() else {"code": proc.returncode}
+    if measured["code"] != 0:
+        sys.exit(f"{' '.join(map(str, argv))} failed:\n{proc.stdout.decode(errors='replace')[-4000:]}")
+    return measured["wall_s"], measured["peak_kib"] / 1024
 
 
 def counts(db: Path, table: str, current: str):
