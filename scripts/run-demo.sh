@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 DEMO_DB=tidemark_demo
-# One build for tests and run (a `cargo -p` build could compile DuckDB a second time).
+# The build `make test` makes too, so neither compiles anything for the other.
 cargo build --quiet --workspace --tests || exit $?
 tidemark="${CARGO_TARGET_DIR:-target}/debug/tidemark"
 server="${TIDEMARK_PG_URL:-}"

@@ -97,7 +97,8 @@ impl DuckDbEngine {
             .open(&lock_path)
             .map_err(lock_failed)?;
         lock.lock().map_err(lock_failed)?;
-        let conn = duckdb::Connection::open(path).map_err(|e| failed(e.to_string()))?;
+        let conn =
+            duckdb::Connection::open(path).map_err(|e| failed(newer_format_hint(path, e)))?;
         drop(lock);
         let profile = Profile::new();
         profile.enable(&conn).map_err(|e| failed(e.to_string()))?;
@@ -131,6 +132,23 @@ impl DuckDbEngine {
         }
         Ok(out)
     }
+}
+
+/// DuckDB's error, and for a warehouse written by DuckDB 2.0 (what tidemark
+/// linked before 2026-12-06) what converts it for the DuckDB linked now.
+fn newer_format_hint(path: &Path, e: duckdb::Error) -> String {
+    let message = e.to_string();
+    if !message.contains("created with a newer version of DuckDB") {
+        return message;
+    }
+    format!(
+        "{message}\n{} was written by a newer DuckDB than this build links (1.5.6): before \
+         2026-12-06 tidemark linked DuckDB 2.0. Convert it once, keeping the original beside it: \
+         python3 tools/duckdb/convert_warehouse.py {} (needs DuckDB 2's Python package: \
+         pip install duckdb==2.0.1)",
+        path.display(),
+        path.display()
+    )
 }
 
 fn convert(v: Value) -> SqlValue {
