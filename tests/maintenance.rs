@@ -393,3 +393,48 @@ async fn maintenance_runs_early_when_the_tables_files_call_for_it() {
     );
     assert_eq!(share(backend).await, 0.0);
 }
+
+/// A merge leaves its rows in row groups of their own, as a merge on Athena
+/// leaves files of its own: compacting them is maintenance's, not every
+/// checkpoint's (DuckDB's would rewrite the unfilled row groups each run).
+#[tokio::test(flavor = "multi_thread")]
+async fn merges_leave_compaction_to_maintenance() {
+    let never = Demo::new("every_days = 0\nsmall_files = 0\ndelete_file_ratio = 0");
+    let early = Demo::new("every_days = 0\nsmall_files = 3\ndelete_file_ratio = 0");
+    // The customers' row groups once the runs have closed the warehouse.
+    async fn row_groups(demo: &Demo) -> i64 {
+        let backend = LocalBackend::open(&demo.options("2026-11-01")).unwrap();
+        let sql = backend
+            .engine
+            .dialect()
+            .file_layout("demo", "customers")
+            .sql;
+        backend
+            .engine
+            .execute(&sql)
+            .await
+            .unwrap()
+            .int("data_files")
+            .unwrap()
+    }
+    drop(never.run_through("2026-11-01").await);
+    let first = row_groups(&never).await;
+    drop(never.run_through("2026-11-04").await);
+    let later = row_groups(&never).await;
+    assert!(
+        later >= first + 3,
+        "three more merges, {first} row groups then {later}"
+    );
+
+    drop(early.run_through("2026-11-04").await);
+    let maintained = (2..=4)
+        .filter(|day| {
+            early.maintenance(&format!("daily-2026-11-0{day}"), "customers")["status"] == "done"
+        })
+        .count();
+    assert_eq!(
+        maintained, 1,
+        "maintained once, when three small row groups called for it"
+    );
+    assert!(row_groups(&early).await < later);
+}

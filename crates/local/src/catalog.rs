@@ -5,9 +5,10 @@
 use crate::duckdb::DuckDbEngine;
 use async_trait::async_trait;
 use bytes::Bytes;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tidemark_core::error::{CatalogError, EngineError, Error};
-use tidemark_core::ports::{Catalog, CatalogEntry, ObjectStore, QueryEngine};
+use tidemark_core::ports::{Catalog, CatalogEntry, ObjectStore, QueryEngine, SqlValue};
 use tidemark_core::scd2::{quote_ident, string_literal};
 
 pub struct FileCatalog {
@@ -21,39 +22,38 @@ impl Catalog for FileCatalog {
         let key = format!("catalog/{}/{}.json", entry.database, entry.table);
         let body = serde_json::to_vec_pretty(entry).unwrap_or_default();
         self.store.put(&key, Bytes::from(body), None).await?;
-        let table = format!(
-            "{}.{}",
-            quote_ident(&entry.database),
-            quote_ident(&entry.table)
-        );
-        let view = format!(
-            "{}.{}",
-            quote_ident(&entry.database),
-            quote_ident(&entry.current_view)
-        );
-        let mut statements = vec![
-            format!(
-                "COMMENT ON TABLE {table} IS {}",
-                string_literal(&entry.description)
-            ),
-            format!(
-                "COMMENT ON VIEW {view} IS {}",
-                string_literal(&format!(
+        // What each comment should say: the table's, the view's, and each
+        // described column's.
+        let mut wanted = vec![
+            (object(entry, "TABLE", None), entry.description.clone()),
+            (
+                object(entry, "VIEW", None),
+                format!(
                     "Current, not deleted rows of {}. {}",
                     entry.table, entry.description
-                ))
+                ),
             ),
         ];
         for c in entry.columns.iter().filter(|c| !c.description.is_empty()) {
-            statements.push(format!(
-                "COMMENT ON COLUMN {table}.{} IS {}",
-                quote_ident(&c.name),
-                string_literal(&c.description)
+            wanted.push((
+                object(entry, "COLUMN", Some(&c.name)),
+                c.description.clone(),
             ));
         }
-        for sql in statements {
+        // Only the comments that differ, in one transaction: the daily
+        // publish of an unchanged table writes nothing.
+        let held = self
+            .comments(entry)
+            .await
+            .map_err(|e| failed("publish", &entry.database, &entry.table, e))?;
+        let statements: Vec<String> = wanted
+            .into_iter()
+            .filter(|(object, comment)| held.get(object) != Some(comment))
+            .map(|(object, comment)| format!("COMMENT ON {object} IS {}", string_literal(&comment)))
+            .collect();
+        if !statements.is_empty() {
             self.engine
-                .execute(&sql)
+                .transaction(statements)
                 .await
                 .map_err(|e| failed("publish", &entry.database, &entry.table, e))?;
         }
@@ -96,6 +96,17 @@ impl Catalog for FileCatalog {
     }
 }
 
+/// What `COMMENT ON` names: `TABLE "db"."t"`, `VIEW "db"."v"`,
+/// `COLUMN "db"."t"."c"`.
+fn object(entry: &CatalogEntry, kind: &str, column: Option<&str>) -> String {
+    let name = |t: &str| format!("{}.{}", quote_ident(&entry.database), quote_ident(t));
+    match (kind, column) {
+        ("VIEW", _) => format!("VIEW {}", name(&entry.current_view)),
+        (_, Some(column)) => format!("COLUMN {}.{}", name(&entry.table), quote_ident(column)),
+        _ => format!("TABLE {}", name(&entry.table)),
+    }
+}
+
 /// A DuckDB statement of the catalog failed: as the engine's error said.
 fn failed(operation: &'static str, database: &str, table: &str, e: EngineError) -> CatalogError {
     CatalogError {
@@ -107,6 +118,38 @@ fn failed(operation: &'static str, database: &str, table: &str, e: EngineError) 
 }
 
 impl FileCatalog {
+    /// The comments DuckDB holds for the entry's table, view and columns,
+    /// keyed by [`object`].
+    async fn comments(&self, entry: &CatalogEntry) -> Result<HashMap<String, String>, EngineError> {
+        let (database, table, view) = (
+            string_literal(&entry.database),
+            string_literal(&entry.table),
+            string_literal(&entry.current_view),
+        );
+        let found = self
+            .engine
+            .execute(&format!(
+                "SELECT 'TABLE' AS kind, NULL AS column_name, comment FROM duckdb_tables() WHERE schema_name = {database} AND table_name = {table}\n\
+                 UNION ALL SELECT 'VIEW', NULL, comment FROM duckdb_views() WHERE schema_name = {database} AND view_name = {view}\n\
+                 UNION ALL SELECT 'COLUMN', column_name, comment FROM duckdb_columns() WHERE schema_name = {database} AND table_name = {table}"
+            ))
+            .await?;
+        Ok(found
+            .rows
+            .into_iter()
+            .filter_map(|row| match <[SqlValue; 3]>::try_from(row).ok()? {
+                [SqlValue::Text(kind), column, SqlValue::Text(comment)] => {
+                    let column = match &column {
+                        SqlValue::Text(c) => Some(c.as_str()),
+                        _ => None,
+                    };
+                    Some((object(entry, &kind, column), comment))
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
     async fn exists(&self, database: &str, table: &str) -> Result<bool, Error> {
         let found = self
             .engine

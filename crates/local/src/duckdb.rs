@@ -100,6 +100,13 @@ impl DuckDbEngine {
         let conn =
             duckdb::Connection::open(path).map_err(|e| failed(newer_format_hint(path, e)))?;
         drop(lock);
+        // Compaction is maintenance's (docs/merge.md, "Maintenance"), as it
+        // is on Athena: without this, every checkpoint (each run's close)
+        // merges the table's unfilled row groups into one, rewriting and
+        // recompressing up to 122,880 rows of every column, which took longer
+        // than the day's MERGE itself.
+        conn.execute_batch("SET max_vacuum_tasks = 0")
+            .map_err(|e| failed(e.to_string()))?;
         let profile = Profile::new();
         profile.enable(&conn).map_err(|e| failed(e.to_string()))?;
         Ok(DuckDbEngine {

@@ -42,9 +42,9 @@ TBLPROPERTIES (
   'storage.location.template' = 's3://tidemark-lake/validated/demo/products/b${batch_number}/'
 );
 
-SELECT count(*) AS current_rows,
-       count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM (SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."products_changes" WHERE "batch_number" IN (1, 2)) b WHERE b."batch_id" = 'b000002' AND b."product_id" = h."product_id")) AS deletes
+SELECT count(*) AS current_rows, count(*) FILTER (WHERE b."product_id" IS NULL) AS deletes
 FROM "demo"."products" h
+LEFT JOIN (SELECT DISTINCT "product_id" FROM (SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."products_changes" WHERE "batch_number" IN (1, 2)) WHERE "batch_id" = 'b000002') b ON b."product_id" = h."product_id"
 WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted";
 
 MERGE INTO "demo"."products" AS t
@@ -53,14 +53,15 @@ USING (
     SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM (SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."products_changes" WHERE "batch_number" IN (1, 2)) WHERE "batch_id" = 'b000002'
   ),
   batch AS (
-    SELECT * FROM extracted e
-    WHERE NOT EXISTS (SELECT 1 FROM "demo"."products" h WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted" AND h."product_id" = e."product_id" AND h."row_hash" = e."row_hash")
+    SELECT e.* FROM extracted e
+    LEFT JOIN (SELECT "product_id", "row_hash" FROM "demo"."products" WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted") h ON h."product_id" = e."product_id" AND h."row_hash" = e."row_hash"
+    WHERE h."row_hash" IS NULL
   ),
   snapshot_deletes AS (
     SELECT h."product_id", h."name", h."price", h."active", 'D' AS "op", TIMESTAMP '2026-11-03 05:00:00.000000' AS "valid_from", 'snapshot-delete' AS "change_seq", h."row_hash", 'b000002' AS "batch_id"
     FROM "demo"."products" h
-    WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted"
-      AND NOT EXISTS (SELECT 1 FROM extracted b WHERE b."product_id" = h."product_id")
+    LEFT JOIN (SELECT "product_id" FROM extracted) b ON b."product_id" = h."product_id"
+    WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted" AND b."product_id" IS NULL
   ),
   touched AS (
     SELECT "product_id", min("valid_from") AS since FROM (SELECT "product_id", "valid_from" FROM batch UNION ALL SELECT "product_id", "valid_from" FROM snapshot_deletes) incoming GROUP BY "product_id"

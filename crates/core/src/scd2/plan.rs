@@ -239,6 +239,12 @@ impl MergePlan<'_> {
             .join(" AND ")
     }
 
+    /// The first key column, quoted: NULL on the outer side of a join
+    /// on the keys exactly when no row matched.
+    fn first_key(&self) -> String {
+        quote_ident(self.meta.primary_key.first().map_or("", String::as_str))
+    }
+
     fn keys(&self) -> String {
         self.meta
             .primary_key
@@ -379,7 +385,9 @@ impl MergePlan<'_> {
     pub fn delete_guard(&self, d: &dyn Dialect) -> Option<String> {
         self.snapshot?;
         Some(format!(
-            "SELECT count(*) AS current_rows,\n       count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM {log} b WHERE b.\"batch_id\" = {batch} AND {m})) AS deletes\nFROM {table} h\nWHERE h.\"valid_to\" = {open} AND NOT h.\"is_deleted\"",
+            "SELECT count(*) AS current_rows, count(*) FILTER (WHERE b.{absent} IS NULL) AS deletes\nFROM {table} h\nLEFT JOIN (SELECT DISTINCT {keys} FROM {log} WHERE \"batch_id\" = {batch}) b ON {m}\nWHERE h.\"valid_to\" = {open} AND NOT h.\"is_deleted\"",
+            absent = self.first_key(),
+            keys = self.keys(),
             log = self.change_log(d),
             batch = string_literal(&self.batch_id.to_string()),
             m = self.key_match("b", "h"),
@@ -517,7 +525,8 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
         let snapshot = self.snapshot.filter(|_| !first_load);
         let snapshot_deletes = match snapshot {
             Some(s) => format!(
-                ",\n  snapshot_deletes AS (\n    SELECT {hb}, 'D' AS \"op\", {ts} AS \"valid_from\", {seq} AS \"change_seq\", h.\"row_hash\", {batch} AS \"batch_id\"\n    FROM {table} h\n    WHERE h.\"valid_to\" = {open} AND NOT h.\"is_deleted\"\n      AND NOT EXISTS (SELECT 1 FROM extracted b WHERE {m})\n  )",
+                ",\n  snapshot_deletes AS (\n    SELECT {hb}, 'D' AS \"op\", {ts} AS \"valid_from\", {seq} AS \"change_seq\", h.\"row_hash\", {batch} AS \"batch_id\"\n    FROM {table} h\n    LEFT JOIN (SELECT {keys} FROM extracted) b ON {m}\n    WHERE h.\"valid_to\" = {open} AND NOT h.\"is_deleted\" AND b.{absent} IS NULL\n  )",
+                absent = self.first_key(),
                 hb = self.business("h."),
                 ts = timestamp_literal(s.extract_time),
                 seq = string_literal(SNAPSHOT_DELETE_SEQ),
@@ -530,7 +539,7 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
         // from the current version (and the keys it lacks) can change history.
         let batch_rows = match snapshot {
             Some(_) => format!(
-                "extracted AS (\n    {read_batch}\n  ),\n  batch AS (\n    SELECT * FROM extracted e\n    WHERE NOT EXISTS (SELECT 1 FROM {table} h WHERE h.\"valid_to\" = {open} AND NOT h.\"is_deleted\" AND {m} AND h.\"row_hash\" = e.\"row_hash\")\n  )",
+                "extracted AS (\n    {read_batch}\n  ),\n  batch AS (\n    SELECT e.* FROM extracted e\n    LEFT JOIN (SELECT {keys}, \"row_hash\" FROM {table} WHERE \"valid_to\" = {open} AND NOT \"is_deleted\") h ON {m} AND h.\"row_hash\" = e.\"row_hash\"\n    WHERE h.\"row_hash\" IS NULL\n  )",
                 m = self.key_match("h", "e"),
                 open = open_literal(),
             ),
