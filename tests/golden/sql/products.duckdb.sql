@@ -84,8 +84,7 @@ WHEN MATCHED AND s.drop_row THEN DELETE
 WHEN MATCHED AND (t."valid_to" <> s."valid_to" OR t."is_current" <> s."is_current") THEN
   UPDATE SET "valid_to" = s."valid_to", "is_current" = s."is_current"
 WHEN NOT MATCHED AND NOT s.drop_row THEN
-  INSERT ("product_id", "name", "price", "active", "valid_from", "change_seq", "valid_to", "is_current", "is_deleted", "op", "batch_id", "row_hash") VALUES (s."product_id", s."name", s."price", s."active", s."valid_from", s."change_seq", s."valid_to", s."is_current", s."is_deleted", s."op", s."batch_id", s."row_hash")
-RETURNING merge_action;
+  INSERT ("product_id", "name", "price", "active", "valid_from", "change_seq", "valid_to", "is_current", "is_deleted", "op", "batch_id", "row_hash") VALUES (s."product_id", s."name", s."price", s."active", s."valid_from", s."change_seq", s."valid_to", s."is_current", s."is_deleted", s."op", s."batch_id", s."row_hash");
 
 SELECT count(*) AS row_count FROM "demo"."products";
 

@@ -102,6 +102,30 @@ pub struct MergePlan<'a> {
     pub retained_from: Option<i64>,
 }
 
+/// What one MERGE changed in a history table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MergeCounts {
+    /// Versions inserted.
+    pub inserted: u64,
+    /// Versions whose validity (`valid_to`, `is_current`) was updated.
+    pub updated: u64,
+    /// Versions deleted: no-ops after a late change ([`MergePlan::removals`]).
+    pub removed: u64,
+}
+
+impl MergeCounts {
+    /// From the rows the MERGE `affected` (all three actions), the table's
+    /// rows before and after it, and the rows it `removed`, counted before it.
+    pub fn derive(affected: u64, rows_before: u64, rows_after: u64, removed: u64) -> MergeCounts {
+        let inserted = (rows_after + removed).saturating_sub(rows_before);
+        MergeCounts {
+            inserted,
+            updated: affected.saturating_sub(inserted + removed),
+            removed,
+        }
+    }
+}
+
 /// A history table's maintenance: with a retention, the closed versions that
 /// ended before its cutoff are deleted first (current rows never: they end
 /// in 9999); then the dialect's housekeeping.
@@ -444,7 +468,7 @@ WHEN MATCHED AND s.drop_row THEN DELETE
 WHEN MATCHED AND (t.\"valid_to\" <> s.\"valid_to\" OR t.\"is_current\" <> s.\"is_current\") THEN
   UPDATE SET \"valid_to\" = s.\"valid_to\", \"is_current\" = s.\"is_current\"
 WHEN NOT MATCHED AND NOT s.drop_row THEN
-  INSERT ({all}) VALUES ({values}){returning}",
+  INSERT ({all}) VALUES ({values})",
             ctes = self.versions_ctes(d, false),
             target_bound = self.since_bound("t.\"valid_to\""),
             columns = self.version_columns(),
@@ -453,7 +477,27 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
             on = self.key_match("t", "s"),
             all = all_cols.join(", "),
             values = all_cols.iter().map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", "),
-            returning = d.merge_returning().map(|r| format!("\n{r}")).unwrap_or_default(),
+        )
+    }
+
+    /// Whether an earlier batch holds changes from the batch's earliest
+    /// one on (or the ledger does not know). Unless it does, or a later
+    /// batch has merged, the batch's changes come after every version in
+    /// the history but its own (a batch merged again), so the MERGE removes
+    /// nothing: a change that repeats the version before it leaves the next
+    /// one as it was.
+    pub fn reaches_back(&self) -> bool {
+        self.since
+            .as_ref()
+            .is_none_or(|s| s.batches != [self.batch_id])
+    }
+
+    /// How many history rows the MERGE will delete (`removed`): the
+    /// versions that a change landing before them turns into no-ops.
+    pub fn removals(&self, d: &dyn Dialect) -> String {
+        format!(
+            "{}\nSELECT count(*) AS removed FROM flagged WHERE is_noop AND src = 0",
+            self.versions_ctes(d, false)
         )
     }
 

@@ -5,7 +5,7 @@ use crate::error::{EngineError, Error};
 use crate::events::{LEASE_WAITS, Maintenance, MergeEvent, MergeOutput};
 use crate::ledger::{BatchStatus, StoredLedger};
 use crate::ports::Ports;
-use crate::scd2::{HistoryTarget, MergePlan, SnapshotParams};
+use crate::scd2::{HistoryTarget, MergeCounts, MergePlan, SnapshotParams};
 
 /// Merges the next unmerged batch of the validation into history with one
 /// MERGE, under the table's lease. Returns `done: false` while batches remain,
@@ -338,14 +338,14 @@ async fn merge_batch(
     }
     sync_history_schema(ports, &plan).await?;
     let count =
-        |r: crate::ports::QueryResult, col: &str| r.int(col).unwrap_or_default().max(0) as u64;
+        |r: &crate::ports::QueryResult, col: &str| r.int(col).unwrap_or_default().max(0) as u64;
     let count_rows = async || {
         let r = ports
             .engine
             .execute(&plan.count_rows())
             .await
             .map_err(merge_err)?;
-        Ok::<_, Error>(count(r, "row_count"))
+        Ok::<_, Error>(count(&r, "row_count"))
     };
     // A MERGE an earlier invocation left running: its guard and counts are done.
     let resuming = progress.running_query.take();
@@ -366,12 +366,14 @@ async fn merge_batch(
         tracing::info!(table, batch = %batch_id, "the extract holds the rows of the last one merged; nothing to merge");
         progress.unchanged.push(batch_id);
     }
+    // What the MERGE affected in all, and what it removed.
+    let mut merged = None;
     if batch.status == BatchStatus::Validated && batch.ops.total() > 0 && !unchanged {
         if let (None, Some(guard), Some(s)) =
             (&resuming, plan.delete_guard(dialect.as_ref()), snapshot)
         {
             let r = ports.engine.execute(&guard).await.map_err(merge_err)?;
-            let (deletes, current) = (count(r.clone(), "deletes"), count(r, "current_rows"));
+            let (deletes, current) = (count(&r, "deletes"), count(&r, "current_rows"));
             if !s.allows(deletes, current) {
                 return Err(Error::Validation(format!(
                     "{table}: the extract in batch {batch_id} would delete {deletes} of {current} current rows, more than max_delete_fraction = {}; nothing was deleted. If the source really lost those rows, raise max_delete_fraction for this table and rerun.",
@@ -379,6 +381,20 @@ async fn merge_batch(
                 )));
             }
         }
+        // The engine reports only how many rows the MERGE changed in all;
+        // what it deletes is counted first, when it can delete any.
+        let affected = dialect.merge_affected_column();
+        let later_merged = ledger
+            .ledger
+            .batches_of(generation)
+            .any(|b| b.id > batch_id && b.status == BatchStatus::Merged);
+        let removed =
+            if affected.is_some() && resuming.is_none() && (plan.reaches_back() || later_merged) {
+                let r = ports.engine.execute(&plan.removals(dialect.as_ref())).await;
+                count(&r.map_err(merge_err)?, "removed")
+            } else {
+                0
+            };
         let stats = match &resuming {
             Some(query_id) => match ports.engine.resume(query_id).await {
                 // The query failed after all (e.g. an Iceberg commit conflict).
@@ -409,9 +425,7 @@ async fn merge_batch(
             }
             other => other.map_err(merge_err)?,
         };
-        progress.versions_inserted += stats.count_where("merge_action", "INSERT");
-        progress.versions_updated += stats.count_where("merge_action", "UPDATE");
-        progress.versions_removed += stats.count_where("merge_action", "DELETE");
+        merged = affected.map(|column| (count(&stats, column), removed));
         if let Some(b) = stats.bytes_scanned {
             *progress.bytes_scanned.get_or_insert(0) += b;
         }
@@ -422,6 +436,11 @@ async fn merge_batch(
     let rows_after = count_rows().await?;
     if inserts_only {
         progress.versions_inserted += rows_after;
+    } else if let (Some((affected, removed)), Some(before)) = (merged, rows_before) {
+        let counts = MergeCounts::derive(affected, before, rows_after, removed);
+        progress.versions_inserted += counts.inserted;
+        progress.versions_updated += counts.updated;
+        progress.versions_removed += counts.removed;
     }
     progress.rows_after = Some(rows_after);
 
