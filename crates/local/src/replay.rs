@@ -15,6 +15,31 @@ use tidemark_core::ports::{ObjectStore, Replication};
 
 /// The landing-store key that remembers the last day delivered.
 const MARKER: &str = ".replay-delivered-through";
+/// The landing-store key that remembers each file delivered: what the
+/// replay file was (size and modification time) and the landed copy's ETag.
+/// A file unchanged on both sides is not read again: each run would
+/// otherwise read every day's files so far, twice.
+const DELIVERED: &str = ".replay-delivered.json";
+
+/// Each landing key delivered: (the replay file's fingerprint, the ETag of
+/// what was landed).
+type Delivered = BTreeMap<String, (String, String)>;
+
+/// A replay file's size and modification time, which change when it does.
+fn fingerprint(path: &std::path::Path) -> Result<String, ReplicationError> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| ReplicationError::Unhealthy(format!("{}: {e}", path.display())))?;
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .unwrap_or_default();
+    Ok(format!(
+        "{} bytes, modified {}",
+        meta.len(),
+        modified.as_nanos()
+    ))
+}
 
 pub struct ReplaySource {
     pub dir: PathBuf,
@@ -101,19 +126,44 @@ impl Replication for ReplaySource {
     ) -> Result<ReplicationStatus, ReplicationError> {
         let (files, days) = self.landing_as_of()?;
         let last_day = days.last().copied();
-        let mut delivered = 0;
+        let mut known: Delivered = match self.landing.get(DELIVERED).await {
+            Ok((bytes, _)) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            Err(StoreError::NotFound { .. }) => Delivered::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let landed: BTreeMap<String, String> = self
+            .landing
+            .list("")
+            .await?
+            .into_iter()
+            .map(|o| (o.key, o.etag))
+            .collect();
+        let (mut delivered, mut recorded) = (0, false);
         for (key, path) in &files {
+            let source = fingerprint(path)?;
+            if known
+                .get(key)
+                .is_some_and(|(was, etag)| *was == source && landed.get(key) == Some(etag))
+            {
+                continue;
+            }
             let bytes = std::fs::read(path)
                 .map_err(|e| ReplicationError::Unhealthy(format!("{}: {e}", path.display())))?;
-            let same = match self.landing.get(key).await {
-                Ok((existing, _)) => existing == bytes,
-                Err(StoreError::NotFound { .. }) => false,
+            let etag = match self.landing.get(key).await {
+                Ok((existing, etag)) if existing == bytes => etag,
+                Ok(_) | Err(StoreError::NotFound { .. }) => {
+                    delivered += 1;
+                    self.landing.put(key, Bytes::from(bytes), None).await?
+                }
                 Err(e) => return Err(e.into()),
             };
-            if !same {
-                self.landing.put(key, Bytes::from(bytes), None).await?;
-                delivered += 1;
-            }
+            known.insert(key.clone(), (source, etag));
+            recorded = true;
+        }
+        if recorded {
+            let json = serde_json::to_vec(&known)
+                .map_err(|e| ReplicationError::Unhealthy(format!("{DELIVERED}: {e}")))?;
+            self.landing.put(DELIVERED, Bytes::from(json), None).await?;
         }
         if let Some(day) = last_day
             && delivered_through(self.landing.as_ref())
@@ -174,5 +224,78 @@ impl Replication for ExistingLanding {
             "external",
             "files are landed by something else (--landing)".into(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs_store::FsStore;
+    use std::fs::{self, File};
+    use std::path::Path;
+    use std::time::SystemTime;
+
+    const KEY: &str = "public/t/20261101-000000000.parquet";
+
+    /// Starts the replay; how many files it delivered and what is landed.
+    async fn start(replay: &ReplaySource) -> (String, String) {
+        let status = replay.start(&Default::default(), &[]).await.unwrap();
+        let count = status.message.split(": ").last().unwrap().to_string();
+        let landed = replay.landing.get(KEY).await.unwrap().0;
+        (count, String::from_utf8(landed.to_vec()).unwrap())
+    }
+
+    fn write(path: &Path, text: &str, modified: Option<SystemTime>) {
+        fs::write(path, text).unwrap();
+        if let Some(t) = modified {
+            File::options()
+                .write(true)
+                .open(path)
+                .unwrap()
+                .set_modified(t)
+                .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_is_read_again_only_when_it_or_its_landed_copy_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let day = dir.path().join("replay/2026-11-01/public/t");
+        fs::create_dir_all(&day).unwrap();
+        let file = day.join("20261101-000000000.parquet");
+        write(&file, "one", None);
+        let replay = ReplaySource {
+            dir: dir.path().join("replay"),
+            landing: Arc::new(FsStore::new(dir.path().join("landing")).unwrap()),
+            through: None,
+        };
+        let delivered =
+            |n: &str, text: &str| (format!("{n} new or changed file(s)"), text.to_string());
+        assert_eq!(start(&replay).await, delivered("1", "one"));
+        assert_eq!(start(&replay).await, delivered("0", "one"));
+
+        // Same size and modification time: taken as unchanged, not read.
+        let modified = fs::metadata(&file).unwrap().modified().unwrap();
+        write(&file, "two", Some(modified));
+        assert_eq!(start(&replay).await, delivered("0", "one"));
+        // A new modification time: read, and delivered since it differs.
+        write(
+            &file,
+            "two",
+            Some(modified + std::time::Duration::from_secs(1)),
+        );
+        assert_eq!(start(&replay).await, delivered("1", "two"));
+
+        // The landed copy rewritten (its size, so its ETag, differs), then
+        // removed: delivered again each time.
+        replay
+            .landing
+            .put(KEY, Bytes::from("four"), None)
+            .await
+            .unwrap();
+        assert_eq!(start(&replay).await, delivered("1", "two"));
+        fs::remove_file(dir.path().join("landing").join(KEY)).unwrap();
+        assert_eq!(start(&replay).await, delivered("1", "two"));
+        assert_eq!(start(&replay).await, delivered("0", "two"));
     }
 }
