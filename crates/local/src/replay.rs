@@ -297,5 +297,11 @@ mod tests {
         fs::remove_file(dir.path().join("landing").join(KEY)).unwrap();
         assert_eq!(start(&replay).await, delivered("1", "two"));
         assert_eq!(start(&replay).await, delivered("0", "two"));
+
+        // Killed after landing a file, before recording it: the next start
+        // reads and compares it, and lands nothing again.
+        fs::remove_file(dir.path().join("landing").join(DELIVERED)).unwrap();
+        assert_eq!(start(&replay).await, delivered("0", "two"));
+        assert!(dir.path().join("landing").join(DELIVERED).exists());
     }
 }

@@ -278,9 +278,9 @@ impl Dialect for DuckDb {
     }
     /// `RETURNING merge_action` would say which action each row took, but
     /// DuckDB then fetches every column of each updated row by its row id:
-    /// 30% of a usual CDC day's MERGE, and 50 s instead of 4 where the
-    /// updated rows are not in storage order (docs/merge.md, "Counting a
-    /// merge's changes").
+    /// 30% of a usual CDC day's MERGE, and a run of 70 s instead of 7 where
+    /// the updated rows are not in storage order (docs/merge.md, "Counting
+    /// a merge's changes").
     fn merge_affected_column(&self) -> Option<&'static str> {
         Some("Count")
     }
