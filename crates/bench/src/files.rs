@@ -2,28 +2,36 @@
 
 use bytes::Bytes;
 use std::fs::File;
-use std::io::Write;
-use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
 use tidemark_core::dms::ByteSource;
 use tidemark_core::error::StoreError;
 use tidemark_core::validate::ByteSink;
 
-/// A file read a range at a time (`pread`).
+/// A file read a range at a time, as the local object store reads a landed
+/// file: opened for each range, into a buffer that is not zeroed first.
 pub struct FileSource {
-    file: File,
+    path: PathBuf,
     len: u64,
-    name: String,
 }
 
 impl FileSource {
     pub fn open(path: &Path) -> std::io::Result<FileSource> {
-        let file = File::open(path)?;
         Ok(FileSource {
-            len: file.metadata()?.len(),
-            file,
-            name: path.display().to_string(),
+            len: std::fs::metadata(path)?.len(),
+            path: path.to_path_buf(),
         })
+    }
+
+    fn read(&self, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        let mut file = File::open(&self.path)?;
+        file.seek(SeekFrom::Start(offset))?;
+        let mut buf = Vec::with_capacity(len);
+        file.take(len as u64).read_to_end(&mut buf)?;
+        if buf.len() < len {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(buf)
     }
 }
 
@@ -32,14 +40,12 @@ impl ByteSource for FileSource {
         self.len
     }
     fn read_at(&self, offset: u64, len: usize) -> Result<Bytes, StoreError> {
-        let mut buf = vec![0; len];
-        self.file
-            .read_exact_at(&mut buf, offset)
+        self.read(offset, len)
+            .map(Bytes::from)
             .map_err(|e| StoreError::Io {
-                key: self.name.clone(),
+                key: self.path.display().to_string(),
                 message: e.to_string(),
-            })?;
-        Ok(Bytes::from(buf))
+            })
     }
 }
 

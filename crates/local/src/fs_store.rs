@@ -6,7 +6,6 @@ use bytes::Bytes;
 use std::fs;
 use std::io::Write;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -45,6 +44,21 @@ impl FsStore {
         }
         Ok(self.root.join(rel))
     }
+}
+
+/// `range` of a file, read into a buffer that is not zeroed first (a
+/// validation reads every landed byte this way: zeroing cost a tenth of
+/// reading). Fails if the file ends before the range does.
+fn read_range(mut file: fs::File, range: Range<u64>) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let len = range.end.saturating_sub(range.start);
+    let mut buf = Vec::with_capacity(len as usize);
+    file.seek(SeekFrom::Start(range.start))?;
+    file.take(len).read_to_end(&mut buf)?;
+    if (buf.len() as u64) < len {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(buf)
 }
 
 fn io(key: &str, e: std::io::Error) -> StoreError {
@@ -241,10 +255,9 @@ impl ObjectStore for FsStore {
 
     async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, StoreError> {
         let file = fs::File::open(self.path(key)?).map_err(|e| io(key, e))?;
-        let mut buf = vec![0; range.end.saturating_sub(range.start) as usize];
-        file.read_exact_at(&mut buf, range.start)
-            .map_err(|e| io(key, e))?;
-        Ok(Bytes::from(buf))
+        read_range(file, range)
+            .map(Bytes::from)
+            .map_err(|e| io(key, e))
     }
 
     async fn put_parts(&self, key: &str) -> Result<Box<dyn PartWriter + '_>, StoreError> {

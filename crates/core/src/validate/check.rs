@@ -139,8 +139,8 @@ impl FileCheck<'_> {
         // one before: the checks; completing the rows (hashing them is as
         // much work as checking them); encoding the file.
         std::thread::scope(|scope| {
-            let (to_normaliser, checked) = sync_channel(2);
-            let (to_writer, normalised) = sync_channel(2);
+            let (to_normaliser, checked) = sync_channel(4);
+            let (to_writer, normalised) = sync_channel(4);
             let writer = scope.spawn(|| write_received(self.meta, sink, self.file, normalised));
             let normaliser = scope.spawn(|| self.normalise_received(options, checked, to_writer));
             let result = self.check_into(options, source, &mut Output::Pipe(Some(to_normaliser)));
@@ -199,10 +199,10 @@ impl FileCheck<'_> {
         columns.push(c.valid_from);
         columns.push(self.change_seqs(c.change_seq.as_ref(), c.change_seq_kind, c.first_row, n));
         columns.push(Arc::new(hashes));
-        columns.push(Arc::new(StringArray::from(vec![
-            self.batch_id.to_string();
-            n
-        ])));
+        let batch_id = self.batch_id.to_string();
+        columns.push(Arc::new(StringArray::from_iter_values(
+            std::iter::repeat_n(batch_id.as_str(), n),
+        )));
         let batch = RecordBatch::try_new(schema.clone(), columns)
             .map_err(|e| self.internal(format!("cannot assemble normalised rows: {e}")))?;
         match erased {
@@ -773,7 +773,7 @@ impl FileCheck<'_> {
     ) -> ArrayRef {
         let text = column.and_then(text);
         let mut seqs = StringBuilder::with_capacity(n, n * (self.name.len() + 14));
-        let mut fallback = format!("{}#{:012}", self.name, 0).into_bytes();
+        let mut fallback = format!("{}#{:012}", self.name, 0);
         let digits = fallback.len() - 12;
         for i in 0..n {
             match &text {
@@ -793,12 +793,12 @@ impl FileCheck<'_> {
                             *d = b'0' + (v % 10) as u8;
                             v /= 10;
                         }
-                        fallback.extend_from_slice(&twelve);
+                        // Digits are ASCII.
+                        fallback.push_str(std::str::from_utf8(&twelve).unwrap_or_default());
                     } else {
-                        fallback.extend_from_slice(row.to_string().as_bytes());
+                        fallback.push_str(&row.to_string());
                     }
-                    // The file name is text and digits are ASCII.
-                    seqs.append_value(std::str::from_utf8(&fallback).unwrap_or_default());
+                    seqs.append_value(&fallback);
                 }
             }
         }
