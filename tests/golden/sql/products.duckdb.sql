@@ -44,15 +44,15 @@ USING (
     SELECT "product_id", min("valid_from") AS since FROM (SELECT "product_id", "valid_from" FROM batch UNION ALL SELECT "product_id", "valid_from" FROM snapshot_deletes) incoming GROUP BY "product_id"
   ),
   timeline_all AS (
-    SELECT h."product_id", h."name", h."price", h."active", h."op", h."valid_from", h."change_seq", h."row_hash", h."batch_id", 0 AS src
+    SELECT h."product_id", h."name", h."price", h."active", h."op", h."valid_from", h."change_seq", h."row_hash", h."batch_id", 0 AS src, h.rowid AS target_row
     FROM "demo"."products" h JOIN touched k ON k."product_id" = h."product_id"
     WHERE h."valid_to" >= k.since AND h."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
     UNION ALL
-    SELECT l."product_id", l."name", l."price", l."active", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
+    SELECT l."product_id", l."name", l."price", l."active", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src, NULL AS target_row
     FROM read_parquet(['/lake/validated/demo/products/b000001/*.parquet', '/lake/validated/demo/products/b000002/*.parquet'], union_by_name = true) l JOIN touched k ON k."product_id" = l."product_id"
     WHERE CAST(substr(l."batch_id", 2) AS BIGINT) <= 2 AND l."valid_from" >= k.since AND l."valid_from" >= TIMESTAMP '2026-11-02 00:00:00.000000'
     UNION ALL
-    SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id", 2 AS src FROM snapshot_deletes
+    SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id", 2 AS src, NULL AS target_row FROM snapshot_deletes
   ),
   timeline AS (
     SELECT * FROM (
@@ -73,11 +73,12 @@ USING (
   SELECT "product_id", "name", "price", "active", "valid_from", "change_seq",
          COALESCE(next_from, TIMESTAMP '9999-12-31 23:59:59.999999') AS "valid_to",
          next_from IS NULL AS "is_current",
-         "op" = 'D' AS "is_deleted", "op", "batch_id", "row_hash", FALSE AS drop_row
+         "op" = 'D' AS "is_deleted", "op", "batch_id", "row_hash", FALSE AS drop_row, target_row
   FROM versions
   UNION ALL
-  SELECT "product_id", "name", "price", "active", "valid_from", "change_seq", NULL, NULL, "op" = 'D', "op", "batch_id", "row_hash", TRUE
+  SELECT "product_id", "name", "price", "active", "valid_from", "change_seq", NULL, NULL, "op" = 'D', "op", "batch_id", "row_hash", TRUE, target_row
   FROM flagged WHERE is_noop
+  ORDER BY target_row NULLS LAST
 ) AS s
 ON t."product_id" = s."product_id" AND t."valid_from" = s."valid_from" AND t."change_seq" = s."change_seq" AND t."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
 WHEN MATCHED AND s.drop_row THEN DELETE

@@ -452,16 +452,17 @@ impl MergePlan<'_> {
     /// The one MERGE that applies the batch.
     pub fn merge(&self, d: &dyn Dialect) -> String {
         let table = self.table();
+        let position = self.target_position(d, false);
         let all_cols = self.history_column_names(d);
         format!(
             "MERGE INTO {table} AS t
 USING (
   {ctes}
-  SELECT {columns}, FALSE AS drop_row
+  SELECT {columns}, FALSE AS drop_row{position}
   FROM versions{expired}
   UNION ALL
-  SELECT {b}, \"valid_from\", \"change_seq\", NULL, NULL, \"op\" = 'D', \"op\", \"batch_id\", \"row_hash\", TRUE
-  FROM flagged WHERE is_noop
+  SELECT {b}, \"valid_from\", \"change_seq\", NULL, NULL, \"op\" = 'D', \"op\", \"batch_id\", \"row_hash\", TRUE{position}
+  FROM flagged WHERE is_noop{in_storage_order}
 ) AS s
 ON {on} AND t.\"valid_from\" = s.\"valid_from\" AND t.\"change_seq\" = s.\"change_seq\"{target_bound}
 WHEN MATCHED AND s.drop_row THEN DELETE
@@ -470,6 +471,10 @@ WHEN MATCHED AND (t.\"valid_to\" <> s.\"valid_to\" OR t.\"is_current\" <> s.\"is
 WHEN NOT MATCHED AND NOT s.drop_row THEN
   INSERT ({all}) VALUES ({values})",
             ctes = self.versions_ctes(d, false),
+            position = position.map(|_| ", target_row").unwrap_or_default(),
+            in_storage_order = position
+                .map(|_| "\n  ORDER BY target_row NULLS LAST")
+                .unwrap_or_default(),
             target_bound = self.since_bound("t.\"valid_to\""),
             columns = self.version_columns(),
             expired = self.expired(),
@@ -478,6 +483,13 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
             all = all_cols.join(", "),
             values = all_cols.iter().map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", "),
         )
+    }
+
+    /// The engine's row position, carried by the timeline as `target_row`
+    /// (history rows: where they are stored; others: null) so that a
+    /// snapshot's MERGE ends versions in storage order ([`Dialect::row_position`]).
+    fn target_position(&self, d: &dyn Dialect, first_load: bool) -> Option<&'static str> {
+        self.snapshot.filter(|_| !first_load).and(d.row_position())
     }
 
     /// Whether an earlier batch holds changes from the batch's earliest
@@ -567,6 +579,8 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
             b = self.business("")
         );
         let snapshot = self.snapshot.filter(|_| !first_load);
+        let position = self.target_position(d, first_load);
+        let no_position = position.map(|_| ", NULL AS target_row").unwrap_or_default();
         let snapshot_deletes = match snapshot {
             Some(s) => format!(
                 ",\n  snapshot_deletes AS (\n    SELECT {hb}, 'D' AS \"op\", {ts} AS \"valid_from\", {seq} AS \"change_seq\", h.\"row_hash\", {batch} AS \"batch_id\"\n    FROM {table} h\n    LEFT JOIN (SELECT {keys} FROM extracted) b ON {m}\n    WHERE h.\"valid_to\" = {open} AND NOT h.\"is_deleted\" AND b.{absent} IS NULL\n  )",
@@ -598,7 +612,7 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
                         "SELECT {keys}, \"valid_from\" FROM batch UNION ALL SELECT {keys}, \"valid_from\" FROM snapshot_deletes"
                     ),
                     format!(
-                        "\n    UNION ALL\n    SELECT {b}, {change_cols}, 2 AS src FROM snapshot_deletes",
+                        "\n    UNION ALL\n    SELECT {b}, {change_cols}, 2 AS src{no_position} FROM snapshot_deletes",
                         b = self.business("")
                     ),
                 ),
@@ -612,11 +626,11 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
     SELECT {keys}, min(\"valid_from\") AS since FROM ({incoming}) incoming GROUP BY {keys}
   ),
   timeline_all AS (
-    SELECT {hb}, h.\"op\", h.\"valid_from\", h.\"change_seq\", h.\"row_hash\", h.\"batch_id\", 0 AS src
+    SELECT {hb}, h.\"op\", h.\"valid_from\", h.\"change_seq\", h.\"row_hash\", h.\"batch_id\", 0 AS src{position}
     FROM {table} h JOIN touched k ON {mh}
     WHERE h.\"valid_to\" >= k.since{history_bound}
     UNION ALL
-    SELECT {lb}, l.\"op\", l.\"valid_from\", l.\"change_seq\", l.\"row_hash\", l.\"batch_id\", 1 AS src
+    SELECT {lb}, l.\"op\", l.\"valid_from\", l.\"change_seq\", l.\"row_hash\", l.\"batch_id\", 1 AS src{no_position}
     FROM {log} l JOIN touched k ON {ml}
     WHERE {log_number} <= {number} AND l.\"valid_from\" >= k.since{log_bound}{extra_timeline}
   )",
@@ -624,6 +638,9 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
                 lb = self.business("l."),
                 mh = self.key_match("k", "h"),
                 ml = self.key_match("k", "l"),
+                position = position
+                    .map(|p| format!(", h.{p} AS target_row"))
+                    .unwrap_or_default(),
                 history_bound = self.since_bound("h.\"valid_to\""),
                 log_bound = self.since_bound("l.\"valid_from\""),
             )
