@@ -46,9 +46,10 @@ impl FsStore {
     }
 }
 
-/// `range` of a file, read into a buffer that is not zeroed first (a
-/// validation reads every landed byte this way: zeroing cost a tenth of
-/// reading). Fails if the file ends before the range does.
+/// `range` of a file, read into a buffer that is not zeroed first: a
+/// validation reads every landed byte this way, and zeroing the buffer took
+/// as long as the kernel's copy into it. Fails if the file ends before the
+/// range does.
 fn read_range(mut file: fs::File, range: Range<u64>) -> std::io::Result<Vec<u8>> {
     use std::io::{Read, Seek, SeekFrom};
     let len = range.end.saturating_sub(range.start);

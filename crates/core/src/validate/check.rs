@@ -135,9 +135,11 @@ impl FileCheck<'_> {
         let Some(sink) = sink else {
             return self.check_into(options, source, &mut Output::Discard);
         };
-        // A pipeline of three threads, each a couple of batches behind the
-        // one before: the checks; completing the rows (hashing them is as
-        // much work as checking them); encoding the file.
+        // A pipeline of three threads, each a few batches behind the one
+        // before: the checks; completing the rows (hashing them is as much
+        // work as checking them); encoding the file. Four batches may wait
+        // between two threads: with two, a core idled whenever the encoder
+        // wrote out a row group.
         std::thread::scope(|scope| {
             let (to_normaliser, checked) = sync_channel(4);
             let (to_writer, normalised) = sync_channel(4);
