@@ -25,6 +25,11 @@ use bytes::Bytes;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
+/// Batches that may wait between two of validation's threads (checking,
+/// completing, encoding). With two, a core idled whenever the encoder wrote
+/// out a row group; full queues hold that many decoded batches each.
+pub const QUEUED_BATCHES: usize = 4;
+
 /// What to check a file against.
 pub struct FileCheck<'a> {
     /// The file's key or path, as reports should name it.
@@ -137,12 +142,10 @@ impl FileCheck<'_> {
         };
         // A pipeline of three threads, each a few batches behind the one
         // before: the checks; completing the rows (hashing them is as much
-        // work as checking them); encoding the file. Four batches may wait
-        // between two threads: with two, a core idled whenever the encoder
-        // wrote out a row group.
+        // work as checking them); encoding the file.
         std::thread::scope(|scope| {
-            let (to_normaliser, checked) = sync_channel(4);
-            let (to_writer, normalised) = sync_channel(4);
+            let (to_normaliser, checked) = sync_channel(QUEUED_BATCHES);
+            let (to_writer, normalised) = sync_channel(QUEUED_BATCHES);
             let writer = scope.spawn(|| write_received(self.meta, sink, self.file, normalised));
             let normaliser = scope.spawn(|| self.normalise_received(options, checked, to_writer));
             let result = self.check_into(options, source, &mut Output::Pipe(Some(to_normaliser)));

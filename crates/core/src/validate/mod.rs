@@ -22,7 +22,7 @@ mod output;
 mod report;
 mod row_hash;
 
-pub use check::{CheckOptions, FileCheck};
+pub use check::{CheckOptions, FileCheck, QUEUED_BATCHES};
 pub use constraints::ColumnRules;
 pub use output::{ByteSink, PART_BYTES};
 pub use report::{BatchReport, FileReport};
