@@ -42,26 +42,27 @@ TBLPROPERTIES (
   'storage.location.template' = 's3://tidemark-lake/validated/demo/products/b${batch_number}/'
 );
 
-SELECT count(*) AS current_rows, count(*) FILTER (WHERE b."product_id" IS NULL) AS deletes
+SELECT (SELECT count(*) FROM "demo"."products" WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted") AS current_rows, count(*) AS deletes
 FROM "demo"."products" h
-LEFT JOIN (SELECT DISTINCT "product_id" FROM (SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."products_changes" WHERE "batch_number" IN (1, 2)) WHERE "batch_id" = 'b000002') b ON b."product_id" = h."product_id"
-WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted";
+LEFT JOIN (SELECT "product_id" FROM (SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."products_changes" WHERE "batch_number" IN (1, 2)) WHERE "batch_id" = 'b000002') b ON b."product_id" = h."product_id"
+WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted" AND b."product_id" IS NULL;
 
 MERGE INTO "demo"."products" AS t
 USING (
-  WITH extracted AS (
-    SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM (SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."products_changes" WHERE "batch_number" IN (1, 2)) WHERE "batch_id" = 'b000002'
-  ),
-  batch AS (
-    SELECT e.* FROM extracted e
+  WITH batch AS (
+    SELECT e.* FROM (SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM (SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."products_changes" WHERE "batch_number" IN (1, 2)) WHERE "batch_id" = 'b000002') e
     LEFT JOIN (SELECT "product_id", "row_hash" FROM "demo"."products" WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted") h ON h."product_id" = e."product_id" AND h."row_hash" = e."row_hash"
     WHERE h."row_hash" IS NULL
   ),
+  gone AS (
+    SELECT h."product_id" FROM "demo"."products" h
+    LEFT JOIN (SELECT "product_id" FROM (SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."products_changes" WHERE "batch_number" IN (1, 2)) WHERE "batch_id" = 'b000002') b ON b."product_id" = h."product_id"
+    WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted" AND b."product_id" IS NULL
+  ),
   snapshot_deletes AS (
     SELECT h."product_id", h."name", h."price", h."active", 'D' AS "op", TIMESTAMP '2026-11-03 05:00:00.000000' AS "valid_from", 'snapshot-delete' AS "change_seq", h."row_hash", 'b000002' AS "batch_id"
-    FROM "demo"."products" h
-    LEFT JOIN (SELECT "product_id" FROM extracted) b ON b."product_id" = h."product_id"
-    WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted" AND b."product_id" IS NULL
+    FROM "demo"."products" h JOIN gone g ON g."product_id" = h."product_id"
+    WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted"
   ),
   touched AS (
     SELECT "product_id", min("valid_from") AS since FROM (SELECT "product_id", "valid_from" FROM batch UNION ALL SELECT "product_id", "valid_from" FROM snapshot_deletes) incoming GROUP BY "product_id"
