@@ -50,18 +50,15 @@ USING (
     FROM timeline
   ),
   versions AS (
-    SELECT *, lead("valid_from") OVER (PARTITION BY "customer_id" ORDER BY "valid_from", "change_seq") AS next_from
-    FROM flagged WHERE NOT is_noop
+    SELECT *, min(CASE WHEN NOT is_noop THEN "valid_from" END) OVER (PARTITION BY "customer_id" ORDER BY "valid_from", "change_seq" ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_from
+    FROM flagged
   )
   SELECT "customer_id", "name", "email", "country", "created_at", "valid_from", "change_seq",
          COALESCE(next_from, TIMESTAMP '9999-12-31 23:59:59.999999') AS "valid_to",
          next_from IS NULL AS "is_current",
-         "op" = 'D' AS "is_deleted", "op", "batch_id", "row_hash", FALSE AS drop_row
+         "op" = 'D' AS "is_deleted", "op", "batch_id", "row_hash", is_noop AS drop_row
   FROM versions
   WHERE src = 0 OR COALESCE(next_from, TIMESTAMP '9999-12-31 23:59:59.999999') >= TIMESTAMP '2019-11-02 00:00:00.000000'
-  UNION ALL
-  SELECT "customer_id", "name", "email", "country", "created_at", "valid_from", "change_seq", NULL, NULL, "op" = 'D', "op", "batch_id", "row_hash", TRUE
-  FROM flagged WHERE is_noop
 ) AS s
 ON t."customer_id" = s."customer_id" AND t."valid_from" = s."valid_from" AND t."change_seq" = s."change_seq" AND t."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
 WHEN MATCHED AND s.drop_row THEN DELETE

@@ -18,12 +18,12 @@ WITH batch AS (
     FROM timeline
   ),
   versions AS (
-    SELECT *, lead("valid_from") OVER (PARTITION BY "customer_id" ORDER BY "valid_from", "change_seq") AS next_from
-    FROM flagged WHERE NOT is_noop
+    SELECT *, min(CASE WHEN NOT is_noop THEN "valid_from" END) OVER (PARTITION BY "customer_id" ORDER BY "valid_from", "change_seq" ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_from
+    FROM flagged
   )
 SELECT "customer_id", "name", "email", "country", "created_at", "valid_from", "change_seq",
          COALESCE(next_from, TIMESTAMP '9999-12-31 23:59:59.999999') AS "valid_to",
          next_from IS NULL AS "is_current",
          "op" = 'D' AS "is_deleted", "op", "batch_id", "row_hash"
 FROM versions
-  WHERE src = 0 OR COALESCE(next_from, TIMESTAMP '9999-12-31 23:59:59.999999') >= TIMESTAMP '2019-11-02 00:00:00.000000';
+WHERE NOT is_noop AND (src = 0 OR COALESCE(next_from, TIMESTAMP '9999-12-31 23:59:59.999999') >= TIMESTAMP '2019-11-02 00:00:00.000000');
