@@ -29,11 +29,11 @@ USING (
     SELECT "customer_id", min("valid_from") AS since FROM (SELECT "customer_id", "valid_from" FROM batch) incoming GROUP BY "customer_id"
   ),
   timeline_all AS (
-    SELECT h."customer_id", h."name", h."email", h."country", h."created_at", h."op", h."valid_from", h."change_seq", h."row_hash", h."batch_id", 0 AS src
+    SELECT h."customer_id", h."name", h."email", h."country", h."created_at", h."op", h."valid_from", h."change_seq", h."row_hash", h."batch_id", 0 AS src, h.rowid AS target_row
     FROM "demo"."customers" h JOIN touched k ON k."customer_id" = h."customer_id"
     WHERE h."valid_to" >= k.since AND h."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
     UNION ALL
-    SELECT l."customer_id", l."name", l."email", l."country", l."created_at", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
+    SELECT l."customer_id", l."name", l."email", l."country", l."created_at", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src, NULL AS target_row
     FROM read_parquet(['/lake/validated/demo/customers/b000001/*.parquet', '/lake/validated/demo/customers/b000002/*.parquet'], union_by_name = true) l JOIN touched k ON k."customer_id" = l."customer_id"
     WHERE CAST(substr(l."batch_id", 2) AS BIGINT) <= 2 AND l."valid_from" >= k.since AND l."valid_from" >= TIMESTAMP '2026-11-02 00:00:00.000000'
   ),
@@ -56,9 +56,10 @@ USING (
   SELECT "customer_id", "name", "email", "country", "created_at", "valid_from", "change_seq",
          COALESCE(next_from, TIMESTAMP '9999-12-31 23:59:59.999999') AS "valid_to",
          next_from IS NULL AS "is_current",
-         "op" = 'D' AS "is_deleted", "op", "batch_id", "row_hash", is_noop AS drop_row
+         "op" = 'D' AS "is_deleted", "op", "batch_id", "row_hash", is_noop AS drop_row, target_row
   FROM versions
   WHERE src = 0 OR COALESCE(next_from, TIMESTAMP '9999-12-31 23:59:59.999999') >= TIMESTAMP '2019-11-02 00:00:00.000000'
+  ORDER BY target_row NULLS LAST
 ) AS s
 ON t."customer_id" = s."customer_id" AND t."valid_from" = s."valid_from" AND t."change_seq" = s."change_seq" AND t."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
 WHEN MATCHED AND s.drop_row THEN DELETE

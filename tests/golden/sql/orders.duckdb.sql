@@ -30,11 +30,11 @@ USING (
     SELECT "order_id", min("valid_from") AS since FROM (SELECT "order_id", "valid_from" FROM batch) incoming GROUP BY "order_id"
   ),
   timeline_all AS (
-    SELECT h."order_id", h."customer_id", h."status", h."amount", h."ordered_at", h."note", h."op", h."valid_from", h."change_seq", h."row_hash", h."batch_id", 0 AS src
+    SELECT h."order_id", h."customer_id", h."status", h."amount", h."ordered_at", h."note", h."op", h."valid_from", h."change_seq", h."row_hash", h."batch_id", 0 AS src, h.rowid AS target_row
     FROM "demo"."orders" h JOIN touched k ON k."order_id" = h."order_id"
     WHERE h."valid_to" >= k.since AND h."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
     UNION ALL
-    SELECT l."order_id", l."customer_id", l."status", l."amount", l."ordered_at", l."note", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
+    SELECT l."order_id", l."customer_id", l."status", l."amount", l."ordered_at", l."note", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src, NULL AS target_row
     FROM read_parquet(['/lake/validated/demo/orders/b000001/*.parquet', '/lake/validated/demo/orders/b000002/*.parquet'], union_by_name = true) l JOIN touched k ON k."order_id" = l."order_id"
     WHERE CAST(substr(l."batch_id", 2) AS BIGINT) <= 2 AND l."valid_from" >= k.since AND l."valid_from" >= TIMESTAMP '2026-11-02 00:00:00.000000'
   ),
@@ -57,8 +57,9 @@ USING (
   SELECT "order_id", "customer_id", "status", "amount", "ordered_at", "note", "valid_from", "change_seq",
          COALESCE(next_from, TIMESTAMP '9999-12-31 23:59:59.999999') AS "valid_to",
          next_from IS NULL AS "is_current",
-         "op" = 'D' AS "is_deleted", "op", "batch_id", "row_hash", is_noop AS drop_row
+         "op" = 'D' AS "is_deleted", "op", "batch_id", "row_hash", is_noop AS drop_row, target_row
   FROM versions
+  ORDER BY target_row NULLS LAST
 ) AS s
 ON t."order_id" = s."order_id" AND t."valid_from" = s."valid_from" AND t."change_seq" = s."change_seq" AND t."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
 WHEN MATCHED AND s.drop_row THEN DELETE

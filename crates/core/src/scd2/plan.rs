@@ -488,10 +488,10 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
     }
 
     /// The engine's row position, carried by the timeline as `target_row`
-    /// (history rows: where they are stored; others: null) so that a
-    /// snapshot's MERGE ends versions in storage order ([`Dialect::row_position`]).
+    /// (history rows: where they are stored; others: null) so that the
+    /// MERGE ends versions in storage order ([`Dialect::row_position`]).
     fn target_position(&self, d: &dyn Dialect, first_load: bool) -> Option<&'static str> {
-        self.snapshot.filter(|_| !first_load).and(d.row_position())
+        d.row_position().filter(|_| !first_load)
     }
 
     /// Whether an earlier batch holds changes from the batch's earliest
