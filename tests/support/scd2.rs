@@ -397,10 +397,20 @@ impl Lake {
             }
         }
         let rows = self.run(&plan.count_rows()).await.int("row_count");
-        let statement = rows.and_then(|n| plan.first_load(d.as_ref(), n as u64));
-        Ok(self
-            .run(&statement.unwrap_or_else(|| plan.merge(d.as_ref())))
-            .await)
+        // As merge-history chooses: a first load whose keys are distinct is
+        // inserted as it is.
+        let statement = match rows.and_then(|n| plan.first_load(d.as_ref(), n as u64)) {
+            Some(windowed) => match self
+                .run(&plan.repeated_keys(d.as_ref()))
+                .await
+                .int("repeated")
+            {
+                Some(0) => plan.first_load_distinct(d.as_ref()),
+                _ => windowed,
+            },
+            None => plan.merge(d.as_ref()),
+        };
+        Ok(self.run(&statement).await)
     }
 
     /// The table's maintenance, as `merge-history` runs it when it is due

@@ -84,7 +84,9 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
         };
         out.push((table.to_string(), plan.first_run_statements(d)));
     }
-    // customers' first batch, into its empty history: inserted, not merged.
+    // customers' first batch, into its empty history: inserted, not merged
+    // (with the timeline's windows when a key repeats, as it is when none
+    // does: `_distinct`).
     let meta = demo_metadata("customers");
     let first = MergePlan {
         since: Some(Since {
@@ -101,7 +103,15 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
     let insert = first.first_load(d, 0).expect("batch 1 is the only one");
     out.push((
         "customers.first_load".to_string(),
-        vec![Statement::sql(insert)],
+        [first.repeated_keys(d), insert]
+            .map(Statement::sql)
+            .to_vec(),
+    ));
+    out.push((
+        "customers.first_load_distinct".to_string(),
+        [first.repeated_keys(d), first.first_load_distinct(d)]
+            .map(Statement::sql)
+            .to_vec(),
     ));
     let meta = demo_metadata("orders");
     let plan = MergePlan {

@@ -408,7 +408,17 @@ async fn merge_batch(
                 other => other,
             },
             None => {
-                let statement = first_load.unwrap_or_else(|| plan.merge(dialect.as_ref()));
+                let statement = match first_load {
+                    Some(windowed) => {
+                        let query = plan.repeated_keys(dialect.as_ref());
+                        let r = ports.engine.execute(&query).await.map_err(merge_err)?;
+                        match count(&r, "repeated") {
+                            0 => plan.first_load_distinct(dialect.as_ref()),
+                            _ => windowed,
+                        }
+                    }
+                    None => plan.merge(dialect.as_ref()),
+                };
                 ports.engine.execute(&statement).await
             }
         };
