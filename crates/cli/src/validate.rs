@@ -3,16 +3,12 @@
 //! finding, 2 when the command itself cannot run.
 
 use anyhow::Context;
-use bytes::Bytes;
-use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tidemark_core::batch_id::BatchId;
-use tidemark_core::dms::{ByteSource, ChangeSeqKind, ControlColumns};
-use tidemark_core::error::StoreError;
+use tidemark_core::dms::{ChangeSeqKind, ControlColumns, FileSource};
 use tidemark_core::metadata::TableMetadata;
 use tidemark_core::validate::{CheckOptions, FileCheck, FileOutcome};
 
@@ -50,29 +46,6 @@ pub struct ValidateArgs {
     json: bool,
 }
 
-/// A local file read a range at a time.
-struct FileSource {
-    file: File,
-    len: u64,
-    path: String,
-}
-
-impl ByteSource for FileSource {
-    fn len(&self) -> u64 {
-        self.len
-    }
-    fn read_at(&self, offset: u64, len: usize) -> Result<Bytes, StoreError> {
-        let mut buf = vec![0; len];
-        self.file
-            .read_exact_at(&mut buf, offset)
-            .map_err(|e| StoreError::Io {
-                key: self.path.clone(),
-                message: e.to_string(),
-            })?;
-        Ok(Bytes::from(buf))
-    }
-}
-
 fn parse_kind(s: &str) -> Result<ChangeSeqKind, String> {
     serde_json::from_value(serde_json::Value::String(s.to_string()))
         .map_err(|_| format!("{s:?} is not a kind: auto, integer, lsn, text"))
@@ -100,14 +73,9 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         .files
         .iter()
         .map(|path| {
-            let file =
-                File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let len = file.metadata()?.len();
-            Ok(Arc::new(FileSource {
-                file,
-                len,
-                path: path.display().to_string(),
-            }))
+            FileSource::open(path)
+                .map(Arc::new)
+                .with_context(|| format!("cannot read {}", path.display()))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
 
@@ -132,8 +100,9 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
                             .file_name()
                             .map(|n| n.to_string_lossy().to_string())
                             .unwrap_or_default();
+                        let file = args.files[i].display().to_string();
                         let outcome = FileCheck {
-                            file: &source.path,
+                            file: &file,
                             name: &name,
                             meta: &meta,
                             control: &control,
@@ -157,8 +126,12 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
 
     let mut bad = 0;
     for (i, result) in results.into_iter().enumerate() {
-        let outcome = result
-            .unwrap_or_else(|| Err(anyhow::anyhow!("{}: the check stopped", sources[i].path)))?;
+        let outcome = result.unwrap_or_else(|| {
+            Err(anyhow::anyhow!(
+                "{}: the check stopped",
+                args.files[i].display()
+            ))
+        })?;
         bad += usize::from(!outcome.accepted());
         if args.json {
             println!("{}", json(&outcome));

@@ -46,22 +46,6 @@ impl FsStore {
     }
 }
 
-/// `range` of a file, read into a buffer that is not zeroed first: a
-/// validation reads every landed byte this way, and zeroing the buffer took
-/// as long as the kernel's copy into it. Fails if the file ends before the
-/// range does.
-fn read_range(mut file: fs::File, range: Range<u64>) -> std::io::Result<Vec<u8>> {
-    use std::io::{Read, Seek, SeekFrom};
-    let len = range.end.saturating_sub(range.start);
-    let mut buf = Vec::with_capacity(len as usize);
-    file.seek(SeekFrom::Start(range.start))?;
-    file.take(len).read_to_end(&mut buf)?;
-    if (buf.len() as u64) < len {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
-    Ok(buf)
-}
-
 fn io(key: &str, e: std::io::Error) -> StoreError {
     if e.kind() == std::io::ErrorKind::NotFound {
         StoreError::NotFound {
@@ -256,7 +240,7 @@ impl ObjectStore for FsStore {
 
     async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, StoreError> {
         let file = fs::File::open(self.path(key)?).map_err(|e| io(key, e))?;
-        read_range(file, range)
+        tidemark_core::dms::read_range(file, range)
             .map(Bytes::from)
             .map_err(|e| io(key, e))
     }

@@ -13,7 +13,8 @@ mod read;
 
 pub use change_seq::ChangeSeqKind;
 pub use read::{
-    BATCH_ROWS, Batches, ByteSource, LandedReader, READ_CACHE_BYTES, ReadError, ReadOptions,
+    BATCH_ROWS, Batches, ByteSource, FileSource, LandedReader, READ_CACHE_BYTES, ReadError,
+    ReadOptions, read_range,
 };
 
 use crate::error::Invalid;
