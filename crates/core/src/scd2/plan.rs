@@ -50,6 +50,9 @@ impl ExistingColumn {
 /// `change_seq` of a delete a snapshot synthesised for a missing key.
 const SNAPSHOT_DELETE_SEQ: &str = "snapshot-delete";
 
+/// A change's columns after its business columns, in the change log and the timeline.
+const CHANGE_COLUMNS: &str = "\"op\", \"valid_from\", \"change_seq\", \"row_hash\", \"batch_id\"";
+
 /// A snapshot table's extract: keys missing from it are deleted at `extract_time`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SnapshotParams {
@@ -282,6 +285,15 @@ impl MergePlan<'_> {
             .join(", ")
     }
 
+    /// `columns` of the batch's rows in the change log.
+    fn batch_rows(&self, d: &dyn Dialect, columns: &str) -> String {
+        format!(
+            "SELECT {columns} FROM {log} WHERE \"batch_id\" = {batch}",
+            log = self.change_log(d),
+            batch = string_literal(&self.batch_id.to_string()),
+        )
+    }
+
     /// The history table's columns and their engine types.
     pub fn history_columns(&self, d: &dyn Dialect) -> Vec<HistoryColumn> {
         let mut cols: Vec<HistoryColumn> = self
@@ -415,11 +427,9 @@ impl MergePlan<'_> {
     pub fn delete_guard(&self, d: &dyn Dialect) -> Option<String> {
         self.snapshot?;
         Some(format!(
-            "SELECT (SELECT count(*) FROM {table} WHERE \"valid_to\" = {open} AND NOT \"is_deleted\") AS current_rows, count(*) AS deletes\nFROM {table} h\nLEFT JOIN (SELECT {keys} FROM {log} WHERE \"batch_id\" = {batch}) b ON {m}\nWHERE h.\"valid_to\" = {open} AND NOT h.\"is_deleted\" AND b.{absent} IS NULL",
+            "SELECT (SELECT count(*) FROM {table} WHERE \"valid_to\" = {open} AND NOT \"is_deleted\") AS current_rows, count(*) AS deletes\nFROM {table} h\nLEFT JOIN ({keys}) b ON {m}\nWHERE h.\"valid_to\" = {open} AND NOT h.\"is_deleted\" AND b.{absent} IS NULL",
             absent = self.first_key(),
-            keys = self.keys(),
-            log = self.change_log(d),
-            batch = string_literal(&self.batch_id.to_string()),
+            keys = self.batch_rows(d, &self.keys()),
             m = self.key_match("b", "h"),
             table = self.table(),
             open = open_literal(),
@@ -459,10 +469,9 @@ impl MergePlan<'_> {
     /// before a [`Self::first_load`].
     pub fn repeated_keys(&self, d: &dyn Dialect) -> String {
         format!(
-            "SELECT count(*) AS repeated FROM (SELECT {keys} FROM {log} WHERE \"batch_id\" = {batch} GROUP BY {keys} HAVING count(*) > 1) r",
+            "SELECT count(*) AS repeated FROM ({rows} GROUP BY {keys} HAVING count(*) > 1) r",
+            rows = self.batch_rows(d, &self.keys()),
             keys = self.keys(),
-            log = self.change_log(d),
-            batch = string_literal(&self.batch_id.to_string()),
         )
     }
 
@@ -470,13 +479,17 @@ impl MergePlan<'_> {
     /// key's current version, so the rows are inserted as they are, without
     /// the timeline's windows (a 2M-key extract: 1.8 s against 3.5 s).
     pub fn first_load_distinct(&self, d: &dyn Dialect) -> String {
+        let no_next = format!(
+            "{}, {CHANGE_COLUMNS}, CAST(NULL AS {}) AS next_from",
+            self.business(""),
+            d.timestamp_type()
+        );
         format!(
-            "INSERT INTO {table} ({all})\nSELECT {b}, \"valid_from\", \"change_seq\", TIMESTAMP '{VALID_TO_OPEN}', TRUE, \"op\" = 'D', \"op\", \"batch_id\", \"row_hash\"\nFROM {log} WHERE \"batch_id\" = {batch}",
+            "INSERT INTO {table} ({all})\nSELECT {columns}\nFROM ({rows}) batch",
             table = self.table(),
             all = self.history_column_names(d).join(", "),
-            b = self.business(""),
-            log = self.change_log(d),
-            batch = string_literal(&self.batch_id.to_string()),
+            columns = self.version_columns(),
+            rows = self.batch_rows(d, &no_next),
         )
     }
 
@@ -605,11 +618,7 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
         let row_number = BatchId::sql_number("\"batch_id\"");
         let keys = self.keys();
         let order = format!("PARTITION BY {keys} ORDER BY \"valid_from\", \"change_seq\"");
-        let change_cols = "\"op\", \"valid_from\", \"change_seq\", \"row_hash\", \"batch_id\"";
-        let read_batch = format!(
-            "SELECT {b}, {change_cols} FROM {log} WHERE \"batch_id\" = {batch}",
-            b = self.business("")
-        );
+        let read_batch = self.batch_rows(d, &format!("{}, {CHANGE_COLUMNS}", self.business("")));
         let snapshot = self.snapshot.filter(|_| !first_load);
         let position = self.target_position(d, first_load);
         let no_position = position.map(|_| ", NULL AS target_row").unwrap_or_default();
@@ -621,9 +630,10 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
         // (a CTE) made DuckDB hold all of it in memory (582 -> 441 MB).
         let snapshot_deletes = match snapshot {
             Some(s) => format!(
-                ",\n  gone AS (\n    SELECT {hk} FROM {table} h\n    LEFT JOIN (SELECT {keys} FROM {log} WHERE \"batch_id\" = {batch}) b ON {m}\n    WHERE h.\"valid_to\" = {open} AND NOT h.\"is_deleted\" AND b.{absent} IS NULL\n  ),\n  snapshot_deletes AS (\n    SELECT {hb}, 'D' AS \"op\", {ts} AS \"valid_from\", {seq} AS \"change_seq\", h.\"row_hash\", {batch} AS \"batch_id\"\n    FROM {table} h JOIN gone g ON {mg}\n    WHERE h.\"valid_to\" = {open} AND NOT h.\"is_deleted\"\n  )",
+                ",\n  gone AS (\n    SELECT {hk} FROM {table} h\n    LEFT JOIN ({extract_keys}) b ON {m}\n    WHERE h.\"valid_to\" = {open} AND NOT h.\"is_deleted\" AND b.{absent} IS NULL\n  ),\n  snapshot_deletes AS (\n    SELECT {hb}, 'D' AS \"op\", {ts} AS \"valid_from\", {seq} AS \"change_seq\", h.\"row_hash\", {batch} AS \"batch_id\"\n    FROM {table} h JOIN gone g ON {mg}\n    WHERE h.\"valid_to\" = {open} AND NOT h.\"is_deleted\"\n  )",
                 absent = self.first_key(),
                 hk = self.keys_of("h."),
+                extract_keys = self.batch_rows(d, &keys),
                 hb = self.business("h."),
                 ts = timestamp_literal(s.extract_time),
                 seq = string_literal(SNAPSHOT_DELETE_SEQ),
@@ -652,7 +662,7 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
                         "SELECT {keys}, \"valid_from\" FROM batch UNION ALL SELECT {keys}, \"valid_from\" FROM snapshot_deletes"
                     ),
                     format!(
-                        "\n    UNION ALL\n    SELECT {b}, {change_cols}, 2 AS src{no_position} FROM snapshot_deletes",
+                        "\n    UNION ALL\n    SELECT {b}, {CHANGE_COLUMNS}, 2 AS src{no_position} FROM snapshot_deletes",
                         b = self.business("")
                     ),
                 ),
