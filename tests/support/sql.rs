@@ -83,6 +83,22 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
             snapshot,
         };
         out.push((table.to_string(), plan.first_run_statements(d)));
+        // The usual day: the batch reaches back to no other, so keys that
+        // get one change after their current version are joined to it,
+        // and only the others go through the windows.
+        if table != "customers" {
+            let in_order = MergePlan {
+                since: Some(Since {
+                    at: 1_793_577_600_000_000,
+                    batches: vec![BatchId::new(2)],
+                }),
+                ..plan
+            };
+            out.push((
+                format!("{table}.in_order"),
+                vec![Statement::sql(in_order.merge(d))],
+            ));
+        }
     }
     // customers' first batch, into its empty history: inserted, not merged
     // (with the timeline's windows when a key repeats, as it is when none

@@ -27,16 +27,23 @@ USING (
     SELECT "order_id", "customer_id", "status", "amount", "ordered_at", "note", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM read_parquet(['/lake/validated/demo/orders/b000001/*.parquet', '/lake/validated/demo/orders/b000002/*.parquet'], union_by_name = true) WHERE "batch_id" = 'b000002'
   ),
   touched AS (
-    SELECT "order_id", min("valid_from") AS since FROM (SELECT "order_id", "valid_from" FROM batch) incoming GROUP BY "order_id"
+    SELECT "order_id", min("valid_from") AS since, count(*) AS incoming FROM (SELECT "order_id", "valid_from" FROM batch) incoming GROUP BY "order_id"
   ),
-  timeline_all AS (
-    SELECT h."order_id", h."customer_id", h."status", h."amount", h."ordered_at", h."note", h."op", h."valid_from", h."change_seq", h."row_hash", h."batch_id", 0 AS src, h.rowid AS target_row
+  held AS (
+    SELECT h."order_id", h."op", h."valid_from", h."change_seq", h."row_hash", h."batch_id", h.rowid AS target_row,
+      k.incoming = 1 AND h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND h."valid_from" < k.since AS in_order
     FROM "demo"."orders" h JOIN touched k ON k."order_id" = h."order_id"
     WHERE h."valid_to" >= k.since AND h."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
-    UNION ALL
-    SELECT l."order_id", l."customer_id", l."status", l."amount", l."ordered_at", l."note", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src, NULL AS target_row
+  ),
+  logged AS NOT MATERIALIZED (
+    SELECT l."order_id", l."customer_id", l."status", l."amount", l."ordered_at", l."note", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
     FROM read_parquet(['/lake/validated/demo/orders/b000001/*.parquet', '/lake/validated/demo/orders/b000002/*.parquet'], union_by_name = true) l JOIN touched k ON k."order_id" = l."order_id"
     WHERE CAST(substr(l."batch_id", 2) AS BIGINT) <= 2 AND l."valid_from" >= k.since AND l."valid_from" >= TIMESTAMP '2026-11-02 00:00:00.000000'
+  ),
+  timeline_all AS (
+    SELECT h."order_id", NULL AS "customer_id", NULL AS "status", NULL AS "amount", NULL AS "ordered_at", NULL AS "note", h."op", h."valid_from", h."change_seq", h."row_hash", h."batch_id", 0 AS src, target_row FROM held h
+    UNION ALL
+    SELECT *, NULL AS target_row FROM logged
   ),
   timeline AS (
     SELECT * FROM (
@@ -51,7 +58,7 @@ USING (
     FROM timeline
   ),
   versions AS (
-    SELECT *, min(CASE WHEN NOT is_noop THEN "valid_from" END) OVER (PARTITION BY "order_id" ORDER BY "valid_from", "change_seq" ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_from
+    SELECT "order_id", "customer_id", "status", "amount", "ordered_at", "note", "op", "valid_from", "change_seq", "row_hash", "batch_id", src, target_row, is_noop, min(CASE WHEN NOT is_noop THEN "valid_from" END) OVER (PARTITION BY "order_id" ORDER BY "valid_from", "change_seq" ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_from
     FROM flagged
   )
   SELECT "order_id", "customer_id", "status", "amount", "ordered_at", "note", "valid_from", "change_seq",

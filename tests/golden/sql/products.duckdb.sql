@@ -42,18 +42,25 @@ USING (
     WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted"
   ),
   touched AS (
-    SELECT "product_id", min("valid_from") AS since FROM (SELECT "product_id", "valid_from" FROM batch UNION ALL SELECT "product_id", "valid_from" FROM snapshot_deletes) incoming GROUP BY "product_id"
+    SELECT "product_id", min("valid_from") AS since, count(*) AS incoming FROM (SELECT "product_id", "valid_from" FROM batch UNION ALL SELECT "product_id", "valid_from" FROM snapshot_deletes) incoming GROUP BY "product_id"
   ),
-  timeline_all AS (
-    SELECT h."product_id", h."name", h."price", h."active", h."op", h."valid_from", h."change_seq", h."row_hash", h."batch_id", 0 AS src, h.rowid AS target_row
+  held AS (
+    SELECT h."product_id", h."op", h."valid_from", h."change_seq", h."row_hash", h."batch_id", h.rowid AS target_row,
+      k.incoming = 1 AND h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND h."valid_from" < k.since AS in_order
     FROM "demo"."products" h JOIN touched k ON k."product_id" = h."product_id"
     WHERE h."valid_to" >= k.since AND h."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
-    UNION ALL
-    SELECT l."product_id", l."name", l."price", l."active", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src, NULL AS target_row
+  ),
+  logged AS NOT MATERIALIZED (
+    SELECT l."product_id", l."name", l."price", l."active", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
     FROM read_parquet(['/lake/validated/demo/products/b000001/*.parquet', '/lake/validated/demo/products/b000002/*.parquet'], union_by_name = true) l JOIN touched k ON k."product_id" = l."product_id"
     WHERE CAST(substr(l."batch_id", 2) AS BIGINT) <= 2 AND l."valid_from" >= k.since AND l."valid_from" >= TIMESTAMP '2026-11-02 00:00:00.000000'
     UNION ALL
-    SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id", 2 AS src, NULL AS target_row FROM snapshot_deletes
+    SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id", 2 AS src FROM snapshot_deletes
+  ),
+  timeline_all AS (
+    SELECT h."product_id", NULL AS "name", NULL AS "price", NULL AS "active", h."op", h."valid_from", h."change_seq", h."row_hash", h."batch_id", 0 AS src, target_row FROM held h
+    UNION ALL
+    SELECT *, NULL AS target_row FROM logged
   ),
   timeline AS (
     SELECT * FROM (
@@ -68,7 +75,7 @@ USING (
     FROM timeline
   ),
   versions AS (
-    SELECT *, min(CASE WHEN NOT is_noop THEN "valid_from" END) OVER (PARTITION BY "product_id" ORDER BY "valid_from", "change_seq" ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_from
+    SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id", src, target_row, is_noop, min(CASE WHEN NOT is_noop THEN "valid_from" END) OVER (PARTITION BY "product_id" ORDER BY "valid_from", "change_seq" ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_from
     FROM flagged
   )
   SELECT "product_id", "name", "price", "active", "valid_from", "change_seq",

@@ -162,6 +162,12 @@ pub trait Dialect: Send + Sync {
     fn row_position(&self) -> Option<&'static str> {
         None
     }
+    /// What follows `AS` in a `WITH` entry that the query reads twice,
+    /// so that the engine reads its source twice rather than holding all
+    /// of it (Trino never holds a CTE).
+    fn read_twice(&self) -> &'static str {
+        ""
+    }
 }
 
 /// DuckDB over a folder: the change log is `read_parquet` over the lake's files.
@@ -297,6 +303,12 @@ impl Dialect for DuckDb {
     /// day's MERGE goes").
     fn row_position(&self) -> Option<&'static str> {
         Some("rowid")
+    }
+    /// DuckDB holds a CTE that a query reads twice in memory: the batch's
+    /// changes are read from their files again instead (a 200,000-change
+    /// CDC day's MERGE: peak buffer 523 -> 425 MB, for 0.03 CPU s).
+    fn read_twice(&self) -> &'static str {
+        "NOT MATERIALIZED "
     }
     /// The history rewritten in `valid_to` order: closed versions cluster by
     /// when they closed, current rows at the end, so the row groups' zone

@@ -608,7 +608,14 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
     /// in memory (a 200,000-change CDC day: peak buffer 322 -> 235 MB).
     /// The timeline is the touched keys' history from the batch's earliest
     /// change on and their logged changes since; for a `first_load`, the
-    /// batch alone.
+    /// batch alone. A history row is never inserted (it matches itself), so
+    /// it carries its keys and change columns only.
+    ///
+    /// Unless the batch reaches back ([`Self::reaches_back`]), most keys
+    /// get one change that follows their current version: for those
+    /// (`paired`), the change and that version are joined, and only the
+    /// other keys (`tangled`) go through the windows, which were two thirds
+    /// of a 200,000-change CDC day's MERGE (CPU 1.08 -> 0.53 s, wall 0.92 -> 0.66).
     fn versions_ctes(&self, d: &dyn Dialect, first_load: bool) -> String {
         let log = self.change_log(d);
         let table = self.table();
@@ -622,6 +629,7 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
         let snapshot = self.snapshot.filter(|_| !first_load);
         let position = self.target_position(d, first_load);
         let no_position = position.map(|_| ", NULL AS target_row").unwrap_or_default();
+        let with_position = position.map(|_| ", target_row").unwrap_or_default();
         // The keys an extract lacks are found with the keys alone (`gone`),
         // then their current rows are read: an anti-join that carried every
         // column built its hash table from all current rows (a 2M-key day:
@@ -653,52 +661,8 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
             ),
             None => format!("batch AS (\n    {read_batch}\n  )"),
         };
-        let timeline_all = if first_load {
-            "timeline_all AS (\n    SELECT *, 1 AS src FROM batch\n  )".to_string()
-        } else {
-            let (incoming, extra_timeline) = match snapshot {
-                Some(_) => (
-                    format!(
-                        "SELECT {keys}, \"valid_from\" FROM batch UNION ALL SELECT {keys}, \"valid_from\" FROM snapshot_deletes"
-                    ),
-                    format!(
-                        "\n    UNION ALL\n    SELECT {b}, {CHANGE_COLUMNS}, 2 AS src{no_position} FROM snapshot_deletes",
-                        b = self.business("")
-                    ),
-                ),
-                None => (
-                    format!("SELECT {keys}, \"valid_from\" FROM batch"),
-                    String::new(),
-                ),
-            };
-            format!(
-                "touched AS (
-    SELECT {keys}, min(\"valid_from\") AS since FROM ({incoming}) incoming GROUP BY {keys}
-  ),
-  timeline_all AS (
-    SELECT {hb}, h.\"op\", h.\"valid_from\", h.\"change_seq\", h.\"row_hash\", h.\"batch_id\", 0 AS src{position}
-    FROM {table} h JOIN touched k ON {mh}
-    WHERE h.\"valid_to\" >= k.since{history_bound}
-    UNION ALL
-    SELECT {lb}, l.\"op\", l.\"valid_from\", l.\"change_seq\", l.\"row_hash\", l.\"batch_id\", 1 AS src{no_position}
-    FROM {log} l JOIN touched k ON {ml}
-    WHERE {log_number} <= {number} AND l.\"valid_from\" >= k.since{log_bound}{extra_timeline}
-  )",
-                hb = self.business("h."),
-                lb = self.business("l."),
-                mh = self.key_match("k", "h"),
-                ml = self.key_match("k", "l"),
-                position = position
-                    .map(|p| format!(", h.{p} AS target_row"))
-                    .unwrap_or_default(),
-                history_bound = self.since_bound("h.\"valid_to\""),
-                log_bound = self.since_bound("l.\"valid_from\""),
-            )
-        };
-        format!(
-            "WITH {batch_rows}{snapshot_deletes},
-  {timeline_all},
-  timeline AS (
+        let windows = format!(
+            "timeline AS (
     SELECT * FROM (
       SELECT *, row_number() OVER (PARTITION BY {keys}, \"valid_from\", \"change_seq\" ORDER BY src, {row_number}, \"op\", \"row_hash\") AS occurrence
       FROM timeline_all
@@ -709,11 +673,148 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
       COALESCE(lag(\"row_hash\") OVER ({order}) = \"row_hash\"
                AND lag(\"op\" = 'D') OVER ({order}) = (\"op\" = 'D'), FALSE) AS is_noop
     FROM timeline
+  )"
+        );
+        let versions = format!(
+            "SELECT {b}, {CHANGE_COLUMNS}, src{with_position}, is_noop, min(CASE WHEN NOT is_noop THEN \"valid_from\" END) OVER ({order} ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_from
+    FROM flagged",
+            b = self.business(""),
+        );
+        if first_load {
+            return format!(
+                "WITH {batch_rows},
+  timeline_all AS (
+    SELECT *, 1 AS src FROM batch
+  ),
+  {windows},
+  versions AS (
+    {versions}
+  )"
+            );
+        }
+        let (incoming, logged_deletes) = match snapshot {
+            Some(_) => (
+                format!(
+                    "SELECT {keys}, \"valid_from\" FROM batch UNION ALL SELECT {keys}, \"valid_from\" FROM snapshot_deletes"
+                ),
+                format!(
+                    "\n    UNION ALL\n    SELECT {b}, {CHANGE_COLUMNS}, 2 AS src FROM snapshot_deletes",
+                    b = self.business("")
+                ),
+            ),
+            None => (
+                format!("SELECT {keys}, \"valid_from\" FROM batch"),
+                String::new(),
+            ),
+        };
+        let open = open_literal();
+        let touched = format!(
+            "touched AS (
+    SELECT {keys}, min(\"valid_from\") AS since, count(*) AS incoming FROM ({incoming}) incoming GROUP BY {keys}
+  ),
+  held AS (
+    SELECT {hk}, h.\"op\", h.\"valid_from\", h.\"change_seq\", h.\"row_hash\", h.\"batch_id\"{position},
+      k.incoming = 1 AND h.\"valid_to\" = {open} AND h.\"valid_from\" < k.since AS in_order
+    FROM {table} h JOIN touched k ON {mh}
+    WHERE h.\"valid_to\" >= k.since{history_bound}
+  ),
+  logged AS {inline}(
+    SELECT {lb}, l.\"op\", l.\"valid_from\", l.\"change_seq\", l.\"row_hash\", l.\"batch_id\", 1 AS src
+    FROM {log} l JOIN touched k ON {ml}
+    WHERE {log_number} <= {number} AND l.\"valid_from\" >= k.since{log_bound}{logged_deletes}
+  )",
+            hk = self.keys_of("h."),
+            lb = self.business("l."),
+            mh = self.key_match("k", "h"),
+            ml = self.key_match("k", "l"),
+            position = position
+                .map(|p| format!(", h.{p} AS target_row"))
+                .unwrap_or_default(),
+            history_bound = self.since_bound("h.\"valid_to\""),
+            log_bound = self.since_bound("l.\"valid_from\""),
+            inline = d.read_twice(),
+        );
+        // A history row's business columns: its keys, the rest null.
+        let held_business = self
+            .meta
+            .columns
+            .iter()
+            .map(|c| match self.meta.primary_key.contains(&c.name) {
+                true => format!("h.{}", quote_ident(&c.name)),
+                false => format!("NULL AS {}", quote_ident(&c.name)),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let held_changes = "h.\"op\", h.\"valid_from\", h.\"change_seq\", h.\"row_hash\", h.\"batch_id\", 0 AS src";
+        if self.reaches_back() {
+            return format!(
+                "WITH {batch_rows}{snapshot_deletes},
+  {touched},
+  timeline_all AS (
+    SELECT {held_business}, {held_changes}{with_position} FROM held h
+    UNION ALL
+    SELECT *{no_position} FROM logged
+  ),
+  {windows},
+  versions AS (
+    {versions}
+  )"
+            );
+        }
+        let pick =
+            |logged: &str, held: &str| format!("CASE WHEN side = 1 THEN {logged} ELSE {held} END");
+        let paired_business = self
+            .meta
+            .columns
+            .iter()
+            .map(|c| {
+                let q = quote_ident(&c.name);
+                match self.meta.primary_key.contains(&c.name) {
+                    true => q,
+                    false => format!("CASE WHEN side = 1 THEN {q} END"),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let paired_changes = ["op", "valid_from", "change_seq", "row_hash", "batch_id"]
+            .map(|c| pick(&quote_ident(c), &format!("held_{c}")))
+            .join(", ");
+        format!(
+            "WITH {batch_rows}{snapshot_deletes},
+  {touched},
+  tangled AS (
+    SELECT {keys} FROM touched WHERE incoming > 1
+    UNION
+    SELECT {keys} FROM held WHERE NOT in_order
+  ),
+  timeline_all AS (
+    SELECT {held_business}, {held_changes}{hposition} FROM held h JOIN tangled g ON {mgh}
+    UNION ALL
+    SELECT l.*{no_position} FROM logged l JOIN tangled g ON {mgl}
+  ),
+  {windows},
+  paired AS (
+    SELECT l.*, h.\"op\" AS held_op, h.\"valid_from\" AS held_valid_from, h.\"change_seq\" AS held_change_seq, h.\"row_hash\" AS held_row_hash, h.\"batch_id\" AS held_batch_id{hposition},
+      COALESCE(h.\"row_hash\" = l.\"row_hash\" AND (h.\"op\" = 'D') = (l.\"op\" = 'D'), FALSE) AS is_noop
+    FROM logged l LEFT JOIN held h ON {mhl} LEFT JOIN tangled g ON {mgl}
+    WHERE g.{first} IS NULL
   ),
   versions AS (
-    SELECT *, min(CASE WHEN NOT is_noop THEN \"valid_from\" END) OVER ({order} ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_from
-    FROM flagged
-  )"
+    {versions}
+    UNION ALL
+    SELECT {paired_business}, {paired_changes}, {src}{pposition}, side = 1 AND is_noop, CASE WHEN side = 0 AND NOT is_noop THEN \"valid_from\" END
+    FROM paired CROSS JOIN (VALUES (0), (1)) AS sides (side)
+    WHERE side = 1 OR held_valid_from IS NOT NULL
+  )",
+            hposition = position.map(|_| ", h.target_row").unwrap_or_default(),
+            pposition = position
+                .map(|_| ", CASE WHEN side = 0 THEN target_row END")
+                .unwrap_or_default(),
+            src = pick("src", "0"),
+            mgh = self.key_match("g", "h"),
+            mgl = self.key_match("g", "l"),
+            mhl = self.key_match("h", "l"),
+            first = self.first_key(),
         )
     }
 

@@ -1,0 +1,81 @@
+MERGE INTO "demo"."products" AS t
+USING (
+  WITH batch AS (
+    SELECT e.* FROM (SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM (SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."products_changes" WHERE "batch_number" IN (2)) WHERE "batch_id" = 'b000002') e
+    LEFT JOIN (SELECT "product_id", "row_hash" FROM "demo"."products" WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted") h ON h."product_id" = e."product_id" AND h."row_hash" = e."row_hash"
+    WHERE h."row_hash" IS NULL
+  ),
+  gone AS (
+    SELECT h."product_id" FROM "demo"."products" h
+    LEFT JOIN (SELECT "product_id" FROM (SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."products_changes" WHERE "batch_number" IN (2)) WHERE "batch_id" = 'b000002') b ON b."product_id" = h."product_id"
+    WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted" AND b."product_id" IS NULL
+  ),
+  snapshot_deletes AS (
+    SELECT h."product_id", h."name", h."price", h."active", 'D' AS "op", TIMESTAMP '2026-11-03 05:00:00.000000' AS "valid_from", 'snapshot-delete' AS "change_seq", h."row_hash", 'b000002' AS "batch_id"
+    FROM "demo"."products" h JOIN gone g ON g."product_id" = h."product_id"
+    WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted"
+  ),
+  touched AS (
+    SELECT "product_id", min("valid_from") AS since, count(*) AS incoming FROM (SELECT "product_id", "valid_from" FROM batch UNION ALL SELECT "product_id", "valid_from" FROM snapshot_deletes) incoming GROUP BY "product_id"
+  ),
+  held AS (
+    SELECT h."product_id", h."op", h."valid_from", h."change_seq", h."row_hash", h."batch_id",
+      k.incoming = 1 AND h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND h."valid_from" < k.since AS in_order
+    FROM "demo"."products" h JOIN touched k ON k."product_id" = h."product_id"
+    WHERE h."valid_to" >= k.since AND h."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
+  ),
+  logged AS (
+    SELECT l."product_id", l."name", l."price", l."active", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
+    FROM (SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM "demo"."products_changes" WHERE "batch_number" IN (2)) l JOIN touched k ON k."product_id" = l."product_id"
+    WHERE CAST(substr(l."batch_id", 2) AS BIGINT) <= 2 AND l."valid_from" >= k.since AND l."valid_from" >= TIMESTAMP '2026-11-02 00:00:00.000000'
+    UNION ALL
+    SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id", 2 AS src FROM snapshot_deletes
+  ),
+  tangled AS (
+    SELECT "product_id" FROM touched WHERE incoming > 1
+    UNION
+    SELECT "product_id" FROM held WHERE NOT in_order
+  ),
+  timeline_all AS (
+    SELECT h."product_id", NULL AS "name", NULL AS "price", NULL AS "active", h."op", h."valid_from", h."change_seq", h."row_hash", h."batch_id", 0 AS src FROM held h JOIN tangled g ON g."product_id" = h."product_id"
+    UNION ALL
+    SELECT l.* FROM logged l JOIN tangled g ON g."product_id" = l."product_id"
+  ),
+  timeline AS (
+    SELECT * FROM (
+      SELECT *, row_number() OVER (PARTITION BY "product_id", "valid_from", "change_seq" ORDER BY src, CAST(substr("batch_id", 2) AS BIGINT), "op", "row_hash") AS occurrence
+      FROM timeline_all
+    ) deduplicated WHERE occurrence = 1
+  ),
+  flagged AS (
+    SELECT *,
+      COALESCE(lag("row_hash") OVER (PARTITION BY "product_id" ORDER BY "valid_from", "change_seq") = "row_hash"
+               AND lag("op" = 'D') OVER (PARTITION BY "product_id" ORDER BY "valid_from", "change_seq") = ("op" = 'D'), FALSE) AS is_noop
+    FROM timeline
+  ),
+  paired AS (
+    SELECT l.*, h."op" AS held_op, h."valid_from" AS held_valid_from, h."change_seq" AS held_change_seq, h."row_hash" AS held_row_hash, h."batch_id" AS held_batch_id,
+      COALESCE(h."row_hash" = l."row_hash" AND (h."op" = 'D') = (l."op" = 'D'), FALSE) AS is_noop
+    FROM logged l LEFT JOIN held h ON h."product_id" = l."product_id" LEFT JOIN tangled g ON g."product_id" = l."product_id"
+    WHERE g."product_id" IS NULL
+  ),
+  versions AS (
+    SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id", src, is_noop, min(CASE WHEN NOT is_noop THEN "valid_from" END) OVER (PARTITION BY "product_id" ORDER BY "valid_from", "change_seq" ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_from
+    FROM flagged
+    UNION ALL
+    SELECT "product_id", CASE WHEN side = 1 THEN "name" END, CASE WHEN side = 1 THEN "price" END, CASE WHEN side = 1 THEN "active" END, CASE WHEN side = 1 THEN "op" ELSE held_op END, CASE WHEN side = 1 THEN "valid_from" ELSE held_valid_from END, CASE WHEN side = 1 THEN "change_seq" ELSE held_change_seq END, CASE WHEN side = 1 THEN "row_hash" ELSE held_row_hash END, CASE WHEN side = 1 THEN "batch_id" ELSE held_batch_id END, CASE WHEN side = 1 THEN src ELSE 0 END, side = 1 AND is_noop, CASE WHEN side = 0 AND NOT is_noop THEN "valid_from" END
+    FROM paired CROSS JOIN (VALUES (0), (1)) AS sides (side)
+    WHERE side = 1 OR held_valid_from IS NOT NULL
+  )
+  SELECT "product_id", "name", "price", "active", "valid_from", "change_seq",
+         COALESCE(next_from, TIMESTAMP '9999-12-31 23:59:59.999999') AS "valid_to",
+         next_from IS NULL AS "is_current",
+         "op" = 'D' AS "is_deleted", "op", "batch_id", "row_hash", is_noop AS drop_row
+  FROM versions
+) AS s
+ON t."product_id" = s."product_id" AND t."valid_from" = s."valid_from" AND t."change_seq" = s."change_seq" AND t."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
+WHEN MATCHED AND s.drop_row THEN DELETE
+WHEN MATCHED AND (t."valid_to" <> s."valid_to" OR t."is_current" <> s."is_current") THEN
+  UPDATE SET "valid_to" = s."valid_to", "is_current" = s."is_current"
+WHEN NOT MATCHED AND NOT s.drop_row THEN
+  INSERT ("product_id", "name", "price", "active", "valid_from", "change_seq", "valid_to", "is_current", "is_deleted", "op", "batch_id", "row_hash") VALUES (s."product_id", s."name", s."price", s."active", s."valid_from", s."change_seq", s."valid_to", s."is_current", s."is_deleted", s."op", s."batch_id", s."row_hash");
