@@ -365,13 +365,29 @@ pub async fn invoke_step(
             respond(step, ran.await)
         }};
     }
-    match step {
+    let response = match step {
         Step::StartReplication => call!(steps::start_replication),
         Step::ExtractMetadata => call!(steps::extract_metadata),
         Step::ValidateLanded => call!(steps::validate_landed),
         Step::MergeHistory => call!(steps::merge_history),
         Step::PublishCatalog => call!(steps::publish_catalog),
         Step::Notify => call!(steps::notify),
+    };
+    release_freed_memory();
+    response
+}
+
+/// Hands the heap's free pages back to the system after each step. Here the
+/// steps share one process (on Lambda each is a process of its own), and
+/// glibc keeps what a step's threads freed: validation's batches stayed
+/// resident through the MERGE after it (a 200,000-change CDC day: peak RSS
+/// 395-399 -> 362-365 MiB). DuckDB's memory is its own allocator's.
+fn release_freed_memory() {
+    // SAFETY: malloc_trim takes no pointer and only returns free pages of
+    // the heap to the kernel; no live allocation is touched.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
