@@ -51,7 +51,15 @@ impl ExistingColumn {
 const SNAPSHOT_DELETE_SEQ: &str = "snapshot-delete";
 
 /// A change's columns after its business columns, in the change log and the timeline.
-const CHANGE_COLUMNS: &str = "\"op\", \"valid_from\", \"change_seq\", \"row_hash\", \"batch_id\"";
+const CHANGE_COLUMNS: [&str; 5] = ["op", "valid_from", "change_seq", "row_hash", "batch_id"];
+
+/// [`CHANGE_COLUMNS`], quoted, of the rows `alias` names (`h.`, `l.`, or
+/// none: `""`).
+fn change_columns_of(alias: &str) -> String {
+    CHANGE_COLUMNS
+        .map(|c| format!("{alias}{}", quote_ident(c)))
+        .join(", ")
+}
 
 /// A snapshot table's extract: keys missing from it are deleted at `extract_time`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -245,6 +253,27 @@ impl MergePlan<'_> {
                 self.batch_id,
             ),
         }
+    }
+
+    /// Business columns, quoted (`q`): the keys as `key(q)`, the others as
+    /// `other(q)`.
+    fn keys_and_others(
+        &self,
+        key: impl Fn(&str) -> String,
+        other: impl Fn(&str) -> String,
+    ) -> String {
+        self.meta
+            .columns
+            .iter()
+            .map(|c| {
+                let q = quote_ident(&c.name);
+                match self.meta.primary_key.contains(&c.name) {
+                    true => key(&q),
+                    false => other(&q),
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Business columns, quoted, each prefixed with `alias.` when given.
@@ -480,8 +509,9 @@ impl MergePlan<'_> {
     /// the timeline's windows (a 2M-key extract: 1.8 s against 3.5 s).
     pub fn first_load_distinct(&self, d: &dyn Dialect) -> String {
         let no_next = format!(
-            "{}, {CHANGE_COLUMNS}, CAST(NULL AS {}) AS next_from",
+            "{}, {}, CAST(NULL AS {}) AS next_from",
             self.business(""),
+            change_columns_of(""),
             d.timestamp_type()
         );
         format!(
@@ -625,7 +655,8 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
         let row_number = BatchId::sql_number("\"batch_id\"");
         let keys = self.keys();
         let order = format!("PARTITION BY {keys} ORDER BY \"valid_from\", \"change_seq\"");
-        let read_batch = self.batch_rows(d, &format!("{}, {CHANGE_COLUMNS}", self.business("")));
+        let changes = change_columns_of("");
+        let read_batch = self.batch_rows(d, &format!("{}, {changes}", self.business("")));
         let snapshot = self.snapshot.filter(|_| !first_load);
         let position = self.target_position(d, first_load);
         let no_position = position.map(|_| ", NULL AS target_row").unwrap_or_default();
@@ -676,7 +707,7 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
   )"
         );
         let versions = format!(
-            "SELECT {b}, {CHANGE_COLUMNS}, src{with_position}, is_noop, min(CASE WHEN NOT is_noop THEN \"valid_from\" END) OVER ({order} ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_from
+            "SELECT {b}, {changes}, src{with_position}, is_noop, min(CASE WHEN NOT is_noop THEN \"valid_from\" END) OVER ({order} ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_from
     FROM flagged",
             b = self.business(""),
         );
@@ -698,7 +729,7 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
                     "SELECT {keys}, \"valid_from\" FROM batch UNION ALL SELECT {keys}, \"valid_from\" FROM snapshot_deletes"
                 ),
                 format!(
-                    "\n    UNION ALL\n    SELECT {b}, {CHANGE_COLUMNS}, 2 AS src FROM snapshot_deletes",
+                    "\n    UNION ALL\n    SELECT {b}, {changes}, 2 AS src FROM snapshot_deletes",
                     b = self.business("")
                 ),
             ),
@@ -713,18 +744,20 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
     SELECT {keys}, min(\"valid_from\") AS since, count(*) AS incoming FROM ({incoming}) incoming GROUP BY {keys}
   ),
   held AS (
-    SELECT {hk}, h.\"op\", h.\"valid_from\", h.\"change_seq\", h.\"row_hash\", h.\"batch_id\"{position},
+    SELECT {hk}, {hc}{position},
       k.incoming = 1 AND h.\"valid_to\" = {open} AND h.\"valid_from\" < k.since AS in_order
     FROM {table} h JOIN touched k ON {mh}
     WHERE h.\"valid_to\" >= k.since{history_bound}
   ),
   logged AS {inline}(
-    SELECT {lb}, l.\"op\", l.\"valid_from\", l.\"change_seq\", l.\"row_hash\", l.\"batch_id\", 1 AS src
+    SELECT {lb}, {lc}, 1 AS src
     FROM {log} l JOIN touched k ON {ml}
     WHERE {log_number} <= {number} AND l.\"valid_from\" >= k.since{log_bound}{logged_deletes}
   )",
             hk = self.keys_of("h."),
+            hc = change_columns_of("h."),
             lb = self.business("l."),
+            lc = change_columns_of("l."),
             mh = self.key_match("k", "h"),
             ml = self.key_match("k", "l"),
             position = position
@@ -735,17 +768,8 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
             inline = d.read_twice(),
         );
         // A history row's business columns: its keys, the rest null.
-        let held_business = self
-            .meta
-            .columns
-            .iter()
-            .map(|c| match self.meta.primary_key.contains(&c.name) {
-                true => format!("h.{}", quote_ident(&c.name)),
-                false => format!("NULL AS {}", quote_ident(&c.name)),
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let held_changes = "h.\"op\", h.\"valid_from\", h.\"change_seq\", h.\"row_hash\", h.\"batch_id\", 0 AS src";
+        let held_business = self.keys_and_others(|q| format!("h.{q}"), |q| format!("NULL AS {q}"));
+        let held_changes = format!("{}, 0 AS src", change_columns_of("h."));
         if self.reaches_back() {
             return format!(
                 "WITH {batch_rows}{snapshot_deletes},
@@ -763,21 +787,14 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
         }
         let pick =
             |logged: &str, held: &str| format!("CASE WHEN side = 1 THEN {logged} ELSE {held} END");
-        let paired_business = self
-            .meta
-            .columns
-            .iter()
-            .map(|c| {
-                let q = quote_ident(&c.name);
-                match self.meta.primary_key.contains(&c.name) {
-                    true => q,
-                    false => format!("CASE WHEN side = 1 THEN {q} END"),
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        let paired_changes = ["op", "valid_from", "change_seq", "row_hash", "batch_id"]
+        let paired_business = self.keys_and_others(str::to_string, |q| {
+            format!("CASE WHEN side = 1 THEN {q} END")
+        });
+        let paired_changes = CHANGE_COLUMNS
             .map(|c| pick(&quote_ident(c), &format!("held_{c}")))
+            .join(", ");
+        let held_as = CHANGE_COLUMNS
+            .map(|c| format!("h.{} AS held_{c}", quote_ident(c)))
             .join(", ");
         format!(
             "WITH {batch_rows}{snapshot_deletes},
@@ -794,7 +811,7 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
   ),
   {windows},
   paired AS (
-    SELECT l.*, h.\"op\" AS held_op, h.\"valid_from\" AS held_valid_from, h.\"change_seq\" AS held_change_seq, h.\"row_hash\" AS held_row_hash, h.\"batch_id\" AS held_batch_id{hposition},
+    SELECT l.*, {held_as}{hposition},
       COALESCE(h.\"row_hash\" = l.\"row_hash\" AND (h.\"op\" = 'D') = (l.\"op\" = 'D'), FALSE) AS is_noop
     FROM logged l LEFT JOIN held h ON {mhl} LEFT JOIN tangled g ON {mgl}
     WHERE g.{first} IS NULL
