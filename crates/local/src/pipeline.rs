@@ -381,7 +381,7 @@ pub async fn invoke_step(
 /// steps share one process (on Lambda each is a process of its own), and
 /// glibc keeps what a step's threads freed: validation's batches stayed
 /// resident through the MERGE after it (a 200,000-change CDC day: peak RSS
-/// 395-399 -> 362-365 MiB). DuckDB's memory is its own allocator's.
+/// 392-401 -> 377-378 MiB). DuckDB's memory is its own allocator's.
 fn release_freed_memory() {
     // SAFETY: malloc_trim takes no pointer and only returns free pages of
     // the heap to the kernel; no live allocation is touched.
