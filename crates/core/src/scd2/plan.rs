@@ -278,12 +278,8 @@ impl MergePlan<'_> {
 
     /// Business columns, quoted, each prefixed with `alias.` when given.
     fn business(&self, alias: &str) -> String {
-        self.meta
-            .columns
-            .iter()
-            .map(|c| format!("{alias}{}", quote_ident(&c.name)))
-            .collect::<Vec<_>>()
-            .join(", ")
+        let prefixed = |q: &str| format!("{alias}{q}");
+        self.keys_and_others(prefixed, prefixed)
     }
 
     fn key_match(&self, left: &str, right: &str) -> String {
@@ -661,6 +657,7 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
         let position = self.target_position(d, first_load);
         let no_position = position.map(|_| ", NULL AS target_row").unwrap_or_default();
         let with_position = position.map(|_| ", target_row").unwrap_or_default();
+        let open = open_literal();
         // The keys an extract lacks are found with the keys alone (`gone`),
         // then their current rows are read: an anti-join that carried every
         // column built its hash table from all current rows (a 2M-key day:
@@ -678,7 +675,6 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
                 seq = string_literal(SNAPSHOT_DELETE_SEQ),
                 m = self.key_match("b", "h"),
                 mg = self.key_match("g", "h"),
-                open = open_literal(),
             ),
             None => String::new(),
         };
@@ -688,7 +684,6 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
             Some(_) => format!(
                 "batch AS (\n    SELECT e.* FROM ({read_batch}) e\n    LEFT JOIN (SELECT {keys}, \"row_hash\" FROM {table} WHERE \"valid_to\" = {open} AND NOT \"is_deleted\") h ON {m} AND h.\"row_hash\" = e.\"row_hash\"\n    WHERE h.\"row_hash\" IS NULL\n  )",
                 m = self.key_match("h", "e"),
-                open = open_literal(),
             ),
             None => format!("batch AS (\n    {read_batch}\n  )"),
         };
@@ -738,7 +733,6 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
                 String::new(),
             ),
         };
-        let open = open_literal();
         let touched = format!(
             "touched AS (
     SELECT {keys}, min(\"valid_from\") AS since, count(*) AS incoming FROM ({incoming}) incoming GROUP BY {keys}
