@@ -595,6 +595,22 @@ fn every_type_is_encoded_as_the_merge_reads_it() {
     for name in ["s", "op", "batch_id"] {
         assert!(chunk(name).dictionary_page_offset().is_some(), "{name}");
     }
+    // What a delta encoding packs is left as it is; the rest is compressed.
+    use parquet::basic::{Compression, ZstdLevel};
+    for name in ["id", "d18", "ns", "valid_from", "change_seq"] {
+        assert_eq!(
+            chunk(name).compression(),
+            Compression::UNCOMPRESSED,
+            "{name}"
+        );
+    }
+    for name in ["d38", "f", "s", "b", "row_hash", "op", "batch_id"] {
+        assert_eq!(
+            chunk(name).compression(),
+            Compression::ZSTD(ZstdLevel::default()),
+            "{name}"
+        );
+    }
     let with_statistics: Vec<String> = group
         .columns()
         .iter()
