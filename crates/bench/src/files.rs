@@ -4,33 +4,73 @@ use bytes::Bytes;
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread::JoinHandle;
 use tidemark_core::error::StoreError;
 use tidemark_core::validate::ByteSink;
 
 /// A file read a range at a time, as the local object store reads a landed file.
 pub use tidemark_core::dms::FileSource;
 
-/// Parts appended to a file, as an upload would receive them.
+/// Parts appended to a file by a thread of its own, as the pipeline's
+/// upload receives them: through a channel that holds one part, so the
+/// encoder goes on while the last part is written
+/// (`tidemark_core::steps::validate_landed`'s `ChannelSink`).
 pub struct FileSink {
-    file: File,
-    pub written: u64,
+    parts: Option<SyncSender<Bytes>>,
+    writer: Option<JoinHandle<Result<u64, String>>>,
 }
 
 impl FileSink {
     pub fn create(path: &Path) -> std::io::Result<FileSink> {
+        let mut file = File::create(path)?;
+        let (parts, received) = sync_channel::<Bytes>(1);
+        let writer = std::thread::spawn(move || {
+            let mut written = 0;
+            for part in received {
+                file.write_all(&part).map_err(|e| e.to_string())?;
+                written += part.len() as u64;
+            }
+            Ok(written)
+        });
         Ok(FileSink {
-            file: File::create(path)?,
-            written: 0,
+            parts: Some(parts),
+            writer: Some(writer),
         })
+    }
+
+    /// Waits for every part to be written; returns the file's size.
+    pub fn close(mut self) -> Result<u64, StoreError> {
+        self.parts.take();
+        match self.writer.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result.map_err(sink_error),
+            _ => Err(sink_error("the writing thread stopped".into())),
+        }
     }
 }
 
 impl ByteSink for FileSink {
     fn write(&mut self, part: Bytes) -> Result<(), StoreError> {
-        self.written += part.len() as u64;
-        self.file.write_all(&part).map_err(|e| StoreError::Io {
-            key: "sink".into(),
-            message: e.to_string(),
-        })
+        match &self.parts {
+            Some(parts) if parts.send(part).is_ok() => Ok(()),
+            // The writing thread stopped: `close` says why.
+            _ => Err(sink_error("the file cannot be written".into())),
+        }
+    }
+}
+
+impl Drop for FileSink {
+    fn drop(&mut self) {
+        self.parts.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+fn sink_error(message: String) -> StoreError {
+    StoreError::Io {
+        key: "sink".into(),
+        message,
     }
 }

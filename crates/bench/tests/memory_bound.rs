@@ -59,8 +59,9 @@ static ALLOCATOR: Counting = Counting;
 
 const MIB: usize = 1 << 20;
 /// What checking one file may hold at once: an 8 MiB read cache (and a
-/// window still referenced), a row group of output (8 MiB), an 8 MiB part,
-/// the record batches waiting between the threads and their casts.
+/// window still referenced), a row group of output (8 MiB), up to three
+/// 8 MiB parts (being filled, queued, being written), the record batches
+/// waiting between the threads and their casts.
 const BOUND: usize = 64 * MIB;
 
 /// What the queues between validation's threads hold when both are full:
@@ -97,6 +98,7 @@ fn peak_checking(path: &Path, out: &Path) -> (usize, u64) {
     }
     .check(&CheckOptions::default(), source, Some(&mut sink))
     .unwrap();
+    sink.close().unwrap();
     let peak = PEAK.load(Ordering::Relaxed) - before;
     assert!(outcome.accepted(), "{name}: {:#?}", outcome.findings);
     (peak, outcome.rows)
