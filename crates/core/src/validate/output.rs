@@ -29,6 +29,11 @@ pub const PART_BYTES: usize = 8 << 20;
 /// writing it out (encoded pages, dictionaries, buffered values).
 const ROW_GROUP_BYTES: usize = 8 << 20;
 
+/// Rows a row group holds at most. Engines read a file's row groups in
+/// parallel, so a file of a few MB needs several: 200,000 changes (7 MB)
+/// make four.
+pub(crate) const ROW_GROUP_ROWS: usize = 8 * crate::dms::BATCH_ROWS;
+
 /// How normalised files are encoded. They are a change log, read in full by
 /// merges (DuckDB, Athena engine 3) and kept for rebuilds: what matters is
 /// the cost of writing them and their size (stored, uploaded, and scanned by
@@ -53,7 +58,8 @@ pub(crate) fn props(meta: &TableMetadata) -> WriterProperties {
     let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
         .set_statistics_enabled(EnabledStatistics::None)
-        .set_dictionary_enabled(false);
+        .set_dictionary_enabled(false)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
     let filtered = meta.primary_key.iter().map(String::as_str);
     for name in filtered.chain(["valid_from", "batch_id"]) {
         props =

@@ -621,6 +621,27 @@ fn every_type_is_encoded_as_the_merge_reads_it() {
 }
 
 #[test]
+fn a_large_file_is_normalised_into_row_groups_an_engine_reads_in_parallel() {
+    use super::output::ROW_GROUP_ROWS;
+    let rows = 2 * ROW_GROUP_ROWS + 5;
+    let ids: Vec<String> = (1..=rows).map(|i| i.to_string()).collect();
+    let columns = vec![
+        (
+            "extraction_timestamp",
+            vec![Some("2026-11-01 10:00:00.000000"); rows],
+        ),
+        ("id", ids.iter().map(|i| Some(i.as_str())).collect()),
+        ("status", vec![Some("new"); rows]),
+        ("amount", vec![None; rows]),
+        ("paid", vec![None; rows]),
+    ];
+    let footer = streamed_equals_in_memory(&meta(), "LOAD00000001.parquet", parquet(&columns));
+    let groups: Vec<i64> = footer.row_groups().iter().map(|g| g.num_rows()).collect();
+    let full = ROW_GROUP_ROWS as i64;
+    assert_eq!(groups, [full, full, 5]);
+}
+
+#[test]
 fn the_sample_keeps_every_rule_even_when_one_is_noisy() {
     let n = 100;
     let mut cols = vec![
