@@ -41,6 +41,11 @@ impl FileSink {
 
     /// Waits for every part to be written; returns the file's size.
     pub fn close(mut self) -> Result<u64, StoreError> {
+        self.finish()
+    }
+
+    /// Ends the channel and waits for the writing thread.
+    fn finish(&mut self) -> Result<u64, StoreError> {
         self.parts.take();
         match self.writer.take().map(JoinHandle::join) {
             Some(Ok(result)) => result.map_err(sink_error),
@@ -61,10 +66,7 @@ impl ByteSink for FileSink {
 
 impl Drop for FileSink {
     fn drop(&mut self) {
-        self.parts.take();
-        if let Some(writer) = self.writer.take() {
-            let _ = writer.join();
-        }
+        let _ = self.finish();
     }
 }
 
