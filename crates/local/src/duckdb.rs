@@ -105,7 +105,11 @@ impl DuckDbEngine {
         // merges the table's unfilled row groups into one, rewriting and
         // recompressing up to 122,880 rows of every column, which took longer
         // than the day's MERGE itself.
-        conn.execute_batch("SET max_vacuum_tasks = 0")
+        // A statement without ORDER BY may return or store rows in any order
+        // (history has none; maintenance's rewrite orders its rows): a first
+        // load's INSERT then writes from both threads at once, not in the
+        // file's order (2M rows: 3.3 s → 1.9 s).
+        conn.execute_batch("SET max_vacuum_tasks = 0; SET preserve_insertion_order = false")
             .map_err(|e| failed(e.to_string()))?;
         let profile = Profile::new();
         profile.enable(&conn).map_err(|e| failed(e.to_string()))?;
