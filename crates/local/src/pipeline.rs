@@ -275,25 +275,21 @@ pub async fn run_catching_up(
     input: &ExecutionInput,
     time_scale: f64,
 ) -> Result<(LocalBackend, Vec<Execution>), LocalError> {
-    let mut backend = LocalBackend::open(options)?;
+    // The days to replay come from the landing area alone: the warehouse is
+    // opened once per execution, not once more to find them.
+    let lake = LocalLake::open(options)?;
     let replay_dir = match (
         &options.source,
         &options.landing,
-        &backend.ports.config.local.replay_dir,
+        &lake.config.local.replay_dir,
     ) {
-        (None, None, Some(dir)) => Some(
-            options
-                .config_path
-                .parent()
-                .unwrap_or(Path::new("."))
-                .join(dir),
-        ),
+        (None, None, Some(dir)) => Some(lake.base.join(dir)),
         _ => None,
     };
     let mut days = Vec::new();
     if let Some(dir) = replay_dir {
         let replay_err = |e: ReplicationError| LocalError::Io(e.to_string());
-        let delivered = crate::replay::delivered_through(backend.ports.landing.as_ref())
+        let delivered = crate::replay::delivered_through(lake.landing.as_ref())
             .await
             .map_err(replay_err)?;
         days = crate::replay::replay_days(&dir)
@@ -304,24 +300,29 @@ pub async fn run_catching_up(
             })
             .collect();
     }
+    drop(lake);
     if days.is_empty() {
+        let backend = LocalBackend::open(options)?;
         let execution = backend.run(name, input, time_scale).await?;
         return Ok((backend, vec![execution]));
     }
     let mut executions = Vec::with_capacity(days.len());
+    let mut backend = None;
     for day in days {
         // One DuckDB connection at a time: the previous backend closes first.
-        drop(backend);
-        backend = LocalBackend::open(&LocalOptions {
+        drop(backend.take());
+        let opened = LocalBackend::open(&LocalOptions {
             replay_through: Some(day),
             ..options.clone()
         })?;
         executions.push(
-            backend
+            opened
                 .run(&format!("{name}-{day}"), input, time_scale)
                 .await?,
         );
+        backend = Some(opened);
     }
+    let backend = backend.expect("at least one day was replayed");
     Ok((backend, executions))
 }
 
