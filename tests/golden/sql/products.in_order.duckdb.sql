@@ -1,14 +1,15 @@
 MERGE INTO "demo"."products" AS t
 USING (
-  WITH batch AS (
-    SELECT e.* FROM (SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM read_parquet('/lake/validated/demo/products/b000002/*.parquet', union_by_name = true) WHERE "batch_id" = 'b000002') e
-    LEFT JOIN (SELECT "product_id", "row_hash" FROM "demo"."products" WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted") h ON h."product_id" = e."product_id" AND h."row_hash" = e."row_hash"
-    WHERE h."row_hash" IS NULL
+  WITH diff AS (
+    SELECT e.*, h."product_id" AS "held_product_id" FROM (SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM read_parquet('/lake/validated/demo/products/b000002/*.parquet', union_by_name = true) WHERE "batch_id" = 'b000002') e
+    FULL JOIN (SELECT "product_id", "row_hash" FROM "demo"."products" WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted") h ON h."product_id" = e."product_id"
+    WHERE h."product_id" IS NULL OR e."product_id" IS NULL OR h."row_hash" <> e."row_hash"
+  ),
+  batch AS (
+    SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM diff WHERE "product_id" IS NOT NULL
   ),
   gone AS (
-    SELECT h."product_id" FROM "demo"."products" h
-    LEFT JOIN (SELECT "product_id" FROM read_parquet('/lake/validated/demo/products/b000002/*.parquet', union_by_name = true) WHERE "batch_id" = 'b000002') b ON b."product_id" = h."product_id"
-    WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted" AND b."product_id" IS NULL
+    SELECT "held_product_id" AS "product_id" FROM diff WHERE "product_id" IS NULL
   ),
   snapshot_deletes AS (
     SELECT h."product_id", h."name", h."price", h."active", 'D' AS "op", TIMESTAMP '2026-11-03 05:00:00.000000' AS "valid_from", 'snapshot-delete' AS "change_seq", h."row_hash", 'b000002' AS "batch_id"
