@@ -8,8 +8,9 @@ once a day for `--days` days (seeded): each day after the first updates
 `--churn` new ones. Each tool keeps the table's history in a DuckDB file
 from a clean destination, invoked once per day as a user's schedule would:
 
-- tidemark: `tidemark run --through <day>` over a replay of DMS full-load
-  files (a snapshot-mode table);
+- tidemark: `tidemark run --landing landing --through <day>` after the
+  harness has put the day's DMS full-load file where DMS would land it (a
+  snapshot-mode table);
 - dbt: `dbt snapshot` (check strategy, all columns, hard deletes
   invalidated) reading the day's Parquet file;
 - dlt: a pipeline run with the day's file as an Arrow table, `merge` /
@@ -18,7 +19,7 @@ from a clean destination, invoked once per day as a user's schedule would:
 
 The CDC workload (tidemark and dlt; a dbt snapshot reads a table's state,
 not its changes) is a full load of `--keys` accounts, then `--cdc-changes`
-change rows over `--days` days as DMS writes them: tidemark replays them as
+change rows over `--days` days as DMS writes them: tidemark reads them as
 CDC files of a cdc-mode table; dlt loads each day's changes with `scd2`
 scoped to the keys the day touches (`destination_scope`), deletes filtered
 out of the rows it inserts (`source_filter`).
@@ -200,13 +201,15 @@ def day_date(day: int) -> dt.date:
 
 
 def prepare_tidemark(work: Path, files, mode: str):
-    """A replay of DMS files, metadata and a config. A snapshot extract and
-    the CDC workload's first file become full-load files (the load time and
-    an empty change-seq before the columns); a CDC day's file is landed as
-    it is, named by its first commit time."""
+    """Each day's DMS files under `days/<day>/` (as DMS lands them; moved
+    into `landing/` before that day's run, as the peers are handed the day's
+    file), metadata and a config. A snapshot extract and the CDC workload's
+    first file become full-load files (the load time and an empty change-seq
+    before the columns); a CDC day's file is landed as it is, named by its
+    first commit time."""
     for day, path in enumerate(files):
         table = pq.read_table(path)
-        folder = work / "replay" / day_date(day).isoformat() / "public" / "accounts"
+        folder = work / "days" / day_date(day).isoformat() / "public" / "accounts"
         folder.mkdir(parents=True)
         if "op" in table.column_names:
             opened = START + dt.timedelta(days=day)
@@ -224,8 +227,18 @@ def prepare_tidemark(work: Path, files, mode: str):
         '[source.control_columns]\nop = "op"\ntimestamp = "extraction_timestamp"\nchange_seq = "scn"\n\n'
         f'[[tables]]\n{table}\n'
         '[alerts]\non_success = false\n\n'
-        '[local]\nmetadata_dir = "metadata"\nreplay_dir = "replay"\nlake = "lake"\n'
+        '[local]\nmetadata_dir = "metadata"\nlake = "lake"\n'
     )
+
+
+def land_day(work: Path, day: int):
+    """What DMS does before a day's run: the day's files into the landing
+    area (a full load's file replaces the one before it)."""
+    landed = work / "days" / day_date(day).isoformat()
+    for path in landed.rglob("*.parquet"):
+        target = work / "landing" / path.relative_to(landed)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        path.replace(target)
 
 
 def prepare_dbt(work: Path):
@@ -319,8 +332,9 @@ def run_tool(tool: str, mode: str, files, work: Path, tidemark: Path, python: st
     work.mkdir(parents=True)
     if tool == "tidemark":
         prepare_tidemark(work, files, mode)
-        days = [[tidemark, "run", "--config", "tidemark.toml", "--through", day_date(day).isoformat(),
-                 "--time-scale", "0", "--name", f"day-{day + 1}"] for day in range(len(files))]
+        days = [[tidemark, "run", "--config", "tidemark.toml", "--landing", "landing",
+                 "--through", day_date(day).isoformat(), "--time-scale", "0", "--name", f"day-{day + 1}"]
+                for day in range(len(files))]
         env = {"TIDEMARK_LOG": "warn"}
         history = (work / "lake" / "warehouse.duckdb", "bench.accounts", "is_current AND NOT is_deleted")
     elif tool == "dbt":
@@ -337,7 +351,11 @@ def run_tool(tool: str, mode: str, files, work: Path, tidemark: Path, python: st
                 for path in files]
         env = {"RUNTIME__LOG_LEVEL": "WARNING", "RUNTIME__DLTHUB_TELEMETRY": "false"}
         history = (work / "dlt.duckdb", "history.accounts", "_dlt_valid_to IS NULL")
-    runs = [run_measured(argv, work, env={**os.environ, **env}) for argv in days]
+    runs = []
+    for day, argv in enumerate(days):
+        if tool == "tidemark":
+            land_day(work, day)
+        runs.append(run_measured(argv, work, env={**os.environ, **env}))
     return sum(w for w, _ in runs), max(p for _, p in runs), counts(*history)
 
 
