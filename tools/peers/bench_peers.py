@@ -8,9 +8,8 @@ once a day for `--days` days (seeded): each day after the first updates
 `--churn` new ones. Each tool keeps the table's history in a DuckDB file
 from a clean destination, invoked once per day as a user's schedule would:
 
-- tidemark: `tidemark run --landing landing --through <day>` after the
-  harness has put the day's DMS full-load file where DMS would land it (a
-  snapshot-mode table);
+- tidemark: `tidemark run --landing landing` after the harness has put the
+  day's DMS full-load file where DMS would land it (a snapshot-mode table);
 - dbt: `dbt snapshot` (check strategy, all columns, hard deletes
   invalidated) reading the day's Parquet file;
 - dlt: a pipeline run with the day's file as an Arrow table, `merge` /
@@ -333,8 +332,7 @@ def run_tool(tool: str, mode: str, files, work: Path, tidemark: Path, python: st
     if tool == "tidemark":
         prepare_tidemark(work, files, mode)
         days = [[tidemark, "run", "--config", "tidemark.toml", "--landing", "landing",
-                 "--through", day_date(day).isoformat(), "--time-scale", "0", "--name", f"day-{day + 1}"]
-                for day in range(len(files))]
+                 "--time-scale", "0", "--name", f"day-{day + 1}"] for day in range(len(files))]
         env = {"TIDEMARK_LOG": "warn"}
         history = (work / "lake" / "warehouse.duckdb", "bench.accounts", "is_current AND NOT is_deleted")
     elif tool == "dbt":
