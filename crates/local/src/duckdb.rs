@@ -109,8 +109,16 @@ impl DuckDbEngine {
         // (history has none; maintenance's rewrite orders its rows): a first
         // load's INSERT then writes from both threads at once, not in the
         // file's order (2M rows: 3.3 s → 1.9 s).
-        conn.execute_batch("SET max_vacuum_tasks = 0; SET preserve_insertion_order = false")
-            .map_err(|e| failed(e.to_string()))?;
+        // Strings are still compressed by FSST or a dictionary of FSST
+        // strings; plain dictionaries, which every appended segment was
+        // analysed for, are left out: inserting 200,000 versions takes a
+        // third less time, for a warehouse 1% (CDC) to 10% (2M-key
+        // snapshots) larger.
+        conn.execute_batch(
+            "SET max_vacuum_tasks = 0; SET preserve_insertion_order = false; \
+             SET disabled_compression_methods = 'dictionary'",
+        )
+        .map_err(|e| failed(e.to_string()))?;
         let profile = Profile::new();
         profile.enable(&conn).map_err(|e| failed(e.to_string()))?;
         Ok(DuckDbEngine {
