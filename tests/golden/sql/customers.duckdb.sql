@@ -68,7 +68,7 @@ USING (
   WHERE src = 0 OR COALESCE(next_from, TIMESTAMP '9999-12-31 23:59:59.999999') >= TIMESTAMP '2019-11-02 00:00:00.000000'
   ORDER BY target_row NULLS LAST
 ) AS s
-ON t."customer_id" = s."customer_id" AND t."valid_from" = s."valid_from" AND t."change_seq" = s."change_seq" AND t."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
+ON t.rowid = s.target_row AND t."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
 WHEN MATCHED AND s.drop_row THEN DELETE
 WHEN MATCHED AND (t."valid_to" <> s."valid_to" OR t."is_current" <> s."is_current") THEN
   UPDATE SET "valid_to" = s."valid_to", "is_current" = s."is_current"
