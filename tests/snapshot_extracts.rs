@@ -100,6 +100,10 @@ async fn an_unchanged_extract_costs_no_merge_and_a_changed_one_merges_only_its_c
     let (day_3, day_5) = (&batches[batches.len() - 2], &batches[batches.len() - 1]);
     assert_eq!(day_5["status"], "merged");
     assert_eq!(day_5["rows"], day_3["rows"], "equal rows, equal digests");
+    assert_eq!(
+        day_5["distinct_keys"], true,
+        "one full-load file, whose keys validation checked"
+    );
     let records = run_records(&lake);
     let unchanged: Vec<&Value> = records
         .iter()

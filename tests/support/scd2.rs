@@ -184,6 +184,7 @@ impl Model {
         let guard = SnapshotParams {
             extract_time: 0,
             max_delete_fraction,
+            distinct_keys: false,
         };
         if !guard.allows(missing.len() as u64, live.len() as u64) {
             return Err((missing.len() as u64, live.len() as u64));
@@ -266,6 +267,8 @@ pub struct Lake {
     /// Each landed batch's earliest and latest change (µs), by generation, as
     /// the ledger records them.
     reach: std::collections::BTreeMap<(u32, BatchId), (i64, i64)>,
+    /// The landed batches whose changes hold each key once.
+    distinct: BTreeSet<(u32, BatchId)>,
     /// Where merges go: the live table of generation 0 until [`Lake::rebuild`].
     target: HistoryTarget,
     /// The retention cutoff (µs) merges and [`Lake::maintain`] apply.
@@ -288,6 +291,7 @@ impl Lake {
             snapshot,
             batches: 0,
             reach: Default::default(),
+            distinct: Default::default(),
             target: HistoryTarget::default(),
             retained_from: None,
             seq_kind: ChangeSeqKind::Text,
@@ -317,6 +321,7 @@ impl Lake {
             snapshot: self.snapshot.then_some(SnapshotParams {
                 extract_time: extract_time * 1_000_000,
                 max_delete_fraction: fraction,
+                distinct_keys: self.distinct.contains(&(generation, batch_id)),
             }),
         }
     }
@@ -332,6 +337,13 @@ impl Lake {
             .join(batch_id.to_string());
         std::fs::create_dir_all(&dir).expect("the batch folder");
         let times = changes.iter().map(|c| c.at * 1_000_000);
+        // Validation records distinct keys for one full-load file; claimed
+        // for every other batch that has them, so that merges take both
+        // forms.
+        let keys: BTreeSet<i64> = changes.iter().map(|c| c.key).collect();
+        if keys.len() == changes.len() && self.batches % 2 == 1 {
+            self.distinct.insert((self.target.generation, batch_id));
+        }
         if let (Some(earliest), Some(latest)) = (times.clone().min(), times.max()) {
             self.reach
                 .insert((self.target.generation, batch_id), (earliest, latest));

@@ -60,6 +60,8 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
     let snapshot = SnapshotParams {
         extract_time: 1_793_682_000_000_000,
         max_delete_fraction: 0.5,
+        // One full-load file, as a table's extract usually lands.
+        distinct_keys: true,
     };
     let mut out = Vec::new();
     for (table, snapshot) in [

@@ -65,6 +65,8 @@ pub fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
     let snapshot = (table.mode == TableMode::Snapshot).then_some(SnapshotParams {
         extract_time: 0,
         max_delete_fraction: table.max_delete_fraction,
+        // The general form: an extract in several files may repeat a key.
+        distinct_keys: false,
     });
     // The times a batch gives (its extract time, its earliest change) show
     // as the epoch.

@@ -83,6 +83,11 @@ pub struct Batch {
     /// validated before it was recorded: every erasure is applied again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub erasures: Option<Vec<String>>,
+    /// Whether no key occurs twice among its accepted rows: one accepted
+    /// file, a full load, which validation refuses with a repeated key.
+    /// (Several files may repeat keys between them.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub distinct_keys: bool,
 }
 
 /// A rebuild whose new history generation the ledger already records as
@@ -230,6 +235,7 @@ impl Ledger {
             merged_at: None,
             change_seq_kind: Some(ChangeSeqKind::Auto),
             erasures: None,
+            distinct_keys: false,
         });
         true
     }
@@ -464,6 +470,7 @@ mod tests {
             merged_at: None,
             change_seq_kind: None,
             erasures: None,
+            distinct_keys: false,
         }
     }
 

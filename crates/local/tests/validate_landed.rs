@@ -173,6 +173,15 @@ async fn continue_merges_the_good_files_and_quarantines_the_bad_one_byte_for_byt
         .map(|b| b.unwrap().num_rows())
         .sum();
     assert_eq!(rows, 4);
+    let ledger: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(lake.join("state/shop/accounts/ledger.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        ledger["batches"][0].get("distinct_keys"),
+        None,
+        "CDC files, and several: a key may repeat"
+    );
 
     let landed = root
         .path()

@@ -26,9 +26,7 @@ USING (
     WHERE h."valid_to" >= k.since AND h."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
   ),
   logged AS NOT MATERIALIZED (
-    SELECT l."product_id", l."name", l."price", l."active", l."op", l."valid_from", l."change_seq", l."row_hash", l."batch_id", 1 AS src
-    FROM read_parquet('/lake/validated/demo/products/b000002/*.parquet', union_by_name = true) l JOIN touched k ON k."product_id" = l."product_id"
-    WHERE CAST(substr(l."batch_id", 2) AS BIGINT) <= 2 AND l."valid_from" >= k.since AND l."valid_from" >= TIMESTAMP '2026-11-02 00:00:00.000000'
+    SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id", 1 AS src FROM diff WHERE "product_id" IS NOT NULL
     UNION ALL
     SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id", 2 AS src FROM snapshot_deletes
   ),

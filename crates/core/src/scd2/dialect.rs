@@ -168,6 +168,11 @@ pub trait Dialect: Send + Sync {
     fn read_twice(&self) -> &'static str {
         ""
     }
+    /// Whether the engine computes a CTE that a query reads twice once and
+    /// keeps it, so reading it again costs no second computation.
+    fn holds_ctes(&self) -> bool {
+        false
+    }
 }
 
 /// DuckDB over a folder: the change log is `read_parquet` over the lake's files.
@@ -309,6 +314,9 @@ impl Dialect for DuckDb {
     /// CDC day's MERGE: peak buffer 523 -> 425 MB, for 0.03 CPU s).
     fn read_twice(&self) -> &'static str {
         "NOT MATERIALIZED "
+    }
+    fn holds_ctes(&self) -> bool {
+        true
     }
     /// The history rewritten in `valid_to` order: closed versions cluster by
     /// when they closed, current rows at the end, so the row groups' zone

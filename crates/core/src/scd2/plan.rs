@@ -67,6 +67,8 @@ pub struct SnapshotParams {
     /// Microseconds since the epoch.
     pub extract_time: i64,
     pub max_delete_fraction: f64,
+    /// The extract holds each key once ([`crate::ledger::Batch::distinct_keys`]).
+    pub distinct_keys: bool,
 }
 
 impl SnapshotParams {
@@ -771,6 +773,27 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
                 String::new(),
             ),
         };
+        // A snapshot's changes are in `diff` already, with every column;
+        // unless the extract repeats a key (then `diff` may lack a row of
+        // it that equals the current version) or the log before it
+        // contributes, an engine that keeps `diff` reads them there rather
+        // than the whole extract again (a 2M-key day: 0.4 of 1.8 CPU s).
+        let logged_changes = match snapshot {
+            Some(s) if s.distinct_keys && d.holds_ctes() && !self.reaches_back() => format!(
+                "SELECT {b}, {changes}, 1 AS src FROM diff WHERE {first} IS NOT NULL",
+                b = self.business(""),
+                first = self.first_key(),
+            ),
+            _ => format!(
+                "SELECT {lb}, {lc}, 1 AS src
+    FROM {log} l JOIN touched k ON {ml}
+    WHERE {log_number} <= {number} AND l.\"valid_from\" >= k.since{log_bound}",
+                lb = self.business("l."),
+                lc = change_columns_of("l."),
+                ml = self.key_match("k", "l"),
+                log_bound = self.since_bound("l.\"valid_from\""),
+            ),
+        };
         let touched = format!(
             "touched AS (
     SELECT {keys}, min(\"valid_from\") AS since, count(*) AS incoming FROM ({incoming}) incoming GROUP BY {keys}
@@ -782,21 +805,15 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
     WHERE h.\"valid_to\" >= k.since{history_bound}
   ),
   logged AS {inline}(
-    SELECT {lb}, {lc}, 1 AS src
-    FROM {log} l JOIN touched k ON {ml}
-    WHERE {log_number} <= {number} AND l.\"valid_from\" >= k.since{log_bound}{logged_deletes}
+    {logged_changes}{logged_deletes}
   )",
             hk = self.keys_of("h."),
             hc = change_columns_of("h."),
-            lb = self.business("l."),
-            lc = change_columns_of("l."),
             mh = self.key_match("k", "h"),
-            ml = self.key_match("k", "l"),
             position = position
                 .map(|p| format!(", h.{p} AS target_row"))
                 .unwrap_or_default(),
             history_bound = self.since_bound("h.\"valid_to\""),
-            log_bound = self.since_bound("l.\"valid_from\""),
             inline = d.read_twice(),
         );
         // A history row's business columns: its keys, the rest null.

@@ -308,6 +308,7 @@ async fn merge_batch(
     let snapshot = (config.mode == TableMode::Snapshot).then(|| SnapshotParams {
         extract_time: batch.max_valid_from.unwrap_or_default(),
         max_delete_fraction: config.max_delete_fraction,
+        distinct_keys: batch.distinct_keys,
     });
     let plan = MergePlan {
         retained_from: retained_from(ports, table),

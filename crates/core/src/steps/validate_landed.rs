@@ -780,6 +780,7 @@ async fn validate_batch(
     let mut consumed = Vec::new();
     let mut valid_from: Option<(i64, i64)> = None;
     let mut digest = RowsDigest::default();
+    let mut distinct_keys = false;
     for checked in checked {
         let Checked {
             file,
@@ -789,6 +790,7 @@ async fn validate_batch(
         } = checked?;
         if file_outcome.accepted() {
             digest = digest.combine(file_outcome.digest);
+            distinct_keys = outcome.accepted == 0 && file_outcome.distinct_keys;
             if let Some((lo, hi)) = file_outcome.valid_from_range {
                 valid_from = Some(valid_from.map_or((lo, hi), |(l, h)| (l.min(lo), h.max(hi))));
             }
@@ -853,6 +855,7 @@ async fn validate_batch(
                 .map(|e| e.runs())
                 .unwrap_or_default(),
         ),
+        distinct_keys,
     });
     ledger.save(ports.lake.as_ref()).await?;
     if failed {
@@ -911,6 +914,7 @@ mod tests {
             merged_at: None,
             change_seq_kind: None,
             erasures: None,
+            distinct_keys: false,
         }
     }
 

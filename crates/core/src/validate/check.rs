@@ -285,6 +285,7 @@ impl FileCheck<'_> {
                 continue;
             }
             if kind == FileKind::FullLoad && keys.is_none() {
+                outcome.distinct_keys = true;
                 let rows = reader
                     .row_count()
                     .unwrap_or_else(|| csv_rows(size, &batch, format == FileFormat::CsvGzip));

@@ -315,6 +315,9 @@ pub struct FileOutcome {
     pub ignored_columns: Vec<String>,
     /// What the normalised rows hold, whatever their order (accepted files).
     pub digest: RowsDigest,
+    /// Whether its keys were checked to occur once (a full load): then an
+    /// accepted file repeats none.
+    pub distinct_keys: bool,
 }
 
 /// An order-independent digest of rows: their count and the wrapping sum of
@@ -384,6 +387,7 @@ impl FileOutcome {
             valid_from_range: None,
             ignored_columns: Vec::new(),
             digest: RowsDigest::default(),
+            distinct_keys: false,
         }
     }
 
