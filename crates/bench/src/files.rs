@@ -1,7 +1,7 @@
 //! Local files as the validation's byte source and sink.
 
 use bytes::Bytes;
-use std::fs::File;
+use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
 use std::sync::mpsc::{SyncSender, sync_channel};
@@ -22,8 +22,14 @@ pub struct FileSink {
 }
 
 impl FileSink {
+    /// Writes over the file in place (its pages in the page cache stay
+    /// there) and cuts it to what was written when closed.
     pub fn create(path: &Path) -> std::io::Result<FileSink> {
-        let mut file = File::create(path)?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
         let (parts, received) = sync_channel::<Bytes>(1);
         let writer = std::thread::spawn(move || {
             let mut written = 0;
@@ -31,6 +37,7 @@ impl FileSink {
                 file.write_all(&part).map_err(|e| e.to_string())?;
                 written += part.len() as u64;
             }
+            file.set_len(written).map_err(|e| e.to_string())?;
             Ok(written)
         });
         Ok(FileSink {
