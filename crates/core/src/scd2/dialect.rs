@@ -173,6 +173,12 @@ pub trait Dialect: Send + Sync {
     fn holds_ctes(&self) -> bool {
         false
     }
+    /// A shorter value that tells two `row_hash`es (`column`) apart, where
+    /// the engine has one: a join that holds one per current row holds it
+    /// instead of the 32 characters.
+    fn row_hash_digest(&self, _column: &str) -> Option<String> {
+        None
+    }
 }
 
 /// DuckDB over a folder: the change log is `read_parquet` over the lake's files.
@@ -317,6 +323,13 @@ impl Dialect for DuckDb {
     }
     fn holds_ctes(&self) -> bool {
         true
+    }
+    /// DuckDB's 64-bit `hash`: 8 bytes a row where the text takes 48 (16
+    /// and 32 out of line), 100 MiB less at the peak of a 2M-key snapshot
+    /// day, and 4% less time. Two different row hashes share it about once
+    /// in 1.8e19 pairs (docs/merge.md, "Snapshot tables").
+    fn row_hash_digest(&self, column: &str) -> Option<String> {
+        Some(format!("hash({column})"))
     }
     /// The history rewritten in `valid_to` order: closed versions cluster by
     /// when they closed, current rows at the end, so the row groups' zone

@@ -709,8 +709,14 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
         let (batch_rows, snapshot_deletes) = match snapshot {
             Some(s) => (
                 format!(
-                    "diff AS (\n    SELECT e.*, {held_keys} FROM ({read_batch}) e\n    FULL JOIN (SELECT {keys}, \"row_hash\" FROM {table} WHERE \"valid_to\" = {open} AND NOT \"is_deleted\") h ON {m}\n    WHERE h.{first} IS NULL OR e.{first} IS NULL OR h.\"row_hash\" <> e.\"row_hash\"\n  ),\n  batch AS (\n    SELECT {b}, {changes} FROM diff WHERE {first} IS NOT NULL\n  )",
+                    "diff AS (\n    SELECT e.*, {held_keys} FROM ({read_batch}) e\n    FULL JOIN (SELECT {keys}, {held_hash} FROM {table} WHERE \"valid_to\" = {open} AND NOT \"is_deleted\") h ON {m}\n    WHERE h.{first} IS NULL OR e.{first} IS NULL OR h.\"row_hash\" <> {extract_hash}\n  ),\n  batch AS (\n    SELECT {b}, {changes} FROM diff WHERE {first} IS NOT NULL\n  )",
                     held_keys = self.held_key_aliases(true),
+                    held_hash = d
+                        .row_hash_digest("\"row_hash\"")
+                        .map_or("\"row_hash\"".into(), |h| format!("{h} AS \"row_hash\"")),
+                    extract_hash = d
+                        .row_hash_digest("e.\"row_hash\"")
+                        .unwrap_or("e.\"row_hash\"".into()),
                     m = self.key_match("h", "e"),
                     first = self.first_key(),
                     b = self.business(""),
