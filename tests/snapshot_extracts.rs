@@ -42,6 +42,20 @@ fn run_records(lake: &Path) -> Vec<Value> {
     records.into_iter().map(|(_, r)| r).collect()
 }
 
+/// The products' earliest usage record of a step (`prefix`: its file names').
+fn first_usage(lake: &Path, prefix: &str) -> Value {
+    let mut records: Vec<std::path::PathBuf> = std::fs::read_dir(lake.join("usage"))
+        .unwrap()
+        .flat_map(|run| std::fs::read_dir(run.unwrap().path().join("demo/products")).ok())
+        .flatten()
+        .map(|f| f.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .collect();
+    // File names end in the time they were written.
+    records.sort_by_key(|p| p.file_name().unwrap().to_owned());
+    serde_json::from_str(&std::fs::read_to_string(&records[0]).unwrap()).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unchanged_extract_costs_no_merge_and_a_changed_one_merges_only_its_changes() {
     let dir = tempfile::tempdir().unwrap();
@@ -87,6 +101,22 @@ async fn an_unchanged_extract_costs_no_merge_and_a_changed_one_merges_only_its_c
         .await
     };
     let through_day_4 = products("2026-11-04").await;
+    // The first load is one full-load file, whose keys validation found
+    // once each: it is inserted without the engine counting repeated keys
+    // first, so the delete guard and the INSERT are what read the batch.
+    let first_merge = first_usage(&lake, "merge-history-");
+    let reading: Vec<&Value> = first_merge["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["bytes_scanned"].as_u64() > Some(0))
+        .map(|s| &s["statement"])
+        .collect();
+    assert_eq!(
+        reading,
+        [&json!("SELECT"), &json!("INSERT INTO")],
+        "{first_merge:#}"
+    );
     let through_day_5 = products("2026-11-05").await;
     assert_eq!(
         through_day_5, through_day_4,

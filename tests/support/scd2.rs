@@ -411,7 +411,9 @@ impl Lake {
         let rows = self.run(&plan.count_rows()).await.int("row_count");
         // As merge-history chooses: a first load whose keys are distinct is
         // inserted as it is.
+        let claimed = self.distinct.contains(&(self.target.generation, batch_id));
         let statement = match rows.and_then(|n| plan.first_load(d.as_ref(), n as u64)) {
+            Some(_) if claimed => plan.first_load_distinct(d.as_ref()),
             Some(windowed) => match self
                 .run(&plan.repeated_keys(d.as_ref()))
                 .await

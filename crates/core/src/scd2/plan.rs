@@ -906,8 +906,9 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
     }
 
     /// Every statement a run of this plan executes, in order, on an engine
-    /// where the history table does not exist yet: for `tidemark sql`, the
-    /// golden files and the grammar checks.
+    /// where the history table does not exist yet (but the count of
+    /// repeated keys, when validation found them distinct): for `tidemark
+    /// sql`, the golden files and the grammar checks.
     pub fn first_run_statements(&self, d: &dyn Dialect) -> Vec<Statement> {
         let mut statements = vec![Statement::sql(self.columns_query(d))];
         statements.extend(

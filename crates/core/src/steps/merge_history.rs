@@ -411,11 +411,18 @@ async fn merge_batch(
             None => {
                 let statement = match first_load {
                     Some(windowed) => {
-                        let query = plan.repeated_keys(dialect.as_ref());
-                        let r = ports.engine.execute(&query).await.map_err(merge_err)?;
-                        match count(&r, "repeated") {
-                            0 => plan.first_load_distinct(dialect.as_ref()),
-                            _ => windowed,
+                        // Validation found each key once when the batch is
+                        // one full-load file; otherwise the engine counts
+                        // (a 2M-key full load: 0.2 s).
+                        let distinct = batch.distinct_keys || {
+                            let query = plan.repeated_keys(dialect.as_ref());
+                            let r = ports.engine.execute(&query).await.map_err(merge_err)?;
+                            count(&r, "repeated") == 0
+                        };
+                        if distinct {
+                            plan.first_load_distinct(dialect.as_ref())
+                        } else {
+                            windowed
                         }
                     }
                     None => plan.merge(dialect.as_ref()),
