@@ -173,9 +173,10 @@ pub trait Dialect: Send + Sync {
     fn holds_ctes(&self) -> bool {
         false
     }
-    /// A shorter value that tells two `row_hash`es (`column`) apart, where
+    /// A shorter value to compare in place of `row_hash` (`column`), where
     /// the engine has one: a join that holds one per current row holds it
-    /// instead of the 32 characters.
+    /// instead of the 32 characters. Unlike the text, two different row
+    /// hashes may share it, rarely enough to state (see the engine's).
     fn row_hash_digest(&self, _column: &str) -> Option<String> {
         None
     }
