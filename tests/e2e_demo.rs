@@ -220,6 +220,24 @@ struct HandsBackMerges {
     merges_started: std::sync::atomic::AtomicUsize,
 }
 
+impl HandsBackMerges {
+    /// Keeps a merge's `result` for [`Self::resume`]: still running.
+    fn hand_back(
+        &self,
+        result: tidemark_core::ports::QueryResult,
+    ) -> tidemark_core::error::EngineError {
+        let n = self
+            .merges_started
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let query_id = format!("q-{n}");
+        self.finished
+            .lock()
+            .unwrap()
+            .insert(query_id.clone(), result);
+        tidemark_core::error::EngineError::StillRunning { query_id }
+    }
+}
+
 #[tidemark_core::ports::async_trait]
 impl tidemark_core::ports::QueryEngine for HandsBackMerges {
     fn dialect(&self) -> std::sync::Arc<dyn tidemark_core::scd2::Dialect> {
@@ -233,15 +251,15 @@ impl tidemark_core::ports::QueryEngine for HandsBackMerges {
         if !sql.trim_start().starts_with("MERGE") {
             return Ok(result);
         }
-        let n = self
-            .merges_started
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let query_id = format!("q-{n}");
-        self.finished
-            .lock()
-            .unwrap()
-            .insert(query_id.clone(), result);
-        Err(tidemark_core::error::EngineError::StillRunning { query_id })
+        Err(self.hand_back(result))
+    }
+    /// DuckDB's merge, staged: handed back as a MERGE would be.
+    async fn transaction(
+        &self,
+        statements: &[String],
+    ) -> Result<Vec<tidemark_core::ports::QueryResult>, tidemark_core::error::EngineError> {
+        let results = self.inner.transaction(statements).await?;
+        Err(self.hand_back(results.into_iter().last().unwrap_or_default()))
     }
     async fn resume(
         &self,

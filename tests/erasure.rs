@@ -793,19 +793,34 @@ impl QueryEngine for Recording {
         &self,
         sql: &str,
     ) -> Result<tidemark_core::ports::QueryResult, tidemark_core::error::EngineError> {
-        let killed = {
-            let mut statements = self.statements.lock().unwrap();
-            let killed = (self.kill)(&statements, sql);
-            statements.push(sql.to_string());
-            killed
-        };
+        self.record(sql)?;
+        self.inner.execute(sql).await
+    }
+    /// Killed at any of its statements, the transaction changes nothing.
+    async fn transaction(
+        &self,
+        statements: &[String],
+    ) -> Result<Vec<tidemark_core::ports::QueryResult>, tidemark_core::error::EngineError> {
+        for sql in statements {
+            self.record(sql)?;
+        }
+        self.inner.transaction(statements).await
+    }
+}
+
+impl Recording {
+    /// Records `sql`; an error when `kill` picks it.
+    fn record(&self, sql: &str) -> Result<(), tidemark_core::error::EngineError> {
+        let mut statements = self.statements.lock().unwrap();
+        let killed = (self.kill)(&statements, sql);
+        statements.push(sql.to_string());
         if killed {
             return Err(tidemark_core::error::EngineError::Query {
                 statement: sql.to_string(),
                 message: "killed".into(),
             });
         }
-        self.inner.execute(sql).await
+        Ok(())
     }
 }
 

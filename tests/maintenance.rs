@@ -187,6 +187,9 @@ impl QueryEngine for FailingMaintenance {
         }
         self.0.execute(sql).await
     }
+    async fn transaction(&self, statements: &[String]) -> Result<Vec<QueryResult>, EngineError> {
+        self.0.transaction(statements).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -238,8 +241,15 @@ impl QueryEngine for TakenAfterTheMerge {
         self.engine.dialect()
     }
     async fn execute(&self, sql: &str) -> Result<QueryResult, EngineError> {
-        let result = self.engine.execute(sql).await;
-        if sql.starts_with("MERGE INTO \"demo\".\"customers\"") {
+        self.engine.execute(sql).await
+    }
+    /// The merge, staged.
+    async fn transaction(&self, statements: &[String]) -> Result<Vec<QueryResult>, EngineError> {
+        let result = self.engine.transaction(statements).await;
+        if statements
+            .iter()
+            .any(|s| s.starts_with("INSERT INTO \"demo\".\"customers\""))
+        {
             let held = r#"{"owner":"another-run","expires_at":"2099-01-01T00:00:00Z"}"#;
             std::fs::write(&self.lease, held).unwrap();
         }

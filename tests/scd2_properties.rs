@@ -537,7 +537,7 @@ async fn the_athena_merge_transpiled_to_duckdb_gives_the_same_history() {
             };
             // Batch 1 goes into the empty table.
             plan.first_load(&athena, 0)
-                .unwrap_or_else(|| plan.merge(&athena))
+                .unwrap_or_else(|| plan.merge(&athena).single().expect("Athena runs one MERGE"))
         })
         .collect();
     let transpiled: Vec<String> = serde_json::from_value(tidemark_tests::run_python(

@@ -396,7 +396,7 @@ impl Lake {
         batch_id: BatchId,
         extract_time: i64,
         fraction: f64,
-    ) -> Result<QueryResult, (u64, u64)> {
+    ) -> Result<(), (u64, u64)> {
         let d = self.engine.dialect();
         self.ensure_table(d.as_ref()).await;
         let plan = self.plan(batch_id, extract_time, fraction);
@@ -412,19 +412,24 @@ impl Lake {
         // As merge-history chooses: a first load whose keys are distinct is
         // inserted as it is.
         let claimed = self.distinct.contains(&(self.target.generation, batch_id));
-        let statement = match rows.and_then(|n| plan.first_load(d.as_ref(), n as u64)) {
-            Some(_) if claimed => plan.first_load_distinct(d.as_ref()),
+        let insert = match rows.and_then(|n| plan.first_load(d.as_ref(), n as u64)) {
+            Some(_) if claimed => Some(plan.first_load_distinct(d.as_ref())),
             Some(windowed) => match self
                 .run(&plan.repeated_keys(d.as_ref()))
                 .await
                 .int("repeated")
             {
-                Some(0) => plan.first_load_distinct(d.as_ref()),
-                _ => windowed,
+                Some(0) => Some(plan.first_load_distinct(d.as_ref())),
+                _ => Some(windowed),
             },
-            None => plan.merge(d.as_ref()),
+            None => None,
         };
-        Ok(self.run(&statement).await)
+        let statements = insert.map_or_else(|| plan.merge(d.as_ref()).all(), |i| vec![i]);
+        self.engine
+            .transaction(&statements)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        Ok(())
     }
 
     /// The table's maintenance, as `merge-history` runs it when it is due

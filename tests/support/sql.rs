@@ -98,7 +98,12 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
             };
             out.push((
                 format!("{table}.in_order"),
-                vec![Statement::sql(in_order.merge(d))],
+                in_order
+                    .merge(d)
+                    .all()
+                    .into_iter()
+                    .map(Statement::sql)
+                    .collect(),
             ));
         }
     }

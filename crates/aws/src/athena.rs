@@ -253,6 +253,15 @@ where
 
 #[async_trait]
 impl QueryEngine for AthenaEngine {
+    /// Athena runs one statement at a time, each its own transaction; its
+    /// merge is one MERGE ([`Dialect::stages_merge`]).
+    async fn transaction(&self, statements: &[String]) -> Result<Vec<QueryResult>, EngineError> {
+        Err(EngineError::Query {
+            statement: statements.join(";\n"),
+            message: "Athena runs no transaction of several statements".into(),
+        })
+    }
+
     fn dialect(&self) -> Arc<dyn Dialect> {
         Arc::new(Athena {
             lake_uri: self.lake_uri.clone(),

@@ -541,6 +541,10 @@ impl QueryEngine for Unavailable {
             message: self.unconfigured(),
         })
     }
+
+    async fn transaction(&self, statements: &[String]) -> Result<Vec<QueryResult>, EngineError> {
+        self.execute(&statements.join(";\n")).await.map(|r| vec![r])
+    }
 }
 
 #[async_trait]

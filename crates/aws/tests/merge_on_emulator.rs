@@ -69,6 +69,9 @@ impl QueryEngine for KillingEngine {
         }
         Ok(result)
     }
+    async fn transaction(&self, statements: &[String]) -> Result<Vec<QueryResult>, EngineError> {
+        self.inner.transaction(statements).await
+    }
 }
 
 struct KilledStore {

@@ -93,8 +93,15 @@ pub fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
         println!("{};\n", s.sql);
     }
     println!(
-        "-- A first run inserts its batch into the empty history; every later batch is merged:\n\n{};",
-        plan.merge(dialect.as_ref())
+        "-- A first run inserts its batch into the empty history; every later batch is merged{}:\n",
+        if dialect.stages_merge() {
+            ", in one transaction"
+        } else {
+            ""
+        }
     );
+    for s in plan.merge(dialect.as_ref()).all() {
+        println!("{s};\n");
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -100,7 +100,7 @@ fn validate_is_a_linter() {
 }
 
 #[test]
-fn sql_prints_one_merge_per_engine() {
+fn sql_prints_the_merge_for_each_engine() {
     for engine in ["duckdb", "athena"] {
         let out = tidemark(&[
             "sql",
@@ -113,7 +113,25 @@ fn sql_prints_one_merge_per_engine() {
         ]);
         let shown = text(&out);
         assert!(out.status.success(), "{shown}");
-        assert_eq!(shown.matches("MERGE INTO").count(), 1, "{shown}");
+        // Athena's is one MERGE; DuckDB's the same versions, staged, and
+        // the history changed from them in three steps.
+        let (merges, staged) = match engine {
+            "athena" => (1, 0),
+            _ => (0, 1),
+        };
+        assert_eq!(shown.matches("MERGE INTO").count(), merges, "{shown}");
+        assert_eq!(
+            shown
+                .matches("CREATE TEMPORARY TABLE \"merge_source\"")
+                .count(),
+            staged,
+            "{shown}"
+        );
+        assert_eq!(
+            shown.matches("UPDATE \"demo\".\"orders\"").count(),
+            staged,
+            "{shown}"
+        );
         assert!(shown.contains("INSERT INTO \"demo\".\"orders\""), "{shown}");
     }
 }

@@ -186,6 +186,7 @@ pub fn statement_kind(sql: &str) -> String {
         "SET",
         "SHOW",
         "TABLE",
+        "TEMPORARY",
         "UPDATE",
         "VACUUM",
         "VIEW",

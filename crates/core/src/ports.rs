@@ -190,6 +190,11 @@ pub trait QueryEngine: Send + Sync {
     /// Runs `sql` to the end, or returns [`EngineError::StillRunning`] when an
     /// engine that runs statements remotely must hand back before it finishes.
     async fn execute(&self, sql: &str) -> Result<QueryResult, EngineError>;
+    /// Runs `statements` in one transaction, all of them or (on an error,
+    /// or a kill) none, and returns each one's result. Only an engine whose
+    /// dialect stages a merge ([`Dialect::stages_merge`]) is asked to;
+    /// an engine that wraps another must hand it on whole.
+    async fn transaction(&self, statements: &[String]) -> Result<Vec<QueryResult>, EngineError>;
     /// Waits again for a statement that [`QueryEngine::execute`] left running.
     async fn resume(&self, query_id: &str) -> Result<QueryResult, EngineError> {
         Err(EngineError::Query {

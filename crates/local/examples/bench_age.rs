@@ -6,7 +6,7 @@
 //! its history holds `a` versions per key and its change log `a` batch files
 //! (100 days of 100,000 keys: 10M history rows, 10M logged changes). The
 //! measured batch, landed the next day, updates 1% of the keys. For each age
-//! it prints the MERGE's wall time and what DuckDB's profiler counted (rows
+//! it prints the merge's wall time and what DuckDB's profiler counted (rows
 //! scanned, bytes read), and what the rendered Athena MERGE would read under
 //! the partition specs (history partitions, change-log batch partitions).
 //!
@@ -22,7 +22,7 @@ use std::time::Instant;
 use tidemark_bench::env_sizes;
 use tidemark_core::batch_id::BatchId;
 use tidemark_core::metadata::TableMetadata;
-use tidemark_core::ports::QueryEngine;
+use tidemark_core::ports::{QueryEngine, QueryResult, SqlValue};
 use tidemark_core::scd2::{Athena, MergePlan, Since, string_literal};
 use tidemark_local::duckdb::DuckDbEngine;
 
@@ -164,7 +164,10 @@ async fn athena_reads(
     let folders = std::fs::read_dir(lake.join("validated/bench/orders"))
         .expect("the change log")
         .count();
-    let merge = plan.merge(&Athena::default());
+    let merge = plan
+        .merge(&Athena::default())
+        .single()
+        .expect("Athena runs one MERGE");
     let named = merge
         .split("\"batch_number\" IN (")
         .nth(1)
@@ -178,24 +181,25 @@ async fn athena_reads(
     }
 }
 
-/// What DuckDB's profiler reports for the statement.
+/// What DuckDB's profiler reports for the merge's statements.
+#[derive(Default)]
 struct Profile {
     rows_scanned: u64,
-    row_groups_scanned: u64,
-    row_groups: u64,
     /// From files (the change log's Parquet; the warehouse's blocks are cached).
     bytes_read: u64,
 }
 
-fn profile(path: &Path) -> Profile {
-    let text = std::fs::read_to_string(path).expect("profile written");
-    let json: serde_json::Value = serde_json::from_str(&text).expect("profile JSON");
-    let get = |k: &str| json.pointer(k).and_then(|v| v.as_u64()).unwrap_or(0);
-    Profile {
-        rows_scanned: get("/query/total_rows_scanned"),
-        row_groups_scanned: get("/query/total_row_groups_scanned"),
-        row_groups: get("/query/total_row_groups_to_scan"),
-        bytes_read: get("/io/total_bytes_read"),
+impl Profile {
+    /// Adds what `EXPLAIN (ANALYZE, FORMAT json)` reported for a statement.
+    fn add(&mut self, analyzed: &QueryResult) {
+        let Some(SqlValue::Text(text)) = analyzed.rows.first().and_then(|r| r.get(1)) else {
+            panic!("EXPLAIN ANALYZE returned no plan: {analyzed:?}");
+        };
+        let json: serde_json::Value = serde_json::from_str(text).expect("profile JSON");
+        let root = json.get(0).unwrap_or(&json);
+        let get = |k: &str| root.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+        self.rows_scanned += get("cumulative_rows_scanned");
+        self.bytes_read += get("total_bytes_read");
     }
 }
 
@@ -209,9 +213,9 @@ async fn main() {
         .unwrap_or_else(std::env::temp_dir);
     let batch_keys = keys / 100;
     println!(
-        "| table age (days) | history stored | history rows | logged changes | batch | merge (s) | rows scanned | row groups scanned | bytes read (MB) | Athena: history partitions | Athena: log partitions |"
+        "| table age (days) | history stored | history rows | logged changes | batch | merge (s) | rows scanned | bytes read (MB) | Athena: history partitions | Athena: log partitions |"
     );
-    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut figures = Vec::new();
     let oldest = ages.iter().copied().max().unwrap_or(1);
     let cases = ages
@@ -263,21 +267,17 @@ async fn main() {
         sql(&engine, "CHECKPOINT").await;
         let athena = athena_reads(&engine, lake, day_start(age + 1), &plan).await;
 
-        let profile_path = lake.join("profile.json");
-        sql(&engine, "PRAGMA enable_profiling = 'json'").await;
-        sql(
-            &engine,
-            &format!(
-                "PRAGMA profiling_output = {}",
-                string_literal(&profile_path.display().to_string())
-            ),
-        )
-        .await;
+        // Each statement of the merge under DuckDB's profiler, in one
+        // transaction as the merge step runs them.
         let start = Instant::now();
-        sql(&engine, &plan.merge(dialect.as_ref())).await;
+        sql(&engine, "BEGIN TRANSACTION").await;
+        let mut p = Profile::default();
+        for step in plan.merge(dialect.as_ref()).all() {
+            let analyzed = sql(&engine, &format!("EXPLAIN (ANALYZE, FORMAT json) {step}")).await;
+            p.add(&analyzed);
+        }
+        sql(&engine, "COMMIT").await;
         let seconds = start.elapsed().as_secs_f64();
-        sql(&engine, "PRAGMA disable_profiling").await;
-        let p = profile(&profile_path);
 
         let check = sql(
             &engine,
@@ -288,13 +288,11 @@ async fn main() {
         assert_eq!(history as u64, age * keys + batch_keys, "history rows");
         assert_eq!(current as u64, keys, "current rows");
         println!(
-            "| {age} | {} | {} | {} | {batch_keys} | {seconds:.2} | {} | {} of {} | {:.1} | {} of {} | {} of {} |",
+            "| {age} | {} | {} | {} | {batch_keys} | {seconds:.2} | {} | {:.1} | {} of {} | {} of {} |",
             layout.name(),
             age * keys,
             age * keys,
             p.rows_scanned,
-            p.row_groups_scanned,
-            p.row_groups,
             p.bytes_read as f64 / 1e6,
             athena.partitions_read,
             athena.partitions,
@@ -309,8 +307,6 @@ async fn main() {
             "batch_changes": batch_keys,
             "merge_seconds": seconds,
             "rows_scanned": p.rows_scanned,
-            "row_groups_scanned": p.row_groups_scanned,
-            "row_groups": p.row_groups,
             "bytes_read": p.bytes_read,
             "athena_history_partitions": athena.partitions,
             "athena_history_partitions_read": athena.partitions_read,

@@ -82,12 +82,14 @@ async fn merge(engine: &DuckDbEngine, meta: &TableMetadata, batch: BatchId) -> (
     let dialect = engine.dialect();
     reset_peak();
     let start = Instant::now();
-    let result = engine
-        .execute(&plan.merge(dialect.as_ref()))
-        .await
-        .expect("merge");
+    let merge = plan.merge(dialect.as_ref());
+    let results = engine.transaction(&merge.all()).await.expect("merge");
     let seconds = start.elapsed().as_secs_f64();
-    (seconds, peak_mib(), result.rows.len() as u64)
+    let c = dialect
+        .changed_rows_column()
+        .and_then(|column| merge.counts(&results, column))
+        .expect("DuckDB counts what its merge changed");
+    (seconds, peak_mib(), c.inserted + c.updated + c.removed)
 }
 
 async fn count(engine: &DuckDbEngine) -> u64 {

@@ -53,7 +53,7 @@ impl Catalog for FileCatalog {
             .collect();
         if !statements.is_empty() {
             self.engine
-                .transaction(statements)
+                .transaction(&statements)
                 .await
                 .map_err(|e| failed("publish", &entry.database, &entry.table, e))?;
         }
@@ -90,8 +90,9 @@ impl Catalog for FileCatalog {
             quote_ident(live)
         ));
         self.engine
-            .transaction(statements)
+            .transaction(&statements)
             .await
+            .map(drop)
             .map_err(|e| failed("swap", database, live, e).into())
     }
 }

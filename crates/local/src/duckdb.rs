@@ -50,9 +50,12 @@ impl Profile {
             .and_then(|text| serde_json::from_slice::<serde_json::Value>(&text).ok())
             .and_then(|json| json.pointer("/latency").and_then(|v| v.as_f64()))
             .map(|s| (s * 1000.0).round() as u64);
+        // Matched in the log's text: DuckDB writes a path's quotes into it
+        // unescaped, and parsing such a message fails, which in a
+        // transaction would abort it.
         let bytes = conn
             .query_row(
-                "SELECT CAST(coalesce(sum(bytes), 0) AS UBIGINT) FROM duckdb_logs_parsed('FileSystem') WHERE op = 'READ'",
+                r#"SELECT CAST(coalesce(sum(TRY_CAST(regexp_extract(message, '"op":"READ","bytes":"?([0-9]+)', 1) AS UBIGINT)), 0) AS UBIGINT) FROM duckdb_logs WHERE type = 'FileSystem'"#,
                 [],
                 |row| row.get::<_, u64>(0),
             )
@@ -133,6 +136,21 @@ impl DuckDbEngine {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Runs `statement` with what it read and how long it took.
+    fn profiled(
+        conn: &duckdb::Connection,
+        profile: &Profile,
+        statement: &str,
+    ) -> Result<QueryResult, EngineError> {
+        profile.clear(conn);
+        let mut result = DuckDbEngine::run(conn, statement).map_err(|e| EngineError::Query {
+            statement: statement.to_string(),
+            message: e.to_string(),
+        })?;
+        (result.bytes_scanned, result.engine_ms) = profile.read(conn);
+        Ok(result)
     }
 
     fn run(conn: &duckdb::Connection, sql: &str) -> Result<QueryResult, duckdb::Error> {
@@ -230,29 +248,6 @@ impl DuckDbEngine {
         .await
         .map_err(|e| EngineError::Transient(format!("DuckDB task failed: {e}")))?
     }
-
-    /// Runs `statements` in one transaction: all of them, or (on an error,
-    /// or a kill) none.
-    pub async fn transaction(&self, statements: Vec<String>) -> Result<(), EngineError> {
-        self.with_connection(move |conn| {
-            let failed = |statement: &str, e: duckdb::Error| EngineError::Query {
-                statement: statement.to_string(),
-                message: e.to_string(),
-            };
-            conn.execute_batch("BEGIN TRANSACTION")
-                .map_err(|e| failed("BEGIN TRANSACTION", e))?;
-            for statement in &statements {
-                tracing::debug!(sql = %statement, "duckdb (transaction)");
-                if let Err(e) = conn.execute_batch(statement) {
-                    let _ = conn.execute_batch("ROLLBACK");
-                    return Err(failed(statement, e));
-                }
-            }
-            conn.execute_batch("COMMIT")
-                .map_err(|e| failed("COMMIT", e))
-        })
-        .await
-    }
 }
 
 #[async_trait]
@@ -266,14 +261,35 @@ impl QueryEngine for DuckDbEngine {
         let profile = self.profile.clone();
         self.with_connection(move |conn| {
             tracing::debug!(sql = %statement, "duckdb");
-            profile.clear(conn);
-            let mut result =
-                DuckDbEngine::run(conn, &statement).map_err(|e| EngineError::Query {
-                    statement: statement.clone(),
-                    message: e.to_string(),
-                })?;
-            (result.bytes_scanned, result.engine_ms) = profile.read(conn);
-            Ok(result)
+            DuckDbEngine::profiled(conn, &profile, &statement)
+        })
+        .await
+    }
+
+    async fn transaction(&self, statements: &[String]) -> Result<Vec<QueryResult>, EngineError> {
+        let statements = statements.to_vec();
+        let profile = self.profile.clone();
+        self.with_connection(move |conn| {
+            let failed = |statement: &str, e: duckdb::Error| EngineError::Query {
+                statement: statement.to_string(),
+                message: e.to_string(),
+            };
+            conn.execute_batch("BEGIN TRANSACTION")
+                .map_err(|e| failed("BEGIN TRANSACTION", e))?;
+            let mut results = Vec::with_capacity(statements.len());
+            for statement in &statements {
+                tracing::debug!(sql = %statement, "duckdb (transaction)");
+                match DuckDbEngine::profiled(conn, &profile, statement) {
+                    Ok(result) => results.push(result),
+                    Err(e) => {
+                        let _ = conn.execute_batch("ROLLBACK");
+                        return Err(e);
+                    }
+                }
+            }
+            conn.execute_batch("COMMIT")
+                .map_err(|e| failed("COMMIT", e))?;
+            Ok(results)
         })
         .await
     }

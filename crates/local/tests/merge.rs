@@ -9,7 +9,7 @@ use tidemark_core::batch_id::BatchId;
 use tidemark_core::dms::ControlColumns;
 use tidemark_core::metadata::TableMetadata;
 use tidemark_core::ports::{QueryEngine, SqlValue};
-use tidemark_core::scd2::{MergeCounts, MergePlan, Since};
+use tidemark_core::scd2::{MergePlan, Since};
 use tidemark_core::validate::{FileCheck, normalised_schema, write_parquet};
 use tidemark_local::duckdb::DuckDbEngine;
 
@@ -20,6 +20,19 @@ fn meta() -> TableMetadata {
             {"name":"id","type":"int64","nullable":false},{"name":"v","type":"string"}]}"#,
     )
     .unwrap()
+}
+
+/// The merge of `batch` into `db.t`.
+fn plan(meta: &TableMetadata, batch: u64, since: Since) -> MergePlan<'_> {
+    MergePlan {
+        retained_from: None,
+        since: Some(since),
+        target: Default::default(),
+        database: "db",
+        meta,
+        batch_id: BatchId::new(batch),
+        snapshot: None,
+    }
 }
 
 /// One change: (id, value, op, time "HH:MM", scn).
@@ -57,9 +70,29 @@ impl Lake {
     }
 
     /// Validates `changes` as one landed CDC file and merges them as
-    /// `batch`: what the MERGE inserted, updated and removed, counted as the
+    /// `batch`: what the merge inserted, updated and removed, counted as the
     /// merge step counts it.
     async fn apply(&mut self, batch: u64, changes: &[Change]) -> [u64; 3] {
+        let since = self.land(batch, changes).await;
+        let meta = meta();
+        let plan = plan(&meta, batch, since);
+        let dialect = self.engine.dialect();
+        let merge = plan.merge(dialect.as_ref());
+        let results = self
+            .engine
+            .transaction(&merge.all())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let c = merge
+            .counts(&results, dialect.changed_rows_column().unwrap())
+            .expect("DuckDB stages the merge");
+        [c.inserted, c.updated, c.removed]
+    }
+
+    /// Validates `changes` as one landed CDC file of `batch` into the change
+    /// log, creates the tables on the first, and returns how far back the
+    /// batch reaches, as the ledger records it.
+    async fn land(&mut self, batch: u64, changes: &[Change]) -> Since {
         let batch = BatchId::new(batch);
         self.files += 1;
         let col = |f: &dyn Fn(&Change) -> String| -> ArrayRef {
@@ -101,15 +134,8 @@ impl Lake {
         let reach = self.reach.entry(batch.number()).or_insert((min, max));
         *reach = (reach.0.min(min), reach.1.max(max));
         let latest = self.reach.iter().map(|(&id, r)| (BatchId::new(id), r.1));
-        let plan = MergePlan {
-            retained_from: None,
-            since: Some(Since::of(batch, self.reach[&batch.number()].0, latest)),
-            target: Default::default(),
-            database: "db",
-            meta: &meta,
-            batch_id: batch,
-            snapshot: None,
-        };
+        let since = Since::of(batch, self.reach[&batch.number()].0, latest);
+        let plan = plan(&meta, batch.number(), since.clone());
         let dialect = self.engine.dialect();
         let listed = self
             .engine
@@ -121,25 +147,16 @@ impl Lake {
                 self.engine.execute(&statement.sql).await.unwrap();
             }
         }
-        let count = async |sql: &str, column: &str| {
-            let r = self
-                .engine
-                .execute(sql)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-            r.int(column).unwrap() as u64
-        };
-        let before = count(&plan.count_rows(), "row_count").await;
-        let later_merged = self.reach.keys().any(|&id| id > batch.number());
-        let removed = if plan.reaches_back() || later_merged {
-            count(&plan.removals(dialect.as_ref()), "removed").await
-        } else {
-            0
-        };
-        let affected = count(&plan.merge(dialect.as_ref()), "Count").await;
-        let after = count(&plan.count_rows(), "row_count").await;
-        let c = MergeCounts::derive(affected, before, after, removed);
-        [c.inserted, c.updated, c.removed]
+        since
+    }
+
+    /// Closes the warehouse as a killed process leaves it (an open
+    /// transaction never committed) and opens it again.
+    fn reopen(&mut self) {
+        let path = self.engine.path().to_path_buf();
+        let elsewhere = self.dir.path().join("elsewhere.duckdb");
+        self.engine = DuckDbEngine::open(&elsewhere, self.dir.path()).unwrap();
+        self.engine = DuckDbEngine::open(&path, self.dir.path()).unwrap();
     }
 
     /// The history without batch_id (which records provenance, not state).
@@ -210,7 +227,7 @@ async fn late_change_between_a_version_and_a_dropped_no_op(first: u64, second: u
         ]
     );
     assert_eq!(r, [1, 1, 1], "{r:?}");
-    // A change after every version: counted without the pass for removals.
+    // A change after every version: nothing to remove.
     let r = lake.apply(third + 1, &[(1, "C", "U", "13:00", 10)]).await;
     assert_eq!(
         lake.history().await,
@@ -263,4 +280,55 @@ async fn any_order_and_any_repetition_of_batches_gives_the_same_history() {
     let all: Vec<Change> = [b1, b2, b3].concat();
     lake.apply(1, &all).await;
     assert_eq!(lake.history().await, expected);
+}
+
+#[tokio::test]
+async fn a_merge_killed_between_its_steps_changes_nothing_and_runs_again() {
+    let mut lake = Lake::new();
+    lake.apply(
+        1,
+        &[
+            (1, "A", "I", "10:00", 1),
+            (1, "B", "U", "12:00", 3),
+            (2, "X", "I", "10:00", 2),
+        ],
+    )
+    .await;
+    let before = lake.history().await;
+    // A late change that makes the version at 12:00 a no-op, a change that
+    // ends key 2's version, and a new key: each step has rows to change.
+    let late = [
+        (1, "B", "U", "11:00", 2),
+        (2, "Y", "U", "11:00", 4),
+        (3, "N", "I", "11:00", 5),
+    ];
+    let since = lake.land(2, &late).await;
+    let meta = meta();
+    let merge = plan(&meta, 2, since).merge(lake.engine.dialect().as_ref());
+    let steps = merge.all();
+    lake.engine.execute("BEGIN TRANSACTION").await.unwrap();
+    // Staged, rows deleted and updated; killed before the INSERT.
+    for step in &steps[..3] {
+        lake.engine.execute(step).await.unwrap();
+    }
+    assert_ne!(lake.history().await, before);
+    lake.reopen();
+    assert_eq!(lake.history().await, before);
+
+    // Run again, the merge does all of it, from a warehouse without its
+    // temporary table.
+    let results = lake.engine.transaction(&steps).await.unwrap();
+    let column = lake.engine.dialect().changed_rows_column().unwrap();
+    let c = merge.counts(&results, column).unwrap();
+    assert_eq!([c.inserted, c.updated, c.removed], [3, 2, 1], "{c:?}");
+    assert_eq!(
+        lake.history().await,
+        [
+            "1 A I 10:00 11:00 F F",
+            "1 B U 11:00 23:59 T F",
+            "2 X I 10:00 11:00 F F",
+            "2 Y U 11:00 23:59 T F",
+            "3 N I 11:00 23:59 T F",
+        ]
+    );
 }

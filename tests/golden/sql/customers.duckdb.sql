@@ -20,8 +20,7 @@ CREATE TABLE IF NOT EXISTS "demo"."customers" (
   "row_hash" VARCHAR
 );
 
-MERGE INTO "demo"."customers" AS t
-USING (
+CREATE TEMPORARY TABLE "merge_source" AS
   WITH batch AS (
     SELECT "customer_id", "name", "email", "country", "created_at", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM read_parquet(['/lake/validated/demo/customers/b000001/*.parquet', '/lake/validated/demo/customers/b000002/*.parquet'], union_by_name = true) WHERE "batch_id" = 'b000002'
   ),
@@ -65,15 +64,19 @@ USING (
          next_from IS NULL AS "is_current",
          "op" = 'D' AS "is_deleted", "op", "batch_id", "row_hash", is_noop AS drop_row, target_row
   FROM versions
-  WHERE src = 0 OR COALESCE(next_from, TIMESTAMP '9999-12-31 23:59:59.999999') >= TIMESTAMP '2019-11-02 00:00:00.000000'
-  ORDER BY target_row NULLS LAST
-) AS s
-ON t.rowid = s.target_row AND t."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
-WHEN MATCHED AND s.drop_row THEN DELETE
-WHEN MATCHED AND (t."valid_to" <> s."valid_to" OR t."is_current" <> s."is_current") THEN
-  UPDATE SET "valid_to" = s."valid_to", "is_current" = s."is_current"
-WHEN NOT MATCHED AND NOT s.drop_row THEN
-  INSERT ("customer_id", "name", "email", "country", "created_at", "valid_from", "change_seq", "valid_to", "is_current", "is_deleted", "op", "batch_id", "row_hash") VALUES (s."customer_id", s."name", s."email", s."country", s."created_at", s."valid_from", s."change_seq", s."valid_to", s."is_current", s."is_deleted", s."op", s."batch_id", s."row_hash");
+  WHERE src = 0 OR COALESCE(next_from, TIMESTAMP '9999-12-31 23:59:59.999999') >= TIMESTAMP '2019-11-02 00:00:00.000000';
+
+DELETE FROM "demo"."customers"
+WHERE rowid IN (SELECT target_row FROM "merge_source" WHERE drop_row AND target_row IS NOT NULL) AND "valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000';
+
+UPDATE "demo"."customers" AS t SET "valid_to" = s."valid_to", "is_current" = s."is_current"
+FROM (SELECT target_row, "valid_to", "is_current" FROM "merge_source" WHERE target_row IS NOT NULL AND NOT drop_row) s
+WHERE t.rowid = s.target_row AND t."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000' AND (t."valid_to" <> s."valid_to" OR t."is_current" <> s."is_current");
+
+INSERT INTO "demo"."customers" ("customer_id", "name", "email", "country", "created_at", "valid_from", "change_seq", "valid_to", "is_current", "is_deleted", "op", "batch_id", "row_hash")
+SELECT "customer_id", "name", "email", "country", "created_at", "valid_from", "change_seq", "valid_to", "is_current", "is_deleted", "op", "batch_id", "row_hash" FROM "merge_source" WHERE target_row IS NULL AND NOT drop_row;
+
+DROP TABLE "merge_source";
 
 SELECT count(*) AS row_count FROM "demo"."customers";
 

@@ -24,8 +24,7 @@ FROM "demo"."products" h
 LEFT JOIN (SELECT "product_id" FROM read_parquet(['/lake/validated/demo/products/b000001/*.parquet', '/lake/validated/demo/products/b000002/*.parquet'], union_by_name = true) WHERE "batch_id" = 'b000002') b ON b."product_id" = h."product_id"
 WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted" AND b."product_id" IS NULL;
 
-MERGE INTO "demo"."products" AS t
-USING (
+CREATE TEMPORARY TABLE "merge_source" AS
   WITH diff AS (
     SELECT e.*, h."product_id" AS "held_product_id" FROM (SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM read_parquet(['/lake/validated/demo/products/b000001/*.parquet', '/lake/validated/demo/products/b000002/*.parquet'], union_by_name = true) WHERE "batch_id" = 'b000002') e
     FULL JOIN (SELECT "product_id", hash("row_hash") AS "row_hash" FROM "demo"."products" WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted") h ON h."product_id" = e."product_id"
@@ -83,15 +82,19 @@ USING (
          COALESCE(next_from, TIMESTAMP '9999-12-31 23:59:59.999999') AS "valid_to",
          next_from IS NULL AS "is_current",
          "op" = 'D' AS "is_deleted", "op", "batch_id", "row_hash", is_noop AS drop_row, target_row
-  FROM versions
-  ORDER BY target_row NULLS LAST
-) AS s
-ON t.rowid = s.target_row AND t."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
-WHEN MATCHED AND s.drop_row THEN DELETE
-WHEN MATCHED AND (t."valid_to" <> s."valid_to" OR t."is_current" <> s."is_current") THEN
-  UPDATE SET "valid_to" = s."valid_to", "is_current" = s."is_current"
-WHEN NOT MATCHED AND NOT s.drop_row THEN
-  INSERT ("product_id", "name", "price", "active", "valid_from", "change_seq", "valid_to", "is_current", "is_deleted", "op", "batch_id", "row_hash") VALUES (s."product_id", s."name", s."price", s."active", s."valid_from", s."change_seq", s."valid_to", s."is_current", s."is_deleted", s."op", s."batch_id", s."row_hash");
+  FROM versions;
+
+DELETE FROM "demo"."products"
+WHERE rowid IN (SELECT target_row FROM "merge_source" WHERE drop_row AND target_row IS NOT NULL) AND "valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000';
+
+UPDATE "demo"."products" AS t SET "valid_to" = s."valid_to", "is_current" = s."is_current"
+FROM (SELECT target_row, "valid_to", "is_current" FROM "merge_source" WHERE target_row IS NOT NULL AND NOT drop_row) s
+WHERE t.rowid = s.target_row AND t."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000' AND (t."valid_to" <> s."valid_to" OR t."is_current" <> s."is_current");
+
+INSERT INTO "demo"."products" ("product_id", "name", "price", "active", "valid_from", "change_seq", "valid_to", "is_current", "is_deleted", "op", "batch_id", "row_hash")
+SELECT "product_id", "name", "price", "active", "valid_from", "change_seq", "valid_to", "is_current", "is_deleted", "op", "batch_id", "row_hash" FROM "merge_source" WHERE target_row IS NULL AND NOT drop_row;
+
+DROP TABLE "merge_source";
 
 SELECT count(*) AS row_count FROM "demo"."products";
 

@@ -151,10 +151,16 @@ pub trait Dialect: Send + Sync {
             quote_ident(table)
         ))
     }
-    /// The column in which the engine's MERGE returns how many rows it
-    /// inserted, updated and deleted together, where it returns that.
-    fn merge_affected_column(&self) -> Option<&'static str> {
+    /// The column in which a DELETE, UPDATE or INSERT returns how many rows
+    /// it changed, where the engine returns that.
+    fn changed_rows_column(&self) -> Option<&'static str> {
         None
+    }
+    /// Whether a merge runs in steps from a temporary table, in one
+    /// transaction, rather than as one MERGE ([`crate::scd2::MergePlan::merge`]).
+    /// Only with a [`Dialect::row_position`] to match versions by.
+    fn stages_merge(&self) -> bool {
+        false
     }
     /// The pseudo-column that numbers a table's rows in storage order, where
     /// the engine has one: the MERGE hands it the versions it ends
@@ -300,13 +306,16 @@ impl Dialect for DuckDb {
         let folders: Vec<String> = batches.iter().map(BatchId::to_string).collect();
         self.read_log(database, meta, generation, &folders)
     }
-    /// `RETURNING merge_action` would say which action each row took, but
-    /// DuckDB then fetches every column of each updated row by its row id:
-    /// 30% of a usual CDC day's MERGE, and a run of 70 s instead of 7 where
-    /// the updated rows are not in storage order (docs/merge.md, "Counting
-    /// a merge's changes").
-    fn merge_affected_column(&self) -> Option<&'static str> {
+    fn changed_rows_column(&self) -> Option<&'static str> {
         Some("Count")
+    }
+    /// DuckDB's MERGE holds its whole source and the target side of its
+    /// join in memory at once; in steps, a 200,000-change CDC day's peak
+    /// RSS is lower for the same time (docs/merge.md, "The merge in
+    /// steps"), and each step reports its own count, so the rows a merge
+    /// removes need no query of their own.
+    fn stages_merge(&self) -> bool {
+        true
     }
     /// Where DuckDB's MERGE probes its join with the source, the versions it
     /// ends arrive in the source's order, scattered over the table: 1.5 s of

@@ -16,6 +16,7 @@ pub use dialect::{
     HistoryColumn, Statement, quote_ident, string_literal,
 };
 pub use plan::{
-    ExistingColumn, HISTORY_CONTROL_COLUMNS, HistoryTarget, MergeCounts, MergePlan, Since,
-    SnapshotParams, VALID_TO_OPEN, maintenance, previous_table_name, staged_table_name,
+    ExistingColumn, HISTORY_CONTROL_COLUMNS, HistoryTarget, MergeCounts, MergePlan,
+    MergeStatements, Since, SnapshotParams, VALID_TO_OPEN, maintenance, previous_table_name,
+    staged_table_name,
 };

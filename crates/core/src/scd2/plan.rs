@@ -115,27 +115,78 @@ pub struct MergePlan<'a> {
     pub retained_from: Option<i64>,
 }
 
-/// What one MERGE changed in a history table.
+/// What a merge changed in a history table.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MergeCounts {
     /// Versions inserted.
     pub inserted: u64,
     /// Versions whose validity (`valid_to`, `is_current`) was updated.
     pub updated: u64,
-    /// Versions deleted: no-ops after a late change ([`MergePlan::removals`]).
+    /// Versions deleted: no-ops after a late change.
     pub removed: u64,
 }
 
-impl MergeCounts {
-    /// From the rows the MERGE `affected` (all three actions), the table's
-    /// rows before and after it, and the rows it `removed`, counted before it.
-    pub fn derive(affected: u64, rows_before: u64, rows_after: u64, removed: u64) -> MergeCounts {
-        let inserted = (rows_after + removed).saturating_sub(rows_before);
-        MergeCounts {
-            inserted,
-            updated: affected.saturating_sub(inserted + removed),
-            removed,
+/// The temporary table a staged merge keeps its versions in.
+const MERGE_SOURCE: &str = "\"merge_source\"";
+
+/// How a batch is applied to its history table ([`MergePlan::merge`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeStatements {
+    /// One MERGE (Athena's reports nothing of what it changed).
+    Merge(String),
+    /// Steps run in one transaction, each reporting the rows it changed
+    /// ([`Dialect::changed_rows_column`]).
+    Staged {
+        stage: String,
+        delete: String,
+        update: String,
+        insert: String,
+        unstage: String,
+    },
+}
+
+impl MergeStatements {
+    /// Every statement, in the order they run.
+    pub fn all(&self) -> Vec<String> {
+        match self {
+            MergeStatements::Merge(merge) => vec![merge.clone()],
+            MergeStatements::Staged {
+                stage,
+                delete,
+                update,
+                insert,
+                unstage,
+            } => [stage, delete, update, insert, unstage]
+                .map(String::clone)
+                .to_vec(),
         }
+    }
+
+    /// The one MERGE, where the merge is not staged.
+    pub fn single(self) -> Option<String> {
+        match self {
+            MergeStatements::Merge(merge) => Some(merge),
+            MergeStatements::Staged { .. } => None,
+        }
+    }
+
+    /// What a staged merge changed, from its statements' results (in the
+    /// order of [`Self::all`]) and the column they report it in.
+    pub fn counts(&self, results: &[QueryResult], column: &str) -> Option<MergeCounts> {
+        let MergeStatements::Staged { .. } = self else {
+            return None;
+        };
+        let changed = |i: usize| {
+            results
+                .get(i)
+                .and_then(|r| r.int(column))
+                .map(|n| n.max(0) as u64)
+        };
+        Some(MergeCounts {
+            removed: changed(1)?,
+            updated: changed(2)?,
+            inserted: changed(3)?,
+        })
     }
 }
 
@@ -538,6 +589,31 @@ impl MergePlan<'_> {
         )
     }
 
+    /// The statements that apply the batch: one MERGE, or where the
+    /// engine stages it ([`Dialect::stages_merge`]), the versions into a
+    /// temporary table and the history changed from there.
+    pub fn merge(&self, d: &dyn Dialect) -> MergeStatements {
+        match self.target_position(d, false).filter(|_| d.stages_merge()) {
+            Some(position) => self.staged_merge(d, position),
+            None => MergeStatements::Merge(self.one_merge(d)),
+        }
+    }
+
+    /// The source of the merge: every version of the batch's keys' timeline,
+    /// `drop_row` on the history rows a late change made no-ops.
+    fn merge_source(&self, d: &dyn Dialect, position: Option<&str>) -> String {
+        format!(
+            "{ctes}\n  SELECT {columns}, is_noop AS drop_row{position}\n  FROM versions{kept}",
+            ctes = self.versions_ctes(d, false),
+            position = position.map(|_| ", target_row").unwrap_or_default(),
+            columns = self.version_columns(),
+            kept = self
+                .kept()
+                .map(|c| format!("\n  WHERE {c}"))
+                .unwrap_or_default(),
+        )
+    }
+
     /// The one MERGE that applies the batch. A version matches the history
     /// row it came from: by (keys, `valid_from`, `change_seq`), or, where the
     /// engine numbers rows, by that number (`target_row`). Both match the
@@ -546,9 +622,8 @@ impl MergePlan<'_> {
     /// makes its key tangled and the timeline's deduplication keeps the
     /// history row instead; a version without a number matches no row. One
     /// number is a narrower join than the keys and change columns, whose
-    /// target side DuckDB holds in memory (a 2M-key snapshot day's MERGE:
-    /// peak RSS 850 -> 710 MiB; a 200,000-change CDC day's 375 -> 350).
-    pub fn merge(&self, d: &dyn Dialect) -> String {
+    /// target side an engine holds in memory.
+    fn one_merge(&self, d: &dyn Dialect) -> String {
         let table = self.table();
         let position = self.target_position(d, false);
         let all_cols = self.history_column_names(d);
@@ -562,9 +637,7 @@ impl MergePlan<'_> {
         format!(
             "MERGE INTO {table} AS t
 USING (
-  {ctes}
-  SELECT {columns}, is_noop AS drop_row{position}
-  FROM versions{kept}{in_storage_order}
+  {source}{in_storage_order}
 ) AS s
 ON {on}{target_bound}
 WHEN MATCHED AND s.drop_row THEN DELETE
@@ -572,17 +645,11 @@ WHEN MATCHED AND (t.\"valid_to\" <> s.\"valid_to\" OR t.\"is_current\" <> s.\"is
   UPDATE SET \"valid_to\" = s.\"valid_to\", \"is_current\" = s.\"is_current\"
 WHEN NOT MATCHED AND NOT s.drop_row THEN
   INSERT ({all}) VALUES ({values})",
-            ctes = self.versions_ctes(d, false),
-            position = position.map(|_| ", target_row").unwrap_or_default(),
+            source = self.merge_source(d, position),
             in_storage_order = position
                 .map(|_| "\n  ORDER BY target_row NULLS LAST")
                 .unwrap_or_default(),
             target_bound = self.since_bound("t.\"valid_to\""),
-            columns = self.version_columns(),
-            kept = self
-                .kept()
-                .map(|c| format!("\n  WHERE {c}"))
-                .unwrap_or_default(),
             all = all_cols.join(", "),
             values = all_cols
                 .iter()
@@ -590,6 +657,38 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
                 .collect::<Vec<_>>()
                 .join(", "),
         )
+    }
+
+    /// The merge in steps, by row number (`position`): the versions into
+    /// [`MERGE_SOURCE`], then the history rows that became no-ops deleted,
+    /// those whose validity changed updated, and the new versions inserted
+    /// from it. Each step scans the history in storage order and joins
+    /// the few columns it changes, where DuckDB's MERGE held its whole
+    /// source and the target's join at once (docs/merge.md, "The merge in
+    /// steps").
+    fn staged_merge(&self, d: &dyn Dialect, position: &str) -> MergeStatements {
+        let table = self.table();
+        let all = self.history_column_names(d).join(", ");
+        let bound = self.since_bound("\"valid_to\"");
+        MergeStatements::Staged {
+            stage: format!(
+                "CREATE TEMPORARY TABLE {MERGE_SOURCE} AS\n  {}",
+                self.merge_source(d, Some(position))
+            ),
+            delete: format!(
+                "DELETE FROM {table}\nWHERE {position} IN (SELECT target_row FROM {MERGE_SOURCE} WHERE drop_row AND target_row IS NOT NULL){bound}"
+            ),
+            update: format!(
+                "UPDATE {table} AS t SET \"valid_to\" = s.\"valid_to\", \"is_current\" = s.\"is_current\"
+FROM (SELECT target_row, \"valid_to\", \"is_current\" FROM {MERGE_SOURCE} WHERE target_row IS NOT NULL AND NOT drop_row) s
+WHERE t.{position} = s.target_row{t_bound} AND (t.\"valid_to\" <> s.\"valid_to\" OR t.\"is_current\" <> s.\"is_current\")",
+                t_bound = self.since_bound("t.\"valid_to\""),
+            ),
+            insert: format!(
+                "INSERT INTO {table} ({all})\nSELECT {all} FROM {MERGE_SOURCE} WHERE target_row IS NULL AND NOT drop_row"
+            ),
+            unstage: format!("DROP TABLE {MERGE_SOURCE}"),
+        }
     }
 
     /// The engine's row position, carried by the timeline as `target_row`
@@ -602,22 +701,13 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
     /// Whether an earlier batch holds changes from the batch's earliest
     /// one on (or the ledger does not know). Unless it does, or a later
     /// batch has merged, the batch's changes come after every version in
-    /// the history but its own (a batch merged again), so the MERGE removes
+    /// the history but its own (a batch merged again), so the merge removes
     /// nothing: a change that repeats the version before it leaves the next
     /// one as it was.
-    pub fn reaches_back(&self) -> bool {
+    fn reaches_back(&self) -> bool {
         self.since
             .as_ref()
             .is_none_or(|s| s.batches != [self.batch_id])
-    }
-
-    /// How many history rows the MERGE will delete (`removed`): the
-    /// versions that a change landing before them turns into no-ops.
-    pub fn removals(&self, d: &dyn Dialect) -> String {
-        format!(
-            "{}\nSELECT count(*) AS removed FROM flagged WHERE is_noop AND src = 0",
-            self.versions_ctes(d, false)
-        )
     }
 
     /// The history table's columns, quoted, in order.
@@ -920,7 +1010,7 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
             Some(insert) => {
                 statements.extend([self.repeated_keys(d), insert].map(Statement::sql));
             }
-            None => statements.push(Statement::sql(self.merge(d))),
+            None => statements.extend(self.merge(d).all().into_iter().map(Statement::sql)),
         }
         statements.push(Statement::sql(self.count_rows()));
         statements.push(Statement::sql(self.current_view()));

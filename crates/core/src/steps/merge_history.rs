@@ -4,8 +4,8 @@ use crate::config::TableMode;
 use crate::error::{EngineError, Error};
 use crate::events::{LEASE_WAITS, Maintenance, MergeEvent, MergeOutput};
 use crate::ledger::{BatchStatus, StoredLedger};
-use crate::ports::Ports;
-use crate::scd2::{HistoryTarget, MergeCounts, MergePlan, SnapshotParams};
+use crate::ports::{Ports, QueryResult};
+use crate::scd2::{HistoryTarget, MergeCounts, MergePlan, MergeStatements, SnapshotParams};
 
 /// Merges the next unmerged batch of the validation into history with one
 /// MERGE, under the table's lease. Returns `done: false` while batches remain,
@@ -367,7 +367,7 @@ async fn merge_batch(
         tracing::info!(table, batch = %batch_id, "the extract holds the rows of the last one merged; nothing to merge");
         progress.unchanged.push(batch_id);
     }
-    // What the MERGE affected in all, and what it removed.
+    // What the merge changed, where the engine reports it.
     let mut merged = None;
     if batch.status == BatchStatus::Validated && batch.ops.total() > 0 && !unchanged {
         if let (None, Some(guard), Some(s)) =
@@ -382,21 +382,7 @@ async fn merge_batch(
                 )));
             }
         }
-        // The engine reports only how many rows the MERGE changed in all;
-        // what it deletes is counted first, when it can delete any.
-        let affected = dialect.merge_affected_column();
-        let later_merged = ledger
-            .ledger
-            .batches_of(generation)
-            .any(|b| b.id > batch_id && b.status == BatchStatus::Merged);
-        let removed =
-            if affected.is_some() && resuming.is_none() && (plan.reaches_back() || later_merged) {
-                let r = ports.engine.execute(&plan.removals(dialect.as_ref())).await;
-                count(&r.map_err(merge_err)?, "removed")
-            } else {
-                0
-            };
-        let stats = match &resuming {
+        let applied = match &resuming {
             Some(query_id) => match ports.engine.resume(query_id).await {
                 // The query failed after all (e.g. an Iceberg commit conflict).
                 // Step Functions retries with this same input, naming that
@@ -404,33 +390,31 @@ async fn merge_batch(
                 // idempotent, whatever the failed statement left behind).
                 Err(EngineError::Transient(reason)) => {
                     tracing::warn!(table, batch = %batch_id, query_id, %reason, "the running MERGE failed; starting it again");
-                    ports.engine.execute(&plan.merge(dialect.as_ref())).await
+                    apply(ports, plan.merge(dialect.as_ref())).await
                 }
-                other => other,
+                other => other.map(|r| (vec![r], None)),
             },
-            None => {
-                let statement = match first_load {
-                    Some(windowed) => {
-                        // Validation found each key once when the batch is
-                        // one full-load file; otherwise the engine counts
-                        // (a 2M-key full load: 0.2 s).
-                        let distinct = batch.distinct_keys || {
-                            let query = plan.repeated_keys(dialect.as_ref());
-                            let r = ports.engine.execute(&query).await.map_err(merge_err)?;
-                            count(&r, "repeated") == 0
-                        };
-                        if distinct {
-                            plan.first_load_distinct(dialect.as_ref())
-                        } else {
-                            windowed
-                        }
-                    }
-                    None => plan.merge(dialect.as_ref()),
-                };
-                ports.engine.execute(&statement).await
-            }
+            None => match first_load {
+                Some(windowed) => {
+                    // Validation found each key once when the batch is
+                    // one full-load file; otherwise the engine counts
+                    // (a 2M-key full load: 0.2 s).
+                    let distinct = batch.distinct_keys || {
+                        let query = plan.repeated_keys(dialect.as_ref());
+                        let r = ports.engine.execute(&query).await.map_err(merge_err)?;
+                        count(&r, "repeated") == 0
+                    };
+                    let insert = if distinct {
+                        plan.first_load_distinct(dialect.as_ref())
+                    } else {
+                        windowed
+                    };
+                    ports.engine.execute(&insert).await.map(|r| (vec![r], None))
+                }
+                None => apply(ports, plan.merge(dialect.as_ref())).await,
+            },
         };
-        let stats = match stats {
+        let (results, counts) = match applied {
             Err(EngineError::StillRunning { query_id }) => {
                 tracing::info!(
                     table,
@@ -443,19 +427,20 @@ async fn merge_batch(
             }
             other => other.map_err(merge_err)?,
         };
-        merged = affected.map(|column| (count(&stats, column), removed));
-        if let Some(b) = stats.bytes_scanned {
-            *progress.bytes_scanned.get_or_insert(0) += b;
-        }
-        if let Some(ms) = stats.engine_ms {
-            *progress.engine_ms.get_or_insert(0) += ms;
+        merged = counts;
+        for r in &results {
+            if let Some(b) = r.bytes_scanned {
+                *progress.bytes_scanned.get_or_insert(0) += b;
+            }
+            if let Some(ms) = r.engine_ms {
+                *progress.engine_ms.get_or_insert(0) += ms;
+            }
         }
     }
     let rows_after = count_rows().await?;
     if inserts_only {
         progress.versions_inserted += rows_after;
-    } else if let (Some((affected, removed)), Some(before)) = (merged, rows_before) {
-        let counts = MergeCounts::derive(affected, before, rows_after, removed);
+    } else if let Some(counts) = merged {
         progress.versions_inserted += counts.inserted;
         progress.versions_updated += counts.updated;
         progress.versions_removed += counts.removed;
@@ -482,6 +467,24 @@ async fn merge_batch(
         progress.rebuilt = true;
     }
     Ok(Merge::Done)
+}
+
+/// Runs a batch's merge: its statements' results, and what it changed
+/// where the engine reports that.
+async fn apply(
+    ports: &Ports,
+    merge: MergeStatements,
+) -> Result<(Vec<QueryResult>, Option<MergeCounts>), EngineError> {
+    let results = match &merge {
+        MergeStatements::Merge(sql) => vec![ports.engine.execute(sql).await?],
+        MergeStatements::Staged { .. } => ports.engine.transaction(&merge.all()).await?,
+    };
+    let counts = ports
+        .engine
+        .dialect()
+        .changed_rows_column()
+        .and_then(|column| merge.counts(&results, column));
+    Ok((results, counts))
 }
 
 /// The table's retention cutoff now ([`crate::config::TableConfig::retained_from`]).

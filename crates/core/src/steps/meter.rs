@@ -136,6 +136,15 @@ impl QueryEngine for MeteredEngine {
         Ok(result)
     }
 
+    async fn transaction(&self, statements: &[String]) -> Result<Vec<QueryResult>, EngineError> {
+        let results = self.inner.transaction(statements).await?;
+        for (sql, result) in statements.iter().zip(&results) {
+            self.meter
+                .statement(crate::cost::statement_kind(sql), result);
+        }
+        Ok(results)
+    }
+
     async fn resume(&self, query_id: &str) -> Result<QueryResult, EngineError> {
         let result = self.inner.resume(query_id).await?;
         self.meter.statement("(resumed)".into(), &result);
