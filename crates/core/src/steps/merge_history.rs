@@ -8,7 +8,7 @@ use crate::ports::{Ports, QueryResult};
 use crate::scd2::{HistoryTarget, MergeCounts, MergePlan, MergeStatements, SnapshotParams};
 
 /// Merges the next unmerged batch of the validation into history with one
-/// MERGE, under the table's lease. Returns `done: false` while batches remain,
+/// MERGE (on DuckDB, its steps in one transaction), under the table's lease. Returns `done: false` while batches remain,
 /// so the state machine calls it again (each invocation stays short), at most
 /// `[pipeline] max_merge_invocations` times. Mode `forget` erases keys
 /// instead (`forget.rs`), within the same bound. A rebuild merges into its staged
