@@ -190,7 +190,9 @@ struct Profile {
 }
 
 impl Profile {
-    /// Adds what `EXPLAIN (ANALYZE, FORMAT json)` reported for a statement.
+    /// Adds what `EXPLAIN (ANALYZE, FORMAT json)` reported for a statement
+    /// (the rows), and what the engine logged it read (the bytes: DuckDB
+    /// 1.5.6's profile leaves `total_bytes_read` at 0).
     fn add(&mut self, analyzed: &QueryResult) {
         let Some(SqlValue::Text(text)) = analyzed.rows.first().and_then(|r| r.get(1)) else {
             panic!("EXPLAIN ANALYZE returned no plan: {analyzed:?}");
@@ -199,7 +201,7 @@ impl Profile {
         let root = json.get(0).unwrap_or(&json);
         let get = |k: &str| root.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
         self.rows_scanned += get("cumulative_rows_scanned");
-        self.bytes_read += get("total_bytes_read");
+        self.bytes_read += analyzed.bytes_scanned.unwrap_or_default();
     }
 }
 
