@@ -291,10 +291,8 @@ async fn hostile_names_merge_on_duckdb() {
     for s in plan.schema_statements(&dialect, &[]).unwrap() {
         engine.execute(&s.sql).await.unwrap();
     }
-    let merge = plan.merge(&dialect);
-    let results = engine.transaction(&merge.all()).await.unwrap();
-    let inserted = merge.counts(&results, "Count").map(|c| c.inserted);
-    assert_eq!(inserted, Some(1), "{results:?}");
+    let (results, counts) = plan.merge(&dialect).apply(&engine).await.unwrap();
+    assert_eq!(counts.map(|c| c.inserted), Some(1), "{results:?}");
     engine.execute(&plan.current_view()).await.unwrap();
     let rows = engine
         .execute("SELECT \"order\", \"group\"::VARCHAR FROM \"union\".\"select_current\"")

@@ -82,13 +82,13 @@ async fn merge(engine: &DuckDbEngine, meta: &TableMetadata, batch: BatchId) -> (
     let dialect = engine.dialect();
     reset_peak();
     let start = Instant::now();
-    let merge = plan.merge(dialect.as_ref());
-    let results = engine.transaction(&merge.all()).await.expect("merge");
+    let (_, counts) = plan
+        .merge(dialect.as_ref())
+        .apply(engine)
+        .await
+        .expect("merge");
     let seconds = start.elapsed().as_secs_f64();
-    let c = dialect
-        .changed_rows_column()
-        .and_then(|column| merge.counts(&results, column))
-        .expect("DuckDB counts what its merge changed");
+    let c = counts.expect("DuckDB counts what its merge changed");
     (seconds, peak_mib(), c.inserted + c.updated + c.removed)
 }
 

@@ -77,15 +77,12 @@ impl Lake {
         let meta = meta();
         let plan = plan(&meta, batch, since);
         let dialect = self.engine.dialect();
-        let merge = plan.merge(dialect.as_ref());
-        let results = self
-            .engine
-            .transaction(&merge.all())
+        let (_, counts) = plan
+            .merge(dialect.as_ref())
+            .apply(&self.engine)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let c = merge
-            .counts(&results, dialect.changed_rows_column().unwrap())
-            .expect("DuckDB stages the merge");
+        let c = counts.expect("DuckDB stages the merge");
         [c.inserted, c.updated, c.removed]
     }
 
@@ -317,9 +314,8 @@ async fn a_merge_killed_between_its_steps_changes_nothing_and_runs_again() {
 
     // Run again, the merge does all of it, from a warehouse without its
     // temporary table.
-    let results = lake.engine.transaction(&steps).await.unwrap();
-    let column = lake.engine.dialect().changed_rows_column().unwrap();
-    let c = merge.counts(&results, column).unwrap();
+    let (_, counts) = merge.apply(&lake.engine).await.unwrap();
+    let c = counts.unwrap();
     assert_eq!([c.inserted, c.updated, c.removed], [3, 2, 1], "{c:?}");
     assert_eq!(
         lake.history().await,

@@ -2,8 +2,9 @@
 
 use super::dialect::{Dialect, HistoryColumn, Statement, quote_ident, string_literal};
 use crate::batch_id::BatchId;
+use crate::error::EngineError;
 use crate::metadata::{Column, TableMetadata};
-use crate::ports::{QueryResult, SqlValue};
+use crate::ports::{QueryEngine, QueryResult, SqlValue};
 
 /// `valid_to` of a current row.
 pub const VALID_TO_OPEN: &str = "9999-12-31 23:59:59.999999";
@@ -170,9 +171,26 @@ impl MergeStatements {
         }
     }
 
+    /// Runs the merge on `engine` (a staged one in one transaction): each
+    /// statement's result, and what it changed where the engine reports that.
+    pub async fn apply(
+        &self,
+        engine: &dyn QueryEngine,
+    ) -> Result<(Vec<QueryResult>, Option<MergeCounts>), EngineError> {
+        let results = match self {
+            MergeStatements::Merge(sql) => vec![engine.execute(sql).await?],
+            MergeStatements::Staged { .. } => engine.transaction(&self.all()).await?,
+        };
+        let counts = engine
+            .dialect()
+            .changed_rows_column()
+            .and_then(|column| self.counts(&results, column));
+        Ok((results, counts))
+    }
+
     /// What a staged merge changed, from its statements' results (in the
     /// order of [`Self::all`]) and the column they report it in.
-    pub fn counts(&self, results: &[QueryResult], column: &str) -> Option<MergeCounts> {
+    fn counts(&self, results: &[QueryResult], column: &str) -> Option<MergeCounts> {
         let MergeStatements::Staged { .. } = self else {
             return None;
         };

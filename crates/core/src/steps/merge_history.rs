@@ -4,8 +4,8 @@ use crate::config::TableMode;
 use crate::error::{EngineError, Error};
 use crate::events::{LEASE_WAITS, Maintenance, MergeEvent, MergeOutput};
 use crate::ledger::{BatchStatus, StoredLedger};
-use crate::ports::{Ports, QueryResult};
-use crate::scd2::{HistoryTarget, MergeCounts, MergePlan, MergeStatements, SnapshotParams};
+use crate::ports::Ports;
+use crate::scd2::{HistoryTarget, MergePlan, SnapshotParams};
 
 /// Merges the next unmerged batch of the validation into history with one
 /// MERGE (on DuckDB, its steps in one transaction), under the table's lease. Returns `done: false` while batches remain,
@@ -390,7 +390,9 @@ async fn merge_batch(
                 // idempotent, whatever the failed statement left behind).
                 Err(EngineError::Transient(reason)) => {
                     tracing::warn!(table, batch = %batch_id, query_id, %reason, "the running MERGE failed; starting it again");
-                    apply(ports, plan.merge(dialect.as_ref())).await
+                    plan.merge(dialect.as_ref())
+                        .apply(ports.engine.as_ref())
+                        .await
                 }
                 other => other.map(|r| (vec![r], None)),
             },
@@ -411,7 +413,11 @@ async fn merge_batch(
                     };
                     ports.engine.execute(&insert).await.map(|r| (vec![r], None))
                 }
-                None => apply(ports, plan.merge(dialect.as_ref())).await,
+                None => {
+                    plan.merge(dialect.as_ref())
+                        .apply(ports.engine.as_ref())
+                        .await
+                }
             },
         };
         let (results, counts) = match applied {
@@ -467,24 +473,6 @@ async fn merge_batch(
         progress.rebuilt = true;
     }
     Ok(Merge::Done)
-}
-
-/// Runs a batch's merge: its statements' results, and what it changed
-/// where the engine reports that.
-async fn apply(
-    ports: &Ports,
-    merge: MergeStatements,
-) -> Result<(Vec<QueryResult>, Option<MergeCounts>), EngineError> {
-    let results = match &merge {
-        MergeStatements::Merge(sql) => vec![ports.engine.execute(sql).await?],
-        MergeStatements::Staged { .. } => ports.engine.transaction(&merge.all()).await?,
-    };
-    let counts = ports
-        .engine
-        .dialect()
-        .changed_rows_column()
-        .and_then(|column| merge.counts(&results, column));
-    Ok((results, counts))
 }
 
 /// The table's retention cutoff now ([`crate::config::TableConfig::retained_from`]).
