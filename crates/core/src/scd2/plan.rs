@@ -54,6 +54,10 @@ const SNAPSHOT_DELETE_SEQ: &str = "snapshot-delete";
 /// A change's columns after its business columns, in the change log and the timeline.
 const CHANGE_COLUMNS: [&str; 5] = ["op", "valid_from", "change_seq", "row_hash", "batch_id"];
 
+/// The change columns a lean `held` keeps of a key's current version
+/// ([`MergePlan::versions_ctes`]), beside `is_deleted`.
+const LEAN_HELD: [&str; 2] = ["valid_from", "row_hash"];
+
 /// [`CHANGE_COLUMNS`], quoted, of the rows `alias` names (`h.`, `l.`, or
 /// none: `""`).
 fn change_columns_of(alias: &str) -> String {
@@ -910,6 +914,13 @@ WHERE t.{position} = s.target_row{t_bound} AND (t.\"valid_to\" <> s.\"valid_to\"
                 log_bound = self.since_bound("l.\"valid_from\""),
             ),
         };
+        // Where versions are matched by their position and the batch does
+        // not reach back, `held` keeps of a key's current version only
+        // what pairing it with its change needs: the rest of its change
+        // columns are read again for the tangled keys alone. Read for
+        // every touched key, those strings were a third of a 200,000-change
+        // day's staging on a 2M-key history (0.46 -> 0.29 s).
+        let lean = position.filter(|_| !self.reaches_back());
         let touched = format!(
             "touched AS (
     SELECT {keys}, min(\"valid_from\") AS since, count(*) AS incoming FROM ({incoming}) incoming GROUP BY {keys}
@@ -924,7 +935,13 @@ WHERE t.{position} = s.target_row{t_bound} AND (t.\"valid_to\" <> s.\"valid_to\"
     {logged_changes}{logged_deletes}
   )",
             hk = self.keys_of("h."),
-            hc = change_columns_of("h."),
+            hc = match lean {
+                Some(_) => LEAN_HELD
+                    .map(|c| format!("h.{}, ", quote_ident(c)))
+                    .concat()
+                    + "h.\"is_deleted\"",
+                None => change_columns_of("h."),
+            },
             mh = self.key_match("k", "h"),
             position = position
                 .map(|p| format!(", h.{p} AS target_row"))
@@ -955,12 +972,39 @@ WHERE t.{position} = s.target_row{t_bound} AND (t.\"valid_to\" <> s.\"valid_to\"
         let paired_business = self.keys_and_others(str::to_string, |q| {
             format!("CASE WHEN side = 1 THEN {q} END")
         });
+        // Of a current version a lean `held` lacks, nothing is written:
+        // its position is matched, and only its end rewritten.
+        let held_has = |c: &str| lean.is_none() || LEAN_HELD.contains(&c);
         let paired_changes = CHANGE_COLUMNS
-            .map(|c| pick(&quote_ident(c), &format!("held_{c}")))
+            .map(|c| match held_has(c) {
+                true => pick(&quote_ident(c), &format!("held_{c}")),
+                false => format!("CASE WHEN side = 1 THEN {} END", quote_ident(c)),
+            })
             .join(", ");
         let held_as = CHANGE_COLUMNS
+            .iter()
+            .filter(|c| held_has(c))
             .map(|c| format!("h.{} AS held_{c}", quote_ident(c)))
+            .collect::<Vec<_>>()
             .join(", ");
+        let held_deleted = match lean {
+            Some(_) => "h.\"is_deleted\"",
+            None => "(h.\"op\" = 'D')",
+        };
+        let tangled_held = match lean {
+            Some(p) => format!(
+                "SELECT {held_business}, {held_changes}, h.{p} AS target_row FROM {table} h
+    JOIN (SELECT {tk}, x.target_row FROM held x JOIN tangled g ON {mgx}) t ON {mth} AND h.{p} = t.target_row{history_bound}",
+                tk = self.keys_of("x."),
+                mgx = self.key_match("g", "x"),
+                mth = self.key_match("t", "h"),
+                history_bound = self.since_bound("h.\"valid_to\""),
+            ),
+            None => format!(
+                "SELECT {held_business}, {held_changes}{with_position} FROM held h JOIN tangled g ON {mgh}",
+                mgh = self.key_match("g", "h"),
+            ),
+        };
         format!(
             "WITH {batch_rows}{snapshot_deletes},
   {touched},
@@ -970,14 +1014,14 @@ WHERE t.{position} = s.target_row{t_bound} AND (t.\"valid_to\" <> s.\"valid_to\"
     SELECT {keys} FROM held WHERE NOT in_order
   ),
   timeline_all AS (
-    SELECT {held_business}, {held_changes}{hposition} FROM held h JOIN tangled g ON {mgh}
+    {tangled_held}
     UNION ALL
     SELECT l.*{no_position} FROM logged l JOIN tangled g ON {mgl}
   ),
   {windows},
   paired AS (
     SELECT l.*, {held_as}{hposition},
-      COALESCE(h.\"row_hash\" = l.\"row_hash\" AND (h.\"op\" = 'D') = (l.\"op\" = 'D'), FALSE) AS is_noop
+      COALESCE(h.\"row_hash\" = l.\"row_hash\" AND {held_deleted} = (l.\"op\" = 'D'), FALSE) AS is_noop
     FROM logged l LEFT JOIN held h ON {mhl} LEFT JOIN tangled g ON {mgl}
     WHERE g.{first} IS NULL
   ),
@@ -993,7 +1037,6 @@ WHERE t.{position} = s.target_row{t_bound} AND (t.\"valid_to\" <> s.\"valid_to\"
                 .map(|_| ", CASE WHEN side = 0 THEN target_row END")
                 .unwrap_or_default(),
             src = pick("src", "0"),
-            mgh = self.key_match("g", "h"),
             mgl = self.key_match("g", "l"),
             mhl = self.key_match("h", "l"),
             first = self.first_key(),
