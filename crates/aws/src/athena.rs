@@ -254,7 +254,7 @@ where
 #[async_trait]
 impl QueryEngine for AthenaEngine {
     /// Athena runs one statement at a time, each its own transaction; its
-    /// merge is one MERGE ([`Dialect::stages_merge`]).
+    /// merge is one MERGE ([`tidemark_core::scd2::MergePlan::merge`]).
     async fn transaction(&self, statements: &[String]) -> Result<Vec<QueryResult>, EngineError> {
         Err(EngineError::Query {
             statement: statements.join(";\n"),

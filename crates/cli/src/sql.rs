@@ -5,7 +5,9 @@ use std::process::ExitCode;
 use tidemark_core::batch_id::BatchId;
 use tidemark_core::config::{PipelineConfig, TableMode};
 use tidemark_core::metadata::TableMetadata;
-use tidemark_core::scd2::{Athena, Dialect, DuckDb, MergePlan, Since, SnapshotParams};
+use tidemark_core::scd2::{
+    Athena, Dialect, DuckDb, MergePlan, MergeStatements, Since, SnapshotParams,
+};
 
 #[derive(clap::Args)]
 pub struct SqlArgs {
@@ -92,15 +94,15 @@ pub fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
     for s in plan.first_run_statements(dialect.as_ref()) {
         println!("{};\n", s.sql);
     }
+    let merge = plan.merge(dialect.as_ref());
     println!(
         "-- A first run inserts its batch into the empty history; every later batch is merged{}:\n",
-        if dialect.stages_merge() {
-            ", in one transaction"
-        } else {
-            ""
+        match merge {
+            MergeStatements::Staged { .. } => ", in one transaction",
+            MergeStatements::Merge(_) => "",
         }
     );
-    for s in plan.merge(dialect.as_ref()).all() {
+    for s in merge.all() {
         println!("{s};\n");
     }
     Ok(ExitCode::SUCCESS)

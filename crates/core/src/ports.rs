@@ -192,8 +192,8 @@ pub trait QueryEngine: Send + Sync {
     async fn execute(&self, sql: &str) -> Result<QueryResult, EngineError>;
     /// Runs `statements` in one transaction, all of them or (on an error,
     /// or a kill) none, and returns each one's result. Only an engine whose
-    /// dialect stages a merge ([`Dialect::stages_merge`]) is asked to;
-    /// an engine that wraps another must hand it on whole.
+    /// dialect numbers rows ([`Dialect::row_position`]) is asked to, for
+    /// its merge in steps; an engine that wraps another must hand it on whole.
     async fn transaction(&self, statements: &[String]) -> Result<Vec<QueryResult>, EngineError>;
     /// Waits again for a statement that [`QueryEngine::execute`] left running.
     async fn resume(&self, query_id: &str) -> Result<QueryResult, EngineError> {

@@ -156,15 +156,11 @@ pub trait Dialect: Send + Sync {
     fn changed_rows_column(&self) -> Option<&'static str> {
         None
     }
-    /// Whether a merge runs in steps from a temporary table, in one
-    /// transaction, rather than as one MERGE ([`crate::scd2::MergePlan::merge`]).
-    /// Only with a [`Dialect::row_position`] to match versions by.
-    fn stages_merge(&self) -> bool {
-        false
-    }
     /// The pseudo-column that numbers a table's rows in storage order, where
-    /// the engine has one: the MERGE hands it the versions it ends
-    /// in that order.
+    /// the engine has one. Versions then carry the number of the history row
+    /// they came from, and the merge runs in steps matched on it, in one
+    /// transaction ([`crate::scd2::MergePlan::merge`]); without one it is
+    /// one MERGE.
     fn row_position(&self) -> Option<&'static str> {
         None
     }
@@ -309,19 +305,15 @@ impl Dialect for DuckDb {
     fn changed_rows_column(&self) -> Option<&'static str> {
         Some("Count")
     }
-    /// DuckDB's MERGE holds its whole source and the target side of its
-    /// join in memory at once; in steps, a 200,000-change CDC day's peak
-    /// RSS is lower for the same time (docs/merge.md, "The merge in
-    /// steps"), and each step reports its own count, so the rows a merge
-    /// removes need no query of their own.
-    fn stages_merge(&self) -> bool {
-        true
-    }
-    /// Where DuckDB's MERGE probes its join with the source, the versions it
-    /// ends arrive in the source's order, scattered over the table: 1.5 s of
+    /// Where DuckDB's MERGE probed its join with the source, the versions it
+    /// ends arrived in the source's order, scattered over the table: 1.5 s of
     /// a 2M-key snapshot day's MERGE, 1.1 s of a 200,000-change CDC day's. In
-    /// storage order they are 0.1 s (docs/merge.md, "Where a 2M-key snapshot
-    /// day's MERGE goes").
+    /// storage order they were 0.1 s (docs/merge.md, "Where a 2M-key snapshot
+    /// day's MERGE goes"). The MERGE also held its whole source and the
+    /// target side of its join in memory at once; in steps, a 200,000-change
+    /// CDC day's peak RSS is lower for the same time (docs/merge.md, "The
+    /// merge in steps"), and each step reports its own count, so the rows a
+    /// merge removes need no query of their own.
     fn row_position(&self) -> Option<&'static str> {
         Some("rowid")
     }

@@ -612,10 +612,10 @@ impl MergePlan<'_> {
     }
 
     /// The statements that apply the batch: one MERGE, or where the
-    /// engine stages it ([`Dialect::stages_merge`]), the versions into a
+    /// engine numbers rows ([`Dialect::row_position`]), the versions into a
     /// temporary table and the history changed from there.
     pub fn merge(&self, d: &dyn Dialect) -> MergeStatements {
-        match self.target_position(d, false).filter(|_| d.stages_merge()) {
+        match self.target_position(d, false) {
             Some(position) => self.staged_merge(d, position),
             None => MergeStatements::Merge(self.one_merge(d)),
         }
@@ -636,41 +636,25 @@ impl MergePlan<'_> {
         )
     }
 
-    /// The one MERGE that applies the batch. A version matches the history
-    /// row it came from: by (keys, `valid_from`, `change_seq`), or, where the
-    /// engine numbers rows, by that number (`target_row`). Both match the
-    /// same rows: a change the history already holds is in `held` too (that
-    /// row ends no earlier than the key's earliest incoming change), so it
-    /// makes its key tangled and the timeline's deduplication keeps the
-    /// history row instead; a version without a number matches no row. One
-    /// number is a narrower join than the keys and change columns, whose
-    /// target side an engine holds in memory.
+    /// The one MERGE that applies the batch, where the engine numbers no
+    /// rows: a version matches the history row it came from by (keys,
+    /// `valid_from`, `change_seq`).
     fn one_merge(&self, d: &dyn Dialect) -> String {
         let table = self.table();
-        let position = self.target_position(d, false);
         let all_cols = self.history_column_names(d);
-        let on = match position {
-            Some(p) => format!("t.{p} = s.target_row"),
-            None => format!(
-                "{} AND t.\"valid_from\" = s.\"valid_from\" AND t.\"change_seq\" = s.\"change_seq\"",
-                self.key_match("t", "s")
-            ),
-        };
         format!(
             "MERGE INTO {table} AS t
 USING (
-  {source}{in_storage_order}
+  {source}
 ) AS s
-ON {on}{target_bound}
+ON {on} AND t.\"valid_from\" = s.\"valid_from\" AND t.\"change_seq\" = s.\"change_seq\"{target_bound}
 WHEN MATCHED AND s.drop_row THEN DELETE
 WHEN MATCHED AND (t.\"valid_to\" <> s.\"valid_to\" OR t.\"is_current\" <> s.\"is_current\") THEN
   UPDATE SET \"valid_to\" = s.\"valid_to\", \"is_current\" = s.\"is_current\"
 WHEN NOT MATCHED AND NOT s.drop_row THEN
   INSERT ({all}) VALUES ({values})",
-            source = self.merge_source(d, position),
-            in_storage_order = position
-                .map(|_| "\n  ORDER BY target_row NULLS LAST")
-                .unwrap_or_default(),
+            source = self.merge_source(d, None),
+            on = self.key_match("t", "s"),
             target_bound = self.since_bound("t.\"valid_to\""),
             all = all_cols.join(", "),
             values = all_cols
@@ -687,7 +671,12 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
     /// from it. Each step scans the history in storage order and joins
     /// the few columns it changes, where DuckDB's MERGE held its whole
     /// source and the target's join at once (docs/merge.md, "The merge in
-    /// steps").
+    /// steps"). A version's number (`target_row`) names the same history
+    /// row as (keys, `valid_from`, `change_seq`) in [`Self::one_merge`]: a
+    /// change the history already holds is in `held` too (that row ends no
+    /// earlier than the key's earliest incoming change), so it makes its key
+    /// tangled and the timeline's deduplication keeps the history row
+    /// instead; a version without a number is new.
     fn staged_merge(&self, d: &dyn Dialect, position: &str) -> MergeStatements {
         let table = self.table();
         let all = self.history_column_names(d).join(", ");
@@ -1001,7 +990,7 @@ WHERE t.{position} = s.target_row{t_bound} AND (t.\"valid_to\" <> s.\"valid_to\"
                 history_bound = self.since_bound("h.\"valid_to\""),
             ),
             None => format!(
-                "SELECT {held_business}, {held_changes}{with_position} FROM held h JOIN tangled g ON {mgh}",
+                "SELECT {held_business}, {held_changes} FROM held h JOIN tangled g ON {mgh}",
                 mgh = self.key_match("g", "h"),
             ),
         };

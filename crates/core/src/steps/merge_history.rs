@@ -8,10 +8,11 @@ use crate::ports::Ports;
 use crate::scd2::{HistoryTarget, MergePlan, SnapshotParams};
 
 /// Merges the next unmerged batch of the validation into history with one
-/// MERGE (on DuckDB, its steps in one transaction), under the table's lease. Returns `done: false` while batches remain,
-/// so the state machine calls it again (each invocation stays short), at most
-/// `[pipeline] max_merge_invocations` times. Mode `forget` erases keys
-/// instead (`forget.rs`), within the same bound. A rebuild merges into its staged
+/// MERGE (on DuckDB, its steps in one transaction), under the table's
+/// lease. Returns `done: false` while batches remain, so the state machine
+/// calls it again (each invocation stays short), at most `[pipeline]
+/// max_merge_invocations` times. Mode `forget` erases keys instead
+/// (`forget.rs`), within the same bound. A rebuild merges into its staged
 /// table and, after its last batch, swaps that table in.
 pub async fn merge_history(ports: &Ports, event: MergeEvent) -> Result<MergeOutput, Error> {
     let table = event.work.table.as_str();
