@@ -103,7 +103,8 @@ async fn an_unchanged_extract_costs_no_merge_and_a_changed_one_merges_only_its_c
     let through_day_4 = products("2026-11-04").await;
     // The first load is one full-load file, whose keys validation found
     // once each: it is inserted without the engine counting repeated keys
-    // first, so the delete guard and the INSERT are what read the batch.
+    // first (and without a delete guard: nothing is current yet), so the
+    // INSERT alone reads the batch.
     let first_merge = first_usage(&lake, "merge-history-");
     let reading: Vec<&Value> = first_merge["statements"]
         .as_array()
@@ -112,11 +113,7 @@ async fn an_unchanged_extract_costs_no_merge_and_a_changed_one_merges_only_its_c
         .filter(|s| s["bytes_scanned"].as_u64() > Some(0))
         .map(|s| &s["statement"])
         .collect();
-    assert_eq!(
-        reading,
-        [&json!("SELECT"), &json!("INSERT INTO")],
-        "{first_merge:#}"
-    );
+    assert_eq!(reading, [&json!("INSERT INTO")], "{first_merge:#}");
     let through_day_5 = products("2026-11-05").await;
     assert_eq!(
         through_day_5, through_day_4,
@@ -163,4 +160,77 @@ async fn an_unchanged_extract_costs_no_merge_and_a_changed_one_merges_only_its_c
         new_rows.iter().any(|l| l.contains("| D |")),
         "{through_day_6}"
     );
+}
+
+/// The delete guard, which on DuckDB counts the staged deletes inside the
+/// merge's transaction: an extract that lacks too many keys fails the
+/// table with `Tidemark.Validation` and the counts, and changes nothing;
+/// with `max_delete_fraction` raised, the rerun deletes them.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_extract_that_deletes_too_much_fails_its_table_until_the_fraction_allows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo_copy(dir.path(), |config| config);
+    let replay = dir.path().join("replay");
+    let scratch = DuckDbEngine::open(&dir.path().join("scratch.duckdb"), dir.path()).unwrap();
+    // Day 5: one product of three.
+    land_products(
+        &scratch,
+        &replay,
+        "2026-11-05",
+        "SELECT * FROM e WHERE product_id = (SELECT min(product_id) FROM e)",
+    )
+    .await;
+    drop(scratch);
+    let lake = dir.path().join("lake");
+    let run = async |through: &str| {
+        let options = LocalOptions {
+            config_path: config.clone(),
+            lake: Some(lake.clone()),
+            replay_through: Some(through.parse().unwrap()),
+            ..Default::default()
+        };
+        let (backend, executions) =
+            run_catching_up(&options, "daily", &ExecutionInput(json!({})), 0.0)
+                .await
+                .unwrap();
+        let order = "product_id, valid_from, change_seq";
+        let products = dump_table(&backend.engine, "demo", "products", order).await;
+        let name = &executions.last().unwrap().name;
+        let alert = std::fs::read_to_string(lake.join(format!("alerts/{name}.json")))
+            .map(|text| serde_json::from_str::<Value>(&text).unwrap());
+        (products, alert.ok())
+    };
+    let (through_day_4, _) = run("2026-11-04").await;
+
+    let (refused, alert) = run("2026-11-05").await;
+    assert_eq!(refused, through_day_4, "a refused extract changed history");
+    let alert = alert.expect("a failed table is alerted");
+    // (Orders fails too, from the demo's malformed file of day 4.)
+    let products = alert["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "products")
+        .unwrap();
+    assert_eq!(
+        (&products["status"], &products["error"]),
+        (&json!("failed"), &json!("Tidemark.Validation")),
+        "{alert:#}"
+    );
+    let message = products["message"].as_str().unwrap();
+    assert!(
+        message.contains("would delete 2 of 3 current rows, more than max_delete_fraction = 0.5"),
+        "{message}"
+    );
+
+    let toml = std::fs::read_to_string(&config).unwrap();
+    let raised = toml.replace("max_delete_fraction = 0.5", "max_delete_fraction = 0.75");
+    assert_ne!(raised, toml);
+    std::fs::write(&config, raised).unwrap();
+    let (allowed, _) = run("2026-11-05").await;
+    let deleted: Vec<&str> = allowed
+        .lines()
+        .filter(|l| l.contains("2026-11-05 06:00:00") && l.contains("| D |"))
+        .collect();
+    assert_eq!(deleted.len(), 2, "{allowed}");
 }

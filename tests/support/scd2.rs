@@ -17,7 +17,7 @@ use tidemark_core::metadata::TableMetadata;
 use tidemark_core::ports::{Catalog, QueryEngine, QueryResult, SqlValue};
 use tidemark_core::scd2::{
     Dialect, ExistingColumn, HistoryTarget, MergePlan, Since, SnapshotParams, previous_table_name,
-    staged_table_name,
+    refused_deletes, staged_table_name,
 };
 use tidemark_core::validate::{normalised_schema, write_parquet};
 use tidemark_local::catalog::FileCatalog;
@@ -390,7 +390,8 @@ impl Lake {
 
     /// Merges batch `batch_id` as `merge-history` does. Snapshot tables:
     /// `extract_time` is the extract's time, and the delete guard runs
-    /// first; `Err((deletes, current))` when it refuses.
+    /// first, or in the staged merge; `Err((deletes, current))` when it
+    /// refuses.
     pub async fn merge(
         &self,
         batch_id: BatchId,
@@ -425,11 +426,11 @@ impl Lake {
             None => None,
         };
         let statements = insert.map_or_else(|| plan.merge(d.as_ref()).all(), |i| vec![i]);
-        self.engine
-            .transaction(&statements)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        Ok(())
+        match self.engine.transaction(&statements).await {
+            Ok(_) => Ok(()),
+            // A staged merge's guard refused inside the transaction.
+            Err(e) => Err(refused_deletes(&e).unwrap_or_else(|| panic!("{e}"))),
+        }
     }
 
     /// The table's maintenance, as `merge-history` runs it when it is due

@@ -19,11 +19,6 @@ CREATE TABLE IF NOT EXISTS "demo"."products" (
   "row_hash" VARCHAR
 );
 
-SELECT (SELECT count(*) FROM "demo"."products" WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted") AS current_rows, count(*) AS deletes
-FROM "demo"."products" h
-LEFT JOIN (SELECT "product_id" FROM read_parquet(['/lake/validated/demo/products/b000001/*.parquet', '/lake/validated/demo/products/b000002/*.parquet'], union_by_name = true) WHERE "batch_id" = 'b000002') b ON b."product_id" = h."product_id"
-WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted" AND b."product_id" IS NULL;
-
 CREATE TEMPORARY TABLE "merge_source" AS
   WITH diff AS (
     SELECT e.*, h."product_id" AS "held_product_id" FROM (SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM read_parquet(['/lake/validated/demo/products/b000001/*.parquet', '/lake/validated/demo/products/b000002/*.parquet'], union_by_name = true) WHERE "batch_id" = 'b000002') e
@@ -81,8 +76,13 @@ CREATE TEMPORARY TABLE "merge_source" AS
   SELECT "product_id", "name", "price", "active", "valid_from", "change_seq",
          COALESCE(next_from, TIMESTAMP '9999-12-31 23:59:59.999999') AS "valid_to",
          next_from IS NULL AS "is_current",
-         "op" = 'D' AS "is_deleted", "op", "batch_id", "row_hash", is_noop AS drop_row, target_row
+         "op" = 'D' AS "is_deleted", "op", "batch_id", "row_hash", is_noop AS drop_row, target_row, src
   FROM versions;
+
+SELECT CASE WHEN current_rows > 0 AND deletes > CAST('0.5' AS DOUBLE) * current_rows
+  THEN error('tidemark delete guard refused: ' || deletes || ' of ' || current_rows) END AS refused
+FROM (SELECT (SELECT count(*) FROM "merge_source" WHERE src = 2 AND NOT drop_row) AS deletes,
+  (SELECT count(*) FROM "demo"."products" WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted") AS current_rows) g;
 
 DELETE FROM "demo"."products"
 WHERE rowid IN (SELECT target_row FROM "merge_source" WHERE drop_row AND target_row IS NOT NULL) AND "valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000';

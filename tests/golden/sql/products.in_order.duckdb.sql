@@ -69,8 +69,13 @@ CREATE TEMPORARY TABLE "merge_source" AS
   SELECT "product_id", "name", "price", "active", "valid_from", "change_seq",
          COALESCE(next_from, TIMESTAMP '9999-12-31 23:59:59.999999') AS "valid_to",
          next_from IS NULL AS "is_current",
-         "op" = 'D' AS "is_deleted", "op", "batch_id", "row_hash", is_noop AS drop_row, target_row
+         "op" = 'D' AS "is_deleted", "op", "batch_id", "row_hash", is_noop AS drop_row, target_row, src
   FROM versions;
+
+SELECT CASE WHEN current_rows > 0 AND deletes > CAST('0.5' AS DOUBLE) * current_rows
+  THEN error('tidemark delete guard refused: ' || deletes || ' of ' || current_rows) END AS refused
+FROM (SELECT (SELECT count(*) FROM "merge_source" WHERE src = 2 AND NOT drop_row) AS deletes,
+  (SELECT count(*) FROM "demo"."products" WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted") AS current_rows) g;
 
 DELETE FROM "demo"."products"
 WHERE rowid IN (SELECT target_row FROM "merge_source" WHERE drop_row AND target_row IS NOT NULL) AND "valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000';

@@ -18,5 +18,5 @@ pub use dialect::{
 pub use plan::{
     ExistingColumn, HISTORY_CONTROL_COLUMNS, HistoryTarget, MergeCounts, MergePlan,
     MergeStatements, Since, SnapshotParams, VALID_TO_OPEN, maintenance, previous_table_name,
-    staged_table_name,
+    refused_deletes, staged_table_name,
 };

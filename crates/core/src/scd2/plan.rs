@@ -143,6 +143,9 @@ pub enum MergeStatements {
     /// ([`Dialect::changed_rows_column`]).
     Staged {
         stage: String,
+        /// A snapshot's delete guard, over the staged versions: it fails
+        /// the transaction ([`refused_deletes`]) before anything changed.
+        guard: Option<String>,
         delete: String,
         update: String,
         insert: String,
@@ -157,13 +160,16 @@ impl MergeStatements {
             MergeStatements::Merge(merge) => vec![merge.clone()],
             MergeStatements::Staged {
                 stage,
+                guard,
                 delete,
                 update,
                 insert,
                 unstage,
-            } => [stage, delete, update, insert, unstage]
-                .map(String::clone)
-                .to_vec(),
+            } => std::iter::once(stage)
+                .chain(guard)
+                .chain([delete, update, insert, unstage])
+                .cloned()
+                .collect(),
         }
     }
 
@@ -195,21 +201,39 @@ impl MergeStatements {
     /// What a staged merge changed, from its statements' results (in the
     /// order of [`Self::all`]) and the column they report it in.
     fn counts(&self, results: &[QueryResult], column: &str) -> Option<MergeCounts> {
-        let MergeStatements::Staged { .. } = self else {
+        let MergeStatements::Staged { guard, .. } = self else {
             return None;
         };
+        let first = 1 + usize::from(guard.is_some());
         let changed = |i: usize| {
             results
-                .get(i)
+                .get(first + i)
                 .and_then(|r| r.int(column))
                 .map(|n| n.max(0) as u64)
         };
         Some(MergeCounts {
-            removed: changed(1)?,
-            updated: changed(2)?,
-            inserted: changed(3)?,
+            removed: changed(0)?,
+            updated: changed(1)?,
+            inserted: changed(2)?,
         })
     }
+}
+
+/// What a staged merge's delete guard fails with, before its counts.
+const GUARD_REFUSED: &str = "tidemark delete guard refused:";
+
+/// The deletes and current rows of a snapshot extract that a staged
+/// merge's guard refused (`MergeStatements::Staged::guard`), from the
+/// error it failed the transaction with.
+pub fn refused_deletes(error: &EngineError) -> Option<(u64, u64)> {
+    let EngineError::Query { message, .. } = error else {
+        return None;
+    };
+    let (_, counts) = message.split_once(GUARD_REFUSED)?;
+    let mut words = counts.split_whitespace();
+    let deletes = words.next()?.parse().ok()?;
+    let current = words.nth(1)?.parse().ok()?;
+    Some((deletes, current))
 }
 
 /// A history table's maintenance: with a retention, the closed versions that
@@ -541,8 +565,13 @@ impl MergePlan<'_> {
     /// many there are (`deletes`, `current_rows`). Checked before the merge.
     /// The deletes are an anti-join on the keys alone: no `DISTINCT` of the
     /// extract's keys (a 2M-key extract: 0.17 s against 0.08 s on DuckDB).
+    /// `None` where the merge is staged: its guard counts the staged
+    /// deletes inside the merge's transaction instead (0.01 s against 0.1 s).
     pub fn delete_guard(&self, d: &dyn Dialect) -> Option<String> {
         self.snapshot?;
+        if self.target_position(d, false).is_some() {
+            return None;
+        }
         Some(format!(
             "SELECT (SELECT count(*) FROM {table} WHERE \"valid_to\" = {open} AND NOT \"is_deleted\") AS current_rows, count(*) AS deletes\nFROM {table} h\nLEFT JOIN ({keys}) b ON {m}\nWHERE h.\"valid_to\" = {open} AND NOT h.\"is_deleted\" AND b.{absent} IS NULL",
             absent = self.first_key(),
@@ -625,9 +654,15 @@ impl MergePlan<'_> {
     /// `drop_row` on the history rows a late change made no-ops.
     fn merge_source(&self, d: &dyn Dialect, position: Option<&str>) -> String {
         format!(
-            "{ctes}\n  SELECT {columns}, is_noop AS drop_row{position}\n  FROM versions{kept}",
+            "{ctes}\n  SELECT {columns}, is_noop AS drop_row{position}{src}\n  FROM versions{kept}",
             ctes = self.versions_ctes(d, false),
             position = position.map(|_| ", target_row").unwrap_or_default(),
+            // For the staged guard's count of deletes.
+            src = if position.is_some() && self.snapshot.is_some() {
+                ", src"
+            } else {
+                ""
+            },
             columns = self.version_columns(),
             kept = self
                 .kept()
@@ -686,6 +721,7 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
                 "CREATE TEMPORARY TABLE {MERGE_SOURCE} AS\n  {}",
                 self.merge_source(d, Some(position))
             ),
+            guard: self.snapshot.map(|s| self.staged_delete_guard(s)),
             delete: format!(
                 "DELETE FROM {table}\nWHERE {position} IN (SELECT target_row FROM {MERGE_SOURCE} WHERE drop_row AND target_row IS NOT NULL){bound}"
             ),
@@ -700,6 +736,22 @@ WHERE t.{position} = s.target_row{t_bound} AND (t.\"valid_to\" <> s.\"valid_to\"
             ),
             unstage: format!("DROP TABLE {MERGE_SOURCE}"),
         }
+    }
+
+    /// A staged snapshot merge's delete guard: the staged delete versions
+    /// (`src = 2`, those of keys the extract lacks) against the current
+    /// rows, which [`SnapshotParams::allows`] compares; refused, DuckDB's
+    /// `error` fails the transaction with [`GUARD_REFUSED`] and the counts.
+    fn staged_delete_guard(&self, s: SnapshotParams) -> String {
+        format!(
+            "SELECT CASE WHEN current_rows > 0 AND deletes > CAST('{fraction:?}' AS DOUBLE) * current_rows
+  THEN error('{GUARD_REFUSED} ' || deletes || ' of ' || current_rows) END AS refused
+FROM (SELECT (SELECT count(*) FROM {MERGE_SOURCE} WHERE src = 2 AND NOT drop_row) AS deletes,
+  (SELECT count(*) FROM {table} WHERE \"valid_to\" = {open} AND NOT \"is_deleted\") AS current_rows) g",
+            fraction = s.max_delete_fraction,
+            table = self.table(),
+            open = open_literal(),
+        )
     }
 
     /// The engine's row position, carried by the timeline as `target_row`

@@ -5,7 +5,7 @@ use crate::error::{EngineError, Error};
 use crate::events::{LEASE_WAITS, Maintenance, MergeEvent, MergeOutput};
 use crate::ledger::{BatchStatus, StoredLedger};
 use crate::ports::Ports;
-use crate::scd2::{HistoryTarget, MergePlan, SnapshotParams};
+use crate::scd2::{HistoryTarget, MergePlan, SnapshotParams, refused_deletes};
 
 /// Merges the next unmerged batch of the validation into history with one
 /// MERGE (on DuckDB, its steps in one transaction), under the table's
@@ -325,6 +325,12 @@ async fn merge_batch(
         table: table.to_string(),
         source,
     };
+    let refused = |deletes: u64, current: u64| {
+        Error::Validation(format!(
+            "{table}: the extract in batch {batch_id} would delete {deletes} of {current} current rows, more than max_delete_fraction = {}; nothing was deleted. If the source really lost those rows, raise max_delete_fraction for this table and rerun.",
+            config.max_delete_fraction
+        ))
+    };
     let fresh_start = staged
         && !ledger
             .ledger
@@ -377,10 +383,7 @@ async fn merge_batch(
             let r = ports.engine.execute(&guard).await.map_err(merge_err)?;
             let (deletes, current) = (count(&r, "deletes"), count(&r, "current_rows"));
             if !s.allows(deletes, current) {
-                return Err(Error::Validation(format!(
-                    "{table}: the extract in batch {batch_id} would delete {deletes} of {current} current rows, more than max_delete_fraction = {}; nothing was deleted. If the source really lost those rows, raise max_delete_fraction for this table and rerun.",
-                    s.max_delete_fraction
-                )));
+                return Err(refused(deletes, current));
             }
         }
         let applied = match &resuming {
@@ -421,6 +424,12 @@ async fn merge_batch(
                 }
             },
         };
+        // A staged merge checks the guard inside its transaction.
+        if let Err(e) = &applied
+            && let Some((deletes, current)) = refused_deletes(e)
+        {
+            return Err(refused(deletes, current));
+        }
         let (results, counts) = match applied {
             Err(EngineError::StillRunning { query_id }) => {
                 tracing::info!(
