@@ -26,6 +26,36 @@ async fn land_products(engine: &DuckDbEngine, replay: &Path, day: &str, select: 
         .unwrap();
 }
 
+/// A copy of the demo with a products extract landed for each
+/// `(day, select)` ([`land_products`]).
+async fn demo_with_products(extracts: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    demo_copy(dir.path(), |config| config);
+    let replay = dir.path().join("replay");
+    let scratch = DuckDbEngine::open(&dir.path().join("scratch.duckdb"), dir.path()).unwrap();
+    for (day, select) in extracts {
+        land_products(&scratch, &replay, day, select).await;
+    }
+    dir
+}
+
+/// Runs the demo copy in `dir` through day `through`: the products'
+/// history, and the name of the last execution.
+async fn run_through(dir: &Path, through: &str) -> (String, String) {
+    let options = LocalOptions {
+        config_path: dir.join("tidemark.toml"),
+        lake: Some(dir.join("lake")),
+        replay_through: Some(through.parse().unwrap()),
+        ..Default::default()
+    };
+    let (backend, executions) = run_catching_up(&options, "daily", &ExecutionInput(json!({})), 0.0)
+        .await
+        .unwrap();
+    let order = "product_id, valid_from, change_seq";
+    let products = dump_table(&backend.engine, "demo", "products", order).await;
+    (products, executions.last().unwrap().name.clone())
+}
+
 fn run_records(lake: &Path) -> Vec<Value> {
     let mut records: Vec<(String, Value)> = std::fs::read_dir(lake.join("runs"))
         .unwrap()
@@ -58,48 +88,18 @@ fn first_usage(lake: &Path, prefix: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unchanged_extract_costs_no_merge_and_a_changed_one_merges_only_its_changes() {
-    let dir = tempfile::tempdir().unwrap();
-    demo_copy(dir.path(), |config| config);
-    let replay = dir.path().join("replay");
-    let scratch = DuckDbEngine::open(&dir.path().join("scratch.duckdb"), dir.path()).unwrap();
-    // Day 5: the same products, written in another order (another file).
-    land_products(
-        &scratch,
-        &replay,
-        "2026-11-05",
-        "SELECT * FROM e ORDER BY product_id DESC",
-    )
+    let dir = demo_with_products(&[
+        // Day 5: the same products, written in another order (another file).
+        ("2026-11-05", "SELECT * FROM e ORDER BY product_id DESC"),
+        // Day 6: the first product gone, the last one's price up by 1.
+        (
+            "2026-11-06",
+            "SELECT * REPLACE (CASE WHEN product_id = (SELECT max(product_id) FROM e) THEN price + 1 ELSE price END AS price) FROM e WHERE product_id > (SELECT min(product_id) FROM e)",
+        ),
+    ])
     .await;
-    // Day 6: the first product gone, the last one's price up by 1.
-    land_products(
-        &scratch,
-        &replay,
-        "2026-11-06",
-        "SELECT * REPLACE (CASE WHEN product_id = (SELECT max(product_id) FROM e) THEN price + 1 ELSE price END AS price) FROM e WHERE product_id > (SELECT min(product_id) FROM e)",
-    )
-    .await;
-    drop(scratch);
-
     let lake = dir.path().join("lake");
-    let options = |through: &str| LocalOptions {
-        config_path: dir.path().join("tidemark.toml"),
-        lake: Some(lake.clone()),
-        replay_through: Some(through.parse().unwrap()),
-        ..Default::default()
-    };
-    let products = async |through: &str| {
-        let (backend, _) =
-            run_catching_up(&options(through), "daily", &ExecutionInput(json!({})), 0.0)
-                .await
-                .unwrap();
-        dump_table(
-            &backend.engine,
-            "demo",
-            "products",
-            "product_id, valid_from, change_seq",
-        )
-        .await
-    };
+    let products = async |through: &str| run_through(dir.path(), through).await.0;
     let through_day_4 = products("2026-11-04").await;
     // The first load is one full-load file, whose keys validation found
     // once each: it is inserted without the engine counting repeated keys
@@ -168,34 +168,15 @@ async fn an_unchanged_extract_costs_no_merge_and_a_changed_one_merges_only_its_c
 /// with `max_delete_fraction` raised, the rerun deletes them.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_extract_that_deletes_too_much_fails_its_table_until_the_fraction_allows_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = demo_copy(dir.path(), |config| config);
-    let replay = dir.path().join("replay");
-    let scratch = DuckDbEngine::open(&dir.path().join("scratch.duckdb"), dir.path()).unwrap();
     // Day 5: one product of three.
-    land_products(
-        &scratch,
-        &replay,
+    let dir = demo_with_products(&[(
         "2026-11-05",
         "SELECT * FROM e WHERE product_id = (SELECT min(product_id) FROM e)",
-    )
+    )])
     .await;
-    drop(scratch);
-    let lake = dir.path().join("lake");
+    let (config, lake) = (dir.path().join("tidemark.toml"), dir.path().join("lake"));
     let run = async |through: &str| {
-        let options = LocalOptions {
-            config_path: config.clone(),
-            lake: Some(lake.clone()),
-            replay_through: Some(through.parse().unwrap()),
-            ..Default::default()
-        };
-        let (backend, executions) =
-            run_catching_up(&options, "daily", &ExecutionInput(json!({})), 0.0)
-                .await
-                .unwrap();
-        let order = "product_id, valid_from, change_seq";
-        let products = dump_table(&backend.engine, "demo", "products", order).await;
-        let name = &executions.last().unwrap().name;
+        let (products, name) = run_through(dir.path(), through).await;
         let alert = std::fs::read_to_string(lake.join(format!("alerts/{name}.json")))
             .map(|text| serde_json::from_str::<Value>(&text).unwrap());
         (products, alert.ok())
