@@ -573,7 +573,8 @@ impl MergePlan<'_> {
             return None;
         }
         Some(format!(
-            "SELECT (SELECT count(*) FROM {table} WHERE \"valid_to\" = {open} AND NOT \"is_deleted\") AS current_rows, count(*) AS deletes\nFROM {table} h\nLEFT JOIN ({keys}) b ON {m}\nWHERE h.\"valid_to\" = {open} AND NOT h.\"is_deleted\" AND b.{absent} IS NULL",
+            "SELECT {current_rows}, count(*) AS deletes\nFROM {table} h\nLEFT JOIN ({keys}) b ON {m}\nWHERE h.\"valid_to\" = {open} AND NOT h.\"is_deleted\" AND b.{absent} IS NULL",
+            current_rows = self.current_rows(),
             absent = self.first_key(),
             keys = self.batch_rows(d, &self.keys()),
             m = self.key_match("b", "h"),
@@ -747,10 +748,19 @@ WHERE t.{position} = s.target_row{t_bound} AND (t.\"valid_to\" <> s.\"valid_to\"
             "SELECT CASE WHEN current_rows > 0 AND deletes > CAST('{fraction:?}' AS DOUBLE) * current_rows
   THEN error('{GUARD_REFUSED} ' || deletes || ' of ' || current_rows) END AS refused
 FROM (SELECT (SELECT count(*) FROM {MERGE_SOURCE} WHERE src = 2 AND NOT drop_row) AS deletes,
-  (SELECT count(*) FROM {table} WHERE \"valid_to\" = {open} AND NOT \"is_deleted\") AS current_rows) g",
+  {current_rows}) g",
             fraction = s.max_delete_fraction,
-            table = self.table(),
-            open = open_literal(),
+            current_rows = self.current_rows(),
+        )
+    }
+
+    /// The delete guards' count of the history's current, not deleted rows
+    /// (`current_rows`), which the extract's deletes are weighed against.
+    fn current_rows(&self) -> String {
+        format!(
+            "(SELECT count(*) FROM {} WHERE \"valid_to\" = {} AND NOT \"is_deleted\") AS current_rows",
+            self.table(),
+            open_literal()
         )
     }
 
