@@ -64,7 +64,6 @@ struct Runs {
 }
 
 /// Where a key goes (see [`Runs::place`]).
-#[derive(Debug, PartialEq)]
 enum Place {
     /// New, and remembered by the runs.
     Kept,
