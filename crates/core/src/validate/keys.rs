@@ -82,10 +82,10 @@ impl Runs {
         }
     }
 
-    /// Whether the runs can hold keys of this type (as `i64`).
+    /// Whether the runs can hold keys of this type (as `i64`): every
+    /// integer but `UInt64`.
     fn holds(t: &DataType) -> bool {
-        use DataType::*;
-        matches!(t, Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32)
+        t.is_integer() && *t != DataType::UInt64
     }
 
     /// Places the keys of `rows` (present ones) of an array of a type the
