@@ -26,10 +26,13 @@ out of the rows it inserts (`source_filter`).
 Each tool runs `--repeats` times, interleaved; the table shows the median
 wall time of the whole schedule, the largest peak RSS of one invocation, and
 the history's rows and current rows, each checked against what the workload
-implies. Figures go to `target/bench/peers.json`.
+implies; under it, where tidemark's median run spent its time, step by
+step, from the usage records its steps write. Figures go to
+`target/bench/peers.json`.
 """
 
 import argparse
+import collections
 import datetime as dt
 import json
 import os
@@ -354,7 +357,23 @@ def run_tool(tool: str, mode: str, files, work: Path, tidemark: Path, python: st
         if tool == "tidemark":
             land_day(work, day)
         runs.append(run_measured(argv, work, env={**os.environ, **env}))
-    return sum(w for w, _ in runs), max(p for _, p in runs), counts(*history)
+    wall = sum(w for w, _ in runs)
+    steps = step_seconds(work / "lake" / "usage", wall) if tool == "tidemark" else None
+    return wall, max(p for _, p in runs), counts(*history), steps
+
+
+def step_seconds(usage: Path, wall: float) -> dict:
+    """Where a tidemark schedule's time went: each step's seconds over all
+    days, from the usage records every step writes (`lake/usage/<run>/`),
+    and the rest of the processes' time (start, state, orchestration, exit)."""
+    steps = collections.Counter()
+    for record in usage.rglob("*.json"):
+        figures = json.loads(record.read_text())
+        steps[figures["step"]] += figures["duration_ms"] / 1000
+    return {
+        "steps_s": {step: round(s, 3) for step, s in steps.most_common()},
+        "outside_steps_s": round(wall - sum(steps.values()), 3),
+    }
 
 
 def version(tool: str, tidemark: Path, python: str) -> str:
@@ -370,13 +389,14 @@ def compare(mode, tools, files, workload, changes, expected, root, args):
     """Runs each tool `args.repeats` times, interleaved; prints the table and
     returns the report's section and the histories that differ."""
     python = sys.executable
-    results = {t: {"walls": [], "peaks": [], "rows": None} for t in tools}
+    results = {t: {"walls": [], "peaks": [], "steps": [], "rows": None} for t in tools}
     for repeat in range(args.repeats):
         for tool in tools:
-            wall, peak, rows = run_tool(tool, mode, files, root / tool, Path(args.tidemark), python)
+            wall, peak, rows, steps = run_tool(tool, mode, files, root / tool, Path(args.tidemark), python)
             print(f"  {mode} run {repeat + 1}/{args.repeats} {tool}: {wall:.2f} s, {peak:.0f} MiB", file=sys.stderr)
             results[tool]["walls"].append(wall)
             results[tool]["peaks"].append(peak)
+            results[tool]["steps"].append(steps)
             results[tool]["rows"] = rows
     section = {"workload": {**workload, "seed": args.seed, "repeats": args.repeats, **changes}, "tools": {}}
     failures = []
@@ -391,6 +411,9 @@ def compare(mode, tools, files, workload, changes, expected, root, args):
             "history_rows": history,
             "current_rows": current,
         }
+        if tool == "tidemark":
+            median_run = sorted(range(len(r["walls"])), key=r["walls"].__getitem__)[len(r["walls"]) // 2]
+            section["tools"][tool].update(r["steps"][median_run])
         want = (expected["history_rows"][tool], expected["current_rows"])
         if (history, current) != want:
             failures.append(f"{mode}, {tool}: history {history} rows, {current} current; expected {want[0]} and {want[1]}")
@@ -400,6 +423,9 @@ def compare(mode, tools, files, workload, changes, expected, root, args):
     for tool, t in section["tools"].items():
         ratio = f"{t['wall_s'] / base['wall_s']:.2f}x" if base and tool != "tidemark" else ""
         print(f"| {tool} | {t['version']} | {t['wall_s']:.2f} | {t['peak_rss_mib']:.0f} | {t['history_rows']} | {t['current_rows']} | {ratio} |")
+    if base:
+        steps = ", ".join(f"{step} {s:.2f} s" for step, s in base["steps_s"].items())
+        print(f"\ntidemark's median run by step: {steps}; outside the steps {base['outside_steps_s']:.2f} s")
     return section, failures
 
 
