@@ -257,10 +257,21 @@ async fn publishing_describes_the_table_and_view_and_keeps_what_athena_wrote() {
     };
     let catalog = GlueCatalog::new(glue.clone());
     catalog.publish(&entry).await.unwrap();
+    let versions = || async {
+        let mut ids = Vec::new();
+        for name in ["orders", "orders_current"] {
+            let table = glue_table(&glue, "shop", name).await;
+            ids.push(table.version_id().map(str::to_string));
+        }
+        ids
+    };
+    let published = versions().await;
     catalog
         .publish(&entry)
         .await
         .expect("publishing again is safe");
+    // Nothing changed: no update, no new table version.
+    assert_eq!(versions().await, published);
 
     let table = glue_table(&glue, "shop", "orders").await;
     assert_eq!(table.description(), Some("Orders placed in the shop."));
@@ -300,6 +311,23 @@ async fn publishing_describes_the_table_and_view_and_keeps_what_athena_wrote() {
             .unwrap()
             .starts_with("The current version of each row of shop.orders")
     );
+
+    // A changed description is written.
+    let redescribed = CatalogEntry {
+        description: "Orders, as placed.".into(),
+        ..entry.clone()
+    };
+    catalog.publish(&redescribed).await.unwrap();
+    let updated = versions().await;
+    assert!(
+        updated
+            .iter()
+            .zip(&published)
+            .all(|(now, then)| now != then),
+        "{updated:?} after {published:?}"
+    );
+    let table = glue_table(&glue, "shop", "orders").await;
+    assert_eq!(table.description(), Some("Orders, as placed."));
 
     let missing = CatalogEntry {
         table: "nope".into(),
