@@ -113,12 +113,15 @@ impl GlueCatalog {
     }
 
     /// Replaces the entry; refused (and retried) when it changed since
-    /// `version` was read.
+    /// `version` was read. With `archive`, Glue keeps the replaced entry as
+    /// a table version (of which it holds 100,000 a table and a million an
+    /// account).
     async fn update(
         &self,
         database: &str,
         input: TableInput,
         version: Option<&str>,
+        archive: bool,
     ) -> Result<(), Error> {
         let name = input.name().to_string();
         self.client
@@ -126,6 +129,7 @@ impl GlueCatalog {
             .database_name(database)
             .table_input(input)
             .set_version_id(version.map(str::to_string))
+            .skip_archive(!archive)
             .send()
             .await
             .map_err(|e| glue_error("UpdateTable", database, &name, e))?;
@@ -166,11 +170,13 @@ impl GlueCatalog {
         })?;
         let input = described(&table, description, entry)?;
         // Described already (every run after the first, for the history
-        // table): no update, so a daily publish adds no table version.
+        // table): no update. A description is not worth a table version
+        // either: the view, which Athena writes again each run, is described
+        // again each run.
         if input == built(input_of(&table), name)? {
             return Ok(());
         }
-        self.update(database, input, None).await
+        self.update(database, input, None, false).await
     }
 }
 
@@ -379,7 +385,7 @@ impl Catalog for GlueCatalog {
                     self.create(database, input).await?;
                 }
                 let input = swapped(&live_table, &staged_table)?;
-                self.update(database, input, live_table.version_id())
+                self.update(database, input, live_table.version_id(), true)
                     .await?;
             }
         }
@@ -391,5 +397,39 @@ impl Catalog for GlueCatalog {
             "Glue: the staged history is live; the replaced one is kept as {previous}"
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_glue::operation::get_table::GetTableOutput;
+    use aws_sdk_glue::operation::update_table::UpdateTableOutput;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    /// A description is not worth one of the table versions Glue keeps:
+    /// describing updates without archiving the entry it replaces.
+    #[tokio::test]
+    async fn describing_skips_the_archive() {
+        let get = mock!(Client::get_table).then_output(|| {
+            GetTableOutput::builder()
+                .table(Table::builder().name("any").build().unwrap())
+                .build()
+        });
+        let update = mock!(Client::update_table)
+            .match_requests(|r| r.skip_archive() == Some(true))
+            .then_output(|| UpdateTableOutput::builder().build());
+        let client = mock_client!(aws_sdk_glue, RuleMode::MatchAny, [&get, &update]);
+        let entry = CatalogEntry {
+            database: "shop".into(),
+            table: "orders".into(),
+            current_view: "orders_current".into(),
+            description: "Orders placed in the shop.".into(),
+            primary_key: vec!["order_id".into()],
+            columns: Vec::new(),
+            metadata_version: 1,
+        };
+        GlueCatalog::new(client).publish(&entry).await.unwrap();
+        assert_eq!(update.num_calls(), 2, "the table and its view, described");
     }
 }
