@@ -421,11 +421,11 @@ mod tests {
             .then_output(|| UpdateTableOutput::builder().build());
         let client = mock_client!(aws_sdk_glue, RuleMode::MatchAny, [&get, &update]);
         let entry = CatalogEntry {
-            database: "shop".into(),
-            table: "orders".into(),
-            current_view: "orders_current".into(),
-            description: "Orders placed in the shop.".into(),
-            primary_key: vec!["order_id".into()],
+            database: "bank".into(),
+            table: "accounts".into(),
+            current_view: "accounts_current".into(),
+            description: "Accounts, as the bank keeps them.".into(),
+            primary_key: vec!["account_id".into()],
             columns: Vec::new(),
             metadata_version: 1,
         };
