@@ -7,6 +7,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use std::path::Path;
 use std::sync::Arc;
 use tidemark_asl::ExecutionStatus;
+use tidemark_core::ports::QueryEngine;
 use tidemark_core::validate::write_parquet;
 use tidemark_local::LocalOptions;
 use tidemark_local::pipeline::LocalBackend;
@@ -168,5 +169,88 @@ async fn an_added_column_evolves_history_and_a_retyped_one_fails_it_unchanged() 
     assert!(
         text.contains("name"),
         "the alert names the column: {alert:#}"
+    );
+}
+
+/// Day `n`'s CDC file: item `n` inserted.
+fn land_day(dir: &Path, n: i64, price: Option<f64>) {
+    let (time, scn) = (format!("2026-11-0{n} 10:00:00.000000"), n.to_string());
+    let file = format!("2026110{n}-100000000.parquet");
+    land(dir, &file, &[("I", &time, &scn, n, "pen", price)]);
+}
+
+/// The statements each run's publish-catalog ran for `items`, from its usage record.
+fn published_statements(dir: &Path, run: &str) -> Vec<String> {
+    let folder = dir.join(format!("lake/usage/{run}/shop/items"));
+    let mut statements = Vec::new();
+    for entry in std::fs::read_dir(&folder).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("publish-catalog-") {
+            let usage: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            statements.extend(
+                usage["statements"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|s| s["statement"].as_str().unwrap().to_string()),
+            );
+        }
+    }
+    statements
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_current_view_is_created_again_only_when_it_would_change_or_is_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    std::fs::create_dir_all(dir.join("metadata")).unwrap();
+    std::fs::write(dir.join("tidemark.toml"), CONFIG).unwrap();
+    let creates = |run: &str| {
+        published_statements(dir, run)
+            .iter()
+            .filter(|s| *s == "CREATE OR REPLACE VIEW")
+            .count()
+    };
+    let current = |backend: LocalBackend| async move {
+        backend
+            .engine
+            .execute("SELECT * FROM shop.items_current ORDER BY id")
+            .await
+            .unwrap()
+    };
+
+    write_metadata(dir, V1);
+    for (n, expected) in [(1, 1), (2, 0)] {
+        land_day(dir, n, None);
+        let (status, history) = run(dir, &format!("day-{n}")).await;
+        assert_eq!(status, ExecutionStatus::Succeeded, "{history}");
+        assert_eq!(creates(&format!("day-{n}")), expected, "day {n}");
+    }
+    assert_eq!(current(open(dir)).await.rows.len(), 2);
+
+    // Someone dropped the view: the next publish creates it again.
+    open(dir)
+        .engine
+        .execute("DROP VIEW shop.items_current")
+        .await
+        .unwrap();
+    land_day(dir, 3, None);
+    assert_eq!(run(dir, "day-3").await.0, ExecutionStatus::Succeeded);
+    assert_eq!(creates("day-3"), 1);
+    assert_eq!(current(open(dir)).await.rows.len(), 3);
+
+    // A new column changes the view's statement: created again, with it.
+    write_metadata(dir, V2);
+    land_day(dir, 4, Some(2.5));
+    assert_eq!(run(dir, "day-4").await.0, ExecutionStatus::Succeeded);
+    assert_eq!(creates("day-4"), 1);
+    let view = current(open(dir)).await;
+    assert_eq!(view.rows.len(), 4);
+    assert!(
+        view.columns.iter().any(|c| c == "price"),
+        "{:?}",
+        view.columns
     );
 }

@@ -31,6 +31,8 @@ const METADATA_LOCATION: &str = "metadata_location";
 const PREVIOUS_METADATA_LOCATION: &str = "previous_metadata_location";
 /// Parameters publish-catalog writes from the metadata the history was built with.
 const TIDEMARK_PARAMETERS: &str = "tidemark.";
+/// The view's parameter holding [`CatalogEntry::view_digest`].
+const VIEW_DIGEST: &str = "tidemark.view_digest";
 
 pub struct GlueCatalog {
     client: Client,
@@ -158,6 +160,7 @@ impl GlueCatalog {
         name: &str,
         description: &str,
         entry: &CatalogEntry,
+        view_digest: Option<&str>,
     ) -> Result<(), Error> {
         let table = self.get(database, name).await?.ok_or_else(|| {
             catalog_error(
@@ -168,7 +171,7 @@ impl GlueCatalog {
                 ErrorKind::NotFound,
             )
         })?;
-        let input = described(&table, description, entry)?;
+        let input = described(&table, description, entry, view_digest)?;
         // Described already (every run after the first, for the history
         // table): no update. A description is not worth a table version
         // either: the view, which Athena writes again each run, is described
@@ -203,11 +206,13 @@ fn built(input: TableInputBuilder, name: &str) -> Result<TableInput, Error> {
         .map_err(|e| catalog_error("build", "", name, e.to_string(), ErrorKind::Fatal))
 }
 
-/// `table` as an update: the same entry, with the descriptions of `entry`.
+/// `table` as an update: the same entry, with the descriptions of `entry`
+/// (and, for the view, the digest of the statement that created it).
 pub fn described(
     table: &Table,
     description: &str,
     entry: &CatalogEntry,
+    view_digest: Option<&str>,
 ) -> Result<TableInput, Error> {
     let comments: HashMap<String, &str> = entry
         .columns
@@ -248,6 +253,9 @@ pub fn described(
         entry.metadata_version.to_string(),
     );
     parameters.insert("comment".into(), description.to_string());
+    if let Some(digest) = view_digest {
+        parameters.insert(VIEW_DIGEST.into(), digest.to_string());
+    }
     let input = input_of(table)
         .description(description)
         .set_storage_descriptor(storage)
@@ -314,14 +322,37 @@ pub fn swapped(live: &Table, staged: &Table) -> Result<TableInput, Error> {
 #[async_trait]
 impl Catalog for GlueCatalog {
     async fn publish(&self, entry: &CatalogEntry) -> Result<(), Error> {
-        self.describe_table(&entry.database, &entry.table, &entry.description, entry)
-            .await?;
+        self.describe_table(
+            &entry.database,
+            &entry.table,
+            &entry.description,
+            entry,
+            None,
+        )
+        .await?;
         let view = format!(
             "The current version of each row of {}.{} (not deleted). {}",
             entry.database, entry.table, entry.description
         );
-        self.describe_table(&entry.database, &entry.current_view, view.trim_end(), entry)
-            .await
+        self.describe_table(
+            &entry.database,
+            &entry.current_view,
+            view.trim_end(),
+            entry,
+            Some(&entry.view_digest),
+        )
+        .await
+    }
+
+    /// The view's `tidemark.view_digest`. Athena's `CREATE OR REPLACE VIEW`
+    /// writes the view's parameters anew, so a view replaced since has none.
+    async fn view_digest(&self, entry: &CatalogEntry) -> Result<Option<String>, Error> {
+        let view = self.get(&entry.database, &entry.current_view).await?;
+        Ok(view
+            .as_ref()
+            .and_then(Table::parameters)
+            .and_then(|p| p.get(VIEW_DIGEST))
+            .cloned())
     }
 
     fn swaps_history(&self) -> bool {
@@ -428,6 +459,7 @@ mod tests {
             primary_key: vec!["account_id".into()],
             columns: Vec::new(),
             metadata_version: 1,
+            view_digest: String::new(),
         };
         GlueCatalog::new(client).publish(&entry).await.unwrap();
         assert_eq!(update.num_calls(), 2, "the table and its view, described");

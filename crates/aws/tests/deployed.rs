@@ -451,6 +451,14 @@ async fn the_six_lambdas_under_the_emulators_step_functions_make_the_golden_hist
             if i == 0 {
                 check_costs(&deployed, &out).await;
             }
+            // Athena created each table's view on day 1; on day 2, with the
+            // same metadata, publish-catalog leaves it alone.
+            assert_eq!(
+                views_created(&deployed, &out).await,
+                [(i == 0) as usize; 3],
+                "day {}",
+                i + 1
+            );
         } else {
             assert_eq!(
                 out.status,
@@ -709,6 +717,29 @@ async fn check_costs(
             .unwrap();
     assert!(!run.estimate);
     assert_eq!(run.top.len(), 3, "{run:?}");
+}
+
+/// How many `CREATE OR REPLACE VIEW` statements each demo table's run ran,
+/// from its run record.
+async fn views_created(
+    deployed: &Deployed,
+    out: &aws_sdk_sfn::operation::describe_execution::DescribeExecutionOutput,
+) -> [usize; 3] {
+    let lake = deployed.lake.ports().await.lake;
+    let mut created = [0; 3];
+    for (n, table) in created.iter_mut().zip(["customers", "orders", "products"]) {
+        let key = format!("runs/{}/demo/{table}.json", out.name().unwrap());
+        let record: tidemark_core::run_record::RunRecord =
+            serde_json::from_slice(&lake.get(&key).await.unwrap().0).unwrap();
+        *n = record
+            .cost
+            .unwrap_or_else(|| panic!("{table} has no cost"))
+            .statements
+            .iter()
+            .filter(|s| s.usage.statement == "CREATE OR REPLACE VIEW")
+            .count();
+    }
+    created
 }
 
 /// Two executions at once on the deployed shape. While the first still merges

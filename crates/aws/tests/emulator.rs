@@ -254,6 +254,7 @@ async fn publishing_describes_the_table_and_view_and_keeps_what_athena_wrote() {
             },
         ],
         metadata_version: 3,
+        view_digest: "0123456789abcdef0123456789abcdef".into(),
     };
     let catalog = GlueCatalog::new(glue.clone());
     catalog.publish(&entry).await.unwrap();
@@ -311,6 +312,45 @@ async fn publishing_describes_the_table_and_view_and_keeps_what_athena_wrote() {
             .unwrap()
             .starts_with("The current version of each row of shop.orders")
     );
+
+    // The view records the digest of the statement that created it, which
+    // publish-catalog compares before it runs the statement again ...
+    assert_eq!(
+        catalog.view_digest(&entry).await.unwrap(),
+        Some(entry.view_digest.clone())
+    );
+    assert_eq!(
+        view.parameters().unwrap()["tidemark.view_digest"],
+        entry.view_digest
+    );
+    let no_view = CatalogEntry {
+        current_view: "orders_gone".into(),
+        ..entry.clone()
+    };
+    assert_eq!(catalog.view_digest(&no_view).await.unwrap(), None);
+    // ... and a view Athena created again (its parameters written anew)
+    // has none, so the next publish creates it once more.
+    let recreated = TableInput::builder()
+        .name("orders_current")
+        .table_type("VIRTUAL_VIEW")
+        .set_view_original_text(view.view_original_text().map(str::to_string))
+        .set_storage_descriptor(view.storage_descriptor().cloned())
+        .parameters("presto_view", "true")
+        .build()
+        .unwrap();
+    glue.update_table()
+        .database_name("shop")
+        .table_input(recreated)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(catalog.view_digest(&entry).await.unwrap(), None);
+    catalog.publish(&entry).await.unwrap();
+    assert_eq!(
+        catalog.view_digest(&entry).await.unwrap(),
+        Some(entry.view_digest.clone())
+    );
+    let published = versions().await;
 
     // A changed description is written.
     let redescribed = CatalogEntry {

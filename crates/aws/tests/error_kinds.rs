@@ -146,6 +146,7 @@ fn entry(table: &str) -> CatalogEntry {
         primary_key: vec!["id".into()],
         columns: Vec::new(),
         metadata_version: 1,
+        view_digest: String::new(),
     }
 }
 

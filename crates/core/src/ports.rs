@@ -225,12 +225,32 @@ pub struct CatalogEntry {
     pub primary_key: Vec<String>,
     pub columns: Vec<CatalogColumn>,
     pub metadata_version: u32,
+    /// Digest of the statement that creates the `_current` view
+    /// ([`view_digest`]): publish-catalog runs it again only when the
+    /// catalog holds another digest or no view.
+    #[serde(default)]
+    pub view_digest: String,
+}
+
+/// The digest [`CatalogEntry::view_digest`] records for the view's statement.
+pub fn view_digest(create_view: &str) -> String {
+    format!(
+        "{:032x}",
+        xxhash_rust::xxh3::xxh3_128(create_view.as_bytes())
+    )
 }
 
 /// Glue, or a file catalog.
 #[async_trait]
 pub trait Catalog: Send + Sync {
     async fn publish(&self, entry: &CatalogEntry) -> Result<(), Error>;
+    /// The [`CatalogEntry::view_digest`] the last publish of `entry`'s
+    /// table recorded, if its view is still there as that publish left it;
+    /// `None` (the view is created again) when the catalog cannot tell.
+    async fn view_digest(&self, entry: &CatalogEntry) -> Result<Option<String>, Error> {
+        let _ = entry;
+        Ok(None)
+    }
     /// Whether [`Catalog::swap_history`] is implemented (a rebuild is refused
     /// before it starts where it is not).
     fn swaps_history(&self) -> bool {

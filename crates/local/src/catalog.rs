@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tidemark_core::error::{CatalogError, EngineError, Error};
+use tidemark_core::error::{CatalogError, EngineError, Error, StoreError};
 use tidemark_core::ports::{Catalog, CatalogEntry, ObjectStore, QueryEngine, SqlValue};
 use tidemark_core::scd2::{quote_ident, string_literal};
 
@@ -19,7 +19,7 @@ pub struct FileCatalog {
 #[async_trait]
 impl Catalog for FileCatalog {
     async fn publish(&self, entry: &CatalogEntry) -> Result<(), Error> {
-        let key = format!("catalog/{}/{}.json", entry.database, entry.table);
+        let key = key(entry);
         let body = serde_json::to_vec_pretty(entry).unwrap_or_default();
         self.store.put(&key, Bytes::from(body), None).await?;
         // What each comment should say: the table's, the view's, and each
@@ -60,6 +60,24 @@ impl Catalog for FileCatalog {
         Ok(())
     }
 
+    /// The digest in the table's document, while DuckDB still has the view.
+    async fn view_digest(&self, entry: &CatalogEntry) -> Result<Option<String>, Error> {
+        let held: CatalogEntry = match self.store.get(&key(entry)).await {
+            Ok((body, _)) => match serde_json::from_slice(&body) {
+                Ok(held) => held,
+                // Not a document this catalog wrote: publish replaces it.
+                Err(_) => return Ok(None),
+            },
+            Err(StoreError::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        if held.view_digest.is_empty() || !self.exists(&entry.database, &entry.current_view).await?
+        {
+            return Ok(None);
+        }
+        Ok(Some(held.view_digest))
+    }
+
     fn swaps_history(&self) -> bool {
         true
     }
@@ -95,6 +113,11 @@ impl Catalog for FileCatalog {
             .map(drop)
             .map_err(|e| failed("swap", database, live, e).into())
     }
+}
+
+/// Where the table's document is.
+fn key(entry: &CatalogEntry) -> String {
+    format!("catalog/{}/{}.json", entry.database, entry.table)
 }
 
 /// What `COMMENT ON` names: `TABLE "db"."t"`, `VIEW "db"."v"`,

@@ -27,6 +27,7 @@ fn entry(name_description: &str) -> CatalogEntry {
             column("note", ""),
         ],
         metadata_version: 1,
+        view_digest: String::new(),
     }
 }
 

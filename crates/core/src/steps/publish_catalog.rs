@@ -2,7 +2,7 @@ use super::{layout, load_metadata, swap, sync_history_schema};
 use crate::error::Error;
 use crate::events::{PublishEvent, TableResult, TableStatus};
 use crate::freshness::Freshness;
-use crate::ports::{CatalogColumn, CatalogEntry, Ports};
+use crate::ports::{CatalogColumn, CatalogEntry, Ports, view_digest};
 use crate::scd2::{HistoryColumn, MergePlan};
 
 /// Descriptions of the control columns, for the catalog.
@@ -51,12 +51,7 @@ pub async fn publish_catalog(ports: &Ports, event: PublishEvent) -> Result<Table
         source,
     };
     sync_history_schema(ports, &plan).await?;
-    ports
-        .engine
-        .execute(&plan.current_view())
-        .await
-        .map_err(ddl_err)?;
-
+    let create_view = plan.current_view();
     let mut columns: Vec<CatalogColumn> = plan
         .history_columns(dialect.as_ref())
         .into_iter()
@@ -79,18 +74,22 @@ pub async fn publish_catalog(ports: &Ports, event: PublishEvent) -> Result<Table
         })
         .collect();
     columns.shrink_to_fit();
-    ports
-        .catalog
-        .publish(&CatalogEntry {
-            database: database.to_string(),
-            table: table.to_string(),
-            current_view: format!("{table}_current"),
-            description: meta.description.clone(),
-            primary_key: meta.primary_key.clone(),
-            columns,
-            metadata_version: event.work.metadata_version,
-        })
-        .await?;
+    let entry = CatalogEntry {
+        database: database.to_string(),
+        table: table.to_string(),
+        current_view: format!("{table}_current"),
+        description: meta.description.clone(),
+        primary_key: meta.primary_key.clone(),
+        columns,
+        metadata_version: event.work.metadata_version,
+        view_digest: view_digest(&create_view),
+    };
+    // The view as the last publish created it is left alone: on Athena each
+    // `CREATE OR REPLACE VIEW` is a query and a new Glue version of the view.
+    if ports.catalog.view_digest(&entry).await?.as_ref() != Some(&entry.view_digest) {
+        ports.engine.execute(&create_view).await.map_err(ddl_err)?;
+    }
+    ports.catalog.publish(&entry).await?;
 
     let key = layout(ports).run_record_key(&event.run_id, table);
     let mut record = super::load_run_record(ports.lake.as_ref(), &key)
