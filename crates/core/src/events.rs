@@ -225,6 +225,10 @@ pub struct MergeOutput {
     /// A rebuild's history was swapped in by this run.
     #[serde(default)]
     pub rebuilt: bool,
+    /// A merge of this run brought the live history table's columns to the
+    /// metadata: publish-catalog need not list them again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub schema_synced: bool,
     /// The table's maintenance in this run, when it was due: what it did,
     /// or why it failed (which does not fail the table).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -345,6 +345,7 @@ async fn merge_batch(
         super::forget::forget_in_batch(ports, &meta, generation, &batch).await?;
     }
     sync_history_schema(ports, &plan).await?;
+    progress.schema_synced |= !staged;
     let count =
         |r: &crate::ports::QueryResult, col: &str| r.int(col).unwrap_or_default().max(0) as u64;
     let count_rows = async || {

@@ -50,7 +50,9 @@ pub async fn publish_catalog(ports: &Ports, event: PublishEvent) -> Result<Table
         table: table.to_string(),
         source,
     };
-    sync_history_schema(ports, &plan).await?;
+    if !event.merge.as_ref().is_some_and(|m| m.schema_synced) {
+        sync_history_schema(ports, &plan).await?;
+    }
     let create_view = plan.current_view();
     let mut columns: Vec<CatalogColumn> = plan
         .history_columns(dialect.as_ref())
