@@ -172,10 +172,9 @@ impl GlueCatalog {
             )
         })?;
         let input = described(&table, description, entry, view_digest)?;
-        // Described already (every run after the first, for the history
-        // table): no update. A description is not worth a table version
-        // either: the view, which Athena writes again each run, is described
-        // again each run.
+        // Described already (every run after the first, unless the
+        // metadata changed or Athena created the view again): no update. A
+        // description is not worth a table version either.
         if input == built(input_of(&table), name)? {
             return Ok(());
         }
