@@ -76,6 +76,14 @@ fn land(dir: &Path, file: &str, rows: &[Row]) {
     std::fs::write(folder.join(file), write_parquet(&schema, &[batch]).unwrap()).unwrap();
 }
 
+/// A project folder: `tidemark.toml` and an empty `metadata/`.
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("metadata")).unwrap();
+    std::fs::write(dir.path().join("tidemark.toml"), CONFIG).unwrap();
+    dir
+}
+
 fn open(dir: &Path) -> LocalBackend {
     LocalBackend::open(&LocalOptions {
         config_path: dir.join("tidemark.toml"),
@@ -99,10 +107,8 @@ async fn run(dir: &Path, name: &str) -> (ExecutionStatus, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_added_column_evolves_history_and_a_retyped_one_fails_it_unchanged() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = project();
     let dir = dir.path();
-    std::fs::create_dir_all(dir.join("metadata")).unwrap();
-    std::fs::write(dir.join("tidemark.toml"), CONFIG).unwrap();
 
     write_metadata(dir, V1);
     land(
@@ -206,10 +212,8 @@ fn published_statements(dir: &Path, run: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_current_view_is_created_again_only_when_it_would_change_or_is_gone() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = project();
     let dir = dir.path();
-    std::fs::create_dir_all(dir.join("metadata")).unwrap();
-    std::fs::write(dir.join("tidemark.toml"), CONFIG).unwrap();
     // The merge before it brought the table's columns to the metadata, so
     // publish-catalog lists them no more: the view's statement is its only one.
     let creates = |run: &str| {
