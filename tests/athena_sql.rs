@@ -227,6 +227,7 @@ fn hostile_names_are_rejected_or_quoted_in_both_dialects() {
         ..Default::default()
     };
     let plan = MergePlan {
+        row_hash: Default::default(),
         retained_from: None,
         since: None,
         target: Default::default(),
@@ -272,7 +273,7 @@ async fn hostile_names_merge_on_duckdb() {
         .execute(&format!(
             "COPY (SELECT 1::BIGINT AS \"from\", 'x' AS \"order\", 1.5::DECIMAL(10,2) AS \"group\", \
              TIMESTAMP '2026-11-01 10:00:00' AS \"table\", true AS \"_where\", 'I' AS op, \
-             TIMESTAMP '2026-11-01 10:00:00' AS valid_from, '1' AS change_seq, 'h' AS row_hash, \
+             TIMESTAMP '2026-11-01 10:00:00' AS valid_from, '1' AS change_seq, 7::BIGINT AS row_hash, \
              {batch} AS batch_id) TO {file} (FORMAT parquet)",
             batch = tidemark_core::scd2::string_literal(&batch.to_string()),
             file = tidemark_core::scd2::string_literal(&file.display().to_string()),
@@ -280,6 +281,7 @@ async fn hostile_names_merge_on_duckdb() {
         .await
         .unwrap();
     let plan = MergePlan {
+        row_hash: Default::default(),
         retained_from: None,
         since: None,
         target: Default::default(),

@@ -351,6 +351,78 @@ async fn a_rebuild_equals_the_day_by_day_history_and_swaps_it_in_whole() {
     assert_eq!(rebuilt, history(&backend).await);
 }
 
+/// `history` with each 32-hex-digit `row_hash` (the last column) written
+/// as the `bigint` a new generation stores: its first 16 digits.
+fn as_bigint_row_hashes(history: &str) -> String {
+    history
+        .lines()
+        .map(|line| match line.rsplit_once(" | ") {
+            Some((rest, hash)) if hash.len() == 32 => {
+                let high = u64::from_str_radix(&hash[..16], 16).expect("hex digits") as i64;
+                format!("{rest} | {high}\n")
+            }
+            _ => format!("{line}\n"),
+        })
+        .collect()
+}
+
+/// A table whose history began before `row_hash` was stored as a `bigint`
+/// keeps its hex digits, run after run, with the versions a new table gets;
+/// a rebuild stores the `bigint`, and its history is then a new table's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_history_with_hex_row_hashes_keeps_them_until_a_rebuild() {
+    let legacy = Demo::new("fail");
+    // customers' ledger as an earlier version began it: a batch of
+    // generation 0 that records no row_hash format.
+    let state = legacy.lake().join("state/demo/customers");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(
+        state.join("ledger.json"),
+        r#"{"batches":[{"id":"b000001","status":"abandoned","run_id":"earlier","metadata_version":1,"files":[],"ops":{"I":0,"U":0,"D":0,"L":0},"max_valid_from":null,"validated_at":"2026-10-31T00:00:00Z"}]}"#,
+    )
+    .unwrap();
+    let (backend, _) = legacy.run("daily", json!({})).await;
+    let hex = history(&backend).await;
+    let types = backend
+        .engine
+        .execute(
+            "SELECT table_name, data_type FROM information_schema.columns \
+             WHERE table_schema = 'demo' AND column_name = 'row_hash' ORDER BY table_name",
+        )
+        .await
+        .unwrap();
+    let types: Vec<String> = types.rows.iter().map(|r| format!("{r:?}")).collect();
+    assert_eq!(types.len(), 3, "{types:?}");
+    assert!(types[0].contains("customers") && types[0].contains("VARCHAR"));
+    assert!(types[1..].iter().all(|t| t.contains("BIGINT")), "{types:?}");
+    let ledger = legacy.ledger("customers");
+    let merged: Vec<&Value> = ledger["batches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["status"] == "merged")
+        .collect();
+    assert!(!merged.is_empty());
+    assert!(merged.iter().all(|b| b["row_hash"] == "hex"), "{merged:?}");
+    drop(backend);
+
+    let fresh = Demo::new("fail");
+    let (backend, _) = fresh.run("daily", json!({})).await;
+    let bigint = history(&backend).await;
+    drop(backend);
+    assert_ne!(hex, bigint);
+    assert_eq!(as_bigint_row_hashes(&hex), bigint);
+
+    let (backend, _) = legacy
+        .run(
+            "rebuild",
+            json!({"mode": "rebuild", "tables": ["customers"]}),
+        )
+        .await;
+    assert_eq!(legacy.ledger("customers")["generation"], 1);
+    assert_eq!(history(&backend).await, bigint);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rebuild_of_a_snapshot_table_whose_extracts_were_overwritten_is_refused() {
     let demo = Demo::new("fail");

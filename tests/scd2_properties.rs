@@ -16,6 +16,7 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
 use tidemark_core::batch_id::BatchId;
 use tidemark_core::dms::ChangeSeqKind;
+use tidemark_core::metadata::RowHashFormat;
 use tidemark_core::ports::QueryEngine;
 use tidemark_tests::scd2::{Change, HistoryRow, Lake, Model, extract};
 
@@ -32,6 +33,8 @@ struct CdcCase {
     again: usize,
     /// What the change-seqs are (the merge must order each kind right).
     kind: ChangeSeqKind,
+    /// How `row_hash` is stored until the rebuild (which stores the newest).
+    row_hash: RowHashFormat,
 }
 
 impl CdcCase {
@@ -57,6 +60,10 @@ fn change() -> impl Strategy<Value = Change> {
         })
 }
 
+fn row_hash_format() -> impl Strategy<Value = RowHashFormat> {
+    prop::sample::select(vec![RowHashFormat::Hex, RowHashFormat::Bigint])
+}
+
 fn cdc_case() -> impl Strategy<Value = CdcCase> {
     (
         prop::collection::vec(change(), 1..24),
@@ -69,8 +76,9 @@ fn cdc_case() -> impl Strategy<Value = CdcCase> {
             ChangeSeqKind::Integer,
             ChangeSeqKind::Lsn,
         ]),
+        row_hash_format(),
     )
-        .prop_map(|(raw, duplicates, order, cuts, again, kind)| {
+        .prop_map(|(raw, duplicates, order, cuts, again, kind, row_hash)| {
             // One change per (key, valid_from, change_seq): DMS never sends
             // two different changes at one position.
             let mut seen = std::collections::BTreeSet::new();
@@ -102,6 +110,7 @@ fn cdc_case() -> impl Strategy<Value = CdcCase> {
                 batches,
                 again,
                 kind,
+                row_hash,
             }
         })
 }
@@ -136,6 +145,7 @@ fn runtime() -> tokio::runtime::Runtime {
 async fn check_cdc(case: &CdcCase) -> Result<(), TestCaseError> {
     let mut lake = Lake::new(false);
     lake.seq_kind = case.kind;
+    lake.row_hash = case.row_hash;
     let mut ids = Vec::new();
     for batch in &case.batches {
         let id = lake.land(batch);
@@ -233,6 +243,7 @@ fn long_case() -> impl Strategy<Value = CdcCase> {
                 again,
                 // Varying widths over long histories.
                 kind: ChangeSeqKind::Integer,
+                row_hash: RowHashFormat::default(),
             }
         })
 }
@@ -313,6 +324,7 @@ fn retention_keeps_the_models_recent_versions_and_never_resurrects_expired_ones(
 struct SnapshotCase {
     extracts: Vec<Vec<(i64, Option<String>)>>,
     max_delete_fraction: f64,
+    row_hash: RowHashFormat,
 }
 
 fn snapshot_case() -> impl Strategy<Value = SnapshotCase> {
@@ -323,8 +335,9 @@ fn snapshot_case() -> impl Strategy<Value = SnapshotCase> {
     (
         prop::collection::vec(prop::collection::vec(row, 1..5), 1..5),
         prop::sample::select(vec![0.25, 0.5, 1.0]),
+        row_hash_format(),
     )
-        .prop_map(|(extracts, max_delete_fraction)| SnapshotCase {
+        .prop_map(|(extracts, max_delete_fraction, row_hash)| SnapshotCase {
             // A full extract has each key once.
             extracts: extracts
                 .into_iter()
@@ -337,11 +350,13 @@ fn snapshot_case() -> impl Strategy<Value = SnapshotCase> {
                 })
                 .collect(),
             max_delete_fraction,
+            row_hash,
         })
 }
 
 async fn check_snapshot(case: &SnapshotCase) -> Result<(), TestCaseError> {
     let mut lake = Lake::new(true);
+    lake.row_hash = case.row_hash;
     lake.ensure_table(lake.engine.dialect().as_ref()).await;
     let mut model = Model::default();
     let mut last: Option<(BatchId, i64)> = None;
@@ -519,6 +534,7 @@ async fn the_athena_merge_transpiled_to_duckdb_gives_the_same_history() {
         .iter()
         .map(|id| {
             let plan = MergePlan {
+                row_hash: Default::default(),
                 retained_from: None,
                 // Half the merges name their batches' partitions (`IN`),
                 // half read every batch up to theirs (`BETWEEN`); the first

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tidemark_core::batch_id::BatchId;
 use tidemark_core::dms::ChangeSeqKind;
 use tidemark_core::layout::change_log_prefix;
-use tidemark_core::metadata::TableMetadata;
+use tidemark_core::metadata::{RowHashFormat, TableMetadata};
 use tidemark_core::ports::{Catalog, QueryEngine, QueryResult, SqlValue};
 use tidemark_core::scd2::{
     Dialect, ExistingColumn, HistoryTarget, MergePlan, Since, SnapshotParams, previous_table_name,
@@ -276,6 +276,11 @@ pub struct Lake {
     /// What the table's change-seqs are: landed files are written as
     /// validation normalises them.
     pub seq_kind: ChangeSeqKind,
+    /// How the live generation's files and table store `row_hash`; a
+    /// rebuild's generation stores the newest format, as validation's does.
+    pub row_hash: RowHashFormat,
+    /// The `bigint` standing for each model hash: any injective map will do.
+    bigints: BTreeMap<String, i64>,
 }
 
 impl Lake {
@@ -295,6 +300,8 @@ impl Lake {
             target: HistoryTarget::default(),
             retained_from: None,
             seq_kind: ChangeSeqKind::Text,
+            row_hash: RowHashFormat::default(),
+            bigints: BTreeMap::new(),
         }
     }
 
@@ -315,6 +322,7 @@ impl Lake {
                 Since::of(batch_id, at, latest)
             }),
             target: self.target,
+            row_hash: self.row_hash,
             database: "db",
             meta: &self.meta,
             batch_id,
@@ -359,10 +367,22 @@ impl Lake {
                 changes.iter().map(|c| c.at * 1_000_000),
             )),
             text(&|c| Some(c.change_seq(self.seq_kind))),
-            text(&|c| Some(row_hash(c.key, &c.value))),
+            match self.row_hash {
+                RowHashFormat::Hex => text(&|c| Some(row_hash(c.key, &c.value))),
+                RowHashFormat::Bigint => {
+                    Arc::new(Int64Array::from_iter_values(changes.iter().map(|c| {
+                        let next = self.bigints.len() as i64;
+                        // Spread over the whole range, negatives included.
+                        *self
+                            .bigints
+                            .entry(row_hash(c.key, &c.value))
+                            .or_insert(next.wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as i64))
+                    })))
+                }
+            },
             text(&|_| Some(batch_id.to_string())),
         ];
-        let schema = normalised_schema(&self.meta);
+        let schema = normalised_schema(&self.meta, self.row_hash);
         let batch = RecordBatch::try_new(schema.clone(), columns).expect("a record batch");
         let bytes = write_parquet(&schema, &[batch]).expect("a Parquet file");
         std::fs::write(dir.join("part-0.parquet"), bytes).expect("the file written");
@@ -451,6 +471,7 @@ impl Lake {
             generation,
             staged: true,
         };
+        self.row_hash = RowHashFormat::default();
         let id = self.land(changes);
         self.merge(id, 0, 0.5).await.expect("CDC has no guard");
         let catalog = FileCatalog {
@@ -477,12 +498,25 @@ impl Lake {
         self.run(sql).await
     }
 
+    /// The model's hash a stored `row_hash` (as text) stands for.
+    fn model_hash(&self, stored: String) -> String {
+        match self.row_hash {
+            RowHashFormat::Hex => stored,
+            RowHashFormat::Bigint => self
+                .bigints
+                .iter()
+                .find(|(_, b)| b.to_string() == stored)
+                .map(|(model, _)| model.clone())
+                .unwrap_or_else(|| panic!("row_hash {stored} was never landed")),
+        }
+    }
+
     /// The history table, in the model's terms.
     pub async fn history(&self) -> Vec<HistoryRow> {
         let r = self
             .run(
                 "SELECT id, epoch_us(valid_from) // 1000000, change_seq, v, op, epoch_us(valid_to) // 1000000, \
-                 is_current, is_deleted, row_hash FROM db.t",
+                 is_current, is_deleted, row_hash::VARCHAR FROM db.t",
             )
             .await;
         let mut rows: Vec<HistoryRow> = r
@@ -505,7 +539,7 @@ impl Lake {
                     valid_to: int(5),
                     is_current: flag(6),
                     is_deleted: flag(7),
-                    row_hash: text(8).unwrap_or_default(),
+                    row_hash: self.model_hash(text(8).unwrap_or_default()),
                 }
             })
             .collect();

@@ -5,7 +5,7 @@
 use super::workspace;
 use tidemark_core::batch_id::BatchId;
 use tidemark_core::erasure::resolve_keys;
-use tidemark_core::metadata::TableMetadata;
+use tidemark_core::metadata::{RowHashFormat, TableMetadata};
 use tidemark_core::scd2::{
     CHANGE_LOG_CONTROL_COLUMNS, CHANGE_LOG_PARTITION, Dialect, ExistingColumn, MergePlan, Since,
     SnapshotParams, Statement,
@@ -71,6 +71,7 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
     ] {
         let meta = demo_metadata(table);
         let plan = MergePlan {
+            row_hash: Default::default(),
             // The batch's earliest change, 2026-11-02 00:00 UTC, reaches back to batch 1.
             since: Some(Since {
                 at: 1_793_577_600_000_000,
@@ -106,12 +107,22 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
                     .collect(),
             ));
         }
+        // A generation validated before `bigint` row hashes: text, which a
+        // snapshot's diff compares by the dialect's digest, where it has one.
+        if snapshot.is_some() {
+            let hex = MergePlan {
+                row_hash: RowHashFormat::Hex,
+                ..plan
+            };
+            out.push((format!("{table}.hex"), hex.first_run_statements(d)));
+        }
     }
     // customers' first batch, into its empty history: inserted, not merged
     // (with the timeline's windows when a key repeats, as it is when none
     // does: `_distinct`).
     let meta = demo_metadata("customers");
     let first = MergePlan {
+        row_hash: Default::default(),
         since: Some(Since {
             at: 1_793_491_200_000_000,
             batches: vec![BatchId::FIRST],
@@ -138,6 +149,7 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
     ));
     let meta = demo_metadata("orders");
     let plan = MergePlan {
+        row_hash: Default::default(),
         retained_from: None,
         since: None,
         target: Default::default(),

@@ -83,6 +83,8 @@ pub fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
         meta: &meta,
         batch_id: args.batch,
         snapshot,
+        // A new table's.
+        row_hash: Default::default(),
     };
     println!(
         "-- {} statements of a run that merges batch {} into {}.{}, on its first run\n-- (later runs create nothing, and add new nullable columns when the metadata has them).\n",

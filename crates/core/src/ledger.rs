@@ -5,6 +5,7 @@
 use crate::batch_id::BatchId;
 use crate::dms::ChangeSeqKind;
 use crate::error::{Error, StoreError};
+use crate::metadata::RowHashFormat;
 use crate::ports::{Condition, ObjectInfo, ObjectStore};
 use crate::run_plan::RunMode;
 use crate::scd2::Since;
@@ -77,6 +78,10 @@ pub struct Batch {
     /// kinds: those were ordered as text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_seq_kind: Option<ChangeSeqKind>,
+    /// How its files store `row_hash`: its generation's format. Absent in
+    /// batches validated before formats: those stored `hex`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_hash: Option<RowHashFormat>,
     /// The erasures (their runs) whose keys its validation left out. An
     /// erasure that is not among them overlapped the validation, and the
     /// batch is filtered again before it is merged. Absent in batches
@@ -203,6 +208,7 @@ impl Ledger {
         if done {
             return false;
         }
+        let row_hash = self.row_hash_format(generation);
         for b in self
             .batches
             .iter_mut()
@@ -234,6 +240,7 @@ impl Ledger {
             validated_at: mark.requested_at.clone(),
             merged_at: None,
             change_seq_kind: Some(ChangeSeqKind::Auto),
+            row_hash: Some(row_hash),
             erasures: None,
             distinct_keys: false,
         });
@@ -293,6 +300,18 @@ impl Ledger {
                     .iter()
                     .any(|b| b.change_seq_kind.is_none())
                     .then_some(ChangeSeqKind::Text)
+            })
+    }
+
+    /// How `generation` stores `row_hash`: as its first batch recorded, or
+    /// `hex` if that batch is from before formats were recorded. A
+    /// generation without batches starts with the newest format, so a
+    /// table moves to it by a rebuild.
+    pub fn row_hash_format(&self, generation: u32) -> RowHashFormat {
+        self.batches_of(generation)
+            .next()
+            .map_or(RowHashFormat::default(), |b| {
+                b.row_hash.unwrap_or(RowHashFormat::Hex)
             })
     }
 
@@ -469,6 +488,7 @@ mod tests {
             validated_at: "2026-11-04T10:00:00Z".into(),
             merged_at: None,
             change_seq_kind: None,
+            row_hash: None,
             erasures: None,
             distinct_keys: false,
         }
@@ -693,5 +713,26 @@ mod tests {
         assert_eq!(ledger.generation, 0);
         assert_eq!(ledger.batches[0].generation, 0);
         assert_eq!(ledger.batches[0].mode, RunMode::Incremental);
+    }
+
+    #[test]
+    fn a_generation_keeps_the_row_hash_format_of_its_first_batch() {
+        let old = r#"{"batches":[{"id":"b000001","status":"merged","run_id":"r","metadata_version":1,"files":[],"ops":{"I":0,"U":0,"D":0,"L":0},"max_valid_from":null,"validated_at":"t"}]}"#;
+        let mut ledger: Ledger = serde_json::from_str(old).unwrap();
+        // Validated before formats were recorded: hex, for every later batch too.
+        assert_eq!(ledger.row_hash_format(0), RowHashFormat::Hex);
+        // A generation with no batch yet (a rebuild's) starts with bigint.
+        assert_eq!(ledger.row_hash_format(1), RowHashFormat::Bigint);
+        let mut rebuilt = batch("b000002", 1, BatchStatus::Validated, &[]);
+        rebuilt.row_hash = Some(RowHashFormat::Bigint);
+        ledger.batches.push(rebuilt);
+        assert_eq!(ledger.row_hash_format(1), RowHashFormat::Bigint);
+        assert_eq!(ledger.row_hash_format(0), RowHashFormat::Hex);
+        // Written as the ledger's other fields are, and read back.
+        let written = serde_json::to_value(&ledger).unwrap();
+        assert_eq!(written["batches"][1]["row_hash"], "bigint");
+        assert!(written["batches"][0].get("row_hash").is_none());
+        let read: Ledger = serde_json::from_value(written).unwrap();
+        assert_eq!(read, ledger);
     }
 }

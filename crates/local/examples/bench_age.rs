@@ -44,7 +44,7 @@ fn version(id: &str, day: &str, op: &str) -> String {
     )
 }
 
-const HASH: &str = "md5(concat_ws('|', id, customer_id, status, amount, note))";
+const HASH: &str = "(hash(concat_ws('|', id, customer_id, status, amount, note)) >> 1)::BIGINT";
 
 async fn sql(engine: &DuckDbEngine, sql: &str) -> tidemark_core::ports::QueryResult {
     engine
@@ -230,6 +230,7 @@ async fn main() {
         let engine = DuckDbEngine::open(&lake.join("warehouse.duckdb"), lake).expect("DuckDB");
         let batch = BatchId::new(age + 1);
         let plan = MergePlan {
+            row_hash: Default::default(),
             retained_from: None,
             // What the ledger knows: the batch's earliest change is the
             // next day's, and only the batch holds changes from then on.

@@ -49,7 +49,7 @@ async fn write_batch(engine: &DuckDbEngine, lake: &Path, batch: BatchId, rows: &
     std::fs::create_dir_all(&dir).expect("batch folder");
     let file = dir.join("part-0.parquet");
     let sql = format!(
-        "COPY (SELECT *, md5(concat_ws('|', id, customer_id, status, amount, ordered_at, note)) AS row_hash, {b} AS batch_id FROM ({rows})) TO {f} (FORMAT parquet)",
+        "COPY (SELECT *, (hash(concat_ws('|', id, customer_id, status, amount, ordered_at, note)) >> 1)::BIGINT AS row_hash, {b} AS batch_id FROM ({rows})) TO {f} (FORMAT parquet)",
         b = string_literal(&batch.to_string()),
         f = string_literal(&file.display().to_string()),
     );
@@ -71,6 +71,7 @@ fn changes(first_seq: u64, count: u64, key: &str, op: &str, minute: u64) -> Stri
 
 async fn merge(engine: &DuckDbEngine, meta: &TableMetadata, batch: BatchId) -> (f64, f64, u64) {
     let plan = MergePlan {
+        row_hash: Default::default(),
         retained_from: None,
         since: None,
         target: Default::default(),
@@ -117,6 +118,7 @@ async fn main() {
         let lake = dir.path();
         let engine = DuckDbEngine::open(&lake.join("warehouse.duckdb"), lake).expect("DuckDB");
         let plan = MergePlan {
+            row_hash: Default::default(),
             retained_from: None,
             since: None,
             target: Default::default(),

@@ -25,6 +25,7 @@ fn meta() -> TableMetadata {
 /// The merge of `batch` into `db.t`.
 fn plan(meta: &TableMetadata, batch: u64, since: Since) -> MergePlan<'_> {
     MergePlan {
+        row_hash: Default::default(),
         retained_from: None,
         since: Some(since),
         target: Default::default(),
@@ -124,7 +125,11 @@ impl Lake {
         assert!(outcome.accepted(), "{:?}", outcome.findings);
         let dir = self.dir.path().join(format!("validated/db/t/{batch}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let out = write_parquet(&normalised_schema(&meta), &outcome.normalised).unwrap();
+        let out = write_parquet(
+            &normalised_schema(&meta, Default::default()),
+            &outcome.normalised,
+        )
+        .unwrap();
         std::fs::write(dir.join(format!("f{}.parquet", self.files)), out).unwrap();
         let times = changes.iter().map(|c| micros(c.3));
         let (min, max) = (times.clone().min().unwrap(), times.max().unwrap());

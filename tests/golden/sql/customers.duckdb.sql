@@ -17,7 +17,7 @@ CREATE TABLE IF NOT EXISTS "demo"."customers" (
   "is_deleted" boolean,
   "op" VARCHAR,
   "batch_id" VARCHAR,
-  "row_hash" VARCHAR
+  "row_hash" BIGINT
 );
 
 CREATE TEMPORARY TABLE "merge_source" AS

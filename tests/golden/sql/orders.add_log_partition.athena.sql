@@ -10,7 +10,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `demo`.`orders_changes` (
   `op` string,
   `valid_from` timestamp,
   `change_seq` string,
-  `row_hash` string,
+  `row_hash` bigint,
   `batch_id` string
 )
 PARTITIONED BY (`batch_number` bigint)

@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS "demo"."orders" (
   "is_deleted" boolean,
   "op" VARCHAR,
   "batch_id" VARCHAR,
-  "row_hash" VARCHAR
+  "row_hash" BIGINT
 );
 
 CREATE TEMPORARY TABLE "merge_source" AS

@@ -17,7 +17,7 @@ AS SELECT
   CAST(NULL AS boolean) AS "is_deleted",
   CAST(NULL AS varchar) AS "op",
   CAST(NULL AS varchar) AS "batch_id",
-  CAST(NULL AS varchar) AS "row_hash"
+  CAST(NULL AS bigint) AS "row_hash"
 WITH NO DATA;
 
 CREATE EXTERNAL TABLE IF NOT EXISTS `demo`.`products_changes` (
@@ -28,7 +28,7 @@ CREATE EXTERNAL TABLE IF NOT EXISTS `demo`.`products_changes` (
   `op` string,
   `valid_from` timestamp,
   `change_seq` string,
-  `row_hash` string,
+  `row_hash` bigint,
   `batch_id` string
 )
 PARTITIONED BY (`batch_number` bigint)

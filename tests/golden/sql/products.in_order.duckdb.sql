@@ -1,8 +1,8 @@
 CREATE TEMPORARY TABLE "merge_source" AS
   WITH diff AS (
     SELECT e.*, h."product_id" AS "held_product_id" FROM (SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM read_parquet('/lake/validated/demo/products/b000002/*.parquet', union_by_name = true) WHERE "batch_id" = 'b000002') e
-    FULL JOIN (SELECT "product_id", hash("row_hash") AS "row_hash" FROM "demo"."products" WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted") h ON h."product_id" = e."product_id"
-    WHERE h."product_id" IS NULL OR e."product_id" IS NULL OR h."row_hash" <> hash(e."row_hash")
+    FULL JOIN (SELECT "product_id", "row_hash" FROM "demo"."products" WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted") h ON h."product_id" = e."product_id"
+    WHERE h."product_id" IS NULL OR e."product_id" IS NULL OR h."row_hash" <> e."row_hash"
   ),
   batch AS (
     SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM diff WHERE "product_id" IS NOT NULL

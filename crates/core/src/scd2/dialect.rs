@@ -7,7 +7,7 @@ use crate::layout::change_log_prefix;
 /// The Athena change log's partition key: a batch's number, its folder
 /// `b<number, 6 digits or more>` ([`BatchId`]).
 pub const CHANGE_LOG_PARTITION: &str = "batch_number";
-use crate::metadata::{Column, ColumnType, TableMetadata};
+use crate::metadata::{Column, ColumnType, RowHashFormat, TableMetadata};
 
 /// The control columns of a validated (normalised) file, after the business
 /// columns: the table's change log.
@@ -132,6 +132,7 @@ pub trait Dialect: Send + Sync {
         _database: &str,
         _meta: &TableMetadata,
         _generation: u32,
+        _row_hash: RowHashFormat,
         _existing: Option<&[String]>,
     ) -> Vec<Statement> {
         Vec::new()
@@ -419,8 +420,6 @@ impl Athena {
         }
     }
 
-    /// The change log's columns in Hive DDL: business columns, then the
-    /// control columns validation writes.
     /// The change log's rows whose batch number is `condition`: its
     /// columns (not the partition key), from the partitions it names.
     fn log_where(
@@ -430,9 +429,12 @@ impl Athena {
         generation: u32,
         condition: &str,
     ) -> String {
-        let columns: Vec<String> = Self::change_log_columns(meta)
+        let columns: Vec<String> = meta
+            .columns
             .iter()
-            .map(|(n, _)| quote_ident(n))
+            .map(|c| c.name.as_str())
+            .chain(CHANGE_LOG_CONTROL_COLUMNS)
+            .map(quote_ident)
             .collect();
         format!(
             "(SELECT {} FROM {} WHERE {} {condition})",
@@ -442,15 +444,17 @@ impl Athena {
         )
     }
 
-    fn change_log_columns(meta: &TableMetadata) -> Vec<(String, String)> {
+    /// The change log's columns in Hive DDL: business columns, then the
+    /// control columns validation writes.
+    fn change_log_columns(meta: &TableMetadata, row_hash: RowHashFormat) -> Vec<(String, String)> {
         meta.columns
             .iter()
             .map(|c| (c.name.clone(), Self::hive_type(c.column_type, false)))
             .chain(CHANGE_LOG_CONTROL_COLUMNS.iter().map(|n| {
-                let ty = if *n == "valid_from" {
-                    "timestamp"
-                } else {
-                    "string"
+                let ty = match *n {
+                    "valid_from" => "timestamp",
+                    "row_hash" if row_hash == RowHashFormat::Bigint => "bigint",
+                    _ => "string",
                 };
                 (n.to_string(), ty.to_string())
             }))
@@ -466,13 +470,14 @@ impl Athena {
         database: &str,
         meta: &TableMetadata,
         generation: u32,
+        row_hash: RowHashFormat,
     ) -> Statement {
         let location = format!(
             "{}/{}",
             self.lake_uri.trim_end_matches('/'),
             change_log_prefix(database, &meta.name, generation)
         );
-        let cols: Vec<String> = Self::change_log_columns(meta)
+        let cols: Vec<String> = Self::change_log_columns(meta, row_hash)
             .iter()
             .map(|(n, t)| format!("  {} {t}", hive_ident(n)))
             .collect();
@@ -656,10 +661,11 @@ impl Dialect for Athena {
         database: &str,
         meta: &TableMetadata,
         generation: u32,
+        row_hash: RowHashFormat,
         existing: Option<&[String]>,
     ) -> Vec<Statement> {
         let table = Self::change_log_name(meta, generation);
-        let columns = Self::change_log_columns(meta);
+        let columns = Self::change_log_columns(meta, row_hash);
         let partitioned = |existing: &[String]| existing.iter().any(|e| e == CHANGE_LOG_PARTITION);
         match existing {
             // Created before the log was partitioned: an external table is
@@ -670,9 +676,9 @@ impl Dialect for Athena {
                     hive_ident(database),
                     hive_ident(&table)
                 )),
-                self.create_change_log(database, meta, generation),
+                self.create_change_log(database, meta, generation, row_hash),
             ],
-            None => vec![self.create_change_log(database, meta, generation)],
+            None => vec![self.create_change_log(database, meta, generation, row_hash)],
             Some(existing) => {
                 let missing: Vec<(String, String)> = columns
                     .into_iter()

@@ -3,7 +3,7 @@
 use super::dialect::{Dialect, HistoryColumn, Statement, quote_ident, string_literal};
 use crate::batch_id::BatchId;
 use crate::error::EngineError;
-use crate::metadata::{Column, TableMetadata};
+use crate::metadata::{Column, ColumnType, RowHashFormat, TableMetadata};
 use crate::ports::{QueryEngine, QueryResult, SqlValue};
 
 /// `valid_to` of a current row.
@@ -118,6 +118,9 @@ pub struct MergePlan<'a> {
     /// ended before this instant (µs since the epoch) are removed by
     /// maintenance, and a merge never writes one back from the change log.
     pub retained_from: Option<i64>,
+    /// How the generation's files and history table store `row_hash`
+    /// ([`crate::ledger::Ledger::row_hash_format`]).
+    pub row_hash: RowHashFormat,
 }
 
 /// What a merge changed in a history table.
@@ -456,7 +459,7 @@ impl MergePlan<'_> {
             ("is_deleted", "boolean".to_string()),
             ("op", text.clone()),
             ("batch_id", text.clone()),
-            ("row_hash", text),
+            ("row_hash", self.row_hash_type(d)),
         ] {
             cols.push(HistoryColumn {
                 name: name.to_string(),
@@ -464,6 +467,23 @@ impl MergePlan<'_> {
             });
         }
         cols
+    }
+
+    /// The engine type of `row_hash`.
+    fn row_hash_type(&self, d: &dyn Dialect) -> String {
+        match self.row_hash {
+            RowHashFormat::Hex => d.string_type().to_string(),
+            RowHashFormat::Bigint => d.column_type(ColumnType::Int64),
+        }
+    }
+
+    /// What a join compares in place of `row_hash` (`column`): the
+    /// dialect's shorter digest of the text, or the 64 bits themselves.
+    fn compared_hash(&self, d: &dyn Dialect, column: &str) -> Option<String> {
+        match self.row_hash {
+            RowHashFormat::Hex => d.row_hash_digest(column),
+            RowHashFormat::Bigint => None,
+        }
     }
 
     /// Lists the columns the history table (and the change-log table, where
@@ -555,6 +575,7 @@ impl MergePlan<'_> {
                 self.database,
                 self.meta,
                 self.target.generation,
+                self.row_hash,
                 existing,
             ));
         }
@@ -874,11 +895,11 @@ FROM (SELECT (SELECT count(*) FROM {MERGE_SOURCE} WHERE src = 2 AND NOT drop_row
                 format!(
                     "diff AS (\n    SELECT e.*, {held_keys} FROM ({read_batch}) e\n    FULL JOIN (SELECT {keys}, {held_hash} FROM {table} WHERE \"valid_to\" = {open} AND NOT \"is_deleted\") h ON {m}\n    WHERE h.{first} IS NULL OR e.{first} IS NULL OR h.\"row_hash\" <> {extract_hash}\n  ),\n  batch AS (\n    SELECT {b}, {changes} FROM diff WHERE {first} IS NOT NULL\n  )",
                     held_keys = self.held_key_aliases(true),
-                    held_hash = d
-                        .row_hash_digest("\"row_hash\"")
+                    held_hash = self
+                        .compared_hash(d, "\"row_hash\"")
                         .map_or("\"row_hash\"".into(), |h| format!("{h} AS \"row_hash\"")),
-                    extract_hash = d
-                        .row_hash_digest("e.\"row_hash\"")
+                    extract_hash = self
+                        .compared_hash(d, "e.\"row_hash\"")
                         .unwrap_or("e.\"row_hash\"".into()),
                     m = self.key_match("h", "e"),
                     first = self.first_key(),
@@ -1165,6 +1186,7 @@ mod tests {
         let created =
             meta(r#"{"name":"id","type":"int64","nullable":false},{"name":"v","type":"string"}"#);
         let plan = MergePlan {
+            row_hash: Default::default(),
             retained_from: None,
             since: None,
             database: "db",
@@ -1192,6 +1214,7 @@ mod tests {
     fn changes(columns: &str) -> Result<Vec<Statement>, Vec<String>> {
         let m = meta(columns);
         let plan = MergePlan {
+            row_hash: Default::default(),
             retained_from: None,
             since: None,
             database: "db",
@@ -1212,6 +1235,7 @@ mod tests {
         let m = meta(r#"{"name":"id","type":"int64","nullable":false}"#);
         let location = |target: HistoryTarget| {
             let plan = MergePlan {
+                row_hash: Default::default(),
                 retained_from: None,
                 since: None,
                 database: "db",
@@ -1251,6 +1275,7 @@ mod tests {
     fn only_a_batch_no_other_reaches_is_a_first_load() {
         let m = meta(r#"{"name":"id","type":"int64","nullable":false}"#);
         let plan = |batch: u64, since: Option<Vec<u64>>| MergePlan {
+            row_hash: Default::default(),
             retained_from: None,
             since: since.map(|batches| Since {
                 at: 0,

@@ -319,6 +319,7 @@ async fn merge_batch(
         batch_id,
         snapshot,
         target: HistoryTarget { generation, staged },
+        row_hash: ledger.ledger.row_hash_format(generation),
     };
     let dialect = ports.engine.dialect();
     let merge_err = |source: EngineError| Error::Merge {

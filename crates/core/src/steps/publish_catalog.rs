@@ -3,7 +3,7 @@ use crate::error::Error;
 use crate::events::{PublishEvent, TableResult, TableStatus};
 use crate::freshness::Freshness;
 use crate::ports::{CatalogColumn, CatalogEntry, Ports, view_digest};
-use crate::scd2::{HistoryColumn, MergePlan};
+use crate::scd2::{HistoryColumn, HistoryTarget, MergePlan};
 
 /// Descriptions of the control columns, for the catalog.
 const CONTROL_DESCRIPTIONS: [(&str, &str); 8] = [
@@ -34,12 +34,16 @@ const CONTROL_DESCRIPTIONS: [(&str, &str); 8] = [
 pub async fn publish_catalog(ports: &Ports, event: PublishEvent) -> Result<TableResult, Error> {
     let table = event.work.table.as_str();
     let database = ports.config.source.database.as_str();
-    swap::finish_pending(ports, table, &event.run_id).await?;
+    let ledger = swap::finish_pending(ports, table, &event.run_id).await?;
     let meta = load_metadata(ports, table, event.work.metadata_version).await?;
     let plan = MergePlan {
         retained_from: None,
         since: None,
-        target: Default::default(),
+        target: HistoryTarget {
+            generation: ledger.generation,
+            staged: false,
+        },
+        row_hash: ledger.row_hash_format(ledger.generation),
         database,
         meta: &meta,
         batch_id: crate::batch_id::BatchId::FIRST,

@@ -9,7 +9,7 @@
 
 use super::{layout, table_lease};
 use crate::error::Error;
-use crate::ledger::{PendingSwap, StoredLedger};
+use crate::ledger::{Ledger, PendingSwap, StoredLedger};
 use crate::ports::Ports;
 use crate::scd2::{previous_table_name, staged_table_name};
 
@@ -61,16 +61,22 @@ pub(crate) async fn finish(
     Ok(())
 }
 
-/// Completes a pending swap of `table`, if there is one, under its lease.
-pub(crate) async fn finish_pending(ports: &Ports, table: &str, run_id: &str) -> Result<(), Error> {
+/// Completes a pending swap of `table`, if there is one, under its lease;
+/// returns the table's ledger.
+pub(crate) async fn finish_pending(
+    ports: &Ports,
+    table: &str,
+    run_id: &str,
+) -> Result<Ledger, Error> {
     let layout = layout(ports);
     let ledger = StoredLedger::load(ports.lake.as_ref(), &layout.ledger_key(table)).await?;
     if ledger.ledger.swap.is_none() {
-        return Ok(());
+        return Ok(ledger.ledger);
     }
     let lease = table_lease(ports, table, run_id).await?;
     // Reloaded under the lease: another run may have finished it meanwhile.
     let mut ledger = StoredLedger::load(ports.lake.as_ref(), &layout.ledger_key(table)).await?;
     let result = finish(ports, table, &mut ledger).await;
-    lease.release_after(ports.lake.as_ref(), result).await
+    lease.release_after(ports.lake.as_ref(), result).await?;
+    Ok(ledger.ledger)
 }

@@ -749,6 +749,7 @@ async fn validate_batch(
             csv_null_value: ports.config.source.csv_null_value.clone(),
             erased: super::erased_keys(ports, table).await?,
             change_seq_kind,
+            row_hash: ledger.ledger.row_hash_format(generation),
             lob_max_bytes: config.lob_max_bytes(&ports.config.source),
         },
     });
@@ -847,6 +848,7 @@ async fn validate_batch(
         validated_at: chrono::Utc::now().to_rfc3339(),
         merged_at: None,
         change_seq_kind: Some(change_seq_kind),
+        row_hash: Some(context.options.row_hash),
         erasures: Some(
             context
                 .options
@@ -913,6 +915,7 @@ mod tests {
             validated_at: "2026-11-03T10:00:00Z".into(),
             merged_at: None,
             change_seq_kind: None,
+            row_hash: None,
             erasures: None,
             distinct_keys: false,
         }

@@ -14,7 +14,7 @@ use crate::dms::{
     ReadError, ReadOptions, parse_file_name,
 };
 use crate::erasure::ErasedKeys;
-use crate::metadata::TableMetadata;
+use crate::metadata::{RowHashFormat, TableMetadata};
 use arrow::array::{
     Array, ArrayRef, AsArray, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
 };
@@ -56,6 +56,8 @@ pub struct CheckOptions {
     /// What the change-seq values are: each must be one, and is written in
     /// the form that sorts as its kind orders. `Auto` is text.
     pub change_seq_kind: ChangeSeqKind,
+    /// How `row_hash` is written: the table's generation's format.
+    pub row_hash: RowHashFormat,
     /// DMS's `LobMaxSize` in bytes: a text or binary value of exactly this
     /// length is a `truncated` finding. `None`: not checked.
     pub lob_max_bytes: Option<usize>,
@@ -146,7 +148,8 @@ impl FileCheck<'_> {
         std::thread::scope(|scope| {
             let (to_normaliser, checked) = sync_channel(QUEUED_BATCHES);
             let (to_writer, normalised) = sync_channel(QUEUED_BATCHES);
-            let writer = scope.spawn(|| write_received(self.meta, sink, self.file, normalised));
+            let writer = scope
+                .spawn(|| write_received(self.meta, options.row_hash, sink, self.file, normalised));
             let normaliser = scope.spawn(|| self.normalise_received(options, checked, to_writer));
             let result = self.check_into(options, source, &mut Output::Pipe(Some(to_normaliser)));
             let stopped = |what: &str| self.internal(format!("the thread {what} stopped"));
@@ -170,12 +173,12 @@ impl FileCheck<'_> {
         checked: Receiver<ToWriter<Checked>>,
         to_writer: SyncSender<ToWriter<RecordBatch>>,
     ) -> Result<RowsDigest, CheckError> {
-        let schema = normalised_schema(self.meta);
+        let schema = normalised_schema(self.meta, options.row_hash);
         let mut digest = RowsDigest::default();
         for message in checked {
             let (message, last) = match message {
                 ToWriter::Batch(c) => {
-                    let batch = self.normalise(c, &schema, options.erased.as_deref())?;
+                    let batch = self.normalise(c, &schema, options)?;
                     digest.add_rows(&batch);
                     (ToWriter::Batch(batch), false)
                 }
@@ -195,22 +198,22 @@ impl FileCheck<'_> {
         &self,
         c: Checked,
         schema: &SchemaRef,
-        erased: Option<&ErasedKeys>,
+        options: &CheckOptions,
     ) -> Result<RecordBatch, CheckError> {
         let n = c.ops.len();
-        let hashes = row_hashes(self.meta, &c.business, n);
+        let hashes = row_hashes(self.meta, &c.business, n, options.row_hash);
         let mut columns = c.business;
         columns.push(c.ops);
         columns.push(c.valid_from);
         columns.push(self.change_seqs(c.change_seq.as_ref(), c.change_seq_kind, c.first_row, n));
-        columns.push(Arc::new(hashes));
+        columns.push(hashes);
         let batch_id = self.batch_id.to_string();
         columns.push(Arc::new(StringArray::from_iter_values(
             std::iter::repeat_n(batch_id.as_str(), n),
         )));
         let batch = RecordBatch::try_new(schema.clone(), columns)
             .map_err(|e| self.internal(format!("cannot assemble normalised rows: {e}")))?;
-        match erased {
+        match options.erased.as_deref() {
             Some(erased) => erased
                 .remove_from(self.meta, batch)
                 .map_err(|e| self.internal(e.0)),
@@ -310,11 +313,7 @@ impl FileCheck<'_> {
             match normal {
                 Some(c) if findings.is_empty() => {
                     let schema = &plan.out_schema;
-                    output.write(
-                        c,
-                        |c| self.normalise(c, schema, options.erased.as_deref()),
-                        self.file,
-                    )?
+                    output.write(c, |c| self.normalise(c, schema, options), self.file)?
                 }
                 _ => output.discard(),
             }
@@ -520,7 +519,7 @@ impl FileCheck<'_> {
                 .iter()
                 .filter_map(|k| self.meta.columns.iter().position(|c| &c.name == k))
                 .collect(),
-            out_schema: normalised_schema(self.meta),
+            out_schema: normalised_schema(self.meta, options.row_hash),
             projection,
         })
     }

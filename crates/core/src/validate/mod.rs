@@ -28,7 +28,7 @@ pub use output::{ByteSink, PART_BYTES};
 pub use report::{BatchReport, FileReport};
 
 use crate::error::StoreError;
-use crate::metadata::TableMetadata;
+use crate::metadata::{RowHashFormat, TableMetadata};
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use serde::{Deserialize, Serialize};
@@ -322,7 +322,7 @@ pub struct FileOutcome {
 
 /// An order-independent digest of rows: their count and the wrapping sum of
 /// the xxh3 of their `row_hash`es. Two snapshot extracts with equal digests
-/// hold the same rows (but for a 128-bit collision), however the files that
+/// hold the same rows (but for a collision of row hashes), however the files that
 /// carried them were written. Written `<rows>:<sum in hex>`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RowsDigest {
@@ -333,18 +333,27 @@ pub struct RowsDigest {
 impl RowsDigest {
     /// Adds the rows of a normalised batch (its `row_hash` column).
     pub fn add_rows(&mut self, batch: &RecordBatch) {
-        let Some(hashes) = batch
-            .column_by_name("row_hash")
-            .and_then(|c| c.as_any().downcast_ref::<arrow::array::StringArray>())
-        else {
+        use arrow::array::{Array, AsArray};
+        let Some(hashes) = batch.column_by_name("row_hash") else {
             return;
         };
-        for hash in hashes.iter().flatten() {
-            self.sum = self
-                .sum
-                .wrapping_add(xxhash_rust::xxh3::xxh3_128(hash.as_bytes()));
+        let mut add = |bytes: &[u8]| {
+            self.sum = self.sum.wrapping_add(xxhash_rust::xxh3::xxh3_128(bytes));
+        };
+        match hashes.data_type() {
+            DataType::Utf8 => hashes
+                .as_string::<i32>()
+                .iter()
+                .flatten()
+                .for_each(|h| add(h.as_bytes())),
+            DataType::Int64 => hashes
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .values()
+                .iter()
+                .for_each(|h| add(&h.to_le_bytes())),
+            _ => return,
         }
-        self.rows += arrow::array::Array::len(hashes) as u64;
+        self.rows += hashes.len() as u64;
     }
 
     /// The digest of both sets of rows together.
@@ -401,7 +410,7 @@ pub const NORMALISED_CONTROL: [&str; 5] =
     ["op", "valid_from", "change_seq", "row_hash", "batch_id"];
 
 /// The schema of normalised (validated) files for a table.
-pub fn normalised_schema(meta: &TableMetadata) -> SchemaRef {
+pub fn normalised_schema(meta: &TableMetadata, row_hash: RowHashFormat) -> SchemaRef {
     let mut fields: Vec<Field> = meta
         .columns
         .iter()
@@ -414,7 +423,11 @@ pub fn normalised_schema(meta: &TableMetadata) -> SchemaRef {
         false,
     ));
     fields.push(Field::new("change_seq", DataType::Utf8, false));
-    fields.push(Field::new("row_hash", DataType::Utf8, false));
+    let row_hash_type = match row_hash {
+        RowHashFormat::Hex => DataType::Utf8,
+        RowHashFormat::Bigint => DataType::Int64,
+    };
+    fields.push(Field::new("row_hash", row_hash_type, false));
     fields.push(Field::new("batch_id", DataType::Utf8, false));
     Arc::new(Schema::new(fields))
 }

@@ -5,7 +5,7 @@
 
 use super::{CheckError, normalised_schema};
 use crate::error::StoreError;
-use crate::metadata::{ColumnType, TableMetadata};
+use crate::metadata::{ColumnType, RowHashFormat, TableMetadata};
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use bytes::Bytes;
@@ -44,7 +44,8 @@ pub(crate) const ROW_GROUP_ROWS: usize = 8 * crate::dms::BATCH_ROWS;
 ///   than a byte-oriented compressor could.
 /// - `change_seq`: `DELTA_BYTE_ARRAY` (neighbouring values share a prefix:
 ///   the file name, or most of an SCN), uncompressed.
-/// - Other columns, `row_hash` (32 hex digits) included: plain, zstd at
+/// - `row_hash` as `bigint` (random bits): plain, uncompressed.
+/// - Other columns, `row_hash` as `hex` (32 digits) included: plain, zstd at
 ///   level 1; dictionaries only where values repeat by design (`op`,
 ///   `batch_id`, `enum` columns; booleans take a bit anyway). On the
 ///   `make bench-validate` file, zstd writes 35% fewer bytes than snappy (it
@@ -53,7 +54,7 @@ pub(crate) const ROW_GROUP_ROWS: usize = 8 * crate::dms::BATCH_ROWS;
 ///   compressing it (that of the benchmark), validation took less time.
 /// - Statistics (per column chunk, no page index) only for what a merge
 ///   filters on: the primary key, `valid_from`, `batch_id`.
-pub(crate) fn props(meta: &TableMetadata) -> WriterProperties {
+pub(crate) fn props(meta: &TableMetadata, row_hash: RowHashFormat) -> WriterProperties {
     use parquet::basic::{Compression, Encoding, ZstdLevel};
     let mut props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).unwrap_or_default()))
@@ -80,10 +81,12 @@ pub(crate) fn props(meta: &TableMetadata) -> WriterProperties {
         .filter(|c| stored_as_integers(c.column_type))
         .map(|c| c.name.as_str())
         .chain(["valid_from"]);
-    let delta = integers
+    let random = (row_hash == RowHashFormat::Bigint).then_some(("row_hash", Encoding::PLAIN));
+    let uncompressed = integers
         .map(|name| (name, Encoding::DELTA_BINARY_PACKED))
-        .chain([("change_seq", Encoding::DELTA_BYTE_ARRAY)]);
-    for (name, encoding) in delta {
+        .chain([("change_seq", Encoding::DELTA_BYTE_ARRAY)])
+        .chain(random);
+    for (name, encoding) in uncompressed {
         let column = ColumnPath::from(name);
         props = props
             .set_column_encoding(column.clone(), encoding)
@@ -185,11 +188,17 @@ impl<T> Output<T> {
 /// (the file was accepted) or to stop.
 pub(crate) fn write_received(
     meta: &TableMetadata,
+    row_hash: RowHashFormat,
     sink: &mut dyn ByteSink,
     file: &str,
     received: Receiver<ToWriter<RecordBatch>>,
 ) -> Result<(), CheckError> {
-    let mut out = ParquetOut::new(normalised_schema(meta), props(meta), sink, file)?;
+    let mut out = ParquetOut::new(
+        normalised_schema(meta, row_hash),
+        props(meta, row_hash),
+        sink,
+        file,
+    )?;
     for message in received {
         match message {
             ToWriter::Batch(batch) => out.write(&batch, file)?,

@@ -5,8 +5,8 @@
 //! fast paths that produce exactly the same text (the tests compare them
 //! with Arrow's formatter); the rest go through Arrow's formatter.
 
-use crate::metadata::TableMetadata;
-use arrow::array::{Array, ArrayRef, AsArray, StringArray};
+use crate::metadata::{RowHashFormat, TableMetadata};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray};
 use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
@@ -14,6 +14,7 @@ use arrow::datatypes::{
 };
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use std::fmt::Write;
+use std::sync::Arc;
 
 /// How one column's values are turned into text.
 enum Text<'a> {
@@ -409,8 +410,13 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// Hash of each row's business values: columns in name order, nulls left
 /// out, so adding a nullable column does not change the hash of rows that
 /// lack it. Each present value contributes `name 0x1f text 0x1e`; the row's
-/// bytes are hashed with XXH3-128 and written as 32 hex digits.
-pub(crate) fn row_hashes(meta: &TableMetadata, columns: &[ArrayRef], n: usize) -> StringArray {
+/// bytes are hashed with XXH3-128, stored as `format` says.
+pub(crate) fn row_hashes(
+    meta: &TableMetadata,
+    columns: &[ArrayRef],
+    n: usize,
+    format: RowHashFormat,
+) -> ArrayRef {
     let mut order: Vec<usize> = (0..meta.columns.len()).collect();
     order.sort_by(|&a, &b| meta.columns[a].name.cmp(&meta.columns[b].name));
     let options = FormatOptions::default();
@@ -434,9 +440,8 @@ pub(crate) fn row_hashes(meta: &TableMetadata, columns: &[ArrayRef], n: usize) -
         let nulls = columns[c].nulls().filter(|b| b.null_count() > 0);
         parts.push((prefix, short, nulls, text));
     }
-    let mut values: Vec<u8> = Vec::with_capacity(n * 32);
     let mut row = Vec::with_capacity(256);
-    for i in 0..n {
+    let mut hash = |i: usize| {
         row.clear();
         for (prefix, short, nulls, text) in parts.iter_mut() {
             if nulls.is_none_or(|b| b.is_valid(i)) {
@@ -448,17 +453,29 @@ pub(crate) fn row_hashes(meta: &TableMetadata, columns: &[ArrayRef], n: usize) -
                 row.push(0x1e);
             }
         }
-        let digest = xxhash_rust::xxh3::xxh3_128(&row).to_be_bytes();
-        let mut hex = [0u8; 32];
-        for (k, b) in digest.iter().enumerate() {
-            hex[2 * k] = HEX[(b >> 4) as usize];
-            hex[2 * k + 1] = HEX[(b & 0xf) as usize];
+        xxhash_rust::xxh3::xxh3_128(&row)
+    };
+    match format {
+        RowHashFormat::Bigint => Arc::new(Int64Array::from_iter_values(
+            (0..n).map(|i| (hash(i) >> 64) as u64 as i64),
+        )),
+        RowHashFormat::Hex => {
+            let mut values: Vec<u8> = Vec::with_capacity(n * 32);
+            for i in 0..n {
+                let digest = hash(i).to_be_bytes();
+                let mut hex = [0u8; 32];
+                for (k, b) in digest.iter().enumerate() {
+                    hex[2 * k] = HEX[(b >> 4) as usize];
+                    hex[2 * k + 1] = HEX[(b & 0xf) as usize];
+                }
+                values.extend_from_slice(&hex);
+            }
+            let offsets =
+                OffsetBuffer::new(ScalarBuffer::from_iter((0..=n).map(|i| (i * 32) as i32)));
+            // Hex digits are ASCII.
+            Arc::new(StringArray::new(offsets, Buffer::from_vec(values), None))
         }
-        values.extend_from_slice(&hex);
     }
-    let offsets = OffsetBuffer::new(ScalarBuffer::from_iter((0..=n).map(|i| (i * 32) as i32)));
-    // Hex digits are ASCII.
-    StringArray::new(offsets, Buffer::from_vec(values), None)
 }
 
 #[cfg(test)]
@@ -717,8 +734,17 @@ mod tests {
                 -62_135_596_800_000_000,
             ])),
         ];
-        let fast = row_hashes(&meta, &columns, n);
-        let fast: Vec<String> = (0..n).map(|i| fast.value(i).to_string()).collect();
-        assert_eq!(fast, reference(&meta, &columns, n));
+        let hex = row_hashes(&meta, &columns, n, RowHashFormat::Hex);
+        let hex: Vec<String> = (0..n)
+            .map(|i| hex.as_string::<i32>().value(i).to_string())
+            .collect();
+        assert_eq!(hex, reference(&meta, &columns, n));
+        // `bigint` is the hex's first 16 digits, as a signed integer.
+        let bigint = row_hashes(&meta, &columns, n, RowHashFormat::Bigint);
+        let bigint: Vec<String> = (0..n)
+            .map(|i| format!("{:016x}", bigint.as_primitive::<Int64Type>().value(i)))
+            .collect();
+        let prefixes: Vec<String> = hex.iter().map(|h| h[..16].to_string()).collect();
+        assert_eq!(bigint, prefixes);
     }
 }

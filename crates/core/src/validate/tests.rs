@@ -231,13 +231,7 @@ fn findings_are_counted_exactly_and_sampled_boundedly() {
 fn row_hash_ignores_column_order_and_absent_nulls() {
     let hash = |o: &FileOutcome| {
         let b = &o.normalised[0];
-        let i = b.schema().index_of("row_hash").unwrap();
-        b.column(i)
-            .as_any()
-            .downcast_ref::<StringArray>()
-            .unwrap()
-            .value(0)
-            .to_string()
+        b.column(b.schema().index_of("row_hash").unwrap()).to_data()
     };
     let a = check("20261101-100000000.parquet", parquet(&good_cdc()));
     let mut reordered = good_cdc();
@@ -410,6 +404,7 @@ fn a_store_failure_is_an_error_never_a_finding() {
 /// Returns the streamed file's footer.
 fn streamed_equals_in_memory(
     meta: &TableMetadata,
+    options: &CheckOptions,
     name: &str,
     bytes: Bytes,
 ) -> parquet::file::metadata::ParquetMetaData {
@@ -430,11 +425,7 @@ fn streamed_equals_in_memory(
     };
     let mut sink = Collect(Vec::new());
     let streamed = check
-        .check(
-            &CheckOptions::default(),
-            Arc::new(bytes.clone()),
-            Some(&mut sink),
-        )
+        .check(options, Arc::new(bytes.clone()), Some(&mut sink))
         .unwrap();
     assert!(streamed.accepted(), "{:?}", streamed.findings);
     assert!(streamed.normalised.is_empty());
@@ -444,7 +435,7 @@ fn streamed_equals_in_memory(
         .with_batch_size(1024);
     let footer = reader.metadata().as_ref().clone();
     let read: Vec<RecordBatch> = reader.build().unwrap().map(|b| b.unwrap()).collect();
-    let in_memory = check.run(bytes);
+    let in_memory = check.run_with(options, bytes);
     let pretty = |b: &[RecordBatch]| {
         arrow::util::pretty::pretty_format_batches(b)
             .unwrap()
@@ -488,7 +479,13 @@ fn the_rows_digest_ignores_order_and_sees_any_changed_value() {
 
 #[test]
 fn the_streamed_parquet_output_holds_exactly_the_normalised_rows() {
-    streamed_equals_in_memory(&meta(), "20261101-100000000.parquet", parquet(&good_cdc()));
+    let options = CheckOptions::default();
+    streamed_equals_in_memory(
+        &meta(),
+        &options,
+        "20261101-100000000.parquet",
+        parquet(&good_cdc()),
+    );
 }
 
 #[test]
@@ -550,7 +547,12 @@ fn every_type_is_encoded_as_the_merge_reads_it() {
         .iter()
         .map(|(n, v)| (*n, v.iter().map(|s| Some(s.as_str())).collect()))
         .collect();
-    let footer = streamed_equals_in_memory(&meta, "LOAD00000001.parquet", parquet(&columns));
+    let footer = streamed_equals_in_memory(
+        &meta,
+        &CheckOptions::default(),
+        "LOAD00000001.parquet",
+        parquet(&columns),
+    );
     use parquet::basic::Encoding;
     let group = footer.row_group(0);
     let chunk = |name: &str| {
@@ -595,22 +597,40 @@ fn every_type_is_encoded_as_the_merge_reads_it() {
     for name in ["s", "op", "batch_id"] {
         assert!(chunk(name).dictionary_page_offset().is_some(), "{name}");
     }
-    // What a delta encoding packs is left as it is; the rest is compressed.
+    // What a delta encoding packs is left as it is, and `row_hash`'s
+    // random bits; the rest is compressed.
     use parquet::basic::{Compression, ZstdLevel};
-    for name in ["id", "d18", "ns", "valid_from", "change_seq"] {
+    for name in ["id", "d18", "ns", "valid_from", "change_seq", "row_hash"] {
         assert_eq!(
             chunk(name).compression(),
             Compression::UNCOMPRESSED,
             "{name}"
         );
     }
-    for name in ["d38", "f", "s", "b", "row_hash", "op", "batch_id"] {
+    for name in ["d38", "f", "s", "b", "op", "batch_id"] {
         assert_eq!(
             chunk(name).compression(),
             Compression::ZSTD(ZstdLevel::default()),
             "{name}"
         );
     }
+    // A generation that stores `row_hash` as hex digits compresses them.
+    let hex = CheckOptions {
+        row_hash: RowHashFormat::Hex,
+        ..Default::default()
+    };
+    let footer = streamed_equals_in_memory(&meta, &hex, "LOAD00000001.parquet", parquet(&columns));
+    let group = footer.row_group(0);
+    let row_hash = group
+        .columns()
+        .iter()
+        .find(|c| c.column_path().string() == "row_hash")
+        .unwrap();
+    assert_eq!(row_hash.column_type(), parquet::basic::Type::BYTE_ARRAY);
+    assert_eq!(
+        row_hash.compression(),
+        Compression::ZSTD(ZstdLevel::default())
+    );
     let with_statistics: Vec<String> = group
         .columns()
         .iter()
@@ -635,7 +655,12 @@ fn a_large_file_is_normalised_into_row_groups_an_engine_reads_in_parallel() {
         ("amount", vec![None; rows]),
         ("paid", vec![None; rows]),
     ];
-    let footer = streamed_equals_in_memory(&meta(), "LOAD00000001.parquet", parquet(&columns));
+    let footer = streamed_equals_in_memory(
+        &meta(),
+        &CheckOptions::default(),
+        "LOAD00000001.parquet",
+        parquet(&columns),
+    );
     let groups: Vec<i64> = footer.row_groups().iter().map(|g| g.num_rows()).collect();
     let full = ROW_GROUP_ROWS as i64;
     assert_eq!(groups, [full, full, 5]);
