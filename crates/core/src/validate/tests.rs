@@ -227,12 +227,14 @@ fn findings_are_counted_exactly_and_sampled_boundedly() {
     assert_eq!(o.findings.sample.len(), SAMPLE_PER_RULE);
 }
 
+/// The `row_hash` column of an accepted file's first normalised batch.
+fn hash(o: &FileOutcome) -> arrow::array::ArrayData {
+    let b = &o.normalised[0];
+    b.column(b.schema().index_of("row_hash").unwrap()).to_data()
+}
+
 #[test]
 fn row_hash_ignores_column_order_and_absent_nulls() {
-    let hash = |o: &FileOutcome| {
-        let b = &o.normalised[0];
-        b.column(b.schema().index_of("row_hash").unwrap()).to_data()
-    };
     let a = check("20261101-100000000.parquet", parquet(&good_cdc()));
     let mut reordered = good_cdc();
     reordered.reverse();
@@ -299,10 +301,6 @@ fn unexpected_columns_can_be_allowed_and_are_then_left_out() {
     assert_eq!(o.ignored_columns, ["colour"]);
     assert!(o.normalised[0].schema().index_of("colour").is_err());
     let plain = check("20261101-100000000.parquet", parquet(&good_cdc()));
-    let hash = |o: &FileOutcome| {
-        let b = &o.normalised[0];
-        b.column(b.schema().index_of("row_hash").unwrap()).to_data()
-    };
     assert_eq!(
         hash(&o),
         hash(&plain),
