@@ -207,11 +207,13 @@ impl<'a> Text<'a> {
 }
 
 /// What stands around each present value of a column in a row's bytes:
-/// `name 0x1f` before it (also padded to 32 bytes for [`put_chunk`] if it
-/// fits), `0x1e` after it; and the column's nulls, which have no text.
+/// `name 0x1f` before it, `0x1e` after it; and the column's nulls, which
+/// have no text.
 struct Frame<'a> {
+    /// `name 0x1f`, padded with zeros to at least 32 bytes so that [`put`]
+    /// copies a short one as one chunk.
     prefix: Vec<u8>,
-    padded: Option<[u8; 32]>,
+    len: usize,
     nulls: Option<&'a NullBuffer>,
 }
 
@@ -219,14 +221,11 @@ impl<'a> Frame<'a> {
     fn new(name: &str, nulls: Option<&'a NullBuffer>) -> Frame<'a> {
         let mut prefix = name.as_bytes().to_vec();
         prefix.push(0x1f);
-        let padded = (prefix.len() <= 32).then(|| {
-            let mut padded = [0u8; 32];
-            padded[..prefix.len()].copy_from_slice(&prefix);
-            padded
-        });
+        let len = prefix.len();
+        prefix.resize(len.max(32), 0);
         Frame {
             prefix,
-            padded,
+            len,
             nulls: nulls.filter(|b| b.null_count() > 0),
         }
     }
@@ -237,10 +236,7 @@ impl<'a> Frame<'a> {
         for (k, out) in rows.iter_mut().enumerate() {
             let i = first + k;
             if self.nulls.is_none_or(|b| b.is_valid(i)) {
-                match &self.padded {
-                    Some(padded) => put_chunk(out, padded, self.prefix.len()),
-                    None => out.extend_from_slice(&self.prefix),
-                }
+                put(out, &self.prefix, 0, self.len);
                 text(i, out);
                 out.push(0x1e);
             }
@@ -469,14 +465,14 @@ pub(crate) fn row_hashes(
     let mut order: Vec<usize> = (0..meta.columns.len()).collect();
     order.sort_by(|&a, &b| meta.columns[a].name.cmp(&meta.columns[b].name));
     let options = FormatOptions::default();
-    let mut texts: Vec<Text<'_>> = columns.iter().map(|c| Text::new(c, &options)).collect();
-    let mut parts: Vec<(Frame<'_>, Text<'_>)> = Vec::new();
-    for c in order {
-        if !matches!(texts[c], Text::None) {
-            let text = std::mem::replace(&mut texts[c], Text::None);
-            parts.push((Frame::new(&meta.columns[c].name, columns[c].nulls()), text));
-        }
-    }
+    let mut parts: Vec<(Frame<'_>, Text<'_>)> = order
+        .into_iter()
+        .filter_map(|c| {
+            let text = Text::new(&columns[c], &options);
+            let frame = Frame::new(&meta.columns[c].name, columns[c].nulls());
+            (!matches!(text, Text::None)).then_some((frame, text))
+        })
+        .collect();
     // Rows are written a block at a time, a column at a time: few enough
     // rows that their bytes stay in the core's first-level cache until they
     // are hashed (64 rows of 256 bytes: 16 KiB).
