@@ -101,7 +101,7 @@ plan: build tf-init ## build the zips, then terraform plan ENV=dev|preprod|prod 
 deploy: build tf-init ## build the zips, then terraform apply ENV=dev|preprod|prod [SOURCE=name]
 	$(TERRAFORM) -chdir=$(TF_DIR) apply -input=false -var-file=$(TF_VARS) -var lambda_architecture=$(LAMBDA_ARCH)
 
-bench: bench-merge bench-age bench-validate bench-rebuild bench-peers bench-freshness ## every benchmark; each prints its figures as a Markdown table
+bench: bench-merge bench-age bench-validate bench-rebuild bench-peers bench-freshness ## every benchmark; each prints its figures as a Markdown table and writes them to target/bench/*.json
 
 # The benchmarks build with the profile the tests and `make run` build with
 # (DuckDB is its own release library either way), so they compile nothing twice.
@@ -137,10 +137,12 @@ bench-peers: $(PEERS_PYTHON) ## tidemark beside dbt snapshots and dlt scd2: 200k
 # the Lambda functions do; its ~1 GB files are generated once, outside git.
 BENCH_DATA ?= $(or $(CARGO_TARGET_DIR),target)/bench-data
 BENCH_MB ?= 1024
+BENCH_ROUNDS ?= 3
 
-bench-validate: ## validation: rows/s and peak memory on ~1 GB Parquet and CSV files (BENCH_MB=1024)
+bench-validate: ## validation: rows/s and peak memory on ~1 GB Parquet and CSV files, medians of 3 rounds (BENCH_MB=1024 BENCH_ROUNDS=3)
 	cargo build --release --quiet -p tidemark-bench --bin bench-validate
-	$(or $(CARGO_TARGET_DIR),target)/release/bench-validate --data $(BENCH_DATA) --mb $(BENCH_MB)
+	$(TARGET_DIR)/release/bench-validate --data $(BENCH_DATA) --mb $(BENCH_MB) \
+	  --rounds $(BENCH_ROUNDS) --out $(TARGET_DIR)/bench/validate.json
 
 bench-pg: ## PostgreSQL source: changes/s from the slot to Parquet, and end to end for 1M changes (BENCH_CHANGES=1000000; needs make pg)
 	cargo build --quiet --workspace --tests --examples

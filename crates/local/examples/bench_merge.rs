@@ -9,6 +9,7 @@
 //! the key count changes some keys more than once) and inserts new keys with
 //! 10%, all later than the history. Peak memory is the
 //! process's resident-set high-water mark (`VmHWM`), reset before each merge.
+//! The figures also go to `$BENCH_DIR/bench/merge.json`.
 
 use std::path::Path;
 use std::time::Instant;
@@ -113,6 +114,7 @@ async fn main() {
         "| history rows | batch changes | merge time (s) | changes/s | peak RSS (MiB) | rows written |"
     );
     println!("|---:|---:|---:|---:|---:|---:|");
+    let mut figures = Vec::new();
     for history in histories {
         let dir = tempfile::tempdir_in(&root).expect("bench folder");
         let lake = dir.path();
@@ -176,6 +178,17 @@ async fn main() {
                 "| {before} | {size} | {seconds:.2} | {:.0} | {peak:.0} | {written} |",
                 *size as f64 / seconds
             );
+            figures.push(serde_json::json!({
+                "history_rows": before,
+                "batch_changes": size,
+                "seconds": seconds,
+                "peak_rss_mib": peak,
+                "rows_written": written,
+            }));
         }
     }
+    let out = root.join("bench");
+    std::fs::create_dir_all(&out).expect("target/bench");
+    let json = serde_json::json!({ "merges": figures });
+    std::fs::write(out.join("merge.json"), format!("{json:#}\n")).expect("merge.json");
 }

@@ -2,11 +2,14 @@
 //! Parquet file and a large CSV file against a 20-column metadata, beside
 //! the raw decode rate of the same files (the `parquet` crate, `arrow-csv`).
 //!
-//! Usage: `bench-validate [--data DIR] [--mb SIZE] [--kind full-load|cdc]`
+//! Usage: `bench-validate [--data DIR] [--mb SIZE] [--kind full-load|cdc]
+//! [--rounds N] [--out FILE]`
 //!
 //! The files are generated under DIR once (about SIZE MB each, default
 //! 1024) and reused. Each measurement runs in a child process of its own so
-//! its peak resident set (`VmHWM`) is its own.
+//! its peak resident set (`VmHWM`) is its own. The measurements take turns,
+//! N rounds (default 3); the table shows each one's median, and FILE (JSON)
+//! gets every round.
 
 use anyhow::{Context, bail};
 use arrow::datatypes::{DataType, Field, Schema};
@@ -29,6 +32,8 @@ fn main() -> anyhow::Result<()> {
     let mut data_dir = PathBuf::from("target/bench-data");
     let mut mb: u64 = 1024;
     let mut kind = Kind::FullLoad;
+    let mut rounds: usize = 3;
+    let mut out = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -41,60 +46,116 @@ fn main() -> anyhow::Result<()> {
                     _ => bail!("--kind full-load|cdc"),
                 }
             }
+            "--rounds" => rounds = it.next().context("--rounds N")?.parse()?,
+            "--out" => out = Some(PathBuf::from(it.next().context("--out FILE")?)),
             other => bail!("unknown argument {other:?} (see the usage in the source)"),
         }
+    }
+    if rounds == 0 {
+        bail!("--rounds must be at least 1");
     }
     std::fs::create_dir_all(&data_dir)?;
     let parquet = ensure(&data_dir, kind, "parquet", mb)?;
     let csv = ensure(&data_dir, kind, "csv", mb)?;
 
-    println!(
-        "\n| measurement | file MB | rows | seconds | CPU s | rows/s | MB/s | peak RSS MB |\n|---|---:|---:|---:|---:|---:|---:|---:|"
-    );
-    let mut rates = Vec::new();
-    for (label, mode, file) in [
+    let measurements = [
         ("decode Parquet (parquet crate)", "decode-parquet", &parquet),
         ("validate Parquet (tidemark)", "validate", &parquet),
         ("validate Parquet, no output", "check", &parquet),
         ("parse CSV as text (arrow-csv)", "decode-csv", &csv),
         ("validate CSV (tidemark)", "validate", &csv),
-    ] {
-        let m = measure(mode, file, &data_dir)?;
-        let size = std::fs::metadata(file)?.len() as f64 / 1e6;
-        println!(
-            "| {label} | {size:.0} | {} | {:.2} | {:.2} | {:.0} | {:.1} | {:.1} |",
-            m.rows,
-            m.seconds,
-            m.cpu_seconds,
-            m.rows as f64 / m.seconds,
-            size / m.seconds,
-            m.peak_kib as f64 / 1024.0
-        );
-        rates.push((mode, file.clone(), m.rows as f64 / m.seconds));
+    ];
+    // Rounds, not repeats of one measurement: a machine that slows down for a
+    // while then slows every measurement of a round, not only one of them.
+    let mut runs: Vec<Vec<Measured>> = measurements.iter().map(|_| Vec::new()).collect();
+    for round in 1..=rounds {
+        eprintln!("round {round} of {rounds}");
+        for ((_, mode, file), runs) in measurements.iter().zip(&mut runs) {
+            runs.push(measure(mode, file, &data_dir)?);
+        }
     }
-    let rate = |mode: &str, file: &Path| {
-        rates
+
+    println!(
+        "\n| measurement | file MB | rows | seconds | CPU s | rows/s | MB/s | peak RSS MB |\n|---|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let medians: Vec<f64> = runs
+        .iter()
+        .map(|runs| median(runs.iter().map(|m| m.seconds)))
+        .collect();
+    let mut figures = Vec::new();
+    for (((label, mode, file), runs), &seconds) in measurements.iter().zip(&runs).zip(&medians) {
+        let size = std::fs::metadata(file)?.len() as f64 / 1e6;
+        let rows = runs[0].rows;
+        let cpu_seconds = median(runs.iter().map(|m| m.cpu_seconds));
+        let peak_mib = runs.iter().map(|m| m.peak_kib).max().unwrap_or(0) as f64 / 1024.0;
+        println!(
+            "| {label} | {size:.0} | {rows} | {seconds:.2} | {cpu_seconds:.2} | {:.0} | {:.1} | {peak_mib:.1} |",
+            rows as f64 / seconds,
+            size / seconds,
+        );
+        figures.push(serde_json::json!({
+            "measurement": label,
+            "mode": mode,
+            "file": file.file_name().map(|n| n.to_string_lossy().to_string()),
+            "file_mb": size,
+            "rows": rows,
+            "seconds": runs.iter().map(|m| m.seconds).collect::<Vec<_>>(),
+            "cpu_seconds": runs.iter().map(|m| m.cpu_seconds).collect::<Vec<_>>(),
+            "median_seconds": seconds,
+            "median_cpu_seconds": cpu_seconds,
+            "peak_rss_mib": peak_mib,
+        }));
+    }
+    // A ratio of medians, and the ratios of the rounds (each round's two
+    // measurements ran minutes apart at most).
+    let ratio = |slow: usize, base: usize| {
+        let per_round: Vec<f64> = runs[slow]
             .iter()
-            .find(|(m, f, _)| *m == mode && f == file)
-            .map_or(f64::NAN, |r| r.2)
+            .zip(&runs[base])
+            .map(|(s, b)| s.seconds / b.seconds)
+            .collect();
+        (medians[slow] / medians[base], per_round)
     };
-    let decode = rate("decode-parquet", &parquet);
+    let spread = |rounds: &[f64]| {
+        let min = rounds.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = rounds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{min:.2}x to {max:.2}x")
+    };
+    let (check, check_rounds) = ratio(2, 0);
+    let (validate, validate_rounds) = ratio(1, 0);
+    let (csv_ratio, csv_rounds) = ratio(4, 3);
     println!(
-        "\nagainst decoding with the parquet crate (target: within 3x), checking the Parquet file takes {:.2}x \
-         the time, and checking it while writing its normalised copy {:.2}x",
-        decode / rate("check", &parquet),
-        decode / rate("validate", &parquet)
+        "\nagainst decoding with the parquet crate (target: within 3x), checking the Parquet file takes {check:.2}x \
+         the time (rounds: {}), and checking it while writing its normalised copy {validate:.2}x (rounds: {})",
+        spread(&check_rounds),
+        spread(&validate_rounds)
     );
     println!(
-        "validating CSV takes {:.2}x the time of parsing it as text with arrow-csv",
-        rate("decode-csv", &csv) / rate("validate", &csv)
+        "validating CSV takes {csv_ratio:.2}x the time of parsing it as text with arrow-csv (rounds: {})",
+        spread(&csv_rounds)
     );
     println!(
-        "(rows/s over wall time, one file at a time, each in a child process; CPU s is its user + system time, \
+        "(medians of the rounds; rows/s over wall time, one file at a time, each in a child process; CPU s is its user + system time, \
          which other load on the machine disturbs less; peak RSS is its VmHWM. Validating completes the rows and \
          encodes the normalised Parquet file on two more threads, and writes it on a third, as the pipeline \
          uploads it; \"no output\" is what `tidemark validate` does.)"
     );
+    if let Some(out) = out {
+        let json = serde_json::json!({
+            "rounds": rounds,
+            "measurements": figures,
+            "ratios": {
+                "check_parquet_vs_decode": {"of_medians": check, "rounds": check_rounds},
+                "validate_parquet_vs_decode": {"of_medians": validate, "rounds": validate_rounds},
+                "validate_csv_vs_parse": {"of_medians": csv_ratio, "rounds": csv_rounds},
+            },
+        });
+        if let Some(dir) = out.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(&out, format!("{json:#}\n"))?;
+        println!("figures: {}", out.display());
+    }
     Ok(())
 }
 
@@ -122,6 +183,16 @@ fn ensure(dir: &Path, kind: Kind, ext: &str, mb: u64) -> anyhow::Result<PathBuf>
     );
     std::fs::write(&marker, format!("{} {}\n", written.rows, written.bytes))?;
     Ok(path)
+}
+
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 struct Measured {
