@@ -135,7 +135,7 @@ bench-peers: $(PEERS_PYTHON) ## tidemark beside dbt snapshots and dlt scd2: 200k
 
 # Validation needs only tidemark-core (no DuckDB), so it builds in release, as
 # the Lambda functions do; its ~1 GB files are generated once, outside git.
-BENCH_DATA ?= $(or $(CARGO_TARGET_DIR),target)/bench-data
+BENCH_DATA ?= $(TARGET_DIR)/bench-data
 BENCH_MB ?= 1024
 BENCH_ROUNDS ?= 3
 
