@@ -61,7 +61,11 @@ fn change() -> impl Strategy<Value = Change> {
 }
 
 fn row_hash_format() -> impl Strategy<Value = RowHashFormat> {
-    prop::sample::select(vec![RowHashFormat::Hex, RowHashFormat::Bigint])
+    prop::sample::select(vec![
+        RowHashFormat::Hex,
+        RowHashFormat::Bigint,
+        RowHashFormat::Typed,
+    ])
 }
 
 fn cdc_case() -> impl Strategy<Value = CdcCase> {

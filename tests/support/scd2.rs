@@ -369,7 +369,7 @@ impl Lake {
             text(&|c| Some(c.change_seq(self.seq_kind))),
             match self.row_hash {
                 RowHashFormat::Hex => text(&|c| Some(row_hash(c.key, &c.value))),
-                RowHashFormat::Bigint => {
+                RowHashFormat::Bigint | RowHashFormat::Typed => {
                     Arc::new(Int64Array::from_iter_values(changes.iter().map(|c| {
                         let next = self.bigints.len() as i64;
                         // Spread over the whole range, negatives included.
@@ -502,7 +502,7 @@ impl Lake {
     fn model_hash(&self, stored: String) -> String {
         match self.row_hash {
             RowHashFormat::Hex => stored,
-            RowHashFormat::Bigint => self
+            RowHashFormat::Bigint | RowHashFormat::Typed => self
                 .bigints
                 .iter()
                 .find(|(_, b)| b.to_string() == stored)

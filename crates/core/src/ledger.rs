@@ -721,16 +721,21 @@ mod tests {
         let mut ledger: Ledger = serde_json::from_str(old).unwrap();
         // Validated before formats were recorded: hex, for every later batch too.
         assert_eq!(ledger.row_hash_format(0), RowHashFormat::Hex);
-        // A generation with no batch yet (a rebuild's) starts with bigint.
-        assert_eq!(ledger.row_hash_format(1), RowHashFormat::Bigint);
+        // A generation with no batch yet (a rebuild's) starts with the newest.
+        assert_eq!(ledger.row_hash_format(1), RowHashFormat::Typed);
         let mut rebuilt = batch("b000002", 1, BatchStatus::Validated, &[]);
         rebuilt.row_hash = Some(RowHashFormat::Bigint);
         ledger.batches.push(rebuilt);
         assert_eq!(ledger.row_hash_format(1), RowHashFormat::Bigint);
         assert_eq!(ledger.row_hash_format(0), RowHashFormat::Hex);
+        let mut newest = batch("b000003", 2, BatchStatus::Validated, &[]);
+        newest.row_hash = Some(RowHashFormat::Typed);
+        ledger.batches.push(newest);
+        assert_eq!(ledger.row_hash_format(2), RowHashFormat::Typed);
         // Written as the ledger's other fields are, and read back.
         let written = serde_json::to_value(&ledger).unwrap();
         assert_eq!(written["batches"][1]["row_hash"], "bigint");
+        assert_eq!(written["batches"][2]["row_hash"], "typed");
         assert!(written["batches"][0].get("row_hash").is_none());
         let read: Ledger = serde_json::from_value(written).unwrap();
         assert_eq!(read, ledger);

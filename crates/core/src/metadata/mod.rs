@@ -105,20 +105,32 @@ pub const RESERVED_COLUMNS: [&str; 9] = [
     "extraction_timestamp",
 ];
 
-/// How `row_hash` is stored, in the validated files and the history table.
-/// Both come from the XXH3-128 of the same text of a row's business values
-/// (validation, "row_hash"); a history generation keeps the one its first
-/// batch was validated with ([`crate::ledger::Ledger::row_hash_format`]).
+/// How `row_hash` is computed and stored, in the validated files and the
+/// history table (validation, "row_hash"); a history generation keeps the
+/// one its first batch was validated with
+/// ([`crate::ledger::Ledger::row_hash_format`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RowHashFormat {
-    /// The 128 bits as 32 hex digits: generations begun before `bigint`.
+    /// The XXH3-128 of the text Arrow displays of each value, as 32 hex
+    /// digits: generations begun before `bigint`.
     Hex,
-    /// The high 64 bits as a signed 64-bit integer (`hex`'s first 16
-    /// digits): a quarter of the text's bytes to write, read, store and
-    /// compare, and no compression to spend on random digits.
-    #[default]
+    /// The same hash's high 64 bits as a signed 64-bit integer (`hex`'s
+    /// first 16 digits): a quarter of the text's bytes to write, read,
+    /// store and compare, and no compression to spend on random digits.
     Bigint,
+    /// The high 64 bits, as `bigint`, of the XXH3-128 of each value's
+    /// bytes rather than its text: numbers, dates and timestamps are not
+    /// formatted as digits first.
+    #[default]
+    Typed,
+}
+
+impl RowHashFormat {
+    /// Whether `row_hash` is a 64-bit integer (else 32 hex digits).
+    pub fn is_bigint(self) -> bool {
+        self != RowHashFormat::Hex
+    }
 }
 
 /// Checks that `name` is a safe SQL identifier for every engine we render:

@@ -453,7 +453,7 @@ impl Athena {
             .chain(CHANGE_LOG_CONTROL_COLUMNS.iter().map(|n| {
                 let ty = match *n {
                     "valid_from" => "timestamp",
-                    "row_hash" if row_hash == RowHashFormat::Bigint => "bigint",
+                    "row_hash" if row_hash.is_bigint() => "bigint",
                     _ => "string",
                 };
                 (n.to_string(), ty.to_string())

@@ -471,19 +471,19 @@ impl MergePlan<'_> {
 
     /// The engine type of `row_hash`.
     fn row_hash_type(&self, d: &dyn Dialect) -> String {
-        match self.row_hash {
-            RowHashFormat::Hex => d.string_type().to_string(),
-            RowHashFormat::Bigint => d.column_type(ColumnType::Int64),
+        if self.row_hash.is_bigint() {
+            d.column_type(ColumnType::Int64)
+        } else {
+            d.string_type().to_string()
         }
     }
 
     /// What a join compares in place of `row_hash` (`column`): the
     /// dialect's shorter digest of the text, or the 64 bits themselves.
     fn compared_hash(&self, d: &dyn Dialect, column: &str) -> Option<String> {
-        match self.row_hash {
-            RowHashFormat::Hex => d.row_hash_digest(column),
-            RowHashFormat::Bigint => None,
-        }
+        (!self.row_hash.is_bigint())
+            .then(|| d.row_hash_digest(column))
+            .flatten()
     }
 
     /// Lists the columns the history table (and the change-log table, where

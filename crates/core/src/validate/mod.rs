@@ -423,9 +423,10 @@ pub fn normalised_schema(meta: &TableMetadata, row_hash: RowHashFormat) -> Schem
         false,
     ));
     fields.push(Field::new("change_seq", DataType::Utf8, false));
-    let row_hash_type = match row_hash {
-        RowHashFormat::Hex => DataType::Utf8,
-        RowHashFormat::Bigint => DataType::Int64,
+    let row_hash_type = if row_hash.is_bigint() {
+        DataType::Int64
+    } else {
+        DataType::Utf8
     };
     fields.push(Field::new("row_hash", row_hash_type, false));
     fields.push(Field::new("batch_id", DataType::Utf8, false));

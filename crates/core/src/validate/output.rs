@@ -81,7 +81,9 @@ pub(crate) fn props(meta: &TableMetadata, row_hash: RowHashFormat) -> WriterProp
         .filter(|c| stored_as_integers(c.column_type))
         .map(|c| c.name.as_str())
         .chain(["valid_from"]);
-    let random = (row_hash == RowHashFormat::Bigint).then_some(("row_hash", Encoding::PLAIN));
+    let random = row_hash
+        .is_bigint()
+        .then_some(("row_hash", Encoding::PLAIN));
     let uncompressed = integers
         .map(|name| (name, Encoding::DELTA_BINARY_PACKED))
         .chain([("change_seq", Encoding::DELTA_BYTE_ARRAY)])

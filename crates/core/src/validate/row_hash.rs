@@ -1,9 +1,11 @@
 //! `row_hash`: the hash of a row's business values, which the merge compares
-//! to tell a real change from a repeat. Its bytes are part of every history
-//! table, so the text each value is hashed as must never change: it is
-//! Arrow's default display of the value. The common types are written by
-//! fast paths that produce exactly the same text (the tests compare them
-//! with Arrow's formatter); the rest go through Arrow's formatter.
+//! to tell a real change from a repeat. Its bits are part of every history
+//! table, so what each value is hashed as must never change within a
+//! format. `typed` hashes the bytes of numbers, dates, timestamps and
+//! booleans, and the text of the rest; `hex` and `bigint` hash Arrow's
+//! default display of every value, which the common types write by fast
+//! paths that produce exactly the same text (the tests compare them with
+//! Arrow's formatter).
 
 use crate::metadata::{RowHashFormat, TableMetadata};
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray};
@@ -201,6 +203,58 @@ impl<'a> Text<'a> {
                 })
             }
             Text::Other(f) => frame.each(first, rows, |i, out| formatted(Some(f), i, out)),
+            Text::None => {}
+        }
+    }
+
+    /// As [`Text::write_rows`], for `typed` row hashes: integers (of every
+    /// width, so widening a column keeps its hashes), dates (days) and
+    /// timestamps (microseconds) as 8 little-endian bytes; decimals as
+    /// their 16 unscaled ones; floats as a `f64`'s bits, every NaN as one;
+    /// booleans as one byte; strings and other text after their length in
+    /// 4 bytes, so that no two rows have the same bytes.
+    fn write_typed_rows(&mut self, frame: &Frame<'_>, first: usize, rows: &mut [Vec<u8>]) {
+        fn le(out: &mut Vec<u8>, bytes: [u8; 8]) {
+            out.extend_from_slice(&bytes);
+        }
+        fn float(v: f64, out: &mut Vec<u8>) {
+            let v = if v.is_nan() { f64::NAN } else { v };
+            le(out, v.to_bits().to_le_bytes())
+        }
+        match self {
+            Text::Str(a) => {
+                let (offsets, values) = (a.value_offsets(), a.values());
+                frame.each(first, rows, |i, out| {
+                    let (start, end) = (offsets[i] as usize, offsets[i + 1] as usize);
+                    out.extend_from_slice(&((end - start) as u32).to_le_bytes());
+                    put(out, values, start, end)
+                })
+            }
+            Text::Bool(a) => frame.each(first, rows, |i, out| out.push(u8::from(a.value(i)))),
+            Text::I8(v) => frame.each(first, rows, |i, out| le(out, (v[i] as i64).to_le_bytes())),
+            Text::I16(v) => frame.each(first, rows, |i, out| le(out, (v[i] as i64).to_le_bytes())),
+            Text::I32(v) => frame.each(first, rows, |i, out| le(out, (v[i] as i64).to_le_bytes())),
+            Text::I64(v) => frame.each(first, rows, |i, out| le(out, v[i].to_le_bytes())),
+            Text::U8(v) => frame.each(first, rows, |i, out| le(out, (v[i] as u64).to_le_bytes())),
+            Text::U16(v) => frame.each(first, rows, |i, out| le(out, (v[i] as u64).to_le_bytes())),
+            Text::U32(v) => frame.each(first, rows, |i, out| le(out, (v[i] as u64).to_le_bytes())),
+            Text::U64(v) => frame.each(first, rows, |i, out| le(out, v[i].to_le_bytes())),
+            Text::F32(v, _) => frame.each(first, rows, |i, out| float(v[i] as f64, out)),
+            Text::F64(v, _) => frame.each(first, rows, |i, out| float(v[i], out)),
+            Text::Decimal(v, _) => frame.each(first, rows, |i, out| {
+                out.extend_from_slice(&v[i].to_le_bytes())
+            }),
+            Text::Timestamp(v, ..) => frame.each(first, rows, |i, out| le(out, v[i].to_le_bytes())),
+            Text::Date(v, ..) => {
+                frame.each(first, rows, |i, out| le(out, (v[i] as i64).to_le_bytes()))
+            }
+            Text::Other(f) => frame.each(first, rows, |i, out| {
+                let at = out.len();
+                out.extend_from_slice(&[0; 4]);
+                formatted(Some(f), i, out);
+                let len = (out.len() - at - 4) as u32;
+                out[at..at + 4].copy_from_slice(&len.to_le_bytes());
+            }),
             Text::None => {}
         }
     }
@@ -454,8 +508,9 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Hash of each row's business values: columns in name order, nulls left
 /// out, so adding a nullable column does not change the hash of rows that
-/// lack it. Each present value contributes `name 0x1f text 0x1e`; the row's
-/// bytes are hashed with XXH3-128, stored as `format` says.
+/// lack it. Each present value contributes `name 0x1f value 0x1e`, the
+/// value as `format` writes it (text, or [`Text::write_typed_rows`]); the
+/// row's bytes are hashed with XXH3-128, stored as `format` says.
 pub(crate) fn row_hashes(
     meta: &TableMetadata,
     columns: &[ArrayRef],
@@ -483,12 +538,15 @@ pub(crate) fn row_hashes(
         let rows = &mut rows[..BLOCK.min(n - first)];
         rows.iter_mut().for_each(Vec::clear);
         for (frame, text) in parts.iter_mut() {
-            text.write_rows(frame, first, rows);
+            match format {
+                RowHashFormat::Typed => text.write_typed_rows(frame, first, rows),
+                RowHashFormat::Hex | RowHashFormat::Bigint => text.write_rows(frame, first, rows),
+            }
         }
         hashes.extend(rows.iter().map(|row| xxhash_rust::xxh3::xxh3_128(row)));
     }
     match format {
-        RowHashFormat::Bigint => Arc::new(Int64Array::from_iter_values(
+        RowHashFormat::Bigint | RowHashFormat::Typed => Arc::new(Int64Array::from_iter_values(
             hashes.iter().map(|h| (h >> 64) as u64 as i64),
         )),
         RowHashFormat::Hex => {
@@ -655,8 +713,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn fast_paths_hash_exactly_like_arrows_display() {
+    /// A table with a column of every type, and seven rows of edge values.
+    fn every_type() -> (TableMetadata, Vec<ArrayRef>, usize) {
         let types = [
             ("b", "bool"),
             ("i8", "int8"),
@@ -770,6 +828,12 @@ mod tests {
                 -62_135_596_800_000_000,
             ])),
         ];
+        (meta, columns, n)
+    }
+
+    #[test]
+    fn fast_paths_hash_exactly_like_arrows_display() {
+        let (meta, columns, n) = every_type();
         let hex = row_hashes(&meta, &columns, n, RowHashFormat::Hex);
         let hex: Vec<String> = (0..n)
             .map(|i| hex.as_string::<i32>().value(i).to_string())
@@ -794,5 +858,156 @@ mod tests {
             .map(|i| hex.as_string::<i32>().value(i).to_string())
             .collect();
         assert_eq!(hex, reference(&meta, &repeated, 31 * n));
+    }
+
+    /// The definition of `typed`: each value's bytes from its scalar.
+    fn typed_reference(meta: &TableMetadata, columns: &[ArrayRef], n: usize) -> Vec<i64> {
+        let mut order: Vec<usize> = (0..meta.columns.len()).collect();
+        order.sort_by(|&a, &b| meta.columns[a].name.cmp(&meta.columns[b].name));
+        let options = FormatOptions::default();
+        (0..n)
+            .map(|i| {
+                let mut h = xxhash_rust::xxh3::Xxh3::new();
+                for &c in &order {
+                    let column = &columns[c];
+                    if column.is_null(i) {
+                        continue;
+                    }
+                    let bytes: Vec<u8> = match column.data_type() {
+                        DataType::Boolean => vec![column.as_boolean().value(i) as u8],
+                        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => {
+                            let wide = arrow::compute::cast(column, &DataType::Int64).unwrap();
+                            wide.as_primitive::<Int64Type>()
+                                .value(i)
+                                .to_le_bytes()
+                                .to_vec()
+                        }
+                        DataType::UInt8
+                        | DataType::UInt16
+                        | DataType::UInt32
+                        | DataType::UInt64 => {
+                            let wide = arrow::compute::cast(column, &DataType::UInt64).unwrap();
+                            wide.as_primitive::<UInt64Type>()
+                                .value(i)
+                                .to_le_bytes()
+                                .to_vec()
+                        }
+                        DataType::Float32 | DataType::Float64 => {
+                            let wide = arrow::compute::cast(column, &DataType::Float64).unwrap();
+                            let v = wide.as_primitive::<Float64Type>().value(i);
+                            let bits = if v.is_nan() {
+                                f64::NAN.to_bits()
+                            } else {
+                                v.to_bits()
+                            };
+                            bits.to_le_bytes().to_vec()
+                        }
+                        DataType::Decimal128(..) => {
+                            let v = column.as_primitive::<Decimal128Type>().value(i);
+                            v.to_le_bytes().to_vec()
+                        }
+                        DataType::Date32 => {
+                            let days = column.as_primitive::<Date32Type>().value(i) as i64;
+                            days.to_le_bytes().to_vec()
+                        }
+                        DataType::Timestamp(TimeUnit::Microsecond, None) => column
+                            .as_primitive::<TimestampMicrosecondType>()
+                            .value(i)
+                            .to_le_bytes()
+                            .to_vec(),
+                        _ => {
+                            let f = ArrayFormatter::try_new(column.as_ref(), &options).unwrap();
+                            let text = f.value(i).to_string().into_bytes();
+                            let mut bytes = (text.len() as u32).to_le_bytes().to_vec();
+                            bytes.extend(text);
+                            bytes
+                        }
+                    };
+                    h.update(meta.columns[c].name.as_bytes());
+                    h.update(&[0x1f]);
+                    h.update(&bytes);
+                    h.update(&[0x1e]);
+                }
+                (h.digest128() >> 64) as u64 as i64
+            })
+            .collect()
+    }
+
+    fn typed(meta: &TableMetadata, columns: &[ArrayRef], n: usize) -> Vec<i64> {
+        let hashes = row_hashes(meta, columns, n, RowHashFormat::Typed);
+        hashes.as_primitive::<Int64Type>().values().to_vec()
+    }
+
+    #[test]
+    fn typed_hashes_each_values_bytes() {
+        let (meta, columns, n) = every_type();
+        let hashes = typed(&meta, &columns, n);
+        assert_eq!(hashes, typed_reference(&meta, &columns, n));
+        let mut distinct = hashes.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), n, "seven different rows, seven hashes");
+        // Not the text's hash: a different format, recorded as one.
+        let bigint = row_hashes(&meta, &columns, n, RowHashFormat::Bigint);
+        assert_ne!(hashes, bigint.as_primitive::<Int64Type>().values().to_vec());
+
+        // In blocks, as above.
+        let repeated: Vec<ArrayRef> = columns
+            .iter()
+            .map(|c| arrow::compute::concat(&vec![c.as_ref(); 31]).unwrap())
+            .collect();
+        assert_eq!(
+            typed(&meta, &repeated, 31 * n),
+            typed_reference(&meta, &repeated, 31 * n)
+        );
+    }
+
+    #[test]
+    fn typed_hashes_a_value_the_same_at_every_width_and_nan_as_one() {
+        let meta = |ty: &str| {
+            TableMetadata::from_json(
+                "m",
+                &format!(r#"{{"name":"t","primary_key":["v"],"columns":[{{"name":"v","type":"{ty}","nullable":false}}]}}"#),
+            )
+            .unwrap()
+        };
+        let ints = [0i64, 1, -1, 100, -128, 127];
+        let narrow: ArrayRef = Arc::new(Int8Array::from_iter_values(ints.map(|v| v as i8)));
+        let wide: ArrayRef = Arc::new(Int64Array::from_iter_values(ints));
+        assert_eq!(
+            typed(&meta("int8"), &[narrow], ints.len()),
+            typed(&meta("int64"), &[wide], ints.len())
+        );
+        let nans: ArrayRef = Arc::new(Float64Array::from(vec![
+            f64::NAN,
+            -f64::NAN,
+            f64::from_bits(0x7ff8_0000_0000_0001),
+        ]));
+        let hashes = typed(&meta("float64"), &[nans], 3);
+        assert!(hashes.iter().all(|h| *h == hashes[0]), "{hashes:?}");
+        let zeros: ArrayRef = Arc::new(Float32Array::from(vec![0.0, -0.0]));
+        let hashes = typed(&meta("float32"), &[zeros], 2);
+        assert_ne!(
+            hashes[0], hashes[1],
+            "0 and -0 display differently, so differ"
+        );
+    }
+
+    /// A string's length goes before it: a value cannot pass for the
+    /// framing of the next column.
+    #[test]
+    fn typed_strings_cannot_pass_for_the_next_column() {
+        let meta = TableMetadata::from_json(
+            "m",
+            r#"{"name":"t","primary_key":["a"],"columns":[{"name":"a","type":"string","nullable":false},{"name":"b","type":"string"}]}"#,
+        )
+        .unwrap();
+        let a: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("x\u{1e}b\u{1f}\u{1}\0\0\0y"),
+            Some("x"),
+        ]));
+        let b: ArrayRef = Arc::new(StringArray::from(vec![None, Some("y")]));
+        let hashes = typed(&meta, &[a, b], 2);
+        assert_ne!(hashes[0], hashes[1]);
     }
 }
