@@ -18,7 +18,8 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use std::fmt::Write;
 use std::sync::Arc;
 
-/// How one column's values are turned into text.
+/// How one column's values are written for the row hash: as text, or as
+/// bytes ([`Text::write_typed_rows`]).
 enum Text<'a> {
     Str(&'a StringArray),
     Bool(&'a arrow::array::BooleanArray),
