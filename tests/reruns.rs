@@ -456,14 +456,9 @@ async fn a_history_with_an_earlier_row_hash_format_keeps_it_until_a_rebuild() {
             json!({"mode": "rebuild", "tables": ["customers"]}),
         )
         .await;
-    assert_eq!(legacy.ledger("customers")["generation"], 1);
-    let rebuilt = legacy.ledger("customers");
-    let last = rebuilt["batches"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
+    let ledger = legacy.ledger("customers");
+    assert_eq!(ledger["generation"], 1);
+    let last = &ledger["batches"][ledger["batches"].as_array().unwrap().len() - 1];
     assert_eq!(last["row_hash"], "typed", "{last}");
     assert_eq!(history(&backend).await, typed);
 }

@@ -314,7 +314,7 @@ fn section(history: &str, table: &str) -> (String, Vec<String>) {
     (out, hashes)
 }
 
-/// Whether `history`'s `table` is `golden`'s but for batch ids and how
+/// Asserts that `history`'s `table` is `golden`'s but for batch ids and how
 /// `row_hash` is written: each row's hash may differ from the golden one,
 /// but two rows share one exactly where they do in the golden history.
 fn same_history_but_hashes(history: &str, golden: &str, table: &str) {

@@ -481,9 +481,11 @@ impl MergePlan<'_> {
     /// What a join compares in place of `row_hash` (`column`): the
     /// dialect's shorter digest of the text, or the 64 bits themselves.
     fn compared_hash(&self, d: &dyn Dialect, column: &str) -> Option<String> {
-        (!self.row_hash.is_bigint())
-            .then(|| d.row_hash_digest(column))
-            .flatten()
+        if self.row_hash.is_bigint() {
+            None
+        } else {
+            d.row_hash_digest(column)
+        }
     }
 
     /// Lists the columns the history table (and the change-log table, where
