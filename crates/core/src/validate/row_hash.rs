@@ -208,9 +208,9 @@ impl<'a> Text<'a> {
         }
     }
 
-    /// As [`Text::write_rows`], for `typed` row hashes: integers (of every
-    /// width, so widening a column keeps its hashes), dates (days) and
-    /// timestamps (microseconds) as 8 little-endian bytes; decimals as
+    /// As [`Text::write_rows`], for `typed` row hashes: integers of every
+    /// width, dates (days) and timestamps (microseconds) as 8 little-endian
+    /// bytes; decimals as
     /// their 16 unscaled ones; floats as a `f64`'s bits, every NaN as one;
     /// booleans as one byte; strings and other text after their length in
     /// 4 bytes, so that no two rows have the same bytes.
@@ -944,10 +944,6 @@ mod tests {
         let (meta, columns, n) = every_type();
         let hashes = typed(&meta, &columns, n);
         assert_eq!(hashes, typed_reference(&meta, &columns, n));
-        let mut distinct = hashes.clone();
-        distinct.sort();
-        distinct.dedup();
-        assert_eq!(distinct.len(), n, "seven different rows, seven hashes");
         // Not the text's hash: a different format, recorded as one.
         let bigint = row_hashes(&meta, &columns, n, RowHashFormat::Bigint);
         assert_ne!(hashes, bigint.as_primitive::<Int64Type>().values().to_vec());
@@ -995,7 +991,7 @@ mod tests {
     }
 
     /// A string's length goes before it: a value cannot pass for the
-    /// framing of the next column.
+    /// framing of the next column, as it can in the text formats.
     #[test]
     fn typed_strings_cannot_pass_for_the_next_column() {
         let meta = TableMetadata::from_json(
@@ -1003,12 +999,13 @@ mod tests {
             r#"{"name":"t","primary_key":["a"],"columns":[{"name":"a","type":"string","nullable":false},{"name":"b","type":"string"}]}"#,
         )
         .unwrap();
-        let a: ArrayRef = Arc::new(StringArray::from(vec![
-            Some("x\u{1e}b\u{1f}\u{1}\0\0\0y"),
-            Some("x"),
-        ]));
+        let a: ArrayRef = Arc::new(StringArray::from(vec![Some("x\u{1e}b\u{1f}y"), Some("x")]));
         let b: ArrayRef = Arc::new(StringArray::from(vec![None, Some("y")]));
-        let hashes = typed(&meta, &[a, b], 2);
+        let columns = [a, b];
+        let hashes = typed(&meta, &columns, 2);
         assert_ne!(hashes[0], hashes[1]);
+        let text = row_hashes(&meta, &columns, 2, RowHashFormat::Bigint);
+        let text = text.as_primitive::<Int64Type>();
+        assert_eq!(text.value(0), text.value(1));
     }
 }
