@@ -17,6 +17,15 @@ pub fn env_sizes(var: &str, default: &[u64]) -> Vec<u64> {
         .unwrap_or_else(|| default.to_vec())
 }
 
+/// Writes a benchmark's figures to `path` (`target/bench/<name>.json`) as
+/// indented JSON, creating its folder.
+pub fn write_figures(path: &std::path::Path, figures: &serde_json::Value) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, format!("{figures:#}\n"))
+}
+
 /// The process's peak resident set (`VmHWM`), in KiB; `None` off Linux.
 pub fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

@@ -317,8 +317,6 @@ async fn main() {
             "athena_log_partitions_read": athena.log_partitions_read,
         }));
     }
-    let out = root.join("bench");
-    std::fs::create_dir_all(&out).expect("target/bench");
     let json = serde_json::json!({ "keys": keys, "ages": figures });
-    std::fs::write(out.join("age.json"), format!("{json:#}\n")).expect("age.json");
+    tidemark_bench::write_figures(&root.join("bench/age.json"), &json).expect("age.json");
 }

@@ -476,12 +476,7 @@ async fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|_| target.join("target"))
         .join("bench");
-    std::fs::create_dir_all(&bench_dir).unwrap();
-    std::fs::write(
-        bench_dir.join("freshness.json"),
-        serde_json::to_vec_pretty(&json).unwrap(),
-    )
-    .unwrap();
+    tidemark_bench::write_figures(&bench_dir.join("freshness.json"), &json).unwrap();
     if mismatches > 0 || unseen > 0 || wrong_valid_from > 0 || !stopped.success() {
         std::process::exit(1);
     }

@@ -187,8 +187,6 @@ async fn main() {
             }));
         }
     }
-    let out = root.join("bench");
-    std::fs::create_dir_all(&out).expect("target/bench");
     let json = serde_json::json!({ "merges": figures });
-    std::fs::write(out.join("merge.json"), format!("{json:#}\n")).expect("merge.json");
+    tidemark_bench::write_figures(&root.join("bench/merge.json"), &json).expect("merge.json");
 }

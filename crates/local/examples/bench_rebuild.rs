@@ -141,7 +141,6 @@ async fn main() {
         "incremental_seconds": incremental,
         "rebuild_seconds": rebuild,
     });
-    let out = root.join("bench");
-    std::fs::create_dir_all(&out).expect("target/bench");
-    std::fs::write(out.join("rebuild.json"), format!("{figures:#}\n")).expect("rebuild.json");
+    tidemark_bench::write_figures(&root.join("bench/rebuild.json"), &figures)
+        .expect("rebuild.json");
 }

@@ -150,10 +150,7 @@ fn main() -> anyhow::Result<()> {
                 "validate_csv_vs_parse": {"of_medians": csv_ratio, "rounds": csv_rounds},
             },
         });
-        if let Some(dir) = out.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        std::fs::write(&out, format!("{json:#}\n"))?;
+        tidemark_bench::write_figures(&out, &json)?;
         println!("figures: {}", out.display());
     }
     Ok(())
