@@ -108,7 +108,14 @@ fn main() -> anyhow::Result<()> {
     }
     // A ratio of medians, and the ratios of the rounds (each round's two
     // measurements ran minutes apart at most).
-    let ratio = |slow: usize, base: usize| {
+    let ratio = |slow: (&str, &PathBuf), base: (&str, &PathBuf)| {
+        let at = |(mode, file): (&str, &PathBuf)| {
+            measurements
+                .iter()
+                .position(|(_, m, f)| *m == mode && *f == file)
+                .expect("a ratio names one of the measurements")
+        };
+        let (slow, base) = (at(slow), at(base));
         let per_round: Vec<f64> = runs[slow]
             .iter()
             .zip(&runs[base])
@@ -121,9 +128,9 @@ fn main() -> anyhow::Result<()> {
         let max = rounds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         format!("{min:.2}x to {max:.2}x")
     };
-    let (check, check_rounds) = ratio(2, 0);
-    let (validate, validate_rounds) = ratio(1, 0);
-    let (csv_ratio, csv_rounds) = ratio(4, 3);
+    let (check, check_rounds) = ratio(("check", &parquet), ("decode-parquet", &parquet));
+    let (validate, validate_rounds) = ratio(("validate", &parquet), ("decode-parquet", &parquet));
+    let (csv_ratio, csv_rounds) = ratio(("validate", &csv), ("decode-csv", &csv));
     println!(
         "\nagainst decoding with the parquet crate (target: within 3x), checking the Parquet file takes {check:.2}x \
          the time (rounds: {}), and checking it while writing its normalised copy {validate:.2}x (rounds: {})",
