@@ -123,6 +123,23 @@ fn full_load_rows_are_l_without_an_op_column() {
     let o = check("LOAD00000001.parquet", parquet(&cols));
     assert!(o.accepted(), "{:?}", o.findings);
     assert_eq!(o.ops.loads, 3);
+    // Its rows need no row number to order them: each key is there once.
+    assert_eq!(
+        change_seqs(&o),
+        ["0001", "0002", "LOAD00000001.parquet"].map(Some)
+    );
+    // DMS's full loads leave the change-seq column empty.
+    cols[1].1 = vec![None; 3];
+    let o = check("LOAD00000002.parquet", parquet(&cols));
+    assert_eq!(change_seqs(&o), [Some("LOAD00000002.parquet"); 3]);
+}
+
+fn change_seqs(o: &FileOutcome) -> Vec<Option<&str>> {
+    use arrow::array::AsArray;
+    o.normalised
+        .iter()
+        .flat_map(|b| b.column_by_name("change_seq").unwrap().as_string::<i32>())
+        .collect()
 }
 
 #[test]
