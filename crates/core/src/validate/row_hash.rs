@@ -210,10 +210,10 @@ impl<'a> Text<'a> {
 
     /// As [`Text::write_rows`], for `typed` row hashes: integers of every
     /// width, dates (days) and timestamps (microseconds) as 8 little-endian
-    /// bytes; decimals as
-    /// their 16 unscaled ones; floats as a `f64`'s bits, every NaN as one;
-    /// booleans as one byte; strings and other text after their length in
-    /// 4 bytes, so that no two rows have the same bytes.
+    /// bytes; decimals as their 16 unscaled ones; floats as a `f64`'s bits,
+    /// every NaN as one; booleans as one byte; strings and other text after
+    /// their length in 4 bytes, so that a value cannot pass for the framing
+    /// of the next column.
     fn write_typed_rows(&mut self, frame: &Frame<'_>, first: usize, rows: &mut [Vec<u8>]) {
         fn le(out: &mut Vec<u8>, bytes: [u8; 8]) {
             out.extend_from_slice(&bytes);
