@@ -22,6 +22,7 @@ fn snapshot() -> SnapshotParams {
         extract_time: 1_793_682_000_000_000,
         max_delete_fraction: 0.5,
         distinct_keys: false,
+        diff: false,
     }
 }
 

@@ -329,6 +329,9 @@ struct SnapshotCase {
     extracts: Vec<Vec<(i64, Option<String>)>>,
     max_delete_fraction: f64,
     row_hash: RowHashFormat,
+    /// Merges read each extract's diff against the one before it where
+    /// they can (`row_hash` as a `bigint`).
+    diffs: bool,
 }
 
 fn snapshot_case() -> impl Strategy<Value = SnapshotCase> {
@@ -340,27 +343,32 @@ fn snapshot_case() -> impl Strategy<Value = SnapshotCase> {
         prop::collection::vec(prop::collection::vec(row, 1..5), 1..5),
         prop::sample::select(vec![0.25, 0.5, 1.0]),
         row_hash_format(),
+        any::<bool>(),
     )
-        .prop_map(|(extracts, max_delete_fraction, row_hash)| SnapshotCase {
-            // A full extract has each key once.
-            extracts: extracts
-                .into_iter()
-                .map(|rows| {
-                    let mut seen = std::collections::BTreeSet::new();
-                    rows.into_iter()
-                        .filter(|(k, _)| seen.insert(*k))
-                        .map(|(k, v)| (k, v.map(str::to_string)))
-                        .collect()
-                })
-                .collect(),
-            max_delete_fraction,
-            row_hash,
-        })
+        .prop_map(
+            |(extracts, max_delete_fraction, row_hash, diffs)| SnapshotCase {
+                // A full extract has each key once.
+                extracts: extracts
+                    .into_iter()
+                    .map(|rows| {
+                        let mut seen = std::collections::BTreeSet::new();
+                        rows.into_iter()
+                            .filter(|(k, _)| seen.insert(*k))
+                            .map(|(k, v)| (k, v.map(str::to_string)))
+                            .collect()
+                    })
+                    .collect(),
+                max_delete_fraction,
+                row_hash,
+                diffs,
+            },
+        )
 }
 
 async fn check_snapshot(case: &SnapshotCase) -> Result<(), TestCaseError> {
     let mut lake = Lake::new(true);
     lake.row_hash = case.row_hash;
+    lake.diffs = case.diffs;
     lake.ensure_table(lake.engine.dialect().as_ref()).await;
     let mut model = Model::default();
     let mut last: Option<(BatchId, i64)> = None;
@@ -421,6 +429,46 @@ fn snapshot_history_equals_the_model_with_deletes_and_the_guard() {
 }
 
 /// Shorthand for a change in the named cases: key, minute, seq, op, value.
+/// Each extract is merged from its diff against the one before it, whose
+/// rows the current ones are; merged again, the current rows are its own,
+/// so the merge joins the extract instead, and changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn snapshot_diffs_are_read_only_where_the_current_rows_are_the_last_extracts() {
+    let mut lake = Lake::new(true);
+    lake.row_hash = RowHashFormat::Typed;
+    lake.diffs = true;
+    let mut model = Model::default();
+    let v = |s: &str| Some(s.to_string());
+    let extracts = [
+        vec![(1, v("a")), (2, v("b")), (3, None)],
+        vec![(1, v("b")), (2, v("b")), (4, v("a"))],
+        vec![(4, v("b")), (1, v("b"))],
+    ];
+    let mut last = None;
+    for (i, rows) in extracts.iter().enumerate() {
+        let at = 1_793_491_200 + 60 * i as i64;
+        let id = lake.land(&extract(at, rows));
+        lake.merge(id, at, 1.0).await.unwrap();
+        model.apply_extract(at, rows, 1.0).unwrap();
+        assert_eq!(lake.history().await, model.history(), "after extract {i}");
+        last = Some((id, at));
+    }
+    let read = || lake.diffs_read.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        read(),
+        2,
+        "the first load has no diff; the later two read theirs"
+    );
+    let (id, at) = last.unwrap();
+    lake.merge(id, at, 1.0).await.unwrap();
+    assert_eq!(lake.history().await, model.history(), "merged again");
+    assert_eq!(
+        read(),
+        2,
+        "merged again, the current rows are not the base's"
+    );
+}
+
 fn c(key: i64, minute: i64, seq: u32, op: char, value: Option<&str>) -> Change {
     Change {
         key,

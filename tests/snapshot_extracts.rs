@@ -1,14 +1,24 @@
 //! Snapshot tables without full reloads, on the local pipeline over a copy of
 //! the demo: an extract holding the rows of the last one costs no MERGE; a
-//! changed one merges only the keys that changed or went missing.
+//! changed one merges only the keys that changed or went missing, read from
+//! what validation found (its snapshot diff), or joined where that diff
+//! cannot stand for the join (a merge killed after its commit, an
+//! unreadable file).
 
+use bytes::Bytes;
 use serde_json::{Value, json};
+use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
+use tidemark_asl::ExecutionStatus;
+use tidemark_core::error::StoreError;
 use tidemark_core::events::ExecutionInput;
-use tidemark_core::ports::QueryEngine;
+use tidemark_core::ports::{
+    Condition, ObjectInfo, ObjectStore, PartWriter, QueryEngine, async_trait,
+};
 use tidemark_local::LocalOptions;
 use tidemark_local::duckdb::DuckDbEngine;
-use tidemark_local::pipeline::run_catching_up;
+use tidemark_local::pipeline::{LocalBackend, run_catching_up};
 use tidemark_tests::{demo_copy, dump_table};
 
 /// Writes the products extract of `day`: the rows of the demo's 2026-11-03
@@ -54,6 +64,20 @@ async fn run_through(dir: &Path, through: &str) -> (String, String) {
     let order = "product_id, valid_from, change_seq";
     let products = dump_table(&backend.engine, "demo", "products", order).await;
     (products, executions.last().unwrap().name.clone())
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Files under `dir`, at any depth (none if it does not exist).
+fn files_under(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .map(|e| e.unwrap().path())
+            .map(|p| if p.is_dir() { files_under(&p) } else { 1 })
+            .sum()
+    })
 }
 
 fn run_records(lake: &Path) -> Vec<Value> {
@@ -144,6 +168,19 @@ async fn an_unchanged_extract_costs_no_merge_and_a_changed_one_merges_only_its_c
     let records = run_records(&lake);
     let day_6 = records.last().unwrap();
     assert!(day_6.get("unchanged").is_none(), "{day_6:#}");
+    // Validation compared the extract with day 5's (one product changed,
+    // one gone) and the merge read that instead of joining the extract
+    // with the current rows, then removed it.
+    let ledger = read_json(&lake.join("state/demo/products/ledger.json"));
+    let batch_6 = ledger["batches"].as_array().unwrap().last().unwrap();
+    let diff = &batch_6["snapshot_diff"];
+    assert_eq!(
+        (&diff["base"], &diff["changed"], &diff["gone"]),
+        (&day_5["id"], &json!(1), &json!(1)),
+        "{batch_6:#}"
+    );
+    assert_eq!(day_6["diffed"], json!([batch_6["id"]]), "{day_6:#}");
+    assert_eq!(files_under(&lake.join("diffs")), 0);
     // One new version of the repriced product and one delete of the missing
     // one, each closing the version before it; no other key was touched.
     assert_eq!(
@@ -214,4 +251,215 @@ async fn an_extract_that_deletes_too_much_fails_its_table_until_the_fraction_all
         .filter(|l| l.contains("2026-11-05 06:00:00") && l.contains("| D |"))
         .collect();
     assert_eq!(deleted.len(), 2, "{allowed}");
+}
+
+/// The lake store with a fault.
+struct Faulty(Arc<dyn ObjectStore>, Fault);
+
+enum Fault {
+    /// Saving the products' ledger with a batch of the run `killed` merged
+    /// fails: a merge killed after its transaction committed and before the
+    /// ledger recorded it.
+    KilledAfterCommit,
+    /// A snapshot diff's changed rows are written as bytes no engine reads.
+    UnreadableDiff,
+}
+
+#[async_trait]
+impl ObjectStore for Faulty {
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, StoreError> {
+        self.0.list(prefix).await
+    }
+    async fn get(&self, key: &str) -> Result<(Bytes, String), StoreError> {
+        self.0.get(key).await
+    }
+    async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, StoreError> {
+        self.0.get_range(key, range).await
+    }
+    async fn put_parts(&self, key: &str) -> Result<Box<dyn PartWriter + '_>, StoreError> {
+        self.0.put_parts(key).await
+    }
+    async fn put(
+        &self,
+        key: &str,
+        bytes: Bytes,
+        condition: Option<Condition>,
+    ) -> Result<String, StoreError> {
+        if matches!(self.1, Fault::UnreadableDiff) && key.ends_with("/changed.parquet") {
+            return self
+                .0
+                .put(key, Bytes::from_static(b"not parquet"), condition)
+                .await;
+        }
+        let merged_diff = matches!(self.1, Fault::KilledAfterCommit)
+            && key.ends_with("products/ledger.json")
+            && serde_json::from_slice::<Value>(&bytes).is_ok_and(|ledger| {
+                ledger["batches"].as_array().is_some_and(|batches| {
+                    batches.iter().any(|b| {
+                        b["run_id"] == "killed"
+                            && b["status"] == "merged"
+                            && b.get("snapshot_diff").is_some()
+                    })
+                })
+            });
+        if merged_diff {
+            return Err(StoreError::Io {
+                key: key.to_string(),
+                message: "killed after the merge committed".into(),
+            });
+        }
+        self.0.put(key, bytes, condition).await
+    }
+    async fn copy(&self, from: &str, to: &str) -> Result<(), StoreError> {
+        self.0.copy(from, to).await
+    }
+    async fn delete(&self, key: &str, etag: &str) -> Result<(), StoreError> {
+        self.0.delete(key, etag).await
+    }
+    fn uri(&self, key: &str) -> String {
+        self.0.uri(key)
+    }
+}
+
+/// A merge from a snapshot diff killed after its transaction committed, and
+/// before the ledger recorded it: the batch is still to merge, its diff still
+/// there, but the current rows are no longer those the diff was found
+/// against. The rerun sees that, joins the extract with the current rows as
+/// without a diff, and changes nothing; no version is written twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_diff_merge_killed_after_its_commit_is_merged_again_by_the_join_and_changes_nothing() {
+    killed_after_commit(false).await;
+}
+
+/// A diff left by a killed merge is removed by an erasure of its table.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_erasure_removes_the_snapshot_diffs_of_its_table() {
+    killed_after_commit(true).await;
+}
+
+async fn killed_after_commit(forget_first: bool) {
+    let dir = demo_with_products(&[(
+        "2026-11-05",
+        "SELECT * REPLACE (CASE WHEN product_id = (SELECT max(product_id) FROM e) THEN price + 1 ELSE price END AS price) FROM e WHERE product_id > (SELECT min(product_id) FROM e)",
+    )])
+    .await;
+    let lake = dir.path().join("lake");
+    run_through(dir.path(), "2026-11-04").await;
+
+    let mut backend = LocalBackend::open(&LocalOptions {
+        config_path: dir.path().join("tidemark.toml"),
+        lake: Some(lake.clone()),
+        replay_through: Some("2026-11-05".parse().unwrap()),
+        ..Default::default()
+    })
+    .unwrap();
+    backend.ports.lake = Arc::new(Faulty(backend.ports.lake.clone(), Fault::KilledAfterCommit));
+    backend
+        .run("killed", &ExecutionInput(json!({})), 0.0)
+        .await
+        .unwrap();
+    let order = "product_id, valid_from, change_seq";
+    let committed = dump_table(&backend.engine, "demo", "products", order).await;
+    drop(backend);
+    let ledger = read_json(&lake.join("state/demo/products/ledger.json"));
+    let batch = ledger["batches"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(batch["status"], "validated", "{batch:#}");
+    assert_eq!(batch["snapshot_diff"]["changed"], 1, "{batch:#}");
+    assert_eq!(
+        files_under(&lake.join("diffs")),
+        2,
+        "the diff is left for the rerun"
+    );
+    let day_5 = |history: &str| {
+        history
+            .lines()
+            .filter(|l| l.split(" | ").nth(4) == Some("2026-11-05 06:00:00"))
+            .count()
+    };
+    assert_eq!(
+        day_5(&committed),
+        2,
+        "the killed merge committed:\n{committed}"
+    );
+
+    if forget_first {
+        // A diff holds rows: an erasure removes every diff of its table.
+        let backend = LocalBackend::open(&LocalOptions {
+            config_path: dir.path().join("tidemark.toml"),
+            lake: Some(lake.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        let forget =
+            json!({"mode": "forget", "tables": ["products"], "keys": [4], "requested_by": "test"});
+        let run = backend
+            .run("forget", &ExecutionInput(forget), 0.0)
+            .await
+            .unwrap();
+        assert_eq!(
+            run.status,
+            ExecutionStatus::Succeeded,
+            "{:?}",
+            run.events.last()
+        );
+        assert_eq!(files_under(&lake.join("diffs")), 0);
+        return;
+    }
+    let (rerun, _) = run_through(dir.path(), "2026-11-05").await;
+    assert_eq!(rerun, committed, "the rerun changed history");
+    let ledger = read_json(&lake.join("state/demo/products/ledger.json"));
+    let merged = ledger["batches"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (&merged["id"], &merged["status"]),
+        (&batch["id"], &json!("merged"))
+    );
+    // Run once more without replaying a day: the execution is named `daily`.
+    let record = read_json(&lake.join("runs/daily/demo/products.json"));
+    assert_eq!(record["status"], "succeeded", "{record:#}");
+    assert!(record.get("diffed").is_none(), "{record:#}");
+    assert_eq!(files_under(&lake.join("diffs")), 0);
+}
+
+/// A snapshot diff the engine cannot read fails nothing: the merge joins the
+/// whole extract instead, as without a diff, and the history is the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_snapshot_diff_is_merged_by_the_join() {
+    let day_5 = "SELECT * REPLACE (CASE WHEN product_id = (SELECT max(product_id) FROM e) THEN price + 1 ELSE price END AS price) FROM e WHERE product_id > (SELECT min(product_id) FROM e)";
+    let mut histories = Vec::new();
+    for fault in [None, Some(Fault::UnreadableDiff)] {
+        let dir = demo_with_products(&[("2026-11-05", day_5)]).await;
+        let lake = dir.path().join("lake");
+        run_through(dir.path(), "2026-11-04").await;
+        let mut backend = LocalBackend::open(&LocalOptions {
+            config_path: dir.path().join("tidemark.toml"),
+            lake: Some(lake.clone()),
+            replay_through: Some("2026-11-05".parse().unwrap()),
+            ..Default::default()
+        })
+        .unwrap();
+        let faulty = fault.is_some();
+        if let Some(fault) = fault {
+            backend.ports.lake = Arc::new(Faulty(backend.ports.lake.clone(), fault));
+        }
+        backend
+            .run("day-5", &ExecutionInput(json!({})), 0.0)
+            .await
+            .unwrap();
+        let order = "product_id, valid_from, change_seq";
+        histories.push(dump_table(&backend.engine, "demo", "products", order).await);
+        let record = read_json(&lake.join("runs/day-5/demo/products.json"));
+        assert_eq!(record["status"], "succeeded", "{record:#}");
+        assert_eq!(record.get("diffed").is_some(), !faulty, "{record:#}");
+    }
+    assert_eq!(histories[0], histories[1]);
 }

@@ -7,19 +7,22 @@
 //! merge reads, and merged one batch at a time as `merge-history` does.
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::SchemaRef;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::Arc;
 use tidemark_core::batch_id::BatchId;
 use tidemark_core::dms::ChangeSeqKind;
-use tidemark_core::layout::change_log_prefix;
+use tidemark_core::layout::{change_log_prefix, snapshot_diff_prefix};
 use tidemark_core::metadata::{RowHashFormat, TableMetadata};
 use tidemark_core::ports::{Catalog, QueryEngine, QueryResult, SqlValue};
 use tidemark_core::scd2::{
     Dialect, ExistingColumn, HistoryTarget, MergePlan, Since, SnapshotParams, previous_table_name,
     refused_deletes, staged_table_name,
 };
-use tidemark_core::validate::{normalised_schema, write_parquet};
+use tidemark_core::validate::{
+    CurrentDigest, PendingBase, SnapshotBase, SnapshotDiffer, normalised_schema, write_parquet,
+};
 use tidemark_local::catalog::FileCatalog;
 use tidemark_local::duckdb::DuckDbEngine;
 use tidemark_local::fs_store::FsStore;
@@ -185,6 +188,7 @@ impl Model {
             extract_time: 0,
             max_delete_fraction,
             distinct_keys: false,
+            diff: false,
         };
         if !guard.allows(missing.len() as u64, live.len() as u64) {
             return Err((missing.len() as u64, live.len() as u64));
@@ -281,6 +285,16 @@ pub struct Lake {
     pub row_hash: RowHashFormat,
     /// The `bigint` standing for each model hash: any injective map will do.
     bigints: BTreeMap<String, i64>,
+    /// Snapshot extracts: each is compared with the one landed before it,
+    /// as validation does, and merged from that diff where the current
+    /// rows are that extract's (`row_hash` as a `bigint` only).
+    pub diffs: bool,
+    /// The extract landed last, for the next one's diff.
+    last_extract: Option<RecordBatch>,
+    /// The batches that have a diff, and the current rows it applies to.
+    diffed: BTreeMap<BatchId, CurrentDigest>,
+    /// Merges that read their batch's diff.
+    pub diffs_read: std::sync::atomic::AtomicUsize,
 }
 
 impl Lake {
@@ -302,6 +316,10 @@ impl Lake {
             seq_kind: ChangeSeqKind::Text,
             row_hash: RowHashFormat::default(),
             bigints: BTreeMap::new(),
+            diffs: false,
+            last_extract: None,
+            diffed: BTreeMap::new(),
+            diffs_read: Default::default(),
         }
     }
 
@@ -330,6 +348,7 @@ impl Lake {
                 extract_time: extract_time * 1_000_000,
                 max_delete_fraction: fraction,
                 distinct_keys: self.distinct.contains(&(generation, batch_id)),
+                diff: false,
             }),
         }
     }
@@ -384,9 +403,38 @@ impl Lake {
         ];
         let schema = normalised_schema(&self.meta, self.row_hash);
         let batch = RecordBatch::try_new(schema.clone(), columns).expect("a record batch");
-        let bytes = write_parquet(&schema, &[batch]).expect("a Parquet file");
+        let bytes = write_parquet(&schema, std::slice::from_ref(&batch)).expect("a Parquet file");
         std::fs::write(dir.join("part-0.parquet"), bytes).expect("the file written");
+        if self.snapshot && self.diffs {
+            self.write_diff(batch_id, &schema, batch);
+        }
         batch_id
+    }
+
+    /// What validation leaves of a snapshot extract: its diff against the
+    /// extract landed before it, if both hold each key once.
+    fn write_diff(&mut self, batch_id: BatchId, schema: &SchemaRef, extract: RecordBatch) {
+        let base = self
+            .last_extract
+            .replace(extract.clone())
+            .and_then(|last| SnapshotBase::from_batches(&self.meta, self.row_hash, &[last]));
+        let Some(base) = base else { return };
+        let pending = PendingBase::default();
+        pending.setter().set(Some(base));
+        let mut differ = SnapshotDiffer::new(pending);
+        differ.add(&extract);
+        let Some(diff) = differ.finish() else { return };
+        let dir = self.dir.path().join(snapshot_diff_prefix(
+            "db",
+            "t",
+            self.target.generation,
+            batch_id,
+        ));
+        std::fs::create_dir_all(&dir).expect("the diff folder");
+        let [changed, gone] = diff.encode(schema, "id").expect("the diff encoded");
+        std::fs::write(dir.join("changed.parquet"), changed).expect("the diff written");
+        std::fs::write(dir.join("gone.parquet"), gone).expect("the diff written");
+        self.diffed.insert(batch_id, diff.base);
     }
 
     async fn run(&self, sql: &str) -> QueryResult {
@@ -429,6 +477,13 @@ impl Lake {
                 return Err((deletes, current));
             }
         }
+        let mut plan = plan;
+        if let (Some(s), Some(base)) = (plan.snapshot, self.diffed.get(&batch_id)) {
+            let r = self.run(&plan.current_digest()).await;
+            if CurrentDigest::of_listing(&r) == Some(*base) {
+                plan.snapshot = Some(SnapshotParams { diff: true, ..s });
+            }
+        }
         let rows = self.run(&plan.count_rows()).await.int("row_count");
         // As merge-history chooses: a first load whose keys are distinct is
         // inserted as it is.
@@ -445,9 +500,14 @@ impl Lake {
             },
             None => None,
         };
+        let diffed = insert.is_none() && plan.snapshot.is_some_and(|s| s.diff);
         let statements = insert.map_or_else(|| plan.merge(d.as_ref()).all(), |i| vec![i]);
         match self.engine.transaction(&statements).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.diffs_read
+                    .fetch_add(usize::from(diffed), std::sync::atomic::Ordering::Relaxed);
+                Ok(())
+            }
             // A staged merge's guard refused inside the transaction.
             Err(e) => Err(refused_deletes(&e).unwrap_or_else(|| panic!("{e}"))),
         }

@@ -62,6 +62,7 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
         max_delete_fraction: 0.5,
         // One full-load file, as a table's extract usually lands.
         distinct_keys: true,
+        diff: false,
     };
     let mut out = Vec::new();
     for (table, snapshot) in [
@@ -115,6 +116,24 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
                 ..plan
             };
             out.push((format!("{table}.hex"), hex.first_run_statements(d)));
+            // The usual day from validation's diff, once the current rows
+            // add up to the extract it was found against (DuckDB: Athena
+            // reads no diff).
+            let diffed = MergePlan {
+                snapshot: snapshot.map(|s| SnapshotParams { diff: true, ..s }),
+                since: Some(Since {
+                    at: 1_793_577_600_000_000,
+                    batches: vec![BatchId::new(2)],
+                }),
+                ..plan
+            };
+            let statements = std::iter::once(diffed.current_digest())
+                .chain(diffed.merge(d).all())
+                .map(Statement::sql)
+                .collect();
+            if d.snapshot_diff("demo", &meta, 0, BatchId::new(2)).is_some() {
+                out.push((format!("{table}.diff"), statements));
+            }
         }
     }
     // customers' first batch, into its empty history: inserted, not merged

@@ -69,6 +69,7 @@ pub fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
         max_delete_fraction: table.max_delete_fraction,
         // The general form: an extract in several files may repeat a key.
         distinct_keys: false,
+        diff: false,
     });
     // The times a batch gives (its extract time, its earliest change) show
     // as the epoch.

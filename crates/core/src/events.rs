@@ -204,6 +204,10 @@ pub struct MergeOutput {
     /// last one merged: no MERGE ran for them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unchanged: Vec<BatchId>,
+    /// Those whose merge read what validation found the extract changed
+    /// ([`crate::ledger::DiffRecord`]) instead of joining all of it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diffed: Vec<BatchId>,
     pub versions_inserted: u64,
     pub versions_updated: u64,
     pub versions_removed: u64,

@@ -21,6 +21,28 @@ pub fn change_log_prefix(database: &str, table: &str, generation: u32) -> String
     }
 }
 
+/// Where validation leaves what a snapshot extract of batch `batch` changes
+/// against the extract merged before it (`changed.parquet`, `gone.parquet`),
+/// for that batch's merge, which removes it: beside the change log, never in
+/// it. `diffs/<database>/<table>/<batch>/` in generation 0.
+pub fn snapshot_diff_prefix(
+    database: &str,
+    table: &str,
+    generation: u32,
+    batch: BatchId,
+) -> String {
+    format!(
+        "{}{batch}/",
+        snapshot_diffs_prefix(database, table, generation)
+    )
+}
+
+/// The folder of a history generation's snapshot diffs, every batch's.
+pub fn snapshot_diffs_prefix(database: &str, table: &str, generation: u32) -> String {
+    let log = change_log_prefix(database, table, generation);
+    format!("diffs/{}", log.trim_start_matches("validated/"))
+}
+
 impl LakeLayout<'_> {
     pub fn validated_key(
         &self,

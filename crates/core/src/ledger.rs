@@ -9,7 +9,7 @@ use crate::metadata::RowHashFormat;
 use crate::ports::{Condition, ObjectInfo, ObjectStore};
 use crate::run_plan::RunMode;
 use crate::scd2::Since;
-use crate::validate::{OpCounts, RowsDigest};
+use crate::validate::{CurrentDigest, OpCounts, RowsDigest};
 use bytes::Bytes;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -93,6 +93,21 @@ pub struct Batch {
     /// (Several files may repeat keys between them.)
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub distinct_keys: bool,
+    /// What a snapshot extract changes against the extract merged before
+    /// it, left for its merge ([`crate::layout::snapshot_diff_prefix`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_diff: Option<DiffRecord>,
+}
+
+/// A snapshot batch's diff ([`crate::validate::SnapshotDiff`]): it stands
+/// for the merge's join only while the history's current rows are those of
+/// batch `base` (the last merged) and add up to `current`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiffRecord {
+    pub base: BatchId,
+    pub current: CurrentDigest,
+    pub changed: u64,
+    pub gone: u64,
 }
 
 /// A rebuild whose new history generation the ledger already records as
@@ -243,6 +258,7 @@ impl Ledger {
             row_hash: Some(row_hash),
             erasures: None,
             distinct_keys: false,
+            snapshot_diff: None,
         });
         true
     }
@@ -317,6 +333,14 @@ impl Ledger {
 
     pub fn batch(&self, id: BatchId) -> Option<&Batch> {
         self.batches.iter().find(|b| b.id == id)
+    }
+
+    /// The batch of `generation` merged last.
+    pub fn last_merged(&self, generation: u32) -> Option<BatchId> {
+        self.batches_of(generation)
+            .filter(|b| b.status == BatchStatus::Merged)
+            .map(|b| b.id)
+            .max()
     }
 
     /// Whether batch `id` holds the same rows as the batch of its
@@ -491,6 +515,7 @@ mod tests {
             row_hash: None,
             erasures: None,
             distinct_keys: false,
+            snapshot_diff: None,
         }
     }
 

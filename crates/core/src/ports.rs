@@ -175,6 +175,15 @@ impl QueryResult {
         self.rows.first()?.get(i)?.as_i64()
     }
 
+    /// The first row's value of `column`, where it is text.
+    pub fn text(&self, column: &str) -> Option<&str> {
+        let i = self.columns.iter().position(|c| c == column)?;
+        match self.rows.first()?.get(i)? {
+            SqlValue::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+
     /// The first row's value of `column`, as a number.
     pub fn float(&self, column: &str) -> Option<f64> {
         let i = self.columns.iter().position(|c| c == column)?;

@@ -37,6 +37,10 @@ pub struct RunRecord {
     /// MERGE ran for them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unchanged: Vec<BatchId>,
+    /// Snapshot extracts whose merge read what validation found changed
+    /// instead of joining the whole extract with the current rows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diffed: Vec<BatchId>,
     /// The table's maintenance in this run, when it was due.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub maintenance: Option<crate::events::Maintenance>,

@@ -2,7 +2,7 @@
 
 use crate::batch_id::BatchId;
 use crate::config::MaintenanceConfig;
-use crate::layout::change_log_prefix;
+use crate::layout::{change_log_prefix, snapshot_diff_prefix};
 
 /// The Athena change log's partition key: a batch's number, its folder
 /// `b<number, 6 digits or more>` ([`BatchId`]).
@@ -119,6 +119,18 @@ pub trait Dialect: Send + Sync {
         _last: BatchId,
     ) -> String {
         self.change_log(database, meta, generation)
+    }
+    /// Where the engine reads a snapshot batch's diff (its changed rows, its
+    /// missing keys: [`crate::layout::snapshot_diff_prefix`]), where it reads
+    /// one rather than joining the whole extract with the current rows.
+    fn snapshot_diff(
+        &self,
+        _database: &str,
+        _meta: &TableMetadata,
+        _generation: u32,
+        _batch: BatchId,
+    ) -> Option<[String; 2]> {
+        None
     }
     /// The name under which `information_schema` lists the change log, when
     /// it is a table the plan must create and evolve.
@@ -305,6 +317,25 @@ impl Dialect for DuckDb {
     }
     fn changed_rows_column(&self) -> Option<&'static str> {
         Some("Count")
+    }
+    fn snapshot_diff(
+        &self,
+        database: &str,
+        meta: &TableMetadata,
+        generation: u32,
+        batch: BatchId,
+    ) -> Option<[String; 2]> {
+        let prefix = format!(
+            "{}/{}",
+            self.lake_root.trim_end_matches('/'),
+            snapshot_diff_prefix(database, &meta.name, generation, batch)
+        );
+        Some(["changed", "gone"].map(|f| {
+            format!(
+                "read_parquet({})",
+                string_literal(&format!("{prefix}{f}.parquet"))
+            )
+        }))
     }
     /// Where DuckDB's MERGE probed its join with the source, the versions it
     /// ends arrived in the source's order, scattered over the table: 1.5 s of

@@ -5,7 +5,7 @@ use super::{layout, load_metadata, swap, table_lease};
 use crate::erasure::{ErasedKeys, Erasure, ForgetKey, key_predicate, resolve_keys};
 use crate::error::{EngineError, Error, StoreError};
 use crate::events::{ErasureOutput, MergeEvent, MergeOutput};
-use crate::layout::{base_name, change_log_prefix, landing_prefix};
+use crate::layout::{base_name, change_log_prefix, landing_prefix, snapshot_diffs_prefix};
 use crate::ledger::StoredLedger;
 use crate::metadata::TableMetadata;
 use crate::ports::{Condition, ObjectStore, Ports};
@@ -131,6 +131,12 @@ async fn erase(
                 let database = &ports.config.source.database;
                 let mut objects = Vec::new();
                 for g in 0..=ledger.ledger.generation + 1 {
+                    // Snapshot diffs hold rows too: removed, not rewritten (a
+                    // merge without its diff joins the whole extract).
+                    let diffs = snapshot_diffs_prefix(database, table, g);
+                    for diff in ports.lake.list(&diffs).await? {
+                        ports.lake.delete(&diff.key, &diff.etag).await?;
+                    }
                     objects.extend(
                         ports
                             .lake
@@ -230,13 +236,14 @@ fn out_of_time(ports: &Ports) -> bool {
 
 /// Leaves the keys of erasures that overlapped a batch's validation (the
 /// log entries its validation did not apply) out of the batch's change-log
-/// files and quarantined copies, before it is merged.
+/// files and quarantined copies, before it is merged. Whether any did (the
+/// batch's snapshot diff, which holds its rows too, no longer applies).
 pub(super) async fn forget_in_batch(
     ports: &Ports,
     meta: &TableMetadata,
     generation: u32,
     batch: &crate::ledger::Batch,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let table = meta.name.as_str();
     let log = super::erasure_log(ports, table).await?;
     let applied = |e: &Erasure| {
@@ -247,7 +254,7 @@ pub(super) async fn forget_in_batch(
     };
     let overlapped: Vec<Erasure> = log.into_iter().filter(|e| !applied(e)).collect();
     if overlapped.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
     let key = ports.secrets.erasure_key().await?;
     let erased = ErasedKeys::new(table, key, &overlapped).map_err(|e| Error::InvalidInput(e.0))?;
@@ -286,7 +293,7 @@ pub(super) async fn forget_in_batch(
     if rows > 0 {
         tracing::info!(table, batch = %batch.id, rows, "left out rows forgotten while the batch was validated");
     }
-    Ok(())
+    Ok(true)
 }
 
 async fn save(

@@ -3,9 +3,11 @@ use crate::batch_id::BatchId;
 use crate::config::TableMode;
 use crate::error::{EngineError, Error};
 use crate::events::{LEASE_WAITS, Maintenance, MergeEvent, MergeOutput};
-use crate::ledger::{BatchStatus, StoredLedger};
+use crate::layout::snapshot_diff_prefix;
+use crate::ledger::{Batch, BatchStatus, Ledger, StoredLedger};
 use crate::ports::Ports;
 use crate::scd2::{HistoryTarget, MergePlan, SnapshotParams, refused_deletes};
+use crate::validate::CurrentDigest;
 
 /// Merges the next unmerged batch of the validation into history with one
 /// MERGE (on DuckDB, its steps in one transaction), under the table's
@@ -310,6 +312,7 @@ async fn merge_batch(
         extract_time: batch.max_valid_from.unwrap_or_default(),
         max_delete_fraction: config.max_delete_fraction,
         distinct_keys: batch.distinct_keys,
+        diff: false,
     });
     let plan = MergePlan {
         retained_from: retained_from(ports, table),
@@ -342,8 +345,9 @@ async fn merge_batch(
         let drop = dialect.drop_table(plan.database, &plan.history_name());
         ports.engine.execute(&drop.sql).await.map_err(merge_err)?;
     }
+    let mut erased_since = false;
     if progress.running_query.is_none() && batch.status == BatchStatus::Validated {
-        super::forget::forget_in_batch(ports, &meta, generation, &batch).await?;
+        erased_since = super::forget::forget_in_batch(ports, &meta, generation, &batch).await?;
     }
     sync_history_schema(ports, &plan).await?;
     progress.schema_synced |= !staged;
@@ -368,7 +372,6 @@ async fn merge_batch(
     }
     let first_load = rows_before.and_then(|n| plan.first_load(dialect.as_ref(), n));
     let inserts_only = first_load.is_some();
-
     // A snapshot extract with the rows of the one merged before it changes
     // nothing: no key is new, changed or missing.
     let unchanged = snapshot.is_some() && ledger.ledger.repeats_last_merged(batch_id);
@@ -420,9 +423,49 @@ async fn merge_batch(
                     ports.engine.execute(&insert).await.map(|r| (vec![r], None))
                 }
                 None => {
-                    plan.merge(dialect.as_ref())
-                        .apply(ports.engine.as_ref())
-                        .await
+                    let diffed = match plan.snapshot {
+                        Some(s)
+                            if !erased_since
+                                && diff_applies(ports, &plan, &ledger.ledger, &batch).await? =>
+                        {
+                            let from_diff = MergePlan {
+                                snapshot: Some(SnapshotParams { diff: true, ..s }),
+                                ..plan.clone()
+                            };
+                            Some(
+                                from_diff
+                                    .merge(dialect.as_ref())
+                                    .apply(ports.engine.as_ref())
+                                    .await,
+                            )
+                        }
+                        _ => None,
+                    };
+                    match diffed {
+                        // A refusal of the guard, or a query still running, is
+                        // the merge's outcome; any other failure (the diff's
+                        // files unreadable, say) leaves the join to do it.
+                        Some(Err(e))
+                            if refused_deletes(&e).is_none()
+                                && !matches!(e, EngineError::StillRunning { .. }) =>
+                        {
+                            tracing::warn!(table, batch = %batch_id, error = %e, "the merge from the snapshot diff failed; joining the whole extract");
+                            plan.merge(dialect.as_ref())
+                                .apply(ports.engine.as_ref())
+                                .await
+                        }
+                        Some(outcome) => {
+                            if outcome.as_ref().err().and_then(refused_deletes).is_none() {
+                                progress.diffed.push(batch_id);
+                            }
+                            outcome
+                        }
+                        None => {
+                            plan.merge(dialect.as_ref())
+                                .apply(ports.engine.as_ref())
+                                .await
+                        }
+                    }
                 }
             },
         };
@@ -471,6 +514,9 @@ async fn merge_batch(
             .get_or_insert_with(|| chrono::Utc::now().to_rfc3339());
     }
     ledger.save(ports.lake.as_ref()).await?;
+    if snapshot.is_some() {
+        remove_snapshot_diff(ports, table, generation, batch_id).await;
+    }
     tracing::info!(
         table,
         batch = %batch_id,
@@ -485,6 +531,61 @@ async fn merge_batch(
         progress.rebuilt = true;
     }
     Ok(Merge::Done)
+}
+
+/// Whether `batch`'s snapshot diff stands for the merge's join of the
+/// extract with the current rows: it was found against the batch merged
+/// last, its files are there, the engine reads them, and the current rows
+/// add up to that batch's rows (a merge of this batch that committed but
+/// was not recorded, or an erasure since, changed them: then the join).
+async fn diff_applies(
+    ports: &Ports,
+    plan: &MergePlan<'_>,
+    ledger: &Ledger,
+    batch: &Batch,
+) -> Result<bool, Error> {
+    let Some(diff) = batch.snapshot_diff else {
+        return Ok(false);
+    };
+    let (table, generation) = (&plan.meta.name, plan.target.generation);
+    let readable = ports
+        .engine
+        .dialect()
+        .snapshot_diff(plan.database, plan.meta, generation, batch.id)
+        .is_some();
+    if !readable || !batch.distinct_keys || ledger.last_merged(generation) != Some(diff.base) {
+        return Ok(false);
+    }
+    let prefix = snapshot_diff_prefix(plan.database, table, generation, batch.id);
+    if ports.lake.list(&prefix).await?.len() != 2 {
+        return Ok(false);
+    }
+    let current = ports
+        .engine
+        .execute(&plan.current_digest())
+        .await
+        .map_err(|source| Error::Merge {
+            table: table.clone(),
+            source,
+        })?;
+    let applies = CurrentDigest::of_listing(&current) == Some(diff.current);
+    tracing::debug!(table, batch = %batch.id, base = %diff.base, applies, "snapshot diff");
+    Ok(applies)
+}
+
+/// Removes a merged batch's snapshot diff: only its merge reads it. One
+/// left behind (a failure here) is only a file, never read again.
+async fn remove_snapshot_diff(ports: &Ports, table: &str, generation: u32, batch: BatchId) {
+    let prefix = snapshot_diff_prefix(&ports.config.source.database, table, generation, batch);
+    let removed = async {
+        for object in ports.lake.list(&prefix).await? {
+            ports.lake.delete(&object.key, &object.etag).await?;
+        }
+        Ok::<_, crate::error::StoreError>(())
+    };
+    if let Err(e) = removed.await {
+        tracing::warn!(table, %batch, error = %e, "cannot remove the batch's snapshot diff");
+    }
 }
 
 /// The table's retention cutoff now ([`crate::config::TableConfig::retained_from`]).

@@ -113,6 +113,7 @@ pub async fn publish_catalog(ports: &Ports, event: PublishEvent) -> Result<Table
         record.rows_after = m.rows_after;
         record.bytes_scanned = m.bytes_scanned;
         record.unchanged = m.unchanged.clone();
+        record.diffed = m.diffed.clone();
         record.maintenance = m.maintenance.clone();
         record.erasure = m.erasure.clone();
         record.engine_ms = m.engine_ms;

@@ -8,15 +8,19 @@ use crate::dms::{
 use crate::error::{Error, StoreError};
 use crate::events::{RunMode, SourceStorage, TableWork, ValidateEvent, ValidateOutput};
 use crate::freshness::Freshness;
-use crate::layout::{LakeLayout, base_name, landing_prefix};
-use crate::ledger::{Batch, BatchStatus, ConsumedFile, Ledger, ReloadMark, StoredLedger};
+use crate::layout::{
+    LakeLayout, base_name, change_log_prefix, landing_prefix, snapshot_diff_prefix,
+};
+use crate::ledger::{
+    Batch, BatchStatus, ConsumedFile, DiffRecord, Ledger, ReloadMark, StoredLedger,
+};
 use crate::metadata::Drift;
-use crate::metadata::{Column, TableMetadata};
+use crate::metadata::{Column, RowHashFormat, TableMetadata};
 use crate::ports::{ObjectInfo, ObjectStore, Ports};
 use crate::run_record::RunRecord;
 use crate::validate::{
     BatchReport, ByteSink, CheckError, CheckOptions, FileCheck, FileOutcome, FileReport, OpCounts,
-    PART_BYTES, RowsDigest,
+    PART_BYTES, PendingBase, RowsDigest, SnapshotBase, SnapshotDiff, diff_key, normalised_schema,
 };
 use bytes::Bytes;
 use chrono::NaiveDate;
@@ -723,6 +727,104 @@ struct BatchOutcome {
     refused: Option<String>,
 }
 
+/// The extract a snapshot batch is compared with while it is validated
+/// ([`crate::validate::SnapshotDiff`]): the latest batch of the generation
+/// validated or merged, if it was one extract with each key once under the
+/// same metadata. Its normalised files are read beside the check, which
+/// waits for them at its first batch; if they cannot be read, there is no
+/// diff and the merge joins the whole extract, as without.
+fn snapshot_base(
+    ports: &Ports,
+    ledger: &Ledger,
+    meta: &Arc<TableMetadata>,
+    generation: u32,
+    metadata_version: u32,
+) -> Option<(BatchId, PendingBase)> {
+    let row_hash = ledger.row_hash_format(generation);
+    diff_key(meta, row_hash)?;
+    let base = ledger
+        .batches_of(generation)
+        .filter(|b| matches!(b.status, BatchStatus::Validated | BatchStatus::Merged))
+        .max_by_key(|b| b.id)?;
+    if !base.distinct_keys || base.metadata_version != metadata_version {
+        return None;
+    }
+    let folder = format!(
+        "{}{}/",
+        change_log_prefix(&ports.config.source.database, &meta.name, generation),
+        base.id
+    );
+    let pending = PendingBase::default();
+    let setter = pending.setter();
+    let (id, meta, lake) = (base.id, meta.clone(), ports.lake.clone());
+    tokio::spawn(async move {
+        let read = async {
+            let mut files = Vec::new();
+            for object in lake.list(&folder).await? {
+                files.push(lake.get(&object.key).await?.0);
+            }
+            Ok::<_, StoreError>(files)
+        };
+        match read.await {
+            Ok(files) => {
+                let built = tokio::task::spawn_blocking(move || {
+                    setter.set(SnapshotBase::from_parquet(&meta, row_hash, files))
+                });
+                let _ = built.await;
+            }
+            Err(e) => {
+                tracing::warn!(table = %meta.name, base = %id, error = %e, "cannot read the last extract; the merge joins the whole extract");
+            }
+        }
+    });
+    Some((id, pending))
+}
+
+/// Writes a snapshot batch's diff where its merge reads it; what the
+/// ledger records of it.
+async fn save_snapshot_diff(
+    ports: &Ports,
+    meta: &TableMetadata,
+    generation: u32,
+    batch_id: BatchId,
+    base: BatchId,
+    row_hash: RowHashFormat,
+    diff: SnapshotDiff,
+) -> Result<Option<DiffRecord>, Error> {
+    let Some(key) = diff_key(meta, row_hash) else {
+        return Ok(None);
+    };
+    let [changed, gone] = diff
+        .encode(&normalised_schema(meta, row_hash), key)
+        .map_err(|e| {
+            Error::Validation(format!(
+                "{}: cannot write the snapshot diff: {e}",
+                meta.name
+            ))
+        })?;
+    let prefix = snapshot_diff_prefix(
+        &ports.config.source.database,
+        &meta.name,
+        generation,
+        batch_id,
+    );
+    ports
+        .lake
+        .put(&format!("{prefix}changed.parquet"), changed.into(), None)
+        .await?;
+    ports
+        .lake
+        .put(&format!("{prefix}gone.parquet"), gone.into(), None)
+        .await?;
+    tracing::debug!(table = %meta.name, batch = %batch_id, %base, key, changed = diff.changed_rows(), gone = diff.gone.len(), "snapshot diff");
+    Ok(Some(DiffRecord {
+        base,
+        current: diff.base,
+        changed: diff.changed_rows(),
+        gone: diff.gone.len() as u64,
+    }))
+}
+
 /// Validates `files` as one new batch of `generation` and records it in the ledger.
 async fn validate_batch(
     ports: &Ports,
@@ -738,6 +840,17 @@ async fn validate_batch(
     let layout = layout(ports);
     let batch_id = ledger.ledger.next_batch_id(files, generation);
     let change_seq_kind = change_seq_kind(ports, meta, &ledger.ledger, generation, files).await?;
+    let row_hash = ledger.ledger.row_hash_format(generation);
+    let base = match (config.mode, files) {
+        (TableMode::Snapshot, [_]) => snapshot_base(
+            ports,
+            &ledger.ledger,
+            meta,
+            generation,
+            work.metadata_version,
+        ),
+        _ => None,
+    };
     let context = Arc::new(Context {
         table: table.to_string(),
         batch_id,
@@ -749,8 +862,9 @@ async fn validate_batch(
             csv_null_value: ports.config.source.csv_null_value.clone(),
             erased: super::erased_keys(ports, table).await?,
             change_seq_kind,
-            row_hash: ledger.ledger.row_hash_format(generation),
+            row_hash,
             lob_max_bytes: config.lob_max_bytes(&ports.config.source),
+            snapshot_base: base.as_ref().map(|(_, b)| b.clone()),
         },
     });
     // Several files at once, in landing order; each streams in bounded memory.
@@ -782,16 +896,18 @@ async fn validate_batch(
     let mut valid_from: Option<(i64, i64)> = None;
     let mut digest = RowsDigest::default();
     let mut distinct_keys = false;
+    let mut snapshot_diff = None;
     for checked in checked {
         let Checked {
             file,
-            outcome: file_outcome,
+            outcome: mut file_outcome,
             copied_to,
             forgotten_rows,
         } = checked?;
         if file_outcome.accepted() {
             digest = digest.combine(file_outcome.digest);
             distinct_keys = outcome.accepted == 0 && file_outcome.distinct_keys;
+            snapshot_diff = file_outcome.snapshot_diff.take();
             if let Some((lo, hi)) = file_outcome.valid_from_range {
                 valid_from = Some(valid_from.map_or((lo, hi), |(l, h)| (l.min(lo), h.max(hi))));
             }
@@ -829,6 +945,12 @@ async fn validate_batch(
     outcome.report = ports.lake.uri(&html_key);
 
     let failed = outcome.quarantined > 0 && config.on_invalid == OnInvalid::Fail;
+    let snapshot_diff = match (base, snapshot_diff) {
+        (Some((base, _)), Some(diff)) if !failed && distinct_keys => {
+            save_snapshot_diff(ports, meta, generation, batch_id, base, row_hash, diff).await?
+        }
+        _ => None,
+    };
     ledger.ledger.record(Batch {
         id: batch_id,
         status: if failed {
@@ -858,6 +980,7 @@ async fn validate_batch(
                 .unwrap_or_default(),
         ),
         distinct_keys,
+        snapshot_diff,
     });
     ledger.save(ports.lake.as_ref()).await?;
     if failed {
@@ -918,6 +1041,7 @@ mod tests {
             row_hash: None,
             erasures: None,
             distinct_keys: false,
+            snapshot_diff: None,
         }
     }
 

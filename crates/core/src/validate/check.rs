@@ -5,8 +5,8 @@ use super::keys::DuplicateKeys;
 use super::output::{ByteSink, Output, ToWriter, write_received};
 use super::row_hash::row_hashes;
 use super::{
-    CheckError, FileOutcome, Finding, FindingCounter, Findings, RowsDigest, Rule, VALUE_CHARS,
-    normalised_schema,
+    CheckError, FileOutcome, Finding, FindingCounter, Findings, PendingBase, RowsDigest, Rule,
+    SnapshotDiff, SnapshotDiffer, VALUE_CHARS, normalised_schema,
 };
 use crate::batch_id::BatchId;
 use crate::dms::{
@@ -61,6 +61,9 @@ pub struct CheckOptions {
     /// DMS's `LobMaxSize` in bytes: a text or binary value of exactly this
     /// length is a `truncated` finding. `None`: not checked.
     pub lob_max_bytes: Option<usize>,
+    /// A snapshot table's extract merged last: the normalised rows are
+    /// compared with it ([`FileOutcome::snapshot_diff`]).
+    pub snapshot_base: Option<PendingBase>,
 }
 
 /// A batch that passed its checks: the business columns as the metadata's
@@ -162,8 +165,12 @@ impl FileCheck<'_> {
                 .join()
                 .unwrap_or_else(|_| Err(stopped("writing the normalised file")));
             // A later stage's own failure explains an earlier one's.
-            let digest = written.and(normalised)?;
-            result.map(|outcome| FileOutcome { digest, ..outcome })
+            let (digest, snapshot_diff) = written.and(normalised)?;
+            result.map(|outcome| FileOutcome {
+                digest,
+                snapshot_diff: snapshot_diff.filter(|_| outcome.accepted()),
+                ..outcome
+            })
         })
     }
 
@@ -174,14 +181,18 @@ impl FileCheck<'_> {
         options: &CheckOptions,
         checked: Receiver<ToWriter<Checked>>,
         to_writer: SyncSender<ToWriter<RecordBatch>>,
-    ) -> Result<RowsDigest, CheckError> {
+    ) -> Result<(RowsDigest, Option<SnapshotDiff>), CheckError> {
         let schema = normalised_schema(self.meta, options.row_hash);
         let mut digest = RowsDigest::default();
+        let mut differ = options.snapshot_base.clone().map(SnapshotDiffer::new);
         for message in checked {
             let (message, last) = match message {
                 ToWriter::Batch(c) => {
                     let batch = self.normalise(c, &schema, options)?;
                     digest.add_rows(&batch);
+                    if let Some(differ) = &mut differ {
+                        differ.add(&batch);
+                    }
                     (ToWriter::Batch(batch), false)
                 }
                 ToWriter::Finish => (ToWriter::Finish, true),
@@ -192,7 +203,7 @@ impl FileCheck<'_> {
                 break;
             }
         }
-        Ok(digest)
+        Ok((digest, differ.and_then(SnapshotDiffer::finish)))
     }
 
     /// The normalised rows of a checked batch.

@@ -17,6 +17,7 @@
 
 mod check;
 mod constraints;
+mod diff;
 mod keys;
 mod output;
 mod report;
@@ -24,6 +25,9 @@ mod row_hash;
 
 pub use check::{CheckOptions, FileCheck, QUEUED_BATCHES};
 pub use constraints::ColumnRules;
+pub use diff::{
+    BaseSetter, CurrentDigest, PendingBase, SnapshotBase, SnapshotDiff, SnapshotDiffer, diff_key,
+};
 pub use output::{ByteSink, PART_BYTES};
 pub use report::{BatchReport, FileReport};
 
@@ -318,6 +322,9 @@ pub struct FileOutcome {
     /// Whether its keys were checked to occur once (a full load): then an
     /// accepted file repeats none.
     pub distinct_keys: bool,
+    /// What the file changes against [`CheckOptions::snapshot_base`], when
+    /// that was given and every key could be compared.
+    pub snapshot_diff: Option<SnapshotDiff>,
 }
 
 /// An order-independent digest of rows: their count and the wrapping sum of
@@ -397,6 +404,7 @@ impl FileOutcome {
             ignored_columns: Vec::new(),
             digest: RowsDigest::default(),
             distinct_keys: false,
+            snapshot_diff: None,
         }
     }
 
