@@ -116,10 +116,7 @@ async fn an_unchanged_extract_costs_no_merge_and_a_changed_one_merges_only_its_c
         // Day 5: the same products, written in another order (another file).
         ("2026-11-05", "SELECT * FROM e ORDER BY product_id DESC"),
         // Day 6: the first product gone, the last one's price up by 1.
-        (
-            "2026-11-06",
-            "SELECT * REPLACE (CASE WHEN product_id = (SELECT max(product_id) FROM e) THEN price + 1 ELSE price END AS price) FROM e WHERE product_id > (SELECT min(product_id) FROM e)",
-        ),
+        ("2026-11-06", REPRICED_ONE_GONE),
     ])
     .await;
     let lake = dir.path().join("lake");
@@ -253,6 +250,21 @@ async fn an_extract_that_deletes_too_much_fails_its_table_until_the_fraction_all
     assert_eq!(deleted.len(), 2, "{allowed}");
 }
 
+/// The products' extract of a day that reprices the last product and lacks
+/// the first ([`land_products`]).
+const REPRICED_ONE_GONE: &str = "SELECT * REPLACE (CASE WHEN product_id = (SELECT max(product_id) FROM e) THEN price + 1 ELSE price END AS price) FROM e WHERE product_id > (SELECT min(product_id) FROM e)";
+
+/// The demo copy in `dir`, replayed through day `through` when given.
+fn open_backend(dir: &Path, through: Option<&str>) -> LocalBackend {
+    LocalBackend::open(&LocalOptions {
+        config_path: dir.join("tidemark.toml"),
+        lake: Some(dir.join("lake")),
+        replay_through: through.map(|day| day.parse().unwrap()),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
 /// The lake store with a fault.
 struct Faulty(Arc<dyn ObjectStore>, Fault);
 
@@ -338,21 +350,11 @@ async fn an_erasure_removes_the_snapshot_diffs_of_its_table() {
 }
 
 async fn killed_after_commit(forget_first: bool) {
-    let dir = demo_with_products(&[(
-        "2026-11-05",
-        "SELECT * REPLACE (CASE WHEN product_id = (SELECT max(product_id) FROM e) THEN price + 1 ELSE price END AS price) FROM e WHERE product_id > (SELECT min(product_id) FROM e)",
-    )])
-    .await;
+    let dir = demo_with_products(&[("2026-11-05", REPRICED_ONE_GONE)]).await;
     let lake = dir.path().join("lake");
     run_through(dir.path(), "2026-11-04").await;
 
-    let mut backend = LocalBackend::open(&LocalOptions {
-        config_path: dir.path().join("tidemark.toml"),
-        lake: Some(lake.clone()),
-        replay_through: Some("2026-11-05".parse().unwrap()),
-        ..Default::default()
-    })
-    .unwrap();
+    let mut backend = open_backend(dir.path(), Some("2026-11-05"));
     backend.ports.lake = Arc::new(Faulty(backend.ports.lake.clone(), Fault::KilledAfterCommit));
     backend
         .run("killed", &ExecutionInput(json!({})), 0.0)
@@ -389,12 +391,7 @@ async fn killed_after_commit(forget_first: bool) {
 
     if forget_first {
         // A diff holds rows: an erasure removes every diff of its table.
-        let backend = LocalBackend::open(&LocalOptions {
-            config_path: dir.path().join("tidemark.toml"),
-            lake: Some(lake.clone()),
-            ..Default::default()
-        })
-        .unwrap();
+        let backend = open_backend(dir.path(), None);
         let forget =
             json!({"mode": "forget", "tables": ["products"], "keys": [4], "requested_by": "test"});
         let run = backend
@@ -434,19 +431,12 @@ async fn killed_after_commit(forget_first: bool) {
 /// whole extract instead, as without a diff, and the history is the same.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreadable_snapshot_diff_is_merged_by_the_join() {
-    let day_5 = "SELECT * REPLACE (CASE WHEN product_id = (SELECT max(product_id) FROM e) THEN price + 1 ELSE price END AS price) FROM e WHERE product_id > (SELECT min(product_id) FROM e)";
     let mut histories = Vec::new();
     for fault in [None, Some(Fault::UnreadableDiff)] {
-        let dir = demo_with_products(&[("2026-11-05", day_5)]).await;
+        let dir = demo_with_products(&[("2026-11-05", REPRICED_ONE_GONE)]).await;
         let lake = dir.path().join("lake");
         run_through(dir.path(), "2026-11-04").await;
-        let mut backend = LocalBackend::open(&LocalOptions {
-            config_path: dir.path().join("tidemark.toml"),
-            lake: Some(lake.clone()),
-            replay_through: Some("2026-11-05".parse().unwrap()),
-            ..Default::default()
-        })
-        .unwrap();
+        let mut backend = open_backend(dir.path(), Some("2026-11-05"));
         let faulty = fault.is_some();
         if let Some(fault) = fault {
             backend.ports.lake = Arc::new(Faulty(backend.ports.lake.clone(), fault));
