@@ -61,8 +61,9 @@ pub struct CheckOptions {
     /// DMS's `LobMaxSize` in bytes: a text or binary value of exactly this
     /// length is a `truncated` finding. `None`: not checked.
     pub lob_max_bytes: Option<usize>,
-    /// A snapshot table's extract merged last: the normalised rows are
-    /// compared with it ([`FileOutcome::snapshot_diff`]).
+    /// A snapshot table's extract before this one (validated or merged
+    /// last): the normalised rows are compared with it
+    /// ([`FileOutcome::snapshot_diff`]).
     pub snapshot_base: Option<PendingBase>,
 }
 

