@@ -431,7 +431,7 @@ impl Lake {
             batch_id,
         ));
         std::fs::create_dir_all(&dir).expect("the diff folder");
-        let [changed, gone] = diff.encode(schema, "id").expect("the diff encoded");
+        let [changed, gone] = diff.encode(schema).expect("the diff encoded");
         std::fs::write(dir.join("changed.parquet"), changed).expect("the diff written");
         std::fs::write(dir.join("gone.parquet"), gone).expect("the diff written");
         self.diffed.insert(batch_id, diff.base);

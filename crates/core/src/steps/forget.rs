@@ -133,10 +133,7 @@ async fn erase(
                 for g in 0..=ledger.ledger.generation + 1 {
                     // Snapshot diffs hold rows too: removed, not rewritten (a
                     // merge without its diff joins the whole extract).
-                    let diffs = snapshot_diffs_prefix(database, table, g);
-                    for diff in ports.lake.list(&diffs).await? {
-                        ports.lake.delete(&diff.key, &diff.etag).await?;
-                    }
+                    super::remove_under(ports, &snapshot_diffs_prefix(database, table, g)).await?;
                     objects.extend(
                         ports
                             .lake

@@ -577,13 +577,7 @@ async fn diff_applies(
 /// left behind (a failure here) is only a file, never read again.
 async fn remove_snapshot_diff(ports: &Ports, table: &str, generation: u32, batch: BatchId) {
     let prefix = snapshot_diff_prefix(&ports.config.source.database, table, generation, batch);
-    let removed = async {
-        for object in ports.lake.list(&prefix).await? {
-            ports.lake.delete(&object.key, &object.etag).await?;
-        }
-        Ok::<_, crate::error::StoreError>(())
-    };
-    if let Err(e) = removed.await {
+    if let Err(e) = super::remove_under(ports, &prefix).await {
         tracing::warn!(table, %batch, error = %e, "cannot remove the batch's snapshot diff");
     }
 }

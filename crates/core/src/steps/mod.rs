@@ -184,6 +184,14 @@ pub(crate) async fn save_report(
     Ok(html)
 }
 
+/// Removes every object under `prefix` of the lake.
+pub(crate) async fn remove_under(ports: &Ports, prefix: &str) -> Result<(), StoreError> {
+    for object in ports.lake.list(prefix).await? {
+        ports.lake.delete(&object.key, &object.etag).await?;
+    }
+    Ok(())
+}
+
 pub(crate) fn layout(ports: &Ports) -> LakeLayout<'_> {
     LakeLayout {
         database: &ports.config.source.database,

@@ -790,12 +790,9 @@ async fn save_snapshot_diff(
     base: BatchId,
     row_hash: RowHashFormat,
     diff: SnapshotDiff,
-) -> Result<Option<DiffRecord>, Error> {
-    let Some(key) = diff_key(meta, row_hash) else {
-        return Ok(None);
-    };
+) -> Result<DiffRecord, Error> {
     let [changed, gone] = diff
-        .encode(&normalised_schema(meta, row_hash), key)
+        .encode(&normalised_schema(meta, row_hash))
         .map_err(|e| {
             Error::Validation(format!(
                 "{}: cannot write the snapshot diff: {e}",
@@ -816,13 +813,13 @@ async fn save_snapshot_diff(
         .lake
         .put(&format!("{prefix}gone.parquet"), gone.into(), None)
         .await?;
-    tracing::debug!(table = %meta.name, batch = %batch_id, %base, key, changed = diff.changed_rows(), gone = diff.gone.len(), "snapshot diff");
-    Ok(Some(DiffRecord {
+    tracing::debug!(table = %meta.name, batch = %batch_id, %base, changed = diff.changed_rows(), gone = diff.gone.len(), "snapshot diff");
+    Ok(DiffRecord {
         base,
         current: diff.base,
         changed: diff.changed_rows(),
         gone: diff.gone.len() as u64,
-    }))
+    })
 }
 
 /// Validates `files` as one new batch of `generation` and records it in the ledger.
@@ -947,7 +944,7 @@ async fn validate_batch(
     let failed = outcome.quarantined > 0 && config.on_invalid == OnInvalid::Fail;
     let snapshot_diff = match (base, snapshot_diff) {
         (Some((base, _)), Some(diff)) if !failed && distinct_keys => {
-            save_snapshot_diff(ports, meta, generation, batch_id, base, row_hash, diff).await?
+            Some(save_snapshot_diff(ports, meta, generation, batch_id, base, row_hash, diff).await?)
         }
         _ => None,
     };

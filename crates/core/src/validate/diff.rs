@@ -227,11 +227,6 @@ impl SnapshotBase {
         Self::from_batches(meta, row_hash, &batches)
     }
 
-    /// What the current rows hold if they are this extract's.
-    pub fn digest(&self) -> CurrentDigest {
-        self.digest
-    }
-
     fn slot(&self, key: i64) -> Option<usize> {
         match &self.slots {
             Slots::Dense { min, present } => {
@@ -328,6 +323,8 @@ pub struct SnapshotDiffer {
 /// base's, and the base's keys it lacks.
 #[derive(Debug, Clone)]
 pub struct SnapshotDiff {
+    /// The key column.
+    pub key: String,
     pub changed: Vec<RecordBatch>,
     pub gone: Vec<i64>,
     /// What the current rows must hold for the diff to apply.
@@ -388,6 +385,7 @@ impl SnapshotDiffer {
         let base = self.base.wait().filter(|_| !self.failed)?;
         let seen = self.seen.unwrap_or_else(|| Bits::new(base.hashes.len()));
         Some(SnapshotDiff {
+            key: base.key.clone(),
             gone: base.unseen(&seen),
             changed: self.changed,
             base: base.digest,
@@ -400,7 +398,8 @@ impl SnapshotDiff {
     /// the normalised rows'), each as a Parquet file. Plain and
     /// uncompressed: read once, by the merge, then removed (131,000 rows of
     /// a 2M-key day: 76 ms to write with dictionaries and snappy, 22 ms so).
-    pub fn encode(&self, schema: &SchemaRef, key: &str) -> Result<[Vec<u8>; 2], ParquetError> {
+    pub fn encode(&self, schema: &SchemaRef) -> Result<[Vec<u8>; 2], ParquetError> {
+        let key = self.key.as_str();
         let field = schema.field_with_name(key)?;
         let gone: ArrayRef = Arc::new(Int64Array::from(self.gone.clone()));
         let gone = cast(&gone, field.data_type())?;
@@ -513,17 +512,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            base.digest(),
+            base.digest,
             CurrentDigest {
                 rows: 2,
                 hash_sum: 2 * i128::from(i64::MAX),
                 hash_xor: 0,
             }
         );
-        let json = serde_json::to_string(&base.digest()).unwrap();
+        let json = serde_json::to_string(&base.digest).unwrap();
         assert_eq!(
             serde_json::from_str::<CurrentDigest>(&json).unwrap(),
-            base.digest()
+            base.digest
         );
     }
 }
