@@ -332,6 +332,9 @@ struct SnapshotCase {
     /// Merges read each extract's diff against the one before it where
     /// they can (`row_hash` as a `bigint`).
     diffs: bool,
+    /// The ledger knows how far each batch reaches: an extract then merges
+    /// from its diff alone, else through the staged timeline.
+    reach_known: bool,
 }
 
 fn snapshot_case() -> impl Strategy<Value = SnapshotCase> {
@@ -344,9 +347,10 @@ fn snapshot_case() -> impl Strategy<Value = SnapshotCase> {
         prop::sample::select(vec![0.25, 0.5, 1.0]),
         row_hash_format(),
         any::<bool>(),
+        any::<bool>(),
     )
         .prop_map(
-            |(extracts, max_delete_fraction, row_hash, diffs)| SnapshotCase {
+            |(extracts, max_delete_fraction, row_hash, diffs, reach_known)| SnapshotCase {
                 // A full extract has each key once.
                 extracts: extracts
                     .into_iter()
@@ -361,6 +365,7 @@ fn snapshot_case() -> impl Strategy<Value = SnapshotCase> {
                 max_delete_fraction,
                 row_hash,
                 diffs,
+                reach_known,
             },
         )
 }
@@ -369,6 +374,7 @@ async fn check_snapshot(case: &SnapshotCase) -> Result<(), TestCaseError> {
     let mut lake = Lake::new(true);
     lake.row_hash = case.row_hash;
     lake.diffs = case.diffs;
+    lake.reach_unknown = !case.reach_known;
     lake.ensure_table(lake.engine.dialect().as_ref()).await;
     let mut model = Model::default();
     let mut last: Option<(BatchId, i64)> = None;
@@ -431,12 +437,21 @@ fn snapshot_history_equals_the_model_with_deletes_and_the_guard() {
 /// Shorthand for a change in the named cases: key, minute, seq, op, value.
 /// Each extract is merged from its diff against the one before it, whose
 /// rows the current ones are; merged again, the current rows are its own,
-/// so the merge joins the extract instead, and changes nothing.
+/// so the merge joins the extract instead, and changes nothing. Where the
+/// ledger knows that no batch reaches back, the diff is all a merge reads;
+/// where it cannot tell, the diff feeds the staged timeline.
 #[tokio::test(flavor = "multi_thread")]
 async fn snapshot_diffs_are_read_only_where_the_current_rows_are_the_last_extracts() {
+    for reach_known in [true, false] {
+        diffs_read_where_the_current_rows_are_the_last_extracts(reach_known).await;
+    }
+}
+
+async fn diffs_read_where_the_current_rows_are_the_last_extracts(reach_known: bool) {
     let mut lake = Lake::new(true);
     lake.row_hash = RowHashFormat::Typed;
     lake.diffs = true;
+    lake.reach_unknown = !reach_known;
     let mut model = Model::default();
     let v = |s: &str| Some(s.to_string());
     let extracts = [
@@ -458,6 +473,11 @@ async fn snapshot_diffs_are_read_only_where_the_current_rows_are_the_last_extrac
         read(),
         2,
         "the first load has no diff; the later two read theirs"
+    );
+    assert_eq!(
+        lake.diffs_alone.load(std::sync::atomic::Ordering::Relaxed),
+        usize::from(reach_known),
+        "read alone where nothing reaches back and the batch claims distinct keys (every other one does)"
     );
     let (id, at) = last.unwrap();
     lake.merge(id, at, 1.0).await.unwrap();

@@ -17,8 +17,8 @@ use tidemark_core::layout::{change_log_prefix, snapshot_diff_prefix};
 use tidemark_core::metadata::{RowHashFormat, TableMetadata};
 use tidemark_core::ports::{Catalog, QueryEngine, QueryResult, SqlValue};
 use tidemark_core::scd2::{
-    Dialect, ExistingColumn, HistoryTarget, MergePlan, Since, SnapshotParams, previous_table_name,
-    refused_deletes, staged_table_name,
+    Dialect, ExistingColumn, HistoryTarget, MergePlan, MergeStatements, Since, SnapshotParams,
+    previous_table_name, refused_deletes, staged_table_name,
 };
 use tidemark_core::validate::{
     CurrentDigest, PendingBase, SnapshotBase, SnapshotDiffer, normalised_schema, write_parquet,
@@ -295,6 +295,12 @@ pub struct Lake {
     diffed: BTreeMap<BatchId, CurrentDigest>,
     /// Merges that read their batch's diff.
     pub diffs_read: std::sync::atomic::AtomicUsize,
+    /// Of those, the merges that read nothing else: no timeline, no staged
+    /// versions ([`MergeStatements::Diffed`]).
+    pub diffs_alone: std::sync::atomic::AtomicUsize,
+    /// Plans as a ledger that cannot tell how far a batch reaches
+    /// (`since: None`): every merge takes the way a late batch takes.
+    pub reach_unknown: bool,
 }
 
 impl Lake {
@@ -320,6 +326,8 @@ impl Lake {
             last_extract: None,
             diffed: BTreeMap::new(),
             diffs_read: Default::default(),
+            diffs_alone: Default::default(),
+            reach_unknown: false,
         }
     }
 
@@ -331,14 +339,18 @@ impl Lake {
         let generation = self.target.generation;
         MergePlan {
             retained_from: self.retained_from,
-            since: self.reach.get(&(generation, batch_id)).map(|&(at, _)| {
-                let latest = self
-                    .reach
-                    .iter()
-                    .filter(|((g, _), _)| *g == generation)
-                    .map(|(&(_, id), &(_, last))| (id, last));
-                Since::of(batch_id, at, latest)
-            }),
+            since: self
+                .reach
+                .get(&(generation, batch_id))
+                .filter(|_| !self.reach_unknown)
+                .map(|&(at, _)| {
+                    let latest = self
+                        .reach
+                        .iter()
+                        .filter(|((g, _), _)| *g == generation)
+                        .map(|(&(_, id), &(_, last))| (id, last));
+                    Since::of(batch_id, at, latest)
+                }),
             target: self.target,
             row_hash: self.row_hash,
             database: "db",
@@ -501,11 +513,15 @@ impl Lake {
             None => None,
         };
         let diffed = insert.is_none() && plan.snapshot.is_some_and(|s| s.diff);
-        let statements = insert.map_or_else(|| plan.merge(d.as_ref()).all(), |i| vec![i]);
+        let merge = plan.merge(d.as_ref());
+        let alone = matches!(merge, MergeStatements::Diffed { .. });
+        let statements = insert.map_or_else(|| merge.all(), |i| vec![i]);
         match self.engine.transaction(&statements).await {
             Ok(_) => {
-                self.diffs_read
-                    .fetch_add(usize::from(diffed), std::sync::atomic::Ordering::Relaxed);
+                let relaxed = std::sync::atomic::Ordering::Relaxed;
+                self.diffs_read.fetch_add(usize::from(diffed), relaxed);
+                self.diffs_alone
+                    .fetch_add(usize::from(diffed && alone), relaxed);
                 Ok(())
             }
             // A staged merge's guard refused inside the transaction.

@@ -133,6 +133,20 @@ pub fn demo_sql(d: &dyn Dialect) -> Vec<(String, Vec<Statement>)> {
                 .collect();
             if d.snapshot_diff("demo", &meta, 0, BatchId::new(2)).is_some() {
                 out.push((format!("{table}.diff"), statements));
+                // A late extract (the ledger cannot tell that nothing
+                // reaches back): the staged merge reads the diff.
+                let late = MergePlan {
+                    since: None,
+                    ..diffed
+                };
+                out.push((
+                    format!("{table}.diff_late"),
+                    late.merge(d)
+                        .all()
+                        .into_iter()
+                        .map(Statement::sql)
+                        .collect(),
+                ));
             }
         }
     }

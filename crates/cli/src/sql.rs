@@ -101,8 +101,8 @@ pub fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
     println!(
         "-- A first run inserts its batch into the empty history; every later batch is merged{}:\n",
         match merge {
-            MergeStatements::Staged { .. } => ", in one transaction",
             MergeStatements::Merge(_) => "",
+            _ => ", in one transaction",
         }
     );
     for s in merge.all() {

@@ -1,92 +1,18 @@
-SELECT CAST(count(*) AS VARCHAR) AS "rows", CAST(COALESCE(sum(CAST("row_hash" AS HUGEINT)), 0) AS VARCHAR) AS "hash_sum", CAST(COALESCE(bit_xor("row_hash"), 0) AS VARCHAR) AS "hash_xor" FROM "demo"."products" WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted";
-
-CREATE TEMPORARY TABLE "merge_source" AS
-  WITH diff AS (
-    SELECT * FROM read_parquet('/lake/diffs/demo/products/b000002/changed.parquet')
-    UNION ALL BY NAME
-    SELECT "product_id" AS "held_product_id" FROM read_parquet('/lake/diffs/demo/products/b000002/gone.parquet')
-  ),
-  batch AS (
-    SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id" FROM diff WHERE "product_id" IS NOT NULL
-  ),
-  gone AS (
-    SELECT "held_product_id" AS "product_id" FROM diff WHERE "product_id" IS NULL
-  ),
-  snapshot_deletes AS (
-    SELECT h."product_id", h."name", h."price", h."active", 'D' AS "op", TIMESTAMP '2026-11-03 05:00:00.000000' AS "valid_from", 'snapshot-delete' AS "change_seq", h."row_hash", 'b000002' AS "batch_id"
-    FROM "demo"."products" h JOIN gone g ON g."product_id" = h."product_id"
-    WHERE h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT h."is_deleted"
-  ),
-  touched AS (
-    SELECT "product_id", min("valid_from") AS since, count(*) AS incoming FROM (SELECT "product_id", "valid_from" FROM batch UNION ALL SELECT "product_id", "valid_from" FROM snapshot_deletes) incoming GROUP BY "product_id"
-  ),
-  held AS (
-    SELECT h."product_id", h."valid_from", h."row_hash", h."is_deleted", h.rowid AS target_row,
-      k.incoming = 1 AND h."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND h."valid_from" < k.since AS in_order
-    FROM "demo"."products" h JOIN touched k ON k."product_id" = h."product_id"
-    WHERE h."valid_to" >= k.since AND h."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
-  ),
-  logged AS NOT MATERIALIZED (
-    SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id", 1 AS src FROM diff WHERE "product_id" IS NOT NULL
-    UNION ALL
-    SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id", 2 AS src FROM snapshot_deletes
-  ),
-  tangled AS (
-    SELECT "product_id" FROM touched WHERE incoming > 1
-    UNION
-    SELECT "product_id" FROM held WHERE NOT in_order
-  ),
-  timeline_all AS (
-    SELECT h."product_id", NULL AS "name", NULL AS "price", NULL AS "active", h."op", h."valid_from", h."change_seq", h."row_hash", h."batch_id", 0 AS src, h.rowid AS target_row FROM "demo"."products" h
-    JOIN (SELECT x."product_id", x.target_row FROM held x JOIN tangled g ON g."product_id" = x."product_id") t ON t."product_id" = h."product_id" AND h.rowid = t.target_row AND h."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000'
-    UNION ALL
-    SELECT l.*, NULL AS target_row FROM logged l JOIN tangled g ON g."product_id" = l."product_id"
-  ),
-  timeline AS (
-    SELECT * FROM (
-      SELECT *, row_number() OVER (PARTITION BY "product_id", "valid_from", "change_seq" ORDER BY src, CAST(substr("batch_id", 2) AS BIGINT), "op", "row_hash") AS occurrence
-      FROM timeline_all
-    ) deduplicated WHERE occurrence = 1
-  ),
-  flagged AS (
-    SELECT *,
-      COALESCE(lag("row_hash") OVER (PARTITION BY "product_id" ORDER BY "valid_from", "change_seq") = "row_hash"
-               AND lag("op" = 'D') OVER (PARTITION BY "product_id" ORDER BY "valid_from", "change_seq") = ("op" = 'D'), FALSE) AS is_noop
-    FROM timeline
-  ),
-  paired AS (
-    SELECT l.*, h."valid_from" AS held_valid_from, h."row_hash" AS held_row_hash, h.target_row,
-      COALESCE(h."row_hash" = l."row_hash" AND h."is_deleted" = (l."op" = 'D'), FALSE) AS is_noop
-    FROM logged l LEFT JOIN held h ON h."product_id" = l."product_id" LEFT JOIN tangled g ON g."product_id" = l."product_id"
-    WHERE g."product_id" IS NULL
-  ),
-  versions AS (
-    SELECT "product_id", "name", "price", "active", "op", "valid_from", "change_seq", "row_hash", "batch_id", src, target_row, is_noop, min(CASE WHEN NOT is_noop THEN "valid_from" END) OVER (PARTITION BY "product_id" ORDER BY "valid_from", "change_seq" ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS next_from
-    FROM flagged
-    UNION ALL
-    SELECT "product_id", CASE WHEN side = 1 THEN "name" END, CASE WHEN side = 1 THEN "price" END, CASE WHEN side = 1 THEN "active" END, CASE WHEN side = 1 THEN "op" END, CASE WHEN side = 1 THEN "valid_from" ELSE held_valid_from END, CASE WHEN side = 1 THEN "change_seq" END, CASE WHEN side = 1 THEN "row_hash" ELSE held_row_hash END, CASE WHEN side = 1 THEN "batch_id" END, CASE WHEN side = 1 THEN src ELSE 0 END, CASE WHEN side = 0 THEN target_row END, side = 1 AND is_noop, CASE WHEN side = 0 AND NOT is_noop THEN "valid_from" END
-    FROM paired CROSS JOIN (VALUES (0), (1)) AS sides (side)
-    WHERE side = 1 OR held_valid_from IS NOT NULL
-  )
-  SELECT "product_id", "name", "price", "active", "valid_from", "change_seq",
-         COALESCE(next_from, TIMESTAMP '9999-12-31 23:59:59.999999') AS "valid_to",
-         next_from IS NULL AS "is_current",
-         "op" = 'D' AS "is_deleted", "op", "batch_id", "row_hash", is_noop AS drop_row, target_row, src
-  FROM versions;
+SELECT CAST(count(*) AS VARCHAR) AS "rows", CAST(COALESCE(sum("row_hash"), 0) AS VARCHAR) AS "hash_sum", CAST(COALESCE(bit_xor("row_hash"), 0) AS VARCHAR) AS "hash_xor" FROM "demo"."products" WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted";
 
 SELECT CASE WHEN current_rows > 0 AND deletes > CAST('0.5' AS DOUBLE) * current_rows
   THEN error('tidemark delete guard refused: ' || deletes || ' of ' || current_rows) END AS refused
-FROM (SELECT (SELECT count(*) FROM "merge_source" WHERE src = 2 AND NOT drop_row) AS deletes,
+FROM (SELECT (SELECT count(*) FROM read_parquet('/lake/diffs/demo/products/b000002/gone.parquet')) AS deletes,
   (SELECT count(*) FROM "demo"."products" WHERE "valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT "is_deleted") AS current_rows) g;
 
-DELETE FROM "demo"."products"
-WHERE rowid IN (SELECT target_row FROM "merge_source" WHERE drop_row AND target_row IS NOT NULL) AND "valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000';
+INSERT INTO "demo"."products" ("product_id", "name", "price", "active", "valid_from", "change_seq", "valid_to", "is_current", "is_deleted", "op", "batch_id", "row_hash")
+SELECT h."product_id", h."name", h."price", h."active", TIMESTAMP '2026-11-03 05:00:00.000000', 'snapshot-delete', TIMESTAMP '9999-12-31 23:59:59.999999', TRUE, TRUE, 'D', 'b000002', h."row_hash"
+FROM "demo"."products" h
+WHERE h.rowid IN (SELECT c.rowid FROM "demo"."products" c JOIN read_parquet('/lake/diffs/demo/products/b000002/gone.parquet') g ON g."product_id" = c."product_id" WHERE c."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND NOT c."is_deleted");
 
-UPDATE "demo"."products" AS t SET "valid_to" = s."valid_to", "is_current" = s."is_current"
-FROM (SELECT target_row, "valid_to", "is_current" FROM "merge_source" WHERE target_row IS NOT NULL AND NOT drop_row) s
-WHERE t.rowid = s.target_row AND t."valid_to" >= TIMESTAMP '2026-11-02 00:00:00.000000' AND (t."valid_to" <> s."valid_to" OR t."is_current" <> s."is_current");
+UPDATE "demo"."products" AS t SET "valid_to" = TIMESTAMP '2026-11-03 05:00:00.000000', "is_current" = FALSE
+FROM (SELECT "product_id" FROM read_parquet('/lake/diffs/demo/products/b000002/changed.parquet') UNION ALL SELECT "product_id" FROM read_parquet('/lake/diffs/demo/products/b000002/gone.parquet')) k
+WHERE t."product_id" = k."product_id" AND t."valid_to" = TIMESTAMP '9999-12-31 23:59:59.999999' AND t."valid_from" < TIMESTAMP '2026-11-03 05:00:00.000000';
 
 INSERT INTO "demo"."products" ("product_id", "name", "price", "active", "valid_from", "change_seq", "valid_to", "is_current", "is_deleted", "op", "batch_id", "row_hash")
-SELECT "product_id", "name", "price", "active", "valid_from", "change_seq", "valid_to", "is_current", "is_deleted", "op", "batch_id", "row_hash" FROM "merge_source" WHERE target_row IS NULL AND NOT drop_row;
-
-DROP TABLE "merge_source";
+SELECT "product_id", "name", "price", "active", "valid_from", "change_seq", TIMESTAMP '9999-12-31 23:59:59.999999', TRUE, "op" = 'D', "op", "batch_id", "row_hash" FROM read_parquet('/lake/diffs/demo/products/b000002/changed.parquet');

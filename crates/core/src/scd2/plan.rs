@@ -160,6 +160,19 @@ pub enum MergeStatements {
         insert: String,
         unstage: String,
     },
+    /// A snapshot merged from its diff where every change follows the
+    /// history's versions ([`MergePlan::merge`]): steps in one transaction,
+    /// each reporting the rows it changed. The guard goes first, as in
+    /// `Staged`.
+    Diffed {
+        guard: String,
+        /// The delete versions of the keys the extract lacks.
+        deletes: String,
+        /// The current versions of the changed and missing keys, ended.
+        close: String,
+        /// The changed rows, as the keys' current versions.
+        insert: String,
+    },
 }
 
 impl MergeStatements {
@@ -179,6 +192,17 @@ impl MergeStatements {
                 .chain([delete, update, insert, unstage])
                 .cloned()
                 .collect(),
+            MergeStatements::Diffed {
+                guard,
+                deletes,
+                close,
+                insert,
+            } => vec![
+                guard.clone(),
+                deletes.clone(),
+                close.clone(),
+                insert.clone(),
+            ],
         }
     }
 
@@ -186,7 +210,7 @@ impl MergeStatements {
     pub fn single(self) -> Option<String> {
         match self {
             MergeStatements::Merge(merge) => Some(merge),
-            MergeStatements::Staged { .. } => None,
+            _ => None,
         }
     }
 
@@ -198,7 +222,7 @@ impl MergeStatements {
     ) -> Result<(Vec<QueryResult>, Option<MergeCounts>), EngineError> {
         let results = match self {
             MergeStatements::Merge(sql) => vec![engine.execute(sql).await?],
-            MergeStatements::Staged { .. } => engine.transaction(&self.all()).await?,
+            _ => engine.transaction(&self.all()).await?,
         };
         let counts = engine
             .dialect()
@@ -210,21 +234,28 @@ impl MergeStatements {
     /// What a staged merge changed, from its statements' results (in the
     /// order of [`Self::all`]) and the column they report it in.
     fn counts(&self, results: &[QueryResult], column: &str) -> Option<MergeCounts> {
-        let MergeStatements::Staged { guard, .. } = self else {
-            return None;
-        };
-        let first = 1 + usize::from(guard.is_some());
         let changed = |i: usize| {
             results
-                .get(first + i)
+                .get(i)
                 .and_then(|r| r.int(column))
                 .map(|n| n.max(0) as u64)
         };
-        Some(MergeCounts {
-            removed: changed(0)?,
-            updated: changed(1)?,
-            inserted: changed(2)?,
-        })
+        match self {
+            MergeStatements::Merge(_) => None,
+            MergeStatements::Staged { guard, .. } => {
+                let first = 1 + usize::from(guard.is_some());
+                Some(MergeCounts {
+                    removed: changed(first)?,
+                    updated: changed(first + 1)?,
+                    inserted: changed(first + 2)?,
+                })
+            }
+            MergeStatements::Diffed { .. } => Some(MergeCounts {
+                removed: 0,
+                updated: changed(2)?,
+                inserted: changed(1)? + changed(3)?,
+            }),
+        }
     }
 }
 
@@ -625,10 +656,11 @@ impl MergePlan<'_> {
     /// The current rows' number and the sum and exclusive or of their row
     /// hashes, as text ([`crate::validate::CurrentDigest::of_listing`]):
     /// whether a snapshot diff stands for the join ([`SnapshotParams::diff`]).
-    /// `row_hash` as a `bigint` only.
+    /// `row_hash` as a `bigint` only, which DuckDB sums as a `hugeint`
+    /// (cast first, each row: 0.015 against 0.009 s on 2M rows).
     pub fn current_digest(&self) -> String {
         format!(
-            "SELECT CAST(count(*) AS VARCHAR) AS \"rows\", CAST(COALESCE(sum(CAST(\"row_hash\" AS HUGEINT)), 0) AS VARCHAR) AS \"hash_sum\", CAST(COALESCE(bit_xor(\"row_hash\"), 0) AS VARCHAR) AS \"hash_xor\" FROM {} WHERE \"valid_to\" = {} AND NOT \"is_deleted\"",
+            "SELECT CAST(count(*) AS VARCHAR) AS \"rows\", CAST(COALESCE(sum(\"row_hash\"), 0) AS VARCHAR) AS \"hash_sum\", CAST(COALESCE(bit_xor(\"row_hash\"), 0) AS VARCHAR) AS \"hash_xor\" FROM {} WHERE \"valid_to\" = {} AND NOT \"is_deleted\"",
             self.table(),
             open_literal()
         )
@@ -691,10 +723,65 @@ impl MergePlan<'_> {
     /// engine numbers rows ([`Dialect::row_position`]), the versions into a
     /// temporary table and the history changed from there.
     pub fn merge(&self, d: &dyn Dialect) -> MergeStatements {
+        if let Some(diffed) = self.diffed_merge(d) {
+            return diffed;
+        }
         match self.target_position(d, false) {
             Some(position) => self.staged_merge(d, position),
             None => MergeStatements::Merge(self.one_merge(d)),
         }
+    }
+
+    /// A snapshot merged from its diff ([`SnapshotParams::diff`]) whose
+    /// extract holds each key once and comes after every version in the
+    /// history ([`Self::reaches_back`]): each changed row is its key's one
+    /// change, after the key's current version, and never repeats it (the
+    /// diff holds only rows whose hash differs from that version's, or
+    /// whose key has none), and each missing key's current version is the
+    /// extract's row before. So the current versions of those keys end at
+    /// the extract, the missing keys get a delete version, and the changed
+    /// rows are inserted: no timeline, no windows, no staged versions (a
+    /// 2M-key day: 0.31 -> 0.26 s). `None` otherwise (the staged merge reads
+    /// the diff then).
+    fn diffed_merge(&self, d: &dyn Dialect) -> Option<MergeStatements> {
+        let s = self.snapshot.filter(|s| s.diff && s.distinct_keys)?;
+        let position = self.target_position(d, false)?;
+        if self.reaches_back() {
+            return None;
+        }
+        let [changed, gone] = d.snapshot_diff(
+            self.database,
+            self.meta,
+            self.target.generation,
+            self.batch_id,
+        )?;
+        let table = self.table();
+        let all = self.history_column_names(d).join(", ");
+        let open = open_literal();
+        let ts = timestamp_literal(s.extract_time);
+        let batch = string_literal(&self.batch_id.to_string());
+        Some(MergeStatements::Diffed {
+            guard: self.delete_guard_over(s, &format!("SELECT count(*) FROM {gone}")),
+            // The missing keys' rows found by the key columns alone, then
+            // read whole by their position: a join that read every column
+            // of the history took twice as long.
+            deletes: format!(
+                "INSERT INTO {table} ({all})\nSELECT {hb}, {ts}, {seq}, {open}, TRUE, TRUE, 'D', {batch}, h.\"row_hash\"\nFROM {table} h\nWHERE h.{position} IN (SELECT c.{position} FROM {table} c JOIN {gone} g ON {mg} WHERE c.\"valid_to\" = {open} AND NOT c.\"is_deleted\")",
+                hb = self.business("h."),
+                seq = string_literal(SNAPSHOT_DELETE_SEQ),
+                mg = self.key_match("g", "c"),
+            ),
+            // Before the extract: not the delete versions just inserted.
+            close: format!(
+                "UPDATE {table} AS t SET \"valid_to\" = {ts}, \"is_current\" = FALSE\nFROM (SELECT {keys} FROM {changed} UNION ALL SELECT {keys} FROM {gone}) k\nWHERE {mk} AND t.\"valid_to\" = {open} AND t.\"valid_from\" < {ts}",
+                keys = self.keys(),
+                mk = self.key_match("t", "k"),
+            ),
+            insert: format!(
+                "INSERT INTO {table} ({all})\nSELECT {b}, \"valid_from\", \"change_seq\", {open}, TRUE, \"op\" = 'D', \"op\", \"batch_id\", \"row_hash\" FROM {changed}",
+                b = self.business(""),
+            ),
+        })
     }
 
     /// The source of the merge: every version of the batch's keys' timeline,
@@ -768,7 +855,12 @@ WHEN NOT MATCHED AND NOT s.drop_row THEN
                 "CREATE TEMPORARY TABLE {MERGE_SOURCE} AS\n  {}",
                 self.merge_source(d, Some(position))
             ),
-            guard: self.snapshot.map(|s| self.staged_delete_guard(s)),
+            guard: self.snapshot.map(|s| {
+                self.delete_guard_over(
+                    s,
+                    &format!("SELECT count(*) FROM {MERGE_SOURCE} WHERE src = 2 AND NOT drop_row"),
+                )
+            }),
             delete: format!(
                 "DELETE FROM {table}\nWHERE {position} IN (SELECT target_row FROM {MERGE_SOURCE} WHERE drop_row AND target_row IS NOT NULL){bound}"
             ),
@@ -785,15 +877,16 @@ WHERE t.{position} = s.target_row{t_bound} AND (t.\"valid_to\" <> s.\"valid_to\"
         }
     }
 
-    /// A staged snapshot merge's delete guard: the staged delete versions
-    /// (`src = 2`, those of keys the extract lacks) against the current
-    /// rows, which [`SnapshotParams::allows`] compares; refused, DuckDB's
-    /// `error` fails the transaction with [`GUARD_REFUSED`] and the counts.
-    fn staged_delete_guard(&self, s: SnapshotParams) -> String {
+    /// A staged snapshot merge's delete guard: the deletes `deletes`
+    /// counts (the staged delete versions, `src = 2`, or the diff's missing
+    /// keys) against the current rows, which [`SnapshotParams::allows`]
+    /// compares; refused, DuckDB's `error` fails the transaction with
+    /// [`GUARD_REFUSED`] and the counts.
+    fn delete_guard_over(&self, s: SnapshotParams, deletes: &str) -> String {
         format!(
             "SELECT CASE WHEN current_rows > 0 AND deletes > CAST('{fraction:?}' AS DOUBLE) * current_rows
   THEN error('{GUARD_REFUSED} ' || deletes || ' of ' || current_rows) END AS refused
-FROM (SELECT (SELECT count(*) FROM {MERGE_SOURCE} WHERE src = 2 AND NOT drop_row) AS deletes,
+FROM (SELECT ({deletes}) AS deletes,
   {current_rows}) g",
             fraction = s.max_delete_fraction,
             current_rows = self.current_rows(),
