@@ -877,8 +877,8 @@ WHERE t.{position} = s.target_row{t_bound} AND (t.\"valid_to\" <> s.\"valid_to\"
         }
     }
 
-    /// A staged snapshot merge's delete guard: the deletes `deletes`
-    /// counts (the staged delete versions, `src = 2`, or the diff's missing
+    /// A snapshot merge's delete guard inside its transaction: the deletes
+    /// `deletes` counts (the staged delete versions, `src = 2`, or the diff's missing
     /// keys) against the current rows, which [`SnapshotParams::allows`]
     /// compares; refused, DuckDB's `error` fails the transaction with
     /// [`GUARD_REFUSED`] and the counts.
