@@ -21,6 +21,11 @@ pub fn change_log_prefix(database: &str, table: &str, generation: u32) -> String
     }
 }
 
+/// The folder of batch `batch`'s normalised files in the change log.
+pub fn batch_log_prefix(database: &str, table: &str, generation: u32, batch: BatchId) -> String {
+    format!("{}{batch}/", change_log_prefix(database, table, generation))
+}
+
 /// Where validation leaves what a snapshot extract of batch `batch` changes
 /// against the extract merged before it (`changed.parquet`, `gone.parquet`),
 /// for that batch's merge, which removes it: beside the change log, never in

@@ -5,7 +5,9 @@ use super::{layout, load_metadata, swap, table_lease};
 use crate::erasure::{ErasedKeys, Erasure, ForgetKey, key_predicate, resolve_keys};
 use crate::error::{EngineError, Error, StoreError};
 use crate::events::{ErasureOutput, MergeEvent, MergeOutput};
-use crate::layout::{base_name, change_log_prefix, landing_prefix, snapshot_diffs_prefix};
+use crate::layout::{
+    base_name, batch_log_prefix, change_log_prefix, landing_prefix, snapshot_diffs_prefix,
+};
 use crate::ledger::StoredLedger;
 use crate::metadata::TableMetadata;
 use crate::ports::{Condition, ObjectStore, Ports};
@@ -260,11 +262,7 @@ pub(super) async fn forget_in_batch(
         &ports.config.source.control_columns,
         meta,
     );
-    let validated = format!(
-        "{}{}/",
-        change_log_prefix(&ports.config.source.database, table, generation),
-        batch.id
-    );
+    let validated = batch_log_prefix(&ports.config.source.database, table, generation, batch.id);
     let quarantined = format!("{}{}/", layout(ports).quarantine_prefix(table), batch.id);
     let mut rows = 0;
     for (prefix, raw) in [(validated, None), (quarantined, Some(&options))] {

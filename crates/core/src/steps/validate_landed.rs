@@ -9,7 +9,7 @@ use crate::error::{Error, StoreError};
 use crate::events::{RunMode, SourceStorage, TableWork, ValidateEvent, ValidateOutput};
 use crate::freshness::Freshness;
 use crate::layout::{
-    LakeLayout, base_name, change_log_prefix, landing_prefix, snapshot_diff_prefix,
+    LakeLayout, base_name, batch_log_prefix, landing_prefix, snapshot_diff_prefix,
 };
 use crate::ledger::{
     Batch, BatchStatus, ConsumedFile, DiffRecord, Ledger, ReloadMark, StoredLedger,
@@ -749,10 +749,11 @@ fn snapshot_base(
     if !base.distinct_keys || base.metadata_version != metadata_version {
         return None;
     }
-    let folder = format!(
-        "{}{}/",
-        change_log_prefix(&ports.config.source.database, &meta.name, generation),
-        base.id
+    let folder = batch_log_prefix(
+        &ports.config.source.database,
+        &meta.name,
+        generation,
+        base.id,
     );
     let pending = PendingBase::default();
     let setter = pending.setter();
