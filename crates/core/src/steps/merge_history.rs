@@ -441,7 +441,7 @@ async fn merge_batch(
                         }
                         _ => None,
                     };
-                    match diffed {
+                    let diffed = match diffed {
                         // A refusal of the guard, or a query still running, is
                         // the merge's outcome; any other failure (the diff's
                         // files unreadable, say) leaves the join to do it.
@@ -450,16 +450,18 @@ async fn merge_batch(
                                 && !matches!(e, EngineError::StillRunning { .. }) =>
                         {
                             tracing::warn!(table, batch = %batch_id, error = %e, "the merge from the snapshot diff failed; joining the whole extract");
-                            plan.merge(dialect.as_ref())
-                                .apply(ports.engine.as_ref())
-                                .await
+                            None
                         }
                         Some(outcome) => {
                             if outcome.as_ref().err().and_then(refused_deletes).is_none() {
                                 progress.diffed.push(batch_id);
                             }
-                            outcome
+                            Some(outcome)
                         }
+                        None => None,
+                    };
+                    match diffed {
+                        Some(outcome) => outcome,
                         None => {
                             plan.merge(dialect.as_ref())
                                 .apply(ports.engine.as_ref())
